@@ -1,0 +1,200 @@
+//! Logging setup for both processes, via `tracing`.
+//!
+//! Where lines go, in order of preference:
+//! 1. `--log-file` on the command line, else `log file` in the config:
+//!    appended to, with upstream's line shape `YYYY/MM/DD HH:MM:SS [PID] text`
+//!    so existing log parsers keep working; reopened on SIGHUP (logrotate).
+//! 2. journald, when started by systemd (`JOURNAL_STREAM`/`INVOCATION_ID`)
+//!    and the journal socket exists.
+//! 3. stderr, in the same upstream line shape.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::registry::LookupSpan;
+
+/// Where log lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogTarget {
+    /// Append to this file.
+    File(PathBuf),
+    /// The systemd journal.
+    Journald,
+    /// Standard error.
+    Stderr,
+}
+
+/// The log could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LoggingError {
+    #[error("cannot open log file {path}: {source}")]
+    OpenFile { path: PathBuf, source: io::Error },
+    #[error("cannot connect to the systemd journal: {0}")]
+    Journald(io::Error),
+}
+
+/// Pick the target: an explicit file wins, then journald under systemd, else stderr.
+pub fn choose_target(log_file: Option<&Path>) -> LogTarget {
+    if let Some(path) = log_file {
+        return LogTarget::File(path.to_path_buf());
+    }
+    let under_systemd = std::env::var_os("JOURNAL_STREAM").is_some() || std::env::var_os("INVOCATION_ID").is_some();
+    if under_systemd && Path::new("/run/systemd/journal/socket").exists() {
+        return LogTarget::Journald;
+    }
+    LogTarget::Stderr
+}
+
+/// Handle to reopen the log file (after logrotate moved it).
+#[derive(Clone, Default)]
+pub struct LogHandle {
+    /// The open file, when logging to a file.
+    file: Option<ReopenableFile>,
+}
+
+impl LogHandle {
+    /// Reopen the log file by name; a no-op for journald and stderr.
+    pub fn reopen(&self) -> Result<(), LoggingError> {
+        match &self.file {
+            Some(f) => f.reopen(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Install the global subscriber. `RUST_LOG`-style filtering comes from
+/// `OXRSYNCD_LOG` (default `info`).
+pub fn init(target: &LogTarget) -> Result<LogHandle, LoggingError> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::EnvFilter;
+
+    let filter = EnvFilter::try_from_env("OXRSYNCD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    let mut handle = LogHandle::default();
+    match target {
+        LogTarget::Journald => {
+            let layer = tracing_journald::layer().map_err(LoggingError::Journald)?.with_syslog_identifier("oxrsyncd".into());
+            let _ = registry.with(layer).try_init();
+        }
+        LogTarget::File(path) => {
+            let file = ReopenableFile::open(path)?;
+            handle.file = Some(file.clone());
+            let layer = tracing_subscriber::fmt::layer().event_format(UpstreamLineFormat).with_writer(file);
+            let _ = registry.with(layer).try_init();
+        }
+        LogTarget::Stderr => {
+            let layer = tracing_subscriber::fmt::layer().event_format(UpstreamLineFormat).with_writer(io::stderr);
+            let _ = registry.with(layer).try_init();
+        }
+    }
+    Ok(handle)
+}
+
+/// `2026/01/31 12:00:00 [1234] message`, as upstream's daemon log file.
+pub struct UpstreamLineFormat;
+
+impl<S, N> FormatEvent<S, N> for UpstreamLineFormat
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &tracing::Event<'_>) -> std::fmt::Result {
+        let now = chrono::Local::now();
+        write!(writer, "{} [{}] ", now.format("%Y/%m/%d %H:%M:%S"), std::process::id())?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
+/// An append-mode log file shared by all threads, reopenable by name.
+#[derive(Clone)]
+struct ReopenableFile {
+    /// Path to reopen.
+    path: PathBuf,
+    /// The current file; one line is written under the lock so lines never interleave.
+    file: Arc<Mutex<File>>,
+}
+
+impl ReopenableFile {
+    fn open(path: &Path) -> Result<Self, LoggingError> {
+        let file = Self::open_append(path)?;
+        Ok(ReopenableFile { path: path.to_path_buf(), file: Arc::new(Mutex::new(file)) })
+    }
+
+    fn open_append(path: &Path) -> Result<File, LoggingError> {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| LoggingError::OpenFile { path: path.to_path_buf(), source })
+    }
+
+    fn reopen(&self) -> Result<(), LoggingError> {
+        let fresh = Self::open_append(&self.path)?;
+        *self.file.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
+    }
+}
+
+/// One formatted event, written to the file in a single `write` on drop.
+struct LineWriter {
+    file: Arc<Mutex<File>>,
+    buf: Vec<u8>,
+}
+
+impl Write for LineWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        if !self.buf.is_empty() {
+            let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+            let _ = f.write_all(&self.buf);
+        }
+    }
+}
+
+impl<'a> MakeWriter<'a> for ReopenableFile {
+    type Writer = LineWriter;
+    fn make_writer(&'a self) -> Self::Writer {
+        LineWriter { file: self.file.clone(), buf: Vec::with_capacity(160) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_file_wins() {
+        assert_eq!(choose_target(Some(Path::new("/x/log"))), LogTarget::File("/x/log".into()));
+    }
+
+    #[test]
+    fn reopen_follows_a_rotated_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.log");
+        let f = ReopenableFile::open(&path).unwrap();
+        drop(f.make_writer().write_all(b"one\n"));
+        std::fs::rename(&path, dir.path().join("d.log.1")).unwrap();
+        f.reopen().unwrap();
+        {
+            let mut w = f.make_writer();
+            w.write_all(b"two\n").unwrap();
+        }
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "two\n");
+        assert_eq!(std::fs::read_to_string(dir.path().join("d.log.1")).unwrap(), "one\n");
+    }
+}

@@ -1,0 +1,79 @@
+//! Runs a [`Handshake`] on the tokio accept path. Reads and writes are
+//! async; steps that may block (reverse DNS, secrets and lock files) run on
+//! tokio's blocking pool so one slow lookup never stalls the reactor. The
+//! caller bounds the whole handshake with `handshake timeout`.
+
+use std::io;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use super::{Handshake, Progress, Want, MAX_LINE};
+
+/// Drive `hs` to completion over `stream`. The handshake object and the
+/// progress come back so the caller can hand the socket (and any bytes
+/// already buffered past the argument block) to a session thread.
+pub async fn run(mut hs: Handshake, stream: &mut BufReader<TcpStream>) -> io::Result<(Handshake, Progress)> {
+    let (returned, mut progress) = blocking_step(hs, None).await?;
+    hs = returned;
+    loop {
+        let out = hs.take_output();
+        if !out.is_empty() {
+            stream.get_mut().write_all(&out).await?;
+        }
+        let want = match progress {
+            Progress::Need(want) => want,
+            done => return Ok((hs, done)),
+        };
+        let input = read_input(stream, want).await?;
+        if hs.next_step_may_block() {
+            let (returned, next) = blocking_step(hs, Some(input)).await?;
+            hs = returned;
+            progress = next;
+        } else {
+            progress = hs.feed(&input);
+        }
+    }
+}
+
+/// Run `begin` (no input) or `feed(input)` on the blocking pool.
+async fn blocking_step(mut hs: Handshake, input: Option<Vec<u8>>) -> io::Result<(Handshake, Progress)> {
+    tokio::task::spawn_blocking(move || {
+        let progress = match input {
+            None => hs.begin(),
+            Some(bytes) => hs.feed(&bytes),
+        };
+        (hs, progress)
+    })
+    .await
+    .map_err(|e| io::Error::other(format!("handshake step panicked: {e}")))
+}
+
+async fn read_input<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, want: Want) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    match want {
+        Want::Bytes(n) => {
+            buf.resize(n, 0);
+            reader.read_exact(&mut buf).await?;
+        }
+        Want::Line | Want::Arg { nul_terminated: false } => read_terminated(reader, b'\n', &mut buf).await?,
+        Want::Arg { nul_terminated: true } => read_terminated(reader, 0, &mut buf).await?,
+    }
+    Ok(buf)
+}
+
+async fn read_terminated<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, end: u8, buf: &mut Vec<u8>) -> io::Result<()> {
+    let limit = if end == 0 { super::args::MAX_BLOCK_BYTES } else { MAX_LINE };
+    let n = (&mut *reader).take(limit as u64 + 1).read_until(end, buf).await?;
+    if n == 0 {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "client closed during handshake"));
+    }
+    if buf.last() != Some(&end) {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "handshake line too long or unterminated"));
+    }
+    buf.pop();
+    if end == b'\n' {
+        buf.retain(|&b| b != b'\r');
+    }
+    Ok(())
+}

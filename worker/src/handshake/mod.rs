@@ -1,0 +1,428 @@
+//! The daemon text handshake, from our greeting to the argument block, as a
+//! sans-I/O state machine.
+//!
+//! [`Handshake`] never touches a socket: a driver feeds it one line (or a
+//! counted run of bytes) at a time and writes whatever it queued. The same
+//! machine therefore serves the tokio accept path ([`drive_async`]), the
+//! blocking accept thread and inetd/stdio mode ([`drive_blocking`]), and is
+//! unit-tested without any I/O. Steps that may block (reverse DNS, the
+//! secrets file, the lock file) are flagged by [`Handshake::next_step_may_block`]
+//! so the async driver runs them off the reactor.
+//!
+//! Order of checks, wording of every `@ERROR:` line and of the log lines
+//! follow upstream's daemon so clients and log parsers see no difference.
+
+pub mod args;
+pub mod auth;
+pub mod digest;
+#[cfg(feature = "async")]
+pub mod drive_async;
+pub mod drive_blocking;
+pub mod greeting;
+pub mod host_access;
+pub mod listing;
+pub mod motd;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use oxrsyncd_shared::config::Config;
+use tracing::info;
+
+use self::args::ArgBlock;
+use self::auth::{AccessOverride, AuthPolicy};
+use self::digest::AuthDigest;
+use self::greeting::{negotiate_protocol, parse_client_greeting, server_greeting};
+use self::host_access::{allow_access, HostAcl, PeerName};
+use crate::module_lock::{self, ClaimError, ModuleSlot};
+
+/// Longest handshake text line we accept (module names, auth replies).
+pub const MAX_LINE: usize = 4096;
+
+/// Upstream's `#early_input=` limit.
+const MAX_EARLY_INPUT: usize = 5120;
+
+/// What the driver must read next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// A line ending in `\n` (a trailing `\r` is dropped).
+    Line,
+    /// An argument entry: ends in NUL from protocol 30 (or in a secluded
+    /// block), else in `\n`.
+    Arg { nul_terminated: bool },
+    /// Exactly this many raw bytes.
+    Bytes(usize),
+}
+
+/// Where the handshake stands after an input.
+#[derive(Debug)]
+pub enum Progress {
+    /// Write the queued output, then read this.
+    Need(Want),
+    /// Write the queued output, then close: a listing was sent or an
+    /// `@ERROR:` ended the conversation.
+    Close,
+    /// The client is admitted: hand the connection to a session thread.
+    Session(Box<SessionRequest>),
+}
+
+/// Everything a session thread needs to know about an admitted client.
+#[derive(Debug)]
+pub struct SessionRequest {
+    /// The config generation that admitted the client.
+    pub config: Arc<Config>,
+    /// Index of the module in `config.modules`.
+    pub module_index: usize,
+    /// Negotiated protocol.
+    pub protocol: u32,
+    /// The client's options (before the lone `.`), secluded args applied.
+    pub options: Vec<String>,
+    /// The paths the client asked for (after the lone `.`).
+    pub paths: Vec<String>,
+    /// The authenticated user, if the module requires auth.
+    pub user: Option<String>,
+    /// Effective `read only` after any `:ro`/`:rw` auth rule.
+    pub read_only: bool,
+    /// Client address and the name we log it under.
+    pub peer_addr: IpAddr,
+    pub peer_host: String,
+    /// Bytes from `#early_input=`, for `early exec`.
+    pub early_input: Option<Vec<u8>>,
+    /// Held for the session's life: the module's `max connections` record.
+    pub connection_slot: ModuleSlot,
+}
+
+impl SessionRequest {
+    /// The module the client selected.
+    pub fn module(&self) -> &oxrsyncd_shared::config::Module {
+        &self.config.modules[self.module_index]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    NotStarted,
+    ClientGreeting,
+    Command,
+    EarlyInput(usize),
+    AuthResponse,
+    Args,
+    SecludedArgs,
+    Finished,
+}
+
+/// One client's handshake.
+pub struct Handshake {
+    /// The config this connection is served under, fixed at accept time.
+    config: Arc<Config>,
+    /// Client address, IPv4-mapped IPv6 folded to IPv4 like upstream.
+    addr: IpAddr,
+    /// Lazy reverse lookup, shared by logging and host ACLs.
+    peer: PeerName,
+    /// The host name used in log and error lines.
+    host: String,
+    state: State,
+    /// Bytes to send before the next read.
+    out: Vec<u8>,
+    /// Negotiated protocol, once the client greeted.
+    protocol: u32,
+    /// The client's daemon-auth digest list.
+    client_digests: Option<String>,
+    /// Selected module.
+    module_index: Option<usize>,
+    /// The module's connection record, once claimed.
+    slot: Option<ModuleSlot>,
+    /// Digest and challenge sent with `AUTHREQD`.
+    challenge: Option<(AuthDigest, String)>,
+    user: Option<String>,
+    read_only: bool,
+    early_input: Option<Vec<u8>>,
+    first_block: ArgBlock,
+    secluded_block: ArgBlock,
+}
+
+impl Handshake {
+    /// A handshake for a client at `addr`. Nothing is queued until [`Handshake::begin`].
+    pub fn new(config: Arc<Config>, addr: IpAddr) -> Self {
+        let addr = canonical_addr(addr);
+        let reverse = config.module_defaults.reverse_lookup;
+        Handshake {
+            peer: PeerName::new(addr, reverse),
+            host: String::from("UNDETERMINED"),
+            config,
+            addr,
+            state: State::NotStarted,
+            out: Vec::new(),
+            protocol: greeting::PROTOCOL_VERSION,
+            client_digests: None,
+            module_index: None,
+            slot: None,
+            challenge: None,
+            user: None,
+            read_only: true,
+            early_input: None,
+            first_block: ArgBlock::default(),
+            secluded_block: ArgBlock::default(),
+        }
+    }
+
+    /// Log the connection and queue our greeting and the motd. May block
+    /// (reverse DNS when `reverse lookup` is on).
+    pub fn begin(&mut self) -> Progress {
+        if self.config.module_defaults.reverse_lookup {
+            self.host = self.peer_host_name();
+        }
+        info!("connect from {} ({})", self.host, self.addr);
+        self.out.extend_from_slice(server_greeting(AuthDigest::ADVERTISED).as_bytes());
+        self.out.extend_from_slice(&motd::motd_bytes(self.config.global.motd_file.as_deref()));
+        self.state = State::ClientGreeting;
+        Progress::Need(Want::Line)
+    }
+
+    /// Take the bytes queued for the client.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// The client's address as logged.
+    pub fn addr(&self) -> IpAddr {
+        self.addr
+    }
+
+    /// Whether the next `feed` may block on DNS or the file system.
+    pub fn next_step_may_block(&self) -> bool {
+        matches!(self.state, State::NotStarted | State::Command | State::EarlyInput(_) | State::AuthResponse)
+    }
+
+    /// Feed one input (a line without its terminator, or the bytes asked for).
+    pub fn feed(&mut self, input: &[u8]) -> Progress {
+        match self.state {
+            State::NotStarted => self.begin(),
+            State::ClientGreeting => self.on_client_greeting(input),
+            State::Command => self.on_command(input),
+            State::EarlyInput(_) => {
+                self.early_input = Some(input.to_vec());
+                self.state = State::Command;
+                Progress::Need(Want::Line)
+            }
+            State::AuthResponse => self.on_auth_response(input),
+            State::Args => self.on_arg(input, false),
+            State::SecludedArgs => self.on_arg(input, true),
+            State::Finished => Progress::Close,
+        }
+    }
+
+    fn error(&mut self, text: &str) -> Progress {
+        self.out.extend_from_slice(format!("@ERROR: {text}\n").as_bytes());
+        self.state = State::Finished;
+        Progress::Close
+    }
+
+    fn peer_host_name(&mut self) -> String {
+        self.peer.name().unwrap_or("UNKNOWN").to_string()
+    }
+
+    fn on_client_greeting(&mut self, line: &[u8]) -> Progress {
+        let line = String::from_utf8_lossy(line);
+        let parsed = parse_client_greeting(&line).and_then(|g| negotiate_protocol(&g).map(|p| (g, p)));
+        match parsed {
+            Ok((g, protocol)) => {
+                self.protocol = protocol;
+                self.client_digests = g.digests;
+                self.state = State::Command;
+                Progress::Need(Want::Line)
+            }
+            Err(e) => self.error(&e.to_string()),
+        }
+    }
+
+    fn on_command(&mut self, line: &[u8]) -> Progress {
+        let line = String::from_utf8_lossy(line).into_owned();
+        if let Some(n) = line.strip_prefix("#early_input=") {
+            return match n.trim().parse::<usize>() {
+                Ok(len) if len > 0 && len <= MAX_EARLY_INPUT && self.early_input.is_none() => {
+                    self.state = State::EarlyInput(len);
+                    Progress::Need(Want::Bytes(len))
+                }
+                _ => self.error("invalid early_input length"),
+            };
+        }
+        if line.is_empty() || line == "#list" {
+            info!("module-list request from {} ({})", self.host, self.addr);
+            self.out.extend_from_slice(listing::module_listing(&self.config, self.protocol).as_bytes());
+            self.state = State::Finished;
+            return Progress::Close;
+        }
+        if line.starts_with('#') {
+            return self.error(&format!("Unknown command '{line}'"));
+        }
+        let Some(index) = self.config.modules.iter().position(|m| m.name == line) else {
+            info!("unknown module '{}' tried from {} ({})", line, self.host, self.addr);
+            return self.error(&format!("Unknown module '{line}'"));
+        };
+        self.module_index = Some(index);
+        self.select_module(index)
+    }
+
+    fn select_module(&mut self, index: usize) -> Progress {
+        let config = self.config.clone();
+        let module = &config.modules[index];
+        let settings = &module.settings;
+        let name = &module.name;
+        if self.host == "UNDETERMINED" && settings.reverse_lookup {
+            self.host = self.peer_host_name();
+        }
+        let acl = HostAcl { allow: &settings.hosts_allow, deny: &settings.hosts_deny, forward_lookup: settings.forward_lookup };
+        if !allow_access(&acl, self.addr, &mut self.peer) {
+            info!("rsync denied on module {} from {} ({})", name, self.host, self.addr);
+            return if settings.list {
+                let text = format!("access denied to {} from {} ({})", name, self.host, self.addr);
+                self.error(&text)
+            } else {
+                self.error(&format!("Unknown module '{name}'"))
+            };
+        }
+        info!("rsync allowed access on module {} from {} ({})", name, self.host, self.addr);
+
+        match module_lock::claim(&settings.lock_file, settings.max_connections) {
+            Ok(slot) => self.slot = Some(slot),
+            Err(ClaimError::Full(max)) => {
+                info!("max connections ({}) reached", max);
+                return self.error(&format!("max connections ({max}) reached -- try again later"));
+            }
+            Err(e @ ClaimError::LockFile { .. }) => {
+                info!("{}", e);
+                return self.error("failed to open lock file");
+            }
+        }
+        self.read_only = settings.read_only;
+
+        if settings.auth_users.is_empty() {
+            return self.admit();
+        }
+        let digest = match AuthDigest::negotiate(self.client_digests.as_deref(), self.protocol) {
+            Ok(d) => d,
+            Err(_) => {
+                let text = format!("your client does not support one of our daemon-auth checksums: {}", AuthDigest::ADVERTISED);
+                return self.error(&text);
+            }
+        };
+        if let Err(failure) = auth::check_digest_floor(&self.auth_policy(index), digest) {
+            info!("auth failed on module {} from {} ({}): {}", name, self.host, self.addr, failure.reason);
+            return self.error(&format!("auth failed on module {name}"));
+        }
+        let challenge = digest::new_challenge(digest, &self.addr.to_string());
+        self.out.extend_from_slice(format!("@RSYNCD: AUTHREQD {challenge}\n").as_bytes());
+        self.challenge = Some((digest, challenge));
+        self.state = State::AuthResponse;
+        Progress::Need(Want::Line)
+    }
+
+    fn auth_policy(&self, index: usize) -> AuthPolicy<'_> {
+        let s = &self.config.modules[index].settings;
+        AuthPolicy {
+            module: &self.config.modules[index].name,
+            auth_users: &s.auth_users,
+            secrets_file: s.secrets_file.as_deref(),
+            strict_modes: s.strict_modes,
+            auth_digest_floor: s.auth_digest.as_deref(),
+            running_as_root: nix::unistd::geteuid().is_root(),
+        }
+    }
+
+    fn on_auth_response(&mut self, line: &[u8]) -> Progress {
+        let index = self.module_index.expect("module selected before auth");
+        let (digest, challenge) = self.challenge.take().expect("challenge sent before auth response");
+        let response = String::from_utf8_lossy(line).into_owned();
+        let outcome = auth::verify_response(&self.auth_policy(index), digest, &challenge, &response);
+        let name = self.config.modules[index].name.clone();
+        match outcome {
+            Ok(authorized) => {
+                match authorized.access {
+                    AccessOverride::ReadOnly => self.read_only = true,
+                    AccessOverride::ReadWrite => self.read_only = false,
+                    AccessOverride::None => {}
+                }
+                self.user = Some(authorized.user);
+                self.admit()
+            }
+            Err(failure) => {
+                match &failure.user {
+                    Some(user) => info!("auth failed on module {} from {} ({}) for {}: {}", name, self.host, self.addr, user, failure.reason),
+                    None => info!("auth failed on module {} from {} ({}): {}", name, self.host, self.addr, failure.reason),
+                }
+                self.error(&format!("auth failed on module {name}"))
+            }
+        }
+    }
+
+    /// Last module checks, then `@RSYNCD: OK` and the argument block.
+    fn admit(&mut self) -> Progress {
+        let index = self.module_index.expect("module selected");
+        let config = self.config.clone();
+        let module = &config.modules[index];
+        let Some(path) = module.settings.path.as_deref() else {
+            info!("No path specified for module {}", module.name);
+            return self.error("no path setting.");
+        };
+        if !path.is_dir() {
+            info!("chdir {} failed", path.display());
+            return self.error("chdir failed");
+        }
+        self.out.extend_from_slice(b"@RSYNCD: OK\n");
+        self.state = State::Args;
+        Progress::Need(Want::Arg { nul_terminated: self.protocol >= 30 })
+    }
+
+    fn on_arg(&mut self, entry: &[u8], secluded: bool) -> Progress {
+        let block = if secluded { &mut self.secluded_block } else { &mut self.first_block };
+        match block.push(entry, !secluded) {
+            Ok(false) => Progress::Need(Want::Arg { nul_terminated: secluded || self.protocol >= 30 }),
+            Ok(true) if !secluded && args::wants_secluded_args(self.first_block.options()) => {
+                self.state = State::SecludedArgs;
+                Progress::Need(Want::Arg { nul_terminated: true })
+            }
+            Ok(true) => self.finish(),
+            Err(e) => {
+                info!("refusing arguments from {} ({}): {}", self.host, self.addr, e);
+                self.state = State::Finished;
+                Progress::Close
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Progress {
+        self.state = State::Finished;
+        let block = if self.secluded_block.entries.is_empty() { &self.first_block } else { &self.secluded_block };
+        let mut options = block.options().to_vec();
+        if options.first().map(String::as_str) == Some("rsync") {
+            options.remove(0);
+        }
+        let paths = block.paths().to_vec();
+        let index = self.module_index.expect("module selected");
+        Progress::Session(Box::new(SessionRequest {
+            config: self.config.clone(),
+            module_index: index,
+            protocol: self.protocol,
+            options,
+            paths,
+            user: self.user.take(),
+            read_only: self.read_only,
+            peer_addr: self.addr,
+            peer_host: self.host.clone(),
+            early_input: self.early_input.take(),
+            connection_slot: self.slot.take().expect("slot claimed before admission"),
+        }))
+    }
+}
+
+/// IPv4-mapped IPv6 addresses are logged and matched as IPv4, as upstream does.
+pub fn canonical_addr(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(addr),
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests;

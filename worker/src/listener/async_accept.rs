@@ -1,0 +1,102 @@
+//! The tokio accept loop. A permit from the worker's capacity pool is taken
+//! *before* accept, so a saturated worker leaves connections in the shared
+//! queue for its siblings instead of accepting what it cannot serve.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::{debug, info, warn};
+
+use super::capacity::TableClaim;
+use super::{over_capacity_reply, session_thread, WorkerContext};
+use crate::handshake::{drive_async, Handshake, Progress};
+
+/// How long we wait for a client to hang up after our last words.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Accept until the drain signal, then return (sessions may still run).
+pub async fn accept_loop(listener: std::net::TcpListener, ctx: Arc<WorkerContext>, on_ready: impl FnOnce()) -> std::io::Result<()> {
+    let listener = TcpListener::from_std(listener)?;
+    let per_worker = ctx.config.global.max_sessions_per_worker.max(1) as usize;
+    let permits = Arc::new(Semaphore::new(per_worker));
+    let mut drain = ctx.drain.subscribe();
+    on_ready();
+    loop {
+        if *drain.borrow() {
+            break;
+        }
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => p.expect("semaphore never closed"),
+            _ = drain.changed() => break,
+        };
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = drain.changed() => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                tokio::spawn(serve_connection(stream, peer, permit, ctx.clone()));
+            }
+            Err(e) => {
+                // EMFILE/ENFILE/ENOBUFS: back off instead of spinning.
+                warn!("accept failed: {}", e);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    debug!("accept loop stopped for drain");
+    Ok(())
+}
+
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, permit: OwnedSemaphorePermit, ctx: Arc<WorkerContext>) {
+    let active = ctx.active.enter();
+    let max_total = ctx.config.global.max_sessions;
+    let Some(claim) = TableClaim::try_new(&ctx.table, ctx.table_row, max_total) else {
+        info!("max sessions ({}) reached, refusing {}", max_total, peer.ip());
+        let mut stream = stream;
+        let _ = stream.write_all(&over_capacity_reply(max_total)).await;
+        close_gracefully(stream).await;
+        return;
+    };
+    for (opt, e) in oxrsyncd_shared::socket_options::apply(socket2::SockRef::from(&stream), &ctx.socket_options) {
+        warn!("socket option {:?} failed: {}", opt, e);
+    }
+    let handshake = Handshake::new(ctx.config.clone(), peer.ip());
+    let mut reader = BufReader::new(stream);
+    let timeout = ctx.config.global.handshake_timeout;
+    match tokio::time::timeout(timeout, drive_async::run(handshake, &mut reader)).await {
+        Ok(Ok((_, Progress::Session(request)))) => {
+            let leftover = reader.buffer().to_vec();
+            let stream = reader.into_inner();
+            match stream.into_std().and_then(|s| s.set_nonblocking(false).map(|_| s)) {
+                Ok(std_stream) => session_thread::spawn(request, std_stream, leftover, (permit, claim, active)),
+                Err(e) => warn!("cannot hand {} to a session thread: {}", peer.ip(), e),
+            }
+        }
+        Ok(Ok((_, _))) => close_gracefully(reader.into_inner()).await,
+        Ok(Err(e)) => debug!("handshake with {} ended: {}", peer.ip(), e),
+        Err(_) => {
+            info!("handshake timeout ({}s) from {}", timeout.as_secs(), peer.ip());
+            close_gracefully(reader.into_inner()).await;
+        }
+    }
+}
+
+/// Half-close, then wait briefly for the client's EOF so unread input
+/// never turns our last message into a reset.
+async fn close_gracefully(mut stream: TcpStream) {
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 1024];
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Ok(n) = stream.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}

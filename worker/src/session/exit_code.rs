@@ -1,0 +1,27 @@
+//! Upstream's exit codes (errcode.h) and the words clients print for them.
+
+/// An rsync exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum ExitCode {
+    Syntax = 1,
+    Protocol = 2,
+    Unsupported = 4,
+    SocketIo = 10,
+    StreamIo = 12,
+    Timeout = 30,
+}
+
+impl ExitCode {
+    /// Upstream's description, as in `rsync error: <this> (code N)`.
+    pub fn description(self) -> &'static str {
+        match self {
+            ExitCode::Syntax => "syntax or usage error",
+            ExitCode::Protocol => "protocol incompatibility",
+            ExitCode::Unsupported => "requested action not supported",
+            ExitCode::SocketIo => "error in socket IO",
+            ExitCode::StreamIo => "error in rsync protocol data stream",
+            ExitCode::Timeout => "timeout in data send/receive",
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Inetd/stdio mode: standard input is a connected socket (systemd
+//! `Accept=yes`, xinetd, or a client's `RSYNC_CONNECT_PROG`). Serve that
+//! one client with the blocking handshake and session, then exit, as
+//! upstream's daemon does.
+
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use oxrsyncd_shared::config::Config;
+use tracing::info;
+
+use crate::handshake::drive_blocking::{self, ReadTimeout};
+use crate::handshake::{Handshake, Progress};
+use crate::session::{self, SessionStream};
+
+/// Whether fd 0 is a connected (not listening) socket.
+pub fn stdin_is_connected_socket() -> bool {
+    let fd = io::stdin();
+    let sock = socket2::SockRef::from(&fd);
+    matches!(sock.r#type(), Ok(t) if t == socket2::Type::STREAM) && !sock.is_listener().unwrap_or(true)
+}
+
+/// The stdin socket, for timeouts and shutdown.
+struct StdinSocket {
+    fd: OwnedFd,
+}
+
+impl ReadTimeout for StdinSocket {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        socket2::SockRef::from(&self.fd.as_fd()).set_read_timeout(timeout)
+    }
+}
+
+impl SessionStream for StdinSocket {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        ReadTimeout::set_read_timeout(self, timeout)
+    }
+    fn shutdown_write(&self) {
+        let _ = socket2::SockRef::from(&self.fd.as_fd()).shutdown(std::net::Shutdown::Write);
+    }
+}
+
+/// Serve the client on stdin/stdout. Returns the process exit status.
+pub fn serve_stdio(config: Config) -> i32 {
+    let config = Arc::new(config);
+    let (sock, input, output) = match (dup_fd(0), dup_fd(0), dup_fd(1)) {
+        (Ok(s), Ok(i), Ok(o)) => (StdinSocket { fd: s }, File::from(i), File::from(o)),
+        _ => return 1,
+    };
+    let peer = socket2::SockRef::from(&sock.fd.as_fd())
+        .peer_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let mut reader = BufReader::new(input);
+    let mut writer = &output;
+    let mut handshake = Handshake::new(config.clone(), peer);
+    let deadline = Instant::now() + config.global.handshake_timeout;
+    match drive_blocking::run(&mut handshake, &mut reader, &mut writer, &sock, deadline) {
+        Ok(Progress::Session(request)) => {
+            let _ = ReadTimeout::set_read_timeout(&sock, None);
+            let mut out = io::BufWriter::new(&output);
+            session::run(*request, &mut reader, &mut out, &sock)
+        }
+        Ok(_) => 0,
+        Err(e) => {
+            info!("stdio handshake ended: {}", e);
+            0
+        }
+    }
+}
+
+fn dup_fd(fd: i32) -> io::Result<OwnedFd> {
+    // SAFETY: borrowing a descriptor that stays open for the whole process.
+    let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    borrowed.try_clone_to_owned()
+}
