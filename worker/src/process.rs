@@ -4,8 +4,8 @@
 //! finish within the drain timeout, exit.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,10 +85,13 @@ pub fn worker_main(identity: WorkerIdentity) -> i32 {
     }
 }
 
-fn read_config(mut file: File) -> Result<Config, WorkerStartError> {
-    let mut text = String::new();
-    file.seek(SeekFrom::Start(0)).and_then(|_| file.read_to_string(&mut text)).map_err(WorkerStartError::ConfigRead)?;
-    serde_json::from_str(&text).map_err(WorkerStartError::ConfigDecode)
+/// Read the whole memfd with positioned reads: its file offset is shared
+/// with every sibling worker of the generation.
+fn read_config(file: File) -> Result<Config, WorkerStartError> {
+    let len = file.metadata().map_err(WorkerStartError::ConfigRead)?.len() as usize;
+    let mut bytes = vec![0u8; len];
+    file.read_exact_at(&mut bytes, 0).map_err(WorkerStartError::ConfigRead)?;
+    serde_json::from_slice(&bytes).map_err(WorkerStartError::ConfigDecode)
 }
 
 fn run(identity: WorkerIdentity, inherited: Inherited) -> Result<(), WorkerStartError> {

@@ -1,0 +1,150 @@
+//! `oxrsyncd`: the supervisor process, and the entry point of every role.
+//!
+//! Order of start-up (config before anything else, as linkerd does):
+//! 1. parse the command line; `--internal-worker` hands over to the worker;
+//! 2. load and validate the config (a bad one exits 1 with file:line);
+//!    `--check-config` prints it and exits;
+//! 3. stdin is a connected socket: inetd/stdio mode, serve one client;
+//! 4. logging, listener (systemd's or our own), `--detach`, pid file;
+//! 5. the supervisor event loop until stopped.
+
+mod cli;
+mod daemonize;
+mod exit_status;
+mod lifecycle;
+mod listener;
+mod notify;
+mod pidfile;
+mod signals;
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use oxrsyncd_shared::config::{self, Config};
+use oxrsyncd_shared::logging::{self, LogTarget};
+use tracing::{error, info};
+
+use crate::cli::Cli;
+use crate::listener::Family;
+
+/// Config files tried, in order, when `--config` is not given.
+const DEFAULT_CONFIGS: [&str; 2] = ["/etc/oxrsyncd.conf", "/etc/rsyncd.conf"];
+
+fn main() {
+    let cli = Cli::parse();
+    if let Some(identity) = cli.internal_worker {
+        std::process::exit(oxrsyncd_worker::worker_main(identity));
+    }
+    std::process::exit(run(cli));
+}
+
+/// Which config to load.
+fn config_path(cli: &Cli) -> Option<PathBuf> {
+    cli.config.clone().or_else(|| DEFAULT_CONFIGS.iter().map(PathBuf::from).find(|p| p.exists()))
+}
+
+/// Load the config the command line names, with its overrides applied.
+fn load_config(cli: &Cli) -> Result<Config, String> {
+    let dparams = cli.effective_dparams();
+    match config_path(cli) {
+        Some(path) => config::load_file(&path, &dparams).map_err(|e| e.to_string()),
+        None => {
+            let text = config::Config::embedded_default().report();
+            config::parse_rsyncd_conf(&text, Path::new("<embedded default>"), &dparams)
+                .map(|mut c| {
+                    c.origin = config::ConfigOrigin::Embedded;
+                    c
+                })
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn run(cli: Cli) -> i32 {
+    let config = match load_config(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("oxrsyncd: {e}");
+            return exit_status::CONFIG_OR_STARTUP;
+        }
+    };
+    if cli.check_config {
+        print!("{}", config.report());
+        return exit_status::OK;
+    }
+
+    if oxrsyncd_worker::stdin_is_connected_socket() {
+        let target = logging::choose_target(config.module_defaults.log_file.as_deref());
+        if target != LogTarget::Stderr {
+            let _ = logging::init(&target);
+        }
+        return oxrsyncd_worker::serve_stdio(config);
+    }
+
+    let log = match logging::init(&logging::choose_target(config.module_defaults.log_file.as_deref())) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("oxrsyncd: {e}");
+            return exit_status::CONFIG_OR_STARTUP;
+        }
+    };
+    for warning in &config.warnings {
+        tracing::warn!("{}", warning);
+    }
+
+    let listener = match listener::from_systemd() {
+        Some(adopted) => adopted,
+        None => {
+            let family = if cli.ipv4 {
+                Family::V4
+            } else if cli.ipv6 {
+                Family::V6
+            } else {
+                Family::Dual
+            };
+            let g = &config.global;
+            listener::bind(g.address.as_deref(), g.port, family, g.listen_backlog)
+        }
+    };
+    let listener = match listener {
+        Ok(l) => l,
+        Err(e) => {
+            error!("{}", e);
+            eprintln!("oxrsyncd: {e}");
+            return exit_status::CONFIG_OR_STARTUP;
+        }
+    };
+    let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+    info!("oxrsyncd version {} starting, listening on {}", env!("CARGO_PKG_VERSION"), local);
+    if matches!(config.origin, config::ConfigOrigin::Embedded) {
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or(config.global.port);
+        eprintln!("oxrsyncd: no config file found; serving the built-in demo config.");
+        eprintln!("oxrsyncd: module 'demo' (read-only) = {}", config.modules.first().and_then(|m| m.settings.path.as_ref()).map(|p| p.display().to_string()).unwrap_or_default());
+        eprintln!("oxrsyncd: try: rsync rsync://127.0.0.1:{port}/   or   rsync -av rsync://127.0.0.1:{port}/demo/ ./copy/");
+    }
+
+    if cli.detach {
+        if let Err(e) = daemonize::detach() {
+            error!("{}", e);
+            return exit_status::CONFIG_OR_STARTUP;
+        }
+    }
+    let _pid_file = match config.global.pid_file.as_deref().map(pidfile::PidFile::create).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            error!("{}", e);
+            eprintln!("oxrsyncd: {e}");
+            return exit_status::CONFIG_OR_STARTUP;
+        }
+    };
+
+    let reload_cli = cli;
+    let loader: lifecycle::ConfigLoader = Box::new(move || load_config(&reload_cli));
+    match lifecycle::Supervisor::new(listener, config, loader, log) {
+        Ok(supervisor) => supervisor.run(),
+        Err(e) => {
+            error!("cannot start the supervisor: {}", e);
+            exit_status::CONFIG_OR_STARTUP
+        }
+    }
+}
