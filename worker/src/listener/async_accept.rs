@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn};
 
-use super::capacity::TableClaim;
+use super::capacity::{ActiveGuard, TableClaim};
 use super::{over_capacity_reply, session_thread, WorkerContext};
 use crate::handshake::{drive_async, Handshake, Progress};
 
@@ -39,7 +39,9 @@ pub async fn accept_loop(listener: std::net::TcpListener, ctx: Arc<WorkerContext
         };
         match accepted {
             Ok((stream, peer)) => {
-                tokio::spawn(serve_connection(stream, peer, permit, ctx.clone()));
+                // Counted before the task starts, so a drain never misses it.
+                let active = ctx.active.enter();
+                tokio::spawn(serve_connection(stream, peer, permit, active, ctx.clone()));
             }
             Err(e) => {
                 // EMFILE/ENFILE/ENOBUFS: back off instead of spinning.
@@ -52,8 +54,7 @@ pub async fn accept_loop(listener: std::net::TcpListener, ctx: Arc<WorkerContext
     Ok(())
 }
 
-async fn serve_connection(stream: TcpStream, peer: SocketAddr, permit: OwnedSemaphorePermit, ctx: Arc<WorkerContext>) {
-    let active = ctx.active.enter();
+async fn serve_connection(stream: TcpStream, peer: SocketAddr, permit: OwnedSemaphorePermit, active: ActiveGuard, ctx: Arc<WorkerContext>) {
     let max_total = ctx.config.global.max_sessions;
     let Some(claim) = TableClaim::try_new(&ctx.table, ctx.table_row, max_total) else {
         info!("max sessions ({}) reached, refusing {}", max_total, peer.ip());

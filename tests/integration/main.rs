@@ -1,0 +1,11 @@
+//! Integration suite: the real `oxrsyncd` binary, the stock `rsync` client,
+//! and stock `rsync --daemon` as the oracle. Every server binds loopback on
+//! an ephemeral port; every load loop is bounded in count and time.
+
+mod harness;
+
+mod activation;
+mod check_config;
+mod differential;
+mod lifecycle;
+mod limits;

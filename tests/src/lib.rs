@@ -1,1 +1,0 @@
-//! Test harness shared by the integration tests (filled in below).
