@@ -46,7 +46,7 @@ fn config_path(cli: &Cli) -> Option<PathBuf> {
 /// Load the config the command line names, with its overrides applied.
 fn load_config(cli: &Cli) -> Result<Config, String> {
     let dparams = cli.effective_dparams();
-    match config_path(cli) {
+    let config = match config_path(cli) {
         Some(path) => config::load_file(&path, &dparams).map_err(|e| e.to_string()),
         None => {
             let text = config::Config::embedded_default().report();
@@ -57,7 +57,12 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
                 })
                 .map_err(|e| e.to_string())
         }
+    }?;
+    // Settings the parser stores as text but a worker must be able to use.
+    if let Some(list) = &config.global.socket_options {
+        oxrsyncd_shared::socket_options::parse(list).map_err(|e| format!("socket options: {e}"))?;
     }
+    Ok(config)
 }
 
 fn run(cli: Cli) -> i32 {

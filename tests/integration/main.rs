@@ -9,3 +9,4 @@ mod check_config;
 mod differential;
 mod lifecycle;
 mod limits;
+mod systemd_units;

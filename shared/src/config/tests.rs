@@ -205,10 +205,12 @@ fn enforced_flags() {
         "refuse options",
         "dont compress",
         "proxy protocol",
+        "syslog facility",
+        "syslog tag",
     ] {
         assert!(!enforced.contains(&name), "{name}");
     }
-    assert_eq!(enforced.len(), 25 + 7);
+    assert_eq!(enforced.len(), 23 + 7);
 }
 
 #[test]
@@ -934,4 +936,15 @@ fn daemon_log_settings_come_from_global_section() {
     assert_eq!(m.log_file.as_deref(), Some(Path::new("/var/log/m.log")));
     assert_eq!(m.syslog_tag, "oxr");
     assert_eq!(ok("syslog facility = 17\n").daemon_syslog_facility(), "17");
+}
+
+#[test]
+fn every_parameter_is_documented() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md")).unwrap();
+    for def in PARAMS {
+        let row = doc.lines().find(|l| l.starts_with(&format!("| `{}`", def.name)));
+        let row = row.unwrap_or_else(|| panic!("docs/configuration.md has no row for {}", def.name));
+        let says_enforced = row.contains("| yes |");
+        assert_eq!(says_enforced, def.enforced, "docs/configuration.md is wrong about whether {} is enforced", def.name);
+    }
 }

@@ -365,6 +365,8 @@ impl Handshake {
             info!("No path specified for module {}", module.name);
             return self.error("no path setting.");
         };
+        // `%VAR%` in string values is expanded at use time, as upstream does.
+        let path = std::path::PathBuf::from(oxrsyncd_shared::config::expand_env_vars(&path.to_string_lossy()));
         if !path.is_dir() {
             info!("chdir {} failed", path.display());
             return self.error("chdir failed");
