@@ -107,3 +107,37 @@ fn binds_its_own_port_and_honours_dparams() {
     }
     panic!("could not bind a port");
 }
+
+#[test]
+fn detach_runs_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = write_config(dir.path(), "");
+    let pid_file = dir.path().join("d.pid");
+    for _ in 0..5 {
+        let port = free_port();
+        let status = Command::new(binary())
+            .arg(format!("--config={}", conf.display()))
+            .args(["--detach", "--address=127.0.0.1", "--workers=1"])
+            .arg(format!("--port={port}"))
+            .arg(format!("--dparam=pid file={}", pid_file.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "the foreground process exits 0 once detached");
+        let addr = format!("127.0.0.1:{port}").parse().unwrap();
+        if !wait_for_port(addr, Duration::from_secs(10)) {
+            continue;
+        }
+        // The port is bound before detaching; the pid file comes right after.
+        assert!(crate::harness::eventually(Duration::from_secs(10), || pid_file.exists()));
+        let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        let _group = Group(pid as u32);
+        assert_eq!(list_modules(addr, Duration::from_secs(10)).unwrap(), ["pub"]);
+        kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
+        assert!(crate::harness::eventually(Duration::from_secs(15), || !pid_file.exists()), "the detached daemon stops and removes its pid file");
+        return;
+    }
+    panic!("could not bind a port");
+}

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::harness::daemon::{binary, Daemon};
+use crate::harness::daemon::binary;
 use crate::harness::raw::list_modules;
 
 #[test]
@@ -56,5 +56,4 @@ fn toml_config_serves_the_same_modules() {
     assert_eq!(list_modules(addr, std::time::Duration::from_secs(5)).unwrap(), ["alpha"]);
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(-(child.id() as i32)), nix::sys::signal::Signal::SIGKILL);
     let _ = child.wait();
-    let _ = Daemon::start; // same harness as the other tests
 }

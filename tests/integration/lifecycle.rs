@@ -27,7 +27,7 @@ fn kill_9_of_a_worker_only_ends_its_own_connections() {
 
     // Park idle connections until both workers hold some.
     let mut conns = Vec::new();
-    let mut by_worker = || workers.iter().map(|w| peer_ports(*w)).collect::<Vec<HashSet<u16>>>();
+    let by_worker = || workers.iter().map(|w| peer_ports(*w)).collect::<Vec<HashSet<u16>>>();
     for _ in 0..64 {
         conns.push(Greeted::connect(daemon.addr, Duration::from_secs(5)).expect("greeting"));
         let owned = by_worker();
@@ -174,4 +174,19 @@ fn sighup_with_a_broken_config_keeps_serving() {
     assert!(daemon.log().contains("rsyncd.conf:2"), "the error names file and line:\n{}", daemon.log());
     assert_eq!(daemon.workers(), before, "the old generation keeps serving");
     assert_eq!(list_modules(daemon.addr, Duration::from_secs(5)).unwrap(), ["pub"]);
+}
+
+#[test]
+fn crash_budget_ends_the_service_when_workers_cannot_start() {
+    let src = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::start(&module_config(src.path(), ""), &["--workers=1"]);
+    // Workers open the log file when they start; take its directory away so
+    // every replacement worker dies before it is ready.
+    std::fs::remove_dir_all(daemon.dir.path()).unwrap();
+    let victim = daemon.workers()[0];
+    kill(victim, Signal::SIGKILL).unwrap();
+    let status = daemon.wait_exit(Duration::from_secs(20)).expect("the supervisor gives up");
+    assert_eq!(status.code(), Some(3), "crash budget exit status");
+    let stderr = daemon.stderr_text();
+    assert!(stderr.matches("cannot open log file").count() >= 5, "each failed start says why:\n{stderr}");
 }

@@ -9,4 +9,5 @@ mod check_config;
 mod differential;
 mod lifecycle;
 mod limits;
+mod notify;
 mod systemd_units;

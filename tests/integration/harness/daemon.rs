@@ -5,7 +5,7 @@
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -31,13 +31,18 @@ pub struct Daemon {
 impl Daemon {
     /// Start with `config` (rsyncd.conf text; `log file` is added) and extra CLI args.
     pub fn start(config: &str, extra_args: &[&str]) -> Daemon {
+        Self::start_with_env(config, extra_args, &[])
+    }
+
+    /// Start with extra environment variables.
+    pub fn start_with_env(config: &str, extra_args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let log_path = dir.path().join("oxrsyncd.log");
         let config_path = dir.path().join("rsyncd.conf");
         std::fs::write(&config_path, format!("log file = {}\n{config}", log_path.display())).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let child = spawn_with_listener(&listener, &config_path, extra_args);
+        let child = spawn_with_listener_env(&listener, &config_path, extra_args, env);
         drop(listener);
         let d = Daemon { child, addr, dir, config_path, log_path };
         assert!(d.wait_ready(Duration::from_secs(20)), "daemon did not become ready; log:\n{}", d.log());
@@ -112,8 +117,13 @@ impl Drop for Daemon {
 
 /// Spawn oxrsyncd with `listener` as its systemd socket.
 pub fn spawn_with_listener(listener: &TcpListener, config: &Path, extra_args: &[&str]) -> Child {
+    spawn_with_listener_env(listener, config, extra_args, &[])
+}
+
+fn spawn_with_listener_env(listener: &TcpListener, config: &Path, extra_args: &[&str], env: &[(&str, &str)]) -> Child {
     let fd = listener.as_raw_fd();
     let mut cmd = Command::new("sh");
+    cmd.envs(env.iter().copied());
     cmd.arg("-c")
         .arg("LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" \"$@\"")
         .arg(binary())
@@ -138,11 +148,4 @@ pub fn spawn_with_listener(listener: &TcpListener, config: &Path, extra_args: &[
         });
     }
     cmd.spawn().expect("start oxrsyncd")
-}
-
-/// Own a raw fd (test helper for /proc-based checks).
-#[allow(dead_code)]
-pub fn owned(fd: i32) -> OwnedFd {
-    // SAFETY: callers pass a freshly created fd they own.
-    unsafe { OwnedFd::from_raw_fd(fd) }
 }

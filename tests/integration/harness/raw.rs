@@ -28,7 +28,6 @@ fn classify(e: io::Error) -> Failure {
 /// A connection that has read the server greeting.
 pub struct Greeted {
     pub reader: BufReader<TcpStream>,
-    pub greeting: String,
 }
 
 impl Greeted {
@@ -40,7 +39,7 @@ impl Greeted {
         if !greeting.starts_with("@RSYNCD: ") {
             return Err(Failure::Other(format!("unexpected greeting {greeting:?}")));
         }
-        Ok(Greeted { reader, greeting })
+        Ok(Greeted { reader })
     }
 
     /// Send our greeting and `#list`; return the module names listed.

@@ -1,7 +1,6 @@
 //! Stock `rsync --daemon`, the oracle, on the same config text.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -9,8 +8,8 @@ use std::time::Duration;
 pub struct StockDaemon {
     child: Child,
     pub addr: SocketAddr,
-    pub dir: tempfile::TempDir,
-    pub log_path: PathBuf,
+    /// Holds the config, pid and log files for the daemon's life.
+    _dir: tempfile::TempDir,
 }
 
 impl StockDaemon {
@@ -33,16 +32,12 @@ impl StockDaemon {
                 .spawn()
                 .expect("stock rsync must be installed (the test command installs it)");
             if super::wait_for_port(addr, Duration::from_secs(5)) {
-                return StockDaemon { child, addr, dir, log_path };
+                return StockDaemon { child, addr, _dir: dir };
             }
             let _ = child.kill();
             let _ = child.wait();
         }
         panic!("stock rsync --daemon did not start");
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("rsync://{}/{}", self.addr, path)
     }
 }
 
