@@ -64,7 +64,11 @@ impl FromStr for WorkerIdentity {
         let generation = next()?;
         let slot = next()? as usize;
         let table_index = next()? as usize;
-        Ok(WorkerIdentity { generation, slot, table_index })
+        Ok(WorkerIdentity {
+            generation,
+            slot,
+            table_index,
+        })
     }
 }
 
@@ -106,7 +110,11 @@ mod tests {
 
     #[test]
     fn identity_round_trips() {
-        let id = WorkerIdentity { generation: 7, slot: 2, table_index: 19 };
+        let id = WorkerIdentity {
+            generation: 7,
+            slot: 2,
+            table_index: 19,
+        };
         assert_eq!(id.to_string().parse::<WorkerIdentity>().unwrap(), id);
         assert!("7:2".parse::<WorkerIdentity>().is_err());
         assert!("a:b:c".parse::<WorkerIdentity>().is_err());

@@ -78,7 +78,9 @@ pub fn init(target: &LogTarget) -> Result<LogHandle, LoggingError> {
     let mut handle = LogHandle::default();
     match target {
         LogTarget::Journald => {
-            let layer = tracing_journald::layer().map_err(LoggingError::Journald)?.with_syslog_identifier("oxrsyncd".into());
+            let layer = tracing_journald::layer()
+                .map_err(LoggingError::Journald)?
+                .with_syslog_identifier("oxrsyncd".into());
             let _ = registry.with(layer).try_init();
         }
         LogTarget::File(path) => {
@@ -88,7 +90,9 @@ pub fn init(target: &LogTarget) -> Result<LogHandle, LoggingError> {
             let _ = registry.with(layer).try_init();
         }
         LogTarget::Stderr => {
-            let layer = tracing_subscriber::fmt::layer().event_format(UpstreamLineFormat).with_writer(io::stderr);
+            let layer = tracing_subscriber::fmt::layer()
+                .event_format(UpstreamLineFormat)
+                .with_writer(io::stderr);
             let _ = registry.with(layer).try_init();
         }
     }
@@ -123,7 +127,10 @@ struct ReopenableFile {
 impl ReopenableFile {
     fn open(path: &Path) -> Result<Self, LoggingError> {
         let file = Self::open_append(path)?;
-        Ok(ReopenableFile { path: path.to_path_buf(), file: Arc::new(Mutex::new(file)) })
+        Ok(ReopenableFile {
+            path: path.to_path_buf(),
+            file: Arc::new(Mutex::new(file)),
+        })
     }
 
     fn open_append(path: &Path) -> Result<File, LoggingError> {
@@ -131,7 +138,10 @@ impl ReopenableFile {
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|source| LoggingError::OpenFile { path: path.to_path_buf(), source })
+            .map_err(|source| LoggingError::OpenFile {
+                path: path.to_path_buf(),
+                source,
+            })
     }
 
     fn reopen(&self) -> Result<(), LoggingError> {
@@ -169,7 +179,10 @@ impl Drop for LineWriter {
 impl<'a> MakeWriter<'a> for ReopenableFile {
     type Writer = LineWriter;
     fn make_writer(&'a self) -> Self::Writer {
-        LineWriter { file: self.file.clone(), buf: Vec::with_capacity(160) }
+        LineWriter {
+            file: self.file.clone(),
+            buf: Vec::with_capacity(160),
+        }
     }
 }
 

@@ -99,7 +99,9 @@ impl SessionTable {
 
     /// Uncount one session on row `index`.
     pub fn release(&self, index: usize) {
-        let _ = self.row(index).fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| v.checked_sub(1));
+        let _ = self
+            .row(index)
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| v.checked_sub(1));
     }
 
     /// Forget every session of a dead worker's row (supervisor).

@@ -49,7 +49,10 @@ fn parse_one(entry: &str) -> Result<SocketOption, SocketOptionError> {
     let number = |default: i64| -> Result<i64, SocketOptionError> {
         match value {
             None => Ok(default),
-            Some(v) => v.parse().map_err(|_| SocketOptionError::BadValue { name: name.into(), value: v.into() }),
+            Some(v) => v.parse().map_err(|_| SocketOptionError::BadValue {
+                name: name.into(),
+                value: v.into(),
+            }),
         }
     };
     let upper = name.to_ascii_uppercase();
@@ -126,7 +129,12 @@ mod tests {
         let opts = parse("SO_KEEPALIVE, TCP_NODELAY=0,SO_SNDBUF=65536 IPTOS_LOWDELAY").unwrap();
         assert_eq!(
             opts,
-            vec![SocketOption::KeepAlive(true), SocketOption::NoDelay(false), SocketOption::SendBuffer(65536), SocketOption::Tos(0x10)]
+            vec![
+                SocketOption::KeepAlive(true),
+                SocketOption::NoDelay(false),
+                SocketOption::SendBuffer(65536),
+                SocketOption::Tos(0x10)
+            ]
         );
         assert_eq!(parse("SO_BOGUS"), Err(SocketOptionError::Unknown("SO_BOGUS".into())));
         assert!(matches!(parse("SO_SNDBUF=lots"), Err(SocketOptionError::BadValue { .. })));

@@ -116,8 +116,19 @@ mod tests {
     #[test]
     fn accepts_upstream_daemon_flags() {
         let cli = Cli::try_parse_from([
-            "oxrsyncd", "--daemon", "--no-detach", "--config=/etc/rsyncd.conf", "--port=8730", "--address", "127.0.0.1",
-            "-M", "listen backlog=64", "--log-file=/tmp/x.log", "-4", "--sockopts=SO_KEEPALIVE", "-v",
+            "oxrsyncd",
+            "--daemon",
+            "--no-detach",
+            "--config=/etc/rsyncd.conf",
+            "--port=8730",
+            "--address",
+            "127.0.0.1",
+            "-M",
+            "listen backlog=64",
+            "--log-file=/tmp/x.log",
+            "-4",
+            "--sockopts=SO_KEEPALIVE",
+            "-v",
         ])
         .unwrap();
         assert!(cli.daemon && cli.no_detach && !cli.detach && cli.ipv4);

@@ -16,7 +16,11 @@ pub fn detach() -> Result<(), DetachError> {
         nix::unistd::ForkResult::Child => {}
     }
     nix::unistd::setsid()?;
-    let devnull = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null").map_err(|e| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    let devnull = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
     for fd in 0..=2 {
         nix::unistd::dup2(devnull.as_raw_fd(), fd)?;
     }

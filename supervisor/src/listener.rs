@@ -89,7 +89,10 @@ pub fn bind(address: Option<&str>, port: u16, family: Family, backlog: u32) -> R
 }
 
 fn resolve(address: &str, port: u16, family: Family) -> Result<Vec<SocketAddr>, ListenError> {
-    let resolve_err = |source| ListenError::Resolve { address: address.to_string(), source };
+    let resolve_err = |source| ListenError::Resolve {
+        address: address.to_string(),
+        source,
+    };
     let all: Vec<SocketAddr> = match address.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) => (address, port).to_socket_addrs().map_err(resolve_err)?.collect(),
@@ -103,7 +106,10 @@ fn resolve(address: &str, port: u16, family: Family) -> Result<Vec<SocketAddr>, 
         })
         .collect();
     if wanted.is_empty() {
-        return Err(resolve_err(io::Error::new(io::ErrorKind::NotFound, "no address of the requested family")));
+        return Err(resolve_err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "no address of the requested family",
+        )));
     }
     Ok(wanted)
 }
@@ -136,6 +142,9 @@ mod tests {
 
     #[test]
     fn family_filters_resolution() {
-        assert!(matches!(bind(Some("127.0.0.1"), 0, Family::V6, 16), Err(ListenError::Resolve { .. })));
+        assert!(matches!(
+            bind(Some("127.0.0.1"), 0, Family::V6, 16),
+            Err(ListenError::Resolve { .. })
+        ));
     }
 }

@@ -40,7 +40,9 @@ fn main() {
 
 /// Which config to load.
 fn config_path(cli: &Cli) -> Option<PathBuf> {
-    cli.config.clone().or_else(|| DEFAULT_CONFIGS.iter().map(PathBuf::from).find(|p| p.exists()))
+    cli.config
+        .clone()
+        .or_else(|| DEFAULT_CONFIGS.iter().map(PathBuf::from).find(|p| p.exists()))
 }
 
 /// Load the config the command line names, with its overrides applied.
@@ -124,7 +126,15 @@ fn run(cli: Cli) -> i32 {
     if matches!(config.origin, config::ConfigOrigin::Embedded) {
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(config.global.port);
         eprintln!("oxrsyncd: no config file found; serving the built-in demo config.");
-        eprintln!("oxrsyncd: module 'demo' (read-only) = {}", config.modules.first().and_then(|m| m.settings.path.as_ref()).map(|p| p.display().to_string()).unwrap_or_default());
+        eprintln!(
+            "oxrsyncd: module 'demo' (read-only) = {}",
+            config
+                .modules
+                .first()
+                .and_then(|m| m.settings.path.as_ref())
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        );
         eprintln!("oxrsyncd: try: rsync rsync://127.0.0.1:{port}/   or   rsync -av rsync://127.0.0.1:{port}/demo/ ./copy/");
     }
 

@@ -20,7 +20,10 @@ pub struct PidFileError {
 impl PidFile {
     /// Write our pid to `path` (replacing a stale file; a symlink is replaced, never followed).
     pub fn create(path: &Path) -> Result<PidFile, PidFileError> {
-        let err = |source| PidFileError { path: path.to_path_buf(), source };
+        let err = |source| PidFileError {
+            path: path.to_path_buf(),
+            source,
+        };
         let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
         let mut f = std::fs::File::create(&tmp).map_err(err)?;
         writeln!(f, "{}", std::process::id()).map_err(err)?;

@@ -32,7 +32,13 @@ impl Signals {
             signal_hook::flag::register(signal, flag.clone())?;
             signal_hook::low_level::pipe::register_raw(signal, std::os::fd::AsRawFd::as_raw_fd(&wake_write))?;
         }
-        Ok(Signals { child, hangup, terminate, wake_read, _wake_write: wake_write })
+        Ok(Signals {
+            child,
+            hangup,
+            terminate,
+            wake_read,
+            _wake_write: wake_write,
+        })
     }
 
     /// The descriptor to poll.

@@ -15,7 +15,15 @@ use crate::harness::{free_port, wait_for_port};
 
 fn write_config(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
     let path = dir.join("rsyncd.conf");
-    std::fs::write(&path, format!("use chroot = no\nlog file = {}/d.log\n{extra}[pub]\n path = {}\n comment = via activation\n", dir.display(), dir.display())).unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "use chroot = no\nlog file = {}/d.log\n{extra}[pub]\n path = {}\n comment = via activation\n",
+            dir.display(),
+            dir.display()
+        ),
+    )
+    .unwrap();
     path
 }
 
@@ -27,6 +35,15 @@ impl Drop for Group {
     }
 }
 
+/// A child leading its own process group: the group is killed and the child reaped on drop.
+struct GroupChild(std::process::Child);
+impl Drop for GroupChild {
+    fn drop(&mut self) {
+        let _ = kill(Pid::from_raw(-(self.0.id() as i32)), Signal::SIGKILL);
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn systemd_socket_activation() {
     use std::os::unix::process::CommandExt;
@@ -34,17 +51,18 @@ fn systemd_socket_activation() {
     let conf = write_config(dir.path(), "");
     for _ in 0..5 {
         let port = free_port();
-        let child = Command::new("systemd-socket-activate")
-            .arg(format!("--listen=127.0.0.1:{port}"))
-            .arg(binary())
-            .arg(format!("--config={}", conf.display()))
-            .arg("--workers=2")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("systemd-socket-activate (Debian package systemd)");
-        let _group = Group(child.id());
+        let _activator = GroupChild(
+            Command::new("systemd-socket-activate")
+                .arg(format!("--listen=127.0.0.1:{port}"))
+                .arg(binary())
+                .arg(format!("--config={}", conf.display()))
+                .arg("--workers=2")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .expect("systemd-socket-activate (Debian package systemd)"),
+        );
         let addr = format!("127.0.0.1:{port}").parse().unwrap();
         if !wait_for_port(addr, Duration::from_secs(5)) {
             continue;
@@ -136,7 +154,10 @@ fn detach_runs_in_the_background() {
         let _group = Group(pid as u32);
         assert_eq!(list_modules(addr, Duration::from_secs(10)).unwrap(), ["pub"]);
         kill(Pid::from_raw(pid), Signal::SIGTERM).unwrap();
-        assert!(crate::harness::eventually(Duration::from_secs(15), || !pid_file.exists()), "the detached daemon stops and removes its pid file");
+        assert!(
+            crate::harness::eventually(Duration::from_secs(15), || !pid_file.exists()),
+            "the detached daemon stops and removes its pid file"
+        );
         return;
     }
     panic!("could not bind a port");

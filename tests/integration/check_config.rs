@@ -9,14 +9,28 @@ use crate::harness::raw::list_modules;
 fn valid_config_prints_effective_settings() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("rsyncd.conf");
-    std::fs::write(&conf, format!("# comment\nmax connections = 4\n[www]\n path = {}\n Read-Only = no\n charset = utf-8\n", dir.path().display())).unwrap();
-    let out = Command::new(binary()).arg("--check-config").arg(format!("--config={}", conf.display())).output().unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "# comment\nmax connections = 4\n[www]\n path = {}\n Read-Only = no\n charset = utf-8\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(binary())
+        .arg("--check-config")
+        .arg(format!("--config={}", conf.display()))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("[www]"), "{text}");
     assert!(text.contains("read only = no"), "{text}");
     assert!(text.contains("max connections = 4"), "{text}");
-    assert!(text.contains("charset"), "charset is reported as accepted but not yet enforced:\n{text}");
+    assert!(
+        text.contains("charset"),
+        "charset is reported as accepted but not yet enforced:\n{text}"
+    );
 }
 
 #[test]
@@ -24,14 +38,22 @@ fn bad_line_is_reported_with_its_line_number() {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("rsyncd.conf");
     std::fs::write(&conf, "[www]\n path = /tmp\n raed only = no\n").unwrap();
-    let out = Command::new(binary()).arg("--check-config").arg(format!("--config={}", conf.display())).output().unwrap();
+    let out = Command::new(binary())
+        .arg("--check-config")
+        .arg(format!("--config={}", conf.display()))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}:3", conf.display())), "{err}");
     assert!(err.contains("raed only"), "{err}");
 
     // Starting the daemon on it fails the same way, before anything binds.
-    let out = Command::new(binary()).arg(format!("--config={}", conf.display())).arg("--port=1").output().unwrap();
+    let out = Command::new(binary())
+        .arg(format!("--config={}", conf.display()))
+        .arg("--port=1")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains(":3"));
 }
@@ -45,13 +67,19 @@ fn toml_config_serves_the_same_modules() {
         format!("[global]\n\"use chroot\" = false\n\n[modules.alpha]\npath = \"{d}\"\ncomment = \"first\"\n\n[modules.beta]\npath = \"{d}\"\nlist = false\n", d = dir.path().display()),
     )
     .unwrap();
-    let out = Command::new(binary()).arg("--check-config").arg(format!("--config={}", toml_path.display())).output().unwrap();
+    let out = Command::new(binary())
+        .arg("--check-config")
+        .arg(format!("--config={}", toml_path.display()))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let mut child = crate::harness::daemon::spawn_with_listener(&listener, &toml_path, &["--workers=1"]);
     drop(listener);
-    let names = crate::harness::eventually(std::time::Duration::from_secs(10), || list_modules(addr, std::time::Duration::from_secs(2)).is_ok());
+    let names = crate::harness::eventually(std::time::Duration::from_secs(10), || {
+        list_modules(addr, std::time::Duration::from_secs(2)).is_ok()
+    });
     assert!(names);
     assert_eq!(list_modules(addr, std::time::Duration::from_secs(5)).unwrap(), ["alpha"]);
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(-(child.id() as i32)), nix::sys::signal::Signal::SIGKILL);

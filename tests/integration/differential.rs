@@ -55,23 +55,42 @@ fn assert_same(what: &str, stock: &ClientRun, ours: &ClientRun) {
     assert_eq!(stock.normalized_stderr(), ours.normalized_stderr(), "{what}: stderr differs");
 }
 
+/// Environment for one client run.
+type Env = Vec<(&'static str, &'static str)>;
+
 fn compare_daemons(async_listener: bool) {
     let fx = fixture();
     let stock = StockDaemon::start(&fx.config);
-    let ours = Daemon::start(&format!("use async listener = {}\n{}", if async_listener { "yes" } else { "no" }, fx.config), &["--workers=2"]);
+    let ours = Daemon::start(
+        &format!("use async listener = {}\n{}", if async_listener { "yes" } else { "no" }, fx.config),
+        &["--workers=2"],
+    );
 
-    let cases: Vec<(&str, Vec<String>, Vec<(&str, &str)>)> = vec![
+    // (what, client options then target, environment)
+    let cases: Vec<(&str, Vec<String>, Env)> = vec![
         ("listing", vec![String::new()], vec![]),
         ("listing at protocol 29", vec!["--protocol=29".into(), String::new()], vec![]),
         ("listing at protocol 27", vec!["--protocol=27".into(), String::new()], vec![]),
         ("unknown module", vec!["nosuch/".into()], vec![]),
-        ("unknown module at protocol 28", vec!["--protocol=28".into(), "nosuch/".into()], vec![]),
+        (
+            "unknown module at protocol 28",
+            vec!["--protocol=28".into(), "nosuch/".into()],
+            vec![],
+        ),
         ("hosts deny", vec!["denied/".into()], vec![]),
         ("hosts allow miss on unlisted module", vec!["hiddendeny/".into()], vec![]),
         ("wrong password", vec!["alice@secure/".into()], vec![("RSYNC_PASSWORD", "wrong")]),
-        ("unknown user", vec!["mallory@secure/".into()], vec![("RSYNC_PASSWORD", "wonderland")]),
+        (
+            "unknown user",
+            vec!["mallory@secure/".into()],
+            vec![("RSYNC_PASSWORD", "wonderland")],
+        ),
         ("denied user", vec!["bob@secure/".into()], vec![("RSYNC_PASSWORD", "x")]),
-        ("wrong password at protocol 29 (md4)", vec!["--protocol=29".into(), "alice@secure/".into()], vec![("RSYNC_PASSWORD", "nope")]),
+        (
+            "wrong password at protocol 29 (md4)",
+            vec!["--protocol=29".into(), "alice@secure/".into()],
+            vec![("RSYNC_PASSWORD", "nope")],
+        ),
     ];
     for (what, args, env) in cases {
         let (last, options) = args.split_last().expect("a target");
@@ -90,7 +109,11 @@ fn compare_daemons(async_listener: bool) {
     let o = rsync_env(&[&url(ours.addr, "alice@secure/")], &[("RSYNC_PASSWORD", "wonderland")]);
     assert_eq!(s.code, 0, "stock accepts the right password: {s:?}");
     assert!(!o.stderr.contains("auth failed"), "we accept the right password: {o:?}");
-    assert!(ours.log().contains("rsync on secure/ from alice@localhost (127.0.0.1)"), "log names the user:\n{}", ours.log());
+    assert!(
+        ours.log().contains("rsync on secure/ from alice@localhost (127.0.0.1)"),
+        "log names the user:\n{}",
+        ours.log()
+    );
     assert!(Path::new(&ours.log_path).exists());
 }
 
@@ -123,5 +146,8 @@ fn log_lines_look_like_upstream() {
     // `YYYY/MM/DD HH:MM:SS [PID] ` prefix.
     let line = log.lines().find(|l| l.contains("connect from")).unwrap();
     let b = line.as_bytes();
-    assert!(b[4] == b'/' && b[7] == b'/' && b[10] == b' ' && b[13] == b':' && b[19] == b' ' && b[20] == b'[', "{line}");
+    assert!(
+        b[4] == b'/' && b[7] == b'/' && b[10] == b' ' && b[13] == b':' && b[19] == b' ' && b[20] == b'[',
+        "{line}"
+    );
 }

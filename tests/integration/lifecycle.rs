@@ -10,12 +10,15 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 
 use crate::harness::daemon::Daemon;
+use crate::harness::eventually;
 use crate::harness::procfs::peer_ports;
 use crate::harness::raw::{list_modules, Greeted};
-use crate::harness::eventually;
 
 fn module_config(dir: &std::path::Path, extra_modules: &str) -> String {
-    format!("use chroot = no\nhandshake timeout = 30\n[pub]\n path = {}\n{extra_modules}", dir.display())
+    format!(
+        "use chroot = no\nhandshake timeout = 30\n[pub]\n path = {}\n{extra_modules}",
+        dir.display()
+    )
 }
 
 #[test]
@@ -36,7 +39,10 @@ fn kill_9_of_a_worker_only_ends_its_own_connections() {
         }
     }
     let owned = by_worker();
-    assert!(owned.iter().all(|o| !o.is_empty()), "both workers should hold connections: {owned:?}");
+    assert!(
+        owned.iter().all(|o| !o.is_empty()),
+        "both workers should hold connections: {owned:?}"
+    );
     let victim = workers[0];
     let victim_ports = owned[0].clone();
 
@@ -45,7 +51,10 @@ fn kill_9_of_a_worker_only_ends_its_own_connections() {
     let mut survivors = 0;
     for mut c in conns {
         if victim_ports.contains(&c.local_port()) {
-            assert!(c.closed_within(Duration::from_secs(5)), "a connection of the killed worker stays open");
+            assert!(
+                c.closed_within(Duration::from_secs(5)),
+                "a connection of the killed worker stays open"
+            );
         } else {
             let names = c.list().expect("a connection of a surviving worker keeps working");
             assert_eq!(names, ["pub"]);
@@ -100,7 +109,10 @@ fn reload_under_load(async_listener: bool) {
         })
         .collect();
 
-    let with_added = format!("{prefix}{}", module_config(src.path(), &format!("[added]\n path = {}\n", src.path().display())));
+    let with_added = format!(
+        "{prefix}{}",
+        module_config(src.path(), &format!("[added]\n path = {}\n", src.path().display()))
+    );
     let steps: Vec<Option<String>> = vec![
         None,
         Some(with_added.clone()),
@@ -118,11 +130,18 @@ fn reload_under_load(async_listener: bool) {
         }
         daemon.signal(Signal::SIGHUP);
         if broken {
-            assert!(daemon.wait_log("reload failed", 1, Duration::from_secs(10)), "broken config rejected (step {i})");
+            assert!(
+                daemon.wait_log("reload failed", 1, Duration::from_secs(10)),
+                "broken config rejected (step {i})"
+            );
         } else {
             generations_expected += 1;
             let needle = format!("generation {generations_expected} serving");
-            assert!(daemon.wait_log(&needle, 1, Duration::from_secs(15)), "reload {i} took effect:\n{}", daemon.log());
+            assert!(
+                daemon.wait_log(&needle, 1, Duration::from_secs(15)),
+                "reload {i} took effect:\n{}",
+                daemon.log()
+            );
         }
     }
     std::thread::sleep(Duration::from_millis(500));
@@ -132,7 +151,13 @@ fn reload_under_load(async_listener: bool) {
     }
     let failures = failures.lock().unwrap();
     let total = done.load(Ordering::Relaxed);
-    assert!(failures.is_empty(), "{} of {} connections failed: {:?}", failures.len(), total + failures.len(), &failures[..failures.len().min(10)]);
+    assert!(
+        failures.is_empty(),
+        "{} of {} connections failed: {:?}",
+        failures.len(),
+        total + failures.len(),
+        &failures[..failures.len().min(10)]
+    );
     assert!(total > 500, "the loop ran ({total} listings)");
     assert!(seen_added.load(Ordering::Relaxed), "the added module appeared");
     assert!(list_modules(addr, Duration::from_secs(5)).unwrap().contains(&"added".to_string()));
@@ -151,13 +176,20 @@ fn reload_under_load_loses_nothing_blocking() {
 #[test]
 fn sigterm_drains_idle_handshakes_and_exits_zero() {
     let src = tempfile::tempdir().unwrap();
-    let config = format!("use chroot = no\nhandshake timeout = 2\ndrain timeout = 20\n[pub]\n path = {}\n", src.path().display());
+    let config = format!(
+        "use chroot = no\nhandshake timeout = 2\ndrain timeout = 20\n[pub]\n path = {}\n",
+        src.path().display()
+    );
     let mut daemon = Daemon::start(&config, &["--workers=2"]);
     let mut idle = Greeted::connect(daemon.addr, Duration::from_secs(5)).unwrap();
     let t0 = Instant::now();
     daemon.signal(Signal::SIGTERM);
     assert!(idle.closed_within(Duration::from_secs(6)), "idle handshake closed");
-    assert!(t0.elapsed() < Duration::from_secs(5), "closed within the handshake timeout (took {:?})", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "closed within the handshake timeout (took {:?})",
+        t0.elapsed()
+    );
     let status = daemon.wait_exit(Duration::from_secs(15)).expect("supervisor exits");
     assert_eq!(status.code(), Some(0), "log:\n{}", daemon.log());
     assert!(daemon.workers().is_empty());
@@ -171,7 +203,11 @@ fn sighup_with_a_broken_config_keeps_serving() {
     daemon.rewrite_config("[broken\n");
     daemon.signal(Signal::SIGHUP);
     assert!(daemon.wait_log("reload failed", 1, Duration::from_secs(10)));
-    assert!(daemon.log().contains("rsyncd.conf:2"), "the error names file and line:\n{}", daemon.log());
+    assert!(
+        daemon.log().contains("rsyncd.conf:2"),
+        "the error names file and line:\n{}",
+        daemon.log()
+    );
     assert_eq!(daemon.workers(), before, "the old generation keeps serving");
     assert_eq!(list_modules(daemon.addr, Duration::from_secs(5)).unwrap(), ["pub"]);
 }
@@ -188,5 +224,8 @@ fn crash_budget_ends_the_service_when_workers_cannot_start() {
     let status = daemon.wait_exit(Duration::from_secs(20)).expect("the supervisor gives up");
     assert_eq!(status.code(), Some(3), "crash budget exit status");
     let stderr = daemon.stderr_text();
-    assert!(stderr.matches("cannot open log file").count() >= 5, "each failed start says why:\n{stderr}");
+    assert!(
+        stderr.matches("cannot open log file").count() >= 5,
+        "each failed start says why:\n{stderr}"
+    );
 }

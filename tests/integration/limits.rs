@@ -41,6 +41,9 @@ fn daemon_wide_max_sessions() {
     assert_eq!(c.select("pub").unwrap(), "@ERROR: max connections (2) reached -- try again later");
     drop((a, b));
     assert!(crate::harness::eventually(Duration::from_secs(5), || {
-        Greeted::connect(daemon.addr, Duration::from_secs(5)).and_then(|mut g| g.select("pub")).map(|l| l == "@RSYNCD: OK").unwrap_or(false)
+        Greeted::connect(daemon.addr, Duration::from_secs(5))
+            .and_then(|mut g| g.select("pub"))
+            .map(|l| l == "@RSYNCD: OK")
+            .unwrap_or(false)
     }));
 }

@@ -40,7 +40,10 @@ fn ready_reloading_and_stopping_are_reported() {
     daemon.signal(Signal::SIGHUP);
     assert!(wait_for(&sock, "RELOADING=1", &mut seen), "{seen:?}");
     let reloading = seen.last().unwrap().clone();
-    let usec = reloading.lines().find_map(|l| l.strip_prefix("MONOTONIC_USEC=")).expect("MONOTONIC_USEC with RELOADING=1");
+    let usec = reloading
+        .lines()
+        .find_map(|l| l.strip_prefix("MONOTONIC_USEC="))
+        .expect("MONOTONIC_USEC with RELOADING=1");
     assert!(usec.parse::<u64>().unwrap() > 0);
     assert!(wait_for(&sock, "READY=1", &mut seen), "{seen:?}");
     assert!(seen.last().unwrap().contains("STATUS=serving generation 2"), "{seen:?}");

@@ -13,13 +13,24 @@ fn units_verify_clean() {
     for entry in std::fs::read_dir(&units_dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let text = std::fs::read_to_string(&path).unwrap().replace("/usr/bin/oxrsyncd", &binary().display().to_string());
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("/usr/bin/oxrsyncd", &binary().display().to_string());
         std::fs::write(dir.path().join(&name), text).unwrap();
         names.push(format!("./{name}"));
     }
     names.sort();
     assert_eq!(names.len(), 4, "{names:?}");
-    let out = Command::new("systemd-analyze").arg("verify").arg("--man=no").args(&names).current_dir(dir.path()).output().expect("systemd-analyze");
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg("--man=no")
+        .args(&names)
+        .current_dir(dir.path())
+        .output()
+        .expect("systemd-analyze");
     let complaints = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && complaints.trim().is_empty(), "systemd-analyze verify: {complaints}");
+    assert!(
+        out.status.success() && complaints.trim().is_empty(),
+        "systemd-analyze verify: {complaints}"
+    );
 }

@@ -33,7 +33,9 @@ impl ControlChannel {
     /// Start the reader thread.
     pub fn spawn_reader(&self, drain: DrainSignal) -> std::io::Result<()> {
         let fd = self.fd.try_clone()?;
-        std::thread::Builder::new().name("control".into()).spawn(move || read_loop(fd, drain))?;
+        std::thread::Builder::new()
+            .name("control".into())
+            .spawn(move || read_loop(fd, drain))?;
         Ok(())
     }
 }

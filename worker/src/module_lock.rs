@@ -38,7 +38,10 @@ pub fn claim(lock_file: &Path, max: u32) -> Result<ModuleSlot, ClaimError> {
     if max == 0 {
         return Ok(ModuleSlot { _lock: None });
     }
-    let lock_err = |source| ClaimError::LockFile { path: lock_file.display().to_string(), source };
+    let lock_err = |source| ClaimError::LockFile {
+        path: lock_file.display().to_string(),
+        source,
+    };
     let file = OpenOptions::new()
         .read(true)
         .write(true)

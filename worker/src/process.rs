@@ -117,7 +117,9 @@ fn run(identity: WorkerIdentity, inherited: Inherited) -> Result<(), WorkerStart
 
     run_front_end(inherited.listener, ctx.clone(), on_ready)?;
 
-    control.send(&ToSupervisor::Draining { sessions: ctx.active.count() as u64 });
+    control.send(&ToSupervisor::Draining {
+        sessions: ctx.active.count() as u64,
+    });
     let finished = wait_for_sessions(&ctx.active, drain.timeout());
     if finished {
         info!("worker {} drained", identity);

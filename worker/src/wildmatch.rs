@@ -207,11 +207,7 @@ impl Matcher {
                     return ClassOutcome::Malformed;
                 }
                 matched |= t_ch == p_ch;
-            } else if p_ch == b'-'
-                && prev_ch != 0
-                && byte_at(pattern, pi + 1) != 0
-                && byte_at(pattern, pi + 1) != b']'
-            {
+            } else if p_ch == b'-' && prev_ch != 0 && byte_at(pattern, pi + 1) != 0 && byte_at(pattern, pi + 1) != b']' {
                 pi += 1;
                 let mut high = byte_at(pattern, pi);
                 if high == b'\\' {
@@ -371,9 +367,21 @@ mod tests {
         (true, "5", "[[:xdigit:]]"),
         (true, "f", "[[:xdigit:]]"),
         (true, "D", "[[:xdigit:]]"),
-        (true, "_", "[[:alnum:][:alpha:][:blank:][:cntrl:][:digit:][:graph:][:lower:][:print:][:punct:][:space:][:upper:][:xdigit:]]"),
-        (true, "\x7f", "[^[:alnum:][:alpha:][:blank:][:digit:][:graph:][:lower:][:print:][:punct:][:space:][:upper:][:xdigit:]]"),
-        (true, ".", "[^[:alnum:][:alpha:][:blank:][:cntrl:][:digit:][:lower:][:space:][:upper:][:xdigit:]]"),
+        (
+            true,
+            "_",
+            "[[:alnum:][:alpha:][:blank:][:cntrl:][:digit:][:graph:][:lower:][:print:][:punct:][:space:][:upper:][:xdigit:]]",
+        ),
+        (
+            true,
+            "\x7f",
+            "[^[:alnum:][:alpha:][:blank:][:digit:][:graph:][:lower:][:print:][:punct:][:space:][:upper:][:xdigit:]]",
+        ),
+        (
+            true,
+            ".",
+            "[^[:alnum:][:alpha:][:blank:][:cntrl:][:digit:][:lower:][:space:][:upper:][:xdigit:]]",
+        ),
         (true, "5", "[a-c[:digit:]x-z]"),
         (true, "b", "[a-c[:digit:]x-z]"),
         (true, "y", "[a-c[:digit:]x-z]"),
@@ -428,11 +436,31 @@ mod tests {
         (true, "[", "[[-\\]]"),
         (true, "]", "[[-\\]]"),
         (false, "-", "[[-\\]]"),
-        (true, "-adobe-courier-bold-o-normal--12-120-75-75-m-70-iso8859-1", "-*-*-*-*-*-*-12-*-*-*-m-*-*-*"),
-        (false, "-adobe-courier-bold-o-normal--12-120-75-75-X-70-iso8859-1", "-*-*-*-*-*-*-12-*-*-*-m-*-*-*"),
-        (false, "-adobe-courier-bold-o-normal--12-120-75-75-/-70-iso8859-1", "-*-*-*-*-*-*-12-*-*-*-m-*-*-*"),
-        (true, "/adobe/courier/bold/o/normal//12/120/75/75/m/70/iso8859/1", "/*/*/*/*/*/*/12/*/*/*/m/*/*/*"),
-        (false, "/adobe/courier/bold/o/normal//12/120/75/75/X/70/iso8859/1", "/*/*/*/*/*/*/12/*/*/*/m/*/*/*"),
+        (
+            true,
+            "-adobe-courier-bold-o-normal--12-120-75-75-m-70-iso8859-1",
+            "-*-*-*-*-*-*-12-*-*-*-m-*-*-*",
+        ),
+        (
+            false,
+            "-adobe-courier-bold-o-normal--12-120-75-75-X-70-iso8859-1",
+            "-*-*-*-*-*-*-12-*-*-*-m-*-*-*",
+        ),
+        (
+            false,
+            "-adobe-courier-bold-o-normal--12-120-75-75-/-70-iso8859-1",
+            "-*-*-*-*-*-*-12-*-*-*-m-*-*-*",
+        ),
+        (
+            true,
+            "/adobe/courier/bold/o/normal//12/120/75/75/m/70/iso8859/1",
+            "/*/*/*/*/*/*/12/*/*/*/m/*/*/*",
+        ),
+        (
+            false,
+            "/adobe/courier/bold/o/normal//12/120/75/75/X/70/iso8859/1",
+            "/*/*/*/*/*/*/12/*/*/*/m/*/*/*",
+        ),
         (true, "abcd/abcdefg/abcdefghijk/abcdefghijklmnop.txt", "**/*a*b*g*n*t"),
         (false, "abcd/abcdefg/abcdefghijk/abcdefghijklmnop.txtz", "**/*a*b*g*n*t"),
     ];
@@ -442,9 +470,7 @@ mod tests {
         let failures: Vec<String> = CASES
             .iter()
             .filter(|(expected, text, pattern)| wildmatch(pattern, text) != *expected)
-            .map(|(expected, text, pattern)| {
-                format!("{pattern:?} vs {text:?}: expected {expected}")
-            })
+            .map(|(expected, text, pattern)| format!("{pattern:?} vs {text:?}: expected {expected}"))
             .collect();
         assert!(failures.is_empty(), "mismatches:\n{}", failures.join("\n"));
     }
@@ -474,10 +500,7 @@ mod tests {
         assert!(!wildmatch("Joe", "joe"));
         assert!(iwildmatch("*.EXAMPLE.com", "host.example.COM"));
         assert!(iwildmatch("[A-Z]x", "qX"));
-        assert!(
-            !iwildmatch("[[:upper:]]", "Q"),
-            "text is folded before class tests"
-        );
+        assert!(!iwildmatch("[[:upper:]]", "Q"), "text is folded before class tests");
         assert!(iwildmatch("unknown", "UNKNOWN"));
     }
 

@@ -50,12 +50,7 @@ pub(crate) fn collapse_whitespace(s: &str) -> String {
 
 /// Upstream's section-name equality: case-insensitive, whitespace ignored.
 fn section_eq(a: &str, b: &str) -> bool {
-    let fold = |s: &str| -> String {
-        s.chars()
-            .filter(|c| !c.is_whitespace())
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
+    let fold = |s: &str| -> String { s.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect() };
     fold(a) == fold(b)
 }
 
@@ -89,10 +84,7 @@ fn resolve(name: &str, raw: RawValue) -> Result<(&'static ParamDef, Value), Para
         RawValue::Text(t) if expands_at_parse_time(def.kind) => RawValue::Text(expand_env_vars(&t)),
         other => other,
     };
-    let mut value = parse_value(def.kind, raw).map_err(|source| ParamError::InvalidValue {
-        param: def.name,
-        source,
-    })?;
+    let mut value = parse_value(def.kind, raw).map_err(|source| ParamError::InvalidValue { param: def.name, source })?;
     if def.name == "port" && value == Value::Int(0) {
         // Upstream: port 0 means "the default port".
         value = Value::Int(873);
@@ -108,9 +100,7 @@ impl Builder {
         for arg in dparams {
             let (name, value) = arg
                 .split_once('=')
-                .ok_or_else(|| ConfigError::DparamSyntax {
-                    dparam: arg.clone(),
-                })?;
+                .ok_or_else(|| ConfigError::DparamSyntax { dparam: arg.clone() })?;
             if lookup(name).is_none() {
                 return Err(ConfigError::Dparam {
                     dparam: arg.clone(),
@@ -140,11 +130,7 @@ impl Builder {
 
     /// Handles a `[name]` header.  `[global]` (any case/spacing) returns to
     /// the global section; a module name already seen re-opens that module.
-    pub(crate) fn enter_section(
-        &mut self,
-        raw: &str,
-        location: &Location,
-    ) -> Result<(), ConfigError> {
+    pub(crate) fn enter_section(&mut self, raw: &str, location: &Location) -> Result<(), ConfigError> {
         if is_global_name(raw) {
             self.current = None;
             return Ok(());
@@ -169,12 +155,7 @@ impl Builder {
     }
 
     /// Handles `name = value` in the current section.
-    pub(crate) fn set(
-        &mut self,
-        name: &str,
-        raw: RawValue,
-        location: &Location,
-    ) -> Result<(), ConfigError> {
+    pub(crate) fn set(&mut self, name: &str, raw: RawValue, location: &Location) -> Result<(), ConfigError> {
         let (def, value) = resolve(name, raw).map_err(|source| ConfigError::Param {
             location: location.clone(),
             source,
@@ -187,25 +168,17 @@ impl Builder {
         let stored = match (self.current, def.scope) {
             (Some(i), Scope::Global) => {
                 let module = &self.modules[i].name;
-                self.warnings.push(format!(
-                    "{source}: global parameter \"{}\" in module [{module}] ignored",
-                    def.name
-                ));
+                self.warnings
+                    .push(format!("{source}: global parameter \"{}\" in module [{module}] ignored", def.name));
                 return;
             }
             (Some(i), Scope::Module) => self.modules[i].settings.set_param(def.name, value),
             (None, Scope::Global) => self.global.set_param(def.name, value),
             (None, Scope::Module) => self.defaults.set_param(def.name, value),
         };
-        debug_assert_eq!(
-            stored,
-            Some(true),
-            "parameter table and settings struct disagree on {}",
-            def.name
-        );
+        debug_assert_eq!(stored, Some(true), "parameter table and settings struct disagree on {}", def.name);
         let module = self.current.map(|i| self.modules[i].name.clone());
-        self.explicit
-            .retain(|e| !(e.module == module && e.param == def.name));
+        self.explicit.retain(|e| !(e.module == module && e.param == def.name));
         self.explicit.push(ExplicitSetting {
             module,
             param: def.name.to_string(),
@@ -218,13 +191,10 @@ impl Builder {
         self.dparams_applied = true;
         let saved_current = self.current.take();
         for d in self.dparams.clone() {
-            let (def, value) =
-                resolve(&d.name, RawValue::Text(d.value.clone())).map_err(|source| {
-                    ConfigError::Dparam {
-                        dparam: d.arg.clone(),
-                        source,
-                    }
-                })?;
+            let (def, value) = resolve(&d.name, RawValue::Text(d.value.clone())).map_err(|source| ConfigError::Dparam {
+                dparam: d.arg.clone(),
+                source,
+            })?;
             self.store(def, value, "--dparam".to_string());
         }
         self.current = saved_current;
@@ -237,12 +207,7 @@ impl Builder {
         self.stack.push(Saved {
             global: self.global.clone(),
             defaults: self.defaults.clone(),
-            global_explicit: self
-                .explicit
-                .iter()
-                .filter(|e| e.module.is_none())
-                .cloned()
-                .collect(),
+            global_explicit: self.explicit.iter().filter(|e| e.module.is_none()).cloned().collect(),
         });
         self.current = None;
     }

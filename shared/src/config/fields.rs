@@ -67,11 +67,7 @@ impl Field for Option<PathBuf> {
         Option::<String>::from_value(v).map(|s| s.map(PathBuf::from))
     }
     fn to_value(&self) -> Value {
-        Value::Text(
-            self.as_ref()
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-        )
+        Value::Text(self.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default())
     }
 }
 

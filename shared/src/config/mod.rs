@@ -39,9 +39,7 @@ pub fn load_file(path: &Path, dparams: &[String]) -> Result<Config, ConfigError>
         source,
     })?;
     let text = String::from_utf8_lossy(&bytes);
-    let is_toml = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("toml"));
+    let is_toml = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("toml"));
     if is_toml {
         parse_toml(&text, path, dparams)
     } else {
@@ -51,11 +49,7 @@ pub fn load_file(path: &Path, dparams: &[String]) -> Result<Config, ConfigError>
 
 /// Parses classic rsyncd.conf text.  `origin` names the text in messages
 /// and is the file whose includes would loop back to it.
-pub fn parse_rsyncd_conf(
-    text: &str,
-    origin: &Path,
-    dparams: &[String],
-) -> Result<Config, ConfigError> {
+pub fn parse_rsyncd_conf(text: &str, origin: &Path, dparams: &[String]) -> Result<Config, ConfigError> {
     let mut builder = builder::Builder::new(dparams)?;
     let mut stack = rsyncd_conf::IncludeStack::new(origin);
     rsyncd_conf::parse_into(&mut builder, text, origin, &mut stack)?;

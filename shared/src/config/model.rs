@@ -88,9 +88,7 @@ impl Config {
     /// origin, warnings and where parameters were set) -- e.g. to tell
     /// whether a reload changed anything.
     pub fn same_settings(&self, other: &Config) -> bool {
-        self.global == other.global
-            && self.module_defaults == other.module_defaults
-            && self.modules == other.modules
+        self.global == other.global && self.module_defaults == other.module_defaults && self.modules == other.modules
     }
 
     /// The daemon's own log file (`log file` of the global section).

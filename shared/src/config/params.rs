@@ -78,9 +78,8 @@ pub struct ParamDef {
 
 /// Syslog facility names upstream accepts.
 pub const SYSLOG_FACILITIES: &[&str] = &[
-    "auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news", "security",
-    "syslog", "user", "uucp", "local0", "local1", "local2", "local3", "local4", "local5", "local6",
-    "local7",
+    "auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news", "security", "syslog", "user", "uucp", "local0", "local1",
+    "local2", "local3", "local4", "local5", "local6", "local7",
 ];
 
 /// Upstream's built-in `dont compress` list (the default skip-compress
@@ -104,19 +103,11 @@ const I32_MIN: i64 = i32::MIN as i64;
 const I32_MAX: i64 = i32::MAX as i64;
 
 const fn int(min: i64, max: i64) -> Kind {
-    Kind::Integer {
-        min,
-        max,
-        unset_ok: false,
-    }
+    Kind::Integer { min, max, unset_ok: false }
 }
 
 const fn opt_int(min: i64, max: i64) -> Kind {
-    Kind::Integer {
-        min,
-        max,
-        unset_ok: true,
-    }
+    Kind::Integer { min, max, unset_ok: true }
 }
 
 const fn p(
@@ -158,66 +149,24 @@ pub static PARAMS: &[ParamDef] = &[
     // ---- oxrsyncd global parameters ----
     p("workers", &[], G, opt_int(1, U32_MAX), None, true),
     p("drain timeout", &[], G, int(0, U32_MAX), Some("30"), true),
-    p(
-        "handshake timeout",
-        &[],
-        G,
-        int(0, U32_MAX),
-        Some("10"),
-        true,
-    ),
+    p("handshake timeout", &[], G, int(0, U32_MAX), Some("10"), true),
     p("use async listener", &[], G, Bool, Some("yes"), true),
     p("worker threads", &[], G, opt_int(1, U32_MAX), None, true),
     p("max sessions", &[], G, int(0, U32_MAX), Some("0"), true),
-    p(
-        "max sessions per worker",
-        &[],
-        G,
-        int(1, U32_MAX),
-        Some("4096"),
-        true,
-    ),
+    p("max sessions per worker", &[], G, int(1, U32_MAX), Some("4096"), true),
     // ---- upstream module parameters ----
     p("auth digest", &[], M, Str, None, true),
-    p(
-        "auth users",
-        &[],
-        M,
-        Kind::List(ListStyle::ConfStrtok),
-        None,
-        true,
-    ),
+    p("auth users", &[], M, Kind::List(ListStyle::ConfStrtok), None, true),
     p("charset", &[], M, Str, None, false),
     p("comment", &[], M, Str, None, true),
-    p(
-        "dont compress",
-        &[],
-        M,
-        Str,
-        Some(DEFAULT_DONT_COMPRESS),
-        false,
-    ),
+    p("dont compress", &[], M, Str, Some(DEFAULT_DONT_COMPRESS), false),
     p("early exec", &[], M, Str, None, false),
     p("exclude", &[], M, Str, None, false),
     p("exclude from", &[], M, Str, None, false),
     p("filter", &[], M, Str, None, false),
     p("gid", &[], M, Str, None, false),
-    p(
-        "hosts allow",
-        &[],
-        M,
-        Kind::List(ListStyle::WhitespaceComma),
-        None,
-        true,
-    ),
-    p(
-        "hosts deny",
-        &[],
-        M,
-        Kind::List(ListStyle::WhitespaceComma),
-        None,
-        true,
-    ),
+    p("hosts allow", &[], M, Kind::List(ListStyle::WhitespaceComma), None, true),
+    p("hosts deny", &[], M, Kind::List(ListStyle::WhitespaceComma), None, true),
     p("include", &[], M, Str, None, false),
     p("include from", &[], M, Str, None, false),
     p("incoming chmod", &[], M, Str, None, false),
@@ -236,23 +185,9 @@ pub static PARAMS: &[ParamDef] = &[
     p("path", &[], M, Path, None, true),
     p("temp dir", &[], M, Path, None, false),
     p("max connections", &[], M, int(0, U32_MAX), Some("0"), true),
-    p(
-        "max verbosity",
-        &[],
-        M,
-        int(I32_MIN, I32_MAX),
-        Some("1"),
-        false,
-    ),
+    p("max verbosity", &[], M, int(I32_MIN, I32_MAX), Some("1"), false),
     p("timeout", &[], M, int(0, U32_MAX), Some("0"), true),
-    p(
-        "syslog facility",
-        &[],
-        M,
-        Kind::Enum(SYSLOG_FACILITIES),
-        Some("daemon"),
-        false,
-    ),
+    p("syslog facility", &[], M, Kind::Enum(SYSLOG_FACILITIES), Some("daemon"), false),
     p("fake super", &[], M, Bool, Some("no"), false),
     p("forward lookup", &[], M, Bool, Some("yes"), true),
     p("ignore errors", &[], M, Bool, Some("no"), false),
@@ -289,9 +224,9 @@ pub fn lookup(name: &str) -> Option<&'static ParamDef> {
         return None;
     }
     let key = normalize_name(name);
-    PARAMS.iter().find(|def| {
-        normalize_name(def.name) == key || def.aliases.iter().any(|a| normalize_name(a) == key)
-    })
+    PARAMS
+        .iter()
+        .find(|def| normalize_name(def.name) == key || def.aliases.iter().any(|a| normalize_name(a) == key))
 }
 
 /// Parameters of one scope, in table order.

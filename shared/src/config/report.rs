@@ -58,10 +58,7 @@ impl Config {
         } else {
             out.push_str("# Set, but accepted and not yet enforced by oxrsyncd:\n");
             for e in unenforced {
-                let section = e
-                    .module
-                    .as_deref()
-                    .map_or("[global]".to_string(), |m| format!("[{m}]"));
+                let section = e.module.as_deref().map_or("[global]".to_string(), |m| format!("[{m}]"));
                 let _ = writeln!(out, "#   {section} {} (set at {})", e.param, e.source);
             }
         }

@@ -93,12 +93,7 @@ fn logical_lines(text: &str) -> Vec<LogicalLine> {
 }
 
 /// Parses `text` (the contents of `file`) into `builder`.
-pub(crate) fn parse_into(
-    builder: &mut Builder,
-    text: &str,
-    file: &Path,
-    stack: &mut IncludeStack,
-) -> Result<(), ConfigError> {
+pub(crate) fn parse_into(builder: &mut Builder, text: &str, file: &Path, stack: &mut IncludeStack) -> Result<(), ConfigError> {
     for line in logical_lines(text) {
         let location = Location::new(file, line.number);
         // Upstream skips a stray leading backslash.
@@ -142,15 +137,8 @@ pub(crate) fn parse_into(
 
 /// Handles `&include PATH` / `&merge PATH` (an optional `=` after the
 /// directive name is accepted, as upstream).
-fn directive(
-    builder: &mut Builder,
-    body: &str,
-    location: &Location,
-    stack: &mut IncludeStack,
-) -> Result<(), ConfigError> {
-    let end = body
-        .find(|c: char| c.is_whitespace() || c == '=')
-        .unwrap_or(body.len());
+fn directive(builder: &mut Builder, body: &str, location: &Location, stack: &mut IncludeStack) -> Result<(), ConfigError> {
+    let end = body.find(|c: char| c.is_whitespace() || c == '=').unwrap_or(body.len());
     let (name, rest) = body.split_at(end);
     let rest = rest.trim_start();
     let target = rest.strip_prefix('=').unwrap_or(rest).trim();
@@ -167,13 +155,7 @@ fn directive(
     include(builder, Path::new(target), isolate, location, stack)
 }
 
-fn include(
-    builder: &mut Builder,
-    target: &Path,
-    isolate: bool,
-    location: &Location,
-    stack: &mut IncludeStack,
-) -> Result<(), ConfigError> {
+fn include(builder: &mut Builder, target: &Path, isolate: bool, location: &Location, stack: &mut IncludeStack) -> Result<(), ConfigError> {
     let io_err = |source| ConfigError::Include {
         location: location.clone(),
         path: target.to_path_buf(),
@@ -216,12 +198,7 @@ fn include(
 }
 
 /// Reads and parses one included file, guarding against loops and depth.
-fn read_one(
-    builder: &mut Builder,
-    file: &Path,
-    location: &Location,
-    stack: &mut IncludeStack,
-) -> Result<(), ConfigError> {
+fn read_one(builder: &mut Builder, file: &Path, location: &Location, stack: &mut IncludeStack) -> Result<(), ConfigError> {
     if stack.files.len() > MAX_INCLUDE_DEPTH {
         return Err(ConfigError::IncludeTooDeep {
             location: location.clone(),

@@ -49,10 +49,7 @@ fn sample(def: &ParamDef) -> (String, Value) {
         }
         Kind::Bool3 => ("1".into(), Value::Bool3(Some(true))),
         Kind::Enum(_) => ("LOCAL3".into(), Value::Text("local3".into())),
-        Kind::List(_) => (
-            "a, b c".into(),
-            Value::List(vec!["a".into(), "b".into(), "c".into()]),
-        ),
+        Kind::List(_) => ("a, b c".into(), Value::List(vec!["a".into(), "b".into(), "c".into()])),
     }
 }
 
@@ -138,12 +135,7 @@ fn table_and_model_agree() {
             Scope::Module => ModuleSettings::PARAM_NAMES,
         };
         assert!(names.contains(&def.name), "{} has no field", def.name);
-        assert_eq!(
-            lookup(def.name),
-            Some(def),
-            "{} not found by its own name",
-            def.name
-        );
+        assert_eq!(lookup(def.name), Some(def), "{} not found by its own name", def.name);
         for alias in def.aliases {
             assert_eq!(lookup(alias).map(|d| d.name), Some(def.name));
         }
@@ -164,29 +156,17 @@ fn table_and_model_agree() {
     // Upstream's full table (daemon-parm.txt) has 59 entries; we add 7.
     assert_eq!(PARAMS.len(), UPSTREAM.len() + 7);
     for (name, scope) in UPSTREAM {
-        assert_eq!(
-            lookup(name).map(|d| d.scope),
-            Some(*scope),
-            "upstream parameter {name}"
-        );
+        assert_eq!(lookup(name).map(|d| d.scope), Some(*scope), "upstream parameter {name}");
     }
     let mut keys: Vec<String> = PARAMS.iter().map(|d| normalize_name(d.name)).collect();
     keys.sort();
     keys.dedup();
-    assert_eq!(
-        keys.len(),
-        PARAMS.len(),
-        "two parameters normalise to the same key"
-    );
+    assert_eq!(keys.len(), PARAMS.len(), "two parameters normalise to the same key");
 }
 
 #[test]
 fn enforced_flags() {
-    let enforced: Vec<&str> = PARAMS
-        .iter()
-        .filter(|d| d.enforced)
-        .map(|d| d.name)
-        .collect();
+    let enforced: Vec<&str> = PARAMS.iter().filter(|d| d.enforced).map(|d| d.name).collect();
     for name in [
         "path",
         "hosts allow",
@@ -230,20 +210,12 @@ fn every_parameter_parses_in_its_scope() {
         if def.scope == Scope::Module {
             let c = ok(&format!("{} = {text}\n[m]\n", def.name));
             assert_eq!(get(&c, None, def.name), expected, "{} as default", def.name);
-            assert_eq!(
-                get(&c, Some("m"), def.name),
-                expected,
-                "{} inherited",
-                def.name
-            );
+            assert_eq!(get(&c, Some("m"), def.name), expected, "{} inherited", def.name);
         }
         for bad in invalid(def) {
             let msg = err(&format!("{section}\n{} = {bad}\n", def.name));
             assert!(
-                msg.starts_with(&format!(
-                    "/etc/test.conf:2: invalid value for \"{}\"",
-                    def.name
-                )),
+                msg.starts_with(&format!("/etc/test.conf:2: invalid value for \"{}\"", def.name)),
                 "{msg}"
             );
         }
@@ -288,27 +260,14 @@ fn defaults_match_upstream() {
 
 #[test]
 fn name_normalisation() {
-    for spelling in [
-        "read only",
-        "Read-Only",
-        "read_only",
-        "READ   ONLY",
-        "readonly",
-        "  read-only  ",
-    ] {
+    for spelling in ["read only", "Read-Only", "read_only", "READ   ONLY", "readonly", "  read-only  "] {
         let c = ok(&format!("[m]\n{spelling} = no\n"));
         assert!(!c.module("m").unwrap().settings.read_only, "{spelling}");
     }
-    assert_eq!(
-        ok("bind address = 1.2.3.4\n").global.address.as_deref(),
-        Some("1.2.3.4")
-    );
+    assert_eq!(ok("bind address = 1.2.3.4\n").global.address.as_deref(), Some("1.2.3.4"));
     assert_eq!(ok("rsync_port = 1234\n").global.port, 1234);
     assert_eq!(
-        ok("post xfer exec = /bin/true\n[m]\n")
-            .module_defaults
-            .post_xfer_exec
-            .as_deref(),
+        ok("post xfer exec = /bin/true\n[m]\n").module_defaults.post_xfer_exec.as_deref(),
         Some("/bin/true")
     );
     assert!(err("-read only = no\n").contains("unknown parameter"));
@@ -343,16 +302,11 @@ fn last_wins_and_repeated_sections_merge() {
 
 #[test]
 fn modules_start_from_defaults_as_they_are_when_opened() {
-    let c = ok(
-        "read only = no\n[a]\n[global]\nread only = yes\ncomment = later\n[b]\n[a]\nlist = no\n",
-    );
+    let c = ok("read only = no\n[a]\n[global]\nread only = yes\ncomment = later\n[b]\n[a]\nlist = no\n");
     let a = &c.module("a").unwrap().settings;
     let b = &c.module("b").unwrap().settings;
     assert!(!a.read_only);
-    assert_eq!(
-        a.comment, "",
-        "a repeated section does not re-apply defaults"
-    );
+    assert_eq!(a.comment, "", "a repeated section does not re-apply defaults");
     assert!(!a.list);
     assert!(b.read_only);
     assert_eq!(b.comment, "later");
@@ -381,23 +335,17 @@ fn errors_name_file_and_line() {
         err("[m]\nread only = maybe\n"),
         "/etc/test.conf:2: invalid value for \"read only\": \"maybe\" is not a boolean (use yes/no, true/false or 1/0)"
     );
-    assert!(err("# x\nport = eighty\n")
-        .starts_with("/etc/test.conf:2: invalid value for \"port\": \"eighty\" is not an integer"));
+    assert!(err("# x\nport = eighty\n").starts_with("/etc/test.conf:2: invalid value for \"port\": \"eighty\" is not an integer"));
     assert!(err("port = 70000\n").contains("out of range"));
     assert!(err("max connections = -1\n").contains("out of range"));
     assert!(err("[m]\n\njust some words\n").starts_with("/etc/test.conf:3: badly formed line"));
     assert!(err("= value\n").starts_with("/etc/test.conf:1: badly formed line"));
     // A continued line is reported at the line it starts on.
-    assert!(err("[m]\ncomment = a \\\n b\nbogus \\\n = 1\n")
-        .starts_with("/etc/test.conf:4: unknown parameter \"bogus\""));
-    assert!(
-        err("&frobnicate /x\n").starts_with("/etc/test.conf:1: unknown directive \"&frobnicate\"")
-    );
+    assert!(err("[m]\ncomment = a \\\n b\nbogus \\\n = 1\n").starts_with("/etc/test.conf:4: unknown parameter \"bogus\""));
+    assert!(err("&frobnicate /x\n").starts_with("/etc/test.conf:1: unknown directive \"&frobnicate\""));
     let missing = err("[m]\n&include /nonexistent/oxrsyncd-test.conf\n");
     assert!(
-        missing.starts_with(
-            "/etc/test.conf:2: cannot read included config \"/nonexistent/oxrsyncd-test.conf\""
-        ),
+        missing.starts_with("/etc/test.conf:2: cannot read included config \"/nonexistent/oxrsyncd-test.conf\""),
         "{missing}"
     );
 }
@@ -416,16 +364,10 @@ fn booleans_accept_upstream_spellings() {
         let c = ok(&format!("[m]\nlist = {text}\n"));
         assert_eq!(c.module("m").unwrap().settings.list, want, "{text}");
     }
-    let c =
-        ok("[m]\nuse chroot = yes\nnumeric ids = unset\nmunge symlinks = -1\nopen noatime = no\n");
+    let c = ok("[m]\nuse chroot = yes\nnumeric ids = unset\nmunge symlinks = -1\nopen noatime = no\n");
     let s = &c.module("m").unwrap().settings;
     assert_eq!(
-        (
-            s.use_chroot,
-            s.numeric_ids,
-            s.munge_symlinks,
-            s.open_noatime
-        ),
+        (s.use_chroot, s.numeric_ids, s.munge_symlinks, s.open_noatime),
         (Some(true), None, None, Some(false))
     );
     assert!(err("[m]\nlist = unset\n").contains("not a boolean"));
@@ -440,15 +382,8 @@ fn list_splitting() {
     let c = ok("[m]\nauth users = , joe smith ,@my group:ro,,\nhosts deny = ,a b\n");
     let s = &c.module("m").unwrap().settings;
     assert_eq!(s.auth_users, ["joe smith", "@my group:ro"]);
-    assert_eq!(
-        s.hosts_deny,
-        ["a", "b"],
-        "only auth users uses the comma-only form"
-    );
-    assert_eq!(
-        split_list("   ", ListStyle::ConfStrtok),
-        Vec::<String>::new()
-    );
+    assert_eq!(s.hosts_deny, ["a", "b"], "only auth users uses the comma-only form");
+    assert_eq!(split_list("   ", ListStyle::ConfStrtok), Vec::<String>::new());
 }
 
 #[test]
@@ -483,27 +418,15 @@ fn include_file_is_isolated() {
     let main = write(
         dir.path(),
         "main.conf",
-        &format!(
-            "comment = parent\n[before]\n&include {}\n[after]\n",
-            inc.display()
-        ),
+        &format!("comment = parent\n[before]\n&include {}\n[after]\n", inc.display()),
     );
     let c = load_file(&main, &[]).unwrap();
     let names: Vec<_> = c.modules.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["before", "inc", "after"]);
     let inc_m = &c.module("inc").unwrap().settings;
-    assert!(
-        !inc_m.read_only,
-        "the included file's defaults apply to its modules"
-    );
-    assert_eq!(
-        inc_m.comment, "parent",
-        "an included file inherits the parent's defaults"
-    );
-    assert!(
-        c.module("after").unwrap().settings.read_only,
-        "defaults restored after &include"
-    );
+    assert!(!inc_m.read_only, "the included file's defaults apply to its modules");
+    assert_eq!(inc_m.comment, "parent", "an included file inherits the parent's defaults");
+    assert!(c.module("after").unwrap().settings.read_only, "defaults restored after &include");
     assert_eq!(c.global.motd_file, None, "globals restored after &include");
 }
 
@@ -511,10 +434,7 @@ fn include_file_is_isolated() {
 fn after_include_parsing_continues_in_global_section() {
     let dir = tempfile::tempdir().unwrap();
     let inc = write(dir.path(), "x.conf", "[x]\n");
-    let c = ok(&format!(
-        "[m]\n&include {}\ncomment = where\n",
-        inc.display()
-    ));
+    let c = ok(&format!("[m]\n&include {}\ncomment = where\n", inc.display()));
     assert_eq!(c.module_defaults.comment, "where");
     assert_eq!(c.module("m").unwrap().settings.comment, "");
 }
@@ -524,11 +444,7 @@ fn merge_file_acts_inline() {
     let dir = tempfile::tempdir().unwrap();
     let inc = write(dir.path(), "g.inc", "read only = no\nmotd file = /m\n");
     let mod_inc = write(dir.path(), "m.inc", "comment = merged\n");
-    let c = ok(&format!(
-        "&merge {}\n[a]\n&merge = {}\n[b]\n",
-        inc.display(),
-        mod_inc.display()
-    ));
+    let c = ok(&format!("&merge {}\n[a]\n&merge = {}\n[b]\n", inc.display(), mod_inc.display()));
     assert_eq!(c.global.motd_file.as_deref(), Some(Path::new("/m")));
     assert!(!c.module("a").unwrap().settings.read_only);
     assert_eq!(
@@ -563,9 +479,7 @@ fn include_and_merge_directories() {
     // An empty directory is fine.
     let empty = dir.path().join("empty");
     fs::create_dir(&empty).unwrap();
-    assert!(ok(&format!("&include {}\n", empty.display()))
-        .modules
-        .is_empty());
+    assert!(ok(&format!("&include {}\n", empty.display())).modules.is_empty());
 }
 
 #[test]
@@ -573,10 +487,7 @@ fn errors_inside_included_files_name_that_file() {
     let dir = tempfile::tempdir().unwrap();
     let inc = write(dir.path(), "bad.conf", "[x]\n\nraed only = no\n");
     let msg = err(&format!("\n&include {}\n", inc.display()));
-    assert_eq!(
-        msg,
-        format!("{}:3: unknown parameter \"raed only\"", inc.display())
-    );
+    assert_eq!(msg, format!("{}:3: unknown parameter \"raed only\"", inc.display()));
 }
 
 #[test]
@@ -588,11 +499,7 @@ fn include_loops_are_errors() {
     fs::write(&b, format!("[b]\n&include {}\n", a.display())).unwrap();
     let e = load_file(&a, &[]).unwrap_err();
     assert!(matches!(e, ConfigError::IncludeLoop { .. }), "{e}");
-    assert!(
-        e.to_string()
-            .starts_with(&format!("{}:2: include loop", b.display())),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with(&format!("{}:2: include loop", b.display())), "{e}");
     // Self-include through a directory.
     let d = dir.path().join("d");
     fs::create_dir(&d).unwrap();
@@ -607,11 +514,7 @@ fn include_depth_is_limited() {
     // A chain of distinct files longer than the limit.
     for i in 0..40 {
         let next = dir.path().join(format!("f{}.conf", i + 1));
-        write(
-            dir.path(),
-            &format!("f{i}.conf"),
-            &format!("&merge {}\n", next.display()),
-        );
+        write(dir.path(), &format!("f{i}.conf"), &format!("&merge {}\n", next.display()));
     }
     write(dir.path(), "f40.conf", "");
     let e = load_file(&dir.path().join("f0.conf"), &[]).unwrap_err();
@@ -651,56 +554,35 @@ fn var_expansion_in_config_values() {
         "strings are expanded at use time"
     );
     assert_eq!(expand_env_vars(raw), "/home/expanded/%RSYNC_USER_NAME%");
-    assert!(err("[m]\nlist = %OXRSYNCD_TEST_UNSET_VAR%\n")
-        .contains("\"%OXRSYNCD_TEST_UNSET_VAR%\" is not a boolean"));
+    assert!(err("[m]\nlist = %OXRSYNCD_TEST_UNSET_VAR%\n").contains("\"%OXRSYNCD_TEST_UNSET_VAR%\" is not a boolean"));
 }
 
 #[test]
 fn dparams_apply_at_end_of_global_section() {
     let dp = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let text = "port = 10\nread only = yes\n[a]\n[b]\nread only = yes\n";
-    let c = parse_rsyncd_conf(
-        text,
-        Path::new("/x.conf"),
-        &dp(&["port=20", "Read-Only = no", "comment= hi there"]),
-    )
-    .unwrap();
+    let c = parse_rsyncd_conf(text, Path::new("/x.conf"), &dp(&["port=20", "Read-Only = no", "comment= hi there"])).unwrap();
     assert_eq!(c.global.port, 20);
     assert!(!c.module_defaults.read_only);
     assert!(!c.module("a").unwrap().settings.read_only);
-    assert!(
-        c.module("b").unwrap().settings.read_only,
-        "a module's own setting wins"
-    );
+    assert!(c.module("b").unwrap().settings.read_only, "a module's own setting wins");
     assert_eq!(c.module("a").unwrap().settings.comment, "hi there");
-    assert!(c
-        .explicitly_set
-        .iter()
-        .any(|e| e.param == "port" && e.source == "--dparam"));
+    assert!(c.explicitly_set.iter().any(|e| e.param == "port" && e.source == "--dparam"));
     // No modules: still applied.
     let c = parse_rsyncd_conf("port = 10\n", Path::new("/x.conf"), &dp(&["port=30"])).unwrap();
     assert_eq!(c.global.port, 30);
     // Errors name the dparam.
     let e = parse_rsyncd_conf("", Path::new("/x.conf"), &dp(&["nosuch=1"])).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "--dparam \"nosuch=1\": unknown parameter \"nosuch\""
-    );
+    assert_eq!(e.to_string(), "--dparam \"nosuch=1\": unknown parameter \"nosuch\"");
     let e = parse_rsyncd_conf("[m]\n", Path::new("/x.conf"), &dp(&["port=abc"])).unwrap_err();
     assert!(
-        e.to_string()
-            .starts_with("--dparam \"port=abc\": invalid value for \"port\""),
+        e.to_string().starts_with("--dparam \"port=abc\": invalid value for \"port\""),
         "{e}"
     );
     let e = parse_rsyncd_conf("", Path::new("/x.conf"), &dp(&["port"])).unwrap_err();
     assert!(matches!(e, ConfigError::DparamSyntax { .. }));
     // Same in TOML.
-    let c = parse_toml(
-        "[global]\nport = 10\n",
-        Path::new("/x.toml"),
-        &dp(&["port=40"]),
-    )
-    .unwrap();
+    let c = parse_toml("[global]\nport = 10\n", Path::new("/x.toml"), &dp(&["port=40"])).unwrap();
     assert_eq!(c.global.port, 40);
 }
 
@@ -777,50 +659,29 @@ fn toml_and_classic_are_equivalent() {
     assert_eq!(a.modules[0].name, "pub", "file order kept");
     assert_eq!(b.modules[0].name, "pub", "file order kept");
     assert_eq!(a.global.workers, Some(3));
-    assert_eq!(
-        a.module("pub").unwrap().settings.auth_users,
-        ["joe smith:rw", "@staff"]
-    );
+    assert_eq!(a.module("pub").unwrap().settings.auth_users, ["joe smith:rw", "@staff"]);
     assert_eq!(a.warnings.len(), 1);
     assert_eq!(b.warnings.len(), 1);
-    assert!(
-        b.warnings[0].starts_with("/etc/test.toml:29:"),
-        "{:?}",
-        b.warnings
-    );
+    assert!(b.warnings[0].starts_with("/etc/test.toml:29:"), "{:?}", b.warnings);
     // A changed value is noticed.
-    let c = parse_toml(
-        &TOML.replace("timeout = 600", "timeout = 601"),
-        Path::new("/t.toml"),
-        &[],
-    )
-    .unwrap();
+    let c = parse_toml(&TOML.replace("timeout = 600", "timeout = 601"), Path::new("/t.toml"), &[]).unwrap();
     assert!(!a.same_settings(&c));
 }
 
 #[test]
 fn toml_errors() {
-    let t = |text: &str| {
-        parse_toml(text, Path::new("/etc/x.toml"), &[])
-            .unwrap_err()
-            .to_string()
-    };
+    let t = |text: &str| parse_toml(text, Path::new("/etc/x.toml"), &[]).unwrap_err().to_string();
     assert_eq!(
         t("[global]\nport = 1\n\n\"raed only\" = true\n"),
         "/etc/x.toml:4: unknown parameter \"raed only\""
     );
-    assert!(t("[modules.m]\npath = \"/x\"\nlist = \"maybe\"\n")
-        .starts_with("/etc/x.toml:3: invalid value for \"list\""));
-    assert!(t("[global]\nport = 1.5\n")
-        .starts_with("/etc/x.toml:2: \"port\": a TOML float is not accepted"));
+    assert!(t("[modules.m]\npath = \"/x\"\nlist = \"maybe\"\n").starts_with("/etc/x.toml:3: invalid value for \"list\""));
+    assert!(t("[global]\nport = 1.5\n").starts_with("/etc/x.toml:2: \"port\": a TOML float is not accepted"));
     assert!(t("[modules.m]\ncomment = [\"a\"]\n").contains("a list is not accepted"));
     assert!(t("[modules.m]\nauth_users = [\"a,b\"]\n").contains("must not contain a comma"));
     assert!(t("[modules.m]\nhosts_allow = [1]\n").contains("a TOML integer is not accepted"));
     let shape = t("[globals]\nport = 1\n");
-    assert!(
-        shape.starts_with("/etc/x.toml:1: unknown field `globals`"),
-        "{shape}"
-    );
+    assert!(shape.starts_with("/etc/x.toml:1: unknown field `globals`"), "{shape}");
     assert!(t("[global\n").starts_with("/etc/x.toml:1:"));
     assert!(t("[modules.\"a/b\"]\n").contains("must not contain '/'"));
     assert!(t("[modules.Global]\n").contains("cannot be named"));
@@ -831,8 +692,7 @@ fn report_reparses_to_equal_config() {
     let dp = vec!["max verbosity=3".to_string()];
     let a = parse_rsyncd_conf(CLASSIC, Path::new("/etc/test.conf"), &dp).unwrap();
     let report = a.report();
-    let b = parse_rsyncd_conf(&report, Path::new("/report"), &[])
-        .unwrap_or_else(|e| panic!("{e}\n{report}"));
+    let b = parse_rsyncd_conf(&report, Path::new("/report"), &[]).unwrap_or_else(|e| panic!("{e}\n{report}"));
     assert!(a.same_settings(&b), "{report}");
     assert_eq!(a.global, b.global);
     assert_eq!(a.modules, b.modules);
@@ -852,27 +712,15 @@ fn report_lists_unenforced_and_warnings() {
     assert!(report.contains("port = 8730\n"));
     assert!(report.contains("workers = 3\n"));
     assert!(report.contains("worker threads =\n"));
+    assert!(report.contains("auth users = , joe smith:rw, @staff\n"), "{report}");
+    assert!(report.contains("#   [pub] transfer logging (set at /etc/test.conf:21)"), "{report}");
+    assert!(report.contains("#   [pub] use chroot (set at /etc/test.conf:18)"), "{report}");
+    assert!(!report.contains("#   [pub] path"), "enforced parameters are not listed");
+    assert!(!report.contains("#   [global] read only"), "enforced parameters are not listed");
     assert!(
-        report.contains("auth users = , joe smith:rw, @staff\n"),
+        report.contains("# Warnings:\n#   /etc/test.conf:28: global parameter \"port\" in module [priv] ignored"),
         "{report}"
     );
-    assert!(
-        report.contains("#   [pub] transfer logging (set at /etc/test.conf:21)"),
-        "{report}"
-    );
-    assert!(
-        report.contains("#   [pub] use chroot (set at /etc/test.conf:18)"),
-        "{report}"
-    );
-    assert!(
-        !report.contains("#   [pub] path"),
-        "enforced parameters are not listed"
-    );
-    assert!(
-        !report.contains("#   [global] read only"),
-        "enforced parameters are not listed"
-    );
-    assert!(report.contains("# Warnings:\n#   /etc/test.conf:28: global parameter \"port\" in module [priv] ignored"), "{report}");
     let quiet = ok("[m]\npath = /x\n").report();
     assert!(quiet.contains("# No parameter is set that oxrsyncd accepts but does not enforce yet."));
     assert!(quiet.contains("# No warnings."));
@@ -887,16 +735,10 @@ fn embedded_default() {
     assert_eq!(c.modules.len(), 1);
     let m = c.module("demo").unwrap();
     assert_eq!(m.settings.comment, "oxrsyncd demo module");
-    assert_eq!(
-        m.settings.path.as_deref(),
-        Some(std::env::current_dir().unwrap().as_path())
-    );
+    assert_eq!(m.settings.path.as_deref(), Some(std::env::current_dir().unwrap().as_path()));
     assert!(m.settings.read_only && m.settings.list);
     assert_eq!(m.settings.use_chroot, Some(false));
-    assert_eq!(
-        m.settings.lock_file,
-        std::env::temp_dir().join("oxrsyncd-demo.lock")
-    );
+    assert_eq!(m.settings.lock_file, std::env::temp_dir().join("oxrsyncd-demo.lock"));
 }
 
 #[test]
@@ -906,10 +748,7 @@ fn json_round_trip() {
     let b: Config = serde_json::from_str(&json).unwrap();
     assert_eq!(a, b);
     let e = Config::embedded_default();
-    assert_eq!(
-        e,
-        serde_json::from_str::<Config>(&serde_json::to_string(&e).unwrap()).unwrap()
-    );
+    assert_eq!(e, serde_json::from_str::<Config>(&serde_json::to_string(&e).unwrap()).unwrap());
 }
 
 #[test]
@@ -945,6 +784,10 @@ fn every_parameter_is_documented() {
         let row = doc.lines().find(|l| l.starts_with(&format!("| `{}`", def.name)));
         let row = row.unwrap_or_else(|| panic!("docs/configuration.md has no row for {}", def.name));
         let says_enforced = row.contains("| yes |");
-        assert_eq!(says_enforced, def.enforced, "docs/configuration.md is wrong about whether {} is enforced", def.name);
+        assert_eq!(
+            says_enforced, def.enforced,
+            "docs/configuration.md is wrong about whether {} is enforced",
+            def.name
+        );
     }
 }

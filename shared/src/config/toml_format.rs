@@ -41,11 +41,7 @@ struct Document {
 /// 1-based line of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
     let offset = offset.min(text.len());
-    text.as_bytes()[..offset]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+    text.as_bytes()[..offset].iter().filter(|b| **b == b'\n').count() + 1
 }
 
 /// Table entries in the order they were written.
@@ -82,12 +78,7 @@ fn raw_value(value: toml::Value, key: &str, location: &Location) -> Result<RawVa
     })
 }
 
-fn apply_table(
-    builder: &mut Builder,
-    table: Table,
-    text: &str,
-    origin: &Path,
-) -> Result<(), ConfigError> {
+fn apply_table(builder: &mut Builder, table: Table, text: &str, origin: &Path) -> Result<(), ConfigError> {
     for (key, value) in in_file_order(table) {
         let location = Location::new(origin, line_of(text, key.span().start));
         let raw = raw_value(value.into_inner(), key.get_ref(), &location)?;
@@ -114,9 +105,7 @@ pub(crate) fn parse(text: &str, origin: &Path, dparams: &[String]) -> Result<Con
         if is_global_name(name.get_ref()) {
             return Err(ConfigError::Section {
                 location,
-                source: SectionError::Reserved {
-                    name: name.into_inner(),
-                },
+                source: SectionError::Reserved { name: name.into_inner() },
             });
         }
         check_module_name(name.get_ref()).map_err(|source| ConfigError::Section {

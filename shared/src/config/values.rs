@@ -66,12 +66,7 @@ fn yes_no(b: bool) -> &'static str {
 
 /// Compares like upstream's `strwiEQ`: case-insensitive, whitespace ignored.
 fn loose_eq(a: &str, b: &str) -> bool {
-    let fold = |s: &str| -> String {
-        s.chars()
-            .filter(|c| !c.is_whitespace())
-            .flat_map(char::to_lowercase)
-            .collect()
-    };
+    let fold = |s: &str| -> String { s.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect() };
     fold(a) == fold(b)
 }
 
@@ -99,11 +94,7 @@ pub fn split_list(text: &str, style: ListStyle) -> Vec<String> {
             .filter(|t| !t.is_empty())
             .map(str::to_string)
             .collect(),
-        _ => text
-            .split(is_sep)
-            .filter(|t| !t.is_empty())
-            .map(str::to_string)
-            .collect(),
+        _ => text.split(is_sep).filter(|t| !t.is_empty()).map(str::to_string).collect(),
     }
 }
 
@@ -123,17 +114,13 @@ pub fn parse_value(kind: Kind, raw: RawValue) -> Result<Value, ValueError> {
             if unset_ok && t.is_empty() {
                 return Ok(Value::Unset);
             }
-            let n: i64 = t.parse().map_err(|_| ValueError::BadInteger {
-                value: text.clone(),
-            })?;
+            let n: i64 = t.parse().map_err(|_| ValueError::BadInteger { value: text.clone() })?;
             if n < min || n > max {
                 return Err(ValueError::OutOfRange { value: n, min, max });
             }
             Ok(Value::Int(n))
         }
-        Kind::Bool => parse_bool(&text)
-            .map(Value::Bool)
-            .ok_or(ValueError::BadBool { value: text }),
+        Kind::Bool => parse_bool(&text).map(Value::Bool).ok_or(ValueError::BadBool { value: text }),
         Kind::Bool3 => {
             if loose_eq(&text, "unset") || loose_eq(&text, "-1") {
                 Ok(Value::Bool3(None))
@@ -197,8 +184,5 @@ fn strip_trailing_slashes(text: &str) -> String {
 /// string values raw until use (so per-connection variables such as
 /// `RSYNC_USER_NAME` work); lists are strings upstream.
 pub fn expands_at_parse_time(kind: Kind) -> bool {
-    matches!(
-        kind,
-        Kind::Integer { .. } | Kind::Bool | Kind::Bool3 | Kind::Enum(_)
-    )
+    matches!(kind, Kind::Integer { .. } | Kind::Bool | Kind::Bool3 | Kind::Enum(_))
 }

@@ -79,7 +79,11 @@ mod tests {
             b.on_death(now, true, up);
         }
         assert_eq!(b.on_death(now, true, up), AfterDeath::RespawnAt(now + MAX_DELAY));
-        assert_eq!(b.on_death(now, true, HEALTHY_AFTER), AfterDeath::RespawnAt(now), "a healthy run resets the slot");
+        assert_eq!(
+            b.on_death(now, true, HEALTHY_AFTER),
+            AfterDeath::RespawnAt(now),
+            "a healthy run resets the slot"
+        );
     }
 
     #[test]
@@ -94,7 +98,10 @@ mod tests {
         c.on_death(now, false, Duration::ZERO);
         c.on_death(now, true, Duration::from_secs(1));
         for _ in 1..START_FAILURE_BUDGET {
-            assert!(matches!(c.on_death(now, false, Duration::ZERO), AfterDeath::RespawnAt(_)), "a ready worker resets the start count");
+            assert!(
+                matches!(c.on_death(now, false, Duration::ZERO), AfterDeath::RespawnAt(_)),
+                "a ready worker resets the start count"
+            );
         }
     }
 }

@@ -40,11 +40,19 @@ impl Generation {
         let mut file = std::fs::File::from(fd);
         file.write_all(&json)?;
         let slots = (0..workers.max(1)).map(|_| Slot::default()).collect();
-        Ok(Generation { number, config, config_fd: file.into(), slots })
+        Ok(Generation {
+            number,
+            config,
+            config_fd: file.into(),
+            slots,
+        })
     }
 
     /// The number of workers the config asks for.
     pub fn worker_count(config: &Config) -> usize {
-        config.global.workers.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
+        config
+            .global
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
     }
 }

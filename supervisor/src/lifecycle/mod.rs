@@ -174,7 +174,10 @@ impl Supervisor {
                     self.on_worker_ready();
                 }
                 Ok(ToSupervisor::Draining { sessions }) => {
-                    info!("worker {} (pid {}) stopped accepting; {} connections finishing", worker.identity, pid, sessions);
+                    info!(
+                        "worker {} (pid {}) stopped accepting; {} connections finishing",
+                        worker.identity, pid, sessions
+                    );
                 }
                 Err(e) => warn!("worker pid {}: {}", pid, e),
             }
@@ -182,7 +185,11 @@ impl Supervisor {
     }
 
     fn generation_ready(&self, number: u64, slots: usize) -> bool {
-        let ready = self.workers.values().filter(|w| w.identity.generation == number && w.ready && w.drain_deadline.is_none()).count();
+        let ready = self
+            .workers
+            .values()
+            .filter(|w| w.identity.generation == number && w.ready && w.drain_deadline.is_none())
+            .count();
         ready >= slots
     }
 
@@ -190,7 +197,13 @@ impl Supervisor {
         if !self.announced_ready && self.generation_ready(self.current.number, self.current.slots.len()) {
             self.announced_ready = true;
             let addr = self.listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-            info!("oxrsyncd {} ready: generation {} with {} workers on {}", env!("CARGO_PKG_VERSION"), self.current.number, self.current.slots.len(), addr);
+            info!(
+                "oxrsyncd {} ready: generation {} with {} workers on {}",
+                env!("CARGO_PKG_VERSION"),
+                self.current.number,
+                self.current.slots.len(),
+                addr
+            );
             notify::ready(&format!("serving generation {}", self.current.number));
         }
         if let Some(p) = &self.pending {
@@ -225,7 +238,11 @@ impl Supervisor {
 
     fn begin_stop(&mut self) {
         let drain = self.current.config.global.drain_timeout;
-        info!("stop requested: draining {} workers (up to {}s)", self.workers.len(), drain.as_secs());
+        info!(
+            "stop requested: draining {} workers (up to {}s)",
+            self.workers.len(),
+            drain.as_secs()
+        );
         notify::stopping("draining");
         if let Some(p) = self.pending.take() {
             self.abandon(p, "stopping");
@@ -264,7 +281,10 @@ impl Supervisor {
         };
         info!("reloading: starting generation {} with {} workers", number, workers);
         notify::reloading(&format!("starting generation {number}"));
-        let mut pending = PendingReload { generation, deadline: Instant::now() + READY_DEADLINE };
+        let mut pending = PendingReload {
+            generation,
+            deadline: Instant::now() + READY_DEADLINE,
+        };
         for slot in 0..pending.generation.slots.len() {
             if let Err(e) = self.spawn_into(&mut pending.generation, slot) {
                 error!("reload failed: cannot start worker: {}", e);
@@ -279,7 +299,12 @@ impl Supervisor {
         let Some(p) = self.pending.take() else { return };
         let old = std::mem::replace(&mut self.current, p.generation);
         let drain = old.config.global.drain_timeout;
-        let old_pids: Vec<Pid> = self.workers.iter().filter(|(_, w)| w.identity.generation < self.current.number).map(|(p, _)| *p).collect();
+        let old_pids: Vec<Pid> = self
+            .workers
+            .iter()
+            .filter(|(_, w)| w.identity.generation < self.current.number)
+            .map(|(p, _)| *p)
+            .collect();
         for pid in old_pids {
             self.tell_drain(pid, drain);
         }
@@ -292,7 +317,10 @@ impl Supervisor {
 
     /// Give up on a pending generation: kill its workers, keep the current one.
     fn abandon(&mut self, pending: PendingReload, why: &str) {
-        warn!("abandoning generation {}: {}; still serving generation {}", pending.generation.number, why, self.current.number);
+        warn!(
+            "abandoning generation {}: {}; still serving generation {}",
+            pending.generation.number, why, self.current.number
+        );
         for slot in &pending.generation.slots {
             if let Some(pid) = slot.pid {
                 let _ = kill(pid, Signal::SIGKILL);
@@ -307,7 +335,9 @@ impl Supervisor {
             return;
         }
         w.drain_deadline = Some(Instant::now() + timeout + KILL_GRACE);
-        let msg = encode(&ToWorker::Drain { drain_timeout_ms: timeout.as_millis() as u64 });
+        let msg = encode(&ToWorker::Drain {
+            drain_timeout_ms: timeout.as_millis() as u64,
+        });
         if let Err(e) = send(w.control.as_raw_fd(), &msg, MsgFlags::MSG_NOSIGNAL | MsgFlags::MSG_DONTWAIT) {
             warn!("cannot tell worker {} to drain ({}); terminating it", w.identity, e);
             let _ = kill(pid, Signal::SIGTERM);
@@ -413,7 +443,11 @@ impl Supervisor {
 
     /// Start (or restart) a worker in a current-generation slot.
     fn start_slot(&mut self, slot: usize) -> Result<(), i32> {
-        let started = self.current.config_fd.try_clone().and_then(|fd| self.spawn_slot(self.current.number, slot, &fd));
+        let started = self
+            .current
+            .config_fd
+            .try_clone()
+            .and_then(|fd| self.spawn_slot(self.current.number, slot, &fd));
         match started {
             Ok(pid) => {
                 self.current.slots[slot].pid = Some(pid);
@@ -436,13 +470,27 @@ impl Supervisor {
     fn spawn_slot(&mut self, generation: u64, slot: usize, config_fd: &OwnedFd) -> std::io::Result<Pid> {
         let row = self.rows.take().ok_or_else(|| std::io::Error::other("too many worker processes"))?;
         self.table.reset(row);
-        let identity = WorkerIdentity { generation, slot, table_index: row };
-        let fds = WorkerFds { listener: self.listener.as_fd(), config: config_fd.as_fd(), session_table: self.table.fd() };
+        let identity = WorkerIdentity {
+            generation,
+            slot,
+            table_index: row,
+        };
+        let fds = WorkerFds {
+            listener: self.listener.as_fd(),
+            config: config_fd.as_fd(),
+            session_table: self.table.fd(),
+        };
         match spawn_worker(identity, &fds) {
             Ok(spawned) => {
                 self.workers.insert(
                     spawned.pid,
-                    WorkerProc { identity, control: spawned.control, started: Instant::now(), ready: false, drain_deadline: None },
+                    WorkerProc {
+                        identity,
+                        control: spawned.control,
+                        started: Instant::now(),
+                        ready: false,
+                        drain_deadline: None,
+                    },
                 );
                 Ok(spawned.pid)
             }

@@ -11,7 +11,9 @@ pub struct RowAllocator {
 
 impl Default for RowAllocator {
     fn default() -> Self {
-        RowAllocator { free: (0..TABLE_ROWS).rev().collect() }
+        RowAllocator {
+            free: (0..TABLE_ROWS).rev().collect(),
+        }
     }
 }
 

@@ -31,8 +31,18 @@ pub struct WorkerFds<'a> {
 /// Start the worker `identity`.
 pub fn spawn_worker(identity: WorkerIdentity, fds: &WorkerFds<'_>) -> io::Result<Spawned> {
     let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
-    let sources: [RawFd; 4] = [fds.listener.as_raw_fd(), theirs.as_raw_fd(), fds.config.as_raw_fd(), fds.session_table.as_raw_fd()];
-    let targets: [RawFd; 4] = [control::LISTENER_FD, control::CONTROL_FD, control::CONFIG_FD, control::SESSION_TABLE_FD];
+    let sources: [RawFd; 4] = [
+        fds.listener.as_raw_fd(),
+        theirs.as_raw_fd(),
+        fds.config.as_raw_fd(),
+        fds.session_table.as_raw_fd(),
+    ];
+    let targets: [RawFd; 4] = [
+        control::LISTENER_FD,
+        control::CONTROL_FD,
+        control::CONFIG_FD,
+        control::SESSION_TABLE_FD,
+    ];
     let parent = std::process::id() as libc::pid_t;
 
     let mut command = Command::new("/proc/self/exe");
@@ -72,5 +82,8 @@ pub fn spawn_worker(identity: WorkerIdentity, fds: &WorkerFds<'_>) -> io::Result
     }
     let child = command.spawn()?;
     drop(theirs);
-    Ok(Spawned { pid: Pid::from_raw(child.id() as i32), control: ours })
+    Ok(Spawned {
+        pid: Pid::from_raw(child.id() as i32),
+        control: ours,
+    })
 }

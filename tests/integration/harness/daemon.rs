@@ -16,7 +16,9 @@ use nix::unistd::Pid;
 
 /// Path of the binary Cargo built for this test run.
 pub fn binary() -> PathBuf {
-    std::env::var_os("OXRSYNCD_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_oxrsyncd")))
+    std::env::var_os("OXRSYNCD_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_oxrsyncd")))
 }
 
 /// A running oxrsyncd (supervisor + workers), killed on drop.
@@ -44,8 +46,18 @@ impl Daemon {
         let addr = listener.local_addr().unwrap();
         let child = spawn_with_listener_env(&listener, &config_path, extra_args, env);
         drop(listener);
-        let d = Daemon { child, addr, dir, config_path, log_path };
-        assert!(d.wait_ready(Duration::from_secs(20)), "daemon did not become ready; log:\n{}", d.log());
+        let d = Daemon {
+            child,
+            addr,
+            dir,
+            config_path,
+            log_path,
+        };
+        assert!(
+            d.wait_ready(Duration::from_secs(20)),
+            "daemon did not become ready; log:\n{}",
+            d.log()
+        );
         d
     }
 

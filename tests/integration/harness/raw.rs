@@ -44,7 +44,10 @@ impl Greeted {
 
     /// Send our greeting and `#list`; return the module names listed.
     pub fn list(mut self) -> Result<Vec<String>, Failure> {
-        self.reader.get_mut().write_all(b"@RSYNCD: 32.0 sha512 sha256 sha1 md5 md4\n#list\n").map_err(classify)?;
+        self.reader
+            .get_mut()
+            .write_all(b"@RSYNCD: 32.0 sha512 sha256 sha1 md5 md4\n#list\n")
+            .map_err(classify)?;
         let mut names = Vec::new();
         loop {
             let line = read_line(&mut self.reader)?;

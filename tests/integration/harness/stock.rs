@@ -19,7 +19,15 @@ impl StockDaemon {
             let dir = tempfile::tempdir().unwrap();
             let log_path = dir.path().join("rsyncd.log");
             let conf = dir.path().join("rsyncd.conf");
-            std::fs::write(&conf, format!("log file = {}\npid file = {}/pid\n{config}", log_path.display(), dir.path().display())).unwrap();
+            std::fs::write(
+                &conf,
+                format!(
+                    "log file = {}\npid file = {}/pid\n{config}",
+                    log_path.display(),
+                    dir.path().display()
+                ),
+            )
+            .unwrap();
             let port = super::free_port();
             let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
             let mut child = Command::new("rsync")

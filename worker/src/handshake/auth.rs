@@ -117,19 +117,12 @@ pub fn check_digest_floor(policy: &AuthPolicy, digest: AuthDigest) -> Result<(),
 /// file; the comparison is constant-time.  `response_line` is the line as
 /// read, without its newline (a trailing `\n` and any `\r` are ignored).
 /// The digest floor is re-checked here so a caller cannot skip it.
-pub fn verify_response(
-    policy: &AuthPolicy,
-    digest: AuthDigest,
-    challenge: &str,
-    response_line: &str,
-) -> Result<Authorized, AuthFailure> {
+pub fn verify_response(policy: &AuthPolicy, digest: AuthDigest, challenge: &str, response_line: &str) -> Result<Authorized, AuthFailure> {
     check_digest_floor(policy, digest)?;
-    let (user, response) = split_response(response_line)
-        .ok_or_else(|| AuthFailure::new(None, "invalid challenge response"))?;
+    let (user, response) = split_response(response_line).ok_or_else(|| AuthFailure::new(None, "invalid challenge response"))?;
     let fail = |reason: &str| AuthFailure::new(Some(&user), reason);
 
-    let matched =
-        first_matching_rule(policy.auth_users, &user).ok_or_else(|| fail("no matching rule"))?;
+    let matched = first_matching_rule(policy.auth_users, &user).ok_or_else(|| fail("no matching rule"))?;
     let access = match matched.action {
         RuleAction::Deny => return Err(fail("denied by rule")),
         RuleAction::Allow(access) => access,
@@ -205,10 +198,7 @@ fn first_matching_rule(rules: &[String], user: &str) -> Option<MatchedRule> {
                 });
             }
         } else if wildmatch(pattern, user) {
-            return Some(MatchedRule {
-                action,
-                group: None,
-            });
+            return Some(MatchedRule { action, group: None });
         }
     }
     None
@@ -336,10 +326,7 @@ fn secrets_lines(contents: &[u8]) -> impl Iterator<Item = &[u8]> {
             let (piece, tail) = rest.split_at(piece_len);
             rest = tail;
             let piece = piece.split(|&b| b == 0).next().unwrap_or_default();
-            if let Some(line) = piece
-                .split(|&b| b == b'\r' || b == b'\n')
-                .find(|part| !part.is_empty())
-            {
+            if let Some(line) = piece.split(|&b| b == b'\r' || b == b'\n').find(|part| !part.is_empty()) {
                 return Some(line);
             }
         }
@@ -379,10 +366,7 @@ fn resolve_trusted_symlinks(path: &Path) -> io::Result<PathBuf> {
         let metadata = std::fs::symlink_metadata(&candidate)?;
         if metadata.file_type().is_symlink() {
             if metadata.uid() != 0 && metadata.uid() != trusted_uid {
-                return Err(io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    "untrusted symlink",
-                ));
+                return Err(io::Error::new(io::ErrorKind::PermissionDenied, "untrusted symlink"));
             }
             follows += 1;
             if follows > MAX_SYMLINK_FOLLOWS {
@@ -401,10 +385,7 @@ fn resolve_trusted_symlinks(path: &Path) -> io::Result<PathBuf> {
             return Err(io::Error::new(io::ErrorKind::NotFound, "not a directory"));
         }
     }
-    Err(io::Error::new(
-        io::ErrorKind::InvalidInput,
-        "path names a directory",
-    ))
+    Err(io::Error::new(io::ErrorKind::InvalidInput, "path names a directory"))
 }
 
 /// Append the walkable components of `path` to `queue`; an absolute path
@@ -459,10 +440,7 @@ mod tests {
     }
 
     fn reply(user: &str, password: &str, digest: AuthDigest) -> String {
-        format!(
-            "{user} {}",
-            digest.hash_b64(&[password.as_bytes(), CHALLENGE.as_bytes()])
-        )
+        format!("{user} {}", digest.hash_b64(&[password.as_bytes(), CHALLENGE.as_bytes()]))
     }
 
     fn verify(policy: &AuthPolicy, line: &str) -> Result<Authorized, AuthFailure> {
@@ -499,14 +477,8 @@ mod tests {
     fn wrong_password_and_unknown_user() {
         let fx = fixture(&["*"], "joe:pw\n", 0o600);
         let p = policy(&fx);
-        assert_eq!(
-            reason(verify(&p, &reply("joe", "nope", AuthDigest::Md5))),
-            "password mismatch"
-        );
-        assert_eq!(
-            reason(verify(&p, &reply("ann", "pw", AuthDigest::Md5))),
-            "secret not found"
-        );
+        assert_eq!(reason(verify(&p, &reply("joe", "nope", AuthDigest::Md5))), "password mismatch");
+        assert_eq!(reason(verify(&p, &reply("ann", "pw", AuthDigest::Md5))), "secret not found");
         let wrong_digest = reply("joe", "pw", AuthDigest::Sha1);
         assert_eq!(reason(verify(&p, &wrong_digest)), "password mismatch");
     }
@@ -516,10 +488,7 @@ mod tests {
         let fx = fixture(&["joe"], "joe:first\njoe:second\n", 0o600);
         let p = policy(&fx);
         assert!(verify(&p, &reply("joe", "first", AuthDigest::Md5)).is_ok());
-        assert_eq!(
-            reason(verify(&p, &reply("joe", "second", AuthDigest::Md5))),
-            "password mismatch"
-        );
+        assert_eq!(reason(verify(&p, &reply("joe", "second", AuthDigest::Md5))), "password mismatch");
     }
 
     #[test]
@@ -534,20 +503,14 @@ mod tests {
     #[test]
     fn hash_leading_username_is_rejected() {
         let fx = fixture(&["*"], "# comment:pw\n", 0o600);
-        assert_eq!(
-            reason(verify(&policy(&fx), &reply("#", "pw", AuthDigest::Md5))),
-            "invalid username"
-        );
+        assert_eq!(reason(verify(&policy(&fx), &reply("#", "pw", AuthDigest::Md5))), "invalid username");
     }
 
     #[test]
     fn malformed_reply_is_invalid() {
         let fx = fixture(&["*"], "joe:pw\n", 0o600);
         let err = verify(&policy(&fx), "joe-without-space").unwrap_err();
-        assert_eq!(
-            (err.user, err.reason.as_str()),
-            (None, "invalid challenge response")
-        );
+        assert_eq!((err.user, err.reason.as_str()), (None, "invalid challenge response"));
     }
 
     #[test]
@@ -558,26 +521,17 @@ mod tests {
             0o600,
         );
         let p = policy(&fx);
+        assert_eq!(reason(verify(&p, &reply("joe", "pw", AuthDigest::Md5))), "denied by rule");
         assert_eq!(
-            reason(verify(&p, &reply("joe", "pw", AuthDigest::Md5))),
-            "denied by rule"
-        );
-        assert_eq!(
-            verify(&p, &reply("jill", "pw", AuthDigest::Md5))
-                .unwrap()
-                .access,
+            verify(&p, &reply("jill", "pw", AuthDigest::Md5)).unwrap().access,
             AccessOverride::ReadOnly
         );
         assert_eq!(
-            verify(&p, &reply("admin", "pw", AuthDigest::Md5))
-                .unwrap()
-                .access,
+            verify(&p, &reply("admin", "pw", AuthDigest::Md5)).unwrap().access,
             AccessOverride::ReadWrite
         );
         assert_eq!(
-            verify(&p, &reply("zed", "pw", AuthDigest::Md5))
-                .unwrap()
-                .access,
+            verify(&p, &reply("zed", "pw", AuthDigest::Md5)).unwrap().access,
             AccessOverride::None
         );
     }
@@ -586,14 +540,9 @@ mod tests {
     fn deny_suffix_denies_even_with_right_password_and_unknown_suffix_is_ignored() {
         let fx = fixture(&["joe:Deny", "ann:bogus"], "joe:pw\nann:pw\n", 0o600);
         let p = policy(&fx);
+        assert_eq!(reason(verify(&p, &reply("joe", "pw", AuthDigest::Md5))), "denied by rule");
         assert_eq!(
-            reason(verify(&p, &reply("joe", "pw", AuthDigest::Md5))),
-            "denied by rule"
-        );
-        assert_eq!(
-            verify(&p, &reply("ann", "pw", AuthDigest::Md5))
-                .unwrap()
-                .access,
+            verify(&p, &reply("ann", "pw", AuthDigest::Md5)).unwrap().access,
             AccessOverride::None
         );
     }
@@ -602,10 +551,7 @@ mod tests {
     fn no_matching_rule() {
         let fx = fixture(&["joe", "@no-such-group-xyz"], "ann:pw\n", 0o600);
         let err = verify(&policy(&fx), &reply("ann", "pw", AuthDigest::Md5)).unwrap_err();
-        assert_eq!(
-            (err.user.as_deref(), err.reason.as_str()),
-            (Some("ann"), "no matching rule")
-        );
+        assert_eq!((err.user.as_deref(), err.reason.as_str()), (Some("ann"), "no matching rule"));
     }
 
     #[test]
@@ -620,10 +566,7 @@ mod tests {
         assert!(verify(&policy(&fx), &reply("root", "userpw", AuthDigest::Md5)).is_ok());
         // A name that is not a system user has no groups.
         let fx = fixture(&["@*"], "@root:grouppw\n", 0o600);
-        let got = verify(
-            &policy(&fx),
-            &reply("no-such-user-xyz", "grouppw", AuthDigest::Md5),
-        );
+        let got = verify(&policy(&fx), &reply("no-such-user-xyz", "grouppw", AuthDigest::Md5));
         assert_eq!(reason(got), "no matching rule");
     }
 
@@ -631,10 +574,7 @@ mod tests {
     fn strict_modes_refuse_other_accessible_file() {
         let fx = fixture(&["joe"], "joe:pw\n", 0o644);
         let mut p = policy(&fx);
-        assert_eq!(
-            reason(verify(&p, &reply("joe", "pw", AuthDigest::Md5))),
-            "ignoring secrets file"
-        );
+        assert_eq!(reason(verify(&p, &reply("joe", "pw", AuthDigest::Md5))), "ignoring secrets file");
         p.strict_modes = false;
         assert!(verify(&p, &reply("joe", "pw", AuthDigest::Md5)).is_ok());
         let fx = fixture(&["joe"], "joe:pw\n", 0o640);
@@ -649,10 +589,7 @@ mod tests {
         let fx = fixture(&["joe"], "joe:pw\n", 0o600);
         std::os::unix::fs::chown(&fx.secrets, Some(65534), None).unwrap();
         let p = policy(&fx);
-        assert_eq!(
-            reason(verify(&p, &reply("joe", "pw", AuthDigest::Md5))),
-            "ignoring secrets file"
-        );
+        assert_eq!(reason(verify(&p, &reply("joe", "pw", AuthDigest::Md5))), "ignoring secrets file");
         let not_root = AuthPolicy {
             running_as_root: false,
             ..p
@@ -665,16 +602,10 @@ mod tests {
         let fx = fixture(&["joe"], "joe:pw\n", 0o600);
         let mut p = policy(&fx);
         p.secrets_file = None;
-        assert_eq!(
-            reason(verify(&p, &reply("joe", "pw", AuthDigest::Md5))),
-            "no secrets file"
-        );
+        assert_eq!(reason(verify(&p, &reply("joe", "pw", AuthDigest::Md5))), "no secrets file");
         let absent = fx.secrets.with_file_name("absent");
         p.secrets_file = Some(&absent);
-        assert_eq!(
-            reason(verify(&p, &reply("joe", "pw", AuthDigest::Md5))),
-            "no secrets file"
-        );
+        assert_eq!(reason(verify(&p, &reply("joe", "pw", AuthDigest::Md5))), "no secrets file");
     }
 
     #[test]
@@ -690,10 +621,7 @@ mod tests {
         );
         if nix::unistd::geteuid().is_root() {
             std::os::unix::fs::lchown(&link, Some(65534), None).unwrap();
-            assert_eq!(
-                reason(verify(&p, &reply("joe", "pw", AuthDigest::Md5))),
-                "no secrets file"
-            );
+            assert_eq!(reason(verify(&p, &reply("joe", "pw", AuthDigest::Md5))), "no secrets file");
         }
     }
 
@@ -708,18 +636,10 @@ mod tests {
             check_digest_floor(&p, AuthDigest::Md5).unwrap_err().reason,
             "negotiated auth digest md5 is weaker than the required 'auth digest = SHA256'"
         );
-        assert!(verify_response(
-            &p,
-            AuthDigest::Md4Old,
-            CHALLENGE,
-            &reply("joe", "pw", AuthDigest::Md4Old)
-        )
-        .is_err());
+        assert!(verify_response(&p, AuthDigest::Md4Old, CHALLENGE, &reply("joe", "pw", AuthDigest::Md4Old)).is_err());
         p.auth_digest_floor = Some("blake3");
         assert_eq!(
-            check_digest_floor(&p, AuthDigest::Sha512)
-                .unwrap_err()
-                .reason,
+            check_digest_floor(&p, AuthDigest::Sha512).unwrap_err().reason,
             "the configured 'auth digest = blake3' is not a supported digest on this build"
         );
         p.auth_digest_floor = Some("");

@@ -68,9 +68,7 @@ impl AuthDigest {
     /// Returns the modern variant for "md4"; `Md4Old` is only ever chosen by
     /// [`AuthDigest::negotiate`] for a client without a digest list.
     pub fn from_name(name: &str) -> Option<AuthDigest> {
-        PREFERENCE
-            .into_iter()
-            .find(|digest| digest.name().eq_ignore_ascii_case(name))
+        PREFERENCE.into_iter().find(|digest| digest.name().eq_ignore_ascii_case(name))
     }
 
     /// Choose the digest for a session, as the server side of upstream's
@@ -83,23 +81,14 @@ impl AuthDigest {
     /// (names are space separated and matched case-insensitively), so a
     /// client cannot steer us to a weaker one by ordering its list.  No
     /// common name is an error carrying our list.
-    pub fn negotiate(
-        client_list: Option<&str>,
-        protocol: u32,
-    ) -> Result<AuthDigest, NoCommonDigest> {
+    pub fn negotiate(client_list: Option<&str>, protocol: u32) -> Result<AuthDigest, NoCommonDigest> {
         let Some(list) = client_list else {
-            return Ok(if protocol >= 30 {
-                AuthDigest::Md5
-            } else {
-                AuthDigest::Md4Old
-            });
+            return Ok(if protocol >= 30 { AuthDigest::Md5 } else { AuthDigest::Md4Old });
         };
         list.split(' ')
             .filter_map(AuthDigest::from_name)
             .min_by_key(|digest| digest.strength_rank())
-            .ok_or(NoCommonDigest {
-                ours: Self::ADVERTISED,
-            })
+            .ok_or(NoCommonDigest { ours: Self::ADVERTISED })
     }
 
     /// Rank for `auth digest` floors: 0 is the strongest, and a digest whose
@@ -181,9 +170,7 @@ fn legacy_mix_in(client_addr: &str) -> [u8; 32] {
     let addr = client_addr.as_bytes();
     let addr_len = addr.len().min(16);
     block[..addr_len].copy_from_slice(&addr[..addr_len]);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     block[16..20].copy_from_slice(&(now.as_secs() as u32).to_le_bytes());
     block[20..24].copy_from_slice(&now.subsec_micros().to_le_bytes());
     block[24..28].copy_from_slice(&std::process::id().to_le_bytes());
@@ -218,11 +205,7 @@ mod tests {
             (AuthDigest::Md4Old, "Bo4b3UuGCyvPIZ/z2YJnMw"),
         ];
         for (digest, expected) in cases {
-            assert_eq!(
-                digest.hash_b64(&[PASSWORD, CHALLENGE]),
-                expected,
-                "{digest:?}"
-            );
+            assert_eq!(digest.hash_b64(&[PASSWORD, CHALLENGE]), expected, "{digest:?}");
         }
     }
 
@@ -239,22 +222,10 @@ mod tests {
     fn negotiate_prefers_our_strongest_common_name() {
         let full = Some(AuthDigest::ADVERTISED);
         assert_eq!(AuthDigest::negotiate(full, 31), Ok(AuthDigest::Sha512));
-        assert_eq!(
-            AuthDigest::negotiate(Some("md5 sha1"), 31),
-            Ok(AuthDigest::Sha1)
-        );
-        assert_eq!(
-            AuthDigest::negotiate(Some("bogus md4"), 31),
-            Ok(AuthDigest::Md4)
-        );
-        assert_eq!(
-            AuthDigest::negotiate(Some("SHA256"), 31),
-            Ok(AuthDigest::Sha256)
-        );
-        assert_eq!(
-            AuthDigest::negotiate(Some("  md5 "), 31),
-            Ok(AuthDigest::Md5)
-        );
+        assert_eq!(AuthDigest::negotiate(Some("md5 sha1"), 31), Ok(AuthDigest::Sha1));
+        assert_eq!(AuthDigest::negotiate(Some("bogus md4"), 31), Ok(AuthDigest::Md4));
+        assert_eq!(AuthDigest::negotiate(Some("SHA256"), 31), Ok(AuthDigest::Sha256));
+        assert_eq!(AuthDigest::negotiate(Some("  md5 "), 31), Ok(AuthDigest::Md5));
     }
 
     #[test]

@@ -69,7 +69,10 @@ async fn read_terminated<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, end: u
         return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "client closed during handshake"));
     }
     if buf.last() != Some(&end) {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "handshake line too long or unterminated"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "handshake line too long or unterminated",
+        ));
     }
     buf.pop();
     if end == b'\n' {

@@ -71,7 +71,10 @@ fn read_terminated<R: BufRead>(reader: &mut R, end: u8, buf: &mut Vec<u8>) -> io
         return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "client closed during handshake"));
     }
     if buf.last() != Some(&end) {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "handshake line too long or unterminated"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "handshake line too long or unterminated",
+        ));
     }
     buf.pop();
     if end == b'\n' {

@@ -82,7 +82,10 @@ mod tests {
     #[test]
     fn parses_modern_and_old_greetings() {
         let g = parse_client_greeting("@RSYNCD: 32.0 sha512 sha256 sha1 md5 md4").unwrap();
-        assert_eq!((g.protocol, g.sub, g.digests.as_deref()), (32, Some(0), Some("sha512 sha256 sha1 md5 md4")));
+        assert_eq!(
+            (g.protocol, g.sub, g.digests.as_deref()),
+            (32, Some(0), Some("sha512 sha256 sha1 md5 md4"))
+        );
         assert_eq!(negotiate_protocol(&g).unwrap(), 32);
         let old = parse_client_greeting("@RSYNCD: 29").unwrap();
         assert_eq!((old.protocol, old.sub, old.digests.clone()), (29, None, None));
@@ -93,8 +96,14 @@ mod tests {
     #[test]
     fn refuses_what_upstream_refuses() {
         assert_eq!(parse_client_greeting("HELLO"), Err(GreetingError::NotAGreeting));
-        assert!(matches!(parse_client_greeting("@RSYNCD: 31"), Err(GreetingError::MissingSubprotocol(_))));
-        assert!(matches!(parse_client_greeting("@RSYNCD: 32.0"), Err(GreetingError::MissingDigestList(_))));
+        assert!(matches!(
+            parse_client_greeting("@RSYNCD: 31"),
+            Err(GreetingError::MissingSubprotocol(_))
+        ));
+        assert!(matches!(
+            parse_client_greeting("@RSYNCD: 32.0"),
+            Err(GreetingError::MissingDigestList(_))
+        ));
         let ancient = parse_client_greeting("@RSYNCD: 26").unwrap();
         assert_eq!(negotiate_protocol(&ancient), Err(GreetingError::Unsupported(26)));
     }

@@ -161,23 +161,11 @@ fn tokens(entries: &[String]) -> impl Iterator<Item = String> + '_ {
     })
 }
 
-fn list_matches(
-    entries: &[String],
-    kind: ListKind,
-    forward_lookup: bool,
-    addr: IpAddr,
-    peer: &mut PeerName,
-) -> bool {
+fn list_matches(entries: &[String], kind: ListKind, forward_lookup: bool, addr: IpAddr, peer: &mut PeerName) -> bool {
     tokens(entries).any(|token| token_matches(&token, kind, forward_lookup, addr, peer))
 }
 
-fn token_matches(
-    token: &str,
-    kind: ListKind,
-    forward_lookup: bool,
-    addr: IpAddr,
-    peer: &mut PeerName,
-) -> bool {
+fn token_matches(token: &str, kind: ListKind, forward_lookup: bool, addr: IpAddr, peer: &mut PeerName) -> bool {
     // A token that parses as an address is settled by address matching: a
     // forward-confirmed peer name spelling that address would denote the
     // same address, so no name lookup is needed for it.
@@ -189,13 +177,7 @@ fn token_matches(
 
 /// Hostname matching: wildcard against the peer's name, then (for a plain
 /// hostname) a forward lookup of the token.
-fn match_hostname(
-    token: &str,
-    kind: ListKind,
-    forward_lookup: bool,
-    addr: IpAddr,
-    peer: &mut PeerName,
-) -> bool {
+fn match_hostname(token: &str, kind: ListKind, forward_lookup: bool, addr: IpAddr, peer: &mut PeerName) -> bool {
     let Some(name) = peer.name() else {
         return false;
     };
@@ -240,12 +222,7 @@ fn forward_ipv4_addrs(host: &str) -> Option<Vec<IpAddr>> {
         protocol: 0,
     };
     let results = getaddrinfo(Some(host), None, Some(hints)).ok()?;
-    Some(
-        results
-            .filter_map(Result::ok)
-            .map(|info| info.sockaddr.ip())
-            .collect(),
-    )
+    Some(results.filter_map(Result::ok).map(|info| info.sockaddr.ip()).collect())
 }
 
 /// Address matching of one token: `Some(matched)` if the token is an
@@ -279,9 +256,7 @@ fn parse_numeric_addr(text: &str) -> Option<SocketAddr> {
 
 fn address_in_network(addr: IpAddr, network: SocketAddr, mask_text: Option<&str>) -> bool {
     let (peer_bytes, network_bytes) = match (addr, network) {
-        (IpAddr::V4(peer), SocketAddr::V4(net)) => {
-            (peer.octets().to_vec(), net.ip().octets().to_vec())
-        }
+        (IpAddr::V4(peer), SocketAddr::V4(net)) => (peer.octets().to_vec(), net.ip().octets().to_vec()),
         (IpAddr::V6(peer), SocketAddr::V6(net)) => {
             // Our peer carries no scope, so a scoped token cannot match it.
             if net.scope_id() != 0 {
@@ -299,11 +274,7 @@ fn address_in_network(addr: IpAddr, network: SocketAddr, mask_text: Option<&str>
             Mask::Bytes(mask) => mask,
         },
     };
-    peer_bytes
-        .iter()
-        .zip(&network_bytes)
-        .zip(&mask)
-        .all(|((p, n), m)| (p ^ n) & m == 0)
+    peer_bytes.iter().zip(&network_bytes).zip(&mask).all(|((p, n), m)| (p ^ n) & m == 0)
 }
 
 /// A parsed `/mask` suffix.
@@ -322,23 +293,15 @@ fn parse_mask(text: &str, addr: IpAddr) -> Mask {
         IpAddr::V6(_) => 16,
     };
     let as_address = match addr {
-        IpAddr::V4(_) => text
-            .parse::<std::net::Ipv4Addr>()
-            .ok()
-            .map(|m| m.octets().to_vec()),
-        IpAddr::V6(_) => text
-            .parse::<std::net::Ipv6Addr>()
-            .ok()
-            .map(|m| m.octets().to_vec()),
+        IpAddr::V4(_) => text.parse::<std::net::Ipv4Addr>().ok().map(|m| m.octets().to_vec()),
+        IpAddr::V6(_) => text.parse::<std::net::Ipv6Addr>().ok().map(|m| m.octets().to_vec()),
     };
     if let Some(mask) = as_address {
         return Mask::Bytes(mask);
     }
     match parse_prefix_len(text) {
         Some(0) => Mask::Everything,
-        Some(bits) if bits > 0 && bits <= (len as i64) * 8 => {
-            Mask::Bytes(prefix_mask(bits as usize, len))
-        }
+        Some(bits) if bits > 0 && bits <= (len as i64) * 8 => Mask::Bytes(prefix_mask(bits as usize, len)),
         _ => Mask::Malformed,
     }
 }
@@ -354,9 +317,9 @@ fn parse_prefix_len(text: &str) -> Option<i64> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let magnitude = digits.bytes().fold(0i64, |acc, b| {
-        acc.saturating_mul(10).saturating_add(i64::from(b - b'0'))
-    });
+    let magnitude = digits
+        .bytes()
+        .fold(0i64, |acc, b| acc.saturating_mul(10).saturating_add(i64::from(b - b'0')));
     Some(if negative { -magnitude } else { magnitude })
 }
 
@@ -409,12 +372,10 @@ fn name_resolves_to(name: &str, addr: IpAddr) -> bool {
     let Ok(results) = getaddrinfo(Some(name), None, Some(hints)) else {
         return false;
     };
-    results
-        .filter_map(Result::ok)
-        .any(|info| match info.sockaddr {
-            SocketAddr::V4(found) => IpAddr::V4(*found.ip()) == addr,
-            SocketAddr::V6(found) => IpAddr::V6(*found.ip()) == addr && found.scope_id() == 0,
-        })
+    results.filter_map(Result::ok).any(|info| match info.sockaddr {
+        SocketAddr::V4(found) => IpAddr::V4(*found.ip()) == addr,
+        SocketAddr::V6(found) => IpAddr::V6(*found.ip()) == addr && found.scope_id() == 0,
+    })
 }
 
 #[cfg(test)]
@@ -472,18 +433,8 @@ mod tests {
     fn ipv4_prefixes_and_masks() {
         assert!(check(&["192.168.4.0/22"], &[], false, "192.168.7.255"));
         assert!(!check(&["192.168.4.0/22"], &[], false, "192.168.8.0"));
-        assert!(check(
-            &["192.168.0.0/255.255.0.0"],
-            &[],
-            false,
-            "192.168.99.1"
-        ));
-        assert!(!check(
-            &["192.168.0.0/255.255.0.0"],
-            &[],
-            false,
-            "192.169.0.1"
-        ));
+        assert!(check(&["192.168.0.0/255.255.0.0"], &[], false, "192.168.99.1"));
+        assert!(!check(&["192.168.0.0/255.255.0.0"], &[], false, "192.169.0.1"));
         assert!(check(&["0.0.0.0/0"], &[], false, "203.0.113.9"));
         assert!(check(&["1.2.3.4/+32"], &[], false, "1.2.3.4"));
         for malformed in ["10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/x", "10.0.0.0/"] {
@@ -502,18 +453,10 @@ mod tests {
         assert!(!check(&["2001:db8::1"], &[], false, "2001:db8::2"));
         assert!(check(&["2001:db8::/32"], &[], false, "2001:db8:ffff::9"));
         assert!(!check(&["2001:db8::/32"], &[], false, "2001:db9::9"));
-        assert!(check(
-            &["2001:db8::/ffff:ffff::"],
-            &[],
-            false,
-            "2001:db8:1::1"
-        ));
+        assert!(check(&["2001:db8::/ffff:ffff::"], &[], false, "2001:db8:1::1"));
         assert!(!check(&["2001:db8::/129"], &[], false, "2001:db8::"));
         assert!(check(&["::/0"], &[], false, "fe80::1"));
-        assert!(
-            !check(&["::/0"], &[], false, "10.0.0.1"),
-            "families never cross"
-        );
+        assert!(!check(&["::/0"], &[], false, "10.0.0.1"), "families never cross");
         assert!(!check(&["0.0.0.0/0"], &[], false, "2001:db8::1"));
     }
 
@@ -522,10 +465,7 @@ mod tests {
         assert!(check(&["10.0.0.0/8"], &[], false, "::ffff:10.1.2.3"));
         assert!(!check(&[], &["10.0.0.0/8"], false, "::ffff:10.1.2.3"));
         assert!(!check(&["::ffff:10.1.2.3"], &[], false, "::ffff:10.1.2.3"));
-        assert_eq!(
-            PeerName::new(ip("::ffff:10.1.2.3"), false).addr(),
-            ip("10.1.2.3")
-        );
+        assert_eq!(PeerName::new(ip("::ffff:10.1.2.3"), false).addr(), ip("10.1.2.3"));
     }
 
     #[test]
@@ -538,33 +478,13 @@ mod tests {
     #[test]
     fn unresolvable_deny_hostname_fails_closed() {
         // `.invalid` never resolves (RFC 6761).
-        assert!(!check(
-            &[],
-            &["nope.nonexistent.invalid"],
-            true,
-            "127.0.0.1"
-        ));
+        assert!(!check(&[], &["nope.nonexistent.invalid"], true, "127.0.0.1"));
         assert!(!check(&[], &["NOPE.nonexistent.invalid"], true, "::1"));
         // In an allow list it is simply no match.
-        assert!(!check(
-            &["nope.nonexistent.invalid"],
-            &[],
-            true,
-            "127.0.0.1"
-        ));
-        assert!(check(
-            &["nope.nonexistent.invalid"],
-            &["10.0.0.0/8"],
-            true,
-            "127.0.0.1"
-        ));
+        assert!(!check(&["nope.nonexistent.invalid"], &[], true, "127.0.0.1"));
+        assert!(check(&["nope.nonexistent.invalid"], &["10.0.0.0/8"], true, "127.0.0.1"));
         // With forward lookups off the token is only a name pattern.
-        assert!(check(
-            &[],
-            &["nope.nonexistent.invalid"],
-            false,
-            "127.0.0.1"
-        ));
+        assert!(check(&[], &["nope.nonexistent.invalid"], false, "127.0.0.1"));
     }
 
     #[test]
@@ -583,11 +503,7 @@ mod tests {
         };
         let mut peer = PeerName::new(ip("127.0.0.1"), false);
         assert!(allow_access(&acl, ip("127.0.0.1"), &mut peer));
-        assert_eq!(
-            peer.name(),
-            Some("localhost"),
-            "forward match replaces UNDETERMINED"
-        );
+        assert_eq!(peer.name(), Some("localhost"), "forward match replaces UNDETERMINED");
         assert!(!check(&["localhost"], &[], false, "127.0.0.1"));
         assert!(!check(&[], &["localhost"], true, "127.0.0.1"));
     }
@@ -602,22 +518,14 @@ mod tests {
             deny: &none,
             forward_lookup: false,
         };
-        assert!(allow_access(
-            &acl,
-            ip("127.0.0.1"),
-            &mut PeerName::new(ip("127.0.0.1"), true)
-        ));
+        assert!(allow_access(&acl, ip("127.0.0.1"), &mut PeerName::new(ip("127.0.0.1"), true)));
         let allow = list(&["*.nowhere"]);
         let acl = HostAcl {
             allow: &allow,
             deny: &none,
             forward_lookup: false,
         };
-        assert!(!allow_access(
-            &acl,
-            ip("127.0.0.1"),
-            &mut PeerName::new(ip("127.0.0.1"), true)
-        ));
+        assert!(!allow_access(&acl, ip("127.0.0.1"), &mut PeerName::new(ip("127.0.0.1"), true)));
     }
 
     #[test]

@@ -174,7 +174,8 @@ impl Handshake {
         }
         info!("connect from {} ({})", self.host, self.addr);
         self.out.extend_from_slice(server_greeting(AuthDigest::ADVERTISED).as_bytes());
-        self.out.extend_from_slice(&motd::motd_bytes(self.config.global.motd_file.as_deref()));
+        self.out
+            .extend_from_slice(&motd::motd_bytes(self.config.global.motd_file.as_deref()));
         self.state = State::ClientGreeting;
         Progress::Need(Want::Line)
     }
@@ -191,7 +192,10 @@ impl Handshake {
 
     /// Whether the next `feed` may block on DNS or the file system.
     pub fn next_step_may_block(&self) -> bool {
-        matches!(self.state, State::NotStarted | State::Command | State::EarlyInput(_) | State::AuthResponse)
+        matches!(
+            self.state,
+            State::NotStarted | State::Command | State::EarlyInput(_) | State::AuthResponse
+        )
     }
 
     /// Feed one input (a line without its terminator, or the bytes asked for).
@@ -249,7 +253,8 @@ impl Handshake {
         }
         if line.is_empty() || line == "#list" {
             info!("module-list request from {} ({})", self.host, self.addr);
-            self.out.extend_from_slice(listing::module_listing(&self.config, self.protocol).as_bytes());
+            self.out
+                .extend_from_slice(listing::module_listing(&self.config, self.protocol).as_bytes());
             self.state = State::Finished;
             return Progress::Close;
         }
@@ -272,7 +277,11 @@ impl Handshake {
         if self.host == "UNDETERMINED" && settings.reverse_lookup {
             self.host = self.peer_host_name();
         }
-        let acl = HostAcl { allow: &settings.hosts_allow, deny: &settings.hosts_deny, forward_lookup: settings.forward_lookup };
+        let acl = HostAcl {
+            allow: &settings.hosts_allow,
+            deny: &settings.hosts_deny,
+            forward_lookup: settings.forward_lookup,
+        };
         if !allow_access(&acl, self.addr, &mut self.peer) {
             info!("rsync denied on module {} from {} ({})", name, self.host, self.addr);
             return if settings.list {
@@ -303,12 +312,18 @@ impl Handshake {
         let digest = match AuthDigest::negotiate(self.client_digests.as_deref(), self.protocol) {
             Ok(d) => d,
             Err(_) => {
-                let text = format!("your client does not support one of our daemon-auth checksums: {}", AuthDigest::ADVERTISED);
+                let text = format!(
+                    "your client does not support one of our daemon-auth checksums: {}",
+                    AuthDigest::ADVERTISED
+                );
                 return self.error(&text);
             }
         };
         if let Err(failure) = auth::check_digest_floor(&self.auth_policy(index), digest) {
-            info!("auth failed on module {} from {} ({}): {}", name, self.host, self.addr, failure.reason);
+            info!(
+                "auth failed on module {} from {} ({}): {}",
+                name, self.host, self.addr, failure.reason
+            );
             return self.error(&format!("auth failed on module {name}"));
         }
         let challenge = digest::new_challenge(digest, &self.addr.to_string());
@@ -348,8 +363,14 @@ impl Handshake {
             }
             Err(failure) => {
                 match &failure.user {
-                    Some(user) => info!("auth failed on module {} from {} ({}) for {}: {}", name, self.host, self.addr, user, failure.reason),
-                    None => info!("auth failed on module {} from {} ({}): {}", name, self.host, self.addr, failure.reason),
+                    Some(user) => info!(
+                        "auth failed on module {} from {} ({}) for {}: {}",
+                        name, self.host, self.addr, user, failure.reason
+                    ),
+                    None => info!(
+                        "auth failed on module {} from {} ({}): {}",
+                        name, self.host, self.addr, failure.reason
+                    ),
                 }
                 self.error(&format!("auth failed on module {name}"))
             }
@@ -373,13 +394,21 @@ impl Handshake {
         }
         self.out.extend_from_slice(b"@RSYNCD: OK\n");
         self.state = State::Args;
-        Progress::Need(Want::Arg { nul_terminated: self.protocol >= 30 })
+        Progress::Need(Want::Arg {
+            nul_terminated: self.protocol >= 30,
+        })
     }
 
     fn on_arg(&mut self, entry: &[u8], secluded: bool) -> Progress {
-        let block = if secluded { &mut self.secluded_block } else { &mut self.first_block };
+        let block = if secluded {
+            &mut self.secluded_block
+        } else {
+            &mut self.first_block
+        };
         match block.push(entry, !secluded) {
-            Ok(false) => Progress::Need(Want::Arg { nul_terminated: secluded || self.protocol >= 30 }),
+            Ok(false) => Progress::Need(Want::Arg {
+                nul_terminated: secluded || self.protocol >= 30,
+            }),
             Ok(true) if !secluded && args::wants_secluded_args(self.first_block.options()) => {
                 self.state = State::SecludedArgs;
                 Progress::Need(Want::Arg { nul_terminated: true })
@@ -395,7 +424,11 @@ impl Handshake {
 
     fn finish(&mut self) -> Progress {
         self.state = State::Finished;
-        let block = if self.secluded_block.entries.is_empty() { &self.first_block } else { &self.secluded_block };
+        let block = if self.secluded_block.entries.is_empty() {
+            &self.first_block
+        } else {
+            &self.secluded_block
+        };
         let mut options = block.options().to_vec();
         if options.first().map(String::as_str) == Some("rsync") {
             options.remove(0);

@@ -27,7 +27,10 @@ fn greeted(cfg: Arc<Config>) -> Handshake {
     let mut hs = Handshake::new(cfg, LOCALHOST);
     assert!(matches!(hs.begin(), Progress::Need(Want::Line)));
     assert_eq!(text(&mut hs), "@RSYNCD: 32.0 sha512 sha256 sha1 md5 md4\n");
-    assert!(matches!(hs.feed(b"@RSYNCD: 32.0 sha512 sha256 sha1 md5 md4"), Progress::Need(Want::Line)));
+    assert!(matches!(
+        hs.feed(b"@RSYNCD: 32.0 sha512 sha256 sha1 md5 md4"),
+        Progress::Need(Want::Line)
+    ));
     hs
 }
 
@@ -37,7 +40,10 @@ fn listing_shows_listed_modules_only() {
     let mut hs = greeted(config("", dir.path()));
     assert!(matches!(hs.feed(b"#list"), Progress::Close));
     let listing = text(&mut hs);
-    assert_eq!(listing, "pub            \tPublic files\nclosed         \t\nnopath         \tx\n@RSYNCD: EXIT\n");
+    assert_eq!(
+        listing,
+        "pub            \tPublic files\nclosed         \t\nnopath         \tx\n@RSYNCD: EXIT\n"
+    );
 }
 
 #[test]
@@ -80,7 +86,9 @@ fn admitted_client_sends_nul_separated_args() {
     for a in ["--server", "--sender", "-vlogDtpre.iLsfxCIvu", ".", "pub/"] {
         assert!(matches!(hs.feed(a.as_bytes()), Progress::Need(_)));
     }
-    let Progress::Session(req) = hs.feed(b"") else { panic!("expected a session") };
+    let Progress::Session(req) = hs.feed(b"") else {
+        panic!("expected a session")
+    };
     assert_eq!(req.options, ["--server", "--sender", "-vlogDtpre.iLsfxCIvu"]);
     assert_eq!(req.paths, ["pub/"]);
     assert_eq!(req.protocol, 32);
@@ -109,7 +117,9 @@ fn secluded_args_replace_the_first_block() {
     for a in ["rsync", "--server", "--sender", "-re.iLsfxCIvu", ".", "pub/a b"] {
         hs.feed(a.as_bytes());
     }
-    let Progress::Session(req) = hs.feed(b"") else { panic!("expected a session") };
+    let Progress::Session(req) = hs.feed(b"") else {
+        panic!("expected a session")
+    };
     assert_eq!(req.options, ["--server", "--sender", "-re.iLsfxCIvu"]);
     assert_eq!(req.paths, ["pub/a b"]);
 }
@@ -149,7 +159,11 @@ fn auth_challenge_and_response() {
     let secrets = dir.path().join("secrets");
     std::fs::write(&secrets, "alice:wonder\n").unwrap();
     std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let extra = format!("[priv]\n path = {}\n auth users = alice:rw\n secrets file = {}\n", dir.path().display(), secrets.display());
+    let extra = format!(
+        "[priv]\n path = {}\n auth users = alice:rw\n secrets file = {}\n",
+        dir.path().display(),
+        secrets.display()
+    );
     let cfg = config(&extra, dir.path());
 
     for (password, ok) in [("wonder", true), ("land", false)] {
@@ -157,7 +171,10 @@ fn auth_challenge_and_response() {
         assert!(matches!(hs.feed(b"priv"), Progress::Need(Want::Line)));
         let out = text(&mut hs);
         let challenge = out.strip_prefix("@RSYNCD: AUTHREQD ").unwrap().trim_end().to_string();
-        let reply = format!("alice {}", AuthDigest::Sha512.hash_b64(&[password.as_bytes(), challenge.as_bytes()]));
+        let reply = format!(
+            "alice {}",
+            AuthDigest::Sha512.hash_b64(&[password.as_bytes(), challenge.as_bytes()])
+        );
         let progress = hs.feed(reply.as_bytes());
         if ok {
             assert!(matches!(progress, Progress::Need(Want::Arg { .. })));

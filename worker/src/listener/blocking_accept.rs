@@ -27,7 +27,10 @@ pub fn accept_loop(listener: TcpListener, ctx: Arc<WorkerContext>, on_ready: imp
         if !ctx.active.wait_below(per_worker, Duration::from_millis(200)) {
             continue;
         }
-        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN), PollFd::new(ctx.drain.wake_fd(), PollFlags::POLLIN)];
+        let mut fds = [
+            PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+            PollFd::new(ctx.drain.wake_fd(), PollFlags::POLLIN),
+        ];
         match poll(&mut fds, PollTimeout::from(1000u16)) {
             Ok(0) => continue,
             Ok(_) => {}
@@ -52,10 +55,13 @@ pub fn accept_loop(listener: TcpListener, ctx: Arc<WorkerContext>, on_ready: imp
 
 fn spawn_connection(stream: TcpStream, ctx: Arc<WorkerContext>) {
     let active = ctx.active.enter();
-    let spawned = std::thread::Builder::new().name("connection".into()).stack_size(CONNECTION_STACK).spawn(move || {
-        let _active = active;
-        serve_connection(stream, &ctx);
-    });
+    let spawned = std::thread::Builder::new()
+        .name("connection".into())
+        .stack_size(CONNECTION_STACK)
+        .spawn(move || {
+            let _active = active;
+            serve_connection(stream, &ctx);
+        });
     if let Err(e) = spawned {
         warn!("cannot start a connection thread: {}", e);
     }
@@ -90,7 +96,11 @@ pub fn serve_connection(stream: TcpStream, ctx: &WorkerContext) {
         }
         Ok(_) => close_gracefully(&stream),
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut || e.kind() == std::io::ErrorKind::WouldBlock => {
-            info!("handshake timeout ({}s) from {}", ctx.config.global.handshake_timeout.as_secs(), peer.ip());
+            info!(
+                "handshake timeout ({}s) from {}",
+                ctx.config.global.handshake_timeout.as_secs(),
+                peer.ip()
+            );
             close_gracefully(&stream);
         }
         Err(e) => debug!("handshake with {} ended: {}", peer.ip(), e),

@@ -42,7 +42,12 @@ impl ActiveSessions {
             if left.is_zero() {
                 return false;
             }
-            guard = self.inner.changed.wait_timeout(guard, left.min(Duration::from_millis(100))).unwrap_or_else(|p| p.into_inner()).0;
+            guard = self
+                .inner
+                .changed
+                .wait_timeout(guard, left.min(Duration::from_millis(100)))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
         true
     }

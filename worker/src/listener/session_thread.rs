@@ -17,10 +17,13 @@ pub const SESSION_STACK: usize = 512 * 1024;
 /// session ends (permits, counters).
 pub fn spawn<K: Send + 'static>(request: Box<SessionRequest>, stream: TcpStream, leftover: Vec<u8>, keep: K) {
     let peer = request.peer_addr;
-    let result = std::thread::Builder::new().name("session".into()).stack_size(SESSION_STACK).spawn(move || {
-        run_on_this_thread(*request, stream, leftover);
-        drop(keep);
-    });
+    let result = std::thread::Builder::new()
+        .name("session".into())
+        .stack_size(SESSION_STACK)
+        .spawn(move || {
+            run_on_this_thread(*request, stream, leftover);
+            drop(keep);
+        });
     if let Err(e) = result {
         warn!("cannot start a session thread for {}: {}", peer, e);
     }

@@ -75,8 +75,18 @@ pub fn run<R: BufRead, W: Write>(request: SessionRequest, reader: &mut R, writer
     } else if !options.we_send && request.read_only {
         ("ERROR: module is read only\n".to_string(), ExitCode::Syntax)
     } else {
-        let what = if options.we_send { "sending files to the client (pull)" } else { "receiving files from the client (push)" };
-        (format!("ERROR: oxrsyncd {} cannot yet run transfers: {what} is not implemented in this build\n", env!("CARGO_PKG_VERSION")), ExitCode::Unsupported)
+        let what = if options.we_send {
+            "sending files to the client (pull)"
+        } else {
+            "receiving files from the client (push)"
+        };
+        (
+            format!(
+                "ERROR: oxrsyncd {} cannot yet run transfers: {what} is not implemented in this build\n",
+                env!("CARGO_PKG_VERSION")
+            ),
+            ExitCode::Unsupported,
+        )
     };
     refuse(&request, reader, writer, stream, &options, &message, code)
 }
@@ -144,7 +154,10 @@ fn log_request(request: &SessionRequest, options: &ServerOptions) {
     text.truncate(1024);
     let direction = if options.we_send { "on" } else { "to" };
     match &request.user {
-        Some(user) => info!("rsync {} {} from {}@{} ({})", direction, text, user, request.peer_host, request.peer_addr),
+        Some(user) => info!(
+            "rsync {} {} from {}@{} ({})",
+            direction, text, user, request.peer_host, request.peer_addr
+        ),
         None => info!("rsync {} {} from {} ({})", direction, text, request.peer_host, request.peer_addr),
     }
 }

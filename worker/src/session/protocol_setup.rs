@@ -41,7 +41,11 @@ pub struct Negotiated {
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     #[error("Failed to negotiate a {kind} choice.\nClient {kind} list: {client}\nServer {kind} list: {server}")]
-    NoCommonChoice { kind: &'static str, client: String, server: &'static str },
+    NoCommonChoice {
+        kind: &'static str,
+        client: String,
+        server: &'static str,
+    },
     #[error(transparent)]
     Io(#[from] io::Error),
 }
@@ -106,7 +110,12 @@ pub fn setup_protocol<R: Read, W: Write>(
     };
     write_int(writer, seed)?;
     writer.flush()?;
-    Ok(Negotiated { compat_flags, checksum, compression, seed })
+    Ok(Negotiated {
+        compat_flags,
+        checksum,
+        compression,
+        seed,
+    })
 }
 
 fn read_list<R: Read>(reader: &mut R) -> io::Result<String> {
@@ -119,7 +128,11 @@ fn choose(kind: &'static str, client: &str, ours: &'static str) -> Result<String
         .split_whitespace()
         .find(|name| ours.split_whitespace().any(|o| o == *name))
         .map(str::to_string)
-        .ok_or_else(|| SetupError::NoCommonChoice { kind, client: client.to_string(), server: ours })
+        .ok_or_else(|| SetupError::NoCommonChoice {
+            kind,
+            client: client.to_string(),
+            server: ours,
+        })
 }
 
 #[cfg(test)]

@@ -74,7 +74,12 @@ mod tests {
         let pull = parse(&["--server", "--sender", "-vlogDtpre.iLsfxCIvu"]);
         assert!(pull.we_send && !pull.compress);
         assert_eq!(pull.capabilities, "iLsfxCIvu");
-        let push = parse(&["--server", "-vlogDtprze.iLsfxCIvu", "--compress-choice=zstd", "--checksum-choice=md5"]);
+        let push = parse(&[
+            "--server",
+            "-vlogDtprze.iLsfxCIvu",
+            "--compress-choice=zstd",
+            "--checksum-choice=md5",
+        ]);
         assert!(!push.we_send && push.compress);
         assert_eq!(push.compress_choice.as_deref(), Some("zstd"));
         assert_eq!(push.checksum_choice.as_deref(), Some("md5"));

@@ -84,7 +84,10 @@ pub fn read_vstring(r: &mut impl Read, max: usize) -> io::Result<Vec<u8>> {
         len = (len & 0x7F) * 0x100 + b[0] as usize;
     }
     if len > max {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("over-long vstring received ({len} > {max})")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("over-long vstring received ({len} > {max})"),
+        ));
     }
     let mut s = vec![0u8; len];
     r.read_exact(&mut s)?;
@@ -104,7 +107,20 @@ mod tests {
         assert_eq!(encode_varint(0x1FF), [0x81, 0xFF]);
         assert_eq!(encode_varint(0x4000), [0xC0, 0x00, 0x40]);
         assert_eq!(encode_varint(-1), [0xF0, 0xFF, 0xFF, 0xFF, 0xFF]);
-        for x in [0, 1, 0x7F, 0x80, 0x3FFF, 0x4000, 0x1F_FFFF, 0x20_0000, 0x0FFF_FFFF, i32::MAX, -1, i32::MIN] {
+        for x in [
+            0,
+            1,
+            0x7F,
+            0x80,
+            0x3FFF,
+            0x4000,
+            0x1F_FFFF,
+            0x20_0000,
+            0x0FFF_FFFF,
+            i32::MAX,
+            -1,
+            i32::MIN,
+        ] {
             assert_eq!(read_varint(&mut &encode_varint(x)[..]).unwrap(), x, "{x:#x}");
         }
     }
