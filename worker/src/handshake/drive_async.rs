@@ -8,7 +8,8 @@ use std::io;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use super::{Handshake, Progress, Want, MAX_LINE};
+use super::drive_blocking::{max_entry_len, strip_terminator};
+use super::{Handshake, Progress, Want};
 
 /// Drive `hs` to completion over `stream`. The handshake object and the
 /// progress come back so the caller can hand the socket (and any bytes
@@ -63,20 +64,6 @@ async fn read_input<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, want: Want)
 }
 
 async fn read_terminated<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, end: u8, buf: &mut Vec<u8>) -> io::Result<()> {
-    let limit = if end == 0 { super::args::MAX_BLOCK_BYTES } else { MAX_LINE };
-    let n = (&mut *reader).take(limit as u64 + 1).read_until(end, buf).await?;
-    if n == 0 {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "client closed during handshake"));
-    }
-    if buf.last() != Some(&end) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "handshake line too long or unterminated",
-        ));
-    }
-    buf.pop();
-    if end == b'\n' {
-        buf.retain(|&b| b != b'\r');
-    }
-    Ok(())
+    let n = (&mut *reader).take(max_entry_len(end) as u64 + 1).read_until(end, buf).await?;
+    strip_terminator(buf, end, n)
 }

@@ -65,8 +65,22 @@ pub fn read_input<R: BufRead>(reader: &mut R, want: Want) -> io::Result<Vec<u8>>
 }
 
 fn read_terminated<R: BufRead>(reader: &mut R, end: u8, buf: &mut Vec<u8>) -> io::Result<()> {
-    let limit = if end == 0 { super::args::MAX_BLOCK_BYTES } else { MAX_LINE };
-    let n = reader.by_ref().take(limit as u64 + 1).read_until(end, buf)?;
+    let n = reader.by_ref().take(max_entry_len(end) as u64 + 1).read_until(end, buf)?;
+    strip_terminator(buf, end, n)
+}
+
+/// Longest entry accepted for a terminator: a text line, or one argument.
+pub(super) fn max_entry_len(end: u8) -> usize {
+    if end == 0 {
+        super::args::MAX_BLOCK_BYTES
+    } else {
+        MAX_LINE
+    }
+}
+
+/// Check what a bounded `read_until` of `n` bytes produced and drop the
+/// terminator (and, in text lines, any `\r`, as upstream's reader does).
+pub(super) fn strip_terminator(buf: &mut Vec<u8>, end: u8, n: usize) -> io::Result<()> {
     if n == 0 {
         return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "client closed during handshake"));
     }
