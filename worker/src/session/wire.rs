@@ -60,6 +60,74 @@ pub fn read_varint(r: &mut impl Read) -> io::Result<i32> {
     Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
+/// Encode a varlong with at least `min_bytes` bytes (upstream's
+/// `write_varlong`: sizes use 3, times 4).
+pub fn encode_varlong(x: i64, min_bytes: usize) -> Vec<u8> {
+    let mut b = [0u8; 10];
+    b[1..9].copy_from_slice(&x.to_le_bytes());
+    let mut cnt = 8;
+    while cnt > min_bytes && b[cnt] == 0 {
+        cnt -= 1;
+    }
+    let bit: u8 = 1u8 << (7 + min_bytes - cnt);
+    if b[cnt] >= bit {
+        cnt += 1;
+        b[0] = !(bit - 1);
+    } else if cnt > min_bytes {
+        b[0] = b[cnt] | !((bit << 1).wrapping_sub(1));
+    } else {
+        b[0] = b[cnt];
+    }
+    b[..cnt].to_vec()
+}
+
+/// Write a varlong.
+pub fn write_varlong(w: &mut impl Write, x: i64, min_bytes: usize) -> io::Result<()> {
+    w.write_all(&encode_varlong(x, min_bytes))
+}
+
+/// Read a varlong written with `min_bytes`.
+pub fn read_varlong(r: &mut impl Read, min_bytes: usize) -> io::Result<i64> {
+    let mut head = [0u8; 8];
+    r.read_exact(&mut head[..min_bytes])?;
+    let lead = head[0];
+    let mut u = [0u8; 9];
+    u[..min_bytes - 1].copy_from_slice(&head[1..min_bytes]);
+    let extra = lead.leading_ones() as usize;
+    if extra > 0 {
+        if min_bytes + extra > 9 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "overflow in varlong"));
+        }
+        r.read_exact(&mut u[min_bytes - 1..min_bytes - 1 + extra])?;
+        let bit = 1u8 << (8 - extra);
+        u[min_bytes + extra - 1] = lead & (bit - 1);
+    } else {
+        u[min_bytes - 1] = lead;
+    }
+    Ok(i64::from_le_bytes(u[..8].try_into().expect("8 bytes")))
+}
+
+/// Write an upstream "longint" (protocol < 30 sizes and stats): int32, or
+/// 0xFFFFFFFF followed by the 64-bit value.
+pub fn write_longint(w: &mut impl Write, x: i64) -> io::Result<()> {
+    if (0..=0x7FFF_FFFF).contains(&x) {
+        return w.write_all(&(x as i32).to_le_bytes());
+    }
+    w.write_all(&[0xFF; 4])?;
+    w.write_all(&x.to_le_bytes())
+}
+
+/// Read an upstream "longint".
+pub fn read_longint(r: &mut impl Read) -> io::Result<i64> {
+    let n = read_int(r)?;
+    if n != -1 {
+        return Ok(i64::from(n));
+    }
+    let mut b = [0u8; 8];
+    r.read_exact(&mut b)?;
+    Ok(i64::from_le_bytes(b))
+}
+
 /// Write a vstring: a 1- or 2-byte length, then the bytes (at most 0x7FFF).
 pub fn write_vstring(w: &mut impl Write, s: &[u8]) -> io::Result<()> {
     let len = s.len();
@@ -122,6 +190,30 @@ mod tests {
             i32::MIN,
         ] {
             assert_eq!(read_varint(&mut &encode_varint(x)[..]).unwrap(), x, "{x:#x}");
+        }
+    }
+
+    #[test]
+    fn varlong_matches_upstream_layout() {
+        // Worked by hand from upstream's write_varlong.
+        assert_eq!(encode_varlong(0, 3), [0, 0, 0]);
+        assert_eq!(encode_varlong(0x7F_FFFF, 3), [0x7F, 0xFF, 0xFF]);
+        assert_eq!(encode_varlong(0x80_0000, 3), [0x80, 0x00, 0x00, 0x80]);
+        assert_eq!(encode_varlong(1_700_000_000, 4), [0x65, 0x00, 0xF1, 0x53]);
+        for min in [1usize, 3, 4] {
+            for x in [0i64, 1, 0x7F, 0xFFFF, 0x80_0000, 1_700_000_000, 1 << 40, i64::MAX, -1] {
+                assert_eq!(read_varlong(&mut &encode_varlong(x, min)[..], min).unwrap(), x, "{x:#x} min {min}");
+            }
+        }
+    }
+
+    #[test]
+    fn longint_round_trips() {
+        for x in [0i64, 5, 0x7FFF_FFFF, 0x8000_0000, 1 << 40, -2] {
+            let mut buf = Vec::new();
+            write_longint(&mut buf, x).unwrap();
+            assert_eq!(buf.len(), if (0..=0x7FFF_FFFF).contains(&x) { 4 } else { 12 });
+            assert_eq!(read_longint(&mut &buf[..]).unwrap(), x);
         }
     }
 
