@@ -10,4 +10,5 @@ mod differential;
 mod lifecycle;
 mod limits;
 mod notify;
+mod pull;
 mod systemd_units;

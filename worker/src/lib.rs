@@ -10,6 +10,7 @@
 
 pub mod control;
 pub mod handshake;
+pub mod identity;
 pub mod listener;
 pub mod module_lock;
 pub mod process;
@@ -17,6 +18,7 @@ pub mod process;
 pub mod runtime;
 pub mod session;
 pub mod stdio;
+pub mod transfer;
 pub mod wildmatch;
 
 pub use process::worker_main;

@@ -90,6 +90,8 @@ pub struct SessionRequest {
     pub early_input: Option<Vec<u8>>,
     /// Held for the session's life: the module's `max connections` record.
     pub connection_slot: ModuleSlot,
+    /// Who the session acts as on the file system (`uid`/`gid`; nobody for a root daemon by default).
+    pub identity: Option<crate::identity::ModuleIdentity>,
 }
 
 impl SessionRequest {
@@ -137,6 +139,8 @@ pub struct Handshake {
     user: Option<String>,
     read_only: bool,
     early_input: Option<Vec<u8>>,
+    /// The module's file identity, resolved before admission.
+    identity: Option<crate::identity::ModuleIdentity>,
     first_block: ArgBlock,
     secluded_block: ArgBlock,
 }
@@ -161,6 +165,7 @@ impl Handshake {
             user: None,
             read_only: true,
             early_input: None,
+            identity: None,
             first_block: ArgBlock::default(),
             secluded_block: ArgBlock::default(),
         }
@@ -388,10 +393,22 @@ impl Handshake {
         };
         // `%VAR%` in string values is expanded at use time, as upstream does.
         let path = std::path::PathBuf::from(oxrsyncd_shared::config::expand_env_vars(&path.to_string_lossy()));
+        let identity = match crate::identity::resolve(
+            module.settings.uid.as_deref(),
+            module.settings.gid.as_deref(),
+            nix::unistd::geteuid().is_root(),
+        ) {
+            Ok(identity) => identity,
+            Err(text) => {
+                info!("{} for module {}", text, module.name);
+                return self.error(&text);
+            }
+        };
         if !path.is_dir() {
             info!("chdir {} failed", path.display());
             return self.error("chdir failed");
         }
+        self.identity = identity;
         self.out.extend_from_slice(b"@RSYNCD: OK\n");
         self.state = State::Args;
         Progress::Need(Want::Arg {
@@ -447,6 +464,7 @@ impl Handshake {
             peer_host: self.host.clone(),
             early_input: self.early_input.take(),
             connection_slot: self.slot.take().expect("slot claimed before admission"),
+            identity: self.identity.take(),
         }))
     }
 }

@@ -3,9 +3,9 @@
 //! The handshake (async or not) ends with a [`SessionRequest`]; from here on
 //! nothing is async. This module owns protocol setup, the multiplexed
 //! output, refusals (`read only`, `write only`) and the orderly end of a
-//! session. The transfer engines (pull: the daemon sends; push: it
-//! receives) plug in here; until they land, an admitted transfer gets the
-//! full protocol setup and then a clear error naming what is missing.
+//! session. A pull runs the sender engine (`crate::transfer::sender`); the
+//! push engine is not built yet, so a push gets the full protocol setup and
+//! then a clear error naming what is missing.
 
 pub mod exit_code;
 pub mod multiplex;
@@ -23,6 +23,8 @@ use self::multiplex::{MsgTag, MuxWriter};
 use self::protocol_setup::{setup_protocol, SetupError};
 use self::server_options::ServerOptions;
 use crate::handshake::SessionRequest;
+use crate::transfer::options::TransferOptions;
+use crate::transfer::sender::{self, SenderError, SenderSetup};
 
 /// How long we keep reading after an error exit so the client gets our
 /// messages instead of a reset.
@@ -57,7 +59,13 @@ pub fn run<R: BufRead, W: Write>(request: SessionRequest, reader: &mut R, writer
         let _ = stream.set_read_timeout(Some(Duration::from_secs(u64::from(timeout))));
     }
 
-    let seed = checksum_seed();
+    // A client's --checksum-seed=N (non-zero) is used as given, as upstream does.
+    let client_seed = request
+        .options
+        .iter()
+        .find_map(|o| o.strip_prefix("--checksum-seed="))
+        .and_then(|v| v.parse::<i32>().ok());
+    let seed = client_seed.filter(|&s| s != 0).unwrap_or_else(checksum_seed);
     let negotiated = match setup_protocol(reader, writer, request.protocol, &options, seed) {
         Ok(n) => n,
         Err(SetupError::Io(e)) => {
@@ -70,25 +78,94 @@ pub fn run<R: BufRead, W: Write>(request: SessionRequest, reader: &mut R, writer
     };
     tracing::debug!(?negotiated, "protocol set up");
 
-    let (message, code) = if options.we_send && module.settings.write_only {
-        ("ERROR: module is write only\n".to_string(), ExitCode::Syntax)
-    } else if !options.we_send && request.read_only {
-        ("ERROR: module is read only\n".to_string(), ExitCode::Syntax)
-    } else {
-        let what = if options.we_send {
-            "sending files to the client (pull)"
-        } else {
-            "receiving files from the client (push)"
-        };
-        (
-            format!(
-                "ERROR: oxrsyncd {} cannot yet run transfers: {what} is not implemented in this build\n",
-                env!("CARGO_PKG_VERSION")
-            ),
-            ExitCode::Unsupported,
-        )
+    if options.we_send && module.settings.write_only {
+        return refuse(
+            &request,
+            reader,
+            writer,
+            stream,
+            &options,
+            "ERROR: module is write only\n",
+            ExitCode::Syntax,
+        );
+    }
+    if !options.we_send && request.read_only {
+        return refuse(
+            &request,
+            reader,
+            writer,
+            stream,
+            &options,
+            "ERROR: module is read only\n",
+            ExitCode::Syntax,
+        );
+    }
+    if options.we_send {
+        return pull(&request, &negotiated, reader, writer, stream, &options);
+    }
+    let message = format!(
+        "ERROR: oxrsyncd {} cannot yet receive files from the client (push is not implemented in this build)\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    refuse(&request, reader, writer, stream, &options, &message, ExitCode::Unsupported)
+}
+
+/// Serve a pull: the daemon sends.
+fn pull<R: BufRead, W: Write>(
+    request: &SessionRequest,
+    negotiated: &protocol_setup::Negotiated,
+    reader: &mut R,
+    writer: &mut W,
+    stream: &dyn SessionStream,
+    options: &ServerOptions,
+) -> i32 {
+    if let Some(identity) = &request.identity {
+        if let Err(e) = crate::identity::assume_on_this_thread(identity) {
+            let message = format!("ERROR: cannot take the module's identity (uid {}): {e}\n", identity.uid);
+            return refuse(request, reader, writer, stream, options, &message, ExitCode::Syntax);
+        }
+    }
+    let transfer_options = TransferOptions::parse(&request.options);
+    if !transfer_options.unsupported.is_empty() {
+        let message = format!("ERROR: oxrsyncd does not support {} yet\n", transfer_options.unsupported.join(", "));
+        return refuse(request, reader, writer, stream, options, &message, ExitCode::Unsupported);
+    }
+    let module = request.module();
+    let root_text = module
+        .settings
+        .path
+        .as_deref()
+        .map(|p| oxrsyncd_shared::config::expand_env_vars(&p.to_string_lossy()))
+        .unwrap_or_default();
+    let root = root_text.clone();
+    let setup = SenderSetup {
+        protocol: request.protocol,
+        negotiated,
+        options: &transfer_options,
+        module_name: &module.name,
+        module_root: std::path::PathBuf::from(root),
+        module_numeric_ids: daemon_numeric_ids(&module.settings, &root_text),
+        paths: &request.paths,
     };
-    refuse(&request, reader, writer, stream, &options, &message, code)
+    match sender::run(&setup, &mut *reader, &mut *writer) {
+        Ok(stats) => {
+            info!(
+                "sent {} bytes  received {} bytes  total size {}",
+                stats.total_written, stats.total_read, stats.total_size
+            );
+            stream.shutdown_write();
+            drain_until_eof(reader, stream);
+            0
+        }
+        Err(SenderError::Io(e)) => {
+            info!("connection with {} ({}) ended: {}", request.peer_host, request.peer_addr, e);
+            ExitCode::SocketIo as i32
+        }
+        Err(e) => {
+            let message = format!("rsync: [sender] {e}\n");
+            refuse(request, reader, writer, stream, options, &message, ExitCode::Protocol)
+        }
+    }
 }
 
 /// Send `message` and an error exit the way upstream's `exit_cleanup`
@@ -145,6 +222,19 @@ fn drain_until_eof<R: Read>(reader: &mut R, stream: &dyn SessionStream) {
             Ok(0) | Err(_) => return,
             Ok(_) => continue,
         }
+    }
+}
+
+/// Whether the daemon sends ids without names, as upstream decides it:
+/// a chrooted module (the default, `use chroot` unset) cannot look names
+/// up, so it defaults to numeric ids unless `numeric ids = no` or a name
+/// converter is set; an unchrooted one only with `numeric ids = yes`.
+fn daemon_numeric_ids(settings: &oxrsyncd_shared::config::ModuleSettings, path: &str) -> bool {
+    let use_chroot = settings.use_chroot.unwrap_or(!path.contains("/./"));
+    if use_chroot {
+        settings.numeric_ids != Some(false) && settings.name_converter.as_deref().unwrap_or("").is_empty()
+    } else {
+        settings.numeric_ids == Some(true)
     }
 }
 

@@ -15,8 +15,10 @@ pub enum MsgTag {
     Error = 3,
     Warning = 4,
     IoError = 22,
+    IoTimeout = 33,
     Noop = 42,
     ErrorExit = 86,
+    NoSend = 102,
 }
 
 /// Largest payload one frame may carry.

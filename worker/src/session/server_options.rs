@@ -33,7 +33,16 @@ impl ServerOptions {
                 };
                 match name {
                     "sender" => o.we_send = true,
-                    "compress" | "new-compress" | "old-compress" => o.compress = true,
+                    "compress" => o.compress = true,
+                    // What clients send for a forced zlib / zlibx.
+                    "old-compress" => {
+                        o.compress = true;
+                        o.compress_choice = Some("zlib".into());
+                    }
+                    "new-compress" => {
+                        o.compress = true;
+                        o.compress_choice = Some("zlibx".into());
+                    }
                     "checksum-choice" | "cc" => o.checksum_choice = value.map(str::to_string),
                     "compress-choice" | "zc" => {
                         o.compress = true;
@@ -84,6 +93,11 @@ mod tests {
         assert_eq!(push.compress_choice.as_deref(), Some("zstd"));
         assert_eq!(push.checksum_choice.as_deref(), Some("md5"));
         assert!(push.has_capability('v'));
+        assert_eq!(parse(&["-ze.iLsfxCIvu", "--old-compress"]).compress_choice.as_deref(), Some("zlib"));
+        assert_eq!(
+            parse(&["-ze.iLsfxCIvu", "--new-compress"]).compress_choice.as_deref(),
+            Some("zlibx")
+        );
     }
 
     #[test]

@@ -1,0 +1,154 @@
+//! The client-to-server stream from protocol 30 on is multiplexed like
+//! ours: this reader strips the frame headers, hands `MSG_DATA` bytes to
+//! the caller as one continuous stream, and deals with the other messages
+//! in between (no-ops, the client's error exit, its I/O error flags).
+
+use std::io::{self, Read};
+
+use tracing::info;
+
+/// Tags we may receive.
+mod tag {
+    pub const DATA: u8 = 0;
+    pub const ERROR_XFER: u8 = 1;
+    pub const INFO: u8 = 2;
+    pub const ERROR: u8 = 3;
+    pub const WARNING: u8 = 4;
+    pub const IO_ERROR: u8 = 22;
+    pub const NOOP: u8 = 42;
+    pub const ERROR_EXIT: u8 = 86;
+}
+
+/// Reads the data stream out of a multiplexed input (or passes a plain one through).
+pub struct DemuxReader<R: Read> {
+    inner: R,
+    /// Whether the input is multiplexed at all (protocol >= 30 for a sender).
+    multiplexed: bool,
+    /// Data bytes left in the current MSG_DATA frame.
+    data_left: usize,
+    /// I/O error bits the client reported (MSG_IO_ERROR).
+    pub client_io_error: i32,
+}
+
+/// The client ended the session with MSG_ERROR_EXIT.
+#[derive(Debug, thiserror::Error)]
+#[error("client aborted with exit code {0}")]
+pub struct ClientAborted(pub i32);
+
+impl<R: Read> DemuxReader<R> {
+    pub fn new(inner: R, multiplexed: bool) -> Self {
+        DemuxReader {
+            inner,
+            multiplexed,
+            data_left: 0,
+            client_io_error: 0,
+        }
+    }
+
+    /// The wrapped reader.
+    pub fn inner_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// Read frame headers until a data frame with bytes in it starts.
+    fn next_data_frame(&mut self) -> io::Result<()> {
+        while self.data_left == 0 {
+            let mut header = [0u8; 4];
+            self.inner.read_exact(&mut header)?;
+            let word = u32::from_le_bytes(header);
+            let tag = (word >> 24) as u8;
+            let len = (word & 0x00FF_FFFF) as usize;
+            let Some(tag) = tag.checked_sub(7) else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("unexpected tag {tag} in multiplexed input"),
+                ));
+            };
+            if tag == tag::DATA {
+                self.data_left = len;
+                continue;
+            }
+            let mut payload = vec![0u8; len.min(64 * 1024)];
+            if len > payload.len() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("oversized message {tag} ({len} bytes)"),
+                ));
+            }
+            self.inner.read_exact(&mut payload)?;
+            self.handle_message(tag, &payload)?;
+        }
+        Ok(())
+    }
+
+    fn handle_message(&mut self, tag: u8, payload: &[u8]) -> io::Result<()> {
+        let int = || payload.get(..4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(0);
+        match tag {
+            tag::NOOP => {}
+            tag::IO_ERROR => self.client_io_error |= int(),
+            tag::ERROR_EXIT => return Err(io::Error::other(ClientAborted(int()))),
+            tag::INFO | tag::ERROR | tag::WARNING | tag::ERROR_XFER => {
+                info!("client said: {}", String::from_utf8_lossy(payload).trim_end());
+            }
+            other => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("unexpected message {other} from the client"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for DemuxReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if !self.multiplexed {
+            return self.inner.read(buf);
+        }
+        self.next_data_frame()?;
+        let want = buf.len().min(self.data_left);
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed mid-frame"));
+        }
+        self.data_left -= n;
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(tag: u8, payload: &[u8]) -> Vec<u8> {
+        let mut v = (((7 + tag as u32) << 24) | payload.len() as u32).to_le_bytes().to_vec();
+        v.extend_from_slice(payload);
+        v
+    }
+
+    #[test]
+    fn data_flows_across_frames_and_messages_are_handled() {
+        let mut input = frame(0, b"hel");
+        input.extend(frame(42, &[]));
+        input.extend(frame(22, &3i32.to_le_bytes()));
+        input.extend(frame(0, b"lo"));
+        let mut r = DemuxReader::new(&input[..], true);
+        let mut out = [0u8; 5];
+        r.read_exact(&mut out).unwrap();
+        assert_eq!(&out, b"hello");
+        assert_eq!(r.client_io_error, 3);
+    }
+
+    #[test]
+    fn error_exit_and_bad_tags_are_errors() {
+        let input = frame(86, &12i32.to_le_bytes());
+        let err = DemuxReader::new(&input[..], true).read(&mut [0u8; 1]).unwrap_err();
+        assert!(err.to_string().contains("exit code 12"));
+        let bad = [0u8, 0, 0, 1];
+        assert!(DemuxReader::new(&bad[..], true).read(&mut [0u8; 1]).is_err());
+    }
+}

@@ -1,0 +1,296 @@
+//! Filter rules: the list the client sends before the file list, and how
+//! a rule matches a name (upstream's exclude.c semantics: a pattern without
+//! `/` matches the last component, one with an inner `/` the last N
+//! components, a leading `/` anchors at the transfer root, a trailing `/`
+//! matches directories only, `**` crosses directories, first match wins).
+
+use std::io::{self, Read};
+
+use crate::session::wire::read_int;
+use crate::wildmatch::wildmatch;
+
+/// Longest rule we accept.
+const MAX_RULE: usize = 4096;
+/// Most rules we accept in one list.
+const MAX_RULES: usize = 100_000;
+
+/// What a matching rule does on the sending side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Exclude,
+    Include,
+}
+
+/// One parsed rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub action: Action,
+    /// The pattern without its leading `/` and trailing `/`.
+    pattern: String,
+    anchored: bool,
+    directory_only: bool,
+    negate: bool,
+    /// Number of inner slashes (decides how many trailing components it matches).
+    slash_count: usize,
+    wild: bool,
+    /// Contains `**`.
+    wild2: bool,
+    /// Starts with `**`.
+    wild2_prefix: bool,
+    /// Ends with `/***`: matches the directory itself too.
+    wild3_suffix: bool,
+}
+
+/// A rule list, applied first-match-wins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilterList {
+    pub rules: Vec<Rule>,
+}
+
+/// A rule we cannot apply.
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    #[error("filter rule too long ({0} bytes)")]
+    TooLong(usize),
+    #[error("too many filter rules")]
+    TooMany,
+    #[error("unsupported filter rule {0:?} (per-directory merge files are not implemented yet)")]
+    Unsupported(String),
+    #[error("invalid filter rule {0:?}")]
+    Invalid(String),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+impl FilterList {
+    /// Read the client's list: int32 length + text per rule, 0 ends it.
+    pub fn receive(r: &mut impl Read, protocol: u32) -> Result<FilterList, FilterError> {
+        let mut list = FilterList::default();
+        loop {
+            let len = read_int(r)?;
+            if len == 0 {
+                return Ok(list);
+            }
+            let len = usize::try_from(len).map_err(|_| FilterError::Invalid(format!("length {len}")))?;
+            if len > MAX_RULE {
+                return Err(FilterError::TooLong(len));
+            }
+            let mut text = vec![0u8; len];
+            r.read_exact(&mut text)?;
+            if list.rules.len() >= MAX_RULES {
+                return Err(FilterError::TooMany);
+            }
+            list.add_wire_rule(&String::from_utf8_lossy(&text), protocol)?;
+        }
+    }
+
+    /// Add one rule in the wire form (`- pat`, `+ pat`, `H pat`, `-! pat`, `!`, ...).
+    pub fn add_wire_rule(&mut self, text: &str, protocol: u32) -> Result<(), FilterError> {
+        if text == "!" {
+            self.rules.clear();
+            return Ok(());
+        }
+        let (head, pattern) = match text.split_once(' ') {
+            Some((h, p)) => (h, p),
+            None if protocol < 29 => ("-", text),
+            None => return Err(FilterError::Invalid(text.to_string())),
+        };
+        let mut chars = head.chars();
+        let kind = chars.next().ok_or_else(|| FilterError::Invalid(text.to_string()))?;
+        let modifiers: String = chars.collect();
+        let action = match kind {
+            '-' | 'H' => Action::Exclude,
+            '+' | 'S' => Action::Include,
+            // Protect/risk concern deletion on the receiving side only.
+            'P' | 'R' => return Ok(()),
+            ':' | '.' => return Err(FilterError::Unsupported(text.to_string())),
+            _ => return Err(FilterError::Invalid(text.to_string())),
+        };
+        let mut negate = false;
+        for m in modifiers.chars() {
+            match m {
+                '!' => negate = true,
+                // Rules meant for the receiver only do not filter what we send.
+                'r' => return Ok(()),
+                's' | 'p' | '/' => {}
+                'x' => return Ok(()), // xattr-name rules
+                _ => return Err(FilterError::Unsupported(text.to_string())),
+            }
+        }
+        self.rules.push(Rule::new(action, pattern, negate));
+        Ok(())
+    }
+
+    /// Whether `name` (relative to the transfer root) is excluded.
+    pub fn excludes(&self, name: &str, is_dir: bool) -> bool {
+        for rule in &self.rules {
+            if rule.matches(name, is_dir) {
+                return rule.action == Action::Exclude;
+            }
+        }
+        false
+    }
+}
+
+impl Rule {
+    /// A rule for `pattern` as written.
+    pub fn new(action: Action, pattern: &str, negate: bool) -> Rule {
+        let anchored = pattern.starts_with('/');
+        let mut p = pattern.trim_start_matches('/').to_string();
+        let directory_only = p.ends_with('/') && p.len() > 1;
+        while p.ends_with('/') && p.len() > 1 {
+            p.pop();
+        }
+        let wild3_suffix = p.ends_with("/***");
+        let wild = p.contains(['*', '?', '[']);
+        Rule {
+            action,
+            slash_count: p.matches('/').count(),
+            wild2: p.contains("**"),
+            wild2_prefix: p.starts_with("**"),
+            wild,
+            wild3_suffix,
+            anchored,
+            directory_only,
+            negate,
+            pattern: p,
+        }
+    }
+
+    /// Whether the rule matches `name` (a path relative to the transfer root).
+    pub fn matches(&self, name: &str, is_dir: bool) -> bool {
+        let hit = self.matches_positive(name, is_dir);
+        if self.negate {
+            !hit
+        } else {
+            hit
+        }
+    }
+
+    fn matches_positive(&self, name: &str, is_dir: bool) -> bool {
+        let name = name.trim_start_matches('/');
+        if name.is_empty() || name == "." {
+            return false;
+        }
+        if self.directory_only && !is_dir {
+            return false;
+        }
+        let mut subject = if self.slash_count == 0 && !self.wild2 && !self.anchored {
+            name.rsplit('/').next().unwrap_or(name).to_string()
+        } else if self.wild2_prefix {
+            format!("/{name}")
+        } else {
+            name.to_string()
+        };
+        if is_dir && self.wild3_suffix {
+            subject.push('/');
+        }
+        let matches = |s: &str| {
+            if self.wild {
+                wildmatch(&self.pattern, s)
+            } else {
+                s == self.pattern
+            }
+        };
+        if self.anchored || self.wild2_prefix || (self.slash_count == 0 && !self.wild2) {
+            // Anchored rules see the whole path; name-only rules the last component.
+            return matches(&subject);
+        }
+        if !self.wild2 {
+            // The last slash_count + 1 components.
+            let parts: Vec<&str> = subject.split('/').collect();
+            let keep = self.slash_count + 1;
+            if parts.len() < keep {
+                return false;
+            }
+            return matches(&parts[parts.len() - keep..].join("/"));
+        }
+        // An inner or trailing `**`: try after every slash.
+        if matches(&subject) {
+            return true;
+        }
+        subject
+            .char_indices()
+            .filter(|(_, c)| *c == '/')
+            .any(|(i, _)| matches(&subject[i + 1..]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(rules: &[&str]) -> FilterList {
+        let mut l = FilterList::default();
+        for r in rules {
+            l.add_wire_rule(r, 31).unwrap();
+        }
+        l
+    }
+
+    #[test]
+    fn name_only_patterns_match_any_depth() {
+        let l = list(&["- *.o", "- core"]);
+        assert!(l.excludes("a.o", false));
+        assert!(l.excludes("src/deep/b.o", false));
+        assert!(l.excludes("x/core", true));
+        assert!(!l.excludes("core.c", false));
+    }
+
+    #[test]
+    fn anchoring_slashes_and_directories() {
+        let l = list(&["- /top", "- sub/leaf", "- cache/"]);
+        assert!(l.excludes("top", false));
+        assert!(!l.excludes("x/top", false), "anchored");
+        assert!(l.excludes("a/sub/leaf", false));
+        assert!(!l.excludes("a/leaf", false));
+        assert!(l.excludes("y/cache", true));
+        assert!(!l.excludes("y/cache", false), "directory-only");
+    }
+
+    #[test]
+    fn first_match_wins_and_include_overrides() {
+        let l = list(&["+ keep.log", "- *.log", "H secret", "S *"]);
+        assert!(!l.excludes("keep.log", false));
+        assert!(l.excludes("other.log", false));
+        assert!(l.excludes("secret", false));
+        assert!(!l.excludes("anything", false));
+    }
+
+    #[test]
+    fn double_star_and_triple_star() {
+        let l = list(&["- **/tmp/**", "- /build/***"]);
+        assert!(l.excludes("a/tmp/x", false));
+        assert!(l.excludes("tmp/x/y", false));
+        assert!(l.excludes("build", true));
+        assert!(l.excludes("build/obj/x.o", false));
+        assert!(!l.excludes("src/build", true));
+    }
+
+    #[test]
+    fn receiver_only_and_clear_rules() {
+        let mut l = list(&["-r *.bak", "P keep", "- x"]);
+        assert!(!l.excludes("a.bak", false));
+        assert_eq!(l.rules.len(), 1);
+        l.add_wire_rule("!", 31).unwrap();
+        assert!(l.rules.is_empty());
+        assert!(matches!(
+            FilterList::default().add_wire_rule(": .rsync-filter", 31),
+            Err(FilterError::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn receives_the_wire_list() {
+        let mut wire = Vec::new();
+        for r in ["- *.o", "+ dir/"] {
+            wire.extend_from_slice(&(r.len() as i32).to_le_bytes());
+            wire.extend_from_slice(r.as_bytes());
+        }
+        wire.extend_from_slice(&0i32.to_le_bytes());
+        let l = FilterList::receive(&mut &wire[..], 31).unwrap();
+        assert_eq!(l.rules.len(), 2);
+        let huge = (1_000_000i32).to_le_bytes();
+        assert!(matches!(FilterList::receive(&mut &huge[..], 31), Err(FilterError::TooLong(_))));
+    }
+}

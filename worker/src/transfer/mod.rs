@@ -1,0 +1,18 @@
+//! The transfer engines that run on a session thread once the protocol is
+//! set up. Nothing here is async.
+//!
+//! - [`sender`]: the daemon sends (a client pull), built from
+//!   [`options`] (what the client asked for), [`filter`] (its rules),
+//!   [`walk`] (the file list from the module tree), [`flist`] (its wire
+//!   format), [`ndx`] (file indexes), [`delta`] (block sums, match search,
+//!   tokens and compression), [`demux`]/[`mux_out`] (multiplexed I/O).
+
+pub mod delta;
+pub mod demux;
+pub mod filter;
+pub mod flist;
+pub mod mux_out;
+pub mod ndx;
+pub mod options;
+pub mod sender;
+pub mod walk;

@@ -1,0 +1,278 @@
+//! The client's server-side options, parsed in full for the transfer
+//! (upstream's `server_options()` is what produces them). An option we do
+//! not implement is refused by name, never silently ignored: a client that
+//! asked for `--remove-source-files` must not believe it happened.
+
+/// Everything a transfer needs from the client's options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransferOptions {
+    /// `--sender`: the client pulls, we send.
+    pub we_send: bool,
+    pub verbose: u8,
+    pub recursive: bool,
+    /// `-d`: send directories without recursing.
+    pub dirs: bool,
+    pub relative: bool,
+    pub preserve_links: bool,
+    /// `-L`: follow every symlink.
+    pub copy_links: bool,
+    /// `-k`: follow symlinks to directories.
+    pub copy_dirlinks: bool,
+    pub preserve_hard_links: bool,
+    pub preserve_perms: bool,
+    pub preserve_executability: bool,
+    pub preserve_uid: bool,
+    pub preserve_gid: bool,
+    pub preserve_devices: bool,
+    pub preserve_specials: bool,
+    pub preserve_times: bool,
+    pub omit_dir_times: bool,
+    pub omit_link_times: bool,
+    /// `-c`: whole-file checksums in the file list.
+    pub always_checksum: bool,
+    pub whole_file: bool,
+    pub one_file_system: bool,
+    pub dry_run: bool,
+    pub itemize: bool,
+    pub numeric_ids: bool,
+    pub list_only: bool,
+    pub copy_unsafe_links: bool,
+    pub safe_links: bool,
+    pub ignore_errors: bool,
+    pub compress: bool,
+    pub compress_level: Option<i32>,
+    pub checksum_choice: Option<String>,
+    pub compress_choice: Option<String>,
+    /// `--checksum-seed=N` (0: pick one).
+    pub checksum_seed: Option<i32>,
+    /// `--timeout=N` the client asked for.
+    pub timeout: Option<u32>,
+    /// `-B N`: block size forced by the client (the generator's business; accepted).
+    pub block_size: Option<u32>,
+    /// `--files-from` was given (the list follows on the socket).
+    pub files_from: bool,
+    pub from0: bool,
+    /// The capability letters after `-e.`.
+    pub capabilities: String,
+    /// Delete options are the receiving side's business on a pull; remembered for the filter rules.
+    pub delete_mode: bool,
+    pub delete_excluded: bool,
+    pub prune_empty_dirs: bool,
+    pub remove_source_files: bool,
+    /// Options given that this build does not implement, by name.
+    pub unsupported: Vec<String>,
+}
+
+/// Long options that take their value as the next argument.
+const SEPARATE_VALUE: &[&str] = &[
+    "backup-dir",
+    "partial-dir",
+    "temp-dir",
+    "compare-dest",
+    "copy-dest",
+    "link-dest",
+    "suffix",
+];
+
+/// Long options accepted without effect on the sending side (they shape
+/// what the client's receiver does, or only tune logging).
+const ACCEPTED_LONG: &[&str] = &[
+    "server",
+    "no-r",
+    "log-format",
+    "msgs2stderr",
+    "no-msgs2stderr",
+    "bwlimit",
+    "max-delete",
+    "min-size",
+    "max-size",
+    "delete-before",
+    "delete-delay",
+    "delete-during",
+    "delete-after",
+    "force",
+    "size-only",
+    "stats",
+    "skip-compress",
+    "max-alloc",
+    "modify-window",
+    "partial",
+    "partial-dir",
+    "delay-updates",
+    "use-qsort",
+    "ignore-existing",
+    "existing",
+    "temp-dir",
+    "inplace",
+    "append",
+    "append-verify",
+    "backup-dir",
+    "suffix",
+    "ignore-missing-args",
+    "new-compress",
+    "old-compress",
+    "no-implied-dirs",
+    "keep-dirlinks",
+    "omit-dir-times",
+    "omit-link-times",
+];
+
+impl TransferOptions {
+    /// Parse the option list (everything before the lone `.`).
+    pub fn parse(options: &[String]) -> TransferOptions {
+        let mut o = TransferOptions::default();
+        let mut iter = options.iter();
+        while let Some(opt) = iter.next() {
+            if let Some(long) = opt.strip_prefix("--") {
+                let (name, value) = match long.split_once('=') {
+                    Some((n, v)) => (n, Some(v)),
+                    None => (long, None),
+                };
+                if SEPARATE_VALUE.contains(&name) && value.is_none() {
+                    iter.next();
+                }
+                o.apply_long(name, value);
+            } else if let Some(cluster) = opt.strip_prefix('-') {
+                o.apply_short_cluster(cluster);
+            } else {
+                o.unsupported.push(opt.clone());
+            }
+        }
+        o
+    }
+
+    fn apply_long(&mut self, name: &str, value: Option<&str>) {
+        let number = |v: Option<&str>| v.and_then(|v| v.parse::<i64>().ok());
+        match name {
+            "sender" => self.we_send = true,
+            "numeric-ids" => self.numeric_ids = true,
+            "list-only" => self.list_only = true,
+            "copy-unsafe-links" => self.copy_unsafe_links = true,
+            "safe-links" => self.safe_links = true,
+            "ignore-errors" => self.ignore_errors = true,
+            "specials" => self.preserve_specials = true,
+            "no-specials" => self.preserve_specials = false,
+            "compress-level" => self.compress_level = number(value).map(|n| n as i32),
+            "checksum-choice" | "cc" => self.checksum_choice = value.map(str::to_string),
+            "compress-choice" | "zc" => {
+                self.compress = true;
+                self.compress_choice = value.map(str::to_string);
+            }
+            "checksum-seed" => self.checksum_seed = number(value).map(|n| n as i32),
+            "timeout" => self.timeout = number(value).map(|n| n.max(0) as u32),
+            "files-from" => self.files_from = true,
+            "from0" => self.from0 = true,
+            "delete" => self.delete_mode = true,
+            "delete-excluded" => {
+                self.delete_mode = true;
+                self.delete_excluded = true;
+            }
+            "remove-source-files" => self.remove_source_files = true,
+            n if n.starts_with("delete-") => self.delete_mode = true,
+            n if ACCEPTED_LONG.contains(&n) => {}
+            other => self.unsupported.push(format!("--{other}")),
+        }
+    }
+
+    fn apply_short_cluster(&mut self, cluster: &str) {
+        for (i, c) in cluster.char_indices() {
+            match c {
+                'e' => {
+                    let value = &cluster[i + 1..];
+                    self.capabilities = value.split_once('.').map(|(_, caps)| caps).unwrap_or(value).to_string();
+                    return;
+                }
+                'B' => {
+                    let digits: String = cluster[i + 1..].chars().take_while(char::is_ascii_digit).collect();
+                    self.block_size = digits.parse().ok();
+                    return;
+                }
+                '@' => return, // --modify-window: the receiver's business
+                'v' => self.verbose = self.verbose.saturating_add(1),
+                // The receiving side's business (backup, update, sparse, ...), or quiet.
+                'q' | 'b' | 'u' | 'K' | 'y' | 'S' | 'I' | 's' => {}
+                '0' => self.from0 = true,
+                'W' => self.whole_file = true,
+                'm' => self.prune_empty_dirs = true,
+                'n' => self.dry_run = true,
+                'l' => self.preserve_links = true,
+                'd' => self.dirs = true,
+                'O' => self.omit_dir_times = true,
+                'J' => self.omit_link_times = true,
+                'L' => self.copy_links = true,
+                'k' => self.copy_dirlinks = true,
+                'H' => self.preserve_hard_links = true,
+                'o' => self.preserve_uid = true,
+                'g' => self.preserve_gid = true,
+                'D' => {
+                    self.preserve_devices = true;
+                    self.preserve_specials = true;
+                }
+                't' => self.preserve_times = true,
+                'p' => self.preserve_perms = true,
+                'E' => self.preserve_executability = true,
+                'r' => self.recursive = true,
+                'c' => self.always_checksum = true,
+                'R' => self.relative = true,
+                'x' => self.one_file_system = true,
+                'z' => self.compress = true,
+                'i' => self.itemize = true,
+                'C' => self.unsupported.push("--cvs-exclude (-C)".into()),
+                'U' => self.unsupported.push("--atimes (-U)".into()),
+                'N' => self.unsupported.push("--crtimes (-N)".into()),
+                'A' => self.unsupported.push("--acls (-A)".into()),
+                'X' => self.unsupported.push("--xattrs (-X)".into()),
+                other => self.unsupported.push(format!("-{other}")),
+            }
+        }
+    }
+
+    /// Whether the client announced capability letter `c`.
+    pub fn has_capability(&self, c: char) -> bool {
+        self.capabilities.contains(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: &[&str]) -> TransferOptions {
+        TransferOptions::parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn archive_pull() {
+        let o = parse(&["--server", "--sender", "-vlogDtpre.iLsfxCIvu", "--numeric-ids"]);
+        assert!(o.we_send && o.recursive && o.preserve_links && o.preserve_uid && o.preserve_gid);
+        assert!(o.preserve_devices && o.preserve_specials && o.preserve_times && o.preserve_perms && o.numeric_ids);
+        assert_eq!(o.verbose, 1);
+        assert_eq!(o.capabilities, "iLsfxCIvu");
+        assert!(o.unsupported.is_empty(), "{:?}", o.unsupported);
+    }
+
+    #[test]
+    fn separate_values_and_numbers() {
+        let o = parse(&[
+            "--server",
+            "--sender",
+            "-rtB4096e.iLsfxCIvu",
+            "--partial-dir",
+            ".partial",
+            "--checksum-seed=7",
+            "--timeout=30",
+        ]);
+        assert_eq!(o.block_size, Some(4096));
+        assert_eq!(o.checksum_seed, Some(7));
+        assert_eq!(o.timeout, Some(30));
+        assert!(o.unsupported.is_empty(), "{:?}", o.unsupported);
+    }
+
+    #[test]
+    fn unimplemented_options_are_named() {
+        let o = parse(&["--server", "--sender", "-rAXe.iLsfxCIvu", "--frobnicate"]);
+        assert_eq!(o.unsupported, ["--acls (-A)", "--xattrs (-X)", "--frobnicate"]);
+        let s = parse(&["--server", "--sender", "-Dre.iLsfxCIvu", "--no-specials"]);
+        assert!(s.preserve_devices && !s.preserve_specials);
+    }
+}

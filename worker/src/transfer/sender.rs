@@ -1,0 +1,438 @@
+//! The daemon as sender (a client pull): upstream's `do_server_sender`,
+//! `send_file_list` and `send_files` on one plain thread.
+//!
+//! Order on the wire after protocol setup: the client's filter list, our
+//! file list, then the generator's requests (index, item flags, block
+//! sums) answered with token streams, phase ends echoed, our stats, and
+//! the final goodbye.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use tracing::{debug, info};
+
+use crate::session::multiplex::MsgTag;
+use crate::session::protocol_setup::{compat, Negotiated};
+use crate::session::wire::{read_varint, write_longint, write_varint, write_varlong};
+use crate::transfer::delta::{self, ChecksumKind, ChecksumParams, Compression, FileSum, TokenWriter};
+use crate::transfer::demux::DemuxReader;
+use crate::transfer::filter::{FilterError, FilterList};
+use crate::transfer::flist::{sort_and_clean, FileEntry, FlistEncoder, FlistOptions};
+use crate::transfer::mux_out::MuxOut;
+use crate::transfer::ndx::{NdxCodec, NDX_DONE};
+use crate::transfer::options::TransferOptions;
+use crate::transfer::walk::{full_fname, rsyserr, Notice, Walker, IOERR_GENERAL, IOERR_VANISHED};
+
+/// Item flags (upstream's ITEM_*).
+mod item {
+    pub const BASIS_TYPE_FOLLOWS: u16 = 1 << 11;
+    pub const XNAME_FOLLOWS: u16 = 1 << 12;
+    pub const TRANSFER: u16 = 1 << 15;
+}
+/// `NDX_DEL_STATS`: deletion counts the client's generator reports.
+const NDX_DEL_STATS: i32 = -3;
+
+/// What the sender needs to run.
+pub struct SenderSetup<'a> {
+    pub protocol: u32,
+    pub negotiated: &'a Negotiated,
+    pub options: &'a TransferOptions,
+    pub module_name: &'a str,
+    pub module_root: PathBuf,
+    /// The module's `numeric ids` setting: never look names up.
+    pub module_numeric_ids: bool,
+    pub paths: &'a [String],
+}
+
+/// How a pull ended (for the daemon log and the exit status).
+#[derive(Debug, Default)]
+pub struct SenderStats {
+    pub total_read: u64,
+    pub total_written: u64,
+    pub total_size: u64,
+    pub files_sent: u64,
+    pub literal_bytes: u64,
+    pub matched_bytes: u64,
+    pub io_error: i32,
+}
+
+/// Why a pull failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SenderError {
+    #[error("{0}")]
+    Filter(#[from] FilterError),
+    #[error("connection: {0}")]
+    Io(#[from] io::Error),
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    #[error("{0}")]
+    Delta(#[from] delta::DeltaError),
+}
+
+/// Counts bytes read through it (upstream's total_read).
+struct Counted<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Run the whole pull.
+pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W) -> Result<SenderStats, SenderError> {
+    let protocol = setup.protocol;
+    let opts = setup.options;
+    let mut input = DemuxReader::new(Counted { inner: reader, count: 0 }, protocol >= 30);
+    let mut out = MuxOut::new(writer);
+    let mut stats = SenderStats::default();
+
+    let filters = FilterList::receive(&mut input, protocol)?;
+    let flist_start = Instant::now();
+
+    let canonical_root = std::fs::canonicalize(&setup.module_root)?;
+    let walker = Walker {
+        root: &setup.module_root,
+        module_name: setup.module_name,
+        options: opts,
+        filters: &filters,
+        canonical_root,
+    };
+    let mut walked = walker.walk(setup.paths);
+    for notice in &walked.notices {
+        match notice {
+            Notice::Error(text) => out.message(MsgTag::ErrorXfer, text.as_bytes())?,
+            Notice::Info(text) => out.message(MsgTag::Info, text.as_bytes())?,
+        }
+    }
+
+    let kind = ChecksumKind::from_negotiated(&setup.negotiated.checksum, protocol)
+        .ok_or_else(|| SenderError::Protocol(format!("unsupported checksum {}", setup.negotiated.checksum)))?;
+    let params = ChecksumParams {
+        kind,
+        seed: setup.negotiated.seed,
+        proper_seed_order: setup.negotiated.compat_flags & compat::CHKSUM_SEED_FIX != 0,
+    };
+    if opts.always_checksum {
+        fill_whole_file_checksums(&mut walked.entries, kind, &mut walked.io_error);
+    }
+
+    let flist_opts = FlistOptions {
+        protocol,
+        varint_flags: setup.negotiated.compat_flags & compat::VARINT_FLIST_FLAGS != 0,
+        id0_names: setup.negotiated.compat_flags & compat::ID0_NAMES != 0,
+        preserve_uid: opts.preserve_uid,
+        preserve_gid: opts.preserve_gid,
+        numeric_ids: opts.numeric_ids,
+        preserve_links: opts.preserve_links,
+        preserve_devices: opts.preserve_devices,
+        preserve_specials: opts.preserve_specials,
+        preserve_hard_links: opts.preserve_hard_links,
+        checksum_len: opts.always_checksum.then(|| kind.digest_len()),
+        safe_flist: setup.options.has_capability('f'),
+        local_numeric_ids: setup.module_numeric_ids,
+        inc_recurse: false,
+        ..FlistOptions::default()
+    };
+    let mut encoder = FlistEncoder::new(flist_opts.clone());
+    let mut list_bytes = Vec::new();
+    let mut sendable = Vec::with_capacity(walked.entries.len());
+    for (entry, path) in walked.entries {
+        match encoder.encode(&entry, &mut list_bytes) {
+            Ok(()) => {
+                if entry.is_reg() || entry.is_symlink() {
+                    stats.total_size += entry.size;
+                }
+                sendable.push((entry, path));
+            }
+            Err(e) => {
+                walked.io_error |= IOERR_GENERAL;
+                let text = format!("rsync: [sender] skipping {:?}: {}\n", String::from_utf8_lossy(&entry.name), e);
+                out.message(MsgTag::ErrorXfer, text.as_bytes())?;
+            }
+        }
+    }
+    encoder.finish(walked.io_error, &mut list_bytes);
+    out.write_all(&list_bytes)?;
+    if flist_opts.io_error_needs_msg(walked.io_error) {
+        out.message(MsgTag::IoError, &walked.io_error.to_le_bytes())?;
+    }
+    out.flush()?;
+    stats.io_error = walked.io_error;
+    debug!("file list of {} entries sent in {:?}", sendable.len(), flist_start.elapsed());
+
+    let local_paths: HashMap<Vec<u8>, PathBuf> = sendable.iter().map(|(e, p)| (e.name.clone(), p.clone())).collect();
+    let sorted = sort_and_clean(sendable.into_iter().map(|(e, _)| e).collect(), protocol);
+    if sorted.is_empty() {
+        out.flush()?;
+        stats.total_read = input_count(&input);
+        stats.total_written = out.total_written;
+        return Ok(stats);
+    }
+
+    let compression = match &setup.negotiated.compression {
+        Some(name) => Compression::from_negotiated(Some(name), opts.compress_level)
+            .ok_or_else(|| SenderError::Protocol(format!("unsupported compression {name}")))?,
+        None => Compression::None,
+    };
+    let mut tokens = TokenWriter::with_protocol(compression, protocol);
+    let mut ndx_in = NdxCodec::new(protocol);
+    let mut ndx_out = NdxCodec::new(protocol);
+    let max_phase = if protocol >= 29 { 2 } else { 1 };
+    let mut phase = 0;
+    let io_error_before = stats.io_error;
+    let xfer_sum_len = kind.digest_len();
+
+    loop {
+        // Whatever we owe the client goes out before we wait on it (upstream
+        // flushes before every blocking read too), or both sides would wait.
+        out.flush()?;
+        let ndx = ndx_in.read(&mut input)?;
+        if ndx == NDX_DONE {
+            phase += 1;
+            if phase > max_phase {
+                break;
+            }
+            ndx_out.write(&mut out, NDX_DONE)?;
+            continue;
+        }
+        if ndx == NDX_DEL_STATS && protocol >= 30 {
+            ndx_out.write(&mut out, NDX_DEL_STATS)?;
+            for _ in 0..5 {
+                let v = read_varint(&mut input)?;
+                write_varint(&mut out, v)?;
+            }
+            continue;
+        }
+        let Some(entry) = usize::try_from(ndx).ok().and_then(|i| sorted.get(i)) else {
+            return Err(SenderError::Protocol(format!(
+                "Invalid file index: {ndx} (-1 - {})",
+                sorted.len() as i64 - 1
+            )));
+        };
+        let (iflags, basis_type, xname) = read_item_attrs(&mut input, protocol)?;
+        if iflags & item::TRANSFER == 0 {
+            write_ndx_and_attrs(&mut out, &mut ndx_out, ndx, iflags, basis_type, xname.as_deref(), protocol)?;
+            continue;
+        }
+        if phase == 2 {
+            return Err(SenderError::Protocol("got transfer request in phase 2 [sender]".into()));
+        }
+        if opts.dry_run {
+            write_ndx_and_attrs(&mut out, &mut ndx_out, ndx, iflags, basis_type, xname.as_deref(), protocol)?;
+            continue;
+        }
+        let head = delta::read_sum_head(&mut input, protocol, xfer_sum_len)?;
+        let sums = delta::read_block_sums(&mut input, head)?;
+        let name = String::from_utf8_lossy(&entry.name).into_owned();
+        let local = local_paths.get(&entry.name).cloned().unwrap_or_default();
+        let file = match open_regular(&local) {
+            Ok(f) => f,
+            Err(e) => {
+                let text = if e.kind() == io::ErrorKind::NotFound {
+                    stats.io_error |= IOERR_VANISHED;
+                    format!("file has vanished: {}\n", full_fname(&name, setup.module_name))
+                } else {
+                    stats.io_error |= IOERR_GENERAL;
+                    rsyserr(&format!("send_files failed to open {}", full_fname(&name, setup.module_name)), &e)
+                };
+                let tag = if e.kind() == io::ErrorKind::NotFound && protocol >= 28 {
+                    MsgTag::Warning
+                } else {
+                    MsgTag::ErrorXfer
+                };
+                out.message(tag, text.as_bytes())?;
+                if protocol >= 30 {
+                    out.message(MsgTag::NoSend, &ndx.to_le_bytes())?;
+                }
+                continue;
+            }
+        };
+        let len = file.metadata()?.len();
+        write_ndx_and_attrs(&mut out, &mut ndx_out, ndx, iflags, basis_type, xname.as_deref(), protocol)?;
+        delta::write_sum_head(&mut out, &head, protocol)?;
+        let mut reader = BufReader::with_capacity(256 * 1024, file);
+        let outcome = delta::send_file_delta(&mut reader, len, &sums, &params, &mut tokens, &mut out)?;
+        out.write_all(&outcome.file_sum)?;
+        if let Some(e) = outcome.read_error {
+            // Upstream sends zeros and a wrong checksum (the client redoes
+            // the file) and reports the read error.
+            stats.io_error |= IOERR_GENERAL;
+            let text = rsyserr(&format!("read errors mapping {}", full_fname(&name, setup.module_name)), &e);
+            out.message(MsgTag::ErrorXfer, text.as_bytes())?;
+        }
+        stats.files_sent += 1;
+        stats.literal_bytes += outcome.stats.literal_bytes;
+        stats.matched_bytes += outcome.stats.matched_bytes;
+    }
+    if stats.io_error != io_error_before && protocol >= 30 {
+        out.message(MsgTag::IoError, &stats.io_error.to_le_bytes())?;
+    }
+    ndx_out.write(&mut out, NDX_DONE)?;
+    out.flush()?;
+
+    // Stats, as upstream's report() on a server sender.
+    stats.total_read = input_count(&input);
+    stats.total_written = out.total_written;
+    let flist_time = flist_start.elapsed().as_millis() as i64;
+    write_varlong30(&mut out, stats.total_read as i64, protocol)?;
+    write_varlong30(&mut out, stats.total_written as i64, protocol)?;
+    write_varlong30(&mut out, stats.total_size as i64, protocol)?;
+    if protocol >= 29 {
+        write_varlong30(&mut out, flist_time, protocol)?;
+        write_varlong30(&mut out, 0, protocol)?;
+    }
+    out.flush()?;
+
+    read_final_goodbye(&mut input, &mut out, &mut ndx_in, &mut ndx_out, protocol)?;
+    out.flush()?;
+    stats.total_read = input_count(&input);
+    stats.total_written = out.total_written;
+    Ok(stats)
+}
+
+fn input_count<R: Read>(input: &DemuxReader<Counted<R>>) -> u64 {
+    input.inner_ref().count
+}
+
+/// Sizes and stats: longint below protocol 30, varlong (min 3 bytes) from 30.
+fn write_varlong30(w: &mut impl Write, x: i64, protocol: u32) -> io::Result<()> {
+    if protocol < 30 {
+        write_longint(w, x)
+    } else {
+        write_varlong(w, x, 3)
+    }
+}
+
+/// Item flags, basis type and xname after an index (protocol >= 29).
+fn read_item_attrs(r: &mut impl Read, protocol: u32) -> io::Result<(u16, Option<u8>, Option<Vec<u8>>)> {
+    if protocol < 29 {
+        return Ok((item::TRANSFER, None, None));
+    }
+    let mut b = [0u8; 2];
+    r.read_exact(&mut b)?;
+    let iflags = u16::from_le_bytes(b);
+    let mut basis = None;
+    if iflags & item::BASIS_TYPE_FOLLOWS != 0 {
+        let mut t = [0u8; 1];
+        r.read_exact(&mut t)?;
+        basis = Some(t[0]);
+    }
+    let mut xname = None;
+    if iflags & item::XNAME_FOLLOWS != 0 {
+        xname = Some(crate::session::wire::read_vstring(r, 4096)?);
+    }
+    Ok((iflags, basis, xname))
+}
+
+fn write_ndx_and_attrs(
+    w: &mut impl Write,
+    codec: &mut NdxCodec,
+    ndx: i32,
+    iflags: u16,
+    basis: Option<u8>,
+    xname: Option<&[u8]>,
+    protocol: u32,
+) -> io::Result<()> {
+    codec.write(w, ndx)?;
+    if protocol < 29 {
+        return Ok(());
+    }
+    w.write_all(&iflags.to_le_bytes())?;
+    if let Some(b) = basis {
+        w.write_all(&[b])?;
+    }
+    if let Some(x) = xname {
+        crate::session::wire::write_vstring(w, x)?;
+    }
+    Ok(())
+}
+
+/// Upstream's `read_final_goodbye` for a sender.
+fn read_final_goodbye<R: Read, W: Write>(
+    input: &mut R,
+    out: &mut W,
+    ndx_in: &mut NdxCodec,
+    ndx_out: &mut NdxCodec,
+    protocol: u32,
+) -> Result<(), SenderError> {
+    if protocol < 29 {
+        let i = crate::session::wire::read_int(input)?;
+        return if i == NDX_DONE {
+            Ok(())
+        } else {
+            Err(SenderError::Protocol(format!("Invalid packet at end of run ({i}) [sender]")))
+        };
+    }
+    let mut i = ndx_in.read(input)?;
+    if protocol >= 31 && i == NDX_DONE {
+        ndx_out.write(out, NDX_DONE)?;
+        out.flush()?;
+        i = ndx_in.read(input)?;
+    }
+    if i != NDX_DONE {
+        return Err(SenderError::Protocol(format!("Invalid packet at end of run ({i}) [sender]")));
+    }
+    Ok(())
+}
+
+/// Open a file for sending without following a symlink at its name.
+fn open_regular(path: &std::path::Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NOATIME)
+        .open(path)
+        .or_else(|e| {
+            // O_NOATIME needs ownership or CAP_FOWNER.
+            if e.raw_os_error() == Some(libc::EPERM) {
+                std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path)
+            } else {
+                Err(e)
+            }
+        })
+}
+
+/// `-c`: whole-file checksums of regular files, unseeded, for the file list.
+fn fill_whole_file_checksums(entries: &mut [(FileEntry, PathBuf)], kind: ChecksumKind, io_error: &mut i32) {
+    // Plain digests: the old seeded MD4 of protocols < 30 is a transfer-sum
+    // quirk; upstream's file_checksum() never feeds the seed.
+    let kind = if kind == ChecksumKind::Md4Old { ChecksumKind::Md4 } else { kind };
+    let params = ChecksumParams {
+        kind,
+        seed: 0,
+        proper_seed_order: true,
+    };
+    for (entry, path) in entries.iter_mut() {
+        if !entry.is_reg() {
+            continue;
+        }
+        let mut sum = FileSum::new(&params);
+        let ok = open_regular(path).and_then(|f| {
+            let mut r = BufReader::with_capacity(256 * 1024, f);
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                let n = r.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                sum.update(&buf[..n]);
+            }
+        });
+        match ok {
+            Ok(()) => entry.checksum = Some(sum.finish()),
+            Err(e) => {
+                info!("cannot checksum {}: {}", path.display(), e);
+                *io_error |= IOERR_GENERAL;
+                entry.checksum = Some(vec![0; kind.digest_len()]);
+            }
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! Building the file list the sender announces: the client's paths are
+//! sanitised and resolved inside the module, then walked (recursively with
+//! `-r`), filtered, and turned into [`FileEntry`]s with the local path each
+//! one is read from.
+//!
+//! Containment: every path is the module root joined with a sanitised
+//! relative path (no `..` can climb out, no leading `/`), and symlinks are
+//! never followed unless the client asked (`-L`, `-k`) and the target stays
+//! inside the module.
+
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+
+use crate::transfer::filter::FilterList;
+use crate::transfer::flist::FileEntry;
+use crate::transfer::options::TransferOptions;
+
+/// Upstream's IOERR_GENERAL: some file could not be listed or read.
+pub const IOERR_GENERAL: i32 = 1;
+/// Upstream's IOERR_VANISHED: a file vanished while we worked.
+pub const IOERR_VANISHED: i32 = 2;
+
+/// A message for the client (sent as MSG_ERROR_XFER / MSG_INFO).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    Error(String),
+    Info(String),
+}
+
+/// The walk's result.
+#[derive(Debug, Default)]
+pub struct Walked {
+    /// Entries in sending order, with the local path of each.
+    pub entries: Vec<(FileEntry, PathBuf)>,
+    /// Upstream io_error bits.
+    pub io_error: i32,
+    pub notices: Vec<Notice>,
+}
+
+/// How to walk.
+pub struct Walker<'a> {
+    /// The module's directory.
+    pub root: &'a Path,
+    pub module_name: &'a str,
+    pub options: &'a TransferOptions,
+    pub filters: &'a FilterList,
+    /// The module root's canonical form, for symlink containment.
+    pub canonical_root: PathBuf,
+}
+
+/// Upstream's `rsyserr()` line: `rsync: [sender] <msg>: <strerror> (<errno>)`.
+pub fn rsyserr(msg: &str, err: &std::io::Error) -> String {
+    let errno = err.raw_os_error().unwrap_or(0);
+    let desc = nix::errno::Errno::from_raw(errno).desc();
+    format!("rsync: [sender] {msg}: {desc} ({errno})\n")
+}
+
+/// Upstream's `full_fname()` inside a module: `"path" (in module)`.
+pub fn full_fname(path: &str, module: &str) -> String {
+    format!("\"{path}\" (in {module})")
+}
+
+/// Strip the module name and sanitise a client path the way upstream's
+/// daemon does: `mod/a/../b` becomes `b`, leading slashes and `..` that
+/// would climb above the module vanish.
+pub fn module_relative(arg: &str, module: &str) -> String {
+    let rest = arg.strip_prefix(module).unwrap_or(arg);
+    sanitize(rest)
+}
+
+/// Remove leading `/`, `.` components and `..` that would leave the root;
+/// keep a trailing `/` (it means "the directory's contents").
+pub fn sanitize(path: &str) -> String {
+    let trailing_slash = path.ends_with('/') || path.ends_with("/.") || path == ".";
+    let mut parts: Vec<&str> = Vec::new();
+    for comp in path.split('/') {
+        match comp {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    let mut out = parts.join("/");
+    if trailing_slash && !out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+impl Walker<'_> {
+    /// Walk every requested path.
+    pub fn walk(&self, args: &[String]) -> Walked {
+        let mut out = Walked::default();
+        let args: Vec<String> = if args.is_empty() { vec![String::new()] } else { args.to_vec() };
+        for arg in &args {
+            self.walk_arg(&module_relative(arg, self.module_name), &mut out);
+        }
+        out
+    }
+
+    fn walk_arg(&self, rel: &str, out: &mut Walked) {
+        // "dir/" and "" mean the directory's contents, sent as ".".
+        let dot_dir = rel.is_empty() || rel.ends_with('/');
+        let rel = rel.trim_end_matches('/');
+        let (dir, name) = match rel.rsplit_once('/') {
+            Some((d, n)) => (d, n),
+            None => ("", rel),
+        };
+        let (base, name) = if dot_dir { (rel, ".") } else { (dir, name) };
+        let base_path = self.root.join(base);
+        // Upstream chdirs into the argument's directory first; a directory
+        // we may not search is reported as that chdir failing.
+        if !base.is_empty() {
+            if let Err(e) = std::fs::metadata(base_path.join(".")) {
+                let what = format!("change_dir {} failed", full_fname(base, self.module_name));
+                out.notices.push(Notice::Error(rsyserr(&what, &e)));
+                return;
+            }
+        }
+        let local = if name == "." { base_path.clone() } else { base_path.join(name) };
+        let follow = self.options.copy_links || self.options.copy_dirlinks || dot_dir;
+        let meta = match self.metadata(&local, follow) {
+            Ok(m) => m,
+            Err(e) => {
+                // A missing argument is reported but, as upstream, does not
+                // set io_error (which would inhibit deletions on the client).
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    out.io_error |= IOERR_GENERAL;
+                }
+                let what = format!("link_stat {} failed", full_fname(&display_rel(rel, dot_dir), self.module_name));
+                out.notices.push(Notice::Error(rsyserr(&what, &e)));
+                return;
+            }
+        };
+        if !dot_dir && self.filters.excludes(name, meta.is_dir()) {
+            return;
+        }
+        if meta.is_dir() && !self.options.recursive && !self.options.dirs && !dot_dir {
+            out.notices.push(Notice::Info(format!("skipping directory {name}\n")));
+            return;
+        }
+        let mut entry = self.entry(name.as_bytes().to_vec(), &local, &meta);
+        if meta.is_dir() && (self.options.recursive || dot_dir) {
+            entry.top_dir = true;
+        }
+        out.entries.push((entry, local.clone()));
+        if meta.is_dir() && (self.options.recursive || (self.options.dirs && dot_dir)) {
+            let prefix = if name == "." { String::new() } else { format!("{name}/") };
+            let dev = meta.dev();
+            self.walk_dir(&local, &prefix, self.options.recursive, dev, out);
+        }
+    }
+
+    fn walk_dir(&self, dir: &Path, prefix: &str, recurse: bool, dev: u64, out: &mut Walked) {
+        let read = match std::fs::read_dir(dir) {
+            Ok(r) => r,
+            Err(e) => {
+                out.io_error |= IOERR_GENERAL;
+                let shown = if prefix.is_empty() {
+                    ".".to_string()
+                } else {
+                    prefix.trim_end_matches('/').to_string()
+                };
+                out.notices.push(Notice::Error(rsyserr(
+                    &format!("opendir {} failed", full_fname(&shown, self.module_name)),
+                    &e,
+                )));
+                return;
+            }
+        };
+        let mut children = Vec::new();
+        for item in read {
+            match item {
+                Ok(item) => children.push(item.file_name()),
+                Err(e) => {
+                    out.io_error |= IOERR_GENERAL;
+                    out.notices.push(Notice::Error(rsyserr(
+                        &format!("readdir {} failed", full_fname(prefix, self.module_name)),
+                        &e,
+                    )));
+                }
+            }
+        }
+        children.sort();
+        let mut subdirs = Vec::new();
+        for child in children {
+            let local = dir.join(&child);
+            let name = format!("{prefix}{}", child.to_string_lossy());
+            let name_bytes = [prefix.as_bytes(), child.as_bytes()].concat();
+            let meta = match self.metadata(&local, self.options.copy_links) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    out.io_error |= IOERR_VANISHED;
+                    out.notices.push(Notice::Error(format!(
+                        "file has vanished: {}\n",
+                        full_fname(&name, self.module_name)
+                    )));
+                    continue;
+                }
+                Err(e) => {
+                    out.io_error |= IOERR_GENERAL;
+                    out.notices.push(Notice::Error(rsyserr(
+                        &format!("readlink_stat({}) failed", full_fname(&name, self.module_name)),
+                        &e,
+                    )));
+                    continue;
+                }
+            };
+            if self.filters.excludes(&name, meta.is_dir()) {
+                continue;
+            }
+            if self.options.one_file_system && meta.is_dir() && meta.dev() != dev {
+                continue;
+            }
+            let entry = self.entry(name_bytes.clone(), &local, &meta);
+            out.entries.push((entry, local.clone()));
+            if meta.is_dir() && recurse {
+                subdirs.push((local, format!("{name}/")));
+            }
+        }
+        for (local, prefix) in subdirs {
+            self.walk_dir(&local, &prefix, recurse, dev, out);
+        }
+    }
+
+    /// lstat, or stat when following is asked for and the target stays in the module.
+    fn metadata(&self, path: &Path, follow: bool) -> std::io::Result<std::fs::Metadata> {
+        let meta = std::fs::symlink_metadata(path)?;
+        if !meta.file_type().is_symlink() || !follow {
+            return Ok(meta);
+        }
+        match std::fs::canonicalize(path) {
+            Ok(target) if target.starts_with(&self.canonical_root) => std::fs::metadata(path),
+            _ => Ok(meta),
+        }
+    }
+
+    fn entry(&self, name: Vec<u8>, local: &Path, meta: &std::fs::Metadata) -> FileEntry {
+        let link_target = if meta.file_type().is_symlink() && self.options.preserve_links {
+            std::fs::read_link(local).ok().map(|t| t.as_os_str().as_bytes().to_vec())
+        } else {
+            None
+        };
+        let rdev = meta.rdev();
+        FileEntry {
+            name,
+            mode: meta.mode(),
+            // Devices and specials travel with size 0, as upstream's make_file.
+            size: if meta.is_file() || meta.is_dir() || meta.file_type().is_symlink() {
+                meta.size()
+            } else {
+                0
+            },
+            mtime: meta.mtime(),
+            mtime_nsec: meta.mtime_nsec() as u32,
+            uid: meta.uid(),
+            gid: meta.gid(),
+            rdev_major: libc::major(rdev),
+            rdev_minor: libc::minor(rdev),
+            link_target,
+            dev: meta.dev(),
+            ino: meta.ino(),
+            nlink: meta.nlink(),
+            checksum: None,
+            top_dir: false,
+            no_content_dir: false,
+        }
+    }
+}
+
+fn display_rel(rel: &str, dot_dir: bool) -> String {
+    if rel.is_empty() {
+        ".".into()
+    } else if dot_dir {
+        format!("{rel}/.")
+    } else {
+        rel.to_string()
+    }
+}
+
+/// Whether a path stays inside `root` lexically (used for sanity checks).
+pub fn is_inside(root: &Path, path: &Path) -> bool {
+    path.strip_prefix(root)
+        .map(|rest| rest.components().all(|c| matches!(c, Component::Normal(_))))
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitizes_like_the_daemon() {
+        assert_eq!(module_relative("mod/", "mod"), "");
+        assert_eq!(module_relative("mod", "mod"), "");
+        assert_eq!(module_relative("mod/a/b", "mod"), "a/b");
+        assert_eq!(module_relative("mod/../../etc/passwd", "mod"), "etc/passwd");
+        assert_eq!(module_relative("mod//a/./b/", "mod"), "a/b/");
+        assert_eq!(module_relative("mod/a/..", "mod"), "");
+        assert_eq!(sanitize("/abs/path"), "abs/path");
+        assert!(is_inside(Path::new("/srv/m"), Path::new("/srv/m/a/b")));
+        assert!(!is_inside(Path::new("/srv/m"), Path::new("/srv/m/../x")));
+    }
+}
