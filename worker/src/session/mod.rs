@@ -131,6 +131,20 @@ fn pull<R: BufRead, W: Write>(
         return refuse(request, reader, writer, stream, options, &message, ExitCode::Unsupported);
     }
     let module = request.module();
+    let m = &module.settings;
+    let daemon_filters = match crate::transfer::filter::FilterList::from_module(
+        m.filter.as_deref(),
+        m.include_from.as_deref(),
+        m.include.as_deref(),
+        m.exclude_from.as_deref(),
+        m.exclude.as_deref(),
+    ) {
+        Ok(f) => f,
+        Err(e) => {
+            info!("module {} filter rules: {}", module.name, e);
+            return refuse(request, reader, writer, stream, options, "ERROR: the module's filter rules are invalid\n", ExitCode::Syntax);
+        }
+    };
     let root_text = module
         .settings
         .path
@@ -144,6 +158,7 @@ fn pull<R: BufRead, W: Write>(
         options: &transfer_options,
         module_name: &module.name,
         module_root: std::path::PathBuf::from(root),
+        daemon_filters: &daemon_filters,
         module_numeric_ids: daemon_numeric_ids(&module.settings, &root_text),
         paths: &request.paths,
     };

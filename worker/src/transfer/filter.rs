@@ -121,6 +121,67 @@ impl FilterList {
         Ok(())
     }
 
+    /// The module's own rules (upstream's daemon filter list): `filter` (rules,
+    /// split on white space), then `include from`, `include`, `exclude from`,
+    /// `exclude` (patterns). A pattern containing `/` is anchored at the
+    /// module root.
+    pub fn from_module(
+        filter: Option<&str>,
+        include_from: Option<&std::path::Path>,
+        include: Option<&str>,
+        exclude_from: Option<&std::path::Path>,
+        exclude: Option<&str>,
+    ) -> Result<FilterList, FilterError> {
+        let mut list = FilterList::default();
+        if let Some(text) = filter {
+            let mut words = text.split_whitespace();
+            while let Some(head) = words.next() {
+                if head == "!" {
+                    list.rules.clear();
+                    continue;
+                }
+                let pattern = words.next().ok_or_else(|| FilterError::Invalid(head.to_string()))?;
+                list.add_module_rule(&format!("{head} {pattern}"))?;
+            }
+        }
+        let read_lines = |path: &std::path::Path| -> Result<Vec<String>, FilterError> {
+            let text = std::fs::read_to_string(path)?;
+            Ok(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with(['#', ';'])).map(str::to_string).collect())
+        };
+        let add_patterns = |list: &mut FilterList, action: Action, patterns: Vec<String>| {
+            for p in patterns {
+                list.rules.push(Rule::module_pattern(action, &p));
+            }
+        };
+        if let Some(path) = include_from {
+            add_patterns(&mut list, Action::Include, read_lines(path)?);
+        }
+        if let Some(text) = include {
+            add_patterns(&mut list, Action::Include, text.split_whitespace().map(str::to_string).collect());
+        }
+        if let Some(path) = exclude_from {
+            add_patterns(&mut list, Action::Exclude, read_lines(path)?);
+        }
+        if let Some(text) = exclude {
+            add_patterns(&mut list, Action::Exclude, text.split_whitespace().map(str::to_string).collect());
+        }
+        Ok(list)
+    }
+
+    fn add_module_rule(&mut self, text: &str) -> Result<(), FilterError> {
+        let (head, pattern) = text.split_once(' ').ok_or_else(|| FilterError::Invalid(text.to_string()))?;
+        let action = match head.chars().next() {
+            Some('-') | Some('H') => Action::Exclude,
+            Some('+') | Some('S') => Action::Include,
+            Some('P') | Some('R') => return Ok(()),
+            _ => return Err(FilterError::Unsupported(text.to_string())),
+        };
+        let mut rule = Rule::module_pattern(action, pattern);
+        rule.negate = head.contains('!');
+        self.rules.push(rule);
+        Ok(())
+    }
+
     /// Whether `name` (relative to the transfer root) is excluded.
     pub fn excludes(&self, name: &str, is_dir: bool) -> bool {
         for rule in &self.rules {
@@ -133,6 +194,16 @@ impl FilterList {
 }
 
 impl Rule {
+    /// A module-config pattern: one with a `/` inside is anchored at the module root.
+    fn module_pattern(action: Action, pattern: &str) -> Rule {
+        let inner = pattern.trim_end_matches('/');
+        if inner.contains('/') && !pattern.starts_with('/') {
+            Rule::new(action, &format!("/{pattern}"), false)
+        } else {
+            Rule::new(action, pattern, false)
+        }
+    }
+
     /// A rule for `pattern` as written.
     pub fn new(action: Action, pattern: &str, negate: bool) -> Rule {
         let anchored = pattern.starts_with('/');
@@ -278,6 +349,17 @@ mod tests {
             FilterList::default().add_wire_rule(": .rsync-filter", 31),
             Err(FilterError::Unsupported(_))
         ));
+    }
+
+    #[test]
+    fn module_rules_anchor_paths_with_slashes() {
+        let l = FilterList::from_module(Some("- *.tmp + keep/ - secret"), None, None, None, Some("private/data *.key")).unwrap();
+        assert!(l.excludes("x/y.tmp", false));
+        assert!(l.excludes("secret", true));
+        assert!(l.excludes("private/data", false));
+        assert!(!l.excludes("other/private/data", false), "a pattern with a slash is anchored at the module root");
+        assert!(l.excludes("deep/id.key", false));
+        assert!(!l.excludes("keep", true));
     }
 
     #[test]

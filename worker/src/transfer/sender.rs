@@ -42,6 +42,8 @@ pub struct SenderSetup<'a> {
     pub options: &'a TransferOptions,
     pub module_name: &'a str,
     pub module_root: PathBuf,
+    /// The module's own filter rules.
+    pub daemon_filters: &'a FilterList,
     /// The module's `numeric ids` setting: never look names up.
     pub module_numeric_ids: bool,
     pub paths: &'a [String],
@@ -95,6 +97,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W) -> 
     let mut stats = SenderStats::default();
 
     let filters = FilterList::receive(&mut input, protocol)?;
+    let daemon_filters = setup.daemon_filters;
     let flist_start = Instant::now();
 
     let canonical_root = std::fs::canonicalize(&setup.module_root)?;
@@ -103,6 +106,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W) -> 
         module_name: setup.module_name,
         options: opts,
         filters: &filters,
+        daemon_filters,
         canonical_root,
     };
     let mut walked = walker.walk(setup.paths);

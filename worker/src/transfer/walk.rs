@@ -45,6 +45,10 @@ pub struct Walker<'a> {
     pub module_name: &'a str,
     pub options: &'a TransferOptions,
     pub filters: &'a FilterList,
+    /// The module's own `filter`/`include`/`exclude` rules, matched against
+    /// paths relative to the module root. What they exclude does not exist
+    /// for the client: not listed, not sent, not even named in errors.
+    pub daemon_filters: &'a FilterList,
     /// The module root's canonical form, for symlink containment.
     pub canonical_root: PathBuf,
 }
@@ -135,6 +139,12 @@ impl Walker<'_> {
                 return;
             }
         };
+        let module_path = if name == "." { base.to_string() } else { join_rel(base, name) };
+        if self.daemon_filters.excludes(&module_path, meta.is_dir()) {
+            let what = format!("link_stat {} failed", full_fname(&display_rel(rel, dot_dir), self.module_name));
+            out.notices.push(Notice::Error(rsyserr(&what, &std::io::Error::from_raw_os_error(libc::ENOENT))));
+            return;
+        }
         if !dot_dir && self.filters.excludes(name, meta.is_dir()) {
             return;
         }
@@ -150,11 +160,11 @@ impl Walker<'_> {
         if meta.is_dir() && (self.options.recursive || (self.options.dirs && dot_dir)) {
             let prefix = if name == "." { String::new() } else { format!("{name}/") };
             let dev = meta.dev();
-            self.walk_dir(&local, &prefix, self.options.recursive, dev, out);
+            self.walk_dir(&local, &prefix, &module_path, self.options.recursive, dev, out);
         }
     }
 
-    fn walk_dir(&self, dir: &Path, prefix: &str, recurse: bool, dev: u64, out: &mut Walked) {
+    fn walk_dir(&self, dir: &Path, prefix: &str, module_dir: &str, recurse: bool, dev: u64, out: &mut Walked) {
         let read = match std::fs::read_dir(dir) {
             Ok(r) => r,
             Err(e) => {
@@ -209,7 +219,8 @@ impl Walker<'_> {
                     continue;
                 }
             };
-            if self.filters.excludes(&name, meta.is_dir()) {
+            let module_path = join_rel(module_dir, &child.to_string_lossy());
+            if self.daemon_filters.excludes(&module_path, meta.is_dir()) || self.filters.excludes(&name, meta.is_dir()) {
                 continue;
             }
             if self.options.one_file_system && meta.is_dir() && meta.dev() != dev {
@@ -218,11 +229,11 @@ impl Walker<'_> {
             let entry = self.entry(name_bytes.clone(), &local, &meta);
             out.entries.push((entry, local.clone()));
             if meta.is_dir() && recurse {
-                subdirs.push((local, format!("{name}/")));
+                subdirs.push((local, format!("{name}/"), module_path));
             }
         }
-        for (local, prefix) in subdirs {
-            self.walk_dir(&local, &prefix, recurse, dev, out);
+        for (local, prefix, module_path) in subdirs {
+            self.walk_dir(&local, &prefix, &module_path, recurse, dev, out);
         }
     }
 
@@ -268,6 +279,15 @@ impl Walker<'_> {
             top_dir: false,
             no_content_dir: false,
         }
+    }
+}
+
+/// `a` + `/` + `b`, where an empty `a` is the module root.
+fn join_rel(a: &str, b: &str) -> String {
+    if a.is_empty() {
+        b.to_string()
+    } else {
+        format!("{a}/{b}")
     }
 }
 
