@@ -18,6 +18,24 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 echo "stock client: $(rsync --version | sed -n 1p)"
 
+# The second stock client the differential tests use: Debian bookworm's
+# rsync 3.2.7, unpacked (not installed) under target/clients/.
+old_client=target/clients/rsync-3.2.7
+if [ ! -x "$old_client/usr/bin/rsync" ]; then
+  version=$(apt-cache madison rsync | awk '$3 ~ /^3\.2\.7/ {print $3; exit}')
+  if [ -z "$version" ]; then
+    ${SUDO:-} apt-get update -qq
+    version=$(apt-cache madison rsync | awk '$3 ~ /^3\.2\.7/ {print $3; exit}')
+  fi
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download "rsync=$version" >/dev/null)
+  mkdir -p "$old_client"
+  dpkg-deb -x "$tmp"/rsync_*.deb "$old_client"
+  rm -rf "$tmp"
+fi
+echo "second client: $("$old_client/usr/bin/rsync" --version | sed -n 1p)"
+export OXRSYNCD_REQUIRE_ALL_CLIENTS=1
+
 # Unit tests of every crate, then the integration suite (real binary,
 # stock client, stock daemon as the oracle).
 cargo test --workspace --locked

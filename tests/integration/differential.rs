@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::harness::client::{rsync, rsync_env, ClientRun};
+use crate::harness::client::{clients, rsync, rsync_bin, rsync_env, ClientRun};
 use crate::harness::daemon::Daemon;
 use crate::harness::stock::StockDaemon;
 
@@ -92,15 +92,17 @@ fn compare_daemons(async_listener: bool) {
             vec![("RSYNC_PASSWORD", "nope")],
         ),
     ];
-    for (what, args, env) in cases {
-        let (last, options) = args.split_last().expect("a target");
-        let run = |addr| {
-            let mut argv: Vec<String> = options.to_vec();
-            argv.push(url(addr, last));
-            let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
-            rsync_env(&refs, &env)
-        };
-        assert_same(what, &run(stock.addr), &run(ours.addr));
+    for (label, bin) in clients() {
+        for (what, args, env) in &cases {
+            let (last, options) = args.split_last().expect("a target");
+            let run = |addr| {
+                let mut argv: Vec<String> = options.to_vec();
+                argv.push(url(addr, last));
+                let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+                rsync_bin(&bin, &refs, env)
+            };
+            assert_same(&format!("{label}: {what}"), &run(stock.addr), &run(ours.addr));
+        }
     }
 
     // A correct password passes auth on both; the transfer itself is not

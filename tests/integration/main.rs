@@ -9,6 +9,7 @@ mod check_config;
 mod differential;
 mod lifecycle;
 mod limits;
+mod module_settings;
 mod notify;
 mod pull;
 mod systemd_units;

@@ -1,6 +1,28 @@
 //! The stock `rsync` client, run as a user would.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+/// The stock clients every differential test runs: the system's (3.5.x)
+/// and Debian bookworm's 3.2.7, which tests/run.sh unpacks into
+/// `target/clients/rsync-3.2.7/`. Without it the 3.2.7 runs are skipped
+/// with a note, unless OXRSYNCD_REQUIRE_ALL_CLIENTS is set (as tests/run.sh
+/// does), where its absence is a failure.
+pub fn clients() -> Vec<(&'static str, PathBuf)> {
+    let mut out = vec![("system rsync", PathBuf::from("rsync"))];
+    let old = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/clients/rsync-3.2.7/usr/bin/rsync");
+    if old.exists() {
+        out.push(("rsync 3.2.7", old));
+    } else if std::env::var_os("OXRSYNCD_REQUIRE_ALL_CLIENTS").is_some() {
+        panic!("the rsync 3.2.7 client is missing: run tests/run.sh");
+    } else {
+        eprintln!(
+            "note: rsync 3.2.7 client not found ({}); run tests/run.sh to test with it",
+            old.display()
+        );
+    }
+    out
+}
 
 /// What a client run produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +49,13 @@ impl ClientRun {
 
 /// Run `rsync ARGS` (bounded by `timeout`), with extra environment.
 pub fn rsync_env(args: &[&str], env: &[(&str, &str)]) -> ClientRun {
+    rsync_bin(Path::new("rsync"), args, env)
+}
+
+/// Run a given client binary.
+pub fn rsync_bin(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> ClientRun {
     let mut cmd = Command::new("timeout");
-    cmd.arg("60").arg("rsync").args(args).stdin(Stdio::null());
+    cmd.arg("60").arg(bin).args(args).stdin(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -78,6 +78,20 @@ pub fn run<R: BufRead, W: Write>(request: SessionRequest, reader: &mut R, writer
     };
     tracing::debug!(?negotiated, "protocol set up");
 
+    if let Some(refuse_list) = module.settings.refuse_options.as_deref() {
+        let used = crate::transfer::refuse::used_options(&request.options);
+        if let Some(text) = crate::transfer::refuse::first_refused(refuse_list, &used, options.we_send) {
+            return refuse(
+                &request,
+                reader,
+                writer,
+                stream,
+                &options,
+                &format!("rsync: {text}\n"),
+                ExitCode::Unsupported,
+            );
+        }
+    }
     if options.we_send && module.settings.write_only {
         return refuse(
             &request,
@@ -142,7 +156,15 @@ fn pull<R: BufRead, W: Write>(
         Ok(f) => f,
         Err(e) => {
             info!("module {} filter rules: {}", module.name, e);
-            return refuse(request, reader, writer, stream, options, "ERROR: the module's filter rules are invalid\n", ExitCode::Syntax);
+            return refuse(
+                request,
+                reader,
+                writer,
+                stream,
+                options,
+                "ERROR: the module's filter rules are invalid\n",
+                ExitCode::Syntax,
+            );
         }
     };
     let root_text = module

@@ -146,7 +146,12 @@ impl FilterList {
         }
         let read_lines = |path: &std::path::Path| -> Result<Vec<String>, FilterError> {
             let text = std::fs::read_to_string(path)?;
-            Ok(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with(['#', ';'])).map(str::to_string).collect())
+            Ok(text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with(['#', ';']))
+                .map(str::to_string)
+                .collect())
         };
         let add_patterns = |list: &mut FilterList, action: Action, patterns: Vec<String>| {
             for p in patterns {
@@ -357,7 +362,10 @@ mod tests {
         assert!(l.excludes("x/y.tmp", false));
         assert!(l.excludes("secret", true));
         assert!(l.excludes("private/data", false));
-        assert!(!l.excludes("other/private/data", false), "a pattern with a slash is anchored at the module root");
+        assert!(
+            !l.excludes("other/private/data", false),
+            "a pattern with a slash is anchored at the module root"
+        );
         assert!(l.excludes("deep/id.key", false));
         assert!(!l.excludes("keep", true));
     }

@@ -14,5 +14,6 @@ pub mod flist;
 pub mod mux_out;
 pub mod ndx;
 pub mod options;
+pub mod refuse;
 pub mod sender;
 pub mod walk;

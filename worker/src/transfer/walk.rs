@@ -142,7 +142,8 @@ impl Walker<'_> {
         let module_path = if name == "." { base.to_string() } else { join_rel(base, name) };
         if self.daemon_filters.excludes(&module_path, meta.is_dir()) {
             let what = format!("link_stat {} failed", full_fname(&display_rel(rel, dot_dir), self.module_name));
-            out.notices.push(Notice::Error(rsyserr(&what, &std::io::Error::from_raw_os_error(libc::ENOENT))));
+            out.notices
+                .push(Notice::Error(rsyserr(&what, &std::io::Error::from_raw_os_error(libc::ENOENT))));
             return;
         }
         if !dot_dir && self.filters.excludes(name, meta.is_dir()) {

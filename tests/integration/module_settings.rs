@@ -1,0 +1,132 @@
+//! Module settings that act on a transfer, against stock on the same config.
+
+use std::path::Path;
+
+use crate::harness::client::{clients, rsync_bin, ClientRun};
+use crate::harness::daemon::Daemon;
+use crate::harness::stock::StockDaemon;
+
+fn tree(root: &Path) {
+    for (p, data) in [
+        ("a.txt", "a"),
+        ("b.tmp", "b"),
+        ("secret/key", "k"),
+        ("sub/c.key", "c"),
+        ("sub/d.txt", "d"),
+        ("keep/e.tmp", "e"),
+    ] {
+        let path = root.join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(root: &Path, d: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+            if p.is_dir() {
+                walk(root, &p, out);
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Runs `args` + url + a fresh destination against a daemon, per client.
+fn pull(bin: &Path, addr: std::net::SocketAddr, args: &[&str], path: &str) -> (ClientRun, tempfile::TempDir) {
+    let dst = tempfile::tempdir().unwrap();
+    let url = format!("rsync://{addr}/{path}");
+    let d = format!("{}/", dst.path().display());
+    let mut argv = args.to_vec();
+    argv.push(&url);
+    argv.push(&d);
+    (rsync_bin(bin, &argv, &[]), dst)
+}
+
+fn daemons(module_extra: &str) -> (tempfile::TempDir, StockDaemon, Daemon) {
+    let src = tempfile::tempdir().unwrap();
+    tree(src.path());
+    let config = format!("use chroot = no\n[mod]\n path = {}\n{module_extra}", src.path().display());
+    let stock = StockDaemon::start(&config);
+    let ours = Daemon::start(&config, &["--workers=1"]);
+    (src, stock, ours)
+}
+
+#[test]
+fn daemon_filters_hide_files_like_stock() {
+    let (_src, stock, ours) = daemons(" exclude = secret/ *.key\n filter = - *.tmp + keep/\n");
+    for (label, bin) in clients() {
+        let (s, d1) = pull(&bin, stock.addr, &["-a"], "mod/");
+        let (o, d2) = pull(&bin, ours.addr, &["-a"], "mod/");
+        assert_eq!((s.code, &s.stderr), (o.code, &o.stderr), "{label}");
+        assert_eq!(listing(d1.path()), listing(d2.path()), "{label}");
+        assert!(
+            !listing(d2.path()).iter().any(|p| p.contains("secret") || p.ends_with(".key")),
+            "excluded files never leave the daemon"
+        );
+        // Asking for an excluded file by name does not reveal it either.
+        let (s, _) = pull(&bin, stock.addr, &["-a"], "mod/sub/c.key");
+        let (o, _) = pull(&bin, ours.addr, &["-a"], "mod/sub/c.key");
+        assert_eq!(s.code, o.code, "{label}: {s:?} {o:?}");
+    }
+}
+
+#[test]
+fn refuse_options_refuses_with_upstreams_words() {
+    let (_src, stock, ours) = daemons(" refuse options = times c\n");
+    for (label, bin) in clients() {
+        let (s, _) = pull(&bin, stock.addr, &["-a"], "mod/");
+        let (o, _) = pull(&bin, ours.addr, &["-a"], "mod/");
+        let line = "rsync: The server is configured to refuse --times (-t)";
+        assert!(s.stderr.contains(line), "{label} stock: {s:?}");
+        assert!(o.stderr.contains(line), "{label} ours: {o:?}");
+        assert_eq!(o.code, 4, "{label}: requested action not supported");
+        let (o, _) = pull(&bin, ours.addr, &["-r"], "mod/");
+        assert_eq!(o.code, 0, "{label}: options not refused still work: {o:?}");
+    }
+}
+
+#[test]
+fn write_only_and_read_only_refuse_like_stock() {
+    let (src, stock, ours) = daemons(" write only = yes\n");
+    for (label, bin) in clients() {
+        let (s, _) = pull(&bin, stock.addr, &["-a"], "mod/");
+        let (o, _) = pull(&bin, ours.addr, &["-a"], "mod/");
+        assert!(s.stderr.contains("ERROR: module is write only"), "{label} {s:?}");
+        assert!(o.stderr.contains("ERROR: module is write only"), "{label} {o:?}");
+        assert_eq!(o.code, 1, "{label}");
+        // A push into the (read-only by default) module.
+        let url = format!("rsync://{}/mod/", ours.addr);
+        let file = src.path().join("a.txt");
+        let push = rsync_bin(&bin, &["-a", file.to_str().unwrap(), &url], &[]);
+        assert!(push.stderr.contains("ERROR: module is read only"), "{label} {push:?}");
+        assert_eq!(push.code, 1, "{label}");
+    }
+}
+
+#[test]
+fn uid_setting_decides_what_the_session_may_read() {
+    use std::os::unix::fs::PermissionsExt;
+    // As root with no uid, sessions run as nobody: a 0600 root file is unreadable.
+    let (src, _stock, ours) = daemons("");
+    std::fs::set_permissions(src.path().join("a.txt"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (o, dst) = pull(Path::new("rsync"), ours.addr, &["-a"], "mod/");
+    assert_eq!(o.code, 23, "{o:?}");
+    assert!(
+        o.stderr
+            .contains("send_files failed to open \"a.txt\" (in mod): Permission denied (13)"),
+        "{o:?}"
+    );
+    assert!(!dst.path().join("a.txt").exists());
+    // With uid = root the same file is served.
+    let (src2, _s2, ours2) = daemons(" uid = root\n gid = root\n");
+    std::fs::set_permissions(src2.path().join("a.txt"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (o, dst) = pull(Path::new("rsync"), ours2.addr, &["-a"], "mod/");
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(std::fs::read(dst.path().join("a.txt")).unwrap(), b"a");
+}

@@ -1,0 +1,256 @@
+//! `refuse options`: which of the client's options the module refuses, with
+//! upstream's matching rules (names, one-letter forms, wildcards, `!`
+//! negation with the last match winning, `a`/`archive` standing for the
+//! options `-a` implies, `delete` covering every delete mode and, for a
+//! sending daemon, `--remove-source-files`; wildcards never match the vital
+//! options).
+
+use crate::wildmatch::wildmatch;
+
+/// Long name and one-letter form of the options a client may send a server.
+const OPTIONS: &[(&str, Option<char>)] = &[
+    ("verbose", Some('v')),
+    ("quiet", Some('q')),
+    ("checksum", Some('c')),
+    ("archive", Some('a')),
+    ("recursive", Some('r')),
+    ("relative", Some('R')),
+    ("dirs", Some('d')),
+    ("links", Some('l')),
+    ("copy-links", Some('L')),
+    ("copy-unsafe-links", None),
+    ("safe-links", None),
+    ("munge-links", None),
+    ("copy-dirlinks", Some('k')),
+    ("keep-dirlinks", Some('K')),
+    ("hard-links", Some('H')),
+    ("perms", Some('p')),
+    ("executability", Some('E')),
+    ("acls", Some('A')),
+    ("xattrs", Some('X')),
+    ("owner", Some('o')),
+    ("group", Some('g')),
+    ("devices", None),
+    ("specials", None),
+    ("times", Some('t')),
+    ("atimes", Some('U')),
+    ("crtimes", Some('N')),
+    ("omit-dir-times", Some('O')),
+    ("omit-link-times", Some('J')),
+    ("super", None),
+    ("sparse", Some('S')),
+    ("dry-run", Some('n')),
+    ("whole-file", Some('W')),
+    ("one-file-system", Some('x')),
+    ("block-size", Some('B')),
+    ("existing", None),
+    ("ignore-existing", None),
+    ("remove-source-files", None),
+    ("delete", None),
+    ("delete-before", None),
+    ("delete-during", None),
+    ("delete-delay", None),
+    ("delete-after", None),
+    ("delete-excluded", None),
+    ("delete-missing-args", None),
+    ("ignore-missing-args", None),
+    ("ignore-errors", None),
+    ("force", None),
+    ("max-delete", None),
+    ("max-size", None),
+    ("min-size", None),
+    ("max-alloc", None),
+    ("partial", None),
+    ("partial-dir", None),
+    ("delay-updates", None),
+    ("prune-empty-dirs", Some('m')),
+    ("numeric-ids", None),
+    ("usermap", None),
+    ("groupmap", None),
+    ("timeout", None),
+    ("ignore-times", Some('I')),
+    ("size-only", None),
+    ("modify-window", Some('@')),
+    ("temp-dir", Some('T')),
+    ("fuzzy", Some('y')),
+    ("compare-dest", None),
+    ("copy-dest", None),
+    ("link-dest", None),
+    ("compress", Some('z')),
+    ("compress-choice", None),
+    ("compress-level", None),
+    ("skip-compress", None),
+    ("cvs-exclude", Some('C')),
+    ("files-from", None),
+    ("from0", Some('0')),
+    ("iconv", None),
+    ("checksum-choice", None),
+    ("checksum-seed", None),
+    ("itemize-changes", Some('i')),
+    ("log-format", None),
+    ("bwlimit", None),
+    ("backup", Some('b')),
+    ("backup-dir", None),
+    ("suffix", None),
+    ("update", Some('u')),
+    ("inplace", None),
+    ("append", None),
+    ("append-verify", None),
+    ("list-only", None),
+    ("stats", None),
+    ("secluded-args", Some('s')),
+    ("protect-args", None),
+    ("server", None),
+    ("sender", None),
+];
+
+/// Options a wildcard never refuses.
+const VITAL: &[&str] = &["server", "sender", "dry-run", "no-iconv", "secluded-args", "protect-args"];
+/// What an explicit `a` / `archive` stands for.
+const ARCHIVE_PARTS: &[&str] = &[
+    "recursive",
+    "dirs",
+    "links",
+    "perms",
+    "times",
+    "group",
+    "owner",
+    "devices",
+    "specials",
+];
+
+/// The long names of the options the client's server arguments use.
+pub fn used_options(options: &[String]) -> Vec<String> {
+    let mut used = Vec::new();
+    let mut push = |name: &str| {
+        if !used.iter().any(|u| u == name) {
+            used.push(name.to_string());
+        }
+    };
+    for opt in options {
+        if let Some(long) = opt.strip_prefix("--") {
+            let name = long.split_once('=').map(|(n, _)| n).unwrap_or(long);
+            let name = match name {
+                "old-compress" | "new-compress" => "compress",
+                "cc" => "checksum-choice",
+                "zc" => "compress-choice",
+                "no-specials" => continue,
+                other => other,
+            };
+            if name.starts_with("delete") {
+                push("delete");
+            }
+            push(name);
+        } else if let Some(cluster) = opt.strip_prefix('-') {
+            for c in cluster.chars() {
+                if c == 'e' || c == 'B' || c == '@' {
+                    break; // the rest is the value
+                }
+                if c == 'D' {
+                    push("devices");
+                    push("specials");
+                    continue;
+                }
+                if let Some((name, _)) = OPTIONS.iter().find(|(_, short)| *short == Some(c)) {
+                    push(name);
+                }
+            }
+        }
+    }
+    used
+}
+
+/// The first used option the module refuses, as upstream words the error:
+/// `The server is configured to refuse --times (-t)`.
+pub fn first_refused(refuse: &str, used: &[String], we_send: bool) -> Option<String> {
+    let rules: Vec<(bool, &str)> = refuse
+        .split_whitespace()
+        .map(|r| if let Some(p) = r.strip_prefix('!') { (false, p) } else { (true, r) })
+        .collect();
+    for name in used {
+        let short = OPTIONS.iter().find(|(n, _)| n == name).and_then(|(_, s)| *s);
+        let mut refused = false;
+        for (refuse_it, pattern) in &rules {
+            if rule_matches(pattern, name, short, we_send) {
+                refused = *refuse_it;
+            }
+        }
+        if refused {
+            return Some(match short {
+                Some(c) => format!("The server is configured to refuse --{name} (-{c})"),
+                None => format!("The server is configured to refuse --{name}"),
+            });
+        }
+    }
+    None
+}
+
+fn rule_matches(pattern: &str, name: &str, short: Option<char>, we_send: bool) -> bool {
+    let wild = pattern.contains(['*', '?', '[']);
+    if wild {
+        return !VITAL.contains(&name) && wildmatch(pattern, name);
+    }
+    if pattern == name || (pattern.len() == 1 && short.map(|c| pattern.starts_with(c)).unwrap_or(false)) {
+        return true;
+    }
+    if (pattern == "a" || pattern == "archive") && ARCHIVE_PARTS.contains(&name) {
+        return true;
+    }
+    pattern == "delete" && we_send && name == "remove-source-files"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn used(v: &[&str]) -> Vec<String> {
+        used_options(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn names_letters_and_wildcards() {
+        let u = used(&["--server", "--sender", "-vlogDtpre.iLsfxCIvu", "--delete-during"]);
+        assert_eq!(
+            first_refused("times", &u, true).as_deref(),
+            Some("The server is configured to refuse --times (-t)")
+        );
+        assert_eq!(
+            first_refused("t", &u, true).as_deref(),
+            Some("The server is configured to refuse --times (-t)")
+        );
+        assert_eq!(
+            first_refused("delete", &u, true).as_deref(),
+            Some("The server is configured to refuse --delete")
+        );
+        assert_eq!(first_refused("c", &u, true), None);
+        assert_eq!(
+            first_refused("delete-* !delete-during", &used(&["--server", "--delete-during"]), true),
+            None
+        );
+    }
+
+    #[test]
+    fn star_with_exceptions_and_vital_options() {
+        let u = used(&["--server", "--sender", "-vre.iLsfxCIvu"]);
+        assert_eq!(first_refused("* !v !r", &u, true), None, "server/sender are vital");
+        assert!(first_refused("* !v", &u, true).unwrap().contains("--recursive"));
+        assert!(first_refused("a", &used(&["--server", "-rlpt"]), true)
+            .unwrap()
+            .contains("--recursive"));
+        assert_eq!(
+            first_refused("archive*", &used(&["--server", "-rlpt"]), true),
+            None,
+            "a wildcard archive has no side effect"
+        );
+    }
+
+    #[test]
+    fn delete_covers_remove_source_files_when_sending() {
+        let u = used(&["--server", "--sender", "-r", "--remove-source-files"]);
+        assert!(first_refused("delete", &u, true).unwrap().contains("remove-source-files"));
+        assert_eq!(first_refused("delete", &u, false), None);
+        assert!(first_refused("z", &used(&["--server", "-rz", "--new-compress"]), true)
+            .unwrap()
+            .contains("--compress (-z)"));
+    }
+}
