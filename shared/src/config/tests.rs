@@ -179,10 +179,8 @@ fn enforced_flags() {
         assert!(enforced.contains(&name), "{name}");
     }
     for name in [
-        "uid",
         "use chroot",
         "transfer logging",
-        "refuse options",
         "dont compress",
         "proxy protocol",
         "syslog facility",
@@ -190,7 +188,7 @@ fn enforced_flags() {
     ] {
         assert!(!enforced.contains(&name), "{name}");
     }
-    assert_eq!(enforced.len(), 23 + 7);
+    assert_eq!(enforced.len(), 32 + 7);
 }
 
 #[test]
