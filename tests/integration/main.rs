@@ -12,4 +12,5 @@ mod limits;
 mod module_settings;
 mod notify;
 mod pull;
+mod pull_incremental;
 mod systemd_units;

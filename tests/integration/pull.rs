@@ -288,3 +288,33 @@ fn missing_files_are_reported_like_stock() {
     assert_eq!(s.code, 23);
     assert_eq!(visible_stock(&s), visible(&o));
 }
+
+/// Following links (`-L`, `--copy-unsafe-links`) never leaves the module.
+/// Stock 3.5 without chroot stats a target outside the module (leaking its
+/// size and time into the file list) and only refuses at open time; we treat
+/// such a target as missing, as a chroot would. Trees and exit codes match;
+/// the message is ours.
+#[test]
+fn symlink_following_stays_inside_the_module() {
+    let p = pair();
+    for opts in [&["-a", "--copy-unsafe-links"][..], &["-aL"][..], &["-aL", "--no-inc-recursive"][..]] {
+        for (label, bin) in clients() {
+            let (s, o, d1, d2) = compare_with(&bin, &p, opts, "mod/", None);
+            assert_eq!(s.code, o.code, "{label} {opts:?}: {s:?}\n{o:?}");
+            assert_eq!(snapshot(d1.path()), snapshot(d2.path()), "{label} {opts:?}");
+            assert!(
+                o.stderr.contains("symlink has no referent: \"link-out\" (in mod)"),
+                "{label} {opts:?}: {o:?}"
+            );
+            assert!(!d2.path().join("link-out").exists(), "a link leaving the module is never followed");
+        }
+    }
+}
+
+#[test]
+fn wildcards_expand_on_the_server() {
+    let p = pair();
+    assert_same_pull(&p, &["-a"], "mod/*.txt");
+    assert_same_pull(&p, &["-a"], "mod/*/");
+    assert_same_pull(&p, &["-a"], "mod/nomatch*");
+}

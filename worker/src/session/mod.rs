@@ -20,7 +20,7 @@ use tracing::info;
 
 use self::exit_code::ExitCode;
 use self::multiplex::{MsgTag, MuxWriter};
-use self::protocol_setup::{setup_protocol, SetupError};
+use self::protocol_setup::{allow_inc_recurse, setup_protocol_with, SetupError};
 use self::server_options::ServerOptions;
 use crate::handshake::SessionRequest;
 use crate::transfer::options::TransferOptions;
@@ -66,7 +66,8 @@ pub fn run<R: BufRead, W: Write>(request: SessionRequest, reader: &mut R, writer
         .find_map(|o| o.strip_prefix("--checksum-seed="))
         .and_then(|v| v.parse::<i32>().ok());
     let seed = client_seed.filter(|&s| s != 0).unwrap_or_else(checksum_seed);
-    let negotiated = match setup_protocol(reader, writer, request.protocol, &options, seed) {
+    let inc_recurse = allow_inc_recurse(&request.options, &options);
+    let negotiated = match setup_protocol_with(reader, writer, request.protocol, &options, inc_recurse, seed) {
         Ok(n) => n,
         Err(SetupError::Io(e)) => {
             info!("protocol setup with {} ({}) failed: {}", request.peer_host, request.peer_addr, e);
@@ -181,6 +182,10 @@ fn pull<R: BufRead, W: Write>(
         module_name: &module.name,
         module_root: std::path::PathBuf::from(root),
         daemon_filters: &daemon_filters,
+        // Upstream's default: munge unless the module is chrooted to its path.
+        munge_symlinks: m
+            .munge_symlinks
+            .unwrap_or(!m.use_chroot.unwrap_or(!root_text.contains("/./")) || root_text.contains("/./")),
         module_numeric_ids: daemon_numeric_ids(&module.settings, &root_text),
         paths: &request.paths,
     };

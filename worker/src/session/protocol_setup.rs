@@ -50,7 +50,26 @@ pub enum SetupError {
     Io(#[from] io::Error),
 }
 
-/// Compat flags for this client (we never enable incremental recursion here).
+/// Whether this session may use incremental recursion: upstream's
+/// `set_allow_inc_recurse` for a server, decided from the client's whole
+/// option list (`raw_options`, everything before the lone `.`). It needs
+/// `-r` (the client sends it as `r` in its short options), no
+/// `--use-qsort` (its unstable sort would break the per-directory lists'
+/// agreement) and the client's `i` capability (a client run with
+/// `--no-inc-recursive` leaves it out). A receiving server would also
+/// refuse it for `--delete-before`/`--delete-after`, `--delay-updates` and
+/// `--prune-empty-dirs`; our receiving side has no incremental recursion
+/// yet, so a push never gets it.
+pub fn allow_inc_recurse(raw_options: &[String], options: &ServerOptions) -> bool {
+    if !options.we_send {
+        return false;
+    }
+    let transfer = crate::transfer::options::TransferOptions::parse(raw_options);
+    transfer.recursive && !raw_options.iter().any(|o| o == "--use-qsort") && options.has_capability('i')
+}
+
+/// Compat flags for this client, incremental recursion aside (see
+/// [`setup_protocol_with`]).
 pub fn compat_flags_for(options: &ServerOptions) -> i32 {
     let mut flags = compat::SYMLINK_TIMES;
     for (letter, bit) in [
@@ -68,7 +87,8 @@ pub fn compat_flags_for(options: &ServerOptions) -> i32 {
     flags
 }
 
-/// Run setup on the raw (not yet multiplexed) stream.
+/// Run setup on the raw (not yet multiplexed) stream, without incremental
+/// recursion.
 pub fn setup_protocol<R: Read, W: Write>(
     reader: &mut R,
     writer: &mut W,
@@ -76,10 +96,28 @@ pub fn setup_protocol<R: Read, W: Write>(
     options: &ServerOptions,
     seed: i32,
 ) -> Result<Negotiated, SetupError> {
+    setup_protocol_with(reader, writer, protocol, options, false, seed)
+}
+
+/// Run setup on the raw (not yet multiplexed) stream; `inc_recurse` (from
+/// [`allow_inc_recurse`]) sets CF_INC_RECURSE, which exists from protocol
+/// 30 only. The transfer reads the decision back from
+/// `Negotiated::compat_flags`.
+pub fn setup_protocol_with<R: Read, W: Write>(
+    reader: &mut R,
+    writer: &mut W,
+    protocol: u32,
+    options: &ServerOptions,
+    inc_recurse: bool,
+    seed: i32,
+) -> Result<Negotiated, SetupError> {
     let mut compat_flags = 0;
     let mut negotiate_strings = false;
     if protocol >= 30 {
         compat_flags = compat_flags_for(options);
+        if inc_recurse {
+            compat_flags |= compat::INC_RECURSE;
+        }
         negotiate_strings = compat_flags & compat::VARINT_FLIST_FLAGS != 0;
         write_varint(writer, compat_flags)?;
     }
@@ -170,6 +208,30 @@ mod tests {
         let n = setup_protocol(&mut &[][..], &mut out, 29, &o, 7).unwrap();
         assert_eq!(out, 7i32.to_le_bytes());
         assert_eq!(n.checksum, "md4");
+        assert_eq!(n.compat_flags, 0);
+    }
+
+    #[test]
+    fn inc_recurse_like_upstream() {
+        let raw = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let allowed = |v: &[&str]| allow_inc_recurse(&raw(v), &opts(v));
+        assert!(allowed(&["--server", "--sender", "-vlogDtpre.iLsfxCIvu"]));
+        // No -r, --no-inc-recursive (no `i`), --use-qsort, an old client, a push.
+        assert!(!allowed(&["--server", "--sender", "-vlogDtpe.iLsfxCIvu"]));
+        assert!(!allowed(&["--server", "--sender", "-vlogDtpre.LsfxCIvu"]));
+        assert!(!allowed(&["--server", "--sender", "-vlogDtpre.iLsfxCIvu", "--use-qsort"]));
+        assert!(!allowed(&["--server", "--sender", "-vlogDtpr"]));
+        assert!(!allowed(&["--server", "-vlogDtpre.iLsfxCIvu"]));
+
+        let o = opts(&["--server", "--sender", "-vlogDtpre.iLsfxCIvu"]);
+        let mut client = Vec::new();
+        write_vstring(&mut client, b"md5").unwrap();
+        let mut out = Vec::new();
+        let n = setup_protocol_with(&mut &client[..], &mut out, 30, &o, true, 9).unwrap();
+        assert_eq!(n.compat_flags, compat_flags_for(&o) | compat::INC_RECURSE);
+        assert_eq!(&out[..2], &super::super::wire::encode_varint(n.compat_flags)[..]);
+        // Below 30 there are no compat flags at all.
+        let n = setup_protocol_with(&mut &[][..], &mut Vec::new(), 29, &o, true, 9).unwrap();
         assert_eq!(n.compat_flags, 0);
     }
 

@@ -7,13 +7,18 @@
 //!   format), [`ndx`] (file indexes), [`delta`] (block sums, match search,
 //!   tokens and compression), [`demux`]/[`mux_out`] (multiplexed I/O).
 
+pub mod chmod;
 pub mod delta;
 pub mod demux;
 pub mod filter;
 pub mod flist;
+pub mod glob;
+pub mod incremental;
+pub mod log_format;
 pub mod mux_out;
 pub mod ndx;
 pub mod options;
 pub mod refuse;
 pub mod sender;
+pub mod symlinks;
 pub mod walk;

@@ -8,7 +8,7 @@ use crate::session::wire::{read_int, write_int};
 
 /// End of a phase (or of the run).
 pub const NDX_DONE: i32 = -1;
-/// Incremental-recursion markers we never send but must recognise.
+/// End of the incremental file lists (sent once every directory's list is out).
 pub const NDX_FLIST_EOF: i32 = -2;
 
 /// One direction's delta state.

@@ -4,9 +4,12 @@
 //! Order on the wire after protocol setup: the client's filter list, our
 //! file list, then the generator's requests (index, item flags, block
 //! sums) answered with token streams, phase ends echoed, our stats, and
-//! the final goodbye.
+//! the final goodbye. With incremental recursion (CF_INC_RECURSE, see
+//! [`crate::transfer::incremental`]) the file list is the top level only;
+//! each directory's list follows in the request loop, kept ahead of the
+//! client's progress, and the client releases each list with an NDX_DONE
+//! before the one that ends phase 0.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::PathBuf;
@@ -20,16 +23,18 @@ use crate::session::wire::{read_varint, write_longint, write_varint, write_varlo
 use crate::transfer::delta::{self, ChecksumKind, ChecksumParams, Compression, FileSum, TokenWriter};
 use crate::transfer::demux::DemuxReader;
 use crate::transfer::filter::{FilterError, FilterList};
-use crate::transfer::flist::{sort_and_clean, FileEntry, FlistEncoder, FlistOptions};
+use crate::transfer::flist::{FileEntry, FlistEncoder, FlistOptions};
+use crate::transfer::incremental::{Item, ListSender, MIN_FILECNT_LOOKAHEAD};
 use crate::transfer::mux_out::MuxOut;
 use crate::transfer::ndx::{NdxCodec, NDX_DONE};
 use crate::transfer::options::TransferOptions;
-use crate::transfer::walk::{full_fname, rsyserr, Notice, Walker, IOERR_GENERAL, IOERR_VANISHED};
+use crate::transfer::walk::{full_fname, rsyserr, Walker, IOERR_GENERAL, IOERR_VANISHED};
 
 /// Item flags (upstream's ITEM_*).
 mod item {
     pub const BASIS_TYPE_FOLLOWS: u16 = 1 << 11;
     pub const XNAME_FOLLOWS: u16 = 1 << 12;
+    pub const IS_NEW: u16 = 1 << 13;
     pub const TRANSFER: u16 = 1 << 15;
 }
 /// `NDX_DEL_STATS`: deletion counts the client's generator reports.
@@ -44,6 +49,8 @@ pub struct SenderSetup<'a> {
     pub module_root: PathBuf,
     /// The module's own filter rules.
     pub daemon_filters: &'a FilterList,
+    /// `munge symlinks` in effect for the module.
+    pub munge_symlinks: bool,
     /// The module's `numeric ids` setting: never look names up.
     pub module_numeric_ids: bool,
     pub paths: &'a [String],
@@ -108,15 +115,9 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W) -> 
         filters: &filters,
         daemon_filters,
         canonical_root,
+        munge_symlinks: setup.munge_symlinks,
+        protocol,
     };
-    let mut walked = walker.walk(setup.paths);
-    for notice in &walked.notices {
-        match notice {
-            Notice::Error(text) => out.message(MsgTag::ErrorXfer, text.as_bytes())?,
-            Notice::Info(text) => out.message(MsgTag::Info, text.as_bytes())?,
-        }
-    }
-
     let kind = ChecksumKind::from_negotiated(&setup.negotiated.checksum, protocol)
         .ok_or_else(|| SenderError::Protocol(format!("unsupported checksum {}", setup.negotiated.checksum)))?;
     let params = ChecksumParams {
@@ -124,10 +125,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W) -> 
         seed: setup.negotiated.seed,
         proper_seed_order: setup.negotiated.compat_flags & compat::CHKSUM_SEED_FIX != 0,
     };
-    if opts.always_checksum {
-        fill_whole_file_checksums(&mut walked.entries, kind, &mut walked.io_error);
-    }
-
+    let inc_recurse = setup.negotiated.compat_flags & compat::INC_RECURSE != 0;
     let flist_opts = FlistOptions {
         protocol,
         varint_flags: setup.negotiated.compat_flags & compat::VARINT_FLIST_FLAGS != 0,
@@ -142,40 +140,33 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W) -> 
         checksum_len: opts.always_checksum.then(|| kind.digest_len()),
         safe_flist: setup.options.has_capability('f'),
         local_numeric_ids: setup.module_numeric_ids,
-        inc_recurse: false,
+        inc_recurse,
         ..FlistOptions::default()
     };
-    let mut encoder = FlistEncoder::new(flist_opts.clone());
-    let mut list_bytes = Vec::new();
-    let mut sendable = Vec::with_capacity(walked.entries.len());
-    for (entry, path) in walked.entries {
-        match encoder.encode(&entry, &mut list_bytes) {
-            Ok(()) => {
-                if entry.is_reg() || entry.is_symlink() {
-                    stats.total_size += entry.size;
-                }
-                sendable.push((entry, path));
-            }
-            Err(e) => {
-                walked.io_error |= IOERR_GENERAL;
-                let text = format!("rsync: [sender] skipping {:?}: {}\n", String::from_utf8_lossy(&entry.name), e);
-                out.message(MsgTag::ErrorXfer, text.as_bytes())?;
-            }
-        }
-    }
-    encoder.finish(walked.io_error, &mut list_bytes);
-    out.write_all(&list_bytes)?;
-    if flist_opts.io_error_needs_msg(walked.io_error) {
-        out.message(MsgTag::IoError, &walked.io_error.to_le_bytes())?;
-    }
-    out.flush()?;
-    stats.io_error = walked.io_error;
-    debug!("file list of {} entries sent in {:?}", sendable.len(), flist_start.elapsed());
-
-    let local_paths: HashMap<Vec<u8>, PathBuf> = sendable.iter().map(|(e, p)| (e.name.clone(), p.clone())).collect();
-    let sorted = sort_and_clean(sendable.into_iter().map(|(e, _)| e).collect(), protocol);
-    if sorted.is_empty() {
+    // With incremental recursion the first list holds the top level; the
+    // rest follows directory by directory during the transfer.
+    let mut ndx_out = NdxCodec::new(protocol);
+    let mut lists = ListSender::new(
+        &walker,
+        FlistEncoder::new(flist_opts),
+        opts.ignore_errors,
+        opts.always_checksum.then_some(kind),
+    );
+    // Not flushed yet: as upstream's buffered output, the first list goes
+    // out together with the first lists sent ahead, right before we first
+    // wait for the client.
+    lists.send_first(setup.paths, &mut out, &mut ndx_out)?;
+    debug!(
+        "first file list of {} entries sent in {:?} (incremental: {})",
+        lists.lists.first().map_or(0, |l| l.entries.len()),
+        flist_start.elapsed(),
+        inc_recurse
+    );
+    if lists.lists.first_is_empty() {
+        lists.flush(&mut out)?;
         out.flush()?;
+        stats.io_error = lists.io_error;
+        stats.total_size = lists.total_size;
         stats.total_read = input_count(&input);
         stats.total_written = out.total_written;
         return Ok(stats);
@@ -188,18 +179,27 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W) -> 
     };
     let mut tokens = TokenWriter::with_protocol(compression, protocol);
     let mut ndx_in = NdxCodec::new(protocol);
-    let mut ndx_out = NdxCodec::new(protocol);
     let max_phase = if protocol >= 29 { 2 } else { 1 };
     let mut phase = 0;
-    let io_error_before = stats.io_error;
+    let io_error_before = lists.io_error;
     let xfer_sum_len = kind.digest_len();
 
     loop {
+        if lists.inc_recurse() {
+            lists.send_extra(MIN_FILECNT_LOOKAHEAD, &mut out, &mut ndx_out)?;
+        }
+        lists.flush(&mut out)?;
         // Whatever we owe the client goes out before we wait on it (upstream
         // flushes before every blocking read too), or both sides would wait.
         out.flush()?;
         let ndx = ndx_in.read(&mut input)?;
         if ndx == NDX_DONE {
+            // With incremental recursion an NDX_DONE first releases the
+            // oldest list; only the one that releases the last ends phase 0.
+            if lists.lists.release_first() {
+                ndx_out.write(&mut out, NDX_DONE)?;
+                continue;
+            }
             phase += 1;
             if phase > max_phase {
                 break;
@@ -215,17 +215,35 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W) -> 
             }
             continue;
         }
-        let Some(entry) = usize::try_from(ndx).ok().and_then(|i| sorted.get(i)) else {
+        if ndx < 0 {
             return Err(SenderError::Protocol(format!(
-                "Invalid file index: {ndx} (-1 - {})",
-                sorted.len() as i64 - 1
+                "Invalid file index: {ndx} ({NDX_DONE} - {})",
+                lists.lists.last_ndx()
             )));
-        };
+        }
         let (iflags, basis_type, xname) = read_item_attrs(&mut input, protocol)?;
+        let found = match lists.lists.find(ndx) {
+            Ok(found) => found,
+            // Protocol 29 keep-alive: the list's length, "new", nothing else.
+            Err(_) if protocol < 30 && i64::from(ndx) == lists.lists.last_ndx() + 1 && iflags == item::IS_NEW => continue,
+            Err(e) => return Err(SenderError::Protocol(e)),
+        };
+        if iflags & item::TRANSFER != 0 && !matches!(&found, Item::File { entry, .. } if entry.is_reg()) {
+            return Err(SenderError::Protocol(format!(
+                "received request to transfer non-regular file: {ndx} [sender]"
+            )));
+        }
+        if lists.inc_recurse() {
+            lists.send_extra(MIN_FILECNT_LOOKAHEAD, &mut out, &mut ndx_out)?;
+            lists.flush(&mut out)?;
+        }
         if iflags & item::TRANSFER == 0 {
             write_ndx_and_attrs(&mut out, &mut ndx_out, ndx, iflags, basis_type, xname.as_deref(), protocol)?;
             continue;
         }
+        let Item::File { entry, local } = found else {
+            unreachable!("checked above: a transfer names a regular file");
+        };
         if phase == 2 {
             return Err(SenderError::Protocol("got transfer request in phase 2 [sender]".into()));
         }
@@ -235,16 +253,20 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W) -> 
         }
         let head = delta::read_sum_head(&mut input, protocol, xfer_sum_len)?;
         let sums = delta::read_block_sums(&mut input, head)?;
-        let name = String::from_utf8_lossy(&entry.name).into_owned();
-        let local = local_paths.get(&entry.name).cloned().unwrap_or_default();
+        let transfer_name = String::from_utf8_lossy(&entry.name).into_owned();
+        let module_path = local
+            .strip_prefix(&setup.module_root)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = crate::transfer::walk::shown_path(&transfer_name, &module_path);
         let file = match open_regular(&local) {
             Ok(f) => f,
             Err(e) => {
                 let text = if e.kind() == io::ErrorKind::NotFound {
-                    stats.io_error |= IOERR_VANISHED;
+                    lists.io_error |= IOERR_VANISHED;
                     format!("file has vanished: {}\n", full_fname(&name, setup.module_name))
                 } else {
-                    stats.io_error |= IOERR_GENERAL;
+                    lists.io_error |= IOERR_GENERAL;
                     rsyserr(&format!("send_files failed to open {}", full_fname(&name, setup.module_name)), &e)
                 };
                 let tag = if e.kind() == io::ErrorKind::NotFound && protocol >= 28 {
@@ -268,7 +290,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W) -> 
         if let Some(e) = outcome.read_error {
             // Upstream sends zeros and a wrong checksum (the client redoes
             // the file) and reports the read error.
-            stats.io_error |= IOERR_GENERAL;
+            lists.io_error |= IOERR_GENERAL;
             let text = rsyserr(&format!("read errors mapping {}", full_fname(&name, setup.module_name)), &e);
             out.message(MsgTag::ErrorXfer, text.as_bytes())?;
         }
@@ -276,9 +298,11 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W) -> 
         stats.literal_bytes += outcome.stats.literal_bytes;
         stats.matched_bytes += outcome.stats.matched_bytes;
     }
-    if stats.io_error != io_error_before && protocol >= 30 {
-        out.message(MsgTag::IoError, &stats.io_error.to_le_bytes())?;
+    if lists.io_error != io_error_before && protocol >= 30 {
+        out.message(MsgTag::IoError, &lists.io_error.to_le_bytes())?;
     }
+    stats.io_error = lists.io_error;
+    stats.total_size = lists.total_size;
     ndx_out.write(&mut out, NDX_DONE)?;
     out.flush()?;
 
@@ -375,16 +399,39 @@ fn read_final_goodbye<R: Read, W: Write>(
             Err(SenderError::Protocol(format!("Invalid packet at end of run ({i}) [sender]")))
         };
     }
-    let mut i = ndx_in.read(input)?;
+    let mut i = read_ndx_echoing_del_stats(input, out, ndx_in, ndx_out)?;
     if protocol >= 31 && i == NDX_DONE {
         ndx_out.write(out, NDX_DONE)?;
         out.flush()?;
-        i = ndx_in.read(input)?;
+        i = read_ndx_echoing_del_stats(input, out, ndx_in, ndx_out)?;
     }
     if i != NDX_DONE {
         return Err(SenderError::Protocol(format!("Invalid packet at end of run ({i}) [sender]")));
     }
     Ok(())
+}
+
+/// The next index, after echoing any deletion stats the client's generator
+/// reports on the way (as upstream's read_ndx_and_attrs does on a server
+/// sender: with `--delete-after` and friends they come during the goodbye).
+fn read_ndx_echoing_del_stats<R: Read, W: Write>(
+    input: &mut R,
+    out: &mut W,
+    ndx_in: &mut NdxCodec,
+    ndx_out: &mut NdxCodec,
+) -> Result<i32, SenderError> {
+    loop {
+        let i = ndx_in.read(input)?;
+        if i != NDX_DEL_STATS {
+            return Ok(i);
+        }
+        ndx_out.write(out, NDX_DEL_STATS)?;
+        for _ in 0..5 {
+            let v = read_varint(input)?;
+            write_varint(out, v)?;
+        }
+        out.flush()?;
+    }
 }
 
 /// Open a file for sending without following a symlink at its name.
@@ -405,7 +452,7 @@ fn open_regular(path: &std::path::Path) -> io::Result<File> {
 }
 
 /// `-c`: whole-file checksums of regular files, unseeded, for the file list.
-fn fill_whole_file_checksums(entries: &mut [(FileEntry, PathBuf)], kind: ChecksumKind, io_error: &mut i32) {
+pub(crate) fn fill_whole_file_checksums(entries: &mut [(FileEntry, PathBuf)], kind: ChecksumKind, io_error: &mut i32) {
     // Plain digests: the old seeded MD4 of protocols < 30 is a transfer-sum
     // quirk; upstream's file_checksum() never feeds the seed.
     let kind = if kind == ChecksumKind::Md4Old { ChecksumKind::Md4 } else { kind };

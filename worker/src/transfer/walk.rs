@@ -25,6 +25,7 @@ pub const IOERR_VANISHED: i32 = 2;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
     Error(String),
+    Warning(String),
     Info(String),
 }
 
@@ -51,6 +52,10 @@ pub struct Walker<'a> {
     pub daemon_filters: &'a FilterList,
     /// The module root's canonical form, for symlink containment.
     pub canonical_root: PathBuf,
+    /// `munge symlinks`: strip the munge prefix from link targets we send.
+    pub munge_symlinks: bool,
+    /// Negotiated protocol (message levels differ below 28).
+    pub protocol: u32,
 }
 
 /// Upstream's `rsyserr()` line: `rsync: [sender] <msg>: <strerror> (<errno>)`.
@@ -97,15 +102,38 @@ pub fn sanitize(path: &str) -> String {
 impl Walker<'_> {
     /// Walk every requested path.
     pub fn walk(&self, args: &[String]) -> Walked {
+        self.walk_args(args, false)
+    }
+
+    /// Incremental recursion's first list: each argument's own entry and,
+    /// for a `dir/` argument, the directory's immediate contents. Nothing is
+    /// descended into; every directory's contents come later in a list of
+    /// their own ([`Walker::walk_dir_contents`]).
+    pub fn walk_top_level(&self, args: &[String]) -> Walked {
+        self.walk_args(args, true)
+    }
+
+    /// One directory's immediate contents (names prefixed with `prefix`),
+    /// without descending: an incremental-recursion list.
+    pub fn walk_dir_contents(&self, dir: &Path, prefix: &str, module_dir: &str, dev: u64) -> Walked {
+        let mut out = Walked::default();
+        self.walk_dir(dir, prefix, module_dir, false, dev, &mut out);
+        out
+    }
+
+    fn walk_args(&self, args: &[String], shallow: bool) -> Walked {
         let mut out = Walked::default();
         let args: Vec<String> = if args.is_empty() { vec![String::new()] } else { args.to_vec() };
         for arg in &args {
-            self.walk_arg(&module_relative(arg, self.module_name), &mut out);
+            let rel = module_relative(arg, self.module_name);
+            for expanded in crate::transfer::glob::expand(self.root, &rel) {
+                self.walk_arg(&expanded, shallow, &mut out);
+            }
         }
         out
     }
 
-    fn walk_arg(&self, rel: &str, out: &mut Walked) {
+    fn walk_arg(&self, rel: &str, shallow: bool, out: &mut Walked) {
         // "dir/" and "" mean the directory's contents, sent as ".".
         let dot_dir = rel.is_empty() || rel.ends_with('/');
         let rel = rel.trim_end_matches('/');
@@ -158,10 +186,10 @@ impl Walker<'_> {
             entry.top_dir = true;
         }
         out.entries.push((entry, local.clone()));
-        if meta.is_dir() && (self.options.recursive || (self.options.dirs && dot_dir)) {
+        if meta.is_dir() && (self.options.recursive || (self.options.dirs && dot_dir)) && (dot_dir || !shallow) {
             let prefix = if name == "." { String::new() } else { format!("{name}/") };
             let dev = meta.dev();
-            self.walk_dir(&local, &prefix, &module_path, self.options.recursive, dev, out);
+            self.walk_dir(&local, &prefix, &module_path, self.options.recursive && !shallow, dev, out);
         }
     }
 
@@ -170,11 +198,8 @@ impl Walker<'_> {
             Ok(r) => r,
             Err(e) => {
                 out.io_error |= IOERR_GENERAL;
-                let shown = if prefix.is_empty() {
-                    ".".to_string()
-                } else {
-                    prefix.trim_end_matches('/').to_string()
-                };
+                let name = if prefix.is_empty() { "." } else { prefix.trim_end_matches('/') };
+                let shown = shown_path(name, module_dir);
                 out.notices.push(Notice::Error(rsyserr(
                     &format!("opendir {} failed", full_fname(&shown, self.module_name)),
                     &e,
@@ -189,7 +214,7 @@ impl Walker<'_> {
                 Err(e) => {
                     out.io_error |= IOERR_GENERAL;
                     out.notices.push(Notice::Error(rsyserr(
-                        &format!("readdir {} failed", full_fname(prefix, self.module_name)),
+                        &format!("readdir {} failed", full_fname(&shown_path(prefix, module_dir), self.module_name)),
                         &e,
                     )));
                 }
@@ -201,26 +226,41 @@ impl Walker<'_> {
             let local = dir.join(&child);
             let name = format!("{prefix}{}", child.to_string_lossy());
             let name_bytes = [prefix.as_bytes(), child.as_bytes()].concat();
+            let module_path = join_rel(module_dir, &child.to_string_lossy());
+            let shown = shown_path(&name, &module_path);
             let meta = match self.metadata(&local, self.options.copy_links) {
                 Ok(m) => m,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    out.io_error |= IOERR_VANISHED;
-                    out.notices.push(Notice::Error(format!(
-                        "file has vanished: {}\n",
-                        full_fname(&name, self.module_name)
-                    )));
+                    let is_link = std::fs::symlink_metadata(&local)
+                        .map(|m| m.file_type().is_symlink())
+                        .unwrap_or(false);
+                    let copying = self.options.copy_links || self.options.copy_unsafe_links || self.options.copy_dirlinks;
+                    if copying && is_link {
+                        out.io_error |= IOERR_GENERAL;
+                        out.notices.push(Notice::Error(format!(
+                            "symlink has no referent: {}\n",
+                            full_fname(&shown, self.module_name)
+                        )));
+                    } else {
+                        out.io_error |= IOERR_VANISHED;
+                        let text = format!("file has vanished: {}\n", full_fname(&shown, self.module_name));
+                        out.notices.push(if self.protocol < 28 {
+                            Notice::Error(text)
+                        } else {
+                            Notice::Warning(text)
+                        });
+                    }
                     continue;
                 }
                 Err(e) => {
                     out.io_error |= IOERR_GENERAL;
                     out.notices.push(Notice::Error(rsyserr(
-                        &format!("readlink_stat({}) failed", full_fname(&name, self.module_name)),
+                        &format!("readlink_stat({}) failed", full_fname(&shown, self.module_name)),
                         &e,
                     )));
                     continue;
                 }
             };
-            let module_path = join_rel(module_dir, &child.to_string_lossy());
             if self.daemon_filters.excludes(&module_path, meta.is_dir()) || self.filters.excludes(&name, meta.is_dir()) {
                 continue;
             }
@@ -238,21 +278,43 @@ impl Walker<'_> {
         }
     }
 
-    /// lstat, or stat when following is asked for and the target stays in the module.
+    /// lstat, or stat when following is asked for (or, with
+    /// `--copy-unsafe-links`, when the link leaves the tree) and the target
+    /// stays in the module.
     fn metadata(&self, path: &Path, follow: bool) -> std::io::Result<std::fs::Metadata> {
         let meta = std::fs::symlink_metadata(path)?;
-        if !meta.file_type().is_symlink() || !follow {
+        if !meta.file_type().is_symlink() {
             return Ok(meta);
         }
+        let follow = follow
+            || (self.options.copy_unsafe_links
+                && std::fs::read_link(path)
+                    .map(|t| {
+                        let rel = path.strip_prefix(self.root).unwrap_or(path);
+                        crate::transfer::symlinks::is_unsafe(t.as_os_str().as_bytes(), rel.as_os_str().as_bytes())
+                    })
+                    .unwrap_or(false));
+        if !follow {
+            return Ok(meta);
+        }
+        // Followed links stay inside the module, as if it were a chroot:
+        // a target outside it (or none at all) has no referent.
         match std::fs::canonicalize(path) {
             Ok(target) if target.starts_with(&self.canonical_root) => std::fs::metadata(path),
-            _ => Ok(meta),
+            _ => Err(std::io::Error::from_raw_os_error(libc::ENOENT)),
         }
     }
 
     fn entry(&self, name: Vec<u8>, local: &Path, meta: &std::fs::Metadata) -> FileEntry {
         let link_target = if meta.file_type().is_symlink() && self.options.preserve_links {
-            std::fs::read_link(local).ok().map(|t| t.as_os_str().as_bytes().to_vec())
+            std::fs::read_link(local).ok().map(|t| {
+                let raw = t.as_os_str().as_bytes();
+                if self.munge_symlinks {
+                    crate::transfer::symlinks::unmunge(raw).to_vec()
+                } else {
+                    raw.to_vec()
+                }
+            })
         } else {
             None
         };
@@ -280,6 +342,17 @@ impl Walker<'_> {
             top_dir: false,
             no_content_dir: false,
         }
+    }
+}
+
+/// How upstream names a file in messages: relative to the directory it
+/// changed into for the argument, which shows as `/dir/...` unless that is
+/// the module root.
+pub fn shown_path(transfer_name: &str, module_path: &str) -> String {
+    if module_path == transfer_name || module_path.is_empty() {
+        transfer_name.to_string()
+    } else {
+        format!("/{module_path}")
     }
 }
 

@@ -28,9 +28,14 @@ pub struct FlistEncoder {
     rdev_major: u32,
     /// Protocol < 30 hard-link dev of the previous linked entry.
     hl_dev: i64,
-    /// Protocol >= 30: (dev, ino) -> sending index of the group leader.
+    /// Protocol >= 30: (dev, ino) -> index of the group leader (its list's
+    /// ndx_start plus its sending position there).
     hl_leaders: HashMap<(u64, u64), u32>,
     sent: u32,
+    /// Incremental recursion: the current list's first index, and how many
+    /// entries it has so far (without it: 0 and `sent`).
+    ndx_start: u32,
+    in_list: u32,
     uids: IdList,
     gids: IdList,
     finished: bool,
@@ -57,6 +62,8 @@ impl FlistEncoder {
             hl_dev: 0,
             hl_leaders: HashMap::new(),
             sent: 0,
+            ndx_start: 0,
+            in_list: 0,
             uids: IdList::default(),
             gids: IdList::default(),
             finished: false,
@@ -71,6 +78,15 @@ impl FlistEncoder {
     /// How many entries have been encoded (the next entry's sending index).
     pub fn count(&self) -> u32 {
         self.sent
+    }
+
+    /// Incremental recursion: the entries that follow form a new list whose
+    /// first index is `ndx_start`. The "same as previous" state, the ids
+    /// already named and the hard-link leaders carry over from earlier lists
+    /// (upstream keeps them in statics and a session-wide table).
+    pub fn start_list(&mut self, ndx_start: u32) {
+        self.ndx_start = ndx_start;
+        self.in_list = 0;
     }
 
     /// Encode one entry in *sending* order (the order it was built; both
@@ -183,7 +199,7 @@ impl FlistEncoder {
                 match self.hl_leaders.get(&(e.dev, e.ino)) {
                     Some(&ndx) => leader_ndx = Some(ndx),
                     None => {
-                        self.hl_leaders.insert((e.dev, e.ino), self.sent);
+                        self.hl_leaders.insert((e.dev, e.ino), self.ndx_start + self.in_list);
                         xflags |= XMIT_HLINK_FIRST;
                     }
                 }
@@ -243,11 +259,15 @@ impl FlistEncoder {
         self.last_name.clear();
         self.last_name.extend_from_slice(&e.name);
         self.sent += 1;
+        self.in_list += 1;
 
         if let Some(ndx) = leader_ndx {
-            // A follower in the same list: everything else comes from the leader.
             put_varint(out, ndx as i32);
-            return Ok(());
+            if ndx >= self.ndx_start {
+                // A follower in the same list: everything else comes from the leader.
+                return Ok(());
+            }
+            // The leader is in an earlier (incremental) list: the whole entry follows.
         }
 
         let size = if is_device(mode) || is_special(mode) { 0 } else { e.size as i64 };
@@ -369,17 +389,8 @@ impl FlistEncoder {
             return;
         }
         self.finished = true;
+        self.end_marker(io_error, out);
         let o = &self.opts;
-        let carry = io_error != 0 && o.use_safe_flist();
-        if o.varint_flags {
-            put_varint(out, 0);
-            put_varint(out, if carry { io_error } else { 0 });
-        } else if carry {
-            put_shortint(out, (XMIT_EXTENDED_FLAGS | XMIT_IO_ERROR_ENDLIST) as u16);
-            put_varint(out, io_error);
-        } else {
-            out.push(0);
-        }
         if !o.numeric_ids && !o.inc_recurse {
             if o.preserve_uid {
                 self.uids.send(o, &*self.namer, IdKind::User, out);
@@ -392,6 +403,31 @@ impl FlistEncoder {
             put_int(out, io_error);
         }
         self.hl_leaders.clear();
+    }
+}
+
+impl FlistEncoder {
+    /// Incremental recursion: end one list (upstream's write_end_of_flist).
+    /// A non-zero `io_error` travels in the marker where the protocol has the
+    /// safe form; nothing else follows (ids are named inline, and
+    /// incremental recursion implies protocol >= 30). The encoder stays open
+    /// for the next list.
+    pub fn end_list(&mut self, io_error: i32, out: &mut Vec<u8>) {
+        self.end_marker(io_error, out);
+        self.in_list = 0;
+    }
+
+    fn end_marker(&self, io_error: i32, out: &mut Vec<u8>) {
+        let carry = io_error != 0 && self.opts.use_safe_flist();
+        if self.opts.varint_flags {
+            put_varint(out, 0);
+            put_varint(out, if carry { io_error } else { 0 });
+        } else if carry {
+            put_shortint(out, (XMIT_EXTENDED_FLAGS | XMIT_IO_ERROR_ENDLIST) as u16);
+            put_varint(out, io_error);
+        } else {
+            out.push(0);
+        }
     }
 }
 

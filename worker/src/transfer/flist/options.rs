@@ -32,8 +32,8 @@ pub struct FlistOptions {
     pub preserve_hard_links: bool,
     /// -c: Some(length of the whole-file checksum).
     pub checksum_len: Option<usize>,
-    /// CF_INC_RECURSE. Always false for now; it moves names into the entries
-    /// and suppresses the id lists.
+    /// CF_INC_RECURSE: the list comes in parts; it moves names into the
+    /// entries and suppresses the id lists.
     pub inc_recurse: bool,
     /// Receiving side: accept names with a leading '/' (upstream allows them
     /// only with --relative).

@@ -350,3 +350,54 @@ fn encoder_refuses_unencodable_entries() {
     assert!(enc.encode(&FileEntry::new("m", 0o644), &mut out).is_err());
     assert!(out.is_empty());
 }
+
+#[test]
+fn inc_recurse_lists_share_state_and_hard_links_span_lists() {
+    use crate::session::wire::{encode_varint, encode_varlong};
+    let o = FlistOptions {
+        protocol: 31,
+        varint_flags: true,
+        preserve_uid: true,
+        preserve_hard_links: true,
+        inc_recurse: true,
+        ..Default::default()
+    };
+    let mut enc = FlistEncoder::with_namer(o, Box::new(FakeNamer));
+    let mut leader = FileEntry::new("a", S_IFREG | 0o644);
+    leader.size = 12;
+    leader.mtime = 1_700_000_000;
+    leader.uid = 1000;
+    leader.nlink = 2;
+    leader.dev = 1;
+    leader.ino = 9;
+    // First list (ndx_start 1): "." then the leader at index 2.
+    let mut first = Vec::new();
+    enc.start_list(1);
+    let mut dot = FileEntry::new(".", S_IFDIR | 0o755);
+    dot.top_dir = true;
+    enc.encode(&dot, &mut first).unwrap();
+    enc.encode(&leader, &mut first).unwrap();
+    enc.end_list(0, &mut first);
+    assert_eq!(&first[first.len() - 2..], [0, 0]);
+    // A later list (ndx_start 4): the follower names its leader by index
+    // and, the leader being in an earlier list, carries its whole entry;
+    // "same as previous" state (mode, time, uid) carries over between lists.
+    let mut second = Vec::new();
+    enc.start_list(4);
+    let follower = FileEntry {
+        name: b"d/b".to_vec(),
+        ..leader.clone()
+    };
+    enc.encode(&follower, &mut second).unwrap();
+    let flags = XMIT_HLINKED | XMIT_SAME_UID | XMIT_SAME_GID | XMIT_SAME_TIME | XMIT_SAME_MODE;
+    let mut want = encode_varint(flags as i32);
+    want.push(3);
+    want.extend_from_slice(b"d/b");
+    want.push(2); // leader index: ndx_start 1 + position 1
+    want.extend_from_slice(&encode_varlong(12, 3));
+    assert_eq!(second, want);
+    // An io_error travels in a list's end (protocol 31 has the safe form).
+    let mut end = Vec::new();
+    enc.end_list(1, &mut end);
+    assert_eq!(end, [0, 1]);
+}
