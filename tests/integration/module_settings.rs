@@ -130,3 +130,36 @@ fn uid_setting_decides_what_the_session_may_read() {
     assert_eq!(o.code, 0, "{o:?}");
     assert_eq!(std::fs::read(dst.path().join("a.txt")).unwrap(), b"a");
 }
+
+/// Modes as the client received them.
+fn modes(dir: &Path) -> Vec<(String, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    listing(dir)
+        .into_iter()
+        .map(|p| (p.clone(), std::fs::symlink_metadata(dir.join(&p)).unwrap().mode()))
+        .collect()
+}
+
+#[test]
+fn outgoing_chmod_and_ignore_nonreadable_like_stock() {
+    use std::os::unix::fs::PermissionsExt;
+    let (src, stock, ours) = daemons(" outgoing chmod = Dg+s,ug+w,Fo-w,+X,o-r\n ignore nonreadable = yes\n");
+    std::fs::set_permissions(src.path().join("b.tmp"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    for (label, bin) in clients() {
+        let (s, d1) = pull(&bin, stock.addr, &["-a"], "mod/");
+        let (o, d2) = pull(&bin, ours.addr, &["-a"], "mod/");
+        assert_eq!((s.code, &s.stderr), (o.code, &o.stderr), "{label}");
+        assert_eq!(modes(d1.path()), modes(d2.path()), "{label}: modes after outgoing chmod");
+        assert!(!d2.path().join("b.tmp").exists(), "{label}: a file nobody may read is ignored");
+    }
+}
+
+#[test]
+fn transfer_logging_writes_a_line_per_file() {
+    let (_src, _stock, ours) = daemons(" transfer logging = yes\n log format = %o %h [%a] %m (%u) %f %l\n");
+    let (o, _) = pull(Path::new("rsync"), ours.addr, &["-a"], "mod/");
+    assert_eq!(o.code, 0, "{o:?}");
+    let log = ours.log();
+    assert!(log.contains("send localhost [127.0.0.1] mod () sub/d.txt 1"), "{log}");
+    assert!(log.contains("send localhost [127.0.0.1] mod () a.txt 1"), "{log}");
+}

@@ -24,7 +24,7 @@ use self::protocol_setup::{allow_inc_recurse, setup_protocol_with, SetupError};
 use self::server_options::ServerOptions;
 use crate::handshake::SessionRequest;
 use crate::transfer::options::TransferOptions;
-use crate::transfer::sender::{self, SenderError, SenderSetup};
+use crate::transfer::sender::{self, SenderError, SenderSetup, TransferLog};
 
 /// How long we keep reading after an error exit so the client gets our
 /// messages instead of a reset.
@@ -168,6 +168,28 @@ fn pull<R: BufRead, W: Write>(
             );
         }
     };
+    let outgoing_chmod = match m
+        .outgoing_chmod
+        .as_deref()
+        .map(|spec| crate::transfer::chmod::ChmodRules::parse(spec, crate::transfer::chmod::current_umask()))
+    {
+        None => None,
+        Some(Ok(rules)) => Some(rules),
+        Some(Err(e)) => {
+            info!("Invalid \"outgoing chmod\" directive: {}", e);
+            return refuse(
+                request,
+                reader,
+                writer,
+                stream,
+                options,
+                "ERROR: the module's outgoing chmod is invalid\n",
+                ExitCode::Syntax,
+            );
+        }
+    };
+    let user = request.user.clone().unwrap_or_default();
+    let addr = request.peer_addr.to_string();
     let root_text = module
         .settings
         .path
@@ -187,6 +209,14 @@ fn pull<R: BufRead, W: Write>(
             .munge_symlinks
             .unwrap_or(!m.use_chroot.unwrap_or(!root_text.contains("/./")) || root_text.contains("/./")),
         module_numeric_ids: daemon_numeric_ids(&module.settings, &root_text),
+        outgoing_chmod: outgoing_chmod.as_ref(),
+        ignore_nonreadable: m.ignore_nonreadable,
+        transfer_log: m.transfer_logging.then(|| TransferLog {
+            format: &m.log_format,
+            host: &request.peer_host,
+            addr: &addr,
+            user: &user,
+        }),
         paths: &request.paths,
     };
     match sender::run(&setup, &mut *reader, &mut *writer) {

@@ -53,7 +53,21 @@ pub struct SenderSetup<'a> {
     pub munge_symlinks: bool,
     /// The module's `numeric ids` setting: never look names up.
     pub module_numeric_ids: bool,
+    /// `outgoing chmod` rules.
+    pub outgoing_chmod: Option<&'a crate::transfer::chmod::ChmodRules>,
+    /// `ignore nonreadable`.
+    pub ignore_nonreadable: bool,
+    /// `transfer logging`: the `log format` and the session's names for it.
+    pub transfer_log: Option<TransferLog<'a>>,
     pub paths: &'a [String],
+}
+
+/// What a `transfer logging` line needs besides the file.
+pub struct TransferLog<'a> {
+    pub format: &'a str,
+    pub host: &'a str,
+    pub addr: &'a str,
+    pub user: &'a str,
 }
 
 /// How a pull ended (for the daemon log and the exit status).
@@ -117,6 +131,8 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W) -> 
         canonical_root,
         munge_symlinks: setup.munge_symlinks,
         protocol,
+        outgoing_chmod: setup.outgoing_chmod,
+        ignore_nonreadable: setup.ignore_nonreadable,
     };
     let kind = ChecksumKind::from_negotiated(&setup.negotiated.checksum, protocol)
         .ok_or_else(|| SenderError::Protocol(format!("unsupported checksum {}", setup.negotiated.checksum)))?;
@@ -295,6 +311,31 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W) -> 
             out.message(MsgTag::ErrorXfer, text.as_bytes())?;
         }
         stats.files_sent += 1;
+        if let Some(log) = &setup.transfer_log {
+            let root = setup.module_root.to_string_lossy();
+            let line = crate::transfer::log_format::render(
+                log.format,
+                &crate::transfer::log_format::LoggedFile {
+                    operation: "send",
+                    host: log.host,
+                    addr: log.addr,
+                    module: setup.module_name,
+                    module_path: &root,
+                    user: log.user,
+                    long_name: module_path.as_str(),
+                    short_name: &transfer_name,
+                    length: len,
+                    bytes: outcome.stats.literal_bytes,
+                    mode: entry.mode,
+                    uid: entry.uid,
+                    gid: entry.gid,
+                    mtime: entry.mtime,
+                    itemize: "",
+                    link_target: None,
+                },
+            );
+            info!("{}", line);
+        }
         stats.literal_bytes += outcome.stats.literal_bytes;
         stats.matched_bytes += outcome.stats.matched_bytes;
     }

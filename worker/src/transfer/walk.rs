@@ -56,6 +56,10 @@ pub struct Walker<'a> {
     pub munge_symlinks: bool,
     /// Negotiated protocol (message levels differ below 28).
     pub protocol: u32,
+    /// `outgoing chmod`: applied to every mode we send except symlinks'.
+    pub outgoing_chmod: Option<&'a crate::transfer::chmod::ChmodRules>,
+    /// `ignore nonreadable`: leave out what the session may not read.
+    pub ignore_nonreadable: bool,
 }
 
 /// Upstream's `rsyserr()` line: `rsync: [sender] <msg>: <strerror> (<errno>)`.
@@ -267,6 +271,9 @@ impl Walker<'_> {
             if self.options.one_file_system && meta.is_dir() && meta.dev() != dev {
                 continue;
             }
+            if self.ignore_nonreadable && !readable(&local, &meta) {
+                continue;
+            }
             let entry = self.entry(name_bytes.clone(), &local, &meta);
             out.entries.push((entry, local.clone()));
             if meta.is_dir() && recurse {
@@ -319,9 +326,13 @@ impl Walker<'_> {
             None
         };
         let rdev = meta.rdev();
+        let mode = match self.outgoing_chmod {
+            Some(rules) if !meta.file_type().is_symlink() => rules.apply(meta.mode()),
+            _ => meta.mode(),
+        };
         FileEntry {
             name,
-            mode: meta.mode(),
+            mode,
             // Devices and specials travel with size 0, as upstream's make_file.
             size: if meta.is_file() || meta.is_dir() || meta.file_type().is_symlink() {
                 meta.size()
@@ -343,6 +354,23 @@ impl Walker<'_> {
             no_content_dir: false,
         }
     }
+}
+
+/// Whether the session may read a regular file or list a directory (tried
+/// for real: access(2) would check the real uid, not the session's).
+fn readable(path: &Path, meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    if meta.is_dir() {
+        return std::fs::read_dir(path).is_ok();
+    }
+    if !meta.is_file() {
+        return true;
+    }
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .is_ok()
 }
 
 /// How upstream names a file in messages: relative to the directory it
