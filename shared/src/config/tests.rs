@@ -180,7 +180,6 @@ fn enforced_flags() {
     }
     for name in [
         "use chroot",
-        "transfer logging",
         "dont compress",
         "proxy protocol",
         "syslog facility",
@@ -188,7 +187,7 @@ fn enforced_flags() {
     ] {
         assert!(!enforced.contains(&name), "{name}");
     }
-    assert_eq!(enforced.len(), 32 + 7);
+    assert_eq!(enforced.len(), 36 + 7);
 }
 
 #[test]
@@ -711,7 +710,7 @@ fn report_lists_unenforced_and_warnings() {
     assert!(report.contains("workers = 3\n"));
     assert!(report.contains("worker threads =\n"));
     assert!(report.contains("auth users = , joe smith:rw, @staff\n"), "{report}");
-    assert!(report.contains("#   [pub] transfer logging (set at /etc/test.conf:21)"), "{report}");
+    assert!(!report.contains("#   [pub] transfer logging"), "transfer logging is enforced now: {report}");
     assert!(report.contains("#   [pub] use chroot (set at /etc/test.conf:18)"), "{report}");
     assert!(!report.contains("#   [pub] path"), "enforced parameters are not listed");
     assert!(!report.contains("#   [global] read only"), "enforced parameters are not listed");
