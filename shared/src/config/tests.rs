@@ -178,13 +178,7 @@ fn enforced_flags() {
     ] {
         assert!(enforced.contains(&name), "{name}");
     }
-    for name in [
-        "use chroot",
-        "dont compress",
-        "proxy protocol",
-        "syslog facility",
-        "syslog tag",
-    ] {
+    for name in ["use chroot", "dont compress", "proxy protocol", "syslog facility", "syslog tag"] {
         assert!(!enforced.contains(&name), "{name}");
     }
     assert_eq!(enforced.len(), 36 + 7);
@@ -710,7 +704,10 @@ fn report_lists_unenforced_and_warnings() {
     assert!(report.contains("workers = 3\n"));
     assert!(report.contains("worker threads =\n"));
     assert!(report.contains("auth users = , joe smith:rw, @staff\n"), "{report}");
-    assert!(!report.contains("#   [pub] transfer logging"), "transfer logging is enforced now: {report}");
+    assert!(
+        !report.contains("#   [pub] transfer logging"),
+        "transfer logging is enforced now: {report}"
+    );
     assert!(report.contains("#   [pub] use chroot (set at /etc/test.conf:18)"), "{report}");
     assert!(!report.contains("#   [pub] path"), "enforced parameters are not listed");
     assert!(!report.contains("#   [global] read only"), "enforced parameters are not listed");
