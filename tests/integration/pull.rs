@@ -2,13 +2,13 @@
 //! against stock `rsync --daemon` and oxrsyncd on the same module tree must
 //! produce the same destination tree, exit code and user-visible output.
 
-use std::collections::BTreeMap;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::harness::client::{clients, rsync_bin, ClientRun};
 use crate::harness::daemon::Daemon;
 use crate::harness::stock::StockDaemon;
+use crate::harness::tree::snapshot;
 
 /// A varied module tree.
 fn build_tree(root: &Path) {
@@ -43,52 +43,6 @@ fn build_tree(root: &Path) {
         nix::sys::stat::UtimensatFlags::NoFollowSymlink,
     )
     .unwrap();
-}
-
-/// Everything about a tree a user would notice: type, content, mode, mtime, owner, link target.
-fn snapshot(root: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
-        entries.sort();
-        for path in entries {
-            let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            let meta = std::fs::symlink_metadata(&path).unwrap();
-            let ft = meta.file_type();
-            let what = if ft.is_symlink() {
-                format!("link -> {}", std::fs::read_link(&path).unwrap().display())
-            } else if ft.is_dir() {
-                format!(
-                    "dir {:o} {}:{} mtime {}",
-                    meta.mode() & 0o7777,
-                    meta.uid(),
-                    meta.gid(),
-                    meta.mtime()
-                )
-            } else if ft.is_file() {
-                let data = std::fs::read(&path).unwrap();
-                format!(
-                    "file {:o} {}:{} mtime {}.{:09} len {} sum {:x}",
-                    meta.mode() & 0o7777,
-                    meta.uid(),
-                    meta.gid(),
-                    meta.mtime(),
-                    meta.mtime_nsec(),
-                    data.len(),
-                    data.iter()
-                        .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100000001b3))
-                )
-            } else {
-                format!("special {:o}", meta.mode())
-            };
-            out.insert(rel, what);
-            if ft.is_dir() {
-                walk(root, &path, out);
-            }
-        }
-    }
-    walk(root, root, &mut out);
-    out
 }
 
 struct Pair {

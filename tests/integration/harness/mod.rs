@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod procfs;
 pub mod raw;
 pub mod stock;
+pub mod tree;
 
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};

@@ -1,0 +1,52 @@
+//! Comparing destination trees: everything about a tree a user would notice.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// Everything about a tree a user would notice: type, content, mode, mtime, owner, link target.
+pub fn snapshot(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        entries.sort();
+        for path in entries {
+            let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let ft = meta.file_type();
+            let what = if ft.is_symlink() {
+                format!("link -> {}", std::fs::read_link(&path).unwrap().display())
+            } else if ft.is_dir() {
+                format!(
+                    "dir {:o} {}:{} mtime {}",
+                    meta.mode() & 0o7777,
+                    meta.uid(),
+                    meta.gid(),
+                    meta.mtime()
+                )
+            } else if ft.is_file() {
+                let data = std::fs::read(&path).unwrap();
+                format!(
+                    "file {:o} {}:{} mtime {}.{:09} nlink {} len {} sum {:x}",
+                    meta.mode() & 0o7777,
+                    meta.uid(),
+                    meta.gid(),
+                    meta.mtime(),
+                    meta.mtime_nsec(),
+                    meta.nlink(),
+                    data.len(),
+                    data.iter()
+                        .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100000001b3))
+                )
+            } else {
+                format!("special {:o}", meta.mode())
+            };
+            out.insert(rel, what);
+            if ft.is_dir() {
+                walk(root, &path, out);
+            }
+        }
+    }
+    walk(root, root, &mut out);
+    out
+}
