@@ -163,3 +163,22 @@ fn transfer_logging_writes_a_line_per_file() {
     assert!(log.contains("send localhost [127.0.0.1] mod () sub/d.txt 1"), "{log}");
     assert!(log.contains("send localhost [127.0.0.1] mod () a.txt 1"), "{log}");
 }
+
+#[test]
+fn unimplemented_options_are_refused_by_name_not_hung() {
+    let (src, _stock, ours) = daemons("");
+    let list = src.path().join("list");
+    std::fs::write(&list, "a.txt\n").unwrap();
+    let files_from = format!("--files-from={}", list.display());
+    for (label, bin) in clients() {
+        for (opts, name) in [(vec!["-aR"], "--relative (-R)"), (vec!["-a", files_from.as_str()], "--files-from")] {
+            let (o, _) = pull(&bin, ours.addr, &opts, "mod/");
+            assert_eq!(o.code, 4, "{label} {opts:?}: {o:?}");
+            // --files-from implies -R, so both may be named.
+            assert!(
+                o.stderr.contains("ERROR: oxrsyncd does not support ") && o.stderr.contains(name),
+                "{label}: {o:?}"
+            );
+        }
+    }
+}

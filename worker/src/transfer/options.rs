@@ -160,7 +160,10 @@ impl TransferOptions {
             }
             "checksum-seed" => self.checksum_seed = number(value).map(|n| n as i32),
             "timeout" => self.timeout = number(value).map(|n| n.max(0) as u32),
-            "files-from" => self.files_from = true,
+            "files-from" => {
+                self.files_from = true;
+                self.unsupported.push("--files-from".into());
+            }
             "from0" => self.from0 = true,
             "delete" => self.delete_mode = true,
             "delete-excluded" => {
@@ -213,7 +216,10 @@ impl TransferOptions {
                 'E' => self.preserve_executability = true,
                 'r' => self.recursive = true,
                 'c' => self.always_checksum = true,
-                'R' => self.relative = true,
+                'R' => {
+                    self.relative = true;
+                    self.unsupported.push("--relative (-R)".into());
+                }
                 'x' => self.one_file_system = true,
                 'z' => self.compress = true,
                 'i' => self.itemize = true,
