@@ -61,6 +61,10 @@ pub fn peer_ports(pid: Pid) -> HashSet<u16> {
             if !inodes.contains(&inode) {
                 continue;
             }
+            // Connected sockets only: the shared listener (state 0A) has no peer.
+            if f[3] == "0A" {
+                continue;
+            }
             if let Some(port) = f[2].rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok()) {
                 ports.insert(port);
             }
