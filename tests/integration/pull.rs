@@ -63,44 +63,14 @@ fn pair() -> Pair {
 /// Output lines with what legitimately differs between two daemons (byte
 /// counts and speedup, which depend on framing) normalised away.
 fn visible(run: &ClientRun) -> (i32, Vec<String>, Vec<String>) {
-    visible_lines(run, false)
+    run.visible(false)
 }
 
 /// Stock's daemon may close with unread input and so reset the connection
 /// (the client then adds a read error); we close in order. Drop that line
 /// from the stock side only.
 fn visible_stock(run: &ClientRun) -> (i32, Vec<String>, Vec<String>) {
-    visible_lines(run, true)
-}
-
-fn visible_lines(run: &ClientRun, drop_reset: bool) -> (i32, Vec<String>, Vec<String>) {
-    let norm = |text: &str| {
-        text.lines()
-            .map(|l| {
-                if l.starts_with("sent ") && l.contains("bytes/sec") {
-                    "sent N bytes  received N bytes  N bytes/sec".to_string()
-                } else if let Some(label) = [
-                    "File list generation time:",
-                    "File list transfer time:",
-                    "Total bytes sent:",
-                    "Total bytes received:",
-                ]
-                .iter()
-                .find(|p| l.starts_with(**p))
-                {
-                    format!("{label} N")
-                } else if let Some(i) = l.find("  speedup is ") {
-                    l[..i].to_string()
-                } else if l.starts_with("rsync error:") {
-                    l.split(" at ").next().unwrap_or(l).to_string()
-                } else {
-                    l.to_string()
-                }
-            })
-            .filter(|l| !(drop_reset && l.contains("read error: Connection reset by peer")))
-            .collect::<Vec<_>>()
-    };
-    (run.code, norm(&run.stdout), norm(&run.stderr))
+    run.visible(true)
 }
 
 /// Run the same pull against both daemons into fresh directories (or

@@ -85,43 +85,6 @@ fn pair() -> Pair {
     Pair { _src: src, stock, ours }
 }
 
-/// Output with what legitimately differs between two daemons normalised
-/// away: byte counts, speedup, timings, and the "File list size" statistic,
-/// which with incremental recursion counts whatever the client's socket
-/// reads happened to pick up while a list was being read (stock's own
-/// value changes from run to run).
-fn visible(run: &ClientRun, drop_reset: bool) -> (i32, Vec<String>, Vec<String>) {
-    let norm = |text: &str| {
-        text.lines()
-            .map(|l| {
-                if l.starts_with("sent ") && l.contains("bytes/sec") {
-                    "sent N bytes  received N bytes  N bytes/sec".to_string()
-                } else if let Some(label) = [
-                    "File list size:",
-                    "File list generation time:",
-                    "File list transfer time:",
-                    "Total bytes sent:",
-                    "Total bytes received:",
-                ]
-                .iter()
-                .find(|p| l.starts_with(**p))
-                {
-                    format!("{label} N")
-                } else if let Some(i) = l.find("  speedup is ") {
-                    l[..i].to_string()
-                } else if l.starts_with("rsync error:") {
-                    l.split(" at ").next().unwrap_or(l).to_string()
-                } else {
-                    l.to_string()
-                }
-            })
-            // Stock's daemon may close with unread input (a reset); we close in order.
-            .filter(|l| !(drop_reset && l.contains("read error: Connection reset by peer")))
-            .collect::<Vec<_>>()
-    };
-    (run.code, norm(&run.stdout), norm(&run.stderr))
-}
-
 /// Run one client command (`paths` inside the module, one URL each)
 /// against both daemons with every stock client, into fresh directories or
 /// copies of `seed`; check everything a user sees is the same. Returns our
@@ -144,7 +107,7 @@ fn compare_seeded(p: &Pair, options: &[&str], paths: &[&str], seed: Option<&dyn 
         };
         let stock = run(p.stock.addr, d1.path());
         let ours = run(p.ours.addr, d2.path());
-        let (vs, vo) = (visible(&stock, true), visible(&ours, false));
+        let (vs, vo) = (stock.visible(true), ours.visible(false));
         assert!(
             vs == vo,
             "{label} {options:?} {paths:?}: output differs (exit {} vs {})\nstdout: {}\nstderr: {}\nlog:\n{}",

@@ -33,6 +33,41 @@ pub struct ClientRun {
 }
 
 impl ClientRun {
+    /// What a user sees, with what legitimately differs between two
+    /// daemons (byte counts, timings, speedup, source locations) masked.
+    /// `drop_reset` drops the read error a stock daemon's reset causes.
+    pub fn visible(&self, drop_reset: bool) -> (i32, Vec<String>, Vec<String>) {
+        let norm = |text: &str| {
+            text.lines()
+                .map(|l| {
+                    if l.starts_with("sent ") && l.contains("bytes/sec") {
+                        "sent N bytes  received N bytes  N bytes/sec".to_string()
+                    } else if let Some(label) = [
+                        "File list size:",
+                        "File list generation time:",
+                        "File list transfer time:",
+                        "Total bytes sent:",
+                        "Total bytes received:",
+                    ]
+                    .iter()
+                    .find(|p| l.starts_with(**p))
+                    {
+                        format!("{label} N")
+                    } else if let Some(i) = l.find("  speedup is ") {
+                        l[..i].to_string()
+                    } else if l.starts_with("rsync error:") {
+                        l.split(" at ").next().unwrap_or(l).to_string()
+                    } else {
+                        l.to_string()
+                    }
+                })
+                // Stock's daemon may close with unread input (a reset); we close in order.
+                .filter(|l| !(drop_reset && l.contains("read error: Connection reset by peer")))
+                .collect::<Vec<_>>()
+        };
+        (self.code, norm(&self.stdout), norm(&self.stderr))
+    }
+
     /// Stderr with upstream's source locations and version tags removed, so
     /// two daemons' words can be compared: `rsync error: X (code N) at f.c(1) [R=3.5.0]`
     /// becomes `rsync error: X (code N)`.
