@@ -6,8 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::harness::client::{clients, rsync_bin, ClientRun};
-use crate::harness::daemon::Daemon;
-use crate::harness::stock::StockDaemon;
+use crate::harness::pair::{set_mtime, start_pair, Pair};
 use crate::harness::tree::snapshot;
 
 /// A varied module tree.
@@ -34,30 +33,13 @@ fn build_tree(root: &Path) {
     std::fs::set_permissions(root.join("dir/nested"), std::fs::Permissions::from_mode(0o750)).unwrap();
     let _ = nix::unistd::mkfifo(&root.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o644));
     // A fixed past mtime with nanoseconds on one file.
-    let t = nix::sys::time::TimeSpec::new(1_600_000_000, 123_456_789);
-    nix::sys::stat::utimensat(
-        None,
-        &root.join("small.txt"),
-        &t,
-        &t,
-        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-    )
-    .unwrap();
-}
-
-struct Pair {
-    _src: tempfile::TempDir,
-    stock: StockDaemon,
-    ours: Daemon,
+    set_mtime(&root.join("small.txt"), 1_600_000_000, 123_456_789);
 }
 
 fn pair() -> Pair {
-    let src = tempfile::tempdir().unwrap();
-    build_tree(src.path());
-    let config = format!("use chroot = no\n[mod]\n path = {}\n comment = pull tests\n", src.path().display());
-    let stock = StockDaemon::start(&config);
-    let ours = Daemon::start(&config, &["--workers=2"]);
-    Pair { _src: src, stock, ours }
+    start_pair(build_tree, |root| {
+        format!("[mod]\n path = {}\n comment = pull tests\n", root.display())
+    })
 }
 
 /// Output lines with what legitimately differs between two daemons (byte
@@ -174,7 +156,7 @@ fn checksums_and_compression() {
 #[test]
 fn delta_pull_into_an_existing_tree() {
     let p = pair();
-    let src = p._src.path().to_path_buf();
+    let src = p.src.path().to_path_buf();
     let seed = move |dst: &Path| {
         // An older copy: the big file with a few bytes changed, a stale small file.
         let mut big = std::fs::read(src.join("big.bin")).unwrap();
@@ -183,9 +165,8 @@ fn delta_pull_into_an_existing_tree() {
         std::fs::write(dst.join("big.bin"), big).unwrap();
         std::fs::write(dst.join("small.txt"), b"old\n").unwrap();
         // Same stale times on both sides, so files the daemon may not read stay identical.
-        let t = nix::sys::time::TimeSpec::new(1_500_000_000, 0);
         for f in ["big.bin", "small.txt"] {
-            nix::sys::stat::utimensat(None, &dst.join(f), &t, &t, nix::sys::stat::UtimensatFlags::NoFollowSymlink).unwrap();
+            set_mtime(&dst.join(f), 1_500_000_000, 0);
         }
     };
     let (s, o, d1, d2) = compare(&p, &["-a", "--no-inc-recursive", "--stats"], "mod/", Some(&seed));

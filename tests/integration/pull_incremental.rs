@@ -10,8 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::harness::client::{clients, rsync_bin, ClientRun};
-use crate::harness::daemon::Daemon;
-use crate::harness::stock::StockDaemon;
+use crate::harness::pair::{set_mtime, start_pair, Pair};
 use crate::harness::tree::snapshot;
 
 /// Directories under `tree/`: with four files each, more entries than the
@@ -56,33 +55,16 @@ fn build_tree(root: &Path) {
     std::fs::hard_link(root.join("small.txt"), root.join("chain/a/b/c/small-link")).unwrap();
     std::os::unix::fs::symlink("small.txt", root.join("link-in")).unwrap();
     std::os::unix::fs::symlink("../f0.txt", root.join("tree/d001/sub-link")).unwrap();
-    let t = nix::sys::time::TimeSpec::new(1_600_000_000, 123_456_789);
-    nix::sys::stat::utimensat(
-        None,
-        &root.join("small.txt"),
-        &t,
-        &t,
-        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-    )
-    .unwrap();
-}
-
-struct Pair {
-    _src: tempfile::TempDir,
-    stock: StockDaemon,
-    ours: Daemon,
+    set_mtime(&root.join("small.txt"), 1_600_000_000, 123_456_789);
 }
 
 fn pair() -> Pair {
-    let src = tempfile::tempdir().unwrap();
-    build_tree(src.path());
-    let config = format!(
-        "use chroot = no\n[mod]\n path = {0}\n comment = incremental\n[tree]\n path = {0}/tree\n",
-        src.path().display()
-    );
-    let stock = StockDaemon::start(&config);
-    let ours = Daemon::start(&config, &["--workers=2"]);
-    Pair { _src: src, stock, ours }
+    start_pair(build_tree, |root| {
+        format!(
+            "[mod]\n path = {0}\n comment = incremental\n[tree]\n path = {0}/tree\n",
+            root.display()
+        )
+    })
 }
 
 /// Run one client command (`paths` inside the module, one URL each)
@@ -237,7 +219,7 @@ fn sub_paths_and_several_arguments() {
 #[test]
 fn deleting_into_an_existing_tree() {
     let p = pair();
-    let src = p._src.path().join("tree");
+    let src = p.src.path().join("tree");
     // An older copy of `tree/` (module `tree`, or `tree/` inside `mod`): a
     // changed file, a stale file, an extra directory, missing directories.
     let seed_at = |prefix: &'static str| {
@@ -253,9 +235,8 @@ fn deleting_into_an_existing_tree() {
             std::fs::write(dst.join("d100/stale"), b"stale\n").unwrap();
             std::fs::create_dir_all(dst.join("extra")).unwrap();
             std::fs::write(dst.join("extra/zz"), b"zz\n").unwrap();
-            let t = nix::sys::time::TimeSpec::new(1_500_000_000, 0);
             for f in ["d000/f1.txt", "d007/f1.txt", "d100/f1.txt", "d100/stale", "extra/zz"] {
-                nix::sys::stat::utimensat(None, &dst.join(f), &t, &t, nix::sys::stat::UtimensatFlags::NoFollowSymlink).unwrap();
+                set_mtime(&dst.join(f), 1_500_000_000, 0);
             }
         }
     };

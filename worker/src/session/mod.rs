@@ -79,41 +79,8 @@ pub fn run<R: BufRead, W: Write>(request: SessionRequest, reader: &mut R, writer
     };
     tracing::debug!(?negotiated, "protocol set up");
 
-    if let Some(refuse_list) = module.settings.refuse_options.as_deref() {
-        let used = crate::transfer::refuse::used_options(&request.options);
-        if let Some(text) = crate::transfer::refuse::first_refused(refuse_list, &used, options.we_send) {
-            return refuse(
-                &request,
-                reader,
-                writer,
-                stream,
-                &options,
-                &format!("rsync: {text}\n"),
-                ExitCode::Unsupported,
-            );
-        }
-    }
-    if options.we_send && module.settings.write_only {
-        return refuse(
-            &request,
-            reader,
-            writer,
-            stream,
-            &options,
-            "ERROR: module is write only\n",
-            ExitCode::Syntax,
-        );
-    }
-    if !options.we_send && request.read_only {
-        return refuse(
-            &request,
-            reader,
-            writer,
-            stream,
-            &options,
-            "ERROR: module is read only\n",
-            ExitCode::Syntax,
-        );
+    if let Some((message, code)) = module_refusal(&request, &options) {
+        return refuse(&request, reader, writer, stream, &options, &message, code);
     }
     if options.we_send {
         return pull(&request, &negotiated, reader, writer, stream, &options);
@@ -123,6 +90,25 @@ pub fn run<R: BufRead, W: Write>(request: SessionRequest, reader: &mut R, writer
         env!("CARGO_PKG_VERSION")
     );
     refuse(&request, reader, writer, stream, &options, &message, ExitCode::Unsupported)
+}
+
+/// Why the module turns this transfer away, in upstream's order and words:
+/// a refused option, then `write only` for a pull, `read only` for a push.
+fn module_refusal(request: &SessionRequest, options: &ServerOptions) -> Option<(String, ExitCode)> {
+    let settings = &request.module().settings;
+    if let Some(refuse_list) = settings.refuse_options.as_deref() {
+        let used = crate::transfer::refuse::used_options(&request.options);
+        if let Some(text) = crate::transfer::refuse::first_refused(refuse_list, &used, options.we_send) {
+            return Some((format!("rsync: {text}\n"), ExitCode::Unsupported));
+        }
+    }
+    if options.we_send && settings.write_only {
+        return Some(("ERROR: module is write only\n".into(), ExitCode::Syntax));
+    }
+    if !options.we_send && request.read_only {
+        return Some(("ERROR: module is read only\n".into(), ExitCode::Syntax));
+    }
+    None
 }
 
 /// Serve a pull: the daemon sends.
