@@ -14,3 +14,4 @@ mod notify;
 mod pull;
 mod pull_incremental;
 mod systemd_units;
+mod timeouts;

@@ -182,3 +182,38 @@ fn unimplemented_options_are_refused_by_name_not_hung() {
         }
     }
 }
+
+/// "Total bytes received: N" from `--stats` output.
+fn bytes_received(run: &ClientRun) -> u64 {
+    run.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Total bytes received: "))
+        .map(|n| n.replace(',', "").trim().parse().unwrap())
+        .unwrap_or_else(|| panic!("no stats: {run:?}"))
+}
+
+#[test]
+fn dont_compress_star_turns_deflate_off_like_stock() {
+    // 512 KiB of highly compressible text.
+    let text: String = (0..16384).map(|i| format!("line {:08}\n", i % 64)).collect::<String>().repeat(2);
+    for (setting, compressed) in [("", true), (" dont compress = *\n", false)] {
+        let (src, stock, ours) = daemons(setting);
+        std::fs::write(src.path().join("big.txt"), &text).unwrap();
+        for (label, bin) in clients() {
+            for choice in ["zlib", "zlibx"] {
+                let args = ["-a", "--stats", "-z", &format!("--compress-choice={choice}")];
+                let (s, _) = pull(&bin, stock.addr, &args, "mod/big.txt");
+                let (o, d) = pull(&bin, ours.addr, &args, "mod/big.txt");
+                assert_eq!((s.code, o.code), (0, 0), "{label} {choice}: {s:?} {o:?}");
+                assert_eq!(std::fs::read_to_string(d.path().join("big.txt")).unwrap(), text);
+                let (stock_bytes, our_bytes) = (bytes_received(&s), bytes_received(&o));
+                let size = text.len() as u64;
+                // Stored deflate blocks cost a few bytes per 64 KiB over the data.
+                assert_eq!(stock_bytes < size / 4, compressed, "{label} {choice} {setting:?}: stock {stock_bytes}");
+                assert_eq!(our_bytes < size / 4, compressed, "{label} {choice} {setting:?}: ours {our_bytes}");
+                let ratio = our_bytes as f64 / stock_bytes as f64;
+                assert!((0.8..1.25).contains(&ratio), "{label} {choice} {setting:?}: {our_bytes} vs {stock_bytes}");
+            }
+        }
+    }
+}

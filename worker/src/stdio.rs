@@ -39,6 +39,13 @@ impl SessionStream for StdinSocket {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         ReadTimeout::set_read_timeout(self, timeout)
     }
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        socket2::SockRef::from(&self.fd.as_fd()).set_write_timeout(timeout)
+    }
+    fn keepalive_writer(&self) -> Option<Box<dyn io::Write + Send>> {
+        // Standard output is the same socket (inetd hands us one descriptor twice).
+        dup_fd(1).ok().map(|fd| Box::new(File::from(fd)) as Box<dyn io::Write + Send>)
+    }
     fn shutdown_write(&self) {
         let _ = socket2::SockRef::from(&self.fd.as_fd()).shutdown(std::net::Shutdown::Write);
     }

@@ -159,7 +159,7 @@ pub static PARAMS: &[ParamDef] = &[
     p("auth users", &[], M, Kind::List(ListStyle::ConfStrtok), None, true),
     p("charset", &[], M, Str, None, false),
     p("comment", &[], M, Str, None, true),
-    p("dont compress", &[], M, Str, Some(DEFAULT_DONT_COMPRESS), false),
+    p("dont compress", &[], M, Str, Some(DEFAULT_DONT_COMPRESS), true),
     p("early exec", &[], M, Str, None, false),
     p("exclude", &[], M, Str, None, true),
     p("exclude from", &[], M, Str, None, true),

@@ -175,13 +175,14 @@ fn enforced_flags() {
         "address",
         "max sessions per worker",
         "write only",
+        "dont compress",
     ] {
         assert!(enforced.contains(&name), "{name}");
     }
-    for name in ["use chroot", "dont compress", "proxy protocol", "syslog facility", "syslog tag"] {
+    for name in ["use chroot", "proxy protocol", "syslog facility", "syslog tag"] {
         assert!(!enforced.contains(&name), "{name}");
     }
-    assert_eq!(enforced.len(), 36 + 7);
+    assert_eq!(enforced.len(), 36 + 8);
 }
 
 #[test]

@@ -23,6 +23,7 @@ use self::multiplex::{MsgTag, MuxWriter};
 use self::protocol_setup::{allow_inc_recurse, setup_protocol_with, SetupError};
 use self::server_options::ServerOptions;
 use crate::handshake::SessionRequest;
+use crate::transfer::io_timeout::{self, IdlePolicy, KeepaliveGate};
 use crate::transfer::options::TransferOptions;
 use crate::transfer::sender::{self, SenderError, SenderSetup, TransferLog};
 
@@ -34,6 +35,11 @@ const DRAIN_AFTER_ERROR: Duration = Duration::from_secs(10);
 pub trait SessionStream: Send {
     /// Set (or clear) the receive timeout of the underlying socket.
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+    /// Set (or clear) the send timeout: a client that stops reading must
+    /// not hold a session forever.
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+    /// A second, unbuffered handle for keep-alive frames.
+    fn keepalive_writer(&self) -> Option<Box<dyn Write + Send>>;
     /// Half-close our sending side once everything is written.
     fn shutdown_write(&self);
 }
@@ -41,6 +47,12 @@ pub trait SessionStream: Send {
 impl SessionStream for std::net::TcpStream {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         std::net::TcpStream::set_read_timeout(self, timeout)
+    }
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        std::net::TcpStream::set_write_timeout(self, timeout)
+    }
+    fn keepalive_writer(&self) -> Option<Box<dyn Write + Send>> {
+        self.try_clone().ok().map(|s| Box::new(s) as Box<dyn Write + Send>)
     }
     fn shutdown_write(&self) {
         let _ = self.shutdown(std::net::Shutdown::Write);
@@ -54,9 +66,12 @@ pub fn run<R: BufRead, W: Write>(request: SessionRequest, reader: &mut R, writer
     let options = ServerOptions::parse(&request.options);
     log_request(&request, &options);
     let module = request.module();
-    let timeout = module.settings.timeout;
-    if timeout > 0 {
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(u64::from(timeout))));
+    // Until the transfer starts its own idle policy, the whole timeout
+    // applies to every read and write.
+    let timeout = io_timeout::effective_timeout(client_timeout(&request.options), module.settings.timeout);
+    if timeout.is_some() {
+        let _ = stream.set_read_timeout(timeout);
+        let _ = stream.set_write_timeout(timeout);
     }
 
     // A client's --checksum-seed=N (non-zero) is used as given, as upstream does.
@@ -203,9 +218,11 @@ fn pull<R: BufRead, W: Write>(
             addr: &addr,
             user: &user,
         }),
+        dont_compress_all: m.dont_compress.as_deref().is_some_and(crate::transfer::delta::dont_compress_matches_all),
         paths: &request.paths,
     };
-    match sender::run(&setup, &mut *reader, &mut *writer) {
+    let idle = transfer_timeout(&transfer_options, m.timeout, stream);
+    match sender::run(&setup, &mut *reader, &mut *writer, idle) {
         Ok(stats) => {
             info!(
                 "sent {} bytes  received {} bytes  total size {}",
@@ -214,6 +231,19 @@ fn pull<R: BufRead, W: Write>(
             stream.shutdown_write();
             drain_until_eof(reader, stream);
             0
+        }
+        Err(SenderError::Io(e)) if io_timeout::timed_out(&e).is_some() || e.kind() == io::ErrorKind::WouldBlock => {
+            // Upstream's server logs this (its client only sees the end).
+            let secs = io_timeout::timed_out(&e).unwrap_or_else(|| u64::from(m.timeout));
+            info!("[sender] io timeout after {} seconds -- exiting", secs);
+            let code = ExitCode::Timeout;
+            info!("rsync error: {} (code {}) at oxrsyncd [sender={}]", code.description(), code as i32, env!("CARGO_PKG_VERSION"));
+            if request.protocol >= 31 {
+                let mut mux = MuxWriter::new(&mut *writer);
+                let _ = mux.send(MsgTag::ErrorExit, &(code as i32).to_le_bytes()).and_then(|()| mux.flush());
+            }
+            stream.shutdown_write();
+            code as i32
         }
         Err(SenderError::Io(e)) => {
             info!("connection with {} ({}) ended: {}", request.peer_host, request.peer_addr, e);
@@ -265,6 +295,23 @@ fn refuse<R: BufRead, W: Write>(
         drain_until_eof(reader, stream);
     }
     code as i32
+}
+
+/// The client's `--timeout=N`, if it gave one.
+fn client_timeout(options: &[String]) -> Option<u32> {
+    options.iter().find_map(|o| o.strip_prefix("--timeout=")).and_then(|v| v.parse().ok())
+}
+
+/// The transfer's idle policy: the socket wakes reads every keep-alive
+/// interval and the reader decides between a keep-alive and giving up.
+fn transfer_timeout(options: &TransferOptions, module_timeout: u32, stream: &dyn SessionStream) -> Option<IdlePolicy> {
+    let timeout = io_timeout::effective_timeout(options.timeout, module_timeout)?;
+    stream.set_read_timeout(Some(io_timeout::keepalive_interval(timeout))).ok()?;
+    Some(IdlePolicy {
+        timeout,
+        keepalive: stream.keepalive_writer(),
+        gate: KeepaliveGate::default(),
+    })
 }
 
 /// Read and discard until EOF or [`DRAIN_AFTER_ERROR`].

@@ -14,6 +14,7 @@ pub mod filter;
 pub mod flist;
 pub mod glob;
 pub mod incremental;
+pub mod io_timeout;
 pub mod log_format;
 pub mod mux_out;
 pub mod ndx;

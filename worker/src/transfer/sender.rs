@@ -25,6 +25,7 @@ use crate::transfer::demux::DemuxReader;
 use crate::transfer::filter::{FilterError, FilterList};
 use crate::transfer::flist::{FileEntry, FlistEncoder, FlistOptions};
 use crate::transfer::incremental::{Item, ListSender, MIN_FILECNT_LOOKAHEAD};
+use crate::transfer::io_timeout::{IdlePolicy, IdleReader};
 use crate::transfer::mux_out::MuxOut;
 use crate::transfer::ndx::{NdxCodec, NDX_DONE};
 use crate::transfer::options::TransferOptions;
@@ -59,6 +60,9 @@ pub struct SenderSetup<'a> {
     pub ignore_nonreadable: bool,
     /// `transfer logging`: the `log format` and the session's names for it.
     pub transfer_log: Option<TransferLog<'a>>,
+    /// The module's `dont compress` names every file (`*`): a deflate
+    /// stream runs at level 0, as upstream's.
+    pub dont_compress_all: bool,
     pub paths: &'a [String],
 }
 
@@ -110,14 +114,25 @@ impl<R: Read> Read for Counted<R> {
 }
 
 /// Run the whole pull.
-pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W) -> Result<SenderStats, SenderError> {
+/// `idle` is the session's timeout policy (none: wait forever).
+pub fn run<R: Read, W: Write>(
+    setup: &SenderSetup<'_>,
+    reader: R,
+    writer: W,
+    idle: Option<IdlePolicy>,
+) -> Result<SenderStats, SenderError> {
     let protocol = setup.protocol;
     let opts = setup.options;
+    let gate = idle.as_ref().map(|p| p.gate.clone()).unwrap_or_default();
+    let reader = IdleReader::new(reader, idle);
     let mut input = DemuxReader::new(Counted { inner: reader, count: 0 }, protocol >= 30);
     let mut out = MuxOut::new(writer);
     let mut stats = SenderStats::default();
 
-    let filters = FilterList::receive(&mut input, protocol)?;
+    let filters = FilterList::receive(&mut input, protocol).map_err(|e| match e {
+        FilterError::Io(e) => SenderError::Io(e),
+        other => SenderError::Filter(other),
+    })?;
     let daemon_filters = setup.daemon_filters;
     let flist_start = Instant::now();
 
@@ -193,6 +208,11 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W) -> 
             .ok_or_else(|| SenderError::Protocol(format!("unsupported compression {name}")))?,
         None => Compression::None,
     };
+    let compression = if setup.dont_compress_all {
+        compression.at_skip_level()
+    } else {
+        compression
+    };
     let mut tokens = TokenWriter::with_protocol(compression, protocol);
     let mut ndx_in = NdxCodec::new(protocol);
     let max_phase = if protocol >= 29 { 2 } else { 1 };
@@ -208,7 +228,9 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W) -> 
         // Whatever we owe the client goes out before we wait on it (upstream
         // flushes before every blocking read too), or both sides would wait.
         out.flush()?;
+        gate.open();
         let ndx = ndx_in.read(&mut input)?;
+        gate.close();
         if ndx == NDX_DONE {
             // With incremental recursion an NDX_DONE first releases the
             // oldest list; only the one that releases the last ends phase 0.
@@ -367,7 +389,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W) -> 
     Ok(stats)
 }
 
-fn input_count<R: Read>(input: &DemuxReader<Counted<R>>) -> u64 {
+fn input_count<R: Read>(input: &DemuxReader<Counted<IdleReader<R>>>) -> u64 {
     input.inner_ref().count
 }
 

@@ -31,4 +31,4 @@ pub use matcher::{send_file_delta, MatchStats, SendOutcome};
 pub use sums::{
     compute_block_sums, read_block_sums, read_sum_head, sum_sizes_sqroot, write_block_sums, write_sum_head, BlockSums, SumHead, SumSizing,
 };
-pub use token::{Compression, Token, TokenReader, TokenWriter};
+pub use token::{dont_compress_matches_all, Compression, Token, TokenReader, TokenWriter};

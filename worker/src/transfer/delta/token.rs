@@ -63,6 +63,26 @@ impl Compression {
     }
 }
 
+impl Compression {
+    /// The stream a module whose `dont compress` matches every name (`*`)
+    /// gets: upstream opens its deflate stream at the skip level (stored
+    /// blocks, level 0); zstd and lz4 keep their level, as upstream's
+    /// per-file levels are disabled for every compressor.
+    pub fn at_skip_level(self) -> Compression {
+        match self {
+            Compression::Zlib { .. } => Compression::Zlib { level: 0 },
+            Compression::ZlibX { .. } => Compression::ZlibX { level: 0 },
+            other => other,
+        }
+    }
+}
+
+/// Whether a `dont compress` list names every file: upstream's only
+/// pattern that still changes the stream (`*`, case and spacing aside).
+pub fn dont_compress_matches_all(list: &str) -> bool {
+    list.split_whitespace().any(|p| p == "*")
+}
+
 /// One decoded item of a file's token stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Token {

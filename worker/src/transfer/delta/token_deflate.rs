@@ -28,7 +28,8 @@ pub(crate) struct DeflateTx {
 
 impl DeflateTx {
     pub(crate) fn new(level: i32, protocol: u32) -> Self {
-        let level = level.clamp(1, 9) as u32;
+        // 0 is the skip level (`dont compress = *`): stored blocks.
+        let level = level.clamp(0, 9) as u32;
         DeflateTx {
             strm: Compress::new(Level::new(level), false),
             dup_bug: protocol < 31,
