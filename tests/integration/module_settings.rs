@@ -209,10 +209,17 @@ fn dont_compress_star_turns_deflate_off_like_stock() {
                 let (stock_bytes, our_bytes) = (bytes_received(&s), bytes_received(&o));
                 let size = text.len() as u64;
                 // Stored deflate blocks cost a few bytes per 64 KiB over the data.
-                assert_eq!(stock_bytes < size / 4, compressed, "{label} {choice} {setting:?}: stock {stock_bytes}");
+                assert_eq!(
+                    stock_bytes < size / 4,
+                    compressed,
+                    "{label} {choice} {setting:?}: stock {stock_bytes}"
+                );
                 assert_eq!(our_bytes < size / 4, compressed, "{label} {choice} {setting:?}: ours {our_bytes}");
                 let ratio = our_bytes as f64 / stock_bytes as f64;
-                assert!((0.8..1.25).contains(&ratio), "{label} {choice} {setting:?}: {our_bytes} vs {stock_bytes}");
+                assert!(
+                    (0.8..1.25).contains(&ratio),
+                    "{label} {choice} {setting:?}: {our_bytes} vs {stock_bytes}"
+                );
             }
         }
     }

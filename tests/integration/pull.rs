@@ -223,3 +223,67 @@ fn wildcards_expand_on_the_server() {
     assert_same_pull(&p, &["-a"], "mod/*/");
     assert_same_pull(&p, &["-a"], "mod/nomatch*");
 }
+
+/// A file whose blocks moved, and a run of zeros, against an older copy:
+/// the search an in-place receiver needs differs from the usual one.
+fn moved_blocks_pair() -> (Pair, impl Fn(&Path)) {
+    let block = |seed: u8| -> Vec<u8> { (0..7000u32).map(|i| (i.wrapping_mul(31) as u8) ^ seed).collect() };
+    let mut old = Vec::new();
+    for s in [1u8, 2, 3, 4] {
+        old.extend(block(s));
+    }
+    old.extend(vec![0u8; 30_000]);
+    old.extend(block(5));
+    let mut new = Vec::new();
+    for s in [2u8, 1, 3, 9, 4] {
+        new.extend(block(s));
+    }
+    new.extend(vec![0u8; 20_000]);
+    new.extend(block(5));
+    new.extend(vec![0u8; 9_000]);
+    let p = start_pair(
+        move |root| std::fs::write(root.join("moved.bin"), &new).unwrap(),
+        |root| format!("[mod]\n path = {}\n max verbosity = 2\n", root.display()),
+    );
+    let seed = move |dst: &Path| {
+        std::fs::write(dst.join("moved.bin"), &old).unwrap();
+        set_mtime(&dst.join("moved.bin"), 1_500_000_000, 0);
+    };
+    (p, seed)
+}
+
+#[test]
+fn in_place_pulls_never_reference_overwritten_blocks() {
+    let (p, seed) = moved_blocks_pair();
+    for opts in [
+        vec!["-a", "--inplace", "--stats", "-B", "1000"],
+        vec!["-a", "--inplace", "--stats", "-B", "1000", "--protocol=28"],
+        vec!["-a", "--stats", "-B", "1000"],
+    ] {
+        let (s, o, d1, d2) = compare(&p, &opts, "mod/", Some(&seed));
+        assert_eq!((s.code, o.code), (0, 0), "{opts:?}\n{s:?}\n{o:?}");
+        assert!(!o.stderr.contains("failed verification"), "{opts:?}: {o:?}");
+        assert_eq!(snapshot(d1.path()), snapshot(d2.path()));
+        let line = |r: &ClientRun, label: &str| r.stdout.lines().find(|l| l.starts_with(label)).map(str::to_string);
+        for label in ["Literal data:", "Matched data:"] {
+            assert_eq!(line(&s, label), line(&o, label), "{opts:?}: {label}");
+        }
+    }
+}
+
+#[test]
+fn max_verbosity_lets_the_match_report_through_like_stock() {
+    let (p, seed) = moved_blocks_pair();
+    // The module allows -vv: the sender's own report reaches the client,
+    // with upstream's counters.
+    for opts in [vec!["-a", "-vv", "-B", "1000"], vec!["-a", "-vv", "--inplace", "-B", "1000"]] {
+        let (_, o, _, _) = compare(&p, &opts, "mod/", Some(&seed));
+        assert!(o.stdout.contains("total: matches="), "{opts:?}: {o:?}");
+    }
+    // -vvv is capped to the module's 2 (the client's own -vvv debugging
+    // interleaves its processes, so only our line is checked).
+    let (_, o, _, _) = compare_with(Path::new("rsync"), &p, &["-a", "-vvv", "-B", "1000"], "mod/", Some(&seed));
+    assert_eq!(o.stdout.matches("total: matches=").count(), 1, "{o:?}");
+    let (_, o, _, _) = compare(&p, &["-a", "-v"], "mod/", Some(&seed));
+    assert!(!o.stdout.contains("total: matches="), "{o:?}");
+}

@@ -185,7 +185,7 @@ pub static PARAMS: &[ParamDef] = &[
     p("path", &[], M, Path, None, true),
     p("temp dir", &[], M, Path, None, false),
     p("max connections", &[], M, int(0, U32_MAX), Some("0"), true),
-    p("max verbosity", &[], M, int(I32_MIN, I32_MAX), Some("1"), false),
+    p("max verbosity", &[], M, int(I32_MIN, I32_MAX), Some("1"), true),
     p("timeout", &[], M, int(0, U32_MAX), Some("0"), true),
     p("syslog facility", &[], M, Kind::Enum(SYSLOG_FACILITIES), Some("daemon"), false),
     p("fake super", &[], M, Bool, Some("no"), false),

@@ -40,7 +40,10 @@ impl ClientRun {
         let norm = |text: &str| {
             text.lines()
                 .map(|l| {
-                    if l.starts_with("sent ") && l.contains("bytes/sec") {
+                    if l.starts_with("opening tcp connection to ") {
+                        // -vv names the daemon's (ephemeral) port.
+                        "opening tcp connection to ADDR".to_string()
+                    } else if l.starts_with("sent ") && l.contains("bytes/sec") {
                         "sent N bytes  received N bytes  N bytes/sec".to_string()
                     } else if let Some(label) = [
                         "File list size:",

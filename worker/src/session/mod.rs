@@ -218,7 +218,11 @@ fn pull<R: BufRead, W: Write>(
             addr: &addr,
             user: &user,
         }),
-        dont_compress_all: m.dont_compress.as_deref().is_some_and(crate::transfer::delta::dont_compress_matches_all),
+        dont_compress_all: m
+            .dont_compress
+            .as_deref()
+            .is_some_and(crate::transfer::delta::dont_compress_matches_all),
+        max_verbosity: m.max_verbosity,
         paths: &request.paths,
     };
     let idle = transfer_timeout(&transfer_options, m.timeout, stream);
@@ -237,7 +241,12 @@ fn pull<R: BufRead, W: Write>(
             let secs = io_timeout::timed_out(&e).unwrap_or_else(|| u64::from(m.timeout));
             info!("[sender] io timeout after {} seconds -- exiting", secs);
             let code = ExitCode::Timeout;
-            info!("rsync error: {} (code {}) at oxrsyncd [sender={}]", code.description(), code as i32, env!("CARGO_PKG_VERSION"));
+            info!(
+                "rsync error: {} (code {}) at oxrsyncd [sender={}]",
+                code.description(),
+                code as i32,
+                env!("CARGO_PKG_VERSION")
+            );
             if request.protocol >= 31 {
                 let mut mux = MuxWriter::new(&mut *writer);
                 let _ = mux.send(MsgTag::ErrorExit, &(code as i32).to_le_bytes()).and_then(|()| mux.flush());
@@ -299,7 +308,10 @@ fn refuse<R: BufRead, W: Write>(
 
 /// The client's `--timeout=N`, if it gave one.
 fn client_timeout(options: &[String]) -> Option<u32> {
-    options.iter().find_map(|o| o.strip_prefix("--timeout=")).and_then(|v| v.parse().ok())
+    options
+        .iter()
+        .find_map(|o| o.strip_prefix("--timeout="))
+        .and_then(|v| v.parse().ok())
 }
 
 /// The transfer's idle policy: the socket wakes reads every keep-alive

@@ -59,6 +59,12 @@ pub struct TransferOptions {
     pub delete_excluded: bool,
     pub prune_empty_dirs: bool,
     pub remove_source_files: bool,
+    /// `--inplace`: the receiver overwrites its basis as it goes, which
+    /// limits the sender's block search.
+    pub inplace: bool,
+    /// `-b`: the receiver keeps backups (below protocol 29 this turns
+    /// in-place updating off).
+    pub make_backups: bool,
     /// Options given that this build does not implement, by name.
     pub unsupported: Vec<String>,
 }
@@ -103,7 +109,6 @@ const ACCEPTED_LONG: &[&str] = &[
     "ignore-existing",
     "existing",
     "temp-dir",
-    "inplace",
     "append",
     "append-verify",
     "backup-dir",
@@ -171,6 +176,7 @@ impl TransferOptions {
                 self.delete_excluded = true;
             }
             "remove-source-files" => self.remove_source_files = true,
+            "inplace" => self.inplace = true,
             n if n.starts_with("delete-") => self.delete_mode = true,
             n if ACCEPTED_LONG.contains(&n) => {}
             other => self.unsupported.push(format!("--{other}")),
@@ -193,7 +199,8 @@ impl TransferOptions {
                 '@' => return, // --modify-window: the receiver's business
                 'v' => self.verbose = self.verbose.saturating_add(1),
                 // The receiving side's business (backup, update, sparse, ...), or quiet.
-                'q' | 'b' | 'u' | 'K' | 'y' | 'S' | 'I' | 's' => {}
+                'q' | 'u' | 'K' | 'y' | 'S' | 'I' | 's' => {}
+                'b' => self.make_backups = true,
                 '0' => self.from0 = true,
                 'W' => self.whole_file = true,
                 'm' => self.prune_empty_dirs = true,

@@ -20,7 +20,7 @@ use tracing::{debug, info};
 use crate::session::multiplex::MsgTag;
 use crate::session::protocol_setup::{compat, Negotiated};
 use crate::session::wire::{read_varint, write_longint, write_varint, write_varlong};
-use crate::transfer::delta::{self, ChecksumKind, ChecksumParams, Compression, FileSum, TokenWriter};
+use crate::transfer::delta::{self, ChecksumKind, ChecksumParams, Compression, FileSum, SearchMode, TokenWriter};
 use crate::transfer::demux::DemuxReader;
 use crate::transfer::filter::{FilterError, FilterList};
 use crate::transfer::flist::{FileEntry, FlistEncoder, FlistOptions};
@@ -63,6 +63,9 @@ pub struct SenderSetup<'a> {
     /// The module's `dont compress` names every file (`*`): a deflate
     /// stream runs at level 0, as upstream's.
     pub dont_compress_all: bool,
+    /// The module's `max verbosity`: caps the client's `-v` count for what
+    /// the sender reports itself.
+    pub max_verbosity: i32,
     pub paths: &'a [String],
 }
 
@@ -83,6 +86,10 @@ pub struct SenderStats {
     pub files_sent: u64,
     pub literal_bytes: u64,
     pub matched_bytes: u64,
+    /// Upstream's match counters, for the `-vv` report.
+    pub matched_blocks: u64,
+    pub hash_hits: u64,
+    pub false_alarms: u64,
     pub io_error: i32,
 }
 
@@ -115,12 +122,7 @@ impl<R: Read> Read for Counted<R> {
 
 /// Run the whole pull.
 /// `idle` is the session's timeout policy (none: wait forever).
-pub fn run<R: Read, W: Write>(
-    setup: &SenderSetup<'_>,
-    reader: R,
-    writer: W,
-    idle: Option<IdlePolicy>,
-) -> Result<SenderStats, SenderError> {
+pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idle: Option<IdlePolicy>) -> Result<SenderStats, SenderError> {
     let protocol = setup.protocol;
     let opts = setup.options;
     let gate = idle.as_ref().map(|p| p.gate.clone()).unwrap_or_default();
@@ -216,6 +218,7 @@ pub fn run<R: Read, W: Write>(
     let mut tokens = TokenWriter::with_protocol(compression, protocol);
     let mut ndx_in = NdxCodec::new(protocol);
     let max_phase = if protocol >= 29 { 2 } else { 1 };
+    let inplace_partial = setup.negotiated.compat_flags & compat::INPLACE_PARTIAL_DIR != 0;
     let mut phase = 0;
     let io_error_before = lists.io_error;
     let xfer_sum_len = kind.digest_len();
@@ -323,7 +326,10 @@ pub fn run<R: Read, W: Write>(
         write_ndx_and_attrs(&mut out, &mut ndx_out, ndx, iflags, basis_type, xname.as_deref(), protocol)?;
         delta::write_sum_head(&mut out, &head, protocol)?;
         let mut reader = BufReader::with_capacity(256 * 1024, file);
-        let outcome = delta::send_file_delta(&mut reader, len, &sums, &params, &mut tokens, &mut out)?;
+        let mode = SearchMode {
+            updating_basis: updating_basis(opts, basis_type, inplace_partial, protocol),
+        };
+        let outcome = delta::send_file_delta_with(&mut reader, len, &sums, &params, mode, &mut tokens, &mut out)?;
         out.write_all(&outcome.file_sum)?;
         if let Some(e) = outcome.read_error {
             // Upstream sends zeros and a wrong checksum (the client redoes
@@ -360,12 +366,23 @@ pub fn run<R: Read, W: Write>(
         }
         stats.literal_bytes += outcome.stats.literal_bytes;
         stats.matched_bytes += outcome.stats.matched_bytes;
+        stats.matched_blocks += outcome.stats.matched_blocks;
+        stats.hash_hits += outcome.stats.hash_hits;
+        stats.false_alarms += outcome.stats.false_alarms;
     }
     if lists.io_error != io_error_before && protocol >= 30 {
         out.message(MsgTag::IoError, &lists.io_error.to_le_bytes())?;
     }
     stats.io_error = lists.io_error;
     stats.total_size = lists.total_size;
+    if i32::from(opts.verbose).min(setup.max_verbosity) >= 2 {
+        // Upstream's match_report (debug DELTASUM, level 1 comes with -vv).
+        let text = format!(
+            "total: matches={}  hash_hits={}  false_alarms={} data={}\n",
+            stats.matched_blocks, stats.hash_hits, stats.false_alarms, stats.literal_bytes
+        );
+        out.message(MsgTag::Info, text.as_bytes())?;
+    }
     ndx_out.write(&mut out, NDX_DONE)?;
     out.flush()?;
 
@@ -387,6 +404,22 @@ pub fn run<R: Read, W: Write>(
     stats.total_read = input_count(&input);
     stats.total_written = out.total_written;
     Ok(stats)
+}
+
+/// Upstream's `updating_basis_file`: whether the receiver writes into the
+/// basis it is matching against (`--inplace` on the file itself, or a
+/// partial-dir file for a client with the `I` capability).
+fn updating_basis(opts: &TransferOptions, basis_type: Option<u8>, inplace_partial: bool, protocol: u32) -> bool {
+    const FNAMECMP_FNAME: u8 = 0x80;
+    const FNAMECMP_PARTIAL_DIR: u8 = 0x81;
+    let basis = basis_type.unwrap_or(FNAMECMP_FNAME);
+    (inplace_partial && basis == FNAMECMP_PARTIAL_DIR)
+        || (opts.inplace
+            && if protocol >= 29 {
+                basis == FNAMECMP_FNAME
+            } else {
+                !opts.make_backups
+            })
 }
 
 fn input_count<R: Read>(input: &DemuxReader<Counted<IdleReader<R>>>) -> u64 {

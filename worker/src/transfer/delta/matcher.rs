@@ -25,8 +25,12 @@ pub struct MatchStats {
     pub literal_bytes: u64,
     /// Bytes the receiver copies from its basis.
     pub matched_bytes: u64,
-    /// Number of block tokens sent.
+    /// Number of block tokens sent (upstream's `matches`).
     pub matched_blocks: u64,
+    /// Offsets whose weak sum hit a non-empty hash bucket (upstream's `hash_hits`).
+    pub hash_hits: u64,
+    /// Weak-sum matches the strong sum rejected (upstream's `false_alarms`).
+    pub false_alarms: u64,
 }
 
 /// Result of streaming one file.
@@ -155,6 +159,19 @@ pub fn send_file_delta(
     tokens: &mut TokenWriter,
     out: &mut impl Write,
 ) -> Result<SendOutcome, DeltaError> {
+    send_file_delta_with(file, file_len, sums, p, SearchMode::default(), tokens, out)
+}
+
+/// [`send_file_delta`] for a receiver that uses its basis as `mode` says.
+pub fn send_file_delta_with(
+    file: &mut impl Read,
+    file_len: u64,
+    sums: &BlockSums,
+    p: &ChecksumParams,
+    mode: SearchMode,
+    tokens: &mut TokenWriter,
+    out: &mut impl Write,
+) -> Result<SendOutcome, DeltaError> {
     check_sums(sums, p)?;
     let mut w = Window {
         src: file,
@@ -180,7 +197,7 @@ pub fn send_file_delta(
             w.discard_before(off);
         }
     } else {
-        search(&mut w, sums, p, &mut em)?;
+        search(&mut w, sums, p, mode, &mut em)?;
     }
     em.tokens.end_file(em.out).map_err(DeltaError::io("writing end token"))?;
 
@@ -201,7 +218,13 @@ pub fn send_file_delta(
     })
 }
 
-/// Hash table over the weak sums, chained through `chain`.
+/// Upstream's TRADITIONAL_TABLESIZE: below this many buckets the weak sum
+/// is folded to 16 bits (`SUM2HASH`); bigger tables take it modulo.
+const TRADITIONAL_TABLESIZE: usize = 1 << 16;
+
+/// Hash table over the weak sums, chained through `chain`, laid out as
+/// upstream's `build_hash_table` (same buckets, same chain order), so the
+/// search visits candidates in the same order and its counters agree.
 struct Table {
     heads: Vec<u32>,
     chain: Vec<u32>,
@@ -209,27 +232,45 @@ struct Table {
 
 impl Table {
     fn build(weak: &[u32]) -> Table {
-        let size = ((weak.len() / 8) * 10 + 11).max(1 << 16);
-        let mut heads = vec![NONE; size];
-        let mut chain = vec![NONE; weak.len()];
+        let size = ((weak.len() / 8) * 10 + 11).max(TRADITIONAL_TABLESIZE);
+        let mut table = Table {
+            heads: vec![NONE; size],
+            chain: vec![NONE; weak.len()],
+        };
         for (i, &s) in weak.iter().enumerate() {
-            let h = s as usize % size;
-            chain[i] = heads[h];
-            heads[h] = i as u32;
+            let h = table.bucket(s);
+            table.chain[i] = table.heads[h];
+            table.heads[h] = i as u32;
         }
-        Table { heads, chain }
+        table
     }
 
     #[inline]
-    fn first(&self, sum: u32) -> u32 {
-        self.heads[sum as usize % self.heads.len()]
+    fn bucket(&self, sum: u32) -> usize {
+        if self.heads.len() == TRADITIONAL_TABLESIZE {
+            ((sum & 0xFFFF) + (sum >> 16)) as usize & 0xFFFF
+        } else {
+            sum as usize % self.heads.len()
+        }
     }
+}
+
+/// How the receiver uses its basis, which limits what may match.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SearchMode {
+    /// The receiver writes into its basis file as it goes (upstream's
+    /// `updating_basis_file`: `--inplace`, or a partial-dir file with the
+    /// client's `I` capability). A block it has already overwritten must
+    /// not be referenced, so only blocks at or after the current offset
+    /// (or proven to sit at the same offset) may match.
+    pub updating_basis: bool,
 }
 
 fn search<R: Read, W: Write>(
     w: &mut Window<'_, R>,
     sums: &BlockSums,
     p: &ChecksumParams,
+    mode: SearchMode,
     em: &mut Emitter<'_, W>,
 ) -> Result<(), DeltaError> {
     let head = sums.head;
@@ -239,7 +280,13 @@ fn search<R: Read, W: Write>(
     let len = w.file_len;
     let last_len = head.block_len(head.count - 1) as u64;
     let end = (len + 1).saturating_sub(last_len);
-    let table = Table::build(&sums.weak);
+    let mut table = Table::build(&sums.weak);
+    let updating = mode.updating_basis;
+    // Blocks proven identical at the same offset in both files (upstream SUMFLG_SAME_OFFSET).
+    let mut same_offset = if updating { vec![false; count] } else { Vec::new() };
+    let block_offset = |i: usize| i as u64 * blen;
+    let mut aligned_offset = 0u64;
+    let mut aligned_i = 0usize;
 
     let mut offset = 0u64;
     let mut last_match = 0u64;
@@ -251,44 +298,88 @@ fn search<R: Read, W: Write>(
     while offset < end {
         let sum = rolling.value();
         let mut found = None;
-        let mut i = table.first(sum);
+        let bucket = table.bucket(sum);
+        let mut i = table.heads[bucket];
         if i != NONE {
+            em.stats.hash_hits += 1;
             let l = k; // == min(blength, len - offset)
             let mut strong_here: Option<Vec<u8>> = None;
             let mut chain_len = 0;
+            // The link pointing at `i`: a bucket head or a chain entry.
+            let mut prev: Option<usize> = None;
             while i != NONE {
                 let iu = i as usize;
-                if sums.weak[iu] == sum {
-                    chain_len += 1;
-                    if chain_len > MAX_CHAIN_LEN {
-                        break;
+                let next = table.chain[iu];
+                if updating && block_offset(iu) < offset && !same_offset[iu] {
+                    // Already overwritten by the receiver: drop it for good.
+                    match prev {
+                        None => table.heads[bucket] = next,
+                        Some(pi) => table.chain[pi] = next,
                     }
-                    if head.block_len(i as i32) as u64 == l {
-                        let here = strong_here.get_or_insert_with(|| block_sum(p, w.slice(offset, offset + l))[..s2].to_vec());
-                        if here.as_slice() == sums.strong_at(iu) {
-                            let mut pick = iu;
-                            if want_i != iu
-                                && want_i < count
-                                && sums.weak[want_i] == sum
-                                && head.block_len(want_i as i32) as u64 == l
-                                && sums.strong_at(want_i) == here.as_slice()
-                            {
-                                pick = want_i;
-                            }
-                            found = Some(pick);
-                            break;
+                    i = next;
+                    continue;
+                }
+                prev = Some(iu);
+                i = next;
+                if sums.weak[iu] != sum {
+                    continue;
+                }
+                chain_len += 1;
+                if chain_len > MAX_CHAIN_LEN {
+                    break;
+                }
+                if head.block_len(iu as i32) as u64 != l {
+                    continue;
+                }
+                let here = strong_here.get_or_insert_with(|| block_sum(p, w.slice(offset, offset + l))[..s2].to_vec());
+                if here.as_slice() != sums.strong_at(iu) {
+                    em.stats.false_alarms += 1;
+                    continue;
+                }
+                let mut pick = iu;
+                let mut at = offset;
+                let mut pick_sum = sum;
+                let mut pick_strong = here.clone();
+                if updating {
+                    while aligned_offset < offset {
+                        aligned_offset += blen;
+                        aligned_i += 1;
+                    }
+                    let zeros_ahead = sum == 0 && l == blen && aligned_offset + l <= len;
+                    if (offset == aligned_offset || zeros_ahead) && aligned_i < count {
+                        if let Some((a_at, a_sum, a_strong)) =
+                            realign(w, sums, p, offset, aligned_offset, aligned_i, pick, sum, &pick_strong, l)
+                        {
+                            pick = aligned_i;
+                            at = a_at;
+                            pick_sum = a_sum;
+                            pick_strong = a_strong;
+                            same_offset[pick] = true;
+                            want_i = pick;
                         }
                     }
                 }
-                i = table.chain[iu];
+                // An adjacent block makes a cheaper token run.
+                if want_i != pick
+                    && want_i < count
+                    && (!updating || block_offset(want_i) >= at || same_offset[want_i])
+                    && sums.weak[want_i] == pick_sum
+                    && head.block_len(want_i as i32) as u64 == l
+                    && sums.strong_at(want_i) == pick_strong.as_slice()
+                {
+                    pick = want_i;
+                }
+                found = Some((pick, at));
+                break;
             }
         }
 
-        if let Some(bi) = found {
+        if let Some((bi, at)) = found {
             let l = k;
-            em.literal(w.slice(last_match, offset))?;
-            em.block(bi, w.slice(offset, offset + l))?;
-            offset += l;
+            w.ensure(at + l);
+            em.literal(w.slice(last_match, at))?;
+            em.block(bi, w.slice(at, at + l))?;
+            offset = at + l;
             last_match = offset;
             want_i = bi + 1;
             w.discard_before(offset);
@@ -320,4 +411,46 @@ fn search<R: Read, W: Write>(
     w.ensure(len);
     em.literal(w.slice(last_match, len))?;
     Ok(())
+}
+
+/// Upstream's in-place preference for a block at the same offset in both
+/// files: the match found at `offset` (block `pick`) is replaced by the
+/// block at the aligned position when that block has the same sums. When
+/// the aligned position lies ahead (a run of zeros), the data there must
+/// match too, and the match moves forward to it. Returns where the match
+/// now starts and the sums of the data matched there, or `None` to keep
+/// the original match.
+#[allow(clippy::too_many_arguments)]
+fn realign<R: Read>(
+    w: &mut Window<'_, R>,
+    sums: &BlockSums,
+    p: &ChecksumParams,
+    offset: u64,
+    aligned_offset: u64,
+    aligned_i: usize,
+    pick: usize,
+    sum: u32,
+    strong: &[u8],
+    l: u64,
+) -> Option<(u64, u32, Vec<u8>)> {
+    let head = sums.head;
+    if aligned_i != pick
+        && (sums.weak[aligned_i] != sum || head.block_len(aligned_i as i32) as u64 != l || sums.strong_at(aligned_i) != strong)
+    {
+        return None;
+    }
+    if offset == aligned_offset {
+        return Some((offset, sum, strong.to_vec()));
+    }
+    w.ensure(aligned_offset + l);
+    let data = w.slice(aligned_offset, aligned_offset + l);
+    let a_sum = Rolling::new(data).value();
+    if a_sum != sums.weak[aligned_i] {
+        return None;
+    }
+    let a_strong = block_sum(p, data)[..head.s2length as usize].to_vec();
+    if a_strong.as_slice() != sums.strong_at(aligned_i) {
+        return None;
+    }
+    Some((aligned_offset, a_sum, a_strong))
 }

@@ -27,7 +27,7 @@ mod tests_interop;
 pub use apply::{apply_delta, ApplyStats};
 pub use checksum::{block_sum, weak_sum, ChecksumKind, ChecksumParams, FileSum, Rolling};
 pub use error::DeltaError;
-pub use matcher::{send_file_delta, MatchStats, SendOutcome};
+pub use matcher::{send_file_delta, send_file_delta_with, MatchStats, SearchMode, SendOutcome};
 pub use sums::{
     compute_block_sums, read_block_sums, read_sum_head, sum_sizes_sqroot, write_block_sums, write_sum_head, BlockSums, SumHead, SumSizing,
 };
