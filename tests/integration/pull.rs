@@ -287,3 +287,128 @@ fn max_verbosity_lets_the_match_report_through_like_stock() {
     let (_, o, _, _) = compare(&p, &["-a", "-v"], "mod/", Some(&seed));
     assert!(!o.stdout.contains("total: matches="), "{o:?}");
 }
+
+#[test]
+fn relative_paths_like_stock() {
+    // As root, so that every path is readable (dir/nested is 0750).
+    let p = start_pair(build_tree, |root| {
+        format!("[mod]\n path = {}\n uid = root\n gid = root\n", root.display())
+    });
+    for path in [
+        "mod/dir/nested/deep/file.c",
+        "mod/dir/./nested/deep",
+        "mod/dir/nested/",
+        "mod/./dir/other.o",
+        "mod/",
+        "mod/dir/./",
+        "mod/odd/*",
+        "mod/dir/nested/nosuch",
+        "mod/nosuchdir/./x",
+    ] {
+        for opts in [
+            vec!["-aR", "-i"],
+            vec!["-aR", "--no-inc-recursive", "-v"],
+            vec!["-aR", "--protocol=29"],
+        ] {
+            assert_same_pull(&p, &opts, path);
+        }
+    }
+    // Several paths sharing directories, and -d without recursion.
+    for opts in [
+        vec!["-aR", "-i"],
+        vec!["-aR", "--no-inc-recursive", "-i"],
+        vec!["-lptR", "-d", "-i"],
+    ] {
+        let paths = [
+            "mod/dir/nested/deep/file.c",
+            "mod/odd/name with spaces",
+            "mod/dir/other.o",
+            "mod/dir/nested/deep",
+            "mod/odd/-dash",
+            "mod/unicode/",
+        ];
+        let (s, o, _, _) = compare_several(&p, &opts, &paths);
+        assert_eq!((s.code, o.code), (0, 0), "{opts:?}: {s:?}\n{o:?}");
+    }
+}
+
+/// Like `compare`, with several source paths on one command line.
+fn compare_several(p: &Pair, options: &[&str], paths: &[&str]) -> (ClientRun, ClientRun, tempfile::TempDir, tempfile::TempDir) {
+    let mut last = None;
+    for (label, bin) in clients() {
+        let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let run = |addr: std::net::SocketAddr, dst: &Path| {
+            let urls: Vec<String> = paths.iter().map(|path| format!("rsync://{addr}/{path}")).collect();
+            let dst = format!("{}/", dst.display());
+            let mut args: Vec<&str> = options.to_vec();
+            args.extend(urls.iter().map(String::as_str));
+            args.push(&dst);
+            rsync_bin(&bin, &args, &[])
+        };
+        let (s, o) = (run(p.stock.addr, d1.path()), run(p.ours.addr, d2.path()));
+        assert_eq!(
+            visible_stock(&s),
+            visible(&o),
+            "{label} {options:?} {paths:?}\nstock: {s:?}\nours: {o:?}"
+        );
+        assert_eq!(
+            snapshot(d1.path()),
+            snapshot(d2.path()),
+            "{label} {options:?} {paths:?}: trees differ"
+        );
+        last = Some((s, o, d1, d2));
+    }
+    last.expect("at least one client")
+}
+
+#[test]
+fn files_from_lists_like_stock() {
+    let p = start_pair(build_tree, |root| {
+        format!("[mod]\n path = {}\n uid = root\n gid = root\n", root.display())
+    });
+    let lists = tempfile::tempdir().unwrap();
+    let list = lists.path().join("list");
+    std::fs::write(
+        &list,
+        "small.txt\ndir/nested/deep/file.c\nodd/\n# a comment line\n\nunicode\n./dir/other.o\nnosuch\n",
+    )
+    .unwrap();
+    let list0 = lists.path().join("list0");
+    std::fs::write(&list0, "small.txt\0dir/nested\0").unwrap();
+    // A list inside the module, read by the daemon (--files-from=:path).
+    std::fs::write(p.src.path().join("in-module.list"), "empty\ndir/other.o\n").unwrap();
+    let ff = format!("--files-from={}", list.display());
+    let ff0 = format!("--files-from={}", list0.display());
+    for opts in [
+        vec!["-a", ff.as_str(), "-i"],
+        vec!["-a", ff.as_str(), "--no-inc-recursive", "-v"],
+        vec!["-a", ff.as_str(), "-r", "-i"],
+        vec!["-a", ff.as_str(), "--no-relative", "-i"],
+        vec!["-a", ff.as_str(), "--protocol=30", "-i"],
+        vec!["-a", ff.as_str(), "--protocol=29", "-i"],
+        vec!["-a", ff.as_str(), "--protocol=27"],
+        vec!["-a", ff0.as_str(), "--from0", "-i"],
+        vec!["-a", "--files-from=:in-module.list", "-i"],
+    ] {
+        let (s, _, _, _) = compare(&p, &opts, "mod/", None);
+        let lists_nosuch = opts.contains(&ff.as_str());
+        assert_eq!(s.code, if lists_nosuch { 23 } else { 0 }, "{opts:?}: {s:?}");
+    }
+    // Names below a source directory.
+    let sub = lists.path().join("sub");
+    std::fs::write(&sub, "nested/deep\nother.o\n").unwrap();
+    let ff = format!("--files-from={}", sub.display());
+    compare(&p, &["-a", &ff, "-i"], "mod/nosuchdir/", None);
+    // Stock 3.2.7 lists other.o but then opens it from the module root
+    // instead of dir/ ("file has vanished", exit 24); we send it.
+    for (label, bin) in clients() {
+        for extra in ["--inc-recursive", "--no-inc-recursive"] {
+            let (_, o, _, d2) = compare_with(&bin, &p, &["-a", &ff, extra, "-i"], "mod/dir/", None);
+            assert_eq!(o.code, 0, "{label}: {o:?}");
+            assert!(
+                d2.path().join("other.o").is_file() && d2.path().join("nested/deep").is_dir(),
+                "{label}"
+            );
+        }
+    }
+}

@@ -6,6 +6,7 @@
 pub enum ExitCode {
     Syntax = 1,
     Protocol = 2,
+    FileSelect = 3,
     Unsupported = 4,
     SocketIo = 10,
     StreamIo = 12,
@@ -18,6 +19,7 @@ impl ExitCode {
         match self {
             ExitCode::Syntax => "syntax or usage error",
             ExitCode::Protocol => "protocol incompatibility",
+            ExitCode::FileSelect => "errors selecting input/output files, dirs",
             ExitCode::Unsupported => "requested action not supported",
             ExitCode::SocketIo => "error in socket IO",
             ExitCode::StreamIo => "error in rsync protocol data stream",

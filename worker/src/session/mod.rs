@@ -258,6 +258,7 @@ fn pull<R: BufRead, W: Write>(
             info!("connection with {} ({}) ended: {}", request.peer_host, request.peer_addr, e);
             ExitCode::SocketIo as i32
         }
+        Err(SenderError::FileSelect(message)) => refuse(request, reader, writer, stream, options, &message, ExitCode::FileSelect),
         Err(e) => {
             let message = format!("rsync: [sender] {e}\n");
             refuse(request, reader, writer, stream, options, &message, ExitCode::Protocol)

@@ -45,6 +45,18 @@ impl<R: Read> DemuxReader<R> {
         }
     }
 
+    /// Whether frames are being read.
+    pub fn is_multiplexed(&self) -> bool {
+        self.multiplexed
+    }
+
+    /// Switch framing off or on, at a frame boundary (protocol 30's
+    /// `--files-from` list travels unframed).
+    pub fn set_multiplexed(&mut self, on: bool) {
+        debug_assert_eq!(self.data_left, 0, "switching framing mid-frame");
+        self.multiplexed = on;
+    }
+
     /// The wrapped reader.
     pub fn inner_ref(&self) -> &R {
         &self.inner

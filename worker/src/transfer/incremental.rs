@@ -201,6 +201,9 @@ struct DirNode {
     duplicate: bool,
     /// Its contents are part of the transfer (FLAG_CONTENT_DIR).
     content: bool,
+    /// `-R`: requested paths below it, listed in its list (upstream's
+    /// F_DIR_RELNAMES).
+    relnames: Vec<String>,
 }
 
 /// How the lists are built and sent.
@@ -287,11 +290,12 @@ impl<'a> ListSender<'a> {
     /// incremental recursion `NDX_FLIST_EOF` when no directory has contents
     /// to send, or one more list when the first holds a single entry.
     pub fn send_first<W: Write>(&mut self, paths: &[String], out: &mut MuxOut<W>, ndx_out: &mut NdxCodec) -> io::Result<()> {
-        let walked = if self.inc_recurse {
+        let mut walked = if self.inc_recurse {
             self.walker.walk_top_level(paths)
         } else {
             self.walker.walk(paths)
         };
+        let mut relnames = std::mem::take(&mut walked.relnames);
         let ndx_start = self.lists.next_ndx_start();
         self.encoder.start_list(ndx_start as u32);
         let mut bytes = Vec::new();
@@ -323,7 +327,7 @@ impl<'a> ListSender<'a> {
             Some((e, _)) if basename(&e.name) == b"." => 0,
             _ => -1,
         };
-        self.add_dirs_to_tree(-1, &entries);
+        self.add_dirs_to_tree(-1, &entries, &mut relnames);
         self.lists.push(SentList {
             ndx_start,
             parent,
@@ -360,7 +364,8 @@ impl<'a> ListSender<'a> {
             ndx_out.write(&mut self.held, NDX_FLIST_OFFSET - first as i32)?;
             self.encoder.start_list(ndx_start as u32);
             let mut bytes = Vec::new();
-            let mut entries = self.list_dir(first, &mut bytes, out)?;
+            let mut relnames = Default::default();
+            let mut entries = self.list_dir(first, &mut bytes, &mut relnames, out)?;
             // Directories of the same name that follow (repeated arguments)
             // share the list; the tree hangs their subdirectories on the last.
             let mut last = first;
@@ -377,7 +382,7 @@ impl<'a> ListSender<'a> {
                 if self.dirs[next].local.parent() == self.dirs[first].local.parent() && prev_content {
                     self.dirs[next].content = false;
                 }
-                entries.extend(self.list_dir(next, &mut bytes, out)?);
+                entries.extend(self.list_dir(next, &mut bytes, &mut relnames, out)?);
                 prev_content = self.dirs[next].content;
                 last = next;
             }
@@ -390,7 +395,7 @@ impl<'a> ListSender<'a> {
             self.hold(&bytes, out)?;
 
             let entries = self.sort(entries);
-            self.add_dirs_to_tree(last as i32, &entries);
+            self.add_dirs_to_tree(last as i32, &entries, &mut relnames);
             self.lists.push(SentList {
                 ndx_start,
                 parent: first as i32,
@@ -427,18 +432,33 @@ impl<'a> ListSender<'a> {
         Ok(())
     }
 
-    /// Upstream's send1extra: one directory's contents, encoded into `bytes`.
-    fn list_dir<W: Write>(&mut self, d: usize, bytes: &mut Vec<u8>, out: &mut MuxOut<W>) -> io::Result<Vec<(FileEntry, PathBuf)>> {
+    /// Upstream's send1extra: one directory's contents (and with `-R` the
+    /// paths waiting below it), encoded into `bytes`. Paths that wait below
+    /// the directories of this list go into `relnames`.
+    fn list_dir<W: Write>(
+        &mut self,
+        d: usize,
+        bytes: &mut Vec<u8>,
+        relnames: &mut crate::transfer::walk_relative::Relnames,
+        out: &mut MuxOut<W>,
+    ) -> io::Result<Vec<(FileEntry, PathBuf)>> {
+        let waiting = std::mem::take(&mut self.dirs[d].relnames);
         let node = &self.dirs[d];
-        if !node.content {
-            return Ok(Vec::new());
-        }
         let local = &node.local;
         let module_path = local
             .strip_prefix(self.walker.root)
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let walked = match std::fs::symlink_metadata(local) {
+        if !node.content {
+            if waiting.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut walked = Walked::default();
+            self.walker.walk_relnames(&node.name, local, &module_path, &waiting, &mut walked);
+            relnames.extend(std::mem::take(&mut walked.relnames));
+            return self.encode(walked, bytes, out);
+        }
+        let mut walked = match std::fs::symlink_metadata(local) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // Gone since its parent was listed.
                 self.io_error |= IOERR_VANISHED;
@@ -453,6 +473,10 @@ impl<'a> ListSender<'a> {
                 self.walker.walk_dir_contents(local, &prefix, &module_path, node.dev)
             }
         };
+        if !waiting.is_empty() {
+            self.walker.walk_relnames(&node.name, local, &module_path, &waiting, &mut walked);
+            relnames.extend(std::mem::take(&mut walked.relnames));
+        }
         self.encode(walked, bytes, out)
     }
 
@@ -494,7 +518,7 @@ impl<'a> ListSender<'a> {
 
     /// Upstream's add_dirs_to_tree: append a list's directories (sorted
     /// order) to the tree as children of `parent` (-1: top level).
-    fn add_dirs_to_tree(&mut self, parent: i32, entries: &[(FileEntry, PathBuf)]) {
+    fn add_dirs_to_tree(&mut self, parent: i32, entries: &[(FileEntry, PathBuf)], relnames: &mut crate::transfer::walk_relative::Relnames) {
         let mut prev: i32 = -1;
         let mut prev_dir_name: Option<&[u8]> = None;
         for (entry, local) in entries {
@@ -513,6 +537,7 @@ impl<'a> ListSender<'a> {
                 next_sibling: -1,
                 duplicate,
                 content: !entry.no_content_dir,
+                relnames: relnames.remove(&entry.name).unwrap_or_default(),
             });
             if basename(&entry.name) == b"." {
                 continue;

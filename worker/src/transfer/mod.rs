@@ -10,6 +10,7 @@
 pub mod chmod;
 pub mod delta;
 pub mod demux;
+pub mod files_from;
 pub mod filter;
 pub mod flist;
 pub mod glob;
@@ -23,3 +24,4 @@ pub mod refuse;
 pub mod sender;
 pub mod symlinks;
 pub mod walk;
+pub mod walk_relative;

@@ -12,7 +12,10 @@ pub struct TransferOptions {
     pub recursive: bool,
     /// `-d`: send directories without recursing.
     pub dirs: bool,
+    /// `-R`: paths are sent with their directories.
     pub relative: bool,
+    /// `--no-implied-dirs` (with `-R`, below protocol 30).
+    pub no_implied_dirs: bool,
     pub preserve_links: bool,
     /// `-L`: follow every symlink.
     pub copy_links: bool,
@@ -49,8 +52,9 @@ pub struct TransferOptions {
     pub timeout: Option<u32>,
     /// `-B N`: block size forced by the client (the generator's business; accepted).
     pub block_size: Option<u32>,
-    /// `--files-from` was given (the list follows on the socket).
-    pub files_from: bool,
+    /// `--files-from`: `-` (the client forwards the list on the socket)
+    /// or a file in the module.
+    pub files_from: Option<String>,
     pub from0: bool,
     /// The capability letters after `-e.`.
     pub capabilities: String,
@@ -71,6 +75,7 @@ pub struct TransferOptions {
 
 /// Long options that take their value as the next argument.
 const SEPARATE_VALUE: &[&str] = &[
+    "files-from",
     "backup-dir",
     "partial-dir",
     "temp-dir",
@@ -116,7 +121,6 @@ const ACCEPTED_LONG: &[&str] = &[
     "ignore-missing-args",
     "new-compress",
     "old-compress",
-    "no-implied-dirs",
     "keep-dirlinks",
     "omit-dir-times",
     "omit-link-times",
@@ -133,15 +137,21 @@ impl TransferOptions {
                     Some((n, v)) => (n, Some(v)),
                     None => (long, None),
                 };
-                if SEPARATE_VALUE.contains(&name) && value.is_none() {
-                    iter.next();
-                }
+                let value = match value {
+                    None if SEPARATE_VALUE.contains(&name) => iter.next().map(String::as_str),
+                    v => v,
+                };
                 o.apply_long(name, value);
             } else if let Some(cluster) = opt.strip_prefix('-') {
                 o.apply_short_cluster(cluster);
             } else {
                 o.unsupported.push(opt.clone());
             }
+        }
+        // As upstream's server: a list of names sends directories as named
+        // (`-d`), recursing only when `-r` came explicitly.
+        if o.files_from.is_some() {
+            o.dirs = true;
         }
         o
     }
@@ -165,10 +175,8 @@ impl TransferOptions {
             }
             "checksum-seed" => self.checksum_seed = number(value).map(|n| n as i32),
             "timeout" => self.timeout = number(value).map(|n| n.max(0) as u32),
-            "files-from" => {
-                self.files_from = true;
-                self.unsupported.push("--files-from".into());
-            }
+            "files-from" => self.files_from = value.map(str::to_string),
+            "no-relative" => self.relative = false,
             "from0" => self.from0 = true,
             "delete" => self.delete_mode = true,
             "delete-excluded" => {
@@ -177,6 +185,7 @@ impl TransferOptions {
             }
             "remove-source-files" => self.remove_source_files = true,
             "inplace" => self.inplace = true,
+            "no-implied-dirs" => self.no_implied_dirs = true,
             n if n.starts_with("delete-") => self.delete_mode = true,
             n if ACCEPTED_LONG.contains(&n) => {}
             other => self.unsupported.push(format!("--{other}")),
@@ -223,10 +232,7 @@ impl TransferOptions {
                 'E' => self.preserve_executability = true,
                 'r' => self.recursive = true,
                 'c' => self.always_checksum = true,
-                'R' => {
-                    self.relative = true;
-                    self.unsupported.push("--relative (-R)".into());
-                }
+                'R' => self.relative = true,
                 'x' => self.one_file_system = true,
                 'z' => self.compress = true,
                 'i' => self.itemize = true,

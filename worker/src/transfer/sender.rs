@@ -102,6 +102,11 @@ pub enum SenderError {
     Io(#[from] io::Error),
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// Upstream's RERR_FILESELECT: the message is the client's to see as is.
+    #[error("{0}")]
+    FileSelect(String),
+    #[error("{0}")]
+    FilesFrom(#[from] crate::transfer::files_from::FilesFromError),
     #[error("{0}")]
     Delta(#[from] delta::DeltaError),
 }
@@ -188,7 +193,15 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
     // Not flushed yet: as upstream's buffered output, the first list goes
     // out together with the first lists sent ahead, right before we first
     // wait for the client.
-    lists.send_first(setup.paths, &mut out, &mut ndx_out)?;
+    let files_from_args;
+    let paths = match &opts.files_from {
+        None => setup.paths,
+        Some(source) => {
+            files_from_args = files_from_paths(setup, source, &mut input, protocol)?;
+            &files_from_args[..]
+        }
+    };
+    lists.send_first(paths, &mut out, &mut ndx_out)?;
     debug!(
         "first file list of {} entries sent in {:?} (incremental: {})",
         lists.lists.first().map_or(0, |l| l.entries.len()),
@@ -404,6 +417,55 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
     stats.total_read = input_count(&input);
     stats.total_written = out.total_written;
     Ok(stats)
+}
+
+/// `--files-from`: read the names and turn them into requested paths
+/// below the source directory (the one path argument), which must exist.
+fn files_from_paths<R: Read>(
+    setup: &SenderSetup<'_>,
+    source: &str,
+    input: &mut DemuxReader<R>,
+    protocol: u32,
+) -> Result<Vec<String>, SenderError> {
+    use crate::transfer::files_from;
+    let module = setup.module_name;
+    let base_arg = setup.paths.first().map(String::as_str).unwrap_or("");
+    let base_shown = crate::transfer::walk::module_relative(base_arg, module);
+    let base = base_shown.trim_end_matches('/');
+    let names = if source == "-" {
+        files_from::read_from_client(input, protocol)?
+    } else {
+        // A list inside the module (`--files-from=:path`).
+        let rel = crate::transfer::walk::sanitize(source);
+        let path = setup.module_root.join(&rel);
+        let file = if setup.daemon_filters.excludes(&rel, false) {
+            Err(io::Error::from_raw_os_error(libc::ENOENT))
+        } else {
+            open_regular(&path)
+        };
+        let file = file.map_err(|e| SenderError::FileSelect(format!("failed to open files-from file {source}: {e}\n")))?;
+        files_from::read_from_file(file, setup.options.from0)?
+    };
+    if !base.is_empty() && !setup.module_root.join(base).is_dir() {
+        let err = std::fs::metadata(setup.module_root.join(base))
+            .map(|_| io::Error::from_raw_os_error(libc::ENOTDIR))
+            .unwrap_or_else(|e| e);
+        return Err(SenderError::FileSelect(rsyserr(
+            &format!("change_dir {} failed", full_fname(&base_shown, module)),
+            &err,
+        )));
+    }
+    // The names are relative to the source directory, which is not part
+    // of what is sent: with -R that is what a `/./` marker says.
+    let prefix = match (base.is_empty(), setup.options.relative) {
+        (true, _) => format!("{module}/"),
+        (false, true) => format!("{module}/{base}/./"),
+        (false, false) => format!("{module}/{base}/"),
+    };
+    Ok(names
+        .into_iter()
+        .map(|name| format!("{prefix}{}", String::from_utf8_lossy(&name)))
+        .collect())
 }
 
 /// Upstream's `updating_basis_file`: whether the receiver writes into the

@@ -37,6 +37,9 @@ pub struct Walked {
     /// Upstream io_error bits.
     pub io_error: i32,
     pub notices: Vec<Notice>,
+    /// `-R` with incremental recursion: paths still to be listed below the
+    /// implied directories of this walk.
+    pub relnames: crate::transfer::walk_relative::Relnames,
 }
 
 /// How to walk.
@@ -128,6 +131,17 @@ impl Walker<'_> {
     fn walk_args(&self, args: &[String], shallow: bool) -> Walked {
         let mut out = Walked::default();
         let args: Vec<String> = if args.is_empty() { vec![String::new()] } else { args.to_vec() };
+        if self.options.relative {
+            let mut state = crate::transfer::walk_relative::RelativeState::default();
+            for arg in &args {
+                let rest = arg.strip_prefix(self.module_name).unwrap_or(arg);
+                let rel = crate::transfer::walk_relative::sanitize_keep_dots(rest);
+                for expanded in crate::transfer::glob::expand(self.root, &rel) {
+                    self.walk_relative_arg(&expanded, shallow, &mut state, &mut out);
+                }
+            }
+            return out;
+        }
         for arg in &args {
             let rel = module_relative(arg, self.module_name);
             for expanded in crate::transfer::glob::expand(self.root, &rel) {
@@ -197,7 +211,7 @@ impl Walker<'_> {
         }
     }
 
-    fn walk_dir(&self, dir: &Path, prefix: &str, module_dir: &str, recurse: bool, dev: u64, out: &mut Walked) {
+    pub(crate) fn walk_dir(&self, dir: &Path, prefix: &str, module_dir: &str, recurse: bool, dev: u64, out: &mut Walked) {
         let read = match std::fs::read_dir(dir) {
             Ok(r) => r,
             Err(e) => {
@@ -288,7 +302,7 @@ impl Walker<'_> {
     /// lstat, or stat when following is asked for (or, with
     /// `--copy-unsafe-links`, when the link leaves the tree) and the target
     /// stays in the module.
-    fn metadata(&self, path: &Path, follow: bool) -> std::io::Result<std::fs::Metadata> {
+    pub(crate) fn metadata(&self, path: &Path, follow: bool) -> std::io::Result<std::fs::Metadata> {
         let meta = std::fs::symlink_metadata(path)?;
         if !meta.file_type().is_symlink() {
             return Ok(meta);
@@ -312,7 +326,7 @@ impl Walker<'_> {
         }
     }
 
-    fn entry(&self, name: Vec<u8>, local: &Path, meta: &std::fs::Metadata) -> FileEntry {
+    pub(crate) fn entry(&self, name: Vec<u8>, local: &Path, meta: &std::fs::Metadata) -> FileEntry {
         let link_target = if meta.file_type().is_symlink() && self.options.preserve_links {
             std::fs::read_link(local).ok().map(|t| {
                 let raw = t.as_os_str().as_bytes();

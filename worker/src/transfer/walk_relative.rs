@@ -1,0 +1,318 @@
+//! `-R` (`--relative`): the sender lists each requested path with its
+//! directories, as upstream's `send_file_list` does in relative mode.
+//!
+//! A path may carry a `/./` marker: what precedes it only locates the
+//! files (`mod/base/./a/b` sends `a/b`, read from `base/a/b`). Every
+//! directory on the way (`a` for `a/b`) is sent as an *implied* directory
+//! (stat following symlinks, no client filters, never its contents), so
+//! the client can create it with the right attributes.
+//!
+//! Without incremental recursion all of that goes into the one list, and
+//! implied directories shared with the previous path are not repeated
+//! (upstream's `lastpath`). With it, the first list holds only each path's
+//! first component; the rest of the path waits on that directory's node as
+//! a *relname* and is sent in the directory's own list, one level at a
+//! time (upstream's `F_DIR_RELNAMES` and `send1extra`).
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use crate::transfer::flist::FileEntry;
+use crate::transfer::walk::{full_fname, rsyserr, Notice, Walked, Walker, IOERR_GENERAL};
+
+/// Paths waiting to be listed below an implied directory, keyed by that
+/// directory's name in the list (incremental recursion only).
+pub type Relnames = HashMap<Vec<u8>, Vec<String>>;
+
+/// State kept across the arguments of one list, as upstream's statics.
+#[derive(Debug, Default)]
+pub struct RelativeState {
+    /// The last path whose implied directories were sent (`lastpath`),
+    /// with the base directory it was found in.
+    last: Option<(String, String)>,
+    /// A leading `./` asks for `.` itself as an implied directory, once.
+    dot_dir_sent: bool,
+}
+
+/// How a requested name ends (upstream's name types).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NameType {
+    Normal,
+    /// `.` or `dir/./`: the directory whose contents are sent.
+    DotDir,
+    /// `dir/`: a directory named with a trailing slash.
+    SlashEnding,
+}
+
+/// Sanitise a client path for `-R`: like the daemon's usual sanitising
+/// (no leading `/`, no `..` climbing out) but keeping `.` components, which
+/// carry the `/./` marker. An empty result is `.`.
+pub fn sanitize_keep_dots(path: &str) -> String {
+    let trailing_slash = path.ends_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for comp in path.split('/') {
+        match comp {
+            "" => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    if parts.is_empty() {
+        return ".".into();
+    }
+    let mut out = parts.join("/");
+    if trailing_slash {
+        out.push('/');
+    }
+    out
+}
+
+/// Split a sanitised `-R` path at its first `/./` into the directory it is
+/// read from and the name it is sent as, with the name's type and whether
+/// it asked for an implied `.` (a leading `./`).
+fn split_marker(path: &str) -> (String, String, NameType, bool) {
+    let (dir, rest) = match path.find("/./") {
+        Some(i) => (path[..i].to_string(), path[i + 3..].trim_start_matches('/')),
+        None => (String::new(), path),
+    };
+    let implied_dot = rest.starts_with("./") && rest.len() > 2;
+    let trailing = rest.ends_with('/');
+    let parts: Vec<&str> = rest.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    let name = parts.join("/");
+    let kind = if name.is_empty() {
+        NameType::DotDir
+    } else if trailing {
+        NameType::SlashEnding
+    } else {
+        NameType::Normal
+    };
+    (dir, name, kind, implied_dot)
+}
+
+fn join(a: &str, b: &str) -> String {
+    if a.is_empty() {
+        b.to_string()
+    } else {
+        format!("{a}/{b}")
+    }
+}
+
+impl Walker<'_> {
+    /// One requested path in relative mode. `shallow`: incremental
+    /// recursion's first list.
+    pub(crate) fn walk_relative_arg(&self, sanitized: &str, shallow: bool, state: &mut RelativeState, out: &mut Walked) {
+        let (dir, name, kind, implied_dot) = split_marker(sanitized);
+        let base = self.root.join(&dir);
+        if !dir.is_empty() && (self.daemon_filters.excludes(&dir, true) || std::fs::metadata(base.join(".")).is_err()) {
+            let err = std::fs::metadata(base.join("."))
+                .err()
+                .unwrap_or_else(|| std::io::Error::from_raw_os_error(libc::ENOENT));
+            out.io_error |= IOERR_GENERAL;
+            let what = format!("change_dir {} failed", full_fname(&dir, self.module_name));
+            out.notices.push(Notice::Error(rsyserr(&what, &err)));
+            return;
+        }
+        if implied_dot && !state.dot_dir_sent {
+            state.dot_dir_sent = true;
+            if let Some(entry) = self.implied_dir(".", &base, &dir) {
+                out.entries.push(entry);
+            }
+        }
+        let (name, kind) = if name.is_empty() {
+            (".".to_string(), NameType::DotDir)
+        } else {
+            (name, kind)
+        };
+        let shown = if dir.is_empty() { name.clone() } else { format!("/{dir}/{name}") };
+        let local = if name == "." { base.clone() } else { base.join(&name) };
+        let module_path = if name == "." { dir.clone() } else { join(&dir, &name) };
+        let follow = self.options.copy_dirlinks || kind != NameType::Normal;
+        let meta = match self.metadata(&local, follow) {
+            Ok(meta) if !self.daemon_filters.excludes(&module_path, meta.is_dir()) => meta,
+            result => {
+                let err = result.err().unwrap_or_else(|| std::io::Error::from_raw_os_error(libc::ENOENT));
+                if err.kind() != std::io::ErrorKind::NotFound {
+                    out.io_error |= IOERR_GENERAL;
+                }
+                let what = format!("link_stat {} failed", full_fname(&shown, self.module_name));
+                out.notices.push(Notice::Error(rsyserr(&what, &err)));
+                return;
+            }
+        };
+        if kind != NameType::DotDir && self.filters.excludes(&name, meta.is_dir()) {
+            return;
+        }
+        if meta.is_dir() && !self.options.recursive && !self.options.dirs {
+            out.notices.push(Notice::Info(format!("skipping directory {name}\n")));
+            return;
+        }
+        if shallow && name != "." {
+            // Incremental recursion: only the first component now.
+            if let Some((first, rest)) = name.split_once('/') {
+                self.first_implied(first, rest, &base, &dir, state, out);
+                return;
+            }
+        } else if self.implied_dirs() {
+            if let Some((parents, _)) = name.rsplit_once('/') {
+                self.implied_dirs_of(parents, &base, &dir, state, out);
+            }
+        }
+        let content = self.options.recursive || (self.options.dirs && kind != NameType::Normal);
+        let mut entry = self.entry(name.as_bytes().to_vec(), &local, &meta);
+        if meta.is_dir() && content {
+            entry.top_dir = true;
+        } else if meta.is_dir() {
+            entry.no_content_dir = true;
+        }
+        out.entries.push((entry, local.clone()));
+        if meta.is_dir() && content && (!shallow || kind == NameType::DotDir) {
+            let prefix = if name == "." { String::new() } else { format!("{name}/") };
+            let recurse = self.options.recursive && !shallow;
+            self.walk_dir(&local, &prefix, &module_path, recurse, meta.dev(), out);
+        }
+    }
+
+    /// Whether implied directories are sent: always from protocol 30,
+    /// before that unless the client said `--no-implied-dirs`.
+    fn implied_dirs(&self) -> bool {
+        self.protocol >= 30 || !self.options.no_implied_dirs
+    }
+
+    /// Non-incremental: the implied directories of `parents` not already
+    /// sent for the previous path.
+    fn implied_dirs_of(&self, parents: &str, base: &Path, dir: &str, state: &mut RelativeState, out: &mut Walked) {
+        let components: Vec<&str> = parents.split('/').collect();
+        let shared = match &state.last {
+            Some((last_dir, last)) if last_dir == dir => {
+                let last: Vec<&str> = last.split('/').collect();
+                components.iter().zip(&last).take_while(|(a, b)| a == b).count()
+            }
+            _ => 0,
+        };
+        if shared == components.len() {
+            return;
+        }
+        for depth in shared..components.len() {
+            let name = components[..=depth].join("/");
+            if let Some(entry) = self.implied_dir(&name, base, dir) {
+                out.entries.push(entry);
+            }
+        }
+        state.last = Some((dir.to_string(), parents.to_string()));
+    }
+
+    /// Incremental: send `first` as an implied directory (unless it was the
+    /// last one sent) and leave `rest` for its own list.
+    fn first_implied(&self, first: &str, rest: &str, base: &Path, dir: &str, state: &mut RelativeState, out: &mut Walked) {
+        let same = matches!(&state.last, Some((d, l)) if d == dir && l == first);
+        if !same {
+            state.last = None;
+            let Some(entry) = self.implied_dir(first, base, dir) else { return };
+            if !entry.0.is_dir() {
+                return;
+            }
+            out.entries.push(entry);
+            state.last = Some((dir.to_string(), first.to_string()));
+        }
+        out.relnames.entry(first.as_bytes().to_vec()).or_default().push(rest.to_string());
+    }
+
+    /// An implied directory entry: stat following symlinks (inside the
+    /// module), no client filters, the module's filters still apply.
+    fn implied_dir(&self, name: &str, base: &Path, dir: &str) -> Option<(FileEntry, std::path::PathBuf)> {
+        let local = if name == "." { base.to_path_buf() } else { base.join(name) };
+        let meta = self.metadata(&local, true).ok()?;
+        let module_path = if name == "." { dir.to_string() } else { join(dir, name) };
+        if self.daemon_filters.excludes(&module_path, meta.is_dir()) {
+            return None;
+        }
+        let mut entry = self.entry(name.as_bytes().to_vec(), &local, &meta);
+        if meta.is_dir() {
+            entry.no_content_dir = true;
+            entry.top_dir = self.protocol >= 30;
+        }
+        Some((entry, local))
+    }
+
+    /// Incremental recursion: what waits below directory `dir_name` (read
+    /// from `local`): each relname one level down, in its own list.
+    pub(crate) fn walk_relnames(&self, dir_name: &str, local: &Path, module_dir: &str, relnames: &[String], out: &mut Walked) {
+        let mut state = RelativeState::default();
+        for rel in relnames {
+            if let Some((first, rest)) = rel.split_once('/') {
+                let name = format!("{dir_name}/{first}");
+                let same = matches!(&state.last, Some((_, l)) if *l == name);
+                if !same {
+                    let Some(entry) = self.implied_dir_at(&name, &local.join(first), &join(module_dir, first)) else {
+                        continue;
+                    };
+                    if !entry.0.is_dir() {
+                        continue;
+                    }
+                    out.entries.push(entry);
+                    state.last = Some((String::new(), name.clone()));
+                }
+                out.relnames.entry(name.into_bytes()).or_default().push(rest.to_string());
+                continue;
+            }
+            let name = format!("{dir_name}/{rel}");
+            let child = local.join(rel);
+            let module_path = join(module_dir, rel);
+            let meta = match self.metadata(&child, self.options.copy_dirlinks) {
+                Ok(meta) => meta,
+                Err(e) => {
+                    out.io_error |= IOERR_GENERAL;
+                    let what = format!("link_stat {} failed", full_fname(&name, self.module_name));
+                    out.notices.push(Notice::Error(rsyserr(&what, &e)));
+                    continue;
+                }
+            };
+            if self.daemon_filters.excludes(&module_path, meta.is_dir()) || self.filters.excludes(&name, meta.is_dir()) {
+                continue;
+            }
+            let mut entry = self.entry(name.into_bytes(), &child, &meta);
+            if meta.is_dir() {
+                entry.top_dir = true;
+            }
+            out.entries.push((entry, child));
+        }
+    }
+
+    fn implied_dir_at(&self, name: &str, local: &Path, module_path: &str) -> Option<(FileEntry, std::path::PathBuf)> {
+        let meta = self.metadata(local, true).ok()?;
+        if self.daemon_filters.excludes(module_path, meta.is_dir()) {
+            return None;
+        }
+        let mut entry = self.entry(name.as_bytes().to_vec(), local, &meta);
+        entry.no_content_dir = true;
+        entry.top_dir = self.protocol >= 30;
+        Some((entry, local.to_path_buf()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitising_keeps_the_marker() {
+        assert_eq!(sanitize_keep_dots("/"), ".");
+        assert_eq!(sanitize_keep_dots("/a/./b"), "a/./b");
+        assert_eq!(sanitize_keep_dots("/./a/b/"), "./a/b/");
+        assert_eq!(sanitize_keep_dots("/a/../../etc"), "etc");
+        assert_eq!(sanitize_keep_dots("//a//b"), "a/b");
+    }
+
+    #[test]
+    fn marker_splits_location_from_name() {
+        assert_eq!(split_marker("a/b/c"), ("".into(), "a/b/c".into(), NameType::Normal, false));
+        assert_eq!(split_marker("base/./a/b"), ("base".into(), "a/b".into(), NameType::Normal, false));
+        assert_eq!(split_marker("base/./"), ("base".into(), "".into(), NameType::DotDir, false));
+        assert_eq!(split_marker("a/b/"), ("".into(), "a/b".into(), NameType::SlashEnding, false));
+        assert_eq!(split_marker("./a/b"), ("".into(), "a/b".into(), NameType::Normal, true));
+        assert_eq!(split_marker("."), ("".into(), "".into(), NameType::DotDir, false));
+    }
+}
