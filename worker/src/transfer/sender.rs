@@ -10,7 +10,6 @@
 //! client's progress, and the client releases each list with an NDX_DONE
 //! before the one that ends phase 0.
 
-use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -25,6 +24,7 @@ use crate::transfer::demux::DemuxReader;
 use crate::transfer::filter::{FilterError, FilterList};
 use crate::transfer::flist::{FileEntry, FlistEncoder, FlistOptions};
 use crate::transfer::incremental::{Item, ListSender, MIN_FILECNT_LOOKAHEAD};
+use crate::transfer::module_root::ModuleRoot;
 use crate::transfer::mux_out::MuxOut;
 use crate::transfer::ndx::{NdxCodec, NDX_DONE};
 use crate::transfer::options::TransferOptions;
@@ -93,6 +93,9 @@ pub enum SenderError {
     Protocol(String),
     #[error("{0}")]
     Delta(#[from] delta::DeltaError),
+    /// The module cannot be confined (no openat2): refused, never served unconfined.
+    #[error("{0}")]
+    Containment(io::Error),
 }
 
 /// Counts bytes read through it (upstream's total_read).
@@ -121,14 +124,20 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W) -> 
     let daemon_filters = setup.daemon_filters;
     let flist_start = Instant::now();
 
-    let canonical_root = std::fs::canonicalize(&setup.module_root)?;
+    // Every access of the pull goes through this (see module_root.rs).
+    let root = ModuleRoot::open(&setup.module_root).map_err(|e| {
+        if e.kind() == io::ErrorKind::Unsupported {
+            SenderError::Containment(e)
+        } else {
+            SenderError::Io(e)
+        }
+    })?;
     let walker = Walker {
-        root: &setup.module_root,
+        root: &root,
         module_name: setup.module_name,
         options: opts,
         filters: &filters,
         daemon_filters,
-        canonical_root,
         munge_symlinks: setup.munge_symlinks,
         protocol,
         outgoing_chmod: setup.outgoing_chmod,
@@ -270,12 +279,10 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W) -> 
         let head = delta::read_sum_head(&mut input, protocol, xfer_sum_len)?;
         let sums = delta::read_block_sums(&mut input, head)?;
         let transfer_name = String::from_utf8_lossy(&entry.name).into_owned();
-        let module_path = local
-            .strip_prefix(&setup.module_root)
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        // Entries' paths are module-relative.
+        let module_path = local.to_string_lossy().into_owned();
         let name = crate::transfer::walk::shown_path(&transfer_name, &module_path);
-        let file = match open_regular(&local) {
+        let file = match root.open_read(&local) {
             Ok(f) => f,
             Err(e) => {
                 let text = if e.kind() == io::ErrorKind::NotFound {
@@ -475,25 +482,9 @@ fn read_ndx_echoing_del_stats<R: Read, W: Write>(
     }
 }
 
-/// Open a file for sending without following a symlink at its name.
-fn open_regular(path: &std::path::Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NOATIME)
-        .open(path)
-        .or_else(|e| {
-            // O_NOATIME needs ownership or CAP_FOWNER.
-            if e.raw_os_error() == Some(libc::EPERM) {
-                std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path)
-            } else {
-                Err(e)
-            }
-        })
-}
-
-/// `-c`: whole-file checksums of regular files, unseeded, for the file list.
-pub(crate) fn fill_whole_file_checksums(entries: &mut [(FileEntry, PathBuf)], kind: ChecksumKind, io_error: &mut i32) {
+/// `-c`: whole-file checksums of regular files, unseeded, for the file list
+/// (each read through the module root).
+pub(crate) fn fill_whole_file_checksums(root: &ModuleRoot, entries: &mut [(FileEntry, PathBuf)], kind: ChecksumKind, io_error: &mut i32) {
     // Plain digests: the old seeded MD4 of protocols < 30 is a transfer-sum
     // quirk; upstream's file_checksum() never feeds the seed.
     let kind = if kind == ChecksumKind::Md4Old { ChecksumKind::Md4 } else { kind };
@@ -507,7 +498,7 @@ pub(crate) fn fill_whole_file_checksums(entries: &mut [(FileEntry, PathBuf)], ki
             continue;
         }
         let mut sum = FileSum::new(&params);
-        let ok = open_regular(path).and_then(|f| {
+        let ok = root.open_read(path).and_then(|f| {
             let mut r = BufReader::with_capacity(256 * 1024, f);
             let mut buf = vec![0u8; 256 * 1024];
             loop {
