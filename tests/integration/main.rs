@@ -6,6 +6,7 @@ mod harness;
 
 mod activation;
 mod check_config;
+mod containment;
 mod differential;
 mod lifecycle;
 mod limits;

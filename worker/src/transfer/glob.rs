@@ -2,17 +2,19 @@
 //! `glob_expand`): `mod/*.iso` names every match inside the module, in
 //! sorted order; a pattern that matches nothing is kept as written so the
 //! client gets the usual "No such file" error for it. `*` and `?` do not
-//! match a leading dot, as with glob(3).
+//! match a leading dot, as with glob(3). Directories are read through the
+//! [`ModuleRoot`], so expansion never looks outside the module.
 
 use std::path::Path;
 
+use crate::transfer::module_root::ModuleRoot;
 use crate::wildmatch::wildmatch;
 
 /// Most matches one argument may expand to.
 const MAX_MATCHES: usize = 100_000;
 
 /// Expand `rel` (sanitised, module-relative, may end in `/`) under `root`.
-pub fn expand(root: &Path, rel: &str) -> Vec<String> {
+pub fn expand(root: &ModuleRoot, rel: &str) -> Vec<String> {
     if !rel.contains(['*', '?', '[']) {
         return vec![rel.to_string()];
     }
@@ -26,10 +28,9 @@ pub fn expand(root: &Path, rel: &str) -> Vec<String> {
                 next.push(join(prefix, part));
                 continue;
             }
-            let dir = if prefix.is_empty() { root.to_path_buf() } else { root.join(prefix) };
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let Ok(entries) = root.read_dir(Path::new(prefix)) else { continue };
             for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
+                let name = entry.to_string_lossy().into_owned();
                 if name.starts_with('.') && !part.starts_with('.') {
                     continue;
                 }
@@ -46,9 +47,9 @@ pub fn expand(root: &Path, rel: &str) -> Vec<String> {
     // A trailing slash, as with glob(3), matches directories only.
     found.retain(|p| {
         if trailing.is_empty() {
-            std::fs::symlink_metadata(root.join(p)).is_ok()
+            root.lstat(Path::new(p)).is_ok()
         } else {
-            root.join(p).is_dir()
+            root.stat(Path::new(p)).is_ok_and(|m| m.is_dir())
         }
     });
     if found.is_empty() {
@@ -78,10 +79,11 @@ mod tests {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, b"").unwrap();
         }
-        assert_eq!(expand(dir.path(), "*.iso"), ["a.iso", "b.iso"]);
-        assert_eq!(expand(dir.path(), "sub*/*.iso"), ["sub/x.iso", "sub2/y.iso"]);
-        assert_eq!(expand(dir.path(), "sub?/"), ["sub2/"]);
-        assert_eq!(expand(dir.path(), "*.nothing"), ["*.nothing"], "no match keeps the pattern");
-        assert_eq!(expand(dir.path(), "plain/name"), ["plain/name"]);
+        let root = ModuleRoot::open(dir.path()).unwrap();
+        assert_eq!(expand(&root, "*.iso"), ["a.iso", "b.iso"]);
+        assert_eq!(expand(&root, "sub*/*.iso"), ["sub/x.iso", "sub2/y.iso"]);
+        assert_eq!(expand(&root, "sub?/"), ["sub2/"]);
+        assert_eq!(expand(&root, "*.nothing"), ["*.nothing"], "no match keeps the pattern");
+        assert_eq!(expand(&root, "plain/name"), ["plain/name"]);
     }
 }

@@ -445,10 +445,8 @@ impl<'a> ListSender<'a> {
         let waiting = std::mem::take(&mut self.dirs[d].relnames);
         let node = &self.dirs[d];
         let local = &node.local;
-        let module_path = local
-            .strip_prefix(self.walker.root)
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        // Module-relative already: the module root is "".
+        let module_path = local.to_string_lossy().into_owned();
         if !node.content {
             if waiting.is_empty() {
                 return Ok(Vec::new());
@@ -458,7 +456,7 @@ impl<'a> ListSender<'a> {
             relnames.extend(std::mem::take(&mut walked.relnames));
             return self.encode(walked, bytes, out);
         }
-        let mut walked = match std::fs::symlink_metadata(local) {
+        let mut walked = match self.walker.root.lstat(local) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // Gone since its parent was listed.
                 self.io_error |= IOERR_VANISHED;
@@ -486,7 +484,7 @@ impl<'a> ListSender<'a> {
         send_notices(&walked.notices, out)?;
         self.io_error |= walked.io_error;
         if let Some(kind) = self.checksum {
-            crate::transfer::sender::fill_whole_file_checksums(&mut walked.entries, kind, &mut self.io_error);
+            crate::transfer::sender::fill_whole_file_checksums(self.walker.root, &mut walked.entries, kind, &mut self.io_error);
         }
         let mut kept = Vec::with_capacity(walked.entries.len());
         for (entry, path) in walked.entries {

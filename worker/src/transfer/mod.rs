@@ -3,7 +3,8 @@
 //!
 //! - [`sender`]: the daemon sends (a client pull), built from
 //!   [`options`] (what the client asked for), [`filter`] (its rules),
-//!   [`walk`] (the file list from the module tree), [`flist`] (its wire
+//!   [`walk`] (the file list from the module tree, read through
+//!   [`module_root`], which confines it to the module), [`flist`] (its wire
 //!   format), [`ndx`] (file indexes), [`delta`] (block sums, match search,
 //!   tokens and compression), [`demux`]/[`mux_out`] (multiplexed I/O).
 
@@ -17,6 +18,7 @@ pub mod glob;
 pub mod incremental;
 pub mod io_timeout;
 pub mod log_format;
+pub mod module_root;
 pub mod mux_out;
 pub mod ndx;
 pub mod options;

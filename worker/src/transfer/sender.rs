@@ -10,7 +10,6 @@
 //! client's progress, and the client releases each list with an NDX_DONE
 //! before the one that ends phase 0.
 
-use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -26,6 +25,7 @@ use crate::transfer::filter::{FilterError, FilterList};
 use crate::transfer::flist::{FileEntry, FlistEncoder, FlistOptions};
 use crate::transfer::incremental::{Item, ListSender, MIN_FILECNT_LOOKAHEAD};
 use crate::transfer::io_timeout::{IdlePolicy, IdleReader};
+use crate::transfer::module_root::ModuleRoot;
 use crate::transfer::mux_out::MuxOut;
 use crate::transfer::ndx::{NdxCodec, NDX_DONE};
 use crate::transfer::options::TransferOptions;
@@ -109,6 +109,9 @@ pub enum SenderError {
     FilesFrom(#[from] crate::transfer::files_from::FilesFromError),
     #[error("{0}")]
     Delta(#[from] delta::DeltaError),
+    /// The module cannot be confined (no openat2): refused, never served unconfined.
+    #[error("{0}")]
+    Containment(io::Error),
 }
 
 /// Counts bytes read through it (upstream's total_read).
@@ -143,14 +146,20 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
     let daemon_filters = setup.daemon_filters;
     let flist_start = Instant::now();
 
-    let canonical_root = std::fs::canonicalize(&setup.module_root)?;
+    // Every access of the pull goes through this (see module_root.rs).
+    let root = ModuleRoot::open(&setup.module_root).map_err(|e| {
+        if e.kind() == io::ErrorKind::Unsupported {
+            SenderError::Containment(e)
+        } else {
+            SenderError::Io(e)
+        }
+    })?;
     let walker = Walker {
-        root: &setup.module_root,
+        root: &root,
         module_name: setup.module_name,
         options: opts,
         filters: &filters,
         daemon_filters,
-        canonical_root,
         munge_symlinks: setup.munge_symlinks,
         protocol,
         outgoing_chmod: setup.outgoing_chmod,
@@ -197,7 +206,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
     let paths = match &opts.files_from {
         None => setup.paths,
         Some(source) => {
-            files_from_args = files_from_paths(setup, source, &mut input, protocol)?;
+            files_from_args = files_from_paths(setup, &root, source, &mut input, protocol)?;
             &files_from_args[..]
         }
     };
@@ -308,12 +317,10 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         let head = delta::read_sum_head(&mut input, protocol, xfer_sum_len)?;
         let sums = delta::read_block_sums(&mut input, head)?;
         let transfer_name = String::from_utf8_lossy(&entry.name).into_owned();
-        let module_path = local
-            .strip_prefix(&setup.module_root)
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        // Entries' paths are module-relative.
+        let module_path = local.to_string_lossy().into_owned();
         let name = crate::transfer::walk::shown_path(&transfer_name, &module_path);
-        let file = match open_regular(&local) {
+        let file = match root.open_read(&local) {
             Ok(f) => f,
             Err(e) => {
                 let text = if e.kind() == io::ErrorKind::NotFound {
@@ -423,6 +430,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
 /// below the source directory (the one path argument), which must exist.
 fn files_from_paths<R: Read>(
     setup: &SenderSetup<'_>,
+    root: &ModuleRoot,
     source: &str,
     input: &mut DemuxReader<R>,
     protocol: u32,
@@ -437,19 +445,17 @@ fn files_from_paths<R: Read>(
     } else {
         // A list inside the module (`--files-from=:path`).
         let rel = crate::transfer::walk::sanitize(source);
-        let path = setup.module_root.join(&rel);
         let file = if setup.daemon_filters.excludes(&rel, false) {
             Err(io::Error::from_raw_os_error(libc::ENOENT))
         } else {
-            open_regular(&path)
+            root.open_read(std::path::Path::new(&rel))
         };
         let file = file.map_err(|e| SenderError::FileSelect(format!("failed to open files-from file {source}: {e}\n")))?;
         files_from::read_from_file(file, setup.options.from0)?
     };
-    if !base.is_empty() && !setup.module_root.join(base).is_dir() {
-        let err = std::fs::metadata(setup.module_root.join(base))
-            .map(|_| io::Error::from_raw_os_error(libc::ENOTDIR))
-            .unwrap_or_else(|e| e);
+    let base_meta = root.stat(std::path::Path::new(base));
+    if !base.is_empty() && !base_meta.as_ref().is_ok_and(|m| m.is_dir()) {
+        let err = base_meta.map(|_| io::Error::from_raw_os_error(libc::ENOTDIR)).unwrap_or_else(|e| e);
         return Err(SenderError::FileSelect(rsyserr(
             &format!("change_dir {} failed", full_fname(&base_shown, module)),
             &err,
@@ -592,25 +598,9 @@ fn read_ndx_echoing_del_stats<R: Read, W: Write>(
     }
 }
 
-/// Open a file for sending without following a symlink at its name.
-fn open_regular(path: &std::path::Path) -> io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NOATIME)
-        .open(path)
-        .or_else(|e| {
-            // O_NOATIME needs ownership or CAP_FOWNER.
-            if e.raw_os_error() == Some(libc::EPERM) {
-                std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path)
-            } else {
-                Err(e)
-            }
-        })
-}
-
-/// `-c`: whole-file checksums of regular files, unseeded, for the file list.
-pub(crate) fn fill_whole_file_checksums(entries: &mut [(FileEntry, PathBuf)], kind: ChecksumKind, io_error: &mut i32) {
+/// `-c`: whole-file checksums of regular files, unseeded, for the file list
+/// (each read through the module root).
+pub(crate) fn fill_whole_file_checksums(root: &ModuleRoot, entries: &mut [(FileEntry, PathBuf)], kind: ChecksumKind, io_error: &mut i32) {
     // Plain digests: the old seeded MD4 of protocols < 30 is a transfer-sum
     // quirk; upstream's file_checksum() never feeds the seed.
     let kind = if kind == ChecksumKind::Md4Old { ChecksumKind::Md4 } else { kind };
@@ -624,7 +614,7 @@ pub(crate) fn fill_whole_file_checksums(entries: &mut [(FileEntry, PathBuf)], ki
             continue;
         }
         let mut sum = FileSum::new(&params);
-        let ok = open_regular(path).and_then(|f| {
+        let ok = root.open_read(path).and_then(|f| {
             let mut r = BufReader::with_capacity(256 * 1024, f);
             let mut buf = vec![0u8; 256 * 1024];
             loop {

@@ -1,12 +1,14 @@
 //! Building the file list the sender announces: the client's paths are
 //! sanitised and resolved inside the module, then walked (recursively with
-//! `-r`), filtered, and turned into [`FileEntry`]s with the local path each
-//! one is read from.
+//! `-r`), filtered, and turned into [`FileEntry`]s with the module-relative
+//! path each one is read from.
 //!
-//! Containment: every path is the module root joined with a sanitised
-//! relative path (no `..` can climb out, no leading `/`), and symlinks are
-//! never followed unless the client asked (`-L`, `-k`) and the target stays
-//! inside the module.
+//! Containment: every path is sanitised and module-relative, and every
+//! access goes through [`ModuleRoot`], which resolves it as if the module
+//! were a chroot (see [`crate::transfer::module_root`]). Symlinks are only
+//! followed when the client asked (`-L`, `-k`, `--copy-unsafe-links`), and
+//! then inside the module: a target that does not exist there has no
+//! referent.
 
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -14,6 +16,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::transfer::filter::FilterList;
 use crate::transfer::flist::FileEntry;
+use crate::transfer::module_root::ModuleRoot;
 use crate::transfer::options::TransferOptions;
 
 /// Upstream's IOERR_GENERAL: some file could not be listed or read.
@@ -32,7 +35,7 @@ pub enum Notice {
 /// The walk's result.
 #[derive(Debug, Default)]
 pub struct Walked {
-    /// Entries in sending order, with the local path of each.
+    /// Entries in sending order, with the module-relative path of each.
     pub entries: Vec<(FileEntry, PathBuf)>,
     /// Upstream io_error bits.
     pub io_error: i32,
@@ -44,8 +47,8 @@ pub struct Walked {
 
 /// How to walk.
 pub struct Walker<'a> {
-    /// The module's directory.
-    pub root: &'a Path,
+    /// The module's directory: every access goes through it.
+    pub root: &'a ModuleRoot,
     pub module_name: &'a str,
     pub options: &'a TransferOptions,
     pub filters: &'a FilterList,
@@ -53,8 +56,6 @@ pub struct Walker<'a> {
     /// paths relative to the module root. What they exclude does not exist
     /// for the client: not listed, not sent, not even named in errors.
     pub daemon_filters: &'a FilterList,
-    /// The module root's canonical form, for symlink containment.
-    pub canonical_root: PathBuf,
     /// `munge symlinks`: strip the munge prefix from link targets we send.
     pub munge_symlinks: bool,
     /// Negotiated protocol (message levels differ below 28).
@@ -160,11 +161,11 @@ impl Walker<'_> {
             None => ("", rel),
         };
         let (base, name) = if dot_dir { (rel, ".") } else { (dir, name) };
-        let base_path = self.root.join(base);
+        let base_path = PathBuf::from(base);
         // Upstream chdirs into the argument's directory first; a directory
         // we may not search is reported as that chdir failing.
         if !base.is_empty() {
-            if let Err(e) = std::fs::metadata(base_path.join(".")) {
+            if let Err(e) = self.root.stat(&base_path.join(".")) {
                 let what = format!("change_dir {} failed", full_fname(base, self.module_name));
                 out.notices.push(Notice::Error(rsyserr(&what, &e)));
                 return;
@@ -212,7 +213,7 @@ impl Walker<'_> {
     }
 
     pub(crate) fn walk_dir(&self, dir: &Path, prefix: &str, module_dir: &str, recurse: bool, dev: u64, out: &mut Walked) {
-        let read = match std::fs::read_dir(dir) {
+        let read = match self.root.read_dir(dir) {
             Ok(r) => r,
             Err(e) => {
                 out.io_error |= IOERR_GENERAL;
@@ -228,7 +229,7 @@ impl Walker<'_> {
         let mut children = Vec::new();
         for item in read {
             match item {
-                Ok(item) => children.push(item.file_name()),
+                Ok(name) => children.push(name),
                 Err(e) => {
                     out.io_error |= IOERR_GENERAL;
                     out.notices.push(Notice::Error(rsyserr(
@@ -249,9 +250,7 @@ impl Walker<'_> {
             let meta = match self.metadata(&local, self.options.copy_links) {
                 Ok(m) => m,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    let is_link = std::fs::symlink_metadata(&local)
-                        .map(|m| m.file_type().is_symlink())
-                        .unwrap_or(false);
+                    let is_link = self.root.lstat(&local).map(|m| m.file_type().is_symlink()).unwrap_or(false);
                     let copying = self.options.copy_links || self.options.copy_unsafe_links || self.options.copy_dirlinks;
                     if copying && is_link {
                         out.io_error |= IOERR_GENERAL;
@@ -285,7 +284,7 @@ impl Walker<'_> {
             if self.options.one_file_system && meta.is_dir() && meta.dev() != dev {
                 continue;
             }
-            if self.ignore_nonreadable && !readable(&local, &meta) {
+            if self.ignore_nonreadable && !readable(self.root, &local, &meta) {
                 continue;
             }
             let entry = self.entry(name_bytes.clone(), &local, &meta);
@@ -300,35 +299,31 @@ impl Walker<'_> {
     }
 
     /// lstat, or stat when following is asked for (or, with
-    /// `--copy-unsafe-links`, when the link leaves the tree) and the target
-    /// stays in the module.
+    /// `--copy-unsafe-links`, when the link leaves the tree), resolved
+    /// inside the module.
     pub(crate) fn metadata(&self, path: &Path, follow: bool) -> std::io::Result<std::fs::Metadata> {
-        let meta = std::fs::symlink_metadata(path)?;
+        let meta = self.root.lstat(path)?;
         if !meta.file_type().is_symlink() {
             return Ok(meta);
         }
         let follow = follow
             || (self.options.copy_unsafe_links
-                && std::fs::read_link(path)
-                    .map(|t| {
-                        let rel = path.strip_prefix(self.root).unwrap_or(path);
-                        crate::transfer::symlinks::is_unsafe(t.as_os_str().as_bytes(), rel.as_os_str().as_bytes())
-                    })
+                && self
+                    .root
+                    .read_link(path)
+                    .map(|t| crate::transfer::symlinks::is_unsafe(t.as_os_str().as_bytes(), path.as_os_str().as_bytes()))
                     .unwrap_or(false));
         if !follow {
             return Ok(meta);
         }
-        // Followed links stay inside the module, as if it were a chroot:
-        // a target outside it (or none at all) has no referent.
-        match std::fs::canonicalize(path) {
-            Ok(target) if target.starts_with(&self.canonical_root) => std::fs::metadata(path),
-            _ => Err(std::io::Error::from_raw_os_error(libc::ENOENT)),
-        }
+        // Followed links resolve inside the module, as in a chroot: a
+        // target missing there (ENOENT) has no referent, a loop is ELOOP.
+        self.root.stat(path)
     }
 
     pub(crate) fn entry(&self, name: Vec<u8>, local: &Path, meta: &std::fs::Metadata) -> FileEntry {
         let link_target = if meta.file_type().is_symlink() && self.options.preserve_links {
-            std::fs::read_link(local).ok().map(|t| {
+            self.root.read_link(local).ok().map(|t| {
                 let raw = t.as_os_str().as_bytes();
                 if self.munge_symlinks {
                     crate::transfer::symlinks::unmunge(raw).to_vec()
@@ -372,19 +367,14 @@ impl Walker<'_> {
 
 /// Whether the session may read a regular file or list a directory (tried
 /// for real: access(2) would check the real uid, not the session's).
-fn readable(path: &Path, meta: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::OpenOptionsExt;
+fn readable(root: &ModuleRoot, path: &Path, meta: &std::fs::Metadata) -> bool {
     if meta.is_dir() {
-        return std::fs::read_dir(path).is_ok();
+        return root.read_dir(path).is_ok();
     }
     if !meta.is_file() {
         return true;
     }
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .is_ok()
+    root.open_read(path).is_ok()
 }
 
 /// How upstream names a file in messages: relative to the directory it

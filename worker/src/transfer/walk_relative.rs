@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::transfer::flist::FileEntry;
 use crate::transfer::walk::{full_fname, rsyserr, Notice, Walked, Walker, IOERR_GENERAL};
@@ -105,9 +105,10 @@ impl Walker<'_> {
     /// recursion's first list.
     pub(crate) fn walk_relative_arg(&self, sanitized: &str, shallow: bool, state: &mut RelativeState, out: &mut Walked) {
         let (dir, name, kind, implied_dot) = split_marker(sanitized);
-        let base = self.root.join(&dir);
-        if !dir.is_empty() && (self.daemon_filters.excludes(&dir, true) || std::fs::metadata(base.join(".")).is_err()) {
-            let err = std::fs::metadata(base.join("."))
+        let base = PathBuf::from(&dir);
+        let searchable = || self.root.stat(&base.join("."));
+        if !dir.is_empty() && (self.daemon_filters.excludes(&dir, true) || searchable().is_err()) {
+            let err = searchable()
                 .err()
                 .unwrap_or_else(|| std::io::Error::from_raw_os_error(libc::ENOENT));
             out.io_error |= IOERR_GENERAL;

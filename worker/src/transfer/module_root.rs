@@ -1,0 +1,315 @@
+//! The module as a chroot without chroot: every filesystem access of a pull
+//! goes through one `O_PATH` descriptor of the module's directory and
+//! `openat2(2)` with `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS`.
+//!
+//! Guarantee: a module-relative path handed to [`ModuleRoot`] is resolved
+//! by the kernel as if the module directory were `/`. `..` stops at the
+//! root, absolute symlink targets start at the root, and a symlink met on
+//! the way (an intermediate component, or one swapped in by a concurrent
+//! rename) is followed *inside* the root, never out of it. `/proc` magic
+//! links are refused. So no session can stat, list, read or readlink
+//! anything outside its module, whatever the module's symlinks say and
+//! whatever changes under the walk. Mount points inside the module are
+//! crossed (`-x` compares device numbers instead).
+//!
+//! Needs Linux 5.6 (openat2): [`ModuleRoot::open`] fails on older kernels
+//! rather than fall back to unchecked paths. The session thread's fsuid and
+//! fsgid (see `identity.rs`) apply to every call, as to any other syscall.
+
+use std::ffi::{CString, OsString};
+use std::fs::{File, Metadata};
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+/// How often a lookup that lost a race (EAGAIN) is retried. The kernel
+/// gives up on a `..` step under RESOLVE_IN_ROOT whenever *any* rename or
+/// mount happened on the system during the lookup, so a busy host needs a
+/// generous bound; lookups without `..` never see it.
+const EAGAIN_RETRIES: usize = 1000;
+
+/// The kernel's `struct open_how` (linux/openat2.h): three u64 in this
+/// order; the size passed to openat2 tells the kernel which version it is.
+#[repr(C)]
+struct OpenHow {
+    /// open(2) flags.
+    flags: u64,
+    /// Creation mode (must be 0 without O_CREAT).
+    mode: u64,
+    /// RESOLVE_* flags.
+    resolve: u64,
+}
+
+/// An open module directory that confines every lookup to itself.
+#[derive(Debug)]
+pub struct ModuleRoot {
+    /// `O_PATH | O_DIRECTORY` descriptor of the module's directory.
+    fd: OwnedFd,
+    /// Where the module is, for messages only: never opened again.
+    path: PathBuf,
+}
+
+impl ModuleRoot {
+    /// Open the module directory and check that the kernel has openat2.
+    pub fn open(path: &Path) -> io::Result<ModuleRoot> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let fd = File::options()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(path)
+            .map_err(|e| with_context(e, "cannot open module directory", path))?;
+        let root = ModuleRoot {
+            fd: fd.into(),
+            path: path.to_path_buf(),
+        };
+        // The probe: ENOSYS here means a kernel older than 5.6.
+        root.resolve(Path::new(""), libc::O_PATH | libc::O_DIRECTORY).map_err(|e| {
+            if e.raw_os_error() == Some(libc::ENOSYS) {
+                io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "openat2(2) is not available (Linux >= 5.6 is required to confine a module)",
+                )
+            } else {
+                with_context(e, "cannot resolve module directory", path)
+            }
+        })?;
+        Ok(root)
+    }
+
+    /// The module directory as configured (for messages).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// lstat: the final component is not followed.
+    pub fn lstat(&self, rel: &Path) -> io::Result<Metadata> {
+        File::from(self.resolve(rel, libc::O_PATH | libc::O_NOFOLLOW)?).metadata()
+    }
+
+    /// stat: symlinks are followed all the way, inside the root.
+    pub fn stat(&self, rel: &Path) -> io::Result<Metadata> {
+        File::from(self.resolve(rel, libc::O_PATH)?).metadata()
+    }
+
+    /// The target of the symlink `rel` (its final component is not followed).
+    pub fn read_link(&self, rel: &Path) -> io::Result<PathBuf> {
+        let link = self.resolve(rel, libc::O_PATH | libc::O_NOFOLLOW)?;
+        // An empty path reads the link an O_PATH|O_NOFOLLOW descriptor names.
+        nix::fcntl::readlinkat(Some(link.as_raw_fd()), "")
+            .map(PathBuf::from)
+            .map_err(io::Error::from)
+    }
+
+    /// The names in directory `rel` (symlinks followed inside the root),
+    /// without `.` and `..`, in the order the kernel gives them.
+    pub fn read_dir(&self, rel: &Path) -> io::Result<DirNames> {
+        let fd = self.resolve(rel, libc::O_RDONLY | libc::O_DIRECTORY)?;
+        DirNames::new(fd)
+    }
+
+    /// Open a regular file for reading, as the sender does: not through a
+    /// symlink at its name, never as a controlling terminal, without
+    /// blocking on a FIFO swapped in, and without touching its atime when
+    /// we may. The returned file is in blocking mode.
+    pub fn open_read(&self, rel: &Path) -> io::Result<File> {
+        let base = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK;
+        let fd = match self.resolve(rel, base | libc::O_NOATIME) {
+            // O_NOATIME needs ownership or CAP_FOWNER.
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => self.resolve(rel, base)?,
+            other => other?,
+        };
+        let flags = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)?;
+        let flags = nix::fcntl::OFlag::from_bits_retain(flags) & !nix::fcntl::OFlag::O_NONBLOCK;
+        nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))?;
+        Ok(File::from(fd))
+    }
+
+    /// openat2 of `rel` (empty: the root itself) below the root, retrying
+    /// the EAGAIN a concurrent rename can cause.
+    fn resolve(&self, rel: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
+        let bytes = rel.as_os_str().as_bytes();
+        let name =
+            CString::new(if bytes.is_empty() { b"." as &[u8] } else { bytes }).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let how = OpenHow {
+            flags: (flags | libc::O_CLOEXEC) as u64,
+            mode: 0,
+            resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+        };
+        let mut tries = 0;
+        loop {
+            match openat2(self.fd.as_fd().as_raw_fd(), &name, &how) {
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && tries < EAGAIN_RETRIES => {
+                    tries += 1;
+                    // Let the renaming thread finish before we look again.
+                    std::thread::yield_now();
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// The one unsafe call: `openat2(dirfd, name, how, sizeof how)`.
+fn openat2(dirfd: libc::c_int, name: &CString, how: &OpenHow) -> io::Result<OwnedFd> {
+    // SAFETY: `name` is NUL-terminated and `how` is a live `#[repr(C)]`
+    // open_how; the kernel only reads both for the duration of the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dirfd,
+            name.as_ptr(),
+            how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a non-negative return is a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as libc::c_int) })
+}
+
+/// The entries of a directory opened through the root (readdir(3) on a
+/// descriptor we own).
+pub struct DirNames {
+    /// The stream fdopendir(3) made of the descriptor (closed on drop).
+    dir: std::ptr::NonNull<libc::DIR>,
+}
+
+impl DirNames {
+    fn new(fd: OwnedFd) -> io::Result<DirNames> {
+        // SAFETY: fdopendir takes over a valid descriptor; on success the
+        // stream owns it (closedir closes it), so it is released from `fd`.
+        let dir = unsafe { libc::fdopendir(fd.as_raw_fd()) };
+        match std::ptr::NonNull::new(dir) {
+            Some(dir) => {
+                std::mem::forget(fd);
+                Ok(DirNames { dir })
+            }
+            None => Err(io::Error::last_os_error()),
+        }
+    }
+}
+
+impl Iterator for DirNames {
+    type Item = io::Result<OsString>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            nix::errno::Errno::clear();
+            // SAFETY: `dir` is the open stream we own; the entry it returns
+            // stays valid until the next readdir on it, and we copy the name out first.
+            let entry = unsafe { libc::readdir64(self.dir.as_ptr()) };
+            if entry.is_null() {
+                let errno = nix::errno::Errno::last_raw();
+                return (errno != 0).then(|| Err(io::Error::from_raw_os_error(errno)));
+            }
+            // SAFETY: d_name is NUL-terminated inside the entry.
+            let name = unsafe { std::ffi::CStr::from_ptr((*entry).d_name.as_ptr()) }.to_bytes();
+            if name != b"." && name != b".." {
+                return Some(Ok(OsString::from_vec(name.to_vec())));
+            }
+        }
+    }
+}
+
+impl Drop for DirNames {
+    fn drop(&mut self) {
+        // SAFETY: the stream is ours and closed exactly once.
+        unsafe { libc::closedir(self.dir.as_ptr()) };
+    }
+}
+
+/// `e` with what we were doing and where (the error kind is kept).
+fn with_context(e: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::unix::fs::symlink;
+
+    /// `<tmp>/outside/secret` and the root `<tmp>/m` with `f`, `d/g`.
+    fn tree() -> (tempfile::TempDir, ModuleRoot) {
+        let top = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(top.path().join("outside")).unwrap();
+        std::fs::write(top.path().join("outside/secret"), "secret").unwrap();
+        std::fs::create_dir_all(top.path().join("m/d")).unwrap();
+        std::fs::write(top.path().join("m/f"), "inside").unwrap();
+        std::fs::write(top.path().join("m/d/g"), "g").unwrap();
+        let root = ModuleRoot::open(&top.path().join("m")).unwrap();
+        (top, root)
+    }
+
+    fn read(root: &ModuleRoot, rel: &str) -> io::Result<String> {
+        let mut s = String::new();
+        root.open_read(Path::new(rel))?.read_to_string(&mut s)?;
+        Ok(s)
+    }
+
+    #[test]
+    fn intermediate_link_to_outside_resolves_inside() {
+        let (top, root) = tree();
+        symlink(top.path().join("outside"), top.path().join("m/out")).unwrap();
+        let err = root.lstat(Path::new("out/secret")).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+        assert_eq!(read(&root, "out/secret").unwrap_err().raw_os_error(), Some(libc::ENOENT));
+        assert!(root.read_dir(Path::new("out")).is_err());
+        // The same absolute target, created inside the module, is what it names.
+        let inside = top.path().join("m").join(top.path().strip_prefix("/").unwrap()).join("outside");
+        std::fs::create_dir_all(&inside).unwrap();
+        std::fs::write(inside.join("secret"), "decoy").unwrap();
+        assert_eq!(read(&root, "out/secret").unwrap(), "decoy");
+    }
+
+    #[test]
+    fn dot_dot_cannot_climb() {
+        let (_top, root) = tree();
+        assert_eq!(read(&root, "../outside/secret").unwrap_err().raw_os_error(), Some(libc::ENOENT));
+        assert_eq!(read(&root, "d/../../../f").unwrap(), "inside", "`..` stops at the root");
+        symlink("../../outside", root.path().join("d/up")).unwrap();
+        assert_eq!(read(&root, "d/up/secret").unwrap_err().raw_os_error(), Some(libc::ENOENT));
+        symlink("../..", root.path().join("top")).unwrap();
+        assert_eq!(read(&root, "top/f").unwrap(), "inside", "a climbing link is the root");
+    }
+
+    #[test]
+    fn absolute_target_resolves_within_the_root() {
+        let (_top, root) = tree();
+        symlink("/d/g", root.path().join("abs")).unwrap();
+        assert_eq!(root.stat(Path::new("abs")).unwrap().len(), 1);
+        assert!(root.stat(Path::new("abs")).unwrap().is_file());
+        symlink("/etc/passwd", root.path().join("pw")).unwrap();
+        assert_eq!(root.stat(Path::new("pw")).unwrap_err().raw_os_error(), Some(libc::ENOENT));
+    }
+
+    #[test]
+    fn final_symlink_is_not_followed_by_lstat_or_open() {
+        let (_top, root) = tree();
+        symlink("f", root.path().join("l")).unwrap();
+        let meta = root.lstat(Path::new("l")).unwrap();
+        assert!(meta.file_type().is_symlink());
+        assert_eq!(root.read_link(Path::new("l")).unwrap(), Path::new("f"));
+        assert_eq!(read(&root, "l").unwrap_err().raw_os_error(), Some(libc::ELOOP));
+        assert!(root.stat(Path::new("l")).unwrap().is_file());
+    }
+
+    #[test]
+    fn regular_file_opens_blocking_and_dirs_list() {
+        let (_top, root) = tree();
+        let f = root.open_read(Path::new("f")).unwrap();
+        let flags = nix::fcntl::fcntl(f.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL).unwrap();
+        assert_eq!(flags & libc::O_NONBLOCK, 0, "the file is handed back blocking");
+        assert_eq!(read(&root, "d/g").unwrap(), "g");
+        let mut names: Vec<_> = root.read_dir(Path::new("")).unwrap().map(|n| n.unwrap()).collect();
+        names.sort();
+        assert_eq!(names, ["d", "f"]);
+        let names: Vec<_> = root.read_dir(Path::new("d")).unwrap().map(|n| n.unwrap()).collect();
+        assert_eq!(names, ["g"]);
+        assert!(root.read_dir(Path::new("f")).is_err());
+        assert!(root.lstat(Path::new("")).unwrap().is_dir());
+    }
+}
