@@ -412,3 +412,95 @@ fn files_from_lists_like_stock() {
         }
     }
 }
+
+/// A tree with per-directory filter files (.rsync-filter, .gitignore).
+fn merge_tree(root: &Path) {
+    let w = |p: &str, data: &str| {
+        let path = root.join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    };
+    w(".rsync-filter", "# root rules\n- *.log\n- /top-only.txt\n");
+    for f in [
+        "top-only.txt",
+        "a.log",
+        "x.tmp",
+        "keep.txt",
+        "sub/top-only.txt",
+        "sub/b.log",
+        "sub/important.log",
+    ] {
+        w(f, f);
+    }
+    w("sub/.rsync-filter", "+ important.log\n- *.tmp\n");
+    w("sub/x.tmp", "t");
+    w("sub/deeper/.rsync-filter", "- /y\n");
+    for f in ["sub/deeper/y", "sub/deeper/z", "sub/y"] {
+        w(f, f);
+    }
+    w("c/.gitignore", "*.o\nbuild\n");
+    for f in ["c/m.o", "c/build/z", "c/src/n.o", "c/src/n.c"] {
+        w(f, f);
+    }
+    w("c/src/.gitignore", "!\n*.c\n");
+}
+
+#[test]
+fn per_directory_merge_files_like_stock() {
+    let p = start_pair(merge_tree, |root| format!("[mod]\n path = {}\n", root.display()));
+    for path in ["mod/", "mod/sub/", "mod/sub"] {
+        for opts in [
+            vec!["-a", "-F", "-i"],
+            vec!["-a", "-FF", "-i"],
+            vec!["-a", "-F", "--no-inc-recursive", "-i"],
+            vec!["-a", "-F", "--protocol=29", "-i"],
+            vec!["-a", "--filter=:- .gitignore", "-i"],
+            vec!["-a", "--filter=dir-merge,n- .gitignore", "-i"],
+            vec!["-a", "--filter=:e /.rsync-filter", "--filter=:- .gitignore", "-i"],
+        ] {
+            compare(&p, &opts, path, None);
+        }
+    }
+    // The rules did act: inherited, overridden locally, anchored per directory.
+    let (_, _, _, d) = compare(&p, &["-a", "-F"], "mod/", None);
+    for gone in ["a.log", "top-only.txt", "sub/b.log", "sub/x.tmp", "sub/deeper/y"] {
+        assert!(!d.path().join(gone).exists(), "{gone}");
+    }
+    for kept in ["x.tmp", "sub/top-only.txt", "sub/important.log", "sub/y", "sub/deeper/z"] {
+        assert!(d.path().join(kept).exists(), "{kept}");
+    }
+}
+
+#[test]
+fn one_file_system_and_copy_dirlinks_like_stock() {
+    let p = start_pair(
+        |root| {
+            build_tree(root);
+            std::os::unix::fs::symlink("dir", root.join("dirlink")).unwrap();
+            std::fs::create_dir_all(root.join("mnt")).unwrap();
+        },
+        |root| format!("[mod]\n path = {}\n uid = root\n gid = root\n", root.display()),
+    );
+    for opts in [vec!["-rlkt", "-i"], vec!["-rlkt", "--no-inc-recursive", "-i"]] {
+        compare(&p, &opts, "mod/", None);
+    }
+    // A mount point inside the module (needs root to mount).
+    let mnt = p.src.path().join("mnt");
+    let mount = |args: &[&str]| {
+        std::process::Command::new(args[0])
+            .args(&args[1..])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let mnt_arg = mnt.to_str().unwrap();
+    let mounted = nix::unistd::geteuid().is_root() && mount(&["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt_arg]);
+    if !mounted {
+        eprintln!("note: not root or cannot mount tmpfs; the -x cases are skipped");
+        return;
+    }
+    std::fs::write(mnt.join("inside"), b"on another file system").unwrap();
+    for opts in [vec!["-ax", "-i"], vec!["-axx", "-i"], vec!["-ax", "--no-inc-recursive", "-i"]] {
+        compare(&p, &opts, "mod/", None);
+    }
+    assert!(mount(&["umount", mnt_arg]));
+}

@@ -7,6 +7,7 @@
 use std::io::{self, Read};
 
 use crate::session::wire::read_int;
+use crate::transfer::filter_merge::{DirMerge, Frame};
 use crate::wildmatch::wildmatch;
 
 /// Longest rule we accept.
@@ -39,12 +40,20 @@ pub struct Rule {
     wild2_prefix: bool,
     /// Ends with `/***`: matches the directory itself too.
     wild3_suffix: bool,
+    /// Matched against the path from the module root rather than the
+    /// transfer name (upstream's FILTRULE_ABS_PATH: the `/` modifier, and
+    /// anchored patterns of a per-directory merge file).
+    module_path: bool,
+    /// A dir-merge rule: the rules of merge slot N go here.
+    merge_slot: Option<usize>,
 }
 
 /// A rule list, applied first-match-wins.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FilterList {
     pub rules: Vec<Rule>,
+    /// The dir-merge rules, by slot (see `filter_merge`).
+    pub merges: Vec<DirMerge>,
 }
 
 /// A rule we cannot apply.
@@ -54,7 +63,7 @@ pub enum FilterError {
     TooLong(usize),
     #[error("too many filter rules")]
     TooMany,
-    #[error("unsupported filter rule {0:?} (per-directory merge files are not implemented yet)")]
+    #[error("unsupported filter rule {0:?}")]
     Unsupported(String),
     #[error("invalid filter rule {0:?}")]
     Invalid(String),
@@ -103,21 +112,60 @@ impl FilterList {
             '+' | 'S' => Action::Include,
             // Protect/risk concern deletion on the receiving side only.
             'P' | 'R' => return Ok(()),
-            ':' | '.' => return Err(FilterError::Unsupported(text.to_string())),
+            ':' => return self.add_dir_merge(&modifiers, pattern, text),
             _ => return Err(FilterError::Invalid(text.to_string())),
         };
         let mut negate = false;
+        let mut module_path = false;
         for m in modifiers.chars() {
             match m {
                 '!' => negate = true,
+                '/' => module_path = true,
                 // Rules meant for the receiver only do not filter what we send.
                 'r' => return Ok(()),
-                's' | 'p' | '/' => {}
+                's' | 'p' => {}
                 'x' => return Ok(()), // xattr-name rules
                 _ => return Err(FilterError::Unsupported(text.to_string())),
             }
         }
-        self.rules.push(Rule::new(action, pattern, negate));
+        let rule = Rule::new(action, pattern, negate);
+        self.rules.push(if module_path { rule.module_path_rule() } else { rule });
+        Ok(())
+    }
+
+    /// A `:` (dir-merge) rule: its file is read in every directory listed.
+    fn add_dir_merge(&mut self, modifiers: &str, file: &str, text: &str) -> Result<(), FilterError> {
+        let mut merge = DirMerge {
+            file: file.trim_start_matches('/').to_string(),
+            parent_scan: file.contains('/'),
+            no_inherit: false,
+            default_action: None,
+            word_split: false,
+        };
+        let mut exclude_self = false;
+        for m in modifiers.chars() {
+            match m {
+                '-' => merge.default_action = Some(Action::Exclude),
+                '+' => merge.default_action = Some(Action::Include),
+                'n' => merge.no_inherit = true,
+                'w' => merge.word_split = true,
+                'e' => exclude_self = true,
+                's' | 'p' => {}
+                'r' => return Ok(()),
+                _ => return Err(FilterError::Unsupported(text.to_string())),
+            }
+        }
+        if merge.file.is_empty() || merge.file.contains('/') {
+            return Err(FilterError::Unsupported(text.to_string()));
+        }
+        let slot = self.merges.len();
+        let mut placeholder = Rule::new(Action::Exclude, &merge.file, false);
+        placeholder.merge_slot = Some(slot);
+        self.rules.push(placeholder);
+        if exclude_self {
+            self.rules.push(Rule::new(Action::Exclude, &merge.file, false));
+        }
+        self.merges.push(merge);
         Ok(())
     }
 
@@ -187,10 +235,27 @@ impl FilterList {
         Ok(())
     }
 
-    /// Whether `name` (relative to the transfer root) is excluded.
+    /// Whether `name` (relative to the transfer root) is excluded. For
+    /// the module's own rules the name is the path from the module root.
     pub fn excludes(&self, name: &str, is_dir: bool) -> bool {
+        self.excludes_at(name, name, is_dir, None)
+    }
+
+    /// Whether `name` is excluded, with `module_path` (the same file from
+    /// the module root) for module-path rules and `frame` holding the
+    /// per-directory merge rules in effect where the name was found.
+    pub fn excludes_at(&self, name: &str, module_path: &str, is_dir: bool, frame: Option<&Frame>) -> bool {
         for rule in &self.rules {
-            if rule.matches(name, is_dir) {
+            if let Some(slot) = rule.merge_slot {
+                let Some(frame) = frame else { continue };
+                for local in frame.rules(slot) {
+                    if local.matches_at(name, module_path, is_dir) {
+                        return local.action == Action::Exclude;
+                    }
+                }
+                continue;
+            }
+            if rule.matches_at(name, module_path, is_dir) {
                 return rule.action == Action::Exclude;
             }
         }
@@ -207,6 +272,28 @@ impl Rule {
         } else {
             Rule::new(action, pattern, false)
         }
+    }
+
+    /// This rule, matched against paths from the module root.
+    pub fn module_path_rule(mut self) -> Rule {
+        self.module_path = true;
+        self
+    }
+
+    /// Whether it matches paths from the module root.
+    pub fn is_module_path_rule(&self) -> bool {
+        self.module_path
+    }
+
+    /// Whether the rule is negated (`!`).
+    pub fn negated(&self) -> bool {
+        self.negate
+    }
+
+    /// Match `name` (from the transfer root) or, for a module-path rule,
+    /// `module_path`.
+    pub fn matches_at(&self, name: &str, module_path: &str, is_dir: bool) -> bool {
+        self.matches(if self.module_path { module_path } else { name }, is_dir)
     }
 
     /// A rule for `pattern` as written.
@@ -230,6 +317,8 @@ impl Rule {
             directory_only,
             negate,
             pattern: p,
+            module_path: false,
+            merge_slot: None,
         }
     }
 
@@ -351,9 +440,15 @@ mod tests {
         l.add_wire_rule("!", 31).unwrap();
         assert!(l.rules.is_empty());
         assert!(matches!(
-            FilterList::default().add_wire_rule(": .rsync-filter", 31),
-            Err(FilterError::Unsupported(_))
+            FilterList::default().add_wire_rule(":C", 31),
+            Err(FilterError::Invalid(_) | FilterError::Unsupported(_))
         ));
+        let mut merges = FilterList::default();
+        merges.add_wire_rule(":e /.rsync-filter", 31).unwrap();
+        merges.add_wire_rule(":n- .ignore", 31).unwrap();
+        assert_eq!(merges.merges.len(), 2);
+        assert!(merges.merges[0].parent_scan && !merges.merges[1].parent_scan && merges.merges[1].no_inherit);
+        assert!(merges.excludes(".rsync-filter", false), "e: the merge file itself is excluded");
     }
 
     #[test]

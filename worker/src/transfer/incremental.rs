@@ -204,6 +204,9 @@ struct DirNode {
     /// `-R`: requested paths below it, listed in its list (upstream's
     /// F_DIR_RELNAMES).
     relnames: Vec<String>,
+    /// The per-directory merge rules in effect for its contents, once its
+    /// list has been made (its subdirectories' lists start from them).
+    frame: Option<std::rc::Rc<crate::transfer::filter_merge::Frame>>,
 }
 
 /// How the lists are built and sent.
@@ -231,6 +234,9 @@ pub struct ListSender<'a> {
     /// around it; holding the batch back here does the same. The caller
     /// must [`ListSender::flush`] before writing anything else.
     held: Vec<u8>,
+    /// The merge rules of the transfer root, when the first list listed it
+    /// (`mod/`): its top-level directories' lists start from them.
+    top_frame: Option<std::rc::Rc<crate::transfer::filter_merge::Frame>>,
 }
 
 impl<'a> ListSender<'a> {
@@ -250,6 +256,7 @@ impl<'a> ListSender<'a> {
             send_dir: -1,
             eof: false,
             held: Vec::new(),
+            top_frame: None,
         }
     }
 
@@ -296,6 +303,7 @@ impl<'a> ListSender<'a> {
             self.walker.walk(paths)
         };
         let mut relnames = std::mem::take(&mut walked.relnames);
+        self.top_frame = walked.dir_frame.take();
         let ndx_start = self.lists.next_ndx_start();
         self.encoder.start_list(ndx_start as u32);
         let mut bytes = Vec::new();
@@ -468,13 +476,18 @@ impl<'a> ListSender<'a> {
             }
             _ => {
                 let prefix = format!("{}/", node.name);
-                self.walker.walk_dir_contents(local, &prefix, &module_path, node.dev)
+                let parent_frame = match node.parent {
+                    p if p >= 0 => self.dirs[p as usize].frame.clone(),
+                    _ => self.top_frame.clone(),
+                };
+                self.walker.walk_dir_contents(local, &prefix, &module_path, node.dev, parent_frame)
             }
         };
         if !waiting.is_empty() {
             self.walker.walk_relnames(&node.name, local, &module_path, &waiting, &mut walked);
             relnames.extend(std::mem::take(&mut walked.relnames));
         }
+        self.dirs[d].frame = walked.dir_frame.take();
         self.encode(walked, bytes, out)
     }
 
@@ -536,6 +549,7 @@ impl<'a> ListSender<'a> {
                 duplicate,
                 content: !entry.no_content_dir,
                 relnames: relnames.remove(&entry.name).unwrap_or_default(),
+                frame: None,
             });
             if basename(&entry.name) == b"." {
                 continue;

@@ -13,6 +13,7 @@ pub mod delta;
 pub mod demux;
 pub mod files_from;
 pub mod filter;
+pub mod filter_merge;
 pub mod flist;
 pub mod glob;
 pub mod incremental;

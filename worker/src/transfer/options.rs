@@ -35,6 +35,8 @@ pub struct TransferOptions {
     pub always_checksum: bool,
     pub whole_file: bool,
     pub one_file_system: bool,
+    /// `-xx`: mount points are left out, not listed empty.
+    pub skip_mount_points: bool,
     pub dry_run: bool,
     pub itemize: bool,
     pub numeric_ids: bool,
@@ -233,7 +235,10 @@ impl TransferOptions {
                 'r' => self.recursive = true,
                 'c' => self.always_checksum = true,
                 'R' => self.relative = true,
-                'x' => self.one_file_system = true,
+                'x' => {
+                    self.skip_mount_points = self.one_file_system;
+                    self.one_file_system = true;
+                }
                 'z' => self.compress = true,
                 'i' => self.itemize = true,
                 'C' => self.unsupported.push("--cvs-exclude (-C)".into()),

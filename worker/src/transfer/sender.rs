@@ -164,6 +164,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         protocol,
         outgoing_chmod: setup.outgoing_chmod,
         ignore_nonreadable: setup.ignore_nonreadable,
+        merge: crate::transfer::filter_merge::MergeStack::new(filters.merges.clone()),
     };
     let kind = ChecksumKind::from_negotiated(&setup.negotiated.checksum, protocol)
         .ok_or_else(|| SenderError::Protocol(format!("unsupported checksum {}", setup.negotiated.checksum)))?;

@@ -43,6 +43,9 @@ pub struct Walked {
     /// `-R` with incremental recursion: paths still to be listed below the
     /// implied directories of this walk.
     pub relnames: crate::transfer::walk_relative::Relnames,
+    /// The per-directory merge rules of the first directory listed (kept
+    /// on its tree node for the lists of its subdirectories).
+    pub dir_frame: Option<std::rc::Rc<crate::transfer::filter_merge::Frame>>,
 }
 
 /// How to walk.
@@ -64,6 +67,8 @@ pub struct Walker<'a> {
     pub outgoing_chmod: Option<&'a crate::transfer::chmod::ChmodRules>,
     /// `ignore nonreadable`: leave out what the session may not read.
     pub ignore_nonreadable: bool,
+    /// The per-directory merge rules of the directories being listed.
+    pub merge: crate::transfer::filter_merge::MergeStack,
 }
 
 /// Upstream's `rsyserr()` line: `rsync: [sender] <msg>: <strerror> (<errno>)`.
@@ -123,10 +128,26 @@ impl Walker<'_> {
 
     /// One directory's immediate contents (names prefixed with `prefix`),
     /// without descending: an incremental-recursion list.
-    pub fn walk_dir_contents(&self, dir: &Path, prefix: &str, module_dir: &str, dev: u64) -> Walked {
+    /// `parent_frame` holds the merge rules in effect in its parent.
+    pub fn walk_dir_contents(
+        &self,
+        dir: &Path,
+        prefix: &str,
+        module_dir: &str,
+        dev: u64,
+        parent_frame: Option<std::rc::Rc<crate::transfer::filter_merge::Frame>>,
+    ) -> Walked {
         let mut out = Walked::default();
+        self.merge.reset_to(parent_frame);
         self.walk_dir(dir, prefix, module_dir, false, dev, &mut out);
         out
+    }
+
+    /// Whether the client's rules exclude `name` (from the transfer root;
+    /// `module_path` from the module root), with the merge rules of the
+    /// directory being listed.
+    pub(crate) fn client_excludes(&self, name: &str, module_path: &str, is_dir: bool) -> bool {
+        self.filters.excludes_at(name, module_path, is_dir, self.merge.current().as_deref())
     }
 
     fn walk_args(&self, args: &[String], shallow: bool) -> Walked {
@@ -193,7 +214,7 @@ impl Walker<'_> {
                 .push(Notice::Error(rsyserr(&what, &std::io::Error::from_raw_os_error(libc::ENOENT))));
             return;
         }
-        if !dot_dir && self.filters.excludes(name, meta.is_dir()) {
+        if !dot_dir && self.client_excludes(name, &module_path, meta.is_dir()) {
             return;
         }
         if meta.is_dir() && !self.options.recursive && !self.options.dirs && !dot_dir {
@@ -240,6 +261,10 @@ impl Walker<'_> {
             }
         }
         children.sort();
+        let frame = self.merge.enter(self.root, module_dir);
+        if out.dir_frame.is_none() {
+            out.dir_frame = frame;
+        }
         let mut subdirs = Vec::new();
         for child in children {
             let local = dir.join(&child);
@@ -247,7 +272,7 @@ impl Walker<'_> {
             let name_bytes = [prefix.as_bytes(), child.as_bytes()].concat();
             let module_path = join_rel(module_dir, &child.to_string_lossy());
             let shown = shown_path(&name, &module_path);
-            let meta = match self.metadata(&local, self.options.copy_links) {
+            let meta = match self.child_metadata(&local) {
                 Ok(m) => m,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     let is_link = self.root.lstat(&local).map(|m| m.file_type().is_symlink()).unwrap_or(false);
@@ -278,24 +303,47 @@ impl Walker<'_> {
                     continue;
                 }
             };
-            if self.daemon_filters.excludes(&module_path, meta.is_dir()) || self.filters.excludes(&name, meta.is_dir()) {
+            if self.daemon_filters.excludes(&module_path, meta.is_dir()) || self.client_excludes(&name, &module_path, meta.is_dir()) {
                 continue;
             }
-            if self.options.one_file_system && meta.is_dir() && meta.dev() != dev {
+            // -x: a mount point is listed but not entered; -xx leaves it out.
+            let mount_point = self.options.one_file_system && meta.is_dir() && meta.dev() != dev;
+            if mount_point && self.options.skip_mount_points {
                 continue;
             }
             if self.ignore_nonreadable && !readable(self.root, &local, &meta) {
                 continue;
             }
-            let entry = self.entry(name_bytes.clone(), &local, &meta);
+            let mut entry = self.entry(name_bytes.clone(), &local, &meta);
+            // Only -r lists a subdirectory's contents (upstream FLAG_CONTENT_DIR).
+            entry.no_content_dir = meta.is_dir() && (!self.options.recursive || mount_point);
             out.entries.push((entry, local.clone()));
-            if meta.is_dir() && recurse {
+            if meta.is_dir() && recurse && !mount_point {
                 subdirs.push((local, format!("{name}/"), module_path));
             }
         }
         for (local, prefix, module_path) in subdirs {
             self.walk_dir(&local, &prefix, &module_path, recurse, dev, out);
         }
+        self.merge.leave();
+    }
+
+    /// What upstream's `readlink_stat` gives for a directory's entry: the
+    /// link itself, unless `-L` follows every link or `-k` a link to a
+    /// directory.
+    fn child_metadata(&self, path: &Path) -> std::io::Result<std::fs::Metadata> {
+        if !self.options.copy_links && self.options.copy_dirlinks {
+            let meta = self.metadata(path, false)?;
+            if meta.file_type().is_symlink() {
+                if let Ok(target) = self.metadata(path, true) {
+                    if target.is_dir() {
+                        return Ok(target);
+                    }
+                }
+            }
+            return Ok(meta);
+        }
+        self.metadata(path, self.options.copy_links)
     }
 
     /// lstat, or stat when following is asked for (or, with

@@ -143,7 +143,7 @@ impl Walker<'_> {
                 return;
             }
         };
-        if kind != NameType::DotDir && self.filters.excludes(&name, meta.is_dir()) {
+        if kind != NameType::DotDir && self.client_excludes(&name, &module_path, meta.is_dir()) {
             return;
         }
         if meta.is_dir() && !self.options.recursive && !self.options.dirs {
@@ -271,7 +271,7 @@ impl Walker<'_> {
                     continue;
                 }
             };
-            if self.daemon_filters.excludes(&module_path, meta.is_dir()) || self.filters.excludes(&name, meta.is_dir()) {
+            if self.daemon_filters.excludes(&module_path, meta.is_dir()) || self.client_excludes(&name, &module_path, meta.is_dir()) {
                 continue;
             }
             let mut entry = self.entry(name.into_bytes(), &child, &meta);

@@ -1,0 +1,297 @@
+//! Per-directory merge files (`dir-merge` / `:` rules, `-F`'s
+//! `.rsync-filter`): the sender reads the named file in every directory it
+//! lists and applies its rules there and below, as upstream's
+//! `push_local_filters` does.
+//!
+//! Each dir-merge rule owns a slot. A directory's [`Frame`] holds, per slot,
+//! the rules of its own file followed by those inherited from its parents
+//! (unless the rule says `n`), so the most local rules win. A name given
+//! with a path (`/.rsync-filter`) also collects the files of the
+//! directories above the first one listed, from the module root down (the
+//! parent-directory scan). `/`-anchored patterns in a merge file match
+//! only below the directory that holds it. Files are read through the
+//! module root, so a merge file is subject to containment like any other.
+
+use std::cell::RefCell;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use crate::transfer::filter::{Action, Rule};
+use crate::transfer::module_root::ModuleRoot;
+
+/// Largest merge file read (upstream has no limit; a hostile module file
+/// must not exhaust memory).
+const MAX_MERGE_FILE: u64 = 1 << 20;
+
+/// One dir-merge rule, as the client sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirMerge {
+    /// The file name looked for in each directory.
+    pub file: String,
+    /// The name had a path (`/.rsync-filter`): scan parent directories too.
+    pub parent_scan: bool,
+    /// `n`: rules do not apply in subdirectories.
+    pub no_inherit: bool,
+    /// `-` or `+`: every line is a pattern with this action.
+    pub default_action: Option<Action>,
+    /// `w`: lines hold several patterns split on white space.
+    pub word_split: bool,
+}
+
+/// The rules in effect for one slot: a directory's own, then its parents'.
+#[derive(Debug)]
+struct Level {
+    rules: Vec<Rule>,
+    parent: Option<Rc<Level>>,
+}
+
+/// Every slot's rules for one directory.
+#[derive(Debug, Default)]
+pub struct Frame {
+    slots: Vec<Option<Rc<Level>>>,
+}
+
+impl Frame {
+    /// The rules of `slot`, most local first.
+    pub fn rules(&self, slot: usize) -> impl Iterator<Item = &Rule> {
+        let mut level = self.slots.get(slot).and_then(|l| l.as_deref());
+        std::iter::from_fn(move || {
+            let l = level?;
+            level = l.parent.as_deref();
+            Some(l.rules.iter())
+        })
+        .flatten()
+    }
+}
+
+/// The frames of the directories being walked (the walk is single
+/// threaded; frames are shared with the incremental directory tree).
+#[derive(Debug, Default)]
+pub struct MergeStack {
+    merges: Vec<DirMerge>,
+    stack: RefCell<Vec<Rc<Frame>>>,
+}
+
+impl MergeStack {
+    /// For the dir-merge rules of a filter list (none: every call is free).
+    pub fn new(merges: Vec<DirMerge>) -> Self {
+        MergeStack {
+            merges,
+            stack: RefCell::default(),
+        }
+    }
+
+    /// Whether any dir-merge rule is in play.
+    pub fn active(&self) -> bool {
+        !self.merges.is_empty()
+    }
+
+    /// The frame names are matched against now.
+    pub fn current(&self) -> Option<Rc<Frame>> {
+        self.stack.borrow().last().cloned()
+    }
+
+    /// Start over from `frame` (incremental recursion lists a directory
+    /// whose parent's frame was kept on its tree node).
+    pub fn reset_to(&self, frame: Option<Rc<Frame>>) {
+        let mut stack = self.stack.borrow_mut();
+        stack.clear();
+        stack.extend(frame);
+    }
+
+    /// Enter `dir` (module-relative) to list it: read its merge files on
+    /// top of the current frame. Returns the new frame.
+    pub fn enter(&self, root: &ModuleRoot, dir: &str) -> Option<Rc<Frame>> {
+        if !self.active() {
+            return None;
+        }
+        let parent = self.current();
+        let mut frame = Frame::default();
+        for (slot, merge) in self.merges.iter().enumerate() {
+            let inherited = match &parent {
+                Some(p) if !merge.no_inherit => p.slots.get(slot).cloned().flatten(),
+                Some(_) => None,
+                None if merge.parent_scan && !merge.no_inherit => self.scan_parents(root, merge, dir),
+                None => None,
+            };
+            let local = read_merge_file(root, merge, dir);
+            frame.slots.push(if local.is_empty() {
+                inherited
+            } else {
+                Some(Rc::new(Level {
+                    rules: local,
+                    parent: inherited,
+                }))
+            });
+        }
+        let frame = Rc::new(frame);
+        self.stack.borrow_mut().push(frame.clone());
+        Some(frame)
+    }
+
+    /// Leave the directory entered last.
+    pub fn leave(&self) {
+        if self.active() {
+            self.stack.borrow_mut().pop();
+        }
+    }
+
+    /// The files of the directories above `dir`, from the module root down.
+    fn scan_parents(&self, root: &ModuleRoot, merge: &DirMerge, dir: &str) -> Option<Rc<Level>> {
+        let mut level: Option<Rc<Level>> = None;
+        let components: Vec<&str> = dir.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+        for depth in 0..components.len() {
+            let ancestor = components[..depth].join("/");
+            let rules = read_merge_file(root, merge, &ancestor);
+            if !rules.is_empty() {
+                level = Some(Rc::new(Level { rules, parent: level }));
+            }
+        }
+        level
+    }
+}
+
+/// The rules of `dir`'s merge file; a missing or unreadable file has none.
+fn read_merge_file(root: &ModuleRoot, merge: &DirMerge, dir: &str) -> Vec<Rule> {
+    let path: PathBuf = if dir.is_empty() {
+        PathBuf::from(&merge.file)
+    } else {
+        Path::new(dir).join(&merge.file)
+    };
+    let Ok(file) = root.open_read(&path) else {
+        return Vec::new();
+    };
+    let mut text = Vec::new();
+    if file.take(MAX_MERGE_FILE).read_to_end(&mut text).is_err() {
+        return Vec::new();
+    }
+    parse_merge_text(&String::from_utf8_lossy(&text), merge, dir)
+}
+
+/// Parse a merge file's lines into rules; `/`-anchored patterns are tied
+/// to `dir` (upstream's XFLG_ANCHORED2ABS). Lines we cannot use (nested
+/// merges, receiver-only rules, `!` clears) are dropped or applied.
+pub fn parse_merge_text(text: &str, merge: &DirMerge, dir: &str) -> Vec<Rule> {
+    let mut rules: Vec<Rule> = Vec::new();
+    for line in text.lines() {
+        let line = line.trim_end_matches('\r');
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(action) = merge.default_action {
+            let words: Vec<&str> = if merge.word_split {
+                line.split_whitespace().collect()
+            } else {
+                vec![line]
+            };
+            for word in words {
+                if word == "!" {
+                    rules.clear();
+                } else {
+                    rules.push(anchored_in(Rule::new(action, word, false), word, dir));
+                }
+            }
+            continue;
+        }
+        if line == "!" || line == "clear" {
+            rules.clear();
+            continue;
+        }
+        let Some((head, pattern)) = split_rule(line) else { continue };
+        let (action, negate) = match head {
+            h if h.starts_with('-') || h.starts_with('H') || h == "exclude" || h == "hide" => (Action::Exclude, h.contains('!')),
+            h if h.starts_with('+') || h.starts_with('S') || h == "include" || h == "show" => (Action::Include, h.contains('!')),
+            // Protect/risk, receiver-only rules and nested merges do not
+            // decide what the sender lists.
+            _ => continue,
+        };
+        if head.len() > 1 && head.starts_with(['-', '+', 'H', 'S']) && head.contains('r') {
+            continue;
+        }
+        rules.push(anchored_in(Rule::new(action, pattern, negate), pattern, dir));
+    }
+    rules
+}
+
+/// `- pat`, `-! pat`, `exclude pat`, `+,s pat` ... into head and pattern.
+fn split_rule(line: &str) -> Option<(&str, &str)> {
+    let (head, pattern) = line.split_once([' ', '_'])?;
+    let head = head.trim_end_matches(',');
+    (!pattern.is_empty()).then_some((head, pattern))
+}
+
+/// A pattern anchored with `/` in the merge file of `dir` matches only
+/// below `dir`: it becomes a module-path rule.
+fn anchored_in(rule: Rule, pattern: &str, dir: &str) -> Rule {
+    if !pattern.starts_with('/') {
+        return rule;
+    }
+    let full = if dir.is_empty() {
+        pattern.to_string()
+    } else {
+        format!("/{dir}{pattern}")
+    };
+    Rule::new(rule.action, &full, rule.negated()).module_path_rule()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn merge(file: &str) -> DirMerge {
+        DirMerge {
+            file: file.trim_start_matches('/').to_string(),
+            parent_scan: file.starts_with('/'),
+            no_inherit: false,
+            default_action: None,
+            word_split: false,
+        }
+    }
+
+    #[test]
+    fn lines_become_rules_with_local_anchors() {
+        let rules = parse_merge_text(
+            "# c\n- *.o\n\n+ keep.o\n- /build\n-r ignored\nP prot\n",
+            &merge(".rsync-filter"),
+            "src",
+        );
+        assert_eq!(rules.len(), 3);
+        assert!(rules[0].matches("a/b.o", false));
+        assert!(rules[1].matches("x/keep.o", false));
+        assert!(rules[2].is_module_path_rule() && rules[2].matches("src/build", true) && !rules[2].matches("build", true));
+    }
+
+    #[test]
+    fn no_prefix_word_split_files() {
+        let m = DirMerge {
+            default_action: Some(Action::Exclude),
+            word_split: true,
+            ..merge(".cvsignore")
+        };
+        let rules = parse_merge_text("*.tmp  core\n", &m, "");
+        assert_eq!(rules.len(), 2);
+        assert!(rules[1].matches("x/core", false));
+    }
+
+    #[test]
+    fn frames_stack_local_rules_over_inherited_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
+        std::fs::write(dir.path().join(".rsync-filter"), "- *.log\n").unwrap();
+        std::fs::write(dir.path().join("a/.rsync-filter"), "+ keep.log\n").unwrap();
+        std::fs::write(dir.path().join("a/b/.rsync-filter"), "- /x\n").unwrap();
+        let root = ModuleRoot::open(dir.path()).unwrap();
+        let stack = MergeStack::new(vec![merge("/.rsync-filter")]);
+        // Entering a/b first scans the module root and a.
+        let frame = stack.enter(&root, "a/b").unwrap();
+        let names: Vec<String> = frame.rules(0).map(|r| format!("{r:?}")).collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert!(frame.rules(0).next().unwrap().is_module_path_rule(), "a/b's own rule first");
+        stack.leave();
+        assert!(stack.current().is_none());
+        // Without a path in the name, no parent scan.
+        let local_only = MergeStack::new(vec![merge(".rsync-filter")]);
+        assert_eq!(local_only.enter(&root, "a/b").unwrap().rules(0).count(), 1);
+    }
+}
