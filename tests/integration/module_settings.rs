@@ -220,3 +220,47 @@ fn dont_compress_star_turns_deflate_off_like_stock() {
         }
     }
 }
+
+#[test]
+fn remove_source_files_like_stock() {
+    use crate::harness::tree::snapshot;
+    // Each daemon gets its own copy of the tree: the pull deletes sources.
+    let (stock_src, ours_src) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    tree(stock_src.path());
+    tree(ours_src.path());
+    let conf = |src: &Path, extra: &str| {
+        format!(
+            "use chroot = no\n[mod]\n path = {}\n uid = root\n gid = root\n{extra}",
+            src.display()
+        )
+    };
+    let stock = StockDaemon::start(&conf(stock_src.path(), " read only = no\n"));
+    let ours = Daemon::start(&conf(ours_src.path(), " read only = no\n"), &["--workers=1"]);
+    for args in [
+        vec!["-a", "--remove-source-files", "-i"],
+        vec!["-a", "--remove-source-files", "--protocol=29"],
+    ] {
+        let (s, d1) = pull(Path::new("rsync"), stock.addr, &args, "mod/sub/");
+        let (o, d2) = pull(Path::new("rsync"), ours.addr, &args, "mod/sub/");
+        assert_eq!(s.visible(true), o.visible(false), "{args:?}\n{}", ours.log());
+        assert_eq!(listing(d1.path()), listing(d2.path()));
+        assert_eq!(
+            snapshot(stock_src.path()).keys().collect::<Vec<_>>(),
+            snapshot(ours_src.path()).keys().collect::<Vec<_>>()
+        );
+    }
+    assert!(!ours_src.path().join("sub/d.txt").exists(), "the sent file was removed");
+    assert!(ours_src.path().join("a.txt").exists(), "files not sent stay");
+    // A read-only module refuses the option, as stock does.
+    let (stock_ro, ours_ro) = (
+        StockDaemon::start(&conf(stock_src.path(), "")),
+        Daemon::start(&conf(ours_src.path(), ""), &[]),
+    );
+    for (label, bin) in clients() {
+        let (s, _) = pull(&bin, stock_ro.addr, &["-a", "--remove-source-files"], "mod/");
+        let (o, _) = pull(&bin, ours_ro.addr, &["-a", "--remove-source-files"], "mod/");
+        assert_eq!(s.visible(true), o.visible(false), "{label}");
+        assert!(o.stderr.contains("cannot be used with a read-only module"), "{label}: {o:?}");
+    }
+    assert!(ours_src.path().join("a.txt").exists());
+}

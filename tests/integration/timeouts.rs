@@ -94,3 +94,33 @@ fn a_waiting_sender_sends_keepalives_and_stays() {
     assert!(keepalives >= 3, "{keepalives} keep-alives in 4.5 s");
     assert!(!daemon.log().contains("io timeout"), "{}", daemon.log());
 }
+
+#[test]
+fn the_daemon_tells_a_protocol_31_client_its_timeout() {
+    let (_src, daemon) = daemon(7);
+    let stream = TcpStream::connect(daemon.addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    // Protocol 31 and above separate arguments with NULs.
+    reader
+        .get_mut()
+        .write_all(b"@RSYNCD: 31.0\nmod\n--server\0--sender\0-r\0.\0mod/\0\0")
+        .unwrap();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        if line.starts_with("@RSYNCD: OK") {
+            break;
+        }
+    }
+    // Compat flags (a one-byte varint without capabilities), the seed, then
+    // the first multiplexed frame: MSG_IO_TIMEOUT (33) with the timeout.
+    let mut setup = [0u8; 1 + 4 + 4 + 4];
+    reader.read_exact(&mut setup).unwrap();
+    assert!(setup[0] < 0x80, "compat flags fit one byte: {setup:?}");
+    let header = u32::from_le_bytes(setup[5..9].try_into().unwrap());
+    assert_eq!((header >> 24, header & 0xFF_FFFF), (7 + 33, 4), "{setup:?}");
+    assert_eq!(i32::from_le_bytes(setup[9..13].try_into().unwrap()), 7);
+}

@@ -93,6 +93,16 @@ pub fn run<R: BufRead, W: Write>(request: SessionRequest, reader: &mut R, writer
         }
     };
     tracing::debug!(?negotiated, "protocol set up");
+    // From protocol 31 a daemon tells the client its timeout, so the
+    // client keeps the connection alive and gives up as early as we do.
+    if let (Some(t), true) = (timeout, request.protocol >= 31) {
+        let secs = i32::try_from(t.as_secs()).unwrap_or(i32::MAX);
+        let mut mux = MuxWriter::new(&mut *writer);
+        if let Err(e) = mux.send(MsgTag::IoTimeout, &secs.to_le_bytes()).and_then(|()| mux.flush()) {
+            info!("connection with {} ({}) ended: {}", request.peer_host, request.peer_addr, e);
+            return ExitCode::SocketIo as i32;
+        }
+    }
 
     if let Some((message, code)) = module_refusal(&request, &options) {
         return refuse(&request, reader, writer, stream, &options, &message, code);
@@ -119,6 +129,15 @@ fn module_refusal(request: &SessionRequest, options: &ServerOptions) -> Option<(
     }
     if options.we_send && settings.write_only {
         return Some(("ERROR: module is write only\n".into(), ExitCode::Syntax));
+    }
+    if options.we_send && request.read_only {
+        // A pull that would delete its sources needs a writable module.
+        for (option, word) in [("--remove-source-files", "source"), ("--remove-sent-files", "sent")] {
+            if request.options.iter().any(|o| o == option) {
+                let text = format!("ERROR: --remove-{word}-files cannot be used with a read-only module\n");
+                return Some((text, ExitCode::Syntax));
+            }
+        }
     }
     if !options.we_send && request.read_only {
         return Some(("ERROR: module is read only\n".into(), ExitCode::Syntax));

@@ -16,6 +16,7 @@ mod tag {
     pub const WARNING: u8 = 4;
     pub const IO_ERROR: u8 = 22;
     pub const NOOP: u8 = 42;
+    pub const SUCCESS: u8 = 100;
     pub const ERROR_EXIT: u8 = 86;
 }
 
@@ -28,6 +29,9 @@ pub struct DemuxReader<R: Read> {
     data_left: usize,
     /// I/O error bits the client reported (MSG_IO_ERROR).
     pub client_io_error: i32,
+    /// Indexes the client received completely (MSG_SUCCESS, sent with
+    /// `--remove-source-files`), not yet acted on.
+    pub successes: Vec<i32>,
 }
 
 /// The client ended the session with MSG_ERROR_EXIT.
@@ -42,6 +46,7 @@ impl<R: Read> DemuxReader<R> {
             multiplexed,
             data_left: 0,
             client_io_error: 0,
+            successes: Vec::new(),
         }
     }
 
@@ -98,6 +103,7 @@ impl<R: Read> DemuxReader<R> {
         match tag {
             tag::NOOP => {}
             tag::IO_ERROR => self.client_io_error |= int(),
+            tag::SUCCESS if payload.len() == 4 => self.successes.push(int()),
             tag::ERROR_EXIT => return Err(io::Error::other(ClientAborted(int()))),
             tag::INFO | tag::ERROR | tag::WARNING | tag::ERROR_XFER => {
                 info!("client said: {}", String::from_utf8_lossy(payload).trim_end());

@@ -149,6 +149,16 @@ impl FileLists {
         true
     }
 
+    /// The entry at `ndx`, without changing the current list.
+    pub fn entry(&self, ndx: i32) -> Option<(&FileEntry, &PathBuf)> {
+        let list = self
+            .lists
+            .iter()
+            .find(|l| ndx >= l.ndx_start && i64::from(ndx) < i64::from(l.ndx_start) + l.entries.len() as i64)?;
+        let (entry, local) = &list.entries[(ndx - list.ndx_start) as usize];
+        Some((entry, local))
+    }
+
     /// Upstream's flist_for_ndx plus the bookkeeping read_ndx_and_attrs
     /// does on the sender: `ndx` becomes the current list.
     pub fn find(&mut self, ndx: i32) -> Result<Item, String> {

@@ -24,6 +24,7 @@ pub mod mux_out;
 pub mod ndx;
 pub mod options;
 pub mod refuse;
+pub mod remove_source;
 pub mod sender;
 pub mod symlinks;
 pub mod walk;

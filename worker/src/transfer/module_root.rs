@@ -125,6 +125,20 @@ impl ModuleRoot {
         Ok(File::from(fd))
     }
 
+    /// Remove the file `rel` if `still_same` accepts its current metadata
+    /// (looked up through the same parent descriptor, so the check and the
+    /// removal see the same directory). `Ok(false)`: left in place.
+    pub fn unlink_file_if(&self, rel: &Path, still_same: impl FnOnce(&nix::sys::stat::FileStat) -> bool) -> io::Result<bool> {
+        let name = rel.file_name().ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let parent = self.resolve(rel.parent().unwrap_or(Path::new("")), libc::O_PATH | libc::O_DIRECTORY)?;
+        let st = nix::sys::stat::fstatat(Some(parent.as_raw_fd()), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        if !still_same(&st) {
+            return Ok(false);
+        }
+        nix::unistd::unlinkat(Some(parent.as_raw_fd()), name, nix::unistd::UnlinkatFlags::NoRemoveDir)?;
+        Ok(true)
+    }
+
     /// openat2 of `rel` (empty: the root itself) below the root, retrying
     /// the EAGAIN a concurrent rename can cause.
     fn resolve(&self, rel: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {

@@ -185,7 +185,7 @@ impl TransferOptions {
                 self.delete_mode = true;
                 self.delete_excluded = true;
             }
-            "remove-source-files" => self.remove_source_files = true,
+            "remove-source-files" | "remove-sent-files" => self.remove_source_files = true,
             "inplace" => self.inplace = true,
             "no-implied-dirs" => self.no_implied_dirs = true,
             n if n.starts_with("delete-") => self.delete_mode = true,

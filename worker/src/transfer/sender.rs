@@ -135,7 +135,9 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
     let opts = setup.options;
     let gate = idle.as_ref().map(|p| p.gate.clone()).unwrap_or_default();
     let reader = IdleReader::new(reader, idle);
-    let mut input = DemuxReader::new(Counted { inner: reader, count: 0 }, protocol >= 30);
+    // --remove-source-files needs the client's MSG_SUCCESS, so its input is
+    // multiplexed at every protocol (upstream's need_messages_from_generator).
+    let mut input = DemuxReader::new(Counted { inner: reader, count: 0 }, protocol >= 30 || opts.remove_source_files);
     let mut out = MuxOut::new(writer);
     let mut stats = SenderStats::default();
 
@@ -242,6 +244,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
     let mut ndx_in = NdxCodec::new(protocol);
     let max_phase = if protocol >= 29 { 2 } else { 1 };
     let inplace_partial = setup.negotiated.compat_flags & compat::INPLACE_PARTIAL_DIR != 0;
+    let verbosity = i32::from(opts.verbose).min(setup.max_verbosity);
     let mut phase = 0;
     let io_error_before = lists.io_error;
     let xfer_sum_len = kind.digest_len();
@@ -257,6 +260,10 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         gate.open();
         let ndx = ndx_in.read(&mut input)?;
         gate.close();
+        if !input.successes.is_empty() {
+            let confirmed = std::mem::take(&mut input.successes);
+            crate::transfer::remove_source::remove_confirmed(&root, &lists.lists, confirmed, verbosity, &mut out)?;
+        }
         if ndx == NDX_DONE {
             // With incremental recursion an NDX_DONE first releases the
             // oldest list; only the one that releases the last ends phase 0.
@@ -391,12 +398,16 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         stats.hash_hits += outcome.stats.hash_hits;
         stats.false_alarms += outcome.stats.false_alarms;
     }
+    if !input.successes.is_empty() {
+        let confirmed = std::mem::take(&mut input.successes);
+        crate::transfer::remove_source::remove_confirmed(&root, &lists.lists, confirmed, verbosity, &mut out)?;
+    }
     if lists.io_error != io_error_before && protocol >= 30 {
         out.message(MsgTag::IoError, &lists.io_error.to_le_bytes())?;
     }
     stats.io_error = lists.io_error;
     stats.total_size = lists.total_size;
-    if i32::from(opts.verbose).min(setup.max_verbosity) >= 2 {
+    if verbosity >= 2 {
         // Upstream's match_report (debug DELTASUM, level 1 comes with -vv).
         let text = format!(
             "total: matches={}  hash_hits={}  false_alarms={} data={}\n",

@@ -1,0 +1,56 @@
+//! `--remove-source-files` on a pull from a writable module: once the
+//! client confirms a file arrived (`MSG_SUCCESS`), the sender removes its
+//! source, unless it changed since it was listed (upstream's
+//! `successful_send`). Removal goes through the module root like every
+//! other access, as the module's uid.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use crate::session::multiplex::MsgTag;
+use crate::transfer::incremental::FileLists;
+use crate::transfer::module_root::ModuleRoot;
+use crate::transfer::mux_out::MuxOut;
+use crate::transfer::walk::rsyserr;
+
+/// Act on every confirmed index. `verbose`: the session's capped `-v`
+/// count (upstream reports removals from level 2).
+pub fn remove_confirmed<W: Write>(
+    root: &ModuleRoot,
+    lists: &FileLists,
+    confirmed: Vec<i32>,
+    verbose: i32,
+    out: &mut MuxOut<W>,
+) -> io::Result<()> {
+    for ndx in confirmed {
+        let Some((entry, local)) = lists.entry(ndx) else {
+            let text = format!("rsync: [sender] MSG_SUCCESS names an unknown file index {ndx}\n");
+            out.message(MsgTag::ErrorXfer, text.as_bytes())?;
+            continue;
+        };
+        if !entry.is_reg() {
+            continue;
+        }
+        let fname = String::from_utf8_lossy(&entry.name).into_owned();
+        let (size, mtime, nsec) = (entry.size, entry.mtime, entry.mtime_nsec);
+        let unchanged = |st: &nix::sys::stat::FileStat| {
+            st.st_size as u64 == size && st.st_mtime == mtime && (nsec == 0 || st.st_mtime_nsec as u32 == nsec)
+        };
+        match root.unlink_file_if(Path::new(local), unchanged) {
+            Ok(true) if verbose >= 2 => out.message(MsgTag::Info, format!("sender removed {fname}\n").as_bytes())?,
+            Ok(true) => {}
+            Ok(false) => {
+                let text = format!("ERROR: Skipping sender remove for changed file: {fname}\n");
+                out.message(MsgTag::ErrorXfer, text.as_bytes())?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                out.message(MsgTag::Info, format!("sender file already removed: {fname}\n").as_bytes())?;
+            }
+            Err(e) => {
+                let text = rsyserr(&format!("sender failed to remove {fname}"), &e);
+                out.message(MsgTag::ErrorXfer, text.as_bytes())?;
+            }
+        }
+    }
+    Ok(())
+}
