@@ -7,30 +7,42 @@
 pub const MUNGE_PREFIX: &[u8] = b"/rsyncd-munged/";
 
 /// Whether `target`, stored in a symlink at `link_path` (relative to the
-/// transfer root), points outside the tree: absolute, empty, `..` inside
-/// the path, or more leading `..` than the link is deep.
+/// transfer root), points outside the tree, by upstream's rules: absolute
+/// or empty; a `..` anywhere after the leading run of `../`; a target
+/// ending in `/..`; or more `..` than the link is deep at any point.
 pub fn is_unsafe(target: &[u8], link_path: &[u8]) -> bool {
     if target.is_empty() || target[0] == b'/' {
         return true;
     }
-    let target_parts: Vec<&[u8]> = target.split(|&b| b == b'/').filter(|p| !p.is_empty()).collect();
-    // ".." is only tolerated as a leading run; elsewhere (or trailing) it is unsafe.
-    let leading = target_parts.iter().take_while(|p| **p == b"..").count();
-    if target_parts[leading..].iter().any(|p| *p == b"..") {
+    let mut rest = target;
+    while let Some(after) = rest.strip_prefix(b"../") {
+        rest = trim_leading_slashes(after);
+    }
+    if rest.windows(4).any(|w| w == b"/../") || (target.len() > 3 && target.ends_with(b"/..")) {
         return true;
     }
-    // How deep the link's directory is below the root.
+    // Segments followed by a slash walk directories; the last names the file.
+    let dirs_of = |path: &[u8]| -> (Vec<Vec<u8>>, Vec<u8>) {
+        let mut parts: Vec<Vec<u8>> = path.split(|&b| b == b'/').map(<[u8]>::to_vec).collect();
+        let last = parts.pop().unwrap_or_default();
+        parts.retain(|p| !p.is_empty());
+        (parts, last)
+    };
+    let (link_dirs, link_last) = dirs_of(link_path);
     let mut depth: i64 = 0;
-    let link_dirs: Vec<&[u8]> = link_path.split(|&b| b == b'/').collect();
-    for part in &link_dirs[..link_dirs.len().saturating_sub(1)] {
-        match *part {
-            b"" | b"." => {}
+    for part in &link_dirs {
+        match part.as_slice() {
+            b"." => {}
             b".." => depth = 0,
             _ => depth += 1,
         }
     }
-    for part in target_parts {
-        match part {
+    if link_last == b".." {
+        depth = 0;
+    }
+    let (target_dirs, target_last) = dirs_of(target);
+    for part in &target_dirs {
+        match part.as_slice() {
             b"." => {}
             b".." => {
                 depth -= 1;
@@ -41,7 +53,16 @@ pub fn is_unsafe(target: &[u8], link_path: &[u8]) -> bool {
             _ => depth += 1,
         }
     }
-    false
+    if target_last == b".." {
+        depth -= 1;
+    }
+    depth < 0
+}
+
+/// `bytes` without its leading slashes (`..//..///../x` is a leading run).
+fn trim_leading_slashes(bytes: &[u8]) -> &[u8] {
+    let n = bytes.iter().take_while(|&&b| b == b'/').count();
+    &bytes[n..]
 }
 
 /// A munged target without its prefix (what we send for `munge symlinks`).
@@ -68,6 +89,12 @@ mod tests {
         assert!(!is_unsafe(b"./a/b", b"link"));
         assert!(!is_unsafe(b"small.txt", b"link"));
         assert!(!is_unsafe(b"..//x", b"d/link"));
+        // Upstream's quirks: a target ending in "/.." is always unsafe,
+        // even when it would stay inside.
+        assert!(is_unsafe(b"../..", b"a/b/c/link"));
+        assert!(!is_unsafe(b"..", b"a/link"));
+        assert!(is_unsafe(b"..", b"link"));
+        assert!(!is_unsafe(b"../../x", b"a/b/link"));
     }
 
     #[test]

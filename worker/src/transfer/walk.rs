@@ -74,7 +74,9 @@ pub struct Walker<'a> {
 /// Upstream's `rsyserr()` line: `rsync: [sender] <msg>: <strerror> (<errno>)`.
 pub fn rsyserr(msg: &str, err: &std::io::Error) -> String {
     let errno = err.raw_os_error().unwrap_or(0);
-    let desc = nix::errno::Errno::from_raw(errno).desc();
+    // The C library's words (strerror), as upstream prints them.
+    let text = std::io::Error::from_raw_os_error(errno).to_string();
+    let desc = text.split(" (os error").next().unwrap_or(&text);
     format!("rsync: [sender] {msg}: {desc} ({errno})\n")
 }
 
@@ -194,7 +196,7 @@ impl Walker<'_> {
         }
         let local = if name == "." { base_path.clone() } else { base_path.join(name) };
         let follow = self.options.copy_links || self.options.copy_dirlinks || dot_dir;
-        let meta = match self.metadata(&local, follow) {
+        let meta = match self.metadata_named(&local, name, follow) {
             Ok(m) => m,
             Err(e) => {
                 // A missing argument is reported but, as upstream, does not
@@ -272,7 +274,7 @@ impl Walker<'_> {
             let name_bytes = [prefix.as_bytes(), child.as_bytes()].concat();
             let module_path = join_rel(module_dir, &child.to_string_lossy());
             let shown = shown_path(&name, &module_path);
-            let meta = match self.child_metadata(&local) {
+            let meta = match self.child_metadata(&local, &name) {
                 Ok(m) => m,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     let is_link = self.root.lstat(&local).map(|m| m.file_type().is_symlink()).unwrap_or(false);
@@ -331,11 +333,11 @@ impl Walker<'_> {
     /// What upstream's `readlink_stat` gives for a directory's entry: the
     /// link itself, unless `-L` follows every link or `-k` a link to a
     /// directory.
-    fn child_metadata(&self, path: &Path) -> std::io::Result<std::fs::Metadata> {
+    fn child_metadata(&self, path: &Path, name: &str) -> std::io::Result<std::fs::Metadata> {
         if !self.options.copy_links && self.options.copy_dirlinks {
-            let meta = self.metadata(path, false)?;
+            let meta = self.metadata_named(path, name, false)?;
             if meta.file_type().is_symlink() {
-                if let Ok(target) = self.metadata(path, true) {
+                if let Ok(target) = self.root.stat(path) {
                     if target.is_dir() {
                         return Ok(target);
                     }
@@ -343,13 +345,19 @@ impl Walker<'_> {
             }
             return Ok(meta);
         }
-        self.metadata(path, self.options.copy_links)
+        self.metadata_named(path, name, self.options.copy_links)
     }
 
     /// lstat, or stat when following is asked for (or, with
     /// `--copy-unsafe-links`, when the link leaves the tree), resolved
     /// inside the module.
     pub(crate) fn metadata(&self, path: &Path, follow: bool) -> std::io::Result<std::fs::Metadata> {
+        self.metadata_named(path, &path.to_string_lossy(), follow)
+    }
+
+    /// [`Walker::metadata`] for a file the transfer calls `name` (what
+    /// `--copy-unsafe-links` measures a link's depth against).
+    pub(crate) fn metadata_named(&self, path: &Path, name: &str, follow: bool) -> std::io::Result<std::fs::Metadata> {
         let meta = self.root.lstat(path)?;
         if !meta.file_type().is_symlink() {
             return Ok(meta);
@@ -359,7 +367,7 @@ impl Walker<'_> {
                 && self
                     .root
                     .read_link(path)
-                    .map(|t| crate::transfer::symlinks::is_unsafe(t.as_os_str().as_bytes(), path.as_os_str().as_bytes()))
+                    .map(|t| crate::transfer::symlinks::is_unsafe(t.as_os_str().as_bytes(), name.as_bytes()))
                     .unwrap_or(false));
         if !follow {
             return Ok(meta);
