@@ -504,3 +504,34 @@ fn one_file_system_and_copy_dirlinks_like_stock() {
     }
     assert!(mount(&["umount", mnt_arg]));
 }
+
+#[test]
+fn append_and_append_verify_like_stock() {
+    let p = pair();
+    let src = p.src.path().to_path_buf();
+    // The destination holds a prefix of big.bin (append sends the rest), a
+    // prefix that differs (append-verify notices and redoes it), and a
+    // longer small.txt (left alone).
+    let seed = move |dst: &Path| {
+        let big = std::fs::read(src.join("big.bin")).unwrap();
+        std::fs::write(dst.join("big.bin"), &big[..1_234_567]).unwrap();
+        let mut other = big[..100_000].to_vec();
+        other[50] ^= 1;
+        std::fs::create_dir_all(dst.join("dir")).unwrap();
+        std::fs::write(dst.join("dir/other.o"), &other[..5_000]).unwrap();
+        std::fs::write(dst.join("small.txt"), b"longer than the source file is\n").unwrap();
+        for f in ["big.bin", "dir/other.o", "small.txt"] {
+            set_mtime(&dst.join(f), 1_500_000_000, 0);
+        }
+    };
+    for opts in [
+        vec!["-a", "--append", "--stats", "-i"],
+        vec!["-a", "--append-verify", "--stats", "-i"],
+        vec!["-a", "--append", "--no-inc-recursive", "--protocol=29", "--stats"],
+    ] {
+        let (s, o, _, _) = compare(&p, &opts, "mod/", Some(&seed));
+        assert_eq!(s.code, o.code, "{opts:?}");
+        let line = |r: &ClientRun| r.stdout.lines().find(|l| l.starts_with("Literal data:")).map(str::to_string);
+        assert_eq!(line(&s), line(&o), "{opts:?}");
+    }
+}

@@ -68,6 +68,9 @@ pub struct TransferOptions {
     /// `--inplace`: the receiver overwrites its basis as it goes, which
     /// limits the sender's block search.
     pub inplace: bool,
+    /// `--append` (1) or `--append-verify` (2): the receiver keeps what it
+    /// has and the sender sends only the rest (first pass only).
+    pub append_mode: u8,
     /// `-b`: the receiver keeps backups (below protocol 29 this turns
     /// in-place updating off).
     pub make_backups: bool,
@@ -116,8 +119,6 @@ const ACCEPTED_LONG: &[&str] = &[
     "ignore-existing",
     "existing",
     "temp-dir",
-    "append",
-    "append-verify",
     "backup-dir",
     "suffix",
     "ignore-missing-args",
@@ -187,6 +188,9 @@ impl TransferOptions {
             }
             "remove-source-files" | "remove-sent-files" => self.remove_source_files = true,
             "inplace" => self.inplace = true,
+            // The client repeats --append for --append-verify.
+            "append" => self.append_mode = self.append_mode.saturating_add(1).min(2),
+            "append-verify" => self.append_mode = 2,
             "no-implied-dirs" => self.no_implied_dirs = true,
             n if n.starts_with("delete-") => self.delete_mode = true,
             n if ACCEPTED_LONG.contains(&n) => {}

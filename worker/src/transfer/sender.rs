@@ -245,6 +245,8 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
     let max_phase = if protocol >= 29 { 2 } else { 1 };
     let inplace_partial = setup.negotiated.compat_flags & compat::INPLACE_PARTIAL_DIR != 0;
     let verbosity = i32::from(opts.verbose).min(setup.max_verbosity);
+    // Indexes sent once (kept only when a redo must send differently).
+    let mut sent_once = std::collections::HashSet::new();
     let mut phase = 0;
     let io_error_before = lists.io_error;
     let xfer_sum_len = kind.digest_len();
@@ -322,8 +324,20 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
             write_ndx_and_attrs(&mut out, &mut ndx_out, ndx, iflags, basis_type, xname.as_deref(), protocol)?;
             continue;
         }
+        // Upstream's FLAG_FILE_SENT: the redo pass sends normally.
+        let first_pass = !(opts.append_mode > 0 || opts.make_backups) || sent_once.insert(ndx);
+        let appending = opts.append_mode > 0 && first_pass;
         let head = delta::read_sum_head(&mut input, protocol, xfer_sum_len)?;
-        let sums = delta::read_block_sums(&mut input, head)?;
+        // An appending generator announces its length but sends no sums.
+        let sums = if appending {
+            delta::BlockSums {
+                head,
+                weak: Vec::new(),
+                strong: Vec::new(),
+            }
+        } else {
+            delta::read_block_sums(&mut input, head)?
+        };
         let transfer_name = String::from_utf8_lossy(&entry.name).into_owned();
         // Entries' paths are module-relative.
         let module_path = local.to_string_lossy().into_owned();
@@ -351,13 +365,35 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
             }
         };
         let len = file.metadata()?.len();
+        if appending && len < entry.size {
+            let text = format!("skipped diminished file: {}\n", full_fname(&name, setup.module_name));
+            out.message(MsgTag::Warning, text.as_bytes())?;
+            if protocol >= 30 {
+                out.message(MsgTag::NoSend, &ndx.to_le_bytes())?;
+            }
+            continue;
+        }
         write_ndx_and_attrs(&mut out, &mut ndx_out, ndx, iflags, basis_type, xname.as_deref(), protocol)?;
         delta::write_sum_head(&mut out, &head, protocol)?;
         let mut reader = BufReader::with_capacity(256 * 1024, file);
-        let mode = SearchMode {
-            updating_basis: updating_basis(opts, basis_type, inplace_partial, protocol),
+        let outcome = if appending {
+            // Below protocol 30 every append is verified (upstream's compat rule).
+            let verify = opts.append_mode == 2 || protocol < 30;
+            let sent = delta::append::send_file_append(&mut reader, len, head.file_len(), verify, &params, &mut tokens, &mut out)?;
+            delta::SendOutcome {
+                file_sum: sent.file_sum,
+                stats: delta::MatchStats {
+                    literal_bytes: sent.literal_bytes,
+                    ..Default::default()
+                },
+                read_error: None,
+            }
+        } else {
+            let mode = SearchMode {
+                updating_basis: updating_basis(opts, basis_type, inplace_partial, protocol, first_pass),
+            };
+            delta::send_file_delta_with(&mut reader, len, &sums, &params, mode, &mut tokens, &mut out)?
         };
-        let outcome = delta::send_file_delta_with(&mut reader, len, &sums, &params, mode, &mut tokens, &mut out)?;
         out.write_all(&outcome.file_sum)?;
         if let Some(e) = outcome.read_error {
             // Upstream sends zeros and a wrong checksum (the client redoes
@@ -488,18 +524,18 @@ fn files_from_paths<R: Read>(
 
 /// Upstream's `updating_basis_file`: whether the receiver writes into the
 /// basis it is matching against (`--inplace` on the file itself, or a
-/// partial-dir file for a client with the `I` capability).
-fn updating_basis(opts: &TransferOptions, basis_type: Option<u8>, inplace_partial: bool, protocol: u32) -> bool {
+/// partial-dir file for a client with the `I` capability). `first_pass`:
+/// backups are made on the first pass only (the redo pass updates in place).
+fn updating_basis(opts: &TransferOptions, basis_type: Option<u8>, inplace_partial: bool, protocol: u32, first_pass: bool) -> bool {
     const FNAMECMP_FNAME: u8 = 0x80;
     const FNAMECMP_PARTIAL_DIR: u8 = 0x81;
     let basis = basis_type.unwrap_or(FNAMECMP_FNAME);
-    (inplace_partial && basis == FNAMECMP_PARTIAL_DIR)
-        || (opts.inplace
-            && if protocol >= 29 {
-                basis == FNAMECMP_FNAME
-            } else {
-                !opts.make_backups
-            })
+    let in_place = if protocol >= 29 {
+        basis == FNAMECMP_FNAME
+    } else {
+        !(opts.make_backups && first_pass)
+    };
+    (inplace_partial && basis == FNAMECMP_PARTIAL_DIR) || (opts.inplace && in_place)
 }
 
 fn input_count<R: Read>(input: &DemuxReader<Counted<IdleReader<R>>>) -> u64 {

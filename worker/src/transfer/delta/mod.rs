@@ -8,6 +8,7 @@
 //! * [`token`] — token stream writers/readers for every compression mode.
 //! * [`apply`] — the receiver: rebuild a file from a basis and a token stream.
 
+pub mod append;
 pub mod apply;
 pub mod checksum;
 pub mod error;
