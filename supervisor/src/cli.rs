@@ -60,9 +60,10 @@ pub struct Cli {
     #[arg(long, value_name = "OPTIONS")]
     pub sockopts: Option<String>,
 
-    /// Accepted for compatibility; bandwidth limits arrive with the transfer engine.
-    #[arg(long, value_name = "RATE")]
-    pub bwlimit: Option<String>,
+    /// Cap every session's sending rate (KiB/s; suffixes K, M, G), as
+    /// upstream's `rsync --daemon --bwlimit`.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate_kib)]
+    pub bwlimit: Option<u64>,
 
     /// More verbose logging (accepted for compatibility).
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
@@ -105,13 +106,48 @@ impl Cli {
         if let Some(workers) = self.workers {
             out.push(format!("workers={workers}"));
         }
+        if let Some(kib) = self.bwlimit {
+            out.push(format!("bwlimit={kib}"));
+        }
         out
     }
+}
+
+/// `--bwlimit=RATE`: KiB per second, or with a K/M/G suffix (powers of
+/// 1024), rounded to whole KiB as upstream does.
+fn parse_rate_kib(text: &str) -> Result<u64, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let (digits, unit) = match lower.strip_suffix(['k', 'm', 'g']) {
+        Some(d) => (d, lower.chars().last()),
+        None => (lower.as_str(), None),
+    };
+    let value: f64 = digits.parse().map_err(|_| format!("invalid rate {text:?}"))?;
+    let bytes = value
+        * match unit {
+            Some('m') => 1024.0 * 1024.0,
+            Some('g') => 1024.0 * 1024.0 * 1024.0,
+            _ => 1024.0,
+        };
+    if !(0.0..=1e15).contains(&bytes) {
+        return Err(format!("rate {text:?} out of range"));
+    }
+    Ok(((bytes + 512.0) / 1024.0) as u64)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bwlimit_rates_are_kib_with_suffixes() {
+        assert_eq!(parse_rate_kib("1000"), Ok(1000));
+        assert_eq!(parse_rate_kib("1.5m"), Ok(1536));
+        assert_eq!(parse_rate_kib("2G"), Ok(2 * 1024 * 1024));
+        assert_eq!(parse_rate_kib("0"), Ok(0));
+        assert!(parse_rate_kib("fast").is_err());
+        let cli = Cli::try_parse_from(["oxrsyncd", "--daemon", "--bwlimit=10M"]).unwrap();
+        assert!(cli.effective_dparams().contains(&"bwlimit=10240".to_string()));
+    }
 
     #[test]
     fn accepts_upstream_daemon_flags() {

@@ -535,3 +535,42 @@ fn append_and_append_verify_like_stock() {
         assert_eq!(line(&s), line(&o), "{opts:?}");
     }
 }
+
+#[test]
+fn ignore_missing_args_and_bwlimit() {
+    let p = pair();
+    for opts in [
+        vec!["-a", "--ignore-missing-args", "-i"],
+        vec!["-aR", "--ignore-missing-args", "-i"],
+    ] {
+        let (s, o, _, _) = compare_several(&p, &opts, &["mod/nosuch", "mod/odd/-dash", "mod/dir/nosuch"]);
+        assert_eq!((s.code, o.code), (0, 0), "{opts:?}: {o:?}");
+    }
+    // The client's --bwlimit (KiB/s) paces what we send: 3 MB at 2 MB/s.
+    for (label, bin) in clients() {
+        let started = std::time::Instant::now();
+        let (_, o, _, d) = compare_with(&bin, &p, &["-a", "--bwlimit=2000"], "mod/big.bin", None);
+        let took = started.elapsed();
+        assert_eq!(o.code, 0, "{label}: {o:?}");
+        assert!(d.path().join("big.bin").is_file());
+        // Both daemons ran; ours alone must have taken over a second.
+        assert!(took >= std::time::Duration::from_millis(2000), "{label}: {took:?} for both pulls");
+    }
+}
+
+#[test]
+fn the_daemons_bwlimit_caps_every_session() {
+    let src = tempfile::tempdir().unwrap();
+    build_tree(src.path());
+    let config = format!("use chroot = no\n[mod]\n path = {}\n", src.path().display());
+    let ours = crate::harness::daemon::Daemon::start(&config, &["--bwlimit=1500"]);
+    let dst = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let url = ours.url("mod/big.bin");
+    let run = rsync_bin(Path::new("rsync"), &["-a", &url, &format!("{}/", dst.path().display())], &[]);
+    let took = started.elapsed();
+    assert_eq!(run.code, 0, "{run:?}");
+    // 3,000,000 bytes at 1500 KiB/s: about two seconds.
+    assert!(took >= std::time::Duration::from_millis(1500), "{took:?}");
+    assert_eq!(std::fs::metadata(dst.path().join("big.bin")).unwrap().len(), 3_000_000);
+}

@@ -158,6 +158,9 @@ settings_struct! {
         "max sessions" => max_sessions: u32,
         /// Each worker's accept permit pool.
         "max sessions per worker" => max_sessions_per_worker: u32,
+        /// Daemon-wide cap on each session's sending rate in KiB/s (0 =
+        /// none); `--bwlimit` on the command line, as upstream's daemon.
+        "bwlimit" => bwlimit: u32,
     }
 }
 
@@ -187,21 +190,21 @@ settings_struct! {
         "dont compress" => dont_compress: Option<String>,
         /// Command run before the transfer request is read (not yet enforced).
         "early exec" => early_exec: Option<String>,
-        /// Daemon exclude patterns (not yet enforced).
+        /// Daemon exclude patterns.
         "exclude" => exclude: Option<String>,
-        /// File of daemon exclude patterns (not yet enforced).
+        /// File of daemon exclude patterns.
         "exclude from" => exclude_from: Option<PathBuf>,
-        /// Daemon filter rules (not yet enforced).
+        /// Daemon filter rules.
         "filter" => filter: Option<String>,
-        /// Group(s) transfers run as (not yet enforced).
+        /// Group(s) transfers run as.
         "gid" => gid: Option<String>,
         /// Client patterns allowed in; empty = everyone not denied.
         "hosts allow" => hosts_allow: Vec<String>,
         /// Client patterns refused.
         "hosts deny" => hosts_deny: Vec<String>,
-        /// Daemon include patterns (not yet enforced).
+        /// Daemon include patterns.
         "include" => include: Option<String>,
-        /// File of daemon include patterns (not yet enforced).
+        /// File of daemon include patterns.
         "include from" => include_from: Option<PathBuf>,
         /// chmod applied to incoming files (not yet enforced).
         "incoming chmod" => incoming_chmod: Option<String>,
@@ -209,25 +212,25 @@ settings_struct! {
         "lock file" => lock_file: PathBuf,
         /// Log file; unset = syslog.
         "log file" => log_file: Option<PathBuf>,
-        /// Per-file transfer log line format (not yet enforced).
+        /// Per-file transfer log line format.
         "log format" => log_format: String,
         /// Upstream lets a module section rename its module (not yet enforced).
         "name" => name: Option<String>,
         /// Program mapping names to ids (not yet enforced).
         "name converter" => name_converter: Option<String>,
-        /// chmod applied to outgoing files (not yet enforced).
+        /// chmod applied to outgoing files.
         "outgoing chmod" => outgoing_chmod: Option<String>,
         /// Command run after a transfer (not yet enforced).
         "post-xfer exec" => post_xfer_exec: Option<String>,
         /// Command run before a transfer (not yet enforced).
         "pre-xfer exec" => pre_xfer_exec: Option<String>,
-        /// Client options refused (not yet enforced).
+        /// Client options refused.
         "refuse options" => refuse_options: Option<String>,
         /// user:password file for `auth users`.
         "secrets file" => secrets_file: Option<PathBuf>,
         /// Syslog tag.
         "syslog tag" => syslog_tag: String,
-        /// User transfers run as (not yet enforced).
+        /// User transfers run as.
         "uid" => uid: Option<String>,
         /// The exported directory (raw; may contain `%VAR%`).
         "path" => path: Option<PathBuf>,
@@ -235,7 +238,7 @@ settings_struct! {
         "temp dir" => temp_dir: Option<PathBuf>,
         /// Concurrent connections allowed (0 = unlimited).
         "max connections" => max_connections: u32,
-        /// Highest verbosity a client may request (not yet enforced).
+        /// Highest verbosity a client may request.
         "max verbosity" => max_verbosity: i32,
         /// I/O timeout in seconds (0 = none).
         "timeout" => timeout: u32,
@@ -247,7 +250,7 @@ settings_struct! {
         "forward lookup" => forward_lookup: bool,
         /// Ignore I/O errors when deleting (not yet enforced).
         "ignore errors" => ignore_errors: bool,
-        /// Skip unreadable files (not yet enforced).
+        /// Skip unreadable files.
         "ignore nonreadable" => ignore_nonreadable: bool,
         /// Allow symlinks pointing outside the module (not yet enforced).
         "insecure links" => insecure_links: bool,
@@ -259,13 +262,13 @@ settings_struct! {
         "reverse lookup" => reverse_lookup: bool,
         /// Require the secrets file to be private.
         "strict modes" => strict_modes: bool,
-        /// Log each transferred file (not yet enforced).
+        /// Log each transferred file.
         "transfer logging" => transfer_logging: bool,
         /// Refuse downloads.
         "write only" => write_only: bool,
         /// Munge symlinks; unset = decided from `use chroot` (not yet enforced).
         "munge symlinks" => munge_symlinks: Option<bool>,
-        /// Don't map user/group names; unset = from `use chroot` (not yet enforced).
+        /// Don't map user/group names; unset = from `use chroot`.
         "numeric ids" => numeric_ids: Option<bool>,
         /// Open files with O_NOATIME (not yet enforced).
         "open noatime" => open_noatime: Option<bool>,

@@ -160,7 +160,12 @@ fn pull<R: BufRead, W: Write>(
             return refuse(request, reader, writer, stream, options, &message, ExitCode::Syntax);
         }
     }
-    let transfer_options = TransferOptions::parse(&request.options);
+    let mut transfer_options = TransferOptions::parse(&request.options);
+    // The daemon's --bwlimit caps the client's (upstream's daemon_bwlimit).
+    let daemon_limit = u64::from(request.config.global.bwlimit);
+    if daemon_limit > 0 {
+        transfer_options.bwlimit = Some(transfer_options.bwlimit.map_or(daemon_limit, |c| c.min(daemon_limit)));
+    }
     if !transfer_options.unsupported.is_empty() {
         let message = format!("ERROR: oxrsyncd does not support {} yet\n", transfer_options.unsupported.join(", "));
         return refuse(request, reader, writer, stream, options, &message, ExitCode::Unsupported);

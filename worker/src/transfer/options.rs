@@ -71,11 +71,25 @@ pub struct TransferOptions {
     /// `--append` (1) or `--append-verify` (2): the receiver keeps what it
     /// has and the sender sends only the rest (first pass only).
     pub append_mode: u8,
+    /// `--bwlimit=N`: send at most N KiB per second.
+    pub bwlimit: Option<u64>,
+    /// What to do with a requested path that does not exist.
+    pub missing_args: MissingArgs,
     /// `-b`: the receiver keeps backups (below protocol 29 this turns
     /// in-place updating off).
     pub make_backups: bool,
     /// Options given that this build does not implement, by name.
     pub unsupported: Vec<String>,
+}
+
+/// A requested path that does not exist (upstream's `missing_args`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MissingArgs {
+    /// An error, as by default.
+    #[default]
+    Error,
+    /// `--ignore-missing-args`: silently left out.
+    Ignore,
 }
 
 /// Long options that take their value as the next argument.
@@ -98,7 +112,6 @@ const ACCEPTED_LONG: &[&str] = &[
     "log-format",
     "msgs2stderr",
     "no-msgs2stderr",
-    "bwlimit",
     "max-delete",
     "min-size",
     "max-size",
@@ -121,7 +134,6 @@ const ACCEPTED_LONG: &[&str] = &[
     "temp-dir",
     "backup-dir",
     "suffix",
-    "ignore-missing-args",
     "new-compress",
     "old-compress",
     "keep-dirlinks",
@@ -188,6 +200,12 @@ impl TransferOptions {
             }
             "remove-source-files" | "remove-sent-files" => self.remove_source_files = true,
             "inplace" => self.inplace = true,
+            "bwlimit" => self.bwlimit = number(value).filter(|&n| n > 0).map(|n| n as u64),
+            "ignore-missing-args" => self.missing_args = MissingArgs::Ignore,
+            "delete-missing-args" => {
+                self.delete_mode = true;
+                self.unsupported.push("--delete-missing-args".into());
+            }
             // The client repeats --append for --append-verify.
             "append" => self.append_mode = self.append_mode.saturating_add(1).min(2),
             "append-verify" => self.append_mode = 2,

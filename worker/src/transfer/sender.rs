@@ -138,7 +138,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
     // --remove-source-files needs the client's MSG_SUCCESS, so its input is
     // multiplexed at every protocol (upstream's need_messages_from_generator).
     let mut input = DemuxReader::new(Counted { inner: reader, count: 0 }, protocol >= 30 || opts.remove_source_files);
-    let mut out = MuxOut::new(writer);
+    let mut out = MuxOut::new(crate::transfer::bwlimit::Throttled::new(writer, opts.bwlimit));
     let mut stats = SenderStats::default();
 
     let filters = FilterList::receive(&mut input, protocol).map_err(|e| match e {

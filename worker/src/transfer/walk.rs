@@ -17,7 +17,7 @@ use std::path::{Component, Path, PathBuf};
 use crate::transfer::filter::FilterList;
 use crate::transfer::flist::FileEntry;
 use crate::transfer::module_root::ModuleRoot;
-use crate::transfer::options::TransferOptions;
+use crate::transfer::options::{MissingArgs, TransferOptions};
 
 /// Upstream's IOERR_GENERAL: some file could not be listed or read.
 pub const IOERR_GENERAL: i32 = 1;
@@ -198,6 +198,7 @@ impl Walker<'_> {
         let follow = self.options.copy_links || self.options.copy_dirlinks || dot_dir;
         let meta = match self.metadata_named(&local, name, follow) {
             Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.options.missing_args == MissingArgs::Ignore => return,
             Err(e) => {
                 // A missing argument is reported but, as upstream, does not
                 // set io_error (which would inhibit deletions on the client).

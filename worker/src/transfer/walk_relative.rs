@@ -19,6 +19,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::transfer::flist::FileEntry;
+use crate::transfer::options::MissingArgs;
 use crate::transfer::walk::{full_fname, rsyserr, Notice, Walked, Walker, IOERR_GENERAL};
 
 /// Paths waiting to be listed below an implied directory, keyed by that
@@ -135,6 +136,9 @@ impl Walker<'_> {
             Ok(meta) if !self.daemon_filters.excludes(&module_path, meta.is_dir()) => meta,
             result => {
                 let err = result.err().unwrap_or_else(|| std::io::Error::from_raw_os_error(libc::ENOENT));
+                if err.kind() == std::io::ErrorKind::NotFound && self.options.missing_args == MissingArgs::Ignore {
+                    return;
+                }
                 if err.kind() != std::io::ErrorKind::NotFound {
                     out.io_error |= IOERR_GENERAL;
                 }
