@@ -574,3 +574,39 @@ fn the_daemons_bwlimit_caps_every_session() {
     assert!(took >= std::time::Duration::from_millis(1500), "{took:?}");
     assert_eq!(std::fs::metadata(dst.path().join("big.bin")).unwrap().len(), 3_000_000);
 }
+
+#[test]
+fn cvs_exclude_like_stock() {
+    let p = start_pair(
+        |root| {
+            merge_tree(root);
+            let w = |f: &str, data: &str| {
+                let path = root.join(f);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(path, data).unwrap();
+            };
+            for f in [
+                "x.o",
+                "core",
+                ".git/HEAD",
+                "notes~",
+                "keep.c",
+                "sub/y.bak",
+                "sub/z.local",
+                "sub/deeper/z.local",
+            ] {
+                w(f, f);
+            }
+            w("sub/.cvsignore", "*.local  *.tmp2\n*.local2\n");
+            w(".cvsignore", "*.local\n");
+        },
+        |root| format!("[mod]\n path = {}\n", root.display()),
+    );
+    for opts in [
+        vec!["-aC", "-i"],
+        vec!["-aC", "--no-inc-recursive", "-i"],
+        vec!["-aC", "--protocol=28", "-i"],
+    ] {
+        compare(&p, &opts, "mod/", None);
+    }
+}

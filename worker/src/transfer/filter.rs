@@ -10,6 +10,10 @@ use crate::session::wire::read_int;
 use crate::transfer::filter_merge::{DirMerge, Frame};
 use crate::wildmatch::wildmatch;
 
+/// The names CVS ignores by default, as rsync's `--cvs-exclude` documents.
+const CVS_DEFAULT_IGNORES: &str = "RCS SCCS CVS CVS.adm RCSLOG cvslog.* tags TAGS .make.state .nse_depinfo *~ #* .#* ,* _$* *$ \
+     *.old *.bak *.BAK *.orig *.rej .del-* *.a *.olb *.o *.obj *.so *.exe *.Z *.elc *.ln core .svn/ .git/ .hg/ .bzr/";
+
 /// Longest rule we accept.
 const MAX_RULE: usize = 4096;
 /// Most rules we accept in one list.
@@ -131,6 +135,16 @@ impl FilterList {
         let rule = Rule::new(action, pattern, negate);
         self.rules.push(if module_path { rule.module_path_rule() } else { rule });
         Ok(())
+    }
+
+    /// `-C` on the sending side (upstream appends `:C` and `-C` after the
+    /// client's rules): each directory's `.cvsignore` (white-space split
+    /// exclude patterns, not inherited), then CVS's default ignore list.
+    pub fn add_cvs_exclude(&mut self) {
+        self.add_dir_merge("nw-", ".cvsignore", ":C").expect("a fixed valid rule");
+        for pattern in CVS_DEFAULT_IGNORES.split_whitespace() {
+            self.rules.push(Rule::new(Action::Exclude, pattern, false));
+        }
     }
 
     /// A `:` (dir-merge) rule: its file is read in every directory listed.

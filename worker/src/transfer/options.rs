@@ -71,6 +71,8 @@ pub struct TransferOptions {
     /// `--append` (1) or `--append-verify` (2): the receiver keeps what it
     /// has and the sender sends only the rest (first pass only).
     pub append_mode: u8,
+    /// `-C`: leave out what CVS would ignore.
+    pub cvs_exclude: bool,
     /// `--bwlimit=N`: send at most N KiB per second.
     pub bwlimit: Option<u64>,
     /// What to do with a requested path that does not exist.
@@ -263,7 +265,7 @@ impl TransferOptions {
                 }
                 'z' => self.compress = true,
                 'i' => self.itemize = true,
-                'C' => self.unsupported.push("--cvs-exclude (-C)".into()),
+                'C' => self.cvs_exclude = true,
                 'U' => self.unsupported.push("--atimes (-U)".into()),
                 'N' => self.unsupported.push("--crtimes (-N)".into()),
                 'A' => self.unsupported.push("--acls (-A)".into()),

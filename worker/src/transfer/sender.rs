@@ -141,10 +141,13 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
     let mut out = MuxOut::new(crate::transfer::bwlimit::Throttled::new(writer, opts.bwlimit));
     let mut stats = SenderStats::default();
 
-    let filters = FilterList::receive(&mut input, protocol).map_err(|e| match e {
+    let mut filters = FilterList::receive(&mut input, protocol).map_err(|e| match e {
         FilterError::Io(e) => SenderError::Io(e),
         other => SenderError::Filter(other),
     })?;
+    if opts.cvs_exclude {
+        filters.add_cvs_exclude();
+    }
     let daemon_filters = setup.daemon_filters;
     let flist_start = Instant::now();
 
