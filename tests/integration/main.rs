@@ -10,6 +10,7 @@ mod containment;
 mod differential;
 mod lifecycle;
 mod limits;
+mod load_smoke;
 mod module_settings;
 mod notify;
 mod pull;
