@@ -7,6 +7,7 @@
 //! - [`churn`]: R module listings per second for T seconds, optionally
 //!   reloading or killing workers meanwhile.
 //! - [`pull`]: N concurrent whole-file pulls through the real protocol.
+//! - [`spawn_cost`]: what spawning one session thread costs here.
 //!
 //! Every scenario is bounded in count and time and binds loopback only.
 
@@ -20,4 +21,5 @@ pub mod pull;
 pub mod pull_client;
 pub mod runtime;
 pub mod sources;
+pub mod spawn_cost;
 pub mod stats;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use oxrsyncd_load::{churn, hold, limits, pull, runtime};
+use oxrsyncd_load::{churn, hold, limits, pull, runtime, spawn_cost};
 
 #[derive(Parser, Debug)]
 #[command(name = "oxrsyncd-load", about = "Load generator for rsync daemons (loopback only)")]
@@ -70,6 +70,8 @@ enum Scenario {
         #[arg(long)]
         kill_every: Option<f64>,
     },
+    /// Spawn N session-sized threads one after another; spawn-to-run latency.
+    SpawnCost { threads: usize },
 }
 
 /// Bounds so a typo cannot start a runaway run.
@@ -146,6 +148,10 @@ fn main() {
             };
             let report = run_async(churn::run(cfg));
             (serde_json::to_string(&report), report.failures.total() > 0)
+        }
+        Scenario::SpawnCost { threads } => {
+            let report = spawn_cost::run(threads.min(MAX_SESSIONS));
+            (serde_json::to_string(&report), false)
         }
     };
     match json {
