@@ -1,8 +1,10 @@
 //! Respawn pacing per worker slot, and the crash budget.
 //!
 //! A worker that dies after it reported ready is restarted at once (the
-//! first time) and then with exponential backoff while it keeps dying; a
-//! worker that stays up for [`HEALTHY_AFTER`] resets its slot. A worker
+//! first time) and then with exponential backoff while it keeps dying
+//! quickly; a worker that stayed up for [`HEALTHY_AFTER`] had served, so
+//! its death (an OOM kill, an operator's kill -9) is not a crash loop and
+//! its replacement starts at once. A worker
 //! that dies *before* reporting ready counts against the crash budget:
 //! [`START_FAILURE_BUDGET`] such deaths in a row on one slot end the
 //! service, because a worker that cannot start will not start on retry.
@@ -13,8 +15,9 @@ use std::time::{Duration, Instant};
 pub const BASE_DELAY: Duration = Duration::from_millis(50);
 /// Longest respawn delay.
 pub const MAX_DELAY: Duration = Duration::from_secs(10);
-/// Uptime after which a slot's failure count is forgotten.
-pub const HEALTHY_AFTER: Duration = Duration::from_secs(30);
+/// Uptime after which a slot's failure count is forgotten: a crash loop
+/// dies within moments of starting; a worker that lived this long did not.
+pub const HEALTHY_AFTER: Duration = Duration::from_secs(1);
 /// Consecutive deaths-before-ready that end the service.
 pub const START_FAILURE_BUDGET: u32 = 5;
 
@@ -71,7 +74,7 @@ mod tests {
     fn first_crash_respawns_at_once_then_backs_off() {
         let now = Instant::now();
         let mut b = SlotBackoff::default();
-        let up = Duration::from_secs(1);
+        let up = Duration::from_millis(100);
         assert_eq!(b.on_death(now, true, up), AfterDeath::RespawnAt(now));
         assert_eq!(b.on_death(now, true, up), AfterDeath::RespawnAt(now + BASE_DELAY));
         assert_eq!(b.on_death(now, true, up), AfterDeath::RespawnAt(now + BASE_DELAY * 2));
