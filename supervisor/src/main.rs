@@ -11,6 +11,7 @@
 mod cli;
 mod daemonize;
 mod exit_status;
+mod fd_limit;
 mod lifecycle;
 mod listener;
 mod notify;
@@ -98,6 +99,11 @@ fn run(cli: Cli) -> i32 {
     for warning in &config.warnings {
         tracing::warn!("{}", warning);
     }
+    let workers = config
+        .global
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    fd_limit::raise_for(workers, config.global.max_sessions_per_worker);
 
     let listener = match listener::from_systemd() {
         Some(adopted) => adopted,

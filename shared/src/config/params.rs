@@ -153,7 +153,7 @@ pub static PARAMS: &[ParamDef] = &[
     p("use async listener", &[], G, Bool, Some("yes"), true),
     p("worker threads", &[], G, opt_int(1, U32_MAX), None, true),
     p("max sessions", &[], G, int(0, U32_MAX), Some("0"), true),
-    p("max sessions per worker", &[], G, int(1, U32_MAX), Some("4096"), true),
+    p("max sessions per worker", &[], G, int(1, U32_MAX), Some("16384"), true),
     p("bwlimit", &[], G, int(0, U32_MAX), Some("0"), true),
     // ---- upstream module parameters ----
     p("auth digest", &[], M, Str, None, true),

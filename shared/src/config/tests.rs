@@ -236,7 +236,7 @@ fn defaults_match_upstream() {
     assert!(c.global.use_async_listener);
     assert_eq!(c.global.workers, None);
     assert_eq!(c.global.max_sessions, 0);
-    assert_eq!(c.global.max_sessions_per_worker, 4096);
+    assert_eq!(c.global.max_sessions_per_worker, 16384);
     let m = &c.module_defaults;
     assert!(m.list && m.read_only && !m.write_only && m.strict_modes);
     assert!(m.reverse_lookup && m.forward_lookup);
