@@ -610,3 +610,30 @@ fn cvs_exclude_like_stock() {
         compare(&p, &opts, "mod/", None);
     }
 }
+
+#[test]
+fn more_checksums_dry_runs_and_partial_into_an_older_tree() {
+    let p = pair();
+    for choice in ["--checksum-choice=xxh128", "--checksum-choice=sha1"] {
+        assert_same_pull(&p, &["-a", "--no-inc-recursive", "-c", choice], "mod/");
+    }
+    let src = p.src.path().to_path_buf();
+    let seed = move |dst: &Path| {
+        let mut big = std::fs::read(src.join("big.bin")).unwrap();
+        big[10] ^= 1;
+        std::fs::write(dst.join("big.bin"), big).unwrap();
+        std::fs::write(dst.join("stale.txt"), b"stale\n").unwrap();
+        for f in ["big.bin", "stale.txt"] {
+            set_mtime(&dst.join(f), 1_500_000_000, 0);
+        }
+    };
+    for opts in [
+        vec!["-ani", "--no-inc-recursive"],
+        vec!["-ani", "--delete"],
+        vec!["-avn", "--delete", "--no-inc-recursive"],
+        vec!["-a", "--partial", "--stats"],
+        vec!["-a", "--partial-dir=.rsync-partial", "-i"],
+    ] {
+        compare(&p, &opts, "mod/", Some(&seed));
+    }
+}
