@@ -20,6 +20,7 @@ pub mod glob;
 pub mod incremental;
 pub mod io_timeout;
 pub mod log_format;
+pub mod module_dir;
 pub mod module_root;
 pub mod mux_out;
 pub mod ndx;

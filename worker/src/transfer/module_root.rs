@@ -139,6 +139,12 @@ impl ModuleRoot {
         Ok(true)
     }
 
+    /// An `O_PATH`-style descriptor of `rel` resolved inside the root, for
+    /// the write side (`module_dir.rs`).
+    pub(crate) fn resolve_fd(&self, rel: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
+        self.resolve(rel, flags)
+    }
+
     /// openat2 of `rel` (empty: the root itself) below the root, retrying
     /// the EAGAIN a concurrent rename can cause.
     fn resolve(&self, rel: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
