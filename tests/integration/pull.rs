@@ -5,7 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::harness::client::{clients, rsync_bin, ClientRun};
+use crate::harness::client::{clients, pull_paths, rsync_bin, ClientRun};
 use crate::harness::pair::{set_mtime, start_pair, Pair};
 use crate::harness::tree::snapshot;
 
@@ -97,16 +97,8 @@ fn compare_with(
         seed(d1.path());
         seed(d2.path());
     }
-    let run = |addr: std::net::SocketAddr, dst: &Path| {
-        let url = format!("rsync://{addr}/{path}");
-        let dst = format!("{}/", dst.display());
-        let mut args: Vec<&str> = options.to_vec();
-        args.push(&url);
-        args.push(&dst);
-        rsync_bin(bin, &args, &[])
-    };
-    let s = run(p.stock.addr, d1.path());
-    let o = run(p.ours.addr, d2.path());
+    let s = pull_paths(bin, p.stock.addr, options, &[path], d1.path());
+    let o = pull_paths(bin, p.ours.addr, options, &[path], d2.path());
     (s, o, d1, d2)
 }
 
@@ -337,15 +329,10 @@ fn compare_several(p: &Pair, options: &[&str], paths: &[&str]) -> (ClientRun, Cl
     let mut last = None;
     for (label, bin) in clients() {
         let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let run = |addr: std::net::SocketAddr, dst: &Path| {
-            let urls: Vec<String> = paths.iter().map(|path| format!("rsync://{addr}/{path}")).collect();
-            let dst = format!("{}/", dst.display());
-            let mut args: Vec<&str> = options.to_vec();
-            args.extend(urls.iter().map(String::as_str));
-            args.push(&dst);
-            rsync_bin(&bin, &args, &[])
-        };
-        let (s, o) = (run(p.stock.addr, d1.path()), run(p.ours.addr, d2.path()));
+        let (s, o) = (
+            pull_paths(&bin, p.stock.addr, options, paths, d1.path()),
+            pull_paths(&bin, p.ours.addr, options, paths, d2.path()),
+        );
         assert_eq!(
             visible_stock(&s),
             visible(&o),

@@ -9,7 +9,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::harness::client::{clients, rsync_bin, ClientRun};
+use crate::harness::client::{clients, pull_paths, ClientRun};
 use crate::harness::pair::{set_mtime, start_pair, Pair};
 use crate::harness::tree::snapshot;
 
@@ -79,16 +79,8 @@ fn compare_seeded(p: &Pair, options: &[&str], paths: &[&str], seed: Option<&dyn 
             seed(d1.path());
             seed(d2.path());
         }
-        let run = |addr: std::net::SocketAddr, dst: &Path| {
-            let urls: Vec<String> = paths.iter().map(|path| format!("rsync://{addr}/{path}")).collect();
-            let dst = format!("{}/", dst.display());
-            let mut args: Vec<&str> = options.to_vec();
-            args.extend(urls.iter().map(String::as_str));
-            args.push(&dst);
-            rsync_bin(&bin, &args, &[])
-        };
-        let stock = run(p.stock.addr, d1.path());
-        let ours = run(p.ours.addr, d2.path());
+        let stock = pull_paths(&bin, p.stock.addr, options, paths, d1.path());
+        let ours = pull_paths(&bin, p.ours.addr, options, paths, d2.path());
         let (vs, vo) = (stock.visible(true), ours.visible(false));
         assert!(
             vs == vo,

@@ -7,27 +7,29 @@ use std::time::{Duration, Instant};
 
 use crate::harness::daemon::Daemon;
 
-/// A pull at protocol 29 up to the checksum seed: greeting, module,
-/// arguments (newline-separated below protocol 30).
-fn start_pull(daemon: &Daemon) -> BufReader<TcpStream> {
+/// Connect, read the greeting, send `request` (our greeting, the module
+/// and the arguments), and read up to the daemon's `@RSYNCD: OK`.
+fn session(daemon: &Daemon, request: &[u8]) -> BufReader<TcpStream> {
     let stream = TcpStream::connect(daemon.addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).unwrap();
     assert!(line.starts_with("@RSYNCD: "), "{line:?}");
-    reader
-        .get_mut()
-        .write_all(b"@RSYNCD: 29.0\nmod\n--server\n--sender\n-r\n.\nmod/\n\n")
-        .unwrap();
+    reader.get_mut().write_all(request).unwrap();
     loop {
         line.clear();
         reader.read_line(&mut line).unwrap();
         if line.starts_with("@RSYNCD: OK") {
-            break;
+            return reader;
         }
         assert!(!line.is_empty() && !line.starts_with("@ERROR"), "{line:?}");
     }
+}
+
+/// A pull at protocol 29 (arguments newline-separated) up to the seed.
+fn start_pull(daemon: &Daemon) -> BufReader<TcpStream> {
+    let mut reader = session(daemon, b"@RSYNCD: 29.0\nmod\n--server\n--sender\n-r\n.\nmod/\n\n");
     let mut seed = [0u8; 4];
     reader.read_exact(&mut seed).unwrap();
     reader
@@ -98,23 +100,8 @@ fn a_waiting_sender_sends_keepalives_and_stays() {
 #[test]
 fn the_daemon_tells_a_protocol_31_client_its_timeout() {
     let (_src, daemon) = daemon(7);
-    let stream = TcpStream::connect(daemon.addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
     // Protocol 31 and above separate arguments with NULs.
-    reader
-        .get_mut()
-        .write_all(b"@RSYNCD: 31.0\nmod\n--server\0--sender\0-r\0.\0mod/\0\0")
-        .unwrap();
-    loop {
-        line.clear();
-        reader.read_line(&mut line).unwrap();
-        if line.starts_with("@RSYNCD: OK") {
-            break;
-        }
-    }
+    let mut reader = session(&daemon, b"@RSYNCD: 31.0\nmod\n--server\0--sender\0-r\0.\0mod/\0\0");
     // Compat flags (a one-byte varint without capabilities), the seed, then
     // the first multiplexed frame: MSG_IO_TIMEOUT (33) with the timeout.
     let mut setup = [0u8; 1 + 4 + 4 + 4];

@@ -109,3 +109,14 @@ pub fn rsync_bin(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> ClientRun {
 pub fn rsync(args: &[&str]) -> ClientRun {
     rsync_env(args, &[])
 }
+
+/// Run `bin` with `options`, then one `rsync://addr/PATH` per path, then
+/// `dst/`: the shape of every differential pull.
+pub fn pull_paths(bin: &Path, addr: std::net::SocketAddr, options: &[&str], paths: &[&str], dst: &Path) -> ClientRun {
+    let urls: Vec<String> = paths.iter().map(|path| format!("rsync://{addr}/{path}")).collect();
+    let dst = format!("{}/", dst.display());
+    let mut args: Vec<&str> = options.to_vec();
+    args.extend(urls.iter().map(String::as_str));
+    args.push(&dst);
+    rsync_bin(bin, &args, &[])
+}
