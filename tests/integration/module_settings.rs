@@ -228,6 +228,12 @@ fn remove_source_files_like_stock() {
     let (stock_src, ours_src) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     tree(stock_src.path());
     tree(ours_src.path());
+    // Same times on both sides, so itemized directory lines agree.
+    for src in [stock_src.path(), ours_src.path()] {
+        for d in ["", "sub", "secret", "keep"] {
+            crate::harness::pair::set_mtime(&src.join(d), 1_500_000_000, 0);
+        }
+    }
     let conf = |src: &Path, extra: &str| {
         format!(
             "use chroot = no\n[mod]\n path = {}\n uid = root\n gid = root\n{extra}",

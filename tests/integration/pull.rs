@@ -468,7 +468,9 @@ fn one_file_system_and_copy_dirlinks_like_stock() {
         },
         |root| format!("[mod]\n path = {}\n uid = root\n gid = root\n", root.display()),
     );
-    for opts in [vec!["-rlkt", "-i"], vec!["-rlkt", "--no-inc-recursive", "-i"]] {
+    // Without -i: with the fifo skipped, the 3.2.7 client prints that and
+    // the "./" itemize line from two of its processes, in either order.
+    for opts in [vec!["-rlkt"], vec!["-rlkt", "--no-inc-recursive"]] {
         compare(&p, &opts, "mod/", None);
     }
     // A mount point inside the module (needs root to mount).
