@@ -15,5 +15,6 @@ mod module_settings;
 mod notify;
 mod pull;
 mod pull_incremental;
+mod push;
 mod systemd_units;
 mod timeouts;

@@ -9,6 +9,7 @@ pub enum ExitCode {
     FileSelect = 3,
     Unsupported = 4,
     SocketIo = 10,
+    FileIo = 11,
     StreamIo = 12,
     Timeout = 30,
 }
@@ -22,6 +23,7 @@ impl ExitCode {
             ExitCode::FileSelect => "errors selecting input/output files, dirs",
             ExitCode::Unsupported => "requested action not supported",
             ExitCode::SocketIo => "error in socket IO",
+            ExitCode::FileIo => "error in file IO",
             ExitCode::StreamIo => "error in rsync protocol data stream",
             ExitCode::Timeout => "timeout in data send/receive",
         }

@@ -62,7 +62,7 @@ impl SessionStream for std::net::TcpStream {
 /// Run a session to its end. `reader` may hold bytes already read past the
 /// argument block; `writer` is the same connection. Returns the exit code
 /// the client was given (0 on success).
-pub fn run<R: BufRead, W: Write>(request: SessionRequest, reader: &mut R, writer: &mut W, stream: &dyn SessionStream) -> i32 {
+pub fn run<R: BufRead, W: Write + Send>(request: SessionRequest, reader: &mut R, writer: &mut W, stream: &dyn SessionStream) -> i32 {
     let options = ServerOptions::parse(&request.options);
     log_request(&request, &options);
     let module = request.module();
@@ -110,11 +110,129 @@ pub fn run<R: BufRead, W: Write>(request: SessionRequest, reader: &mut R, writer
     if options.we_send {
         return pull(&request, &negotiated, reader, writer, stream, &options);
     }
-    let message = format!(
-        "ERROR: oxrsyncd {} cannot yet receive files from the client (push is not implemented in this build)\n",
-        env!("CARGO_PKG_VERSION")
-    );
-    refuse(&request, reader, writer, stream, &options, &message, ExitCode::Unsupported)
+    push(&request, &negotiated, reader, writer, stream, &options)
+}
+
+/// Serve a push: the daemon receives into a writable module.
+fn push<R: BufRead, W: Write + Send>(
+    request: &SessionRequest,
+    negotiated: &protocol_setup::Negotiated,
+    reader: &mut R,
+    writer: &mut W,
+    stream: &dyn SessionStream,
+    options: &ServerOptions,
+) -> i32 {
+    use crate::transfer::receive::{self, ReceiveError, ReceiveSetup};
+    if let Some(identity) = &request.identity {
+        if let Err(e) = crate::identity::assume_on_this_thread(identity) {
+            let message = format!("ERROR: cannot take the module's identity (uid {}): {e}\n", identity.uid);
+            return refuse(request, reader, writer, stream, options, &message, ExitCode::Syntax);
+        }
+    }
+    let transfer_options = TransferOptions::parse(&request.options);
+    let mut missing: Vec<String> = transfer_options.unsupported.clone();
+    missing.extend(transfer_options.receiver_options.iter().cloned());
+    if transfer_options.relative || transfer_options.files_from.is_some() {
+        missing.push("--relative (-R) or --files-from on a push".into());
+    }
+    if !missing.is_empty() {
+        let message = format!("ERROR: oxrsyncd does not support {} on a push yet\n", missing.join(", "));
+        return refuse(request, reader, writer, stream, options, &message, ExitCode::Unsupported);
+    }
+    let module = request.module();
+    let m = &module.settings;
+    let daemon_filters = match crate::transfer::filter::FilterList::from_module(
+        m.filter.as_deref(),
+        m.include_from.as_deref(),
+        m.include.as_deref(),
+        m.exclude_from.as_deref(),
+        m.exclude.as_deref(),
+    ) {
+        Ok(f) => f,
+        Err(e) => {
+            info!("module {} filter rules: {}", module.name, e);
+            return refuse(
+                request,
+                reader,
+                writer,
+                stream,
+                options,
+                "ERROR: the module's filter rules are invalid\n",
+                ExitCode::Syntax,
+            );
+        }
+    };
+    let incoming_chmod = match m
+        .incoming_chmod
+        .as_deref()
+        .map(|spec| crate::transfer::chmod::ChmodRules::parse(spec, crate::transfer::chmod::current_umask()))
+    {
+        None => None,
+        Some(Ok(rules)) => Some(rules),
+        Some(Err(e)) => {
+            info!("Invalid \"incoming chmod\" directive: {}", e);
+            return refuse(
+                request,
+                reader,
+                writer,
+                stream,
+                options,
+                "ERROR: the module's incoming chmod is invalid\n",
+                ExitCode::Syntax,
+            );
+        }
+    };
+    let root_text = module
+        .settings
+        .path
+        .as_deref()
+        .map(|p| oxrsyncd_shared::config::expand_env_vars(&p.to_string_lossy()))
+        .unwrap_or_default();
+    let may_chown = match &request.identity {
+        Some(id) => id.uid == 0,
+        None => nix::unistd::geteuid().is_root(),
+    };
+    let setup = ReceiveSetup {
+        protocol: request.protocol,
+        negotiated,
+        options: &transfer_options,
+        module_name: &module.name,
+        module_root: std::path::PathBuf::from(&root_text),
+        daemon_filters: &daemon_filters,
+        incoming_chmod: incoming_chmod.as_ref(),
+        munge_symlinks: m
+            .munge_symlinks
+            .unwrap_or(!m.use_chroot.unwrap_or(!root_text.contains("/./")) || root_text.contains("/./")),
+        identity: request.identity.as_ref(),
+        may_chown,
+        paths: &request.paths,
+    };
+    let idle = transfer_timeout(&transfer_options, m.timeout, stream);
+    match receive::run(&setup, &mut *reader, &mut *writer, idle) {
+        Ok(stats) => {
+            info!(
+                "received {} files, {} bytes literal, {} bytes matched",
+                stats.files_received, stats.literal_bytes, stats.matched_bytes
+            );
+            stream.shutdown_write();
+            drain_until_eof(reader, stream);
+            if stats.io_error != 0 {
+                23
+            } else {
+                0
+            }
+        }
+        Err(ReceiveError::Io(e)) => {
+            info!("connection with {} ({}) ended: {}", request.peer_host, request.peer_addr, e);
+            ExitCode::SocketIo as i32
+        }
+        Err(ReceiveError::FileIo(message)) => refuse(request, reader, writer, stream, options, &message, ExitCode::FileIo),
+        Err(ReceiveError::Destination(message)) => refuse(request, reader, writer, stream, options, &message, ExitCode::FileSelect),
+        Err(e) => {
+            let message = format!("rsync: [receiver] {e}\n");
+            refuse(request, reader, writer, stream, options, &message, ExitCode::Protocol)
+        }
+    }
 }
 
 /// Why the module turns this transfer away, in upstream's order and words:

@@ -80,6 +80,16 @@ pub struct TransferOptions {
     /// `-b`: the receiver keeps backups (below protocol 29 this turns
     /// in-place updating off).
     pub make_backups: bool,
+    /// Receiver-side choices (a push): `--ignore-existing`, `--existing`,
+    /// `-u`, `-I`, `--size-only`.
+    pub ignore_existing: bool,
+    pub existing_only: bool,
+    pub update_only: bool,
+    pub ignore_times: bool,
+    pub size_only: bool,
+    /// Receiver-side options named as the client gave them, for a push to
+    /// refuse what it does not implement yet.
+    pub receiver_options: Vec<String>,
     /// Options given that this build does not implement, by name.
     pub unsupported: Vec<String>,
 }
@@ -93,6 +103,25 @@ pub enum MissingArgs {
     /// `--ignore-missing-args`: silently left out.
     Ignore,
 }
+
+/// Long options that change what a receiver does and that a push does not
+/// implement yet (a pull accepts them: they are the client's business).
+const RECEIVER_ONLY_LONG: &[&str] = &[
+    "max-delete",
+    "min-size",
+    "max-size",
+    "force",
+    "partial",
+    "partial-dir",
+    "delay-updates",
+    "temp-dir",
+    "backup-dir",
+    "suffix",
+    "compare-dest",
+    "copy-dest",
+    "link-dest",
+    "keep-dirlinks",
+];
 
 /// Long options that take their value as the next argument.
 const SEPARATE_VALUE: &[&str] = &[
@@ -114,31 +143,17 @@ const ACCEPTED_LONG: &[&str] = &[
     "log-format",
     "msgs2stderr",
     "no-msgs2stderr",
-    "max-delete",
-    "min-size",
-    "max-size",
     "delete-before",
     "delete-delay",
     "delete-during",
     "delete-after",
-    "force",
-    "size-only",
     "stats",
     "skip-compress",
     "max-alloc",
     "modify-window",
-    "partial",
-    "partial-dir",
-    "delay-updates",
     "use-qsort",
-    "ignore-existing",
-    "existing",
-    "temp-dir",
-    "backup-dir",
-    "suffix",
     "new-compress",
     "old-compress",
-    "keep-dirlinks",
     "omit-dir-times",
     "omit-link-times",
 ];
@@ -195,13 +210,26 @@ impl TransferOptions {
             "files-from" => self.files_from = value.map(str::to_string),
             "no-relative" => self.relative = false,
             "from0" => self.from0 = true,
-            "delete" => self.delete_mode = true,
+            "delete" => {
+                self.delete_mode = true;
+                self.receiver_options.push("--delete".into());
+            }
             "delete-excluded" => {
                 self.delete_mode = true;
                 self.delete_excluded = true;
+                self.receiver_options.push("--delete-excluded".into());
             }
-            "remove-source-files" | "remove-sent-files" => self.remove_source_files = true,
-            "inplace" => self.inplace = true,
+            "remove-source-files" | "remove-sent-files" => {
+                self.remove_source_files = true;
+                self.receiver_options.push(format!("--{name}"));
+            }
+            "inplace" => {
+                self.inplace = true;
+                self.receiver_options.push("--inplace".into());
+            }
+            "size-only" => self.size_only = true,
+            "ignore-existing" => self.ignore_existing = true,
+            "existing" => self.existing_only = true,
             "bwlimit" => self.bwlimit = number(value).filter(|&n| n > 0).map(|n| n as u64),
             "ignore-missing-args" => self.missing_args = MissingArgs::Ignore,
             "delete-missing-args" => {
@@ -209,10 +237,20 @@ impl TransferOptions {
                 self.unsupported.push("--delete-missing-args".into());
             }
             // The client repeats --append for --append-verify.
-            "append" => self.append_mode = self.append_mode.saturating_add(1).min(2),
-            "append-verify" => self.append_mode = 2,
+            "append" => {
+                self.append_mode = self.append_mode.saturating_add(1).min(2);
+                self.receiver_options.push("--append".into());
+            }
+            "append-verify" => {
+                self.append_mode = 2;
+                self.receiver_options.push("--append-verify".into());
+            }
             "no-implied-dirs" => self.no_implied_dirs = true,
-            n if n.starts_with("delete-") => self.delete_mode = true,
+            n if n.starts_with("delete-") => {
+                self.delete_mode = true;
+                self.receiver_options.push(format!("--{n}"));
+            }
+            n if RECEIVER_ONLY_LONG.contains(&n) => self.receiver_options.push(format!("--{n}")),
             n if ACCEPTED_LONG.contains(&n) => {}
             other => self.unsupported.push(format!("--{other}")),
         }
@@ -234,11 +272,22 @@ impl TransferOptions {
                 '@' => return, // --modify-window: the receiver's business
                 'v' => self.verbose = self.verbose.saturating_add(1),
                 // The receiving side's business (backup, update, sparse, ...), or quiet.
-                'q' | 'u' | 'K' | 'y' | 'S' | 'I' | 's' => {}
-                'b' => self.make_backups = true,
+                'q' | 's' => {}
+                'u' => self.update_only = true,
+                'I' => self.ignore_times = true,
+                'K' => self.receiver_options.push("--keep-dirlinks (-K)".into()),
+                'y' => self.receiver_options.push("--fuzzy (-y)".into()),
+                'S' => self.receiver_options.push("--sparse (-S)".into()),
+                'b' => {
+                    self.make_backups = true;
+                    self.receiver_options.push("--backup (-b)".into());
+                }
                 '0' => self.from0 = true,
                 'W' => self.whole_file = true,
-                'm' => self.prune_empty_dirs = true,
+                'm' => {
+                    self.prune_empty_dirs = true;
+                    self.receiver_options.push("--prune-empty-dirs (-m)".into());
+                }
                 'n' => self.dry_run = true,
                 'l' => self.preserve_links = true,
                 'd' => self.dirs = true,
@@ -246,7 +295,10 @@ impl TransferOptions {
                 'J' => self.omit_link_times = true,
                 'L' => self.copy_links = true,
                 'k' => self.copy_dirlinks = true,
-                'H' => self.preserve_hard_links = true,
+                'H' => {
+                    self.preserve_hard_links = true;
+                    self.receiver_options.push("--hard-links (-H)".into());
+                }
                 'o' => self.preserve_uid = true,
                 'g' => self.preserve_gid = true,
                 'D' => {

@@ -31,13 +31,7 @@ use crate::transfer::ndx::{NdxCodec, NDX_DONE};
 use crate::transfer::options::TransferOptions;
 use crate::transfer::walk::{full_fname, rsyserr, Walker, IOERR_GENERAL, IOERR_VANISHED};
 
-/// Item flags (upstream's ITEM_*).
-mod item {
-    pub const BASIS_TYPE_FOLLOWS: u16 = 1 << 11;
-    pub const XNAME_FOLLOWS: u16 = 1 << 12;
-    pub const IS_NEW: u16 = 1 << 13;
-    pub const TRANSFER: u16 = 1 << 15;
-}
+use crate::transfer::item;
 /// `NDX_DEL_STATS`: deletion counts the client's generator reports.
 const NDX_DEL_STATS: i32 = -3;
 
@@ -575,7 +569,7 @@ fn read_item_attrs(r: &mut impl Read, protocol: u32) -> io::Result<(u16, Option<
     Ok((iflags, basis, xname))
 }
 
-fn write_ndx_and_attrs(
+pub(crate) fn write_ndx_and_attrs(
     w: &mut impl Write,
     codec: &mut NdxCodec,
     ndx: i32,

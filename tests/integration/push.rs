@@ -1,0 +1,260 @@
+//! Pushes (the daemon receives), differential: the same stock-client
+//! upload to stock `rsync --daemon` and to oxrsyncd, each into its own
+//! copy of a writable module, must leave the same tree, exit code and
+//! visible output.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::harness::client::{clients, rsync_bin, ClientRun};
+use crate::harness::daemon::Daemon;
+use crate::harness::pair::set_mtime;
+use crate::harness::stock::StockDaemon;
+use crate::harness::tree::snapshot;
+
+/// What the client uploads.
+fn build_source(root: &Path) {
+    let w = |p: &str, data: &[u8]| {
+        let path = root.join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    };
+    w("empty", b"");
+    w("small.txt", b"hello world\n");
+    let big: Vec<u8> = (0..2_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    w("big.bin", &big);
+    w("dir/nested/deep/file.c", b"int main() { return 0; }\n");
+    w("dir/other.o", &[0u8; 10_000]);
+    w("unicode/h\u{e9}llo \u{1F600}.txt", "caf\u{e9}\n".as_bytes());
+    w("odd/name with spaces", b"x");
+    std::fs::create_dir_all(root.join("emptydir")).unwrap();
+    std::os::unix::fs::symlink("small.txt", root.join("link-in")).unwrap();
+    std::os::unix::fs::symlink("../../etc/passwd", root.join("link-out")).unwrap();
+    std::fs::set_permissions(root.join("small.txt"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::set_permissions(root.join("dir/nested"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    set_mtime(&root.join("small.txt"), 1_600_000_000, 123_456_789);
+}
+
+/// One source, two writable modules (stock's and ours) on the same settings.
+struct PushPair {
+    src: tempfile::TempDir,
+    stock_dst: tempfile::TempDir,
+    ours_dst: tempfile::TempDir,
+    stock: StockDaemon,
+    ours: Daemon,
+}
+
+fn push_pair(module_extra: &str) -> PushPair {
+    let src = tempfile::tempdir().unwrap();
+    build_source(src.path());
+    let (stock_dst, ours_dst) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let config = |dst: &Path| {
+        format!(
+            "use chroot = no\n[w]\n path = {}\n read only = no\n uid = root\n gid = root\n{module_extra}",
+            dst.display()
+        )
+    };
+    let stock = StockDaemon::start(&config(stock_dst.path()));
+    let ours = Daemon::start(&config(ours_dst.path()), &["--workers=1"]);
+    PushPair {
+        src,
+        stock_dst,
+        ours_dst,
+        stock,
+        ours,
+    }
+}
+
+impl PushPair {
+    /// Empty both modules, then let `seed` put the same older tree in each.
+    fn reset(&self, seed: Option<&dyn Fn(&Path)>) {
+        for d in [self.stock_dst.path(), self.ours_dst.path()] {
+            for entry in std::fs::read_dir(d).unwrap() {
+                let p = entry.unwrap().path();
+                if p.is_dir() && !p.is_symlink() {
+                    std::fs::remove_dir_all(&p).unwrap();
+                } else {
+                    std::fs::remove_file(&p).unwrap();
+                }
+            }
+            if let Some(seed) = seed {
+                seed(d);
+            }
+            // Same module-root time on both sides (it shows in -i output).
+            set_mtime(d, 1_500_000_000, 0);
+        }
+    }
+
+    /// The same push to both daemons with `bin`; returns both runs.
+    fn push_with(&self, bin: &Path, options: &[&str], source: &str, target: &str) -> (ClientRun, ClientRun) {
+        let src = format!("{}/{source}", self.src.path().display());
+        let run = |addr: std::net::SocketAddr| {
+            let url = format!("rsync://{addr}/{target}");
+            let mut args: Vec<&str> = options.to_vec();
+            args.push(&src);
+            args.push(&url);
+            rsync_bin(bin, &args, &[])
+        };
+        (run(self.stock.addr), run(self.ours.addr))
+    }
+
+    /// Push with every client from the same starting point; the trees,
+    /// exit codes and visible output must match stock's.
+    fn compare(&self, options: &[&str], source: &str, target: &str, seed: Option<&dyn Fn(&Path)>) -> (ClientRun, ClientRun) {
+        let mut last = None;
+        for (label, bin) in clients() {
+            self.reset(seed);
+            let (s, o) = self.push_with(&bin, options, source, target);
+            assert_eq!(
+                s.visible(true),
+                o.visible(false),
+                "{label} {options:?} {source} -> {target}: output differs\nstock: {s:?}\nours: {o:?}\nlog:\n{}",
+                self.ours.log()
+            );
+            assert_eq!(
+                snapshot(self.stock_dst.path()),
+                snapshot(self.ours_dst.path()),
+                "{label} {options:?} {source} -> {target}: trees differ\nours: {o:?}"
+            );
+            last = Some((s, o));
+        }
+        last.expect("at least one client")
+    }
+}
+
+#[test]
+fn archive_push_into_an_empty_module_at_every_protocol() {
+    let p = push_pair("");
+    for proto in [
+        "--protocol=32",
+        "--protocol=31",
+        "--protocol=30",
+        "--protocol=29",
+        "--protocol=28",
+        "--protocol=27",
+    ] {
+        let (s, o) = p.compare(&["-a", proto], "", "w/", None);
+        assert_eq!((s.code, o.code), (0, 0), "{proto}: {o:?}");
+    }
+    // Into a subdirectory that does not exist yet, and a single file under a new name.
+    p.compare(&["-a"], "dir/", "w/new/place/", None);
+    p.compare(&["-a"], "small.txt", "w/renamed.txt", None);
+    // Pushes are not incremental yet: compare with a non-incremental stock run.
+    p.compare(&["-av", "--no-inc-recursive"], "", "w/", None);
+}
+
+#[test]
+fn delta_push_into_an_older_tree() {
+    let p = push_pair("");
+    let src = p.src.path().to_path_buf();
+    let seed = move |dst: &Path| {
+        let mut big = std::fs::read(src.join("big.bin")).unwrap();
+        big[1_000_000] ^= 0xFF;
+        big.truncate(1_900_000);
+        std::fs::write(dst.join("big.bin"), big).unwrap();
+        std::fs::write(dst.join("small.txt"), b"old\n").unwrap();
+        std::fs::write(dst.join("stale"), b"stays: no --delete\n").unwrap();
+        for f in ["big.bin", "small.txt", "stale"] {
+            set_mtime(&dst.join(f), 1_500_000_000, 0);
+        }
+    };
+    for opts in [
+        vec!["-a", "--stats"],
+        vec!["-a", "--stats", "--protocol=29"],
+        vec!["-a", "-i"],
+        vec!["-a", "-c", "-i"],
+        vec!["-a", "-W", "--stats"],
+        vec!["-a", "-z", "--stats"],
+        vec!["-a", "--compress-choice=zstd", "--stats"],
+        vec!["-a", "--checksum-choice=xxh128", "--stats"],
+        vec!["-a", "--size-only", "-i"],
+        vec!["-a", "-I", "-i"],
+        vec!["-a", "--ignore-existing", "-i"],
+        vec!["-a", "--existing", "-i"],
+        vec!["-a", "-u", "-i"],
+    ] {
+        let (s, o) = p.compare(&opts, "", "w/", Some(&seed));
+        let line = |r: &ClientRun, label: &str| r.stdout.lines().find(|l| l.starts_with(label)).map(str::to_string);
+        for label in ["Literal data:", "Matched data:"] {
+            assert_eq!(line(&s, label), line(&o, label), "{opts:?}: {label}");
+        }
+    }
+}
+
+#[test]
+fn module_settings_on_a_push() {
+    // incoming chmod, and files created as the module's user.
+    let p = push_pair(" incoming chmod = Dg+s,Fo-rwx\n");
+    p.compare(&["-a"], "", "w/", None);
+    p.compare(&["-rlt"], "", "w/", None);
+    // A read-only module refuses (upstream's words and exit code).
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("f"), b"f").unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let config = format!("use chroot = no\n[ro]\n path = {}\n", dst.path().display());
+    let (stock, ours) = (StockDaemon::start(&config), Daemon::start(&config, &[]));
+    for (label, bin) in clients() {
+        let run = |addr: std::net::SocketAddr| {
+            let url = format!("rsync://{addr}/ro/");
+            rsync_bin(&bin, &["-a", &format!("{}/", src.path().display()), &url], &[])
+        };
+        let (s, o) = (run(stock.addr), run(ours.addr));
+        assert_eq!(s.visible(true), o.visible(false), "{label}");
+        assert_eq!(o.code, 1, "{label}: {o:?}");
+    }
+    assert!(std::fs::read_dir(dst.path()).unwrap().next().is_none(), "nothing written");
+}
+
+#[test]
+fn unimplemented_push_options_are_refused_by_name() {
+    let p = push_pair("");
+    for (label, bin) in clients() {
+        for (opts, name) in [
+            (vec!["-a", "--delete"], "--delete"),
+            (vec!["-aH"], "--hard-links (-H)"),
+            (vec!["-a", "--inplace"], "--inplace"),
+            (vec!["-ab"], "--backup (-b)"),
+        ] {
+            p.reset(None);
+            let (_, o) = p.push_with(&bin, &opts, "", "w/");
+            assert_eq!(o.code, 4, "{label} {opts:?}: {o:?}");
+            assert!(o.stderr.contains(name) && o.stderr.contains("on a push"), "{label}: {o:?}");
+            assert!(std::fs::read_dir(p.ours_dst.path()).unwrap().next().is_none(), "nothing written");
+        }
+    }
+}
+
+#[test]
+fn a_client_killed_mid_file_leaves_no_partial_file_and_the_worker_serves_on() {
+    let p = push_pair("");
+    let big: Vec<u8> = (0..64u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8).collect();
+    std::fs::write(p.src.path().join("huge.bin"), &big).unwrap();
+    p.reset(None);
+    std::fs::write(p.ours_dst.path().join("huge.bin"), b"the old version\n").unwrap();
+    let url = p.ours.url("w/");
+    let src = format!("{}/huge.bin", p.src.path().display());
+    let mut child = std::process::Command::new("rsync")
+        .args(["-a", "--bwlimit=4000", &src, &url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Let it get going, then kill it mid-file.
+    let temp_seen = crate::harness::eventually(std::time::Duration::from_secs(10), || {
+        std::fs::read_dir(p.ours_dst.path())
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().starts_with(".huge.bin."))
+    });
+    assert!(temp_seen, "the upload started");
+    child.kill().unwrap();
+    let _ = child.wait();
+    // The target is untouched and the temporary file goes away.
+    let gone = crate::harness::eventually(std::time::Duration::from_secs(10), || {
+        std::fs::read_dir(p.ours_dst.path()).unwrap().count() == 1
+    });
+    assert!(gone, "temporary file removed");
+    assert_eq!(std::fs::read(p.ours_dst.path().join("huge.bin")).unwrap(), b"the old version\n");
+    // The same worker serves the next push.
+    let (_, o) = p.push_with(Path::new("rsync"), &["-a"], "small.txt", "w/");
+    assert_eq!(o.code, 0, "{o:?}");
+}

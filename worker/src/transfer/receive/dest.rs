@@ -1,0 +1,118 @@
+//! Where a pushed file list lands (upstream's `get_local_name`): into the
+//! destination directory when it exists or the list needs one (created if
+//! missing), or, for a single non-directory sent to a name that is not a
+//! directory, as that name.
+
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::transfer::flist::sort::SortedEntry;
+use crate::transfer::module_root::ModuleRoot;
+use crate::transfer::receive::{ReceiveError, ReceiveSetup};
+use crate::transfer::walk::{full_fname, module_relative, rsyserr};
+
+/// The resolved destination.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    /// The directory the list's names are relative to (module-relative).
+    pub dir: PathBuf,
+    /// A single file written under another name (upstream's mode 2).
+    pub rename_to: Option<OsString>,
+    /// The directory we created for the list, for `-v`'s message.
+    pub created: Option<String>,
+    /// The verbosity the message needs (the client's `-v`).
+    pub verbose: bool,
+}
+
+impl Destination {
+    /// Upstream's "created directory X" line, when there is one to say.
+    pub fn created_message(&self) -> Option<String> {
+        self.created
+            .as_ref()
+            .filter(|_| self.verbose)
+            .map(|d| format!("created directory {d}\n"))
+    }
+
+    /// The module-relative path of list entry `name`.
+    pub fn path_of(&self, name: &[u8]) -> PathBuf {
+        use std::os::unix::ffi::OsStrExt;
+        if let Some(to) = &self.rename_to {
+            return self.dir.join(to);
+        }
+        if name == b"." {
+            return self.dir.clone();
+        }
+        self.dir.join(std::ffi::OsStr::from_bytes(name))
+    }
+}
+
+fn select_error(text: String) -> ReceiveError {
+    ReceiveError::Destination(text)
+}
+
+/// Resolve the destination of `files` for the session's first path.
+pub fn resolve(root: &ModuleRoot, setup: &ReceiveSetup<'_>, files: &[SortedEntry]) -> Result<Destination, ReceiveError> {
+    let arg = setup.paths.first().map(String::as_str).unwrap_or("");
+    let rel = module_relative(arg, setup.module_name);
+    let trailing_slash = rel.ends_with('/');
+    let rel = rel.trim_end_matches('/').to_string();
+    let total = files.iter().filter(|f| f.active).count();
+    let first_is_dir = files.first().is_some_and(|f| f.entry.is_dir());
+    let verbose = setup.options.verbose > 0;
+    let path = PathBuf::from(&rel);
+    if !rel.is_empty() && setup.daemon_filters.excludes(&rel, true) {
+        return Err(select_error(format!(
+            "ERROR: cannot write to {}: excluded by the module's filters\n",
+            full_fname(&rel, setup.module_name)
+        )));
+    }
+    match root.stat(&path) {
+        Ok(meta) if meta.is_dir() => {
+            return Ok(Destination {
+                dir: path,
+                rename_to: None,
+                created: None,
+                verbose,
+            })
+        }
+        Ok(_) if total > 1 => {
+            return Err(select_error(
+                "ERROR: destination must be a directory when copying more than 1 file\n".into(),
+            ))
+        }
+        Ok(_) if first_is_dir => return Err(select_error("ERROR: cannot overwrite non-directory with a directory\n".into())),
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(select_error(rsyserr(
+                &format!("change_dir#3 {} failed", full_fname(&rel, setup.module_name)),
+                &e,
+            )))
+        }
+    }
+    if total > 1 || trailing_slash || first_is_dir || rel.is_empty() {
+        // Like mkdir(2), not mkdir -p: a missing parent is an error (exit 11).
+        let made = root
+            .parent_of(&path)
+            .and_then(|(dir, name)| dir.mkdir(&name, 0o777 & !crate::transfer::chmod::current_umask()));
+        if let Err(e) = made {
+            let text = rsyserr(&format!("mkdir {} failed", full_fname(&rel, setup.module_name)), &e);
+            return Err(ReceiveError::FileIo(text.replacen("[sender]", "[Receiver]", 1)));
+        }
+        return Ok(Destination {
+            dir: path,
+            rename_to: None,
+            created: Some(rel),
+            verbose,
+        });
+    }
+    // One file under a new (or existing non-directory) name.
+    let name = path.file_name().map(|n| n.to_os_string());
+    Ok(Destination {
+        dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        rename_to: name,
+        created: None,
+        verbose,
+    })
+}

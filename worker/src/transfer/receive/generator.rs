@@ -1,0 +1,496 @@
+//! The push's generator (upstream's `generate_files` / `recv_generator`),
+//! on its own thread: for each entry of the sorted list, make directories
+//! and symlinks, decide whether a file needs data (size and time, or `-c`
+//! checksums, `-I`, `--size-only`, `--ignore-existing`, `--existing`,
+//! `-u`), and ask the client for it with block sums of the file we already
+//! have; then the phase ends, redo requests for files that failed
+//! verification, directory times and modes last, and the goodbye.
+
+use std::io::{self, BufReader, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::mpsc::Receiver;
+
+use crate::session::multiplex::MsgTag;
+use crate::transfer::delta::sums::SUM_LENGTH;
+use crate::transfer::delta::{compute_block_sums, sum_sizes_sqroot, write_block_sums, write_sum_head, FileSum, SumHead, SumSizing};
+use crate::transfer::flist::FileEntry;
+use crate::transfer::item;
+use crate::transfer::ndx::{NdxCodec, NDX_DONE};
+use crate::transfer::receive::{attrs, ReceiveError, Shared, ToGenerator};
+use crate::transfer::walk::IOERR_GENERAL;
+
+/// How the generator compares an existing file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// Same content by the chosen check: nothing to send.
+    UpToDate,
+    /// Send it (the flags say why, for `-i`).
+    Transfer(u16),
+    /// Left alone on purpose (`--ignore-existing`, `--existing`, `-u`).
+    Skip,
+}
+
+/// The generator's per-session state.
+struct Generator<'s, 'a, W: Write> {
+    shared: &'s Shared<'a, W>,
+    ndx_out: NdxCodec,
+    io_error: i32,
+    /// Directories to give their final mode and time once everything is
+    /// in, and whether we created them.
+    dirs: Vec<(usize, bool)>,
+}
+
+/// Run the generator; returns the io_error bits it collected.
+pub fn run<W: Write>(shared: &Shared<'_, W>, from_receiver: Receiver<ToGenerator>) -> Result<i32, ReceiveError> {
+    if let Some(id) = shared.setup.identity {
+        crate::identity::assume_on_this_thread(id)?;
+    }
+    let protocol = shared.setup.protocol;
+    let mut g = Generator {
+        shared,
+        ndx_out: NdxCodec::new(protocol),
+        io_error: 0,
+        dirs: Vec::new(),
+    };
+    for i in 0..shared.files.len() {
+        if let Ok(ToGenerator::Abort) = from_receiver.try_recv() {
+            return Ok(g.io_error);
+        }
+        g.generate(i)?;
+    }
+    // Phase 0 ends; redo what failed verification until the client's
+    // phase-end comes back.
+    g.write_done(1)?;
+    loop {
+        match from_receiver.recv() {
+            Ok(ToGenerator::Redo(ndx)) => g.request(ndx as usize, true)?,
+            Ok(ToGenerator::PhaseDone) => break,
+            Ok(ToGenerator::Abort) | Err(_) => return Ok(g.io_error),
+            Ok(other) => return Err(ReceiveError::Protocol(format!("unexpected {other:?} in the redo phase"))),
+        }
+    }
+    // Phase 1 ends; with no delayed updates and no late deletions the later
+    // phase ends go out at once (upstream's EARLY_*_DONE_MSG).
+    let early = match protocol {
+        p if p >= 31 => 3,
+        29 | 30 => 2,
+        _ => 1,
+    };
+    g.write_done(early)?;
+    let mut waits = if protocol >= 29 { 2 } else { 1 };
+    if protocol >= 31 {
+        waits += 1;
+    }
+    while waits > 0 {
+        match from_receiver.recv() {
+            Ok(ToGenerator::PhaseDone | ToGenerator::ReceiverDone | ToGenerator::GoodbyeAnswered) => waits -= 1,
+            Ok(ToGenerator::Redo(ndx)) => {
+                // Too late for another try: upstream gives up on the file.
+                g.io_error |= IOERR_GENERAL;
+                let name = String::from_utf8_lossy(&shared.files[ndx as usize].entry.name).into_owned();
+                shared.message(
+                    MsgTag::ErrorXfer,
+                    &format!("ERROR: {name} failed verification -- update discarded.\n"),
+                )?;
+            }
+            Ok(ToGenerator::Abort) | Err(_) => return Ok(g.io_error),
+        }
+    }
+    g.finish_dirs()?;
+    // The goodbye.
+    g.write_done(1)?;
+    Ok(g.io_error)
+}
+
+impl<W: Write> Generator<'_, '_, W> {
+    fn write_done(&mut self, count: usize) -> io::Result<()> {
+        let mut out = self.shared.out.lock().unwrap_or_else(|e| e.into_inner());
+        for _ in 0..count {
+            self.ndx_out.write(&mut *out, NDX_DONE)?;
+        }
+        out.flush()
+    }
+
+    /// Tell the client what happened to entry `ndx` (from protocol 29,
+    /// when it matters): it counts and prints it.
+    fn send_item(&mut self, ndx: usize, iflags: u16) -> io::Result<()> {
+        let protocol = self.shared.setup.protocol;
+        if protocol < 29 || !significant(iflags) {
+            return Ok(());
+        }
+        let mut out = self.shared.out.lock().unwrap_or_else(|e| e.into_inner());
+        crate::transfer::sender::write_ndx_and_attrs(&mut *out, &mut self.ndx_out, ndx as i32, iflags, None, None, protocol)
+    }
+
+    fn report(&mut self, text: String) -> io::Result<()> {
+        self.io_error |= IOERR_GENERAL;
+        self.shared.message(MsgTag::ErrorXfer, &text)
+    }
+
+    /// One entry of the list.
+    fn generate(&mut self, i: usize) -> Result<(), ReceiveError> {
+        let s = self.shared;
+        let f = &s.files[i];
+        if !f.active {
+            return Ok(());
+        }
+        let e = &f.entry;
+        let rel = s.dest.path_of(&e.name);
+        let module_path = rel.to_string_lossy().into_owned();
+        if s.setup.daemon_filters.excludes(&module_path, e.is_dir()) {
+            let name = String::from_utf8_lossy(&e.name);
+            return Ok(self.report(format!("ERROR: daemon refused to receive {} \"{name}\"\n", kind_word(e)))?);
+        }
+        let existing = s.root.lstat(&rel).ok();
+        if s.setup.options.existing_only && existing.is_none() {
+            // --existing: nothing new is created, of any kind.
+            return Ok(());
+        }
+        if e.is_dir() {
+            return self.directory(i, &rel, existing.as_ref());
+        }
+        if e.is_symlink() {
+            return self.symlink(i, e, &rel, existing.as_ref());
+        }
+        if !e.is_reg() {
+            return self.special(i, e, &rel, existing.as_ref());
+        }
+        match self.verdict(e, &rel, existing.as_ref()) {
+            Verdict::Transfer(_) => self.request(i, false)?,
+            Verdict::UpToDate => {
+                // The content is there; bring its metadata in line.
+                self.send_item(i, item_flags(s.setup, e, existing.as_ref(), 0))?;
+                let (dir, name) = s.root.parent_of(&rel)?;
+                let mode = attrs::dest_mode(s.setup, e, existing.as_ref().map(|m| m.mode()));
+                if let Err(err) = attrs::apply(s.setup, &dir, &name, e, Some(mode)) {
+                    self.report(
+                        crate::transfer::walk::rsyserr(&format!("set attributes of {}", quoted(e)), &err).replacen(
+                            "[sender]",
+                            "[generator]",
+                            1,
+                        ),
+                    )?;
+                }
+            }
+            Verdict::Skip => {}
+        }
+        Ok(())
+    }
+
+    /// Upstream's quick check, with the options that change it.
+    fn verdict(&self, e: &FileEntry, rel: &Path, existing: Option<&std::fs::Metadata>) -> Verdict {
+        let o = self.shared.setup.options;
+        let Some(old) = existing.filter(|m| m.is_file()) else {
+            return if o.existing_only && existing.is_none() {
+                Verdict::Skip
+            } else {
+                Verdict::Transfer(item::IS_NEW)
+            };
+        };
+        if o.ignore_existing {
+            return Verdict::Skip;
+        }
+        if o.update_only && old.mtime() > e.mtime {
+            return Verdict::Skip;
+        }
+        let mut why = 0;
+        if old.len() != e.size {
+            why |= item::REPORT_SIZE;
+        }
+        if o.preserve_times && old.mtime() != e.mtime {
+            why |= item::REPORT_TIME;
+        }
+        let same = if o.ignore_times {
+            false
+        } else if o.always_checksum {
+            old.len() == e.size && self.same_checksum(rel, e)
+        } else if o.size_only {
+            old.len() == e.size
+        } else {
+            old.len() == e.size && old.mtime() == e.mtime
+        };
+        if same {
+            Verdict::UpToDate
+        } else {
+            Verdict::Transfer(why)
+        }
+    }
+
+    /// `-c`: the whole-file checksum of what we have against the list's.
+    fn same_checksum(&self, rel: &Path, e: &FileEntry) -> bool {
+        use std::io::Read;
+        let Some(theirs) = &e.checksum else { return false };
+        let Ok(file) = self.shared.root.open_read(rel) else { return false };
+        // The list's checksums are plain digests (no seed), as the sender's.
+        let kind = match self.shared.params.kind {
+            crate::transfer::delta::ChecksumKind::Md4Old => crate::transfer::delta::ChecksumKind::Md4,
+            k => k,
+        };
+        let mut sum = FileSum::new(&crate::transfer::delta::ChecksumParams {
+            kind,
+            seed: 0,
+            proper_seed_order: true,
+        });
+        let mut r = BufReader::with_capacity(256 * 1024, file);
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => sum.update(&buf[..n]),
+                Err(_) => return false,
+            }
+        }
+        sum.finish() == *theirs
+    }
+
+    /// Ask the client for file `i`: its index, flags and block sums of
+    /// our copy (none for a new file or `-W`). `redo`: the full-length
+    /// strong sums of upstream's second pass.
+    fn request(&mut self, i: usize, redo: bool) -> Result<(), ReceiveError> {
+        let s = self.shared;
+        let protocol = s.setup.protocol;
+        let e = &s.files[i].entry;
+        let rel = s.dest.path_of(&e.name);
+        let existing = s.root.lstat(&rel).ok().filter(|m| m.is_file());
+        let base = if s.setup.options.always_checksum {
+            item::TRANSFER | item::REPORT_CHANGE
+        } else {
+            item::TRANSFER
+        };
+        let iflags = item_flags(s.setup, e, existing.as_ref(), base);
+        let sizing = SumSizing {
+            block_size: s.setup.options.block_size.map(|b| b as i32),
+            csum_length: if redo {
+                SUM_LENGTH
+            } else {
+                crate::transfer::delta::sums::SHORT_SUM_LENGTH
+            },
+        };
+        let xfer_sum_len = s.params.kind.digest_len();
+        let sums = match existing {
+            Some(old) if !s.setup.options.whole_file && old.len() > 0 => match s.root.open_read(&rel) {
+                Ok(file) => {
+                    let mut r = BufReader::with_capacity(256 * 1024, file);
+                    let _ = sum_sizes_sqroot(old.len(), protocol, xfer_sum_len, sizing);
+                    compute_block_sums(&mut r, old.len(), &s.params, protocol, sizing).ok()
+                }
+                Err(_) => None,
+            },
+            _ => None,
+        };
+        let mut out = s.out.lock().unwrap_or_else(|e| e.into_inner());
+        crate::transfer::sender::write_ndx_and_attrs(&mut *out, &mut self.ndx_out, i as i32, iflags, None, None, protocol)?;
+        match sums {
+            Some(sums) => write_block_sums(&mut *out, &sums, protocol)?,
+            None => write_sum_head(&mut *out, &SumHead::default(), protocol)?,
+        }
+        Ok(())
+    }
+
+    fn directory(&mut self, i: usize, rel: &Path, existing: Option<&std::fs::Metadata>) -> Result<(), ReceiveError> {
+        let s = self.shared;
+        let e = &s.files[i].entry;
+        let old = existing.filter(|m| m.is_dir());
+        let base = if old.is_some() { 0 } else { item::LOCAL_CHANGE };
+        self.send_item(i, item_flags(s.setup, e, old, base))?;
+        let created = match existing {
+            Some(m) if m.is_dir() => false,
+            Some(_) => {
+                // A non-directory is in the way: replace it.
+                let (dir, name) = s.root.parent_of(rel)?;
+                if let Err(err) = dir.unlink(&name) {
+                    return Ok(self.report(crate::transfer::walk::rsyserr(
+                        &format!("delete_file: unlink {} failed", quoted(e)),
+                        &err,
+                    ))?);
+                }
+                self.make_dir(e, rel)?
+            }
+            None => self.make_dir(e, rel)?,
+        };
+        self.dirs.push((i, created));
+        Ok(())
+    }
+
+    /// Make a directory we can fill (its final mode comes at the end);
+    /// returns whether it was created.
+    fn make_dir(&mut self, e: &FileEntry, rel: &Path) -> Result<bool, ReceiveError> {
+        if rel.as_os_str().is_empty() {
+            return Ok(false);
+        }
+        let (dir, name) = self.shared.root.parent_of(rel)?;
+        match dir.mkdir(&name, 0o700) {
+            Ok(()) => Ok(true),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(err) => {
+                let text = crate::transfer::walk::rsyserr(&format!("recv_generator: mkdir {} failed", quoted(e)), &err);
+                self.report(text.replacen("[sender]", "[generator]", 1))?;
+                Ok(false)
+            }
+        }
+    }
+
+    fn symlink(&mut self, i: usize, e: &FileEntry, rel: &Path, existing: Option<&std::fs::Metadata>) -> Result<(), ReceiveError> {
+        let s = self.shared;
+        if !s.setup.options.preserve_links {
+            return Ok(());
+        }
+        let Some(target) = &e.link_target else { return Ok(()) };
+        let target = if s.setup.munge_symlinks {
+            [crate::transfer::symlinks::MUNGE_PREFIX, target.as_slice()].concat()
+        } else {
+            target.clone()
+        };
+        let (dir, name) = s.root.parent_of(rel)?;
+        if let Some(m) = existing {
+            if m.file_type().is_symlink()
+                && s.root
+                    .read_link(rel)
+                    .map(|t| t.as_os_str().as_bytes() == target.as_slice())
+                    .unwrap_or(false)
+            {
+                self.send_item(i, item_flags(s.setup, e, Some(m), 0))?;
+                let _ = attrs::apply(s.setup, &dir, &name, e, None);
+                return Ok(());
+            }
+            if m.is_dir() {
+                return Ok(self.report(format!("ERROR: cannot replace directory {} with a symlink\n", quoted(e)))?);
+            }
+            let _ = dir.unlink(&name);
+        }
+        if let Err(err) = dir.symlink(&target, &name) {
+            return Ok(self.report(
+                crate::transfer::walk::rsyserr(
+                    &format!("symlink {} -> \"{}\" failed", quoted(e), String::from_utf8_lossy(&target)),
+                    &err,
+                )
+                .replacen("[sender]", "[generator]", 1),
+            )?);
+        }
+        let _ = attrs::apply(s.setup, &dir, &name, e, None);
+        let was_link = existing.filter(|m| m.file_type().is_symlink());
+        self.send_item(i, item_flags(s.setup, e, was_link, item::LOCAL_CHANGE | item::REPORT_CHANGE))?;
+        Ok(())
+    }
+
+    /// Devices, fifos and sockets: only with -D (--devices/--specials),
+    /// and devices only as root.
+    fn special(&mut self, i: usize, e: &FileEntry, rel: &Path, existing: Option<&std::fs::Metadata>) -> Result<(), ReceiveError> {
+        let s = self.shared;
+        let o = s.setup.options;
+        let is_device = matches!(e.mode & libc::S_IFMT, libc::S_IFCHR | libc::S_IFBLK);
+        if (is_device && !o.preserve_devices) || (!is_device && !o.preserve_specials) {
+            return Ok(());
+        }
+        if is_device && !s.setup.may_chown {
+            return Ok(());
+        }
+        let (dir, name) = s.root.parent_of(rel)?;
+        if existing.is_some() {
+            let _ = dir.unlink(&name);
+        }
+        let dev = libc::makedev(e.rdev_major, e.rdev_minor);
+        if let Err(err) = dir.mknod(&name, e.mode, dev) {
+            return Ok(self.report(
+                crate::transfer::walk::rsyserr(&format!("mknod {} failed", quoted(e)), &err).replacen("[sender]", "[generator]", 1),
+            )?);
+        }
+        let mode = attrs::dest_mode(s.setup, e, None);
+        let _ = attrs::apply(s.setup, &dir, &name, e, Some(mode));
+        self.send_item(i, item_flags(s.setup, e, None, item::LOCAL_CHANGE | item::REPORT_CHANGE))?;
+        Ok(())
+    }
+
+    /// Directories get their final mode and time once nothing more is
+    /// written into them (deepest first, so parents' times stay put).
+    fn finish_dirs(&mut self) -> Result<(), ReceiveError> {
+        let s = self.shared;
+        for (i, created) in std::mem::take(&mut self.dirs).into_iter().rev() {
+            let e = &s.files[i].entry;
+            let rel = s.dest.path_of(&e.name);
+            if rel.as_os_str().is_empty() {
+                // The module root itself: its attributes are the operator's.
+                continue;
+            }
+            // A new directory gets the sender's mode (masked without -p);
+            // an existing one keeps its own unless -p.
+            let mode = (created || s.setup.options.preserve_perms).then(|| attrs::dest_mode(s.setup, e, None));
+            let (dir, name) = s.root.parent_of(&rel)?;
+            let result = attrs::apply(s.setup, &dir, &name, e, mode);
+            if let Err(err) = result {
+                self.report(
+                    crate::transfer::walk::rsyserr(&format!("set attributes of {}", quoted(e)), &err).replacen(
+                        "[sender]",
+                        "[generator]",
+                        1,
+                    ),
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Upstream's `itemize()` (protocol >= 29 itemizes everything): how `e`
+/// differs from what is there (`old`; None: it is new), on top of `base`.
+fn item_flags(setup: &crate::transfer::receive::ReceiveSetup<'_>, e: &FileEntry, old: Option<&std::fs::Metadata>, base: u16) -> u16 {
+    let o = setup.options;
+    let mut f = base;
+    let Some(st) = old else {
+        return f | item::IS_NEW;
+    };
+    let keep_time = o.preserve_times
+        && if e.is_dir() {
+            !o.omit_dir_times
+        } else if e.is_symlink() {
+            !o.omit_link_times
+        } else {
+            true
+        };
+    if e.is_reg() && e.size != st.len() {
+        f |= item::REPORT_SIZE;
+    }
+    if keep_time {
+        if st.mtime() != e.mtime {
+            f |= item::REPORT_TIME;
+        }
+    } else if f & (item::TRANSFER | item::LOCAL_CHANGE) != 0 {
+        f |= item::REPORT_TIME;
+    }
+    // Linux cannot chmod a symlink: its permissions never differ.
+    if !e.is_symlink() {
+        if o.preserve_perms {
+            if st.mode() & 0o7777 != e.mode & 0o7777 {
+                f |= item::REPORT_PERMS;
+            }
+        } else if o.preserve_executability && ((st.mode() & 0o111 != 0) ^ (e.mode & 0o111 != 0)) {
+            f |= item::REPORT_PERMS;
+        }
+    }
+    if o.preserve_uid && setup.may_chown && st.uid() != e.uid {
+        f |= item::REPORT_OWNER;
+    }
+    if o.preserve_gid && st.gid() != e.gid {
+        f |= item::REPORT_GROUP;
+    }
+    f
+}
+
+/// Flags worth telling the client (upstream's SIGNIFICANT_ITEM_FLAGS).
+fn significant(iflags: u16) -> bool {
+    iflags & !(item::BASIS_TYPE_FOLLOWS | item::XNAME_FOLLOWS | item::LOCAL_CHANGE) != 0
+}
+
+fn quoted(e: &FileEntry) -> String {
+    format!("\"{}\"", String::from_utf8_lossy(&e.name))
+}
+
+fn kind_word(e: &FileEntry) -> &'static str {
+    if e.is_dir() {
+        "directory"
+    } else {
+        "file"
+    }
+}

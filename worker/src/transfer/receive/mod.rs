@@ -1,0 +1,232 @@
+//! A push: the daemon as generator and receiver for a writable module
+//! (upstream's `do_server_recv` / `do_recv`).
+//!
+//! The client's file list is received and sorted, the destination resolved
+//! inside the module, then two threads run at once, as upstream's two
+//! processes do, so neither direction of the connection can stall the
+//! other:
+//!
+//! - the generator ([`generator`]) walks the list: creates directories and
+//!   symlinks, decides which files need data and asks the client for them
+//!   (with block sums of the file it already has, so only differences
+//!   travel), and ends each phase;
+//! - the receiver ([`receiver`], on the session thread) reads the client's
+//!   data, rebuilds each file into a temporary file beside its target,
+//!   verifies the whole-file checksum, and renames it into place; a file
+//!   that fails verification is asked for again in the redo phase.
+//!
+//! Every change goes through [`ModuleRoot`]/[`ModuleDir`]: created as the
+//! module's uid/gid, never outside the module, never through a symlink.
+//!
+//! [`ModuleRoot`]: crate::transfer::module_root::ModuleRoot
+//! [`ModuleDir`]: crate::transfer::module_dir::ModuleDir
+
+pub mod attrs;
+pub mod dest;
+pub mod generator;
+pub mod receiver;
+
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::sync::{mpsc, Mutex};
+
+use crate::identity::ModuleIdentity;
+use crate::session::protocol_setup::{compat, Negotiated};
+use crate::transfer::chmod::ChmodRules;
+use crate::transfer::delta::{ChecksumKind, ChecksumParams, Compression};
+use crate::transfer::demux::DemuxReader;
+use crate::transfer::filter::{FilterError, FilterList};
+use crate::transfer::flist::sort::{sort_and_mark_duplicates, SortedEntry};
+use crate::transfer::flist::{FlistDecoder, FlistOptions};
+use crate::transfer::io_timeout::{IdlePolicy, IdleReader};
+use crate::transfer::module_root::ModuleRoot;
+use crate::transfer::mux_out::MuxOut;
+use crate::transfer::options::TransferOptions;
+
+/// Everything a push needs from the session.
+pub struct ReceiveSetup<'a> {
+    pub protocol: u32,
+    pub negotiated: &'a Negotiated,
+    pub options: &'a TransferOptions,
+    pub module_name: &'a str,
+    pub module_root: PathBuf,
+    /// The module's own filter rules: what they exclude is never created,
+    /// changed or deleted.
+    pub daemon_filters: &'a FilterList,
+    /// `incoming chmod` rules.
+    pub incoming_chmod: Option<&'a ChmodRules>,
+    /// `munge symlinks`: received link targets get upstream's prefix.
+    pub munge_symlinks: bool,
+    /// The module's identity, which the generator thread takes too.
+    pub identity: Option<&'a ModuleIdentity>,
+    /// Whether owners may be set (the session runs as root).
+    pub may_chown: bool,
+    /// The destination argument(s): `module/path`.
+    pub paths: &'a [String],
+}
+
+/// What a push did.
+#[derive(Debug, Default, Clone)]
+pub struct ReceiveStats {
+    pub files_received: u64,
+    pub literal_bytes: u64,
+    pub matched_bytes: u64,
+    /// Upstream io_error bits (some files failed: exit 23).
+    pub io_error: i32,
+    pub total_read: u64,
+}
+
+/// Why a push failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error("connection: {0}")]
+    Io(#[from] io::Error),
+    #[error("{0}")]
+    Filter(FilterError),
+    #[error("{0}")]
+    Protocol(String),
+    /// A problem with the destination the client should see as is (exit 3).
+    #[error("{0}")]
+    Destination(String),
+    /// Writing a file failed (disk full...): upstream's RERR_FILEIO (exit 11).
+    #[error("{0}")]
+    FileIo(String),
+}
+
+/// Messages from the receiver to the generator (upstream's pipe).
+#[derive(Debug)]
+pub enum ToGenerator {
+    /// A file failed verification in phase 0: ask for it again.
+    Redo(i32),
+    /// The client ended a phase (the receiver read its NDX_DONE).
+    PhaseDone,
+    /// The receiver read everything the client sends before the goodbye.
+    ReceiverDone,
+    /// Protocol >= 31: the client answered our early goodbye.
+    GoodbyeAnswered,
+    /// The receiver stopped on an error: the generator stops too.
+    Abort,
+}
+
+/// The state both threads share.
+pub struct Shared<'a, W: Write> {
+    /// Our multiplexed output; whole requests and messages are written
+    /// under the lock.
+    pub out: Mutex<MuxOut<W>>,
+    pub setup: &'a ReceiveSetup<'a>,
+    pub root: ModuleRoot,
+    /// The sorted file list (indexes are positions).
+    pub files: Vec<SortedEntry>,
+    /// Where the list lands, module-relative ("" is the module root).
+    pub dest: dest::Destination,
+    pub params: ChecksumParams,
+    pub compression: Compression,
+}
+
+/// Upstream's `receiver_wants_list`: the client sends its filter rules
+/// only when we will delete or prune.
+fn receiver_wants_filters(o: &TransferOptions, protocol: u32) -> bool {
+    o.prune_empty_dirs || (o.delete_mode && (!o.delete_excluded || protocol >= 29))
+}
+
+/// Run the push on this thread (the receiver) and a generator thread.
+pub fn run<R: Read, W: Write + Send>(
+    setup: &ReceiveSetup<'_>,
+    reader: R,
+    writer: W,
+    idle: Option<IdlePolicy>,
+) -> Result<ReceiveStats, ReceiveError> {
+    let protocol = setup.protocol;
+    let opts = setup.options;
+    let reader = IdleReader::new(reader, idle);
+    let mut input = DemuxReader::new(reader, protocol >= 30);
+    if receiver_wants_filters(opts, protocol) {
+        // Received to keep the stream in step; deletion is not offered yet.
+        FilterList::receive(&mut input, protocol).map_err(|e| match e {
+            FilterError::Io(e) => ReceiveError::Io(e),
+            other => ReceiveError::Filter(other),
+        })?;
+    }
+    let kind = ChecksumKind::from_negotiated(&setup.negotiated.checksum, protocol)
+        .ok_or_else(|| ReceiveError::Protocol(format!("unsupported checksum {}", setup.negotiated.checksum)))?;
+    let flags = setup.negotiated.compat_flags;
+    let mut decoder = FlistDecoder::new(FlistOptions {
+        protocol,
+        varint_flags: flags & compat::VARINT_FLIST_FLAGS != 0,
+        id0_names: flags & compat::ID0_NAMES != 0,
+        preserve_uid: opts.preserve_uid,
+        preserve_gid: opts.preserve_gid,
+        numeric_ids: opts.numeric_ids,
+        preserve_links: opts.preserve_links,
+        preserve_devices: opts.preserve_devices,
+        preserve_specials: opts.preserve_specials,
+        preserve_hard_links: opts.preserve_hard_links,
+        checksum_len: opts.always_checksum.then(|| kind.digest_len()),
+        safe_flist: opts.has_capability('f'),
+        inc_recurse: false,
+        allow_absolute: opts.relative,
+        ..FlistOptions::default()
+    });
+    let mut entries = Vec::new();
+    while let Some(e) = decoder.next(&mut input).map_err(|e| ReceiveError::Protocol(e.to_string()))? {
+        entries.push(e);
+    }
+    let trailer = decoder.finish(&mut input).map_err(|e| ReceiveError::Protocol(e.to_string()))?;
+    let files = sort_and_mark_duplicates(entries, protocol);
+
+    let root = ModuleRoot::open(&setup.module_root)?;
+    let dest = dest::resolve(&root, setup, &files)?;
+    let compression = match &setup.negotiated.compression {
+        Some(name) => Compression::from_negotiated(Some(name), opts.compress_level)
+            .ok_or_else(|| ReceiveError::Protocol(format!("unsupported compression {name}")))?,
+        None => Compression::None,
+    };
+    let shared = Shared {
+        out: Mutex::new(MuxOut::new(writer)),
+        setup,
+        root,
+        files,
+        dest,
+        params: ChecksumParams {
+            kind,
+            seed: setup.negotiated.seed,
+            proper_seed_order: flags & compat::CHKSUM_SEED_FIX != 0,
+        },
+        compression,
+    };
+    if let Some(msg) = shared.dest.created_message() {
+        shared.info(&msg)?;
+    }
+    let (to_gen, from_recv) = mpsc::channel();
+    let mut stats = std::thread::scope(|scope| -> Result<ReceiveStats, ReceiveError> {
+        let generator = std::thread::Builder::new()
+            .name("generator".into())
+            .spawn_scoped(scope, || generator::run(&shared, from_recv))?;
+        let received = receiver::run(&shared, &mut input, &to_gen);
+        if received.is_err() {
+            let _ = to_gen.send(ToGenerator::Abort);
+        }
+        let generated = generator
+            .join()
+            .map_err(|_| ReceiveError::Protocol("the generator thread panicked".into()))?;
+        let mut stats = received?;
+        stats.io_error |= generated? | trailer.io_error;
+        Ok(stats)
+    })?;
+    stats.total_read = 0;
+    Ok(stats)
+}
+
+impl<W: Write> Shared<'_, W> {
+    /// Send a message for the user (MSG_INFO), flushed.
+    pub fn info(&self, text: &str) -> io::Result<()> {
+        self.message(crate::session::multiplex::MsgTag::Info, text)
+    }
+
+    /// Send a message of `tag`, flushed.
+    pub fn message(&self, tag: crate::session::multiplex::MsgTag, text: &str) -> io::Result<()> {
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        out.message(tag, text.as_bytes())?;
+        out.flush()
+    }
+}

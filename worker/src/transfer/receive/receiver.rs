@@ -1,0 +1,232 @@
+//! The push's receiver (upstream's `recv_files` / `receive_data`), on the
+//! session thread: for each file the client sends, rebuild it from the
+//! literal data and the blocks of our copy into a temporary file beside
+//! the target, check the whole-file checksum, set its attributes and
+//! rename it into place. A file that fails the check is asked for again
+//! (once); the target is never left half-written, and a temporary file is
+//! removed whatever happens.
+
+use std::ffi::OsString;
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::sync::mpsc::Sender;
+
+use crate::session::multiplex::MsgTag;
+use crate::session::wire::read_vstring;
+use crate::transfer::delta::{apply_delta, read_sum_head, DeltaError, TokenReader};
+use crate::transfer::demux::DemuxReader;
+use crate::transfer::item;
+use crate::transfer::module_dir::ModuleDir;
+use crate::transfer::ndx::{NdxCodec, NDX_DONE};
+use crate::transfer::receive::{attrs, ReceiveError, ReceiveStats, Shared, ToGenerator};
+use crate::transfer::walk::{rsyserr, IOERR_GENERAL};
+
+/// A temporary file that is removed unless it was renamed into place.
+struct TempFile<'d> {
+    dir: &'d ModuleDir,
+    name: Option<OsString>,
+}
+
+impl Drop for TempFile<'_> {
+    fn drop(&mut self) {
+        if let Some(name) = self.name.take() {
+            let _ = self.dir.unlink(&name);
+        }
+    }
+}
+
+/// Run the receiver until the client's last phase end (and, from protocol
+/// 31, its answer to our goodbye).
+pub fn run<R: Read, W: Write>(
+    shared: &Shared<'_, W>,
+    input: &mut DemuxReader<R>,
+    to_gen: &Sender<ToGenerator>,
+) -> Result<ReceiveStats, ReceiveError> {
+    let protocol = shared.setup.protocol;
+    let max_phase = if protocol >= 29 { 2 } else { 1 };
+    let mut ndx_in = NdxCodec::new(protocol);
+    let mut phase = 0;
+    let mut stats = ReceiveStats::default();
+    // One token decoder for the whole session: compressed streams run on
+    // across files, as the client's encoder does.
+    let mut tokens = TokenReader::with_protocol(shared.compression, protocol).map_err(|e| ReceiveError::Protocol(e.to_string()))?;
+    let tell = |m: ToGenerator| to_gen.send(m).map_err(|_| ReceiveError::Protocol("the generator stopped".into()));
+    loop {
+        let ndx = ndx_in.read(input)?;
+        if ndx == NDX_DONE {
+            phase += 1;
+            if phase > max_phase {
+                tell(ToGenerator::ReceiverDone)?;
+                break;
+            }
+            tell(ToGenerator::PhaseDone)?;
+            continue;
+        }
+        if ndx < 0 || ndx as usize >= shared.files.len() {
+            return Err(ReceiveError::Protocol(format!(
+                "Invalid file index: {ndx} (0 - {})",
+                shared.files.len() as i64 - 1
+            )));
+        }
+        let iflags = if protocol >= 29 {
+            let mut b = [0u8; 2];
+            input.read_exact(&mut b)?;
+            u16::from_le_bytes(b)
+        } else {
+            item::TRANSFER
+        };
+        if iflags & item::BASIS_TYPE_FOLLOWS != 0 {
+            let mut b = [0u8; 1];
+            input.read_exact(&mut b)?;
+        }
+        if iflags & item::XNAME_FOLLOWS != 0 {
+            read_vstring(input, 4096)?;
+        }
+        if iflags & item::TRANSFER == 0 {
+            // The client echoing an itemized entry back (for its log): nothing to do.
+            continue;
+        }
+        let e = &shared.files[ndx as usize].entry;
+        if !e.is_reg() {
+            return Err(ReceiveError::Protocol(format!("received data for non-regular file {ndx}")));
+        }
+        match receive_file(shared, input, &mut tokens, ndx as usize)? {
+            Received::Done(literal, matched) => {
+                stats.files_received += 1;
+                stats.literal_bytes += literal;
+                stats.matched_bytes += matched;
+            }
+            Received::Failed if phase == 0 => tell(ToGenerator::Redo(ndx))?,
+            Received::Failed => {
+                stats.io_error |= IOERR_GENERAL;
+                let name = String::from_utf8_lossy(&e.name);
+                shared.message(
+                    MsgTag::ErrorXfer,
+                    &format!("ERROR: {name} failed verification -- update discarded.\n"),
+                )?;
+            }
+            Received::Refused => stats.io_error |= IOERR_GENERAL,
+        }
+    }
+    if protocol >= 31 {
+        // Our goodbye went out early; the client answers it.
+        if ndx_in.read(input)? != NDX_DONE {
+            return Err(ReceiveError::Protocol("Invalid packet at end of run [receiver]".into()));
+        }
+        tell(ToGenerator::GoodbyeAnswered)?;
+    }
+    Ok(stats)
+}
+
+/// How one file went.
+enum Received {
+    /// In place: literal and matched byte counts.
+    Done(u64, u64),
+    /// The checksum did not match (the data was consumed).
+    Failed,
+    /// We could not write it (reported; the data was consumed).
+    Refused,
+}
+
+/// Read one file's data and put it in place.
+fn receive_file<R: Read, W: Write>(
+    shared: &Shared<'_, W>,
+    input: &mut DemuxReader<R>,
+    tokens: &mut TokenReader,
+    ndx: usize,
+) -> Result<Received, ReceiveError> {
+    let s = shared;
+    let protocol = s.setup.protocol;
+    let e = &s.files[ndx].entry;
+    let head = read_sum_head(input, protocol, s.params.kind.digest_len()).map_err(|e| ReceiveError::Protocol(e.to_string()))?;
+    let rel = s.dest.path_of(&e.name);
+    let name_text = String::from_utf8_lossy(&e.name).into_owned();
+    let target = s.root.parent_of(&rel);
+    let existing = s.root.lstat(&rel).ok();
+    let basis = if head.count > 0 { s.root.open_read(&rel).ok() } else { None };
+    // Where the data goes; on any failure we still drain the stream.
+    let temp = match &target {
+        Ok((dir, name)) => dir.create_temp(name).map(|(file, tmp)| (dir, name, file, tmp)),
+        Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+    };
+    let (dir, final_name, file, temp_name) = match temp {
+        Ok(t) => t,
+        Err(err) => {
+            let text = rsyserr(&format!("mkstemp \"{name_text}\" failed"), &err).replacen("[sender]", "[receiver]", 1);
+            s.message(MsgTag::ErrorXfer, &text)?;
+            drain(tokens, input, &head, s)?;
+            return Ok(Received::Refused);
+        }
+    };
+    let mut guard = TempFile {
+        dir,
+        name: Some(temp_name.clone()),
+    };
+    let mut out = BufWriter::with_capacity(256 * 1024, &file);
+    let mut basis = basis.map(|f| io::BufReader::with_capacity(256 * 1024, f));
+    let applied = apply_delta(tokens, input, basis.as_mut(), &head, &s.params, &mut out);
+    let flushed = out.flush();
+    drop(out);
+    let stats = match applied {
+        Ok(stats) => stats,
+        Err(DeltaError::ChecksumMismatch { .. }) => return Ok(Received::Failed),
+        Err(DeltaError::Io { source, context }) if context.starts_with("writing") => {
+            // A local write failed (disk full...): upstream ends the
+            // transfer with RERR_FILEIO; the temporary file goes with it.
+            let text = rsyserr(&format!("write failed on \"{name_text}\""), &source).replacen("[sender]", "[receiver]", 1);
+            return Err(ReceiveError::FileIo(text));
+        }
+        Err(DeltaError::Io { source, .. }) => return Err(ReceiveError::Io(source)),
+        Err(other) => return Err(ReceiveError::Protocol(other.to_string())),
+    };
+    if let Err(err) = flushed.and_then(|()| file.sync_data().or(Ok(()))) {
+        let text = rsyserr(&format!("write failed on \"{name_text}\""), &err).replacen("[sender]", "[receiver]", 1);
+        s.message(MsgTag::ErrorXfer, &text)?;
+        return Ok(Received::Refused);
+    }
+    let mode = attrs::dest_mode(s.setup, e, existing.as_ref().filter(|m| m.is_file()).map(|m| m.mode()));
+    let finished = attrs::apply(s.setup, dir, &temp_name, e, Some(mode)).and_then(|()| dir.rename(&temp_name, final_name));
+    match finished {
+        Ok(()) => {
+            guard.name = None;
+            Ok(Received::Done(stats.literal_bytes, stats.matched_bytes))
+        }
+        Err(err) => {
+            let text = rsyserr(&format!("rename \"{name_text}\" failed"), &err).replacen("[sender]", "[receiver]", 1);
+            s.message(MsgTag::ErrorXfer, &text)?;
+            Ok(Received::Refused)
+        }
+    }
+}
+
+/// A basis that reads as zeros: what draining a file we cannot write
+/// copies its matched blocks from (only the stream's framing matters).
+struct Zeros;
+
+impl Read for Zeros {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        buf.fill(0);
+        Ok(buf.len())
+    }
+}
+
+impl io::Seek for Zeros {
+    fn seek(&mut self, _: io::SeekFrom) -> io::Result<u64> {
+        Ok(0)
+    }
+}
+
+/// Read and discard one file's tokens and checksum.
+fn drain<R: Read, W: Write>(
+    tokens: &mut TokenReader,
+    input: &mut DemuxReader<R>,
+    head: &crate::transfer::delta::SumHead,
+    s: &Shared<'_, W>,
+) -> Result<(), ReceiveError> {
+    let mut sink = io::sink();
+    match apply_delta(tokens, input, Some(&mut Zeros), head, &s.params, &mut sink) {
+        Ok(_) | Err(DeltaError::ChecksumMismatch { .. }) => Ok(()),
+        Err(DeltaError::Io { source, .. }) => Err(ReceiveError::Io(source)),
+        Err(other) => Err(ReceiveError::Protocol(other.to_string())),
+    }
+}
