@@ -258,3 +258,106 @@ fn a_client_killed_mid_file_leaves_no_partial_file_and_the_worker_serves_on() {
     let (_, o) = p.push_with(Path::new("rsync"), &["-a"], "small.txt", "w/");
     assert_eq!(o.code, 0, "{o:?}");
 }
+
+/// A hand-written protocol-29 push whose file list names `name`.
+fn push_hostile_list(daemon: &Daemon, name: &[u8]) -> Vec<u8> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let stream = std::net::TcpStream::connect(daemon.addr).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    reader.get_mut().write_all(b"@RSYNCD: 29.0\nw\n--server\n-r\n.\nw/\n\n").unwrap();
+    loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        if line.starts_with("@RSYNCD: OK") {
+            break;
+        }
+        assert!(!line.is_empty(), "closed during the handshake");
+    }
+    let mut seed = [0u8; 4];
+    reader.read_exact(&mut seed).unwrap();
+    // One entry: flags (XMIT_SAME_UID, nothing else shared), the name,
+    // size, mtime and mode (protocol 29 ints), then the end of the list.
+    let mut list = vec![0x08, name.len() as u8];
+    list.extend_from_slice(name);
+    list.extend_from_slice(&5i32.to_le_bytes());
+    list.extend_from_slice(&1_600_000_000i32.to_le_bytes());
+    list.extend_from_slice(&(0o100644i32).to_le_bytes());
+    list.push(0);
+    list.extend_from_slice(&0i32.to_le_bytes());
+    let _ = reader.get_mut().write_all(&list);
+    let mut answer = Vec::new();
+    let _ = reader.read_to_end(&mut answer);
+    answer
+}
+
+#[test]
+fn hostile_file_lists_are_refused_and_write_nothing() {
+    let p = push_pair("");
+    for name in [&b"../escape"[..], b"/etc/evil", b"ok/../../up"] {
+        let answer = push_hostile_list(&p.ours, name);
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            text.contains("ABORTING due to unsafe pathname from sender"),
+            "{:?}: {text:?}",
+            String::from_utf8_lossy(name)
+        );
+        assert!(text.contains("(code 4)"), "{text:?}");
+        assert!(std::fs::read_dir(p.ours_dst.path()).unwrap().next().is_none(), "nothing written");
+        let parent = p.ours_dst.path().parent().unwrap();
+        assert!(!parent.join("escape").exists() && !parent.join("up").exists());
+    }
+    // The worker is still serving.
+    let (_, o) = p.push_with(Path::new("rsync"), &["-a"], "small.txt", "w/");
+    assert_eq!(o.code, 0, "{o:?}");
+}
+
+#[test]
+fn a_full_disk_fails_the_push_without_damage() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("note: not root; the full-disk push is skipped");
+        return;
+    }
+    let p = push_pair("");
+    let mnt = tempfile::tempdir().unwrap();
+    let arg = mnt.path().to_str().unwrap().to_string();
+    let ok = |args: &[&str]| {
+        std::process::Command::new(args[0])
+            .args(&args[1..])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !ok(&["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", &arg]) {
+        eprintln!("note: cannot mount a tmpfs; the full-disk push is skipped");
+        return;
+    }
+    std::fs::write(mnt.path().join("big.bin"), b"the old version\n").unwrap();
+    let config = format!(
+        "use chroot = no\n[full]\n path = {}\n read only = no\n uid = root\n gid = root\n",
+        mnt.path().display()
+    );
+    let (stock, ours) = (StockDaemon::start(&config), Daemon::start(&config, &["--workers=1"]));
+    let src = format!("{}/big.bin", p.src.path().display());
+    let push = |addr: std::net::SocketAddr| rsync_bin(Path::new("rsync"), &["-a", &src, &format!("rsync://{addr}/full/")], &[]);
+    let o = push(ours.addr);
+    assert_eq!(o.code, 11, "{o:?}");
+    assert!(o.stderr.contains("No space left on device"), "{o:?}");
+    assert_eq!(
+        std::fs::read(mnt.path().join("big.bin")).unwrap(),
+        b"the old version\n",
+        "target untouched"
+    );
+    let left: Vec<_> = std::fs::read_dir(mnt.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left.len(), 1, "temporary file removed: {left:?}");
+    // Stock agrees on the exit code.
+    let s = push(stock.addr);
+    assert_eq!(s.code, o.code, "{s:?}");
+    // The worker serves the next session.
+    let small = format!("{}/small.txt", p.src.path().display());
+    let again = rsync_bin(Path::new("rsync"), &["-a", &small, &ours.url("full/")], &[]);
+    assert_eq!(again.code, 0, "{again:?}");
+    drop((stock, ours));
+    assert!(ok(&["umount", &arg]));
+}

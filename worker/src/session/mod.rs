@@ -226,11 +226,16 @@ fn push<R: BufRead, W: Write + Send>(
             info!("connection with {} ({}) ended: {}", request.peer_host, request.peer_addr, e);
             ExitCode::SocketIo as i32
         }
-        Err(ReceiveError::FileIo(message)) => refuse(request, reader, writer, stream, options, &message, ExitCode::FileIo),
-        Err(ReceiveError::Destination(message)) => refuse(request, reader, writer, stream, options, &message, ExitCode::FileSelect),
+        Err(ReceiveError::FileIo(message)) => refuse_mid_push(request, reader, writer, stream, options, &message, ExitCode::FileIo),
+        Err(e @ ReceiveError::UnsafeName(_)) => {
+            refuse_mid_push(request, reader, writer, stream, options, &format!("{e}\n"), ExitCode::Unsupported)
+        }
+        Err(ReceiveError::Destination(message)) => {
+            refuse_mid_push(request, reader, writer, stream, options, &message, ExitCode::FileSelect)
+        }
         Err(e) => {
             let message = format!("rsync: [receiver] {e}\n");
-            refuse(request, reader, writer, stream, options, &message, ExitCode::Protocol)
+            refuse_mid_push(request, reader, writer, stream, options, &message, ExitCode::Protocol)
         }
     }
 }
@@ -420,25 +425,16 @@ fn refuse<R: BufRead, W: Write>(
     message: &str,
     code: ExitCode,
 ) -> i32 {
-    let role = if options.we_send { "sender" } else { "Receiver" };
-    let summary = format!(
-        "rsync error: {} (code {}) at oxrsyncd [{}={}]\n",
-        code.description(),
-        code as i32,
-        role,
-        env!("CARGO_PKG_VERSION")
-    );
     info!("{}", message.trim_end());
-    info!("{}", summary.trim_end());
+    let tail = refuse_tail(request, options, code);
     let result = (|| -> io::Result<()> {
         if !options.we_send && options.files_from {
             writer.write_all(&[0])?;
         }
         let mut mux = MuxWriter::new(&mut *writer);
         mux.send(MsgTag::Error, message.as_bytes())?;
-        mux.send(MsgTag::Error, summary.as_bytes())?;
-        if request.protocol >= 31 {
-            mux.send(MsgTag::ErrorExit, &(code as i32).to_le_bytes())?;
+        for (tag, payload) in &tail {
+            mux.send(*tag, payload)?;
         }
         mux.flush()
     })();
@@ -469,9 +465,69 @@ fn transfer_timeout(options: &TransferOptions, module_timeout: u32, stream: &dyn
     })
 }
 
+/// [`refuse`] in the middle of a push: the client is still writing its
+/// files, and a FIN now would reach it before it has read our words. Keep
+/// reading until it has them and hangs up (from protocol 31 its reaction
+/// to MSG_ERROR_EXIT), then close as usual.
+fn refuse_mid_push<R: BufRead, W: Write>(
+    request: &SessionRequest,
+    reader: &mut R,
+    writer: &mut W,
+    stream: &dyn SessionStream,
+    options: &ServerOptions,
+    message: &str,
+    code: ExitCode,
+) -> i32 {
+    info!("{}", message.trim_end());
+    let tail = refuse_tail(request, options, code);
+    let sent = (|| -> io::Result<()> {
+        let mut mux = MuxWriter::new(&mut *writer);
+        mux.send(MsgTag::Error, message.as_bytes())?;
+        for (tag, payload) in &tail {
+            mux.send(*tag, payload)?;
+        }
+        mux.flush()
+    })();
+    if sent.is_ok() {
+        let wait = if request.protocol >= 31 {
+            DRAIN_AFTER_ERROR
+        } else {
+            Duration::from_secs(2)
+        };
+        drain_for(reader, stream, wait);
+    }
+    stream.shutdown_write();
+    drain_until_eof(reader, stream);
+    code as i32
+}
+
+/// Upstream's closing frames after an error: the summary line and, from
+/// protocol 31, MSG_ERROR_EXIT.
+fn refuse_tail(request: &SessionRequest, options: &ServerOptions, code: ExitCode) -> Vec<(MsgTag, Vec<u8>)> {
+    let role = if options.we_send { "sender" } else { "Receiver" };
+    let summary = format!(
+        "rsync error: {} (code {}) at oxrsyncd [{}={}]\n",
+        code.description(),
+        code as i32,
+        role,
+        env!("CARGO_PKG_VERSION")
+    );
+    info!("{}", summary.trim_end());
+    let mut frames = vec![(MsgTag::Error, summary.into_bytes())];
+    if request.protocol >= 31 {
+        frames.push((MsgTag::ErrorExit, (code as i32).to_le_bytes().to_vec()));
+    }
+    frames
+}
+
 /// Read and discard until EOF or [`DRAIN_AFTER_ERROR`].
 fn drain_until_eof<R: Read>(reader: &mut R, stream: &dyn SessionStream) {
-    let deadline = Instant::now() + DRAIN_AFTER_ERROR;
+    drain_for(reader, stream, DRAIN_AFTER_ERROR);
+}
+
+/// Read and discard until EOF or for at most `wait`.
+fn drain_for<R: Read>(reader: &mut R, stream: &dyn SessionStream, wait: Duration) {
+    let deadline = Instant::now() + wait;
     let mut buf = [0u8; 8192];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());

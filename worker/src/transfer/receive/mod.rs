@@ -88,6 +88,9 @@ pub enum ReceiveError {
     /// A problem with the destination the client should see as is (exit 3).
     #[error("{0}")]
     Destination(String),
+    /// The client's list names something outside the destination (exit 4).
+    #[error("ABORTING due to unsafe pathname from sender: {0}")]
+    UnsafeName(String),
     /// Writing a file failed (disk full...): upstream's RERR_FILEIO (exit 11).
     #[error("{0}")]
     FileIo(String),
@@ -168,10 +171,14 @@ pub fn run<R: Read, W: Write + Send>(
         ..FlistOptions::default()
     });
     let mut entries = Vec::new();
-    while let Some(e) = decoder.next(&mut input).map_err(|e| ReceiveError::Protocol(e.to_string()))? {
+    let list_error = |e: crate::transfer::flist::error::FlistError| match e {
+        crate::transfer::flist::error::FlistError::UnsafeName { name } => ReceiveError::UnsafeName(name),
+        other => ReceiveError::Protocol(other.to_string()),
+    };
+    while let Some(e) = decoder.next(&mut input).map_err(list_error)? {
         entries.push(e);
     }
-    let trailer = decoder.finish(&mut input).map_err(|e| ReceiveError::Protocol(e.to_string()))?;
+    let trailer = decoder.finish(&mut input).map_err(list_error)?;
     let files = sort_and_mark_duplicates(entries, protocol);
 
     let root = ModuleRoot::open(&setup.module_root)?;

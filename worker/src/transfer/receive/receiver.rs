@@ -173,7 +173,8 @@ fn receive_file<R: Read, W: Write>(
         Err(DeltaError::Io { source, context }) if context.starts_with("writing") => {
             // A local write failed (disk full...): upstream ends the
             // transfer with RERR_FILEIO; the temporary file goes with it.
-            let text = rsyserr(&format!("write failed on \"{name_text}\""), &source).replacen("[sender]", "[receiver]", 1);
+            let shown = crate::transfer::walk::full_fname(&rel.to_string_lossy(), s.setup.module_name);
+            let text = rsyserr(&format!("write failed on {shown}"), &source).replacen("[sender]", "[receiver]", 1);
             return Err(ReceiveError::FileIo(text));
         }
         Err(DeltaError::Io { source, .. }) => return Err(ReceiveError::Io(source)),
