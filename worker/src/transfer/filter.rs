@@ -56,6 +56,12 @@ pub struct Rule {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FilterList {
     pub rules: Vec<Rule>,
+    /// The rules are read for the receiving side (a push's deletions):
+    /// protect/risk rules count, sender-only ones do not.
+    pub receiver_side: bool,
+    /// `--delete-excluded`: on the receiving side only protect/risk and
+    /// receiver-only rules count.
+    pub delete_excluded: bool,
     /// The dir-merge rules, by slot (see `filter_merge`).
     pub merges: Vec<DirMerge>,
 }
@@ -78,7 +84,21 @@ pub enum FilterError {
 impl FilterList {
     /// Read the client's list: int32 length + text per rule, 0 ends it.
     pub fn receive(r: &mut impl Read, protocol: u32) -> Result<FilterList, FilterError> {
-        let mut list = FilterList::default();
+        Self::receive_into(FilterList::default(), r, protocol)
+    }
+
+    /// Read the client's list for the receiving side of a push: the rules
+    /// that protect files from deletion.
+    pub fn receive_for_receiver(r: &mut impl Read, protocol: u32, delete_excluded: bool) -> Result<FilterList, FilterError> {
+        let list = FilterList {
+            receiver_side: true,
+            delete_excluded,
+            ..FilterList::default()
+        };
+        Self::receive_into(list, r, protocol)
+    }
+
+    fn receive_into(mut list: FilterList, r: &mut impl Read, protocol: u32) -> Result<FilterList, FilterError> {
         loop {
             let len = read_int(r)?;
             if len == 0 {
@@ -111,11 +131,21 @@ impl FilterList {
         let mut chars = head.chars();
         let kind = chars.next().ok_or_else(|| FilterError::Invalid(text.to_string()))?;
         let modifiers: String = chars.collect();
+        let rx = self.receiver_side;
         let action = match kind {
-            '-' | 'H' => Action::Exclude,
-            '+' | 'S' => Action::Include,
-            // Protect/risk concern deletion on the receiving side only.
+            '-' if rx && self.delete_excluded && !modifiers.contains('r') => return Ok(()),
+            '+' if rx && self.delete_excluded && !modifiers.contains('r') => return Ok(()),
+            '-' => Action::Exclude,
+            '+' => Action::Include,
+            // Hide/show shape what is sent; protect/risk what is deleted.
+            'H' | 'S' if rx => return Ok(()),
+            'H' => Action::Exclude,
+            'S' => Action::Include,
+            'P' if rx => Action::Exclude,
+            'R' if rx => Action::Include,
             'P' | 'R' => return Ok(()),
+            // A receiver's per-directory merge files are not read yet.
+            ':' if rx => return Ok(()),
             ':' => return self.add_dir_merge(&modifiers, pattern, text),
             _ => return Err(FilterError::Invalid(text.to_string())),
         };
@@ -125,9 +155,10 @@ impl FilterList {
             match m {
                 '!' => negate = true,
                 '/' => module_path = true,
-                // Rules meant for the receiver only do not filter what we send.
-                'r' => return Ok(()),
-                's' | 'p' => {}
+                // Rules meant for the other side do not apply here.
+                'r' if !rx => return Ok(()),
+                's' if rx => return Ok(()),
+                'r' | 's' | 'p' => {}
                 'x' => return Ok(()), // xattr-name rules
                 _ => return Err(FilterError::Unsupported(text.to_string())),
             }

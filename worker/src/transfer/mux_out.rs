@@ -35,6 +35,14 @@ impl<W: Write> MuxOut<W> {
         Ok(())
     }
 
+    /// Send a message frame *ahead of* data not yet framed, as upstream's
+    /// message buffer overtakes its data buffer (a push's deletions reach
+    /// the client before the requests generated around them).
+    pub fn message_ahead(&mut self, tag: MsgTag, payload: &[u8]) -> io::Result<()> {
+        self.total_written += payload.len() as u64 + 4;
+        self.mux.send(tag, payload)
+    }
+
     /// Send a message frame after any pending data.
     pub fn message(&mut self, tag: MsgTag, payload: &[u8]) -> io::Result<()> {
         self.flush_data()?;

@@ -80,6 +80,8 @@ pub struct TransferOptions {
     /// `-b`: the receiver keeps backups (below protocol 29 this turns
     /// in-place updating off).
     pub make_backups: bool,
+    /// When a push deletes (`--delete-before/-during/-after/-delay`).
+    pub delete_timing: DeleteTiming,
     /// Receiver-side choices (a push): `--ignore-existing`, `--existing`,
     /// `-u`, `-I`, `--size-only`.
     pub ignore_existing: bool,
@@ -92,6 +94,18 @@ pub struct TransferOptions {
     pub receiver_options: Vec<String>,
     /// Options given that this build does not implement, by name.
     pub unsupported: Vec<String>,
+}
+
+/// When a receiver deletes extraneous files.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DeleteTiming {
+    /// `--delete` / `--delete-during`: each directory as it is reached.
+    #[default]
+    During,
+    /// `--delete-before`: a pass before any transfer.
+    Before,
+    /// `--delete-after` / `--delete-delay`: once everything is in.
+    After,
 }
 
 /// A requested path that does not exist (upstream's `missing_args`).
@@ -210,14 +224,18 @@ impl TransferOptions {
             "files-from" => self.files_from = value.map(str::to_string),
             "no-relative" => self.relative = false,
             "from0" => self.from0 = true,
-            "delete" => {
+            "delete" | "delete-during" => self.delete_mode = true,
+            "delete-before" => {
                 self.delete_mode = true;
-                self.receiver_options.push("--delete".into());
+                self.delete_timing = DeleteTiming::Before;
+            }
+            "delete-after" | "delete-delay" => {
+                self.delete_mode = true;
+                self.delete_timing = DeleteTiming::After;
             }
             "delete-excluded" => {
                 self.delete_mode = true;
                 self.delete_excluded = true;
-                self.receiver_options.push("--delete-excluded".into());
             }
             "remove-source-files" | "remove-sent-files" => {
                 self.remove_source_files = true;

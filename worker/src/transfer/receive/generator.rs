@@ -18,6 +18,8 @@ use crate::transfer::delta::{compute_block_sums, sum_sizes_sqroot, write_block_s
 use crate::transfer::flist::FileEntry;
 use crate::transfer::item;
 use crate::transfer::ndx::{NdxCodec, NDX_DONE};
+use crate::transfer::options::DeleteTiming;
+use crate::transfer::receive::delete::Deleter;
 use crate::transfer::receive::{attrs, ReceiveError, Shared, ToGenerator};
 use crate::transfer::walk::IOERR_GENERAL;
 
@@ -40,6 +42,8 @@ struct Generator<'s, 'a, W: Write> {
     /// Directories to give their final mode and time once everything is
     /// in, and whether we created them.
     dirs: Vec<(usize, bool)>,
+    /// `--delete`: what removes extraneous files.
+    deleter: Option<Deleter<'s>>,
 }
 
 /// Run the generator; returns the io_error bits it collected.
@@ -48,12 +52,22 @@ pub fn run<W: Write>(shared: &Shared<'_, W>, from_receiver: Receiver<ToGenerator
         crate::identity::assume_on_this_thread(id)?;
     }
     let protocol = shared.setup.protocol;
+    let o = shared.setup.options;
+    let deleter = o.delete_mode.then(|| {
+        let listed = shared.files.iter().filter(|f| f.active).map(|f| f.entry.name.clone()).collect();
+        let io_error = shared.sender_io_error & IOERR_GENERAL != 0 && !o.ignore_errors;
+        Deleter::new(listed, &shared.client_filters, io_error)
+    });
     let mut g = Generator {
         shared,
         ndx_out: NdxCodec::new(protocol),
         io_error: 0,
         dirs: Vec::new(),
+        deleter,
     };
+    if o.delete_timing == DeleteTiming::Before {
+        g.delete_pass()?;
+    }
     for i in 0..shared.files.len() {
         if let Ok(ToGenerator::Abort) = from_receiver.try_recv() {
             return Ok(g.io_error);
@@ -71,40 +85,93 @@ pub fn run<W: Write>(shared: &Shared<'_, W>, from_receiver: Receiver<ToGenerator
             Ok(other) => return Err(ReceiveError::Protocol(format!("unexpected {other:?} in the redo phase"))),
         }
     }
-    // Phase 1 ends; with no delayed updates and no late deletions the later
-    // phase ends go out at once (upstream's EARLY_*_DONE_MSG).
-    let early = match protocol {
-        p if p >= 31 => 3,
-        29 | 30 => 2,
-        _ => 1,
-    };
-    g.write_done(early)?;
+    // Phase 1 ends; with no delayed updates the next phase end goes out at
+    // once, and without late deletions the deletion stats and the one after
+    // too (upstream's EARLY_DELAY_DONE_MSG / EARLY_DELETE_DONE_MSG).
+    let late_delete = o.delete_mode && o.delete_timing == DeleteTiming::After;
+    g.write_done(if protocol >= 29 { 2 } else { 1 })?;
+    if protocol >= 31 && !late_delete {
+        g.write_delete_done()?;
+    }
     let mut waits = if protocol >= 29 { 2 } else { 1 };
+    g.wait_for(&from_receiver, waits)?;
+    if late_delete {
+        g.delete_pass()?;
+    }
+    waits = 0;
     if protocol >= 31 {
-        waits += 1;
-    }
-    while waits > 0 {
-        match from_receiver.recv() {
-            Ok(ToGenerator::PhaseDone | ToGenerator::ReceiverDone | ToGenerator::GoodbyeAnswered) => waits -= 1,
-            Ok(ToGenerator::Redo(ndx)) => {
-                // Too late for another try: upstream gives up on the file.
-                g.io_error |= IOERR_GENERAL;
-                let name = String::from_utf8_lossy(&shared.files[ndx as usize].entry.name).into_owned();
-                shared.message(
-                    MsgTag::ErrorXfer,
-                    &format!("ERROR: {name} failed verification -- update discarded.\n"),
-                )?;
-            }
-            Ok(ToGenerator::Abort) | Err(_) => return Ok(g.io_error),
+        if late_delete {
+            g.write_delete_done()?;
         }
+        waits = 1;
     }
+    g.wait_for(&from_receiver, waits)?;
     g.finish_dirs()?;
     // The goodbye.
     g.write_done(1)?;
     Ok(g.io_error)
 }
 
-impl<W: Write> Generator<'_, '_, W> {
+impl<'s, W: Write> Generator<'s, '_, W> {
+    /// Wait for `count` progress messages from the receiver (phase ends,
+    /// its end, the client's answer), reporting late verification failures.
+    fn wait_for(&mut self, from_receiver: &Receiver<ToGenerator>, mut count: usize) -> Result<(), ReceiveError> {
+        while count > 0 {
+            match from_receiver.recv() {
+                Ok(ToGenerator::PhaseDone | ToGenerator::ReceiverDone | ToGenerator::GoodbyeAnswered) => count -= 1,
+                Ok(ToGenerator::Redo(ndx)) => {
+                    self.io_error |= IOERR_GENERAL;
+                    let name = String::from_utf8_lossy(&self.shared.files[ndx as usize].entry.name).into_owned();
+                    self.shared.message(
+                        MsgTag::ErrorXfer,
+                        &format!("ERROR: {name} failed verification -- update discarded.\n"),
+                    )?;
+                }
+                Ok(ToGenerator::Abort) | Err(_) => return Err(ReceiveError::Protocol("the receiver stopped".into())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Protocol >= 31: the deletion stats (with --delete) and the phase end
+    /// that closes deleting.
+    fn write_delete_done(&mut self) -> io::Result<()> {
+        const NDX_DEL_STATS: i32 = -3;
+        let Some(stats) = self.deleter.as_ref().map(|d| d.stats) else {
+            return self.write_done(1);
+        };
+        let mut out = self.shared.out.lock().unwrap_or_else(|e| e.into_inner());
+        self.ndx_out.write(&mut *out, NDX_DEL_STATS)?;
+        let plain = stats.files - stats.dirs - stats.symlinks - stats.devices - stats.specials;
+        for n in [plain, stats.dirs, stats.symlinks, stats.devices, stats.specials] {
+            crate::session::wire::write_varint(&mut *out, n)?;
+        }
+        self.ndx_out.write(&mut *out, NDX_DONE)?;
+        out.flush()
+    }
+
+    /// `--delete-before` / `--delete-after`: every content directory of
+    /// the list, in list order.
+    fn delete_pass(&mut self) -> Result<(), ReceiveError> {
+        let s = self.shared;
+        for i in 0..s.files.len() {
+            let f = &s.files[i];
+            if f.active && f.entry.is_dir() && self.is_content_dir(&f.entry) {
+                let rel = s.dest.path_of(&f.entry.name);
+                if let Some(d) = self.deleter.as_mut() {
+                    d.delete_in_dir(s, &f.entry.name, &rel)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a directory's contents are part of the transfer (upstream's
+    /// FLAG_CONTENT_DIR): with -r every directory, else the top one.
+    fn is_content_dir(&self, e: &FileEntry) -> bool {
+        self.shared.setup.options.recursive || e.name == b"."
+    }
+
     fn write_done(&mut self, count: usize) -> io::Result<()> {
         let mut out = self.shared.out.lock().unwrap_or_else(|e| e.into_inner());
         for _ in 0..count {
@@ -311,6 +378,11 @@ impl<W: Write> Generator<'_, '_, W> {
             None => self.make_dir(e, rel)?,
         };
         self.dirs.push((i, created));
+        if s.setup.options.delete_timing == DeleteTiming::During && self.is_content_dir(e) {
+            if let Some(d) = self.deleter.as_mut() {
+                d.delete_in_dir(s, &e.name, rel)?;
+            }
+        }
         Ok(())
     }
 

@@ -22,6 +22,7 @@
 //! [`ModuleDir`]: crate::transfer::module_dir::ModuleDir
 
 pub mod attrs;
+pub mod delete;
 pub mod dest;
 pub mod generator;
 pub mod receiver;
@@ -124,6 +125,10 @@ pub struct Shared<'a, W: Write> {
     pub dest: dest::Destination,
     pub params: ChecksumParams,
     pub compression: Compression,
+    /// The client's rules for the receiving side (deletion protection).
+    pub client_filters: FilterList,
+    /// The sender reported an I/O error: deletions are skipped.
+    pub sender_io_error: i32,
 }
 
 /// Upstream's `receiver_wants_list`: the client sends its filter rules
@@ -143,13 +148,16 @@ pub fn run<R: Read, W: Write + Send>(
     let opts = setup.options;
     let reader = IdleReader::new(reader, idle);
     let mut input = DemuxReader::new(reader, protocol >= 30);
-    if receiver_wants_filters(opts, protocol) {
-        // Received to keep the stream in step; deletion is not offered yet.
-        FilterList::receive(&mut input, protocol).map_err(|e| match e {
+    // The client's rules, read for the receiving side: what they protect
+    // is never deleted.
+    let client_filters = if receiver_wants_filters(opts, protocol) {
+        FilterList::receive_for_receiver(&mut input, protocol, opts.delete_excluded).map_err(|e| match e {
             FilterError::Io(e) => ReceiveError::Io(e),
             other => ReceiveError::Filter(other),
-        })?;
-    }
+        })?
+    } else {
+        FilterList::default()
+    };
     let kind = ChecksumKind::from_negotiated(&setup.negotiated.checksum, protocol)
         .ok_or_else(|| ReceiveError::Protocol(format!("unsupported checksum {}", setup.negotiated.checksum)))?;
     let flags = setup.negotiated.compat_flags;
@@ -200,6 +208,8 @@ pub fn run<R: Read, W: Write + Send>(
             proper_seed_order: flags & compat::CHKSUM_SEED_FIX != 0,
         },
         compression,
+        client_filters,
+        sender_io_error: trailer.io_error,
     };
     if let Some(msg) = shared.dest.created_message() {
         shared.info(&msg)?;

@@ -1,0 +1,153 @@
+//! `--delete` on a push (upstream's `delete_in_dir` / `delete_item`): in
+//! each directory of the list, what the module holds but the list does
+//! not name is removed, directories with their contents, deepest first,
+//! each reported to the client (MSG_DELETED, which it prints as
+//! "deleting NAME") and counted for its `--stats`. Files the module's own
+//! filters exclude, and those the client's rules protect, stay.
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use crate::session::multiplex::MsgTag;
+use crate::transfer::filter::FilterList;
+use crate::transfer::flist::f_name_cmp;
+use crate::transfer::receive::Shared;
+use crate::transfer::walk::rsyserr;
+
+/// Deletion counts, as upstream's `stats.deleted_*` (`files` counts all).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DeleteStats {
+    pub files: i32,
+    pub dirs: i32,
+    pub symlinks: i32,
+    pub devices: i32,
+    pub specials: i32,
+}
+
+/// Deletion state for one push.
+pub struct Deleter<'f> {
+    /// Every name the list holds (active entries).
+    listed: HashSet<Vec<u8>>,
+    /// The client's rules for the receiving side.
+    client_filters: &'f FilterList,
+    /// The sender could not read everything: deleting could lose data.
+    skip_for_io_error: bool,
+    warned: bool,
+    pub stats: DeleteStats,
+}
+
+impl<'f> Deleter<'f> {
+    pub fn new(listed: HashSet<Vec<u8>>, client_filters: &'f FilterList, skip_for_io_error: bool) -> Self {
+        Deleter {
+            listed,
+            client_filters,
+            skip_for_io_error,
+            warned: false,
+            stats: DeleteStats::default(),
+        }
+    }
+
+    /// Remove what directory `dir_name` (its name in the list; `.` for the
+    /// destination itself, found at `rel`) holds that the list does not.
+    pub fn delete_in_dir<W: Write>(&mut self, s: &Shared<'_, W>, dir_name: &[u8], rel: &Path) -> io::Result<()> {
+        if self.skip_for_io_error {
+            if !self.warned {
+                self.warned = true;
+                s.info("IO error encountered -- skipping file deletion\n")?;
+            }
+            return Ok(());
+        }
+        let protocol = s.setup.protocol;
+        let mut children = children_of(s, rel);
+        children.sort_by(|a, b| f_name_cmp(&a.0, a.1, &b.0, b.1, protocol));
+        for (child, is_dir, mode) in children.into_iter().rev() {
+            let name = if dir_name == b"." {
+                child.clone()
+            } else {
+                [dir_name, b"/", &child].concat()
+            };
+            if self.listed.contains(&name) {
+                continue;
+            }
+            let child_rel = rel.join(OsStr::from_bytes(&child));
+            let module_path = child_rel.to_string_lossy();
+            let name_text = String::from_utf8_lossy(&name);
+            if s.setup.daemon_filters.excludes(&module_path, is_dir) || self.client_filters.excludes(&name_text, is_dir) {
+                continue;
+            }
+            self.delete_item(s, &name, &child_rel, mode)?;
+        }
+        Ok(())
+    }
+
+    /// Delete one item (a directory with everything in it).
+    fn delete_item<W: Write>(&mut self, s: &Shared<'_, W>, name: &[u8], rel: &Path, mode: u32) -> io::Result<()> {
+        let is_dir = mode & libc::S_IFMT == libc::S_IFDIR;
+        if is_dir {
+            let protocol = s.setup.protocol;
+            let mut children = children_of(s, rel);
+            children.sort_by(|a, b| f_name_cmp(&a.0, a.1, &b.0, b.1, protocol));
+            for (child, _, child_mode) in children.into_iter().rev() {
+                let child_name = [name, b"/", &child].concat();
+                self.delete_item(s, &child_name, &rel.join(OsStr::from_bytes(&child)), child_mode)?;
+            }
+        }
+        let (dir, leaf) = s.root.parent_of(rel)?;
+        let (what, done) = if is_dir {
+            ("rmdir", dir.rmdir(&leaf))
+        } else {
+            ("unlink", dir.unlink(&leaf))
+        };
+        match done {
+            Ok(()) => {
+                self.count(mode);
+                // Directories travel with their trailing NUL (upstream's log_delete).
+                let mut payload = name.to_vec();
+                if is_dir {
+                    payload.push(0);
+                }
+                let mut out = s.out.lock().unwrap_or_else(|e| e.into_inner());
+                if s.setup.protocol >= 29 {
+                    out.message_ahead(MsgTag::Deleted, &payload)?;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+                s.info(&format!("cannot delete non-empty directory: {}\n", String::from_utf8_lossy(name)))?;
+            }
+            Err(e) => {
+                let text = rsyserr(&format!("delete_file: {what}({}) failed", String::from_utf8_lossy(name)), &e);
+                s.message(MsgTag::ErrorXfer, &text.replacen("[sender]", "[generator]", 1))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, mode: u32) {
+        self.stats.files += 1;
+        match mode & libc::S_IFMT {
+            libc::S_IFREG => {}
+            libc::S_IFDIR => self.stats.dirs += 1,
+            libc::S_IFLNK => self.stats.symlinks += 1,
+            libc::S_IFCHR | libc::S_IFBLK => self.stats.devices += 1,
+            _ => self.stats.specials += 1,
+        }
+    }
+}
+
+/// The entries of module directory `rel`: name, whether a directory, mode.
+fn children_of<W: Write>(s: &Shared<'_, W>, rel: &Path) -> Vec<(Vec<u8>, bool, u32)> {
+    let Ok(names) = s.root.read_dir(rel) else { return Vec::new() };
+    let Ok(dir) = s.root.dir(rel) else { return Vec::new() };
+    names
+        .flatten()
+        .filter_map(|n| {
+            let st = dir.lstat(&n).ok()?;
+            let mode = st.st_mode;
+            Some((n.as_bytes().to_vec(), mode & libc::S_IFMT == libc::S_IFDIR, mode))
+        })
+        .collect()
+}
