@@ -270,3 +270,48 @@ fn remove_source_files_like_stock() {
     }
     assert!(ours_src.path().join("a.txt").exists());
 }
+
+#[test]
+fn pre_and_post_xfer_exec_like_stock() {
+    // A refusing pre-xfer command: its output reaches the client, as stock's.
+    let (_src, stock, ours) = daemons(" pre-xfer exec = echo no transfers today; exit 3\n");
+    for (label, bin) in clients() {
+        let (s, _) = pull(&bin, stock.addr, &["-a"], "mod/");
+        let (o, d) = pull(&bin, ours.addr, &["-a"], "mod/");
+        // Stock then resets the connection (exit 10); we close in order
+        // with upstream's code for the refusal (4). The words match.
+        let words = |r: &ClientRun| {
+            r.visible(true)
+                .2
+                .into_iter()
+                .filter(|l| !l.starts_with("rsync error:"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(words(&s), words(&o), "{label}");
+        assert_eq!(o.code, 4, "{label}: {o:?}");
+        assert!(o.stderr.contains("no transfers today"), "{label}: {o:?}");
+        assert!(std::fs::read_dir(d.path()).unwrap().next().is_none(), "nothing transferred");
+    }
+    // The environment both commands see, and the exit status afterwards.
+    let out = tempfile::tempdir().unwrap();
+    let log = out.path().join("log");
+    let extra = format!(
+        " pre-xfer exec = echo pre $RSYNC_MODULE_NAME $RSYNC_REQUEST $RSYNC_HOST_ADDR $RSYNC_ARG0 >> {0}\n post-xfer exec = echo post $RSYNC_EXIT_STATUS $RSYNC_RAW_STATUS >> {0}\n",
+        log.display()
+    );
+    let (_src2, _stock2, ours2) = daemons(&extra);
+    let (o, d) = pull(Path::new("rsync"), ours2.addr, &["-a"], "mod/sub/");
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(d.path().join("d.txt").exists());
+    let (missing, _) = pull(Path::new("rsync"), ours2.addr, &["-a"], "mod/nosuch");
+    assert_eq!(missing.code, 23);
+    let seen = crate::harness::eventually(std::time::Duration::from_secs(5), || {
+        std::fs::read_to_string(&log).unwrap_or_default().lines().count() >= 4
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(seen, "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "pre mod mod/sub/ 127.0.0.1 rsyncd", "{text}");
+    assert_eq!(lines[1], "post 0 0", "{text}");
+    assert_eq!(lines[3], "post 23 5888", "{text}");
+}

@@ -182,7 +182,7 @@ fn enforced_flags() {
     for name in ["use chroot", "proxy protocol", "syslog facility", "syslog tag"] {
         assert!(!enforced.contains(&name), "{name}");
     }
-    assert_eq!(enforced.len(), 36 + 10);
+    assert_eq!(enforced.len(), 36 + 14);
 }
 
 #[test]

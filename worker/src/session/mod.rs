@@ -12,6 +12,7 @@ pub mod multiplex;
 pub mod protocol_setup;
 pub mod server_options;
 pub mod wire;
+pub mod xfer_exec;
 
 use std::io::{self, BufRead, Read, Write};
 use std::time::{Duration, Instant};
@@ -63,6 +64,35 @@ impl SessionStream for std::net::TcpStream {
 /// argument block; `writer` is the same connection. Returns the exit code
 /// the client was given (0 on success).
 pub fn run<R: BufRead, W: Write + Send>(request: SessionRequest, reader: &mut R, writer: &mut W, stream: &dyn SessionStream) -> i32 {
+    let settings = &request.module().settings;
+    let module_path = settings
+        .path
+        .as_deref()
+        .map(|p| oxrsyncd_shared::config::expand_env_vars(&p.to_string_lossy()))
+        .unwrap_or_default();
+    let (pre, post) = (settings.pre_xfer_exec.clone(), settings.post_xfer_exec.clone());
+    let env = if pre.is_some() || post.is_some() {
+        xfer_exec::environment(&request, &module_path)
+    } else {
+        Vec::new()
+    };
+    // pre-xfer exec runs before anything else, as the daemon's user.
+    let refused_by_pre = pre.as_deref().and_then(|cmd| xfer_exec::pre_xfer(cmd, &env).err());
+    let code = run_session(request, reader, writer, stream, refused_by_pre);
+    if let Some(cmd) = post.as_deref() {
+        xfer_exec::post_xfer(cmd, &env, code);
+    }
+    code
+}
+
+/// The session proper; `refused` is a pre-xfer command's refusal.
+fn run_session<R: BufRead, W: Write + Send>(
+    request: SessionRequest,
+    reader: &mut R,
+    writer: &mut W,
+    stream: &dyn SessionStream,
+    refused: Option<String>,
+) -> i32 {
     let options = ServerOptions::parse(&request.options);
     log_request(&request, &options);
     let module = request.module();
@@ -104,6 +134,9 @@ pub fn run<R: BufRead, W: Write + Send>(request: SessionRequest, reader: &mut R,
         }
     }
 
+    if let Some(message) = refused {
+        return refuse(&request, reader, writer, stream, &options, &message, ExitCode::Unsupported);
+    }
     if let Some((message, code)) = module_refusal(&request, &options) {
         return refuse(&request, reader, writer, stream, &options, &message, code);
     }
@@ -381,7 +414,16 @@ fn pull<R: BufRead, W: Write>(
             );
             stream.shutdown_write();
             drain_until_eof(reader, stream);
-            0
+            // Upstream's exit status: 23 after any transfer error, 24 when
+            // files only vanished.
+            const IOERR_VANISHED: i32 = 2;
+            if stats.xfer_errors > 0 || stats.io_error & !IOERR_VANISHED != 0 {
+                23
+            } else if stats.io_error & IOERR_VANISHED != 0 {
+                24
+            } else {
+                0
+            }
         }
         Err(SenderError::Io(e)) if io_timeout::timed_out(&e).is_some() || e.kind() == io::ErrorKind::WouldBlock => {
             // Upstream's server logs this (its client only sees the end).
@@ -432,7 +474,11 @@ fn refuse<R: BufRead, W: Write>(
             writer.write_all(&[0])?;
         }
         let mut mux = MuxWriter::new(&mut *writer);
-        mux.send(MsgTag::Error, message.as_bytes())?;
+        // One frame per line, as upstream's rwrite: clients escape a
+        // newline inside a message.
+        for line in message.split_inclusive('\n') {
+            mux.send(MsgTag::Error, line.as_bytes())?;
+        }
         for (tag, payload) in &tail {
             mux.send(*tag, payload)?;
         }
@@ -482,7 +528,11 @@ fn refuse_mid_push<R: BufRead, W: Write>(
     let tail = refuse_tail(request, options, code);
     let sent = (|| -> io::Result<()> {
         let mut mux = MuxWriter::new(&mut *writer);
-        mux.send(MsgTag::Error, message.as_bytes())?;
+        // One frame per line, as upstream's rwrite: clients escape a
+        // newline inside a message.
+        for line in message.split_inclusive('\n') {
+            mux.send(MsgTag::Error, line.as_bytes())?;
+        }
         for (tag, payload) in &tail {
             mux.send(*tag, payload)?;
         }

@@ -15,6 +15,9 @@ pub struct MuxOut<W: Write> {
     buf: Vec<u8>,
     /// Bytes written to the socket, headers included (upstream's total_written).
     pub total_written: u64,
+    /// Transfer errors reported to the client (upstream's got_xfer_error:
+    /// any makes the session's exit status 23).
+    pub xfer_errors: u32,
 }
 
 impl<W: Write> MuxOut<W> {
@@ -23,6 +26,13 @@ impl<W: Write> MuxOut<W> {
             mux: MuxWriter::new(inner),
             buf: Vec::with_capacity(FRAME_DATA),
             total_written: 0,
+            xfer_errors: 0,
+        }
+    }
+
+    fn count(&mut self, tag: MsgTag) {
+        if tag == MsgTag::ErrorXfer {
+            self.xfer_errors += 1;
         }
     }
 
@@ -39,12 +49,14 @@ impl<W: Write> MuxOut<W> {
     /// message buffer overtakes its data buffer (a push's deletions reach
     /// the client before the requests generated around them).
     pub fn message_ahead(&mut self, tag: MsgTag, payload: &[u8]) -> io::Result<()> {
+        self.count(tag);
         self.total_written += payload.len() as u64 + 4;
         self.mux.send(tag, payload)
     }
 
     /// Send a message frame after any pending data.
     pub fn message(&mut self, tag: MsgTag, payload: &[u8]) -> io::Result<()> {
+        self.count(tag);
         self.flush_data()?;
         self.total_written += payload.len() as u64 + 4;
         self.mux.send(tag, payload)

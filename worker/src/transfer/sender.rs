@@ -85,6 +85,8 @@ pub struct SenderStats {
     pub hash_hits: u64,
     pub false_alarms: u64,
     pub io_error: i32,
+    /// Transfer errors reported to the client.
+    pub xfer_errors: u32,
 }
 
 /// Why a pull failed.
@@ -224,6 +226,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         stats.total_size = lists.total_size;
         stats.total_read = input_count(&input);
         stats.total_written = out.total_written;
+        stats.xfer_errors = out.xfer_errors;
         return Ok(stats);
     }
 
@@ -468,6 +471,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
     out.flush()?;
     stats.total_read = input_count(&input);
     stats.total_written = out.total_written;
+    stats.xfer_errors = out.xfer_errors;
     Ok(stats)
 }
 

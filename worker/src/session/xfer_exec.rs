@@ -1,0 +1,93 @@
+//! The module's `pre-xfer exec` and `post-xfer exec` commands, as
+//! upstream runs them: through `/bin/sh -c`, as the daemon's user (not the
+//! module's), with the session described in `RSYNC_*` variables. A failing
+//! pre-xfer command refuses the transfer and its output becomes the
+//! client's error; the post-xfer command learns the session's exit status.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use crate::handshake::SessionRequest;
+
+/// Longest output of a pre-xfer command shown to the client (upstream's
+/// buffer).
+const MAX_OUTPUT: u64 = 4096;
+
+/// The variables every command gets.
+pub fn environment(request: &SessionRequest, module_path: &str) -> Vec<(String, String)> {
+    let module = request.module();
+    let mut env = vec![
+        ("RSYNC_MODULE_NAME".to_string(), module.name.clone()),
+        ("RSYNC_MODULE_PATH".to_string(), module_path.to_string()),
+        ("RSYNC_HOST_ADDR".to_string(), request.peer_addr.to_string()),
+        ("RSYNC_HOST_NAME".to_string(), request.peer_host.clone()),
+        ("RSYNC_USER_NAME".to_string(), request.user.clone().unwrap_or_default()),
+        ("RSYNC_PID".to_string(), std::process::id().to_string()),
+        ("RSYNC_REQUEST".to_string(), request.paths.join(" ")),
+    ];
+    let args = std::iter::once("rsyncd".to_string())
+        .chain(request.options.iter().cloned())
+        .chain(std::iter::once(".".to_string()))
+        .chain(request.paths.iter().cloned());
+    env.extend(args.enumerate().map(|(i, a)| (format!("RSYNC_ARG{i}"), a)));
+    env
+}
+
+/// A shell command as the daemon's user: the session thread may have
+/// taken the module's file-system identity, which the child must not keep.
+fn shell(cmd: &str, env: &[(String, String)]) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new("/bin/sh");
+    c.arg("-c").arg(cmd).envs(env.iter().map(|(k, v)| (k, v)));
+    // SAFETY: between fork and exec only async-signal-safe system calls
+    // run: setfsuid/setfsgid back to the process's effective ids.
+    unsafe {
+        c.pre_exec(|| {
+            libc::setfsuid(libc::geteuid());
+            libc::setfsgid(libc::getegid());
+            Ok(())
+        });
+    }
+    c
+}
+
+/// Run `pre-xfer exec`; `Err` is the message for the client (upstream's
+/// "pre-xfer exec returned failure (STATUS)" and the command's output).
+pub fn pre_xfer(cmd: &str, env: &[(String, String)]) -> Result<(), String> {
+    let child = shell(cmd, env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return Err(format!("pre-xfer exec returned failure (-1): {e}\n")),
+    };
+    let mut output = String::new();
+    if let Some(out) = child.stdout.take() {
+        let mut buf = Vec::new();
+        let _ = out.take(MAX_OUTPUT).read_to_end(&mut buf);
+        output = String::from_utf8_lossy(&buf).replace("\r\n", "\n");
+    }
+    let status = child.wait().map_err(|e| format!("pre-xfer exec returned failure (-1): {e}\n"))?;
+    if status.success() {
+        return Ok(());
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let raw = status.into_raw();
+    let sep = if output.is_empty() { "" } else { ":" };
+    Err(format!("pre-xfer exec returned failure ({raw}){sep}\n{output}"))
+}
+
+/// Run `post-xfer exec` with the session's exit code.
+pub fn post_xfer(cmd: &str, env: &[(String, String)], exit_code: i32) {
+    let mut c = shell(cmd, env);
+    c.env("RSYNC_EXIT_STATUS", exit_code.to_string())
+        .env("RSYNC_RAW_STATUS", (exit_code << 8).to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Err(e) = c.status() {
+        tracing::info!("post-xfer exec failed to run: {}", e);
+    }
+}
