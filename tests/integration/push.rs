@@ -264,6 +264,31 @@ fn a_client_killed_mid_file_leaves_no_partial_file_and_the_worker_serves_on() {
     // The same worker serves the next push.
     let (_, o) = p.push_with(Path::new("rsync"), &["-a"], "small.txt", "w/");
     assert_eq!(o.code, 0, "{o:?}");
+
+    // With --partial what arrived replaces the target, dated 1970.
+    let mut child = std::process::Command::new("rsync")
+        .args(["-a", "--partial", "--bwlimit=4000", &src, &url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let grown = crate::harness::eventually(std::time::Duration::from_secs(10), || {
+        std::fs::read_dir(p.ours_dst.path()).unwrap().any(|e| {
+            let e = e.unwrap();
+            e.file_name().to_string_lossy().starts_with(".huge.bin.") && e.metadata().map(|m| m.len() > 1 << 20).unwrap_or(false)
+        })
+    });
+    assert!(grown, "the upload got going");
+    child.kill().unwrap();
+    let _ = child.wait();
+    let kept = crate::harness::eventually(std::time::Duration::from_secs(10), || {
+        std::fs::metadata(p.ours_dst.path().join("huge.bin")).map(|m| m.len() > 1 << 20).unwrap_or(false)
+    });
+    assert!(kept, "the partial file took the target's name");
+    let partial = std::fs::read(p.ours_dst.path().join("huge.bin")).unwrap();
+    assert!(partial.len() < big.len() && big.starts_with(&partial), "a prefix of the source");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(p.ours_dst.path().join("huge.bin")).unwrap().mtime(), 0);
 }
 
 /// A hand-written protocol-29 push whose file list names `name`.

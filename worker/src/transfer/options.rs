@@ -80,6 +80,9 @@ pub struct TransferOptions {
     /// `-b`: the receiver keeps backups (below protocol 29 this turns
     /// in-place updating off).
     pub make_backups: bool,
+    /// `--partial`: an interrupted push keeps what arrived under the
+    /// target's name.
+    pub partial: bool,
     /// When a push deletes (`--delete-before/-during/-after/-delay`).
     pub delete_timing: DeleteTiming,
     /// Receiver-side choices (a push): `--ignore-existing`, `--existing`,
@@ -125,7 +128,6 @@ const RECEIVER_ONLY_LONG: &[&str] = &[
     "min-size",
     "max-size",
     "force",
-    "partial",
     "partial-dir",
     "delay-updates",
     "temp-dir",
@@ -246,6 +248,7 @@ impl TransferOptions {
                 self.receiver_options.push("--inplace".into());
             }
             "size-only" => self.size_only = true,
+            "partial" => self.partial = true,
             "ignore-existing" => self.ignore_existing = true,
             "existing" => self.existing_only = true,
             "bwlimit" => self.bwlimit = number(value).filter(|&n| n > 0).map(|n| n as u64),

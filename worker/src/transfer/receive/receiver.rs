@@ -177,7 +177,22 @@ fn receive_file<R: Read, W: Write>(
             let text = rsyserr(&format!("write failed on {shown}"), &source).replacen("[sender]", "[receiver]", 1);
             return Err(ReceiveError::FileIo(text));
         }
-        Err(DeltaError::Io { source, .. }) => return Err(ReceiveError::Io(source)),
+        Err(DeltaError::Io { source, .. }) => {
+            // The connection broke mid-file. With --partial what arrived
+            // replaces the target, dated 1970 so no later quick check or
+            // --update takes it for finished (upstream's cleanup).
+            if s.setup.options.partial && file.metadata().map(|m| m.len() > 0).unwrap_or(false) {
+                let keep = attrs::dest_mode(s.setup, e, None);
+                let kept = dir
+                    .chmod(&temp_name, keep)
+                    .and_then(|()| dir.set_times(&temp_name, (0, 0), (0, 0)))
+                    .and_then(|()| dir.rename(&temp_name, final_name));
+                if kept.is_ok() {
+                    guard.name = None;
+                }
+            }
+            return Err(ReceiveError::Io(source));
+        }
         Err(other) => return Err(ReceiveError::Protocol(other.to_string())),
     };
     if let Err(err) = flushed.and_then(|()| file.sync_data().or(Ok(()))) {
