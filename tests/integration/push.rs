@@ -218,7 +218,7 @@ fn unimplemented_push_options_are_refused_by_name() {
     for (label, bin) in clients() {
         for (opts, name) in [
             (vec!["-a", "--delete", "--max-delete=5"], "--max-delete"),
-            (vec!["-aH"], "--hard-links (-H)"),
+            (vec!["-aS"], "--sparse (-S)"),
             (vec!["-a", "--inplace"], "--inplace"),
             (vec!["-ab"], "--backup (-b)"),
         ] {
@@ -282,7 +282,9 @@ fn a_client_killed_mid_file_leaves_no_partial_file_and_the_worker_serves_on() {
     child.kill().unwrap();
     let _ = child.wait();
     let kept = crate::harness::eventually(std::time::Duration::from_secs(10), || {
-        std::fs::metadata(p.ours_dst.path().join("huge.bin")).map(|m| m.len() > 1 << 20).unwrap_or(false)
+        std::fs::metadata(p.ours_dst.path().join("huge.bin"))
+            .map(|m| m.len() > 1 << 20)
+            .unwrap_or(false)
     });
     assert!(kept, "the partial file took the target's name");
     let partial = std::fs::read(p.ours_dst.path().join("huge.bin")).unwrap();
@@ -451,4 +453,24 @@ fn deletions_like_stock() {
             "{label}: deepest first: {o:?}"
         );
     }
+}
+
+#[test]
+fn hard_links_like_stock() {
+    let p = push_pair("");
+    let src = p.src.path();
+    std::fs::hard_link(src.join("small.txt"), src.join("small-again.txt")).unwrap();
+    std::fs::hard_link(src.join("dir/other.o"), src.join("odd/other-link.o")).unwrap();
+    std::fs::hard_link(src.join("dir/other.o"), src.join("unicode/third.o")).unwrap();
+    let seed = |dst: &Path| {
+        std::fs::create_dir_all(dst.join("odd")).unwrap();
+        std::fs::write(dst.join("odd/other-link.o"), b"a different file").unwrap();
+        set_mtime(&dst.join("odd/other-link.o"), 1_500_000_000, 0);
+    };
+    for opts in [vec!["-aH"], vec!["-aH", "--protocol=29"], vec!["-aH", "--no-inc-recursive"]] {
+        p.compare(&opts, "", "w/", None);
+        p.compare(&opts, "", "w/", Some(&seed));
+    }
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(p.ours_dst.path().join("dir/other.o")).unwrap().nlink(), 3);
 }

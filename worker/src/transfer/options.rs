@@ -316,10 +316,7 @@ impl TransferOptions {
                 'J' => self.omit_link_times = true,
                 'L' => self.copy_links = true,
                 'k' => self.copy_dirlinks = true,
-                'H' => {
-                    self.preserve_hard_links = true;
-                    self.receiver_options.push("--hard-links (-H)".into());
-                }
+                'H' => self.preserve_hard_links = true,
                 'o' => self.preserve_uid = true,
                 'g' => self.preserve_gid = true,
                 'D' => {

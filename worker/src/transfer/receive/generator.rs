@@ -106,6 +106,7 @@ pub fn run<W: Write>(shared: &Shared<'_, W>, from_receiver: Receiver<ToGenerator
         waits = 1;
     }
     g.wait_for(&from_receiver, waits)?;
+    g.link_followers()?;
     g.finish_dirs()?;
     // The goodbye.
     g.write_done(1)?;
@@ -161,6 +162,32 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 if let Some(d) = self.deleter.as_mut() {
                     d.delete_in_dir(s, &f.entry.name, &rel)?;
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// `-H`: link every follower to its leader (now in place), replacing
+    /// whatever other file held the name.
+    fn link_followers(&mut self) -> Result<(), ReceiveError> {
+        let s = self.shared;
+        for &(follower, leader) in &s.hard_links {
+            let (fe, le) = (&s.files[follower].entry, &s.files[leader].entry);
+            let (frel, lrel) = (s.dest.path_of(&fe.name), s.dest.path_of(&le.name));
+            let (Ok(lmeta), existing) = (s.root.lstat(&lrel), s.root.lstat(&frel).ok()) else {
+                continue;
+            };
+            if existing.as_ref().is_some_and(|m| m.dev() == lmeta.dev() && m.ino() == lmeta.ino()) {
+                continue;
+            }
+            let (fdir, fname) = s.root.parent_of(&frel)?;
+            let (ldir, lname) = s.root.parent_of(&lrel)?;
+            if existing.is_some() {
+                let _ = fdir.unlink(&fname);
+            }
+            if let Err(err) = fdir.link_from(&ldir, &lname, &fname) {
+                let text = crate::transfer::walk::rsyserr(&format!("link {} => {} failed", quoted(fe), quoted(le)), &err);
+                self.report(text.replacen("[sender]", "[generator]", 1))?;
             }
         }
         Ok(())
@@ -223,6 +250,10 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         }
         if !e.is_reg() {
             return self.special(i, e, &rel, existing.as_ref());
+        }
+        if s.hard_links.iter().any(|&(f, _)| f == i) {
+            // Linked to its leader once the leader is in place.
+            return Ok(());
         }
         match self.verdict(e, &rel, existing.as_ref()) {
             Verdict::Transfer(_) => self.request(i, false)?,

@@ -129,6 +129,9 @@ pub struct Shared<'a, W: Write> {
     pub client_filters: FilterList,
     /// The sender reported an I/O error: deletions are skipped.
     pub sender_io_error: i32,
+    /// `-H`: (follower, leader) indexes of the sorted list; followers are
+    /// linked to their leader once it is in place.
+    pub hard_links: Vec<(usize, usize)>,
 }
 
 /// Upstream's `receiver_wants_list`: the client sends its filter rules
@@ -186,8 +189,14 @@ pub fn run<R: Read, W: Write + Send>(
     while let Some(e) = decoder.next(&mut input).map_err(list_error)? {
         entries.push(e);
     }
+    let roles = decoder.hlink_roles().to_vec();
     let trailer = decoder.finish(&mut input).map_err(list_error)?;
     let files = sort_and_mark_duplicates(entries, protocol);
+    let hard_links = if opts.preserve_hard_links {
+        hard_link_followers(&files, &roles)
+    } else {
+        Vec::new()
+    };
 
     let root = ModuleRoot::open(&setup.module_root)?;
     let dest = dest::resolve(&root, setup, &files)?;
@@ -210,6 +219,7 @@ pub fn run<R: Read, W: Write + Send>(
         compression,
         client_filters,
         sender_io_error: trailer.io_error,
+        hard_links,
     };
     if let Some(msg) = shared.dest.created_message() {
         shared.info(&msg)?;
@@ -232,6 +242,36 @@ pub fn run<R: Read, W: Write + Send>(
     })?;
     stats.total_read = 0;
     Ok(stats)
+}
+
+/// `-H`: each follower's leader, by sorted index. From protocol 30 the
+/// list names the leader; before, entries sharing dev/ino form a group led
+/// by the first in sorted order.
+fn hard_link_followers(files: &[SortedEntry], roles: &[crate::transfer::flist::HlinkRole]) -> Vec<(usize, usize)> {
+    use crate::transfer::flist::HlinkRole;
+    let by_origin: std::collections::HashMap<usize, usize> = files.iter().enumerate().map(|(i, f)| (f.orig_index, i)).collect();
+    let mut leaders: std::collections::HashMap<(u64, u64), usize> = std::collections::HashMap::new();
+    let mut out = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        if !f.active || !f.entry.is_reg() {
+            continue;
+        }
+        match roles.get(f.orig_index) {
+            Some(HlinkRole::Follower(leader)) => {
+                if let Some(&l) = by_origin.get(&(*leader as usize)) {
+                    out.push((i, l));
+                }
+            }
+            Some(HlinkRole::DevIno) => match leaders.get(&(f.entry.dev, f.entry.ino)) {
+                Some(&l) => out.push((i, l)),
+                None => {
+                    leaders.insert((f.entry.dev, f.entry.ino), i);
+                }
+            },
+            _ => {}
+        }
+    }
+    out
 }
 
 impl<W: Write> Shared<'_, W> {
