@@ -217,7 +217,7 @@ fn unimplemented_push_options_are_refused_by_name() {
     let p = push_pair("");
     for (label, bin) in clients() {
         for (opts, name) in [
-            (vec!["-a", "--delete", "--max-delete=5"], "--max-delete"),
+            (vec!["-a", "--delete", "--force"], "--force"),
             (vec!["-aS"], "--sparse (-S)"),
             (vec!["-a", "--inplace"], "--inplace"),
             (vec!["-ab"], "--backup (-b)"),
@@ -429,13 +429,28 @@ fn deletions_like_stock() {
         vec!["-a", "--delete", "--delete-excluded", "--exclude=*.tmp", "--stats"],
         vec!["-a", "--delete", "--protocol=30", "--stats"],
         vec!["-a", "--delete", "--protocol=29"],
+        vec!["-a", "--max-size=5k", "--min-size=1"],
     ] {
+        let stops = !opts.iter().any(|o| o.starts_with("--delete"));
         p.compare(&opts, "", "w/", Some(&seed));
         assert!(
             p.ours_dst.path().join("protected").exists(),
             "{opts:?}: daemon-excluded files are never deleted"
         );
-        assert!(!p.ours_dst.path().join("extra.txt").exists(), "{opts:?}");
+        assert_eq!(p.ours_dst.path().join("extra.txt").exists(), stops, "{opts:?}");
+    }
+    // --max-delete stops after N (a flat tree: removing inside a directory
+    // would move its time, which then differs by the clock).
+    let flat = |dst: &Path| {
+        for f in ["a.old", "b.old", "c.old", "d.old"] {
+            std::fs::write(dst.join(f), f).unwrap();
+            set_mtime(&dst.join(f), 1_500_000_000, 0);
+        }
+    };
+    for opts in [vec!["-a", "--delete", "--max-delete=2"], vec!["-a", "--delete", "--max-delete=0"]] {
+        let (s, o) = p.compare(&opts, "", "w/", Some(&flat));
+        assert_eq!(s.code, o.code, "{opts:?}");
+        assert!(o.stderr.contains("Deletions stopped due to --max-delete limit"), "{opts:?}: {o:?}");
     }
     // With -v the client prints deletions as they arrive, between the
     // names it sends: the same lines, in an order buffering decides.

@@ -80,6 +80,11 @@ pub struct TransferOptions {
     /// `-b`: the receiver keeps backups (below protocol 29 this turns
     /// in-place updating off).
     pub make_backups: bool,
+    /// `--max-size` / `--min-size` (bytes): files outside are skipped.
+    pub max_size: Option<u64>,
+    pub min_size: Option<u64>,
+    /// `--max-delete=N` (N < 0: no deletions at all).
+    pub max_delete: Option<i64>,
     /// `--partial`: an interrupted push keeps what arrived under the
     /// target's name.
     pub partial: bool,
@@ -97,6 +102,22 @@ pub struct TransferOptions {
     pub receiver_options: Vec<String>,
     /// Options given that this build does not implement, by name.
     pub unsupported: Vec<String>,
+}
+
+/// A size argument as the client sends it: bytes, or with a K/M/G/T
+/// suffix (powers of 1024).
+fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim().to_ascii_lowercase();
+    let (digits, mult) = match t.chars().last()? {
+        'k' => (&t[..t.len() - 1], 1u64 << 10),
+        'm' => (&t[..t.len() - 1], 1 << 20),
+        'g' => (&t[..t.len() - 1], 1 << 30),
+        't' => (&t[..t.len() - 1], 1 << 40),
+        'b' => (&t[..t.len() - 1], 1),
+        _ => (t.as_str(), 1),
+    };
+    let v: f64 = digits.parse().ok()?;
+    (v >= 0.0).then(|| (v * mult as f64) as u64)
 }
 
 /// When a receiver deletes extraneous files.
@@ -124,9 +145,6 @@ pub enum MissingArgs {
 /// Long options that change what a receiver does and that a push does not
 /// implement yet (a pull accepts them: they are the client's business).
 const RECEIVER_ONLY_LONG: &[&str] = &[
-    "max-delete",
-    "min-size",
-    "max-size",
     "force",
     "partial-dir",
     "delay-updates",
@@ -249,6 +267,9 @@ impl TransferOptions {
             }
             "size-only" => self.size_only = true,
             "partial" => self.partial = true,
+            "max-size" => self.max_size = value.and_then(parse_size),
+            "min-size" => self.min_size = value.and_then(parse_size),
+            "max-delete" => self.max_delete = number(value),
             "ignore-existing" => self.ignore_existing = true,
             "existing" => self.existing_only = true,
             "bwlimit" => self.bwlimit = number(value).filter(|&n| n > 0).map(|n| n as u64),

@@ -37,16 +37,23 @@ pub struct Deleter<'f> {
     skip_for_io_error: bool,
     warned: bool,
     pub stats: DeleteStats,
+    /// `--max-delete`: how many may go (None: no limit).
+    limit: Option<i64>,
+    /// Deletions refused by the limit.
+    pub skipped: u32,
 }
 
 impl<'f> Deleter<'f> {
-    pub fn new(listed: HashSet<Vec<u8>>, client_filters: &'f FilterList, skip_for_io_error: bool) -> Self {
+    pub fn new(listed: HashSet<Vec<u8>>, client_filters: &'f FilterList, skip_for_io_error: bool, limit: Option<i64>) -> Self {
         Deleter {
             listed,
             client_filters,
             skip_for_io_error,
             warned: false,
             stats: DeleteStats::default(),
+            // Upstream: a negative limit means no deletions at all.
+            limit: limit.map(|n| n.max(0)),
+            skipped: 0,
         }
     }
 
@@ -94,6 +101,10 @@ impl<'f> Deleter<'f> {
                 let child_name = [name, b"/", &child].concat();
                 self.delete_item(s, &child_name, &rel.join(OsStr::from_bytes(&child)), child_mode)?;
             }
+        }
+        if self.limit.is_some_and(|max| i64::from(self.stats.files) >= max) {
+            self.skipped += 1;
+            return Ok(());
         }
         let (dir, leaf) = s.root.parent_of(rel)?;
         let (what, done) = if is_dir {

@@ -56,7 +56,7 @@ pub fn run<W: Write>(shared: &Shared<'_, W>, from_receiver: Receiver<ToGenerator
     let deleter = o.delete_mode.then(|| {
         let listed = shared.files.iter().filter(|f| f.active).map(|f| f.entry.name.clone()).collect();
         let io_error = shared.sender_io_error & IOERR_GENERAL != 0 && !o.ignore_errors;
-        Deleter::new(listed, &shared.client_filters, io_error)
+        Deleter::new(listed, &shared.client_filters, io_error, o.max_delete)
     });
     let mut g = Generator {
         shared,
@@ -108,6 +108,14 @@ pub fn run<W: Write>(shared: &Shared<'_, W>, from_receiver: Receiver<ToGenerator
     g.wait_for(&from_receiver, waits)?;
     g.link_followers()?;
     g.finish_dirs()?;
+    if let Some(skipped) = g.deleter.as_ref().map(|d| d.skipped).filter(|&n| n > 0) {
+        shared.message(
+            MsgTag::Warning,
+            &format!("Deletions stopped due to --max-delete limit ({skipped} skipped)\n"),
+        )?;
+        // Upstream's IOERR_DEL_LIMIT.
+        g.io_error |= 4;
+    }
     // The goodbye.
     g.write_done(1)?;
     Ok(g.io_error)
@@ -250,6 +258,10 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         }
         if !e.is_reg() {
             return self.special(i, e, &rel, existing.as_ref());
+        }
+        let o = s.setup.options;
+        if o.max_size.is_some_and(|m| e.size > m) || o.min_size.is_some_and(|m| e.size < m) {
+            return Ok(());
         }
         if s.hard_links.iter().any(|&(f, _)| f == i) {
             // Linked to its leader once the leader is in place.
