@@ -117,7 +117,7 @@ fn parse_size(text: &str) -> Option<u64> {
         _ => (t.as_str(), 1),
     };
     let v: f64 = digits.parse().ok()?;
-    (v >= 0.0).then(|| (v * mult as f64) as u64)
+    (v >= 0.0).then_some((v * mult as f64) as u64)
 }
 
 /// When a receiver deletes extraneous files.
