@@ -195,7 +195,9 @@ fn receive_file<R: Read, W: Write>(
         }
         Err(other) => return Err(ReceiveError::Protocol(other.to_string())),
     };
-    if let Err(err) = flushed.and_then(|()| file.sync_data().or(Ok(()))) {
+    // No fsync, as upstream without --fsync: the rename is atomic, and a
+    // crash leaves the old file or the new one, never a mix.
+    if let Err(err) = flushed {
         let text = rsyserr(&format!("write failed on \"{name_text}\""), &err).replacen("[sender]", "[receiver]", 1);
         s.message(MsgTag::ErrorXfer, &text)?;
         return Ok(Received::Refused);
