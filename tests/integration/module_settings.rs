@@ -315,3 +315,54 @@ fn pre_and_post_xfer_exec_like_stock() {
     assert_eq!(lines[1], "post 0 0", "{text}");
     assert_eq!(lines[3], "post 23 5888", "{text}");
 }
+
+/// `-c` hashes a big list on several threads: each reads as the module's
+/// user (here `nobody`, a root daemon's default), so 0600 root files are as
+/// unreadable as for stock (zero sums, then a failed send), and every sum
+/// lands on its own file.
+#[test]
+fn checksum_pulls_read_as_the_module_user_like_stock() {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("note: not root, no identity to take: skipped");
+        return;
+    }
+    let (src, stock, ours) = daemons("");
+    // Enough bytes and files for the parallel path (4 MiB, 8 files).
+    for i in 0..24u32 {
+        let data: Vec<u8> = (0..300_000u32).map(|b| (b.wrapping_mul(31) ^ i) as u8).collect();
+        std::fs::write(src.path().join(format!("sub/f{i:02}")), data).unwrap();
+    }
+    // Every other file is the root's alone: some land on each thread.
+    for i in (1..24).step_by(2) {
+        std::fs::set_permissions(src.path().join(format!("sub/f{i:02}")), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    std::fs::set_permissions(src.path().join("a.txt"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    // The destinations already hold every file: only a file whose sum the
+    // daemon could not compute (zeros) is asked for again, and fails.
+    let seeded = || {
+        let dst = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dst.path().join("sub")).unwrap();
+        for i in 0..24u32 {
+            let name = format!("sub/f{i:02}");
+            std::fs::copy(src.path().join(&name), dst.path().join(&name)).unwrap();
+        }
+        dst
+    };
+    let run = |client: &Path, addr: std::net::SocketAddr, dst: &Path| {
+        let d = format!("{}/", dst.display());
+        let url = format!("rsync://{addr}/mod/");
+        rsync_bin(client, &["-rc", "--no-inc-recursive", &url, &d], &[])
+    };
+    for (name, client) in clients() {
+        let (sd, od) = (seeded(), seeded());
+        let s = run(&client, stock.addr, sd.path());
+        let o = run(&client, ours.addr, od.path());
+        assert_eq!(o.code, 23, "{o:?}");
+        for i in (1..24).step_by(2) {
+            assert!(o.stderr.contains(&format!("\"sub/f{i:02}\"")), "f{i:02}: {o:?}");
+        }
+        assert_eq!(s.visible(true), o.visible(true), "{name}");
+        assert_eq!(listing(sd.path()), listing(od.path()));
+    }
+}

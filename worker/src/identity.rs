@@ -7,7 +7,10 @@
 //! (glibc's `setgroups()` wrapper would change every thread, so it is not
 //! used). Moving the filesystem uid away from 0 also drops the thread's
 //! file capabilities (DAC override and friends), so a root daemon's session
-//! reads and writes exactly what the module's user may.
+//! reads and writes exactly what the module's user may. A thread the
+//! session thread starts (a push's generator, `-c` hashing helpers) begins
+//! with a copy of these credentials: the kernel gives a new thread its
+//! creator's.
 
 use std::io;
 

@@ -156,12 +156,6 @@ fn push<R: BufRead, W: Write + Send>(
     options: &ServerOptions,
 ) -> i32 {
     use crate::transfer::receive::{self, ReceiveError, ReceiveSetup};
-    if let Some(identity) = &request.identity {
-        if let Err(e) = crate::identity::assume_on_this_thread(identity) {
-            let message = format!("ERROR: cannot take the module's identity (uid {}): {e}\n", identity.uid);
-            return refuse(request, reader, writer, stream, options, &message, ExitCode::Syntax);
-        }
-    }
     let transfer_options = TransferOptions::parse(&request.options);
     let mut missing: Vec<String> = transfer_options.unsupported.clone();
     missing.extend(transfer_options.receiver_options.iter().cloned());
@@ -172,55 +166,13 @@ fn push<R: BufRead, W: Write + Send>(
         let message = format!("ERROR: oxrsyncd does not support {} on a push yet\n", missing.join(", "));
         return refuse(request, reader, writer, stream, options, &message, ExitCode::Unsupported);
     }
+    let prepared = match prepare_module(request, true) {
+        Ok(p) => p,
+        Err((message, code)) => return refuse(request, reader, writer, stream, options, &message, code),
+    };
     let module = request.module();
     let m = &module.settings;
-    let daemon_filters = match crate::transfer::filter::FilterList::from_module(
-        m.filter.as_deref(),
-        m.include_from.as_deref(),
-        m.include.as_deref(),
-        m.exclude_from.as_deref(),
-        m.exclude.as_deref(),
-    ) {
-        Ok(f) => f,
-        Err(e) => {
-            info!("module {} filter rules: {}", module.name, e);
-            return refuse(
-                request,
-                reader,
-                writer,
-                stream,
-                options,
-                "ERROR: the module's filter rules are invalid\n",
-                ExitCode::Syntax,
-            );
-        }
-    };
-    let incoming_chmod = match m
-        .incoming_chmod
-        .as_deref()
-        .map(|spec| crate::transfer::chmod::ChmodRules::parse(spec, crate::transfer::chmod::current_umask()))
-    {
-        None => None,
-        Some(Ok(rules)) => Some(rules),
-        Some(Err(e)) => {
-            info!("Invalid \"incoming chmod\" directive: {}", e);
-            return refuse(
-                request,
-                reader,
-                writer,
-                stream,
-                options,
-                "ERROR: the module's incoming chmod is invalid\n",
-                ExitCode::Syntax,
-            );
-        }
-    };
-    let root_text = module
-        .settings
-        .path
-        .as_deref()
-        .map(|p| oxrsyncd_shared::config::expand_env_vars(&p.to_string_lossy()))
-        .unwrap_or_default();
+    let (daemon_filters, incoming_chmod, root_text) = (prepared.daemon_filters, prepared.chmod, prepared.root_text);
     let may_chown = match &request.identity {
         Some(id) => id.uid == 0,
         None => nix::unistd::geteuid().is_root(),
@@ -310,12 +262,6 @@ fn pull<R: BufRead, W: Write>(
     stream: &dyn SessionStream,
     options: &ServerOptions,
 ) -> i32 {
-    if let Some(identity) = &request.identity {
-        if let Err(e) = crate::identity::assume_on_this_thread(identity) {
-            let message = format!("ERROR: cannot take the module's identity (uid {}): {e}\n", identity.uid);
-            return refuse(request, reader, writer, stream, options, &message, ExitCode::Syntax);
-        }
-    }
     let mut transfer_options = TransferOptions::parse(&request.options);
     // The daemon's --bwlimit caps the client's (upstream's daemon_bwlimit).
     let daemon_limit = u64::from(request.config.global.bwlimit);
@@ -326,57 +272,15 @@ fn pull<R: BufRead, W: Write>(
         let message = format!("ERROR: oxrsyncd does not support {} yet\n", transfer_options.unsupported.join(", "));
         return refuse(request, reader, writer, stream, options, &message, ExitCode::Unsupported);
     }
+    let prepared = match prepare_module(request, false) {
+        Ok(p) => p,
+        Err((message, code)) => return refuse(request, reader, writer, stream, options, &message, code),
+    };
     let module = request.module();
     let m = &module.settings;
-    let daemon_filters = match crate::transfer::filter::FilterList::from_module(
-        m.filter.as_deref(),
-        m.include_from.as_deref(),
-        m.include.as_deref(),
-        m.exclude_from.as_deref(),
-        m.exclude.as_deref(),
-    ) {
-        Ok(f) => f,
-        Err(e) => {
-            info!("module {} filter rules: {}", module.name, e);
-            return refuse(
-                request,
-                reader,
-                writer,
-                stream,
-                options,
-                "ERROR: the module's filter rules are invalid\n",
-                ExitCode::Syntax,
-            );
-        }
-    };
-    let outgoing_chmod = match m
-        .outgoing_chmod
-        .as_deref()
-        .map(|spec| crate::transfer::chmod::ChmodRules::parse(spec, crate::transfer::chmod::current_umask()))
-    {
-        None => None,
-        Some(Ok(rules)) => Some(rules),
-        Some(Err(e)) => {
-            info!("Invalid \"outgoing chmod\" directive: {}", e);
-            return refuse(
-                request,
-                reader,
-                writer,
-                stream,
-                options,
-                "ERROR: the module's outgoing chmod is invalid\n",
-                ExitCode::Syntax,
-            );
-        }
-    };
+    let (daemon_filters, outgoing_chmod, root_text) = (prepared.daemon_filters, prepared.chmod, prepared.root_text);
     let user = request.user.clone().unwrap_or_default();
     let addr = request.peer_addr.to_string();
-    let root_text = module
-        .settings
-        .path
-        .as_deref()
-        .map(|p| oxrsyncd_shared::config::expand_env_vars(&p.to_string_lossy()))
-        .unwrap_or_default();
     let root = root_text.clone();
     let setup = SenderSetup {
         protocol: request.protocol,
@@ -453,6 +357,59 @@ fn pull<R: BufRead, W: Write>(
             refuse(request, reader, writer, stream, options, &message, ExitCode::Protocol)
         }
     }
+}
+
+/// What both directions take from the module before a transfer, checked
+/// once: the session's identity, the module's filter rules and its chmod
+/// rules for this direction, and its path. `Err` is the refusal.
+struct ModuleSetup {
+    daemon_filters: crate::transfer::filter::FilterList,
+    chmod: Option<crate::transfer::chmod::ChmodRules>,
+    root_text: String,
+}
+
+fn prepare_module(request: &SessionRequest, incoming: bool) -> Result<ModuleSetup, (String, ExitCode)> {
+    if let Some(identity) = &request.identity {
+        if let Err(e) = crate::identity::assume_on_this_thread(identity) {
+            let message = format!("ERROR: cannot take the module's identity (uid {}): {e}\n", identity.uid);
+            return Err((message, ExitCode::Syntax));
+        }
+    }
+    let module = request.module();
+    let m = &module.settings;
+    let daemon_filters = crate::transfer::filter::FilterList::from_module(
+        m.filter.as_deref(),
+        m.include_from.as_deref(),
+        m.include.as_deref(),
+        m.exclude_from.as_deref(),
+        m.exclude.as_deref(),
+    )
+    .map_err(|e| {
+        info!("module {} filter rules: {}", module.name, e);
+        ("ERROR: the module's filter rules are invalid\n".to_string(), ExitCode::Syntax)
+    })?;
+    let (param, spec) = if incoming {
+        ("incoming chmod", m.incoming_chmod.as_deref())
+    } else {
+        ("outgoing chmod", m.outgoing_chmod.as_deref())
+    };
+    let chmod = spec
+        .map(|spec| crate::transfer::chmod::ChmodRules::parse(spec, crate::transfer::chmod::current_umask()))
+        .transpose()
+        .map_err(|e| {
+            info!("Invalid \"{}\" directive: {}", param, e);
+            (format!("ERROR: the module's {param} is invalid\n"), ExitCode::Syntax)
+        })?;
+    let root_text = m
+        .path
+        .as_deref()
+        .map(|p| oxrsyncd_shared::config::expand_env_vars(&p.to_string_lossy()))
+        .unwrap_or_default();
+    Ok(ModuleSetup {
+        daemon_filters,
+        chmod,
+        root_text,
+    })
 }
 
 /// Send `message` and an error exit the way upstream's `exit_cleanup`

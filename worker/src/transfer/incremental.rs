@@ -507,7 +507,7 @@ impl<'a> ListSender<'a> {
         send_notices(&walked.notices, out)?;
         self.io_error |= walked.io_error;
         if let Some(kind) = self.checksum {
-            crate::transfer::sender::fill_whole_file_checksums(self.walker.root, &mut walked.entries, kind, &mut self.io_error);
+            crate::transfer::flist_checksums::fill(self.walker.root, &mut walked.entries, kind);
         }
         let mut kept = Vec::with_capacity(walked.entries.len());
         for (entry, path) in walked.entries {

@@ -16,6 +16,7 @@ pub mod files_from;
 pub mod filter;
 pub mod filter_merge;
 pub mod flist;
+pub mod flist_checksums;
 pub mod glob;
 pub mod incremental;
 pub mod io_timeout;

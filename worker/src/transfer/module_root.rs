@@ -48,6 +48,10 @@ pub struct ModuleRoot {
     fd: OwnedFd,
     /// Where the module is, for messages only: never opened again.
     path: PathBuf,
+    /// The module directory's physical path as the kernel names it (no
+    /// symlinks), to turn a directory descriptor back into a path inside
+    /// the root (see [`ModuleRoot::stat_entry`]); `None` if unknown.
+    real: Option<PathBuf>,
 }
 
 impl ModuleRoot {
@@ -59,9 +63,12 @@ impl ModuleRoot {
             .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
             .open(path)
             .map_err(|e| with_context(e, "cannot open module directory", path))?;
+        let fd = OwnedFd::from(fd);
+        let real = fd_path(fd.as_raw_fd());
         let root = ModuleRoot {
-            fd: fd.into(),
+            fd,
             path: path.to_path_buf(),
+            real,
         };
         // The probe: ENOSYS here means a kernel older than 5.6.
         root.resolve(Path::new(""), libc::O_PATH | libc::O_DIRECTORY).map_err(|e| {
@@ -106,6 +113,49 @@ impl ModuleRoot {
     pub fn read_dir(&self, rel: &Path) -> io::Result<DirNames> {
         let fd = self.resolve(rel, libc::O_RDONLY | libc::O_DIRECTORY)?;
         DirNames::new(fd)
+    }
+
+    /// lstat of `name`, an entry of the directory `dir` lists: looked up as
+    /// one component of the open directory, as upstream's scan does
+    /// (`fstatat(dirfd, name)`), so the links met on the way to `dir` do
+    /// not count again towards the kernel's symlink limit.
+    pub fn lstat_entry(&self, dir: &DirNames, name: &std::ffi::OsStr) -> io::Result<Metadata> {
+        let name = CString::new(name.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: plain openat(2) of one NUL-terminated name, relative to
+        // the stream's live descriptor; the result is checked.
+        let fd = unsafe { libc::openat(dir.raw_fd(), name.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a new descriptor nothing else owns.
+        File::from(unsafe { OwnedFd::from_raw_fd(fd) }).metadata()
+    }
+
+    /// stat of `name` in the directory `dir` lists, following links inside
+    /// the root: the entry is resolved from the directory's physical place
+    /// in the module (upstream stats relative to the open directory), not
+    /// by walking `logical` (its path through the links that led there)
+    /// again. Falls back to `logical` if the directory's place is unknown.
+    pub fn stat_entry(&self, dir: &DirNames, name: &std::ffi::OsStr, logical: &Path) -> io::Result<Metadata> {
+        match self.inside_path(dir.raw_fd()) {
+            Some(parent) => self.stat(&parent.join(name)),
+            None => self.stat(logical),
+        }
+    }
+
+    /// Where the open directory `fd` is below the root, from the kernel's
+    /// name for it; `None` if that name is unknown or not below the root
+    /// (then the caller uses its own path, which is confined all the same).
+    fn inside_path(&self, fd: libc::c_int) -> Option<PathBuf> {
+        let real = self.real.as_ref()?;
+        let here = fd_path(fd)?;
+        if here == *real {
+            return Some(PathBuf::new());
+        }
+        here.strip_prefix(real)
+            .ok()
+            .filter(|rest| !rest.as_os_str().is_empty())
+            .map(Path::to_path_buf)
     }
 
     /// Open a regular file for reading, as the sender does: not through a
@@ -198,6 +248,12 @@ pub struct DirNames {
 }
 
 impl DirNames {
+    /// The descriptor the stream reads (still owned by the stream).
+    fn raw_fd(&self) -> libc::c_int {
+        // SAFETY: `dir` is the open stream we own.
+        unsafe { libc::dirfd(self.dir.as_ptr()) }
+    }
+
     fn new(fd: OwnedFd) -> io::Result<DirNames> {
         // SAFETY: fdopendir takes over a valid descriptor; on success the
         // stream owns it (closedir closes it), so it is released from `fd`.
@@ -239,6 +295,13 @@ impl Drop for DirNames {
         // SAFETY: the stream is ours and closed exactly once.
         unsafe { libc::closedir(self.dir.as_ptr()) };
     }
+}
+
+/// The kernel's name for what `fd` refers to (`/proc/self/fd`), if it is
+/// a plain path (not a deleted or detached one).
+fn fd_path(fd: libc::c_int) -> Option<PathBuf> {
+    let name = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
+    (name.is_absolute() && !name.as_os_str().as_bytes().ends_with(b" (deleted)")).then_some(name)
 }
 
 /// `e` with what we were doing and where (the error kind is kept).

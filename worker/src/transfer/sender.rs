@@ -19,10 +19,10 @@ use tracing::{debug, info};
 use crate::session::multiplex::MsgTag;
 use crate::session::protocol_setup::{compat, Negotiated};
 use crate::session::wire::{read_varint, write_longint, write_varint, write_varlong};
-use crate::transfer::delta::{self, ChecksumKind, ChecksumParams, Compression, FileSum, SearchMode, TokenWriter};
+use crate::transfer::delta::{self, ChecksumKind, ChecksumParams, Compression, SearchMode, TokenWriter};
 use crate::transfer::demux::DemuxReader;
 use crate::transfer::filter::{FilterError, FilterList};
-use crate::transfer::flist::{FileEntry, FlistEncoder, FlistOptions};
+use crate::transfer::flist::{FlistEncoder, FlistOptions};
 use crate::transfer::incremental::{Item, ListSender, MIN_FILECNT_LOOKAHEAD};
 use crate::transfer::io_timeout::{IdlePolicy, IdleReader};
 use crate::transfer::module_root::ModuleRoot;
@@ -644,43 +644,5 @@ fn read_ndx_echoing_del_stats<R: Read, W: Write>(
             write_varint(out, v)?;
         }
         out.flush()?;
-    }
-}
-
-/// `-c`: whole-file checksums of regular files, unseeded, for the file list
-/// (each read through the module root).
-pub(crate) fn fill_whole_file_checksums(root: &ModuleRoot, entries: &mut [(FileEntry, PathBuf)], kind: ChecksumKind, io_error: &mut i32) {
-    // Plain digests: the old seeded MD4 of protocols < 30 is a transfer-sum
-    // quirk; upstream's file_checksum() never feeds the seed.
-    let kind = if kind == ChecksumKind::Md4Old { ChecksumKind::Md4 } else { kind };
-    let params = ChecksumParams {
-        kind,
-        seed: 0,
-        proper_seed_order: true,
-    };
-    for (entry, path) in entries.iter_mut() {
-        if !entry.is_reg() {
-            continue;
-        }
-        let mut sum = FileSum::new(&params);
-        let ok = root.open_read(path).and_then(|f| {
-            let mut r = BufReader::with_capacity(256 * 1024, f);
-            let mut buf = vec![0u8; 256 * 1024];
-            loop {
-                let n = r.read(&mut buf)?;
-                if n == 0 {
-                    return Ok(());
-                }
-                sum.update(&buf[..n]);
-            }
-        });
-        match ok {
-            Ok(()) => entry.checksum = Some(sum.finish()),
-            Err(e) => {
-                info!("cannot checksum {}: {}", path.display(), e);
-                *io_error |= IOERR_GENERAL;
-                entry.checksum = Some(vec![0; kind.digest_len()]);
-            }
-        }
     }
 }

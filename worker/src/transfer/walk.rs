@@ -10,13 +10,14 @@
 //! then inside the module: a target that does not exist there has no
 //! referent.
 
+use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::transfer::filter::FilterList;
 use crate::transfer::flist::FileEntry;
-use crate::transfer::module_root::ModuleRoot;
+use crate::transfer::module_root::{DirNames, ModuleRoot};
 use crate::transfer::options::{MissingArgs, TransferOptions};
 
 /// Upstream's IOERR_GENERAL: some file could not be listed or read.
@@ -251,7 +252,8 @@ impl Walker<'_> {
             }
         };
         let mut children = Vec::new();
-        for item in read {
+        let mut read = read;
+        for item in &mut read {
             match item {
                 Ok(name) => children.push(name),
                 Err(e) => {
@@ -275,7 +277,7 @@ impl Walker<'_> {
             let name_bytes = [prefix.as_bytes(), child.as_bytes()].concat();
             let module_path = join_rel(module_dir, &child.to_string_lossy());
             let shown = shown_path(&name, &module_path);
-            let meta = match self.child_metadata(&local, &name) {
+            let meta = match self.child_metadata(&read, &child, &local, &name) {
                 Ok(m) => m,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     let is_link = self.root.lstat(&local).map(|m| m.file_type().is_symlink()).unwrap_or(false);
@@ -325,28 +327,44 @@ impl Walker<'_> {
                 subdirs.push((local, format!("{name}/"), module_path));
             }
         }
+        // One open directory at a time, however deep the tree.
+        drop(read);
         for (local, prefix, module_path) in subdirs {
             self.walk_dir(&local, &prefix, &module_path, recurse, dev, out);
         }
         self.merge.leave();
     }
 
-    /// What upstream's `readlink_stat` gives for a directory's entry: the
-    /// link itself, unless `-L` follows every link or `-k` a link to a
-    /// directory.
-    fn child_metadata(&self, path: &Path, name: &str) -> std::io::Result<std::fs::Metadata> {
-        if !self.options.copy_links && self.options.copy_dirlinks {
-            let meta = self.metadata_named(path, name, false)?;
-            if meta.file_type().is_symlink() {
-                if let Ok(target) = self.root.stat(path) {
-                    if target.is_dir() {
-                        return Ok(target);
-                    }
-                }
-            }
+    /// What upstream's `readlink_stat` gives for an entry of the directory
+    /// `dir` lists: the link itself, unless `-L` follows every link, `-k` a
+    /// link to a directory, or `--copy-unsafe-links` a link leaving the
+    /// tree. Like upstream's scan, the entry is looked up relative to the
+    /// open directory; `path` is its full module-relative path.
+    fn child_metadata(&self, dir: &DirNames, child: &OsStr, path: &Path, name: &str) -> std::io::Result<std::fs::Metadata> {
+        let meta = self.root.lstat_entry(dir, child)?;
+        if !meta.file_type().is_symlink() {
             return Ok(meta);
         }
-        self.metadata_named(path, name, self.options.copy_links)
+        if self.options.copy_links {
+            return self.root.stat_entry(dir, child, path);
+        }
+        if self.options.copy_dirlinks {
+            if let Ok(target) = self.root.stat_entry(dir, child, path) {
+                if target.is_dir() {
+                    return Ok(target);
+                }
+            }
+        }
+        if self.options.copy_unsafe_links
+            && self
+                .root
+                .read_link(path)
+                .map(|t| crate::transfer::symlinks::is_unsafe(t.as_os_str().as_bytes(), name.as_bytes()))
+                .unwrap_or(false)
+        {
+            return self.root.stat(path);
+        }
+        Ok(meta)
     }
 
     /// lstat, or stat when following is asked for (or, with
