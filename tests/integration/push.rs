@@ -25,6 +25,13 @@ fn build_source(root: &Path) {
     w("big.bin", &big);
     w("dir/nested/deep/file.c", b"int main() { return 0; }\n");
     w("dir/other.o", &[0u8; 10_000]);
+    // Mostly zeros, for -S.
+    let mut img = vec![0u8; 1 << 20];
+    img.extend_from_slice(b"end of image\n");
+    img.extend(std::iter::repeat_n(0u8, 300_000));
+    w("sparse.img", &img);
+    // Grows between pushes, for --append.
+    w("grow.log", &b"line of a growing log\n".repeat(20_000));
     w("unicode/h\u{e9}llo \u{1F600}.txt", "caf\u{e9}\n".as_bytes());
     w("odd/name with spaces", b"x");
     std::fs::create_dir_all(root.join("emptydir")).unwrap();
@@ -188,6 +195,64 @@ fn delta_push_into_an_older_tree() {
     }
 }
 
+/// The receiver's ways of writing: in place, appending, sparse.
+#[test]
+fn in_place_append_and_sparse_pushes_like_stock() {
+    let p = push_pair("");
+    let src = p.src.path().to_path_buf();
+    let seed = move |dst: &Path| {
+        let mut big = std::fs::read(src.join("big.bin")).unwrap();
+        big[1_000_000] ^= 0xFF;
+        big[10] ^= 0xFF;
+        big.truncate(1_900_000);
+        std::fs::write(dst.join("big.bin"), big).unwrap();
+        // A prefix of the log, and one with a changed first line.
+        let log = std::fs::read(src.join("grow.log")).unwrap();
+        std::fs::write(dst.join("grow.log"), &log[..300_001]).unwrap();
+        std::fs::create_dir(dst.join("dir")).unwrap();
+        let mut other = log[..1000].to_vec();
+        other[0] = b'X';
+        std::fs::write(dst.join("dir/other.o"), other).unwrap();
+        // Longer here than in the source: --append leaves it.
+        std::fs::write(dst.join("small.txt"), b"a longer old file\n").unwrap();
+        for f in ["big.bin", "grow.log", "dir/other.o", "small.txt"] {
+            set_mtime(&dst.join(f), 1_500_000_000, 0);
+        }
+    };
+    for opts in [
+        vec!["-a", "--inplace", "--stats"],
+        vec!["-a", "--inplace", "-i", "--protocol=29"],
+        vec!["-a", "--inplace", "-W"],
+        vec!["-a", "--append", "--stats"],
+        vec!["-a", "--append", "-i", "--protocol=30"],
+        vec!["-a", "--append-verify", "--stats"],
+        vec!["-aS", "--stats"],
+        vec!["-aS", "--inplace"],
+    ] {
+        let (s, o) = p.compare(&opts, "", "w/", Some(&seed));
+        assert_eq!((s.code, o.code), (0, 0), "{opts:?}: {o:?}");
+        let line = |r: &ClientRun, label: &str| r.stdout.lines().find(|l| l.starts_with(label)).map(str::to_string);
+        for label in ["Literal data:", "Matched data:"] {
+            assert_eq!(line(&s, label), line(&o, label), "{opts:?}: {label}");
+        }
+        if opts[1].starts_with("--append") {
+            // --append keeps what was there (even where it differs) and adds
+            // the rest; --append-verify notices and sends the file again.
+            let got = std::fs::read(p.ours_dst.path().join("dir/other.o")).unwrap();
+            assert_eq!(got.len(), 10_000);
+            assert_eq!(got[0], if opts[1] == "--append" { b'X' } else { 0 }, "{opts:?}");
+        }
+    }
+    // -S leaves holes: no more space taken than stock's copy takes.
+    p.compare(&["-aS"], "", "w/", None);
+    let used = |d: &Path| std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(d.join("sparse.img")).unwrap()) * 512;
+    let (stock_used, ours_used) = (used(p.stock_dst.path()), used(p.ours_dst.path()));
+    assert!(
+        ours_used <= stock_used + 8192 && ours_used < 200_000,
+        "stock {stock_used} ours {ours_used}"
+    );
+}
+
 #[test]
 fn module_settings_on_a_push() {
     // incoming chmod, and files created as the module's user.
@@ -216,12 +281,7 @@ fn module_settings_on_a_push() {
 fn unimplemented_push_options_are_refused_by_name() {
     let p = push_pair("");
     for (label, bin) in clients() {
-        for (opts, name) in [
-            (vec!["-a", "--delete", "--force"], "--force"),
-            (vec!["-aS"], "--sparse (-S)"),
-            (vec!["-a", "--inplace"], "--inplace"),
-            (vec!["-ab"], "--backup (-b)"),
-        ] {
+        for (opts, name) in [(vec!["-a", "--delete", "--force"], "--force"), (vec!["-ab"], "--backup (-b)")] {
             p.reset(None);
             let (_, o) = p.push_with(&bin, &opts, "", "w/");
             assert_eq!(o.code, 4, "{label} {opts:?}: {o:?}");

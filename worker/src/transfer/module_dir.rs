@@ -122,6 +122,34 @@ impl ModuleDir {
         Ok(unsafe { File::from_raw_fd(fd) })
     }
 
+    /// Open `name` here for updating in place (`--inplace`, `--append`),
+    /// creating it `0600` if missing (upstream's `O_WRONLY|O_CREAT`, plus
+    /// read access for the blocks it copies from itself); never through a
+    /// symlink. Returns the file and whether it was created.
+    pub fn open_in_place(&self, name: &OsStr) -> io::Result<(File, bool)> {
+        match self.open_for_update(name) {
+            Ok(file) => Ok((file, false)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let c = component(name)?;
+                // SAFETY: as in create_temp.
+                let fd = unsafe {
+                    libc::openat(
+                        self.raw(),
+                        c.as_ptr(),
+                        libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                        0o600 as libc::c_uint,
+                    )
+                };
+                if fd < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // SAFETY: a new descriptor nothing else owns.
+                Ok((unsafe { File::from_raw_fd(fd) }, true))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Atomically replace `to` with `from` (both in this directory).
     pub fn rename(&self, from: &OsStr, to: &OsStr) -> io::Result<()> {
         let (f, t) = (component(from)?, component(to)?);

@@ -71,6 +71,8 @@ pub struct TransferOptions {
     /// `--append` (1) or `--append-verify` (2): the receiver keeps what it
     /// has and the sender sends only the rest (first pass only).
     pub append_mode: u8,
+    /// `-S`: a push leaves holes for runs of zeros (a pull: the client's business).
+    pub sparse: bool,
     /// `-C`: leave out what CVS would ignore.
     pub cvs_exclude: bool,
     /// `--bwlimit=N`: send at most N KiB per second.
@@ -261,10 +263,7 @@ impl TransferOptions {
                 self.remove_source_files = true;
                 self.receiver_options.push(format!("--{name}"));
             }
-            "inplace" => {
-                self.inplace = true;
-                self.receiver_options.push("--inplace".into());
-            }
+            "inplace" => self.inplace = true,
             "size-only" => self.size_only = true,
             "partial" => self.partial = true,
             "max-size" => self.max_size = value.and_then(parse_size),
@@ -279,14 +278,8 @@ impl TransferOptions {
                 self.unsupported.push("--delete-missing-args".into());
             }
             // The client repeats --append for --append-verify.
-            "append" => {
-                self.append_mode = self.append_mode.saturating_add(1).min(2);
-                self.receiver_options.push("--append".into());
-            }
-            "append-verify" => {
-                self.append_mode = 2;
-                self.receiver_options.push("--append-verify".into());
-            }
+            "append" => self.append_mode = self.append_mode.saturating_add(1).min(2),
+            "append-verify" => self.append_mode = 2,
             "no-implied-dirs" => self.no_implied_dirs = true,
             n if n.starts_with("delete-") => {
                 self.delete_mode = true;
@@ -319,7 +312,7 @@ impl TransferOptions {
                 'I' => self.ignore_times = true,
                 'K' => self.receiver_options.push("--keep-dirlinks (-K)".into()),
                 'y' => self.receiver_options.push("--fuzzy (-y)".into()),
-                'S' => self.receiver_options.push("--sparse (-S)".into()),
+                'S' => self.sparse = true,
                 'b' => {
                     self.make_backups = true;
                     self.receiver_options.push("--backup (-b)".into());

@@ -1,8 +1,13 @@
 //! The receiver side of a delta (upstream receiver.c `receive_data`): rebuild
 //! a file from the token stream and the basis, then verify the whole-file
 //! checksum that follows the end token.
+//!
+//! Where the rebuilt bytes go is a [`RebuildSink`]: any writer (a new file,
+//! written front to back), or a sink that updates the basis file itself in
+//! place (`--inplace`, `--append`), which may skip a block that is already
+//! where it belongs.
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 
 use crate::transfer::delta::checksum::{ChecksumParams, FileSum};
 use crate::transfer::delta::error::{hex, DeltaError};
@@ -20,6 +25,25 @@ pub struct ApplyStats {
     pub total_bytes: u64,
 }
 
+/// Where the rebuilt file's bytes go, in order.
+pub trait RebuildSink {
+    /// Literal data from the sender.
+    fn literal(&mut self, data: &[u8]) -> io::Result<()>;
+    /// A block of the basis, which sits at `basis_offset` there.
+    fn matched(&mut self, basis_offset: u64, data: &[u8]) -> io::Result<()>;
+}
+
+/// Every writer rebuilds front to back.
+impl<W: Write> RebuildSink for W {
+    fn literal(&mut self, data: &[u8]) -> io::Result<()> {
+        self.write_all(data)
+    }
+
+    fn matched(&mut self, _basis_offset: u64, data: &[u8]) -> io::Result<()> {
+        self.write_all(data)
+    }
+}
+
 /// Receiver: rebuild the file from `basis` (random access) and the token
 /// stream read from `r`, write it to `out`, and verify the whole-file
 /// checksum read after the end token. Every block index is checked against
@@ -27,19 +51,39 @@ pub struct ApplyStats {
 pub fn apply_delta<B: Read + Seek>(
     tokens: &mut TokenReader,
     r: &mut impl Read,
-    mut basis: Option<&mut B>,
+    basis: Option<&mut B>,
     head: &SumHead,
     p: &ChecksumParams,
-    out: &mut impl Write,
+    out: &mut impl RebuildSink,
 ) -> Result<ApplyStats, DeltaError> {
     let mut fsum = FileSum::new(p);
+    let stats = apply_tokens(tokens, r, basis, head, &mut fsum, out)?;
+    verify_file_sum(r, fsum, p)?;
+    Ok(stats)
+}
+
+/// The token part of [`apply_delta`]: everything up to the end token, fed
+/// to `fsum` as well as to `out` (a caller that keeps data already in
+/// place, as `--append-verify` does, feeds that to `fsum` first).
+pub fn apply_tokens<B: Read + Seek>(
+    tokens: &mut TokenReader,
+    r: &mut impl Read,
+    mut basis: Option<&mut B>,
+    head: &SumHead,
+    fsum: &mut FileSum,
+    out: &mut impl RebuildSink,
+) -> Result<ApplyStats, DeltaError> {
     let mut stats = ApplyStats::default();
     let mut block = Vec::new();
+    // Where the basis is positioned: consecutive blocks (the common case)
+    // are read on without a seek, which would also throw away a buffered
+    // reader's read-ahead.
+    let mut basis_at: Option<u64> = None;
     loop {
         match tokens.next(r)? {
             Token::End => break,
             Token::Literal(data) => {
-                out.write_all(&data).map_err(DeltaError::io("writing rebuilt file"))?;
+                out.literal(&data).map_err(DeltaError::io("writing rebuilt file"))?;
                 fsum.update(&data);
                 stats.literal_bytes += data.len() as u64;
             }
@@ -54,17 +98,25 @@ pub fn apply_delta<B: Read + Seek>(
                 let offset = head.block_offset(k);
                 let len = head.block_len(k);
                 block.resize(len, 0);
-                b.seek(SeekFrom::Start(offset)).map_err(DeltaError::io("seeking in basis file"))?;
+                if basis_at != Some(offset) {
+                    b.seek(SeekFrom::Start(offset)).map_err(DeltaError::io("seeking in basis file"))?;
+                }
                 b.read_exact(&mut block)
                     .map_err(|_| DeltaError::ShortBasis { index: k, offset, len })?;
+                basis_at = Some(offset + len as u64);
                 tokens.see_block(&block)?;
-                out.write_all(&block).map_err(DeltaError::io("writing rebuilt file"))?;
+                out.matched(offset, &block).map_err(DeltaError::io("writing rebuilt file"))?;
                 fsum.update(&block);
                 stats.matched_bytes += len as u64;
             }
         }
     }
     stats.total_bytes = stats.literal_bytes + stats.matched_bytes;
+    Ok(stats)
+}
+
+/// Read the sender's whole-file checksum and compare it with ours.
+pub fn verify_file_sum(r: &mut impl Read, fsum: FileSum, p: &ChecksumParams) -> Result<(), DeltaError> {
     let ours = fsum.finish();
     let mut sender = vec![0u8; p.kind.digest_len()];
     r.read_exact(&mut sender).map_err(DeltaError::io("reading whole-file checksum"))?;
@@ -74,5 +126,5 @@ pub fn apply_delta<B: Read + Seek>(
             ours: hex(&ours),
         });
     }
-    Ok(stats)
+    Ok(())
 }

@@ -50,6 +50,20 @@ impl SumHead {
         i as u64 * self.blength as u64
     }
 
+    /// How many bytes of the basis the blocks cover (upstream's
+    /// `sum.flength` as `--append` computes it).
+    pub fn covered_len(&self) -> u64 {
+        if self.count <= 0 {
+            return 0;
+        }
+        let full = self.count as u64 * self.blength as u64;
+        if self.remainder != 0 {
+            full - (self.blength - self.remainder) as u64
+        } else {
+            full
+        }
+    }
+
     /// Total basis length the head describes.
     pub fn file_len(&self) -> u64 {
         if self.count <= 0 {

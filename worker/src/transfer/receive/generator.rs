@@ -268,6 +268,8 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             return Ok(());
         }
         match self.verdict(e, &rel, existing.as_ref()) {
+            // --append: a file at least as long as the sender's is left alone.
+            Verdict::Transfer(_) if o.append_mode > 0 && existing.as_ref().is_some_and(|m| m.is_file() && m.len() >= e.size) => {}
             Verdict::Transfer(_) => self.request(i, false)?,
             Verdict::UpToDate => {
                 // The content is there; bring its metadata in line.
@@ -379,6 +381,20 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             },
         };
         let xfer_sum_len = s.params.kind.digest_len();
+        // --append (first pass): the head alone says how much we keep; the
+        // sender sends what follows. It also turns -W off.
+        let appending = s.setup.options.append_mode > 0 && !redo;
+        if appending {
+            let head = existing
+                .as_ref()
+                .filter(|m| m.len() > 0)
+                .and_then(|m| sum_sizes_sqroot(m.len(), protocol, xfer_sum_len, sizing))
+                .unwrap_or_default();
+            let mut out = s.out.lock().unwrap_or_else(|e| e.into_inner());
+            crate::transfer::sender::write_ndx_and_attrs(&mut *out, &mut self.ndx_out, i as i32, iflags, None, None, protocol)?;
+            write_sum_head(&mut *out, &head, protocol)?;
+            return Ok(());
+        }
         let sums = match existing {
             Some(old) if !s.setup.options.whole_file && old.len() > 0 => match s.root.open_read(&rel) {
                 Ok(file) => {

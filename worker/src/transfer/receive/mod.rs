@@ -25,6 +25,7 @@ pub mod attrs;
 pub mod delete;
 pub mod dest;
 pub mod generator;
+pub mod output;
 pub mod receiver;
 
 use std::io::{self, Read, Write};

@@ -7,17 +7,20 @@
 //! removed whatever happens.
 
 use std::ffi::OsString;
-use std::io::{self, BufWriter, Read, Write};
+use std::fs::File;
+use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::sync::mpsc::Sender;
 
 use crate::session::multiplex::MsgTag;
 use crate::session::wire::read_vstring;
-use crate::transfer::delta::{apply_delta, read_sum_head, DeltaError, TokenReader};
+use crate::transfer::delta::apply::{apply_tokens, verify_file_sum};
+use crate::transfer::delta::{apply_delta, read_sum_head, DeltaError, FileSum, TokenReader};
 use crate::transfer::demux::DemuxReader;
 use crate::transfer::item;
 use crate::transfer::module_dir::ModuleDir;
 use crate::transfer::ndx::{NdxCodec, NDX_DONE};
+use crate::transfer::receive::output::{FileWriter, InPlace};
 use crate::transfer::receive::{attrs, ReceiveError, ReceiveStats, Shared, ToGenerator};
 use crate::transfer::walk::{rsyserr, IOERR_GENERAL};
 
@@ -90,7 +93,13 @@ pub fn run<R: Read, W: Write>(
         if !e.is_reg() {
             return Err(ReceiveError::Protocol(format!("received data for non-regular file {ndx}")));
         }
-        match receive_file(shared, input, &mut tokens, ndx as usize)? {
+        let in_place = shared.setup.options.inplace || shared.setup.options.append_mode > 0;
+        let outcome = if in_place {
+            receive_in_place(shared, input, &mut tokens, ndx as usize, phase)?
+        } else {
+            receive_file(shared, input, &mut tokens, ndx as usize)?
+        };
+        match outcome {
             Received::Done(literal, matched) => {
                 stats.files_received += 1;
                 stats.literal_bytes += literal;
@@ -162,11 +171,10 @@ fn receive_file<R: Read, W: Write>(
         dir,
         name: Some(temp_name.clone()),
     };
-    let mut out = BufWriter::with_capacity(256 * 1024, &file);
+    let mut out = FileWriter::new(&file, s.setup.options.sparse);
     let mut basis = basis.map(|f| io::BufReader::with_capacity(256 * 1024, f));
     let applied = apply_delta(tokens, input, basis.as_mut(), &head, &s.params, &mut out);
-    let flushed = out.flush();
-    drop(out);
+    let flushed = out.finish();
     let stats = match applied {
         Ok(stats) => stats,
         Err(DeltaError::ChecksumMismatch { .. }) => return Ok(Received::Failed),
@@ -215,6 +223,92 @@ fn receive_file<R: Read, W: Write>(
             Ok(Received::Refused)
         }
     }
+}
+
+/// Read one file's data straight into the target (`--inplace`, and
+/// `--append` on the first pass: the data we have up to the length our
+/// sum head announced stays, the rest is appended; `--append-verify`
+/// checks the whole file). The old content is the basis, so a block the
+/// sender matched at its own offset is not rewritten. A checksum failure
+/// leaves the file as rebuilt (as upstream) and asks for it again.
+fn receive_in_place<R: Read, W: Write>(
+    shared: &Shared<'_, W>,
+    input: &mut DemuxReader<R>,
+    tokens: &mut TokenReader,
+    ndx: usize,
+    phase: u32,
+) -> Result<Received, ReceiveError> {
+    let s = shared;
+    let protocol = s.setup.protocol;
+    let e = &s.files[ndx].entry;
+    let head = read_sum_head(input, protocol, s.params.kind.digest_len()).map_err(|e| ReceiveError::Protocol(e.to_string()))?;
+    let rel = s.dest.path_of(&e.name);
+    let shown = crate::transfer::walk::full_fname(&rel.to_string_lossy(), s.setup.module_name);
+    let existing = s.root.lstat(&rel).ok();
+    let opened = s.root.parent_of(&rel).and_then(|(dir, name)| {
+        let (file, _) = dir.open_in_place(&name)?;
+        Ok((dir, name, file))
+    });
+    let (dir, name, file) = match opened {
+        Ok(t) => t,
+        Err(err) => {
+            let text = rsyserr(&format!("open {shown} failed"), &err).replacen("[sender]", "[receiver]", 1);
+            s.message(MsgTag::ErrorXfer, &text)?;
+            drain(tokens, input, &head, s)?;
+            return Ok(Received::Refused);
+        }
+    };
+    let mut fsum = FileSum::new(&s.params);
+    // --append keeps what the sum head covers; the redo pass is a plain
+    // in-place update (upstream negates append_mode for it).
+    let appending = s.setup.options.append_mode > 0 && phase == 0;
+    let kept = if appending { head.covered_len() } else { 0 };
+    if appending && s.setup.options.append_mode == 2 {
+        let mut reader = io::BufReader::with_capacity(256 * 1024, &file);
+        let mut left = kept;
+        let mut buf = vec![0u8; 64 * 1024];
+        while left > 0 {
+            let want = left.min(buf.len() as u64) as usize;
+            let n = reader.read(&mut buf[..want]).map_err(ReceiveError::Io)?;
+            if n == 0 {
+                break;
+            }
+            fsum.update(&buf[..n]);
+            left -= n as u64;
+        }
+    }
+    let mut sink = InPlace::new(&file, kept);
+    let mut basis: &File = &file;
+    let applied = apply_tokens(tokens, input, (head.count > 0).then_some(&mut basis), &head, &mut fsum, &mut sink);
+    let stats = match applied {
+        Ok(stats) => stats,
+        Err(DeltaError::Io { source, context }) if context.starts_with("writing") => {
+            let text = rsyserr(&format!("write failed on {shown}"), &source).replacen("[sender]", "[receiver]", 1);
+            return Err(ReceiveError::FileIo(text));
+        }
+        Err(DeltaError::Io { source, .. }) => return Err(ReceiveError::Io(source)),
+        Err(other) => return Err(ReceiveError::Protocol(other.to_string())),
+    };
+    let verified = match verify_file_sum(input, fsum, &s.params) {
+        Ok(()) => true,
+        Err(DeltaError::ChecksumMismatch { .. }) => false,
+        Err(DeltaError::Io { source, .. }) => return Err(ReceiveError::Io(source)),
+        Err(other) => return Err(ReceiveError::Protocol(other.to_string())),
+    };
+    if let Err(err) = sink.finish() {
+        let text = rsyserr(&format!("ftruncate failed on {shown}"), &err).replacen("[sender]", "[receiver]", 1);
+        s.message(MsgTag::ErrorXfer, &text)?;
+    }
+    drop(file);
+    let mode = attrs::dest_mode(s.setup, e, existing.as_ref().filter(|m| m.is_file()).map(|m| m.mode()));
+    if let Err(err) = attrs::apply(s.setup, &dir, &name, e, Some(mode)) {
+        let text = rsyserr(&format!("set attributes of {shown}"), &err).replacen("[sender]", "[receiver]", 1);
+        s.message(MsgTag::ErrorXfer, &text)?;
+    }
+    if !verified {
+        return Ok(Received::Failed);
+    }
+    Ok(Received::Done(stats.literal_bytes, stats.matched_bytes))
 }
 
 /// A basis that reads as zeros: what draining a file we cannot write
