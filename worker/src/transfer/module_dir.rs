@@ -157,6 +157,13 @@ impl ModuleDir {
         check(unsafe { libc::renameat(self.raw(), f.as_ptr(), self.raw(), t.as_ptr()) })
     }
 
+    /// Move `from` (here) to `to` in `to_dir`, replacing a file there.
+    pub fn rename_to(&self, from: &OsStr, to_dir: &ModuleDir, to: &OsStr) -> io::Result<()> {
+        let (f, t) = (component(from)?, component(to)?);
+        // SAFETY: NUL-terminated names relative to directory fds we own.
+        check(unsafe { libc::renameat(self.raw(), f.as_ptr(), to_dir.raw(), t.as_ptr()) })
+    }
+
     /// Make a subdirectory.
     pub fn mkdir(&self, name: &OsStr, mode: u32) -> io::Result<()> {
         let c = component(name)?;

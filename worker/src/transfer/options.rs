@@ -82,6 +82,10 @@ pub struct TransferOptions {
     /// `-b`: the receiver keeps backups (below protocol 29 this turns
     /// in-place updating off).
     pub make_backups: bool,
+    /// `--backup-dir=DIR` (implies `-b`), as the client gave it.
+    pub backup_dir: Option<String>,
+    /// `--suffix=SUF` (only sent when not the default).
+    pub backup_suffix: Option<String>,
     /// `--max-size` / `--min-size` (bytes): files outside are skipped.
     pub max_size: Option<u64>,
     pub min_size: Option<u64>,
@@ -151,8 +155,6 @@ const RECEIVER_ONLY_LONG: &[&str] = &[
     "partial-dir",
     "delay-updates",
     "temp-dir",
-    "backup-dir",
-    "suffix",
     "compare-dest",
     "copy-dest",
     "link-dest",
@@ -221,6 +223,11 @@ impl TransferOptions {
         if o.files_from.is_some() {
             o.dirs = true;
         }
+        // Upstream: backups beside their files leave directory times alone
+        // (omit_dir_times = -1, "implied").
+        if o.make_backups && o.backup_dir.as_deref().is_none_or(str::is_empty) {
+            o.omit_dir_times = true;
+        }
         o
     }
 
@@ -264,6 +271,11 @@ impl TransferOptions {
                 self.receiver_options.push(format!("--{name}"));
             }
             "inplace" => self.inplace = true,
+            "backup-dir" => {
+                self.make_backups = true;
+                self.backup_dir = value.map(String::from);
+            }
+            "suffix" => self.backup_suffix = value.map(String::from),
             "size-only" => self.size_only = true,
             "partial" => self.partial = true,
             "max-size" => self.max_size = value.and_then(parse_size),
@@ -313,10 +325,7 @@ impl TransferOptions {
                 'K' => self.receiver_options.push("--keep-dirlinks (-K)".into()),
                 'y' => self.receiver_options.push("--fuzzy (-y)".into()),
                 'S' => self.sparse = true,
-                'b' => {
-                    self.make_backups = true;
-                    self.receiver_options.push("--backup (-b)".into());
-                }
+                'b' => self.make_backups = true,
                 '0' => self.from0 = true,
                 'W' => self.whole_file = true,
                 'm' => {

@@ -14,6 +14,7 @@ use std::path::Path;
 use crate::session::multiplex::MsgTag;
 use crate::transfer::filter::FilterList;
 use crate::transfer::flist::f_name_cmp;
+use crate::transfer::receive::backup::Kept;
 use crate::transfer::receive::Shared;
 use crate::transfer::walk::rsyserr;
 
@@ -107,8 +108,16 @@ impl<'f> Deleter<'f> {
             return Ok(());
         }
         let (dir, leaf) = s.root.parent_of(rel)?;
+        let backups = s.backups.as_ref().filter(|b| !b.is_backup_file(name));
         let (what, done) = if is_dir {
             ("rmdir", dir.rmdir(&leaf))
+        } else if let Some(b) = backups {
+            // -b: the file is kept (moved) rather than removed.
+            match b.keep(&s.root, rel, true) {
+                Ok(Kept::Moved) => ("make_backup", Ok(())),
+                Ok(_) => ("unlink", dir.unlink(&leaf)),
+                Err(e) => ("make_backup", Err(e)),
+            }
         } else {
             ("unlink", dir.unlink(&leaf))
         };

@@ -201,6 +201,25 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         Ok(())
     }
 
+    /// Remove the non-directory at `rel` (`name` in `dir`) for a new
+    /// symlink or node; with `-b` it is kept (moved) first.
+    fn make_way(&mut self, rel: &Path, dir: &crate::transfer::module_dir::ModuleDir, name: &std::ffi::OsStr) -> Result<(), ReceiveError> {
+        let s = self.shared;
+        if let Some(backups) = &s.backups {
+            match backups.keep(&s.root, rel, true) {
+                Ok(crate::transfer::receive::backup::Kept::Moved) => return Ok(()),
+                Ok(_) => {}
+                Err(err) => {
+                    let text = crate::transfer::walk::rsyserr(&format!("keep_backup failed: \"{}\"", rel.display()), &err);
+                    self.report(text.replacen("[sender]", "[generator]", 1))?;
+                    return Ok(());
+                }
+            }
+        }
+        let _ = dir.unlink(name);
+        Ok(())
+    }
+
     /// Whether a directory's contents are part of the transfer (upstream's
     /// FLAG_CONTENT_DIR): with -r every directory, else the top one.
     fn is_content_dir(&self, e: &FileEntry) -> bool {
@@ -422,7 +441,22 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         let base = if old.is_some() { 0 } else { item::LOCAL_CHANGE };
         self.send_item(i, item_flags(s.setup, e, old, base))?;
         let created = match existing {
-            Some(m) if m.is_dir() => false,
+            Some(m) if m.is_dir() => {
+                // An existing directory takes its mode now, as upstream's
+                // generator does (what is backed up from it mirrors it);
+                // a non-root session keeps owner rwx until the end.
+                if s.setup.options.preserve_perms && !rel.as_os_str().is_empty() {
+                    let mut mode = attrs::dest_mode(s.setup, e, Some(m.mode()));
+                    if !s.setup.may_chown {
+                        mode |= 0o700;
+                    }
+                    if mode != m.mode() & 0o7777 {
+                        let (dir, name) = s.root.parent_of(rel)?;
+                        let _ = dir.chmod(&name, mode);
+                    }
+                }
+                false
+            }
             Some(_) => {
                 // A non-directory is in the way: replace it.
                 let (dir, name) = s.root.parent_of(rel)?;
@@ -489,7 +523,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             if m.is_dir() {
                 return Ok(self.report(format!("ERROR: cannot replace directory {} with a symlink\n", quoted(e)))?);
             }
-            let _ = dir.unlink(&name);
+            self.make_way(rel, &dir, &name)?;
         }
         if let Err(err) = dir.symlink(&target, &name) {
             return Ok(self.report(
@@ -520,7 +554,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         }
         let (dir, name) = s.root.parent_of(rel)?;
         if existing.is_some() {
-            let _ = dir.unlink(&name);
+            self.make_way(rel, &dir, &name)?;
         }
         let dev = libc::makedev(e.rdev_major, e.rdev_minor);
         if let Err(err) = dir.mknod(&name, e.mode, dev) {

@@ -22,6 +22,7 @@
 //! [`ModuleDir`]: crate::transfer::module_dir::ModuleDir
 
 pub mod attrs;
+pub mod backup;
 pub mod delete;
 pub mod dest;
 pub mod generator;
@@ -133,6 +134,8 @@ pub struct Shared<'a, W: Write> {
     /// `-H`: (follower, leader) indexes of the sorted list; followers are
     /// linked to their leader once it is in place.
     pub hard_links: Vec<(usize, usize)>,
+    /// `-b`: where replaced and deleted files are kept.
+    pub backups: Option<backup::Backups>,
 }
 
 /// Upstream's `receiver_wants_list`: the client sends its filter rules
@@ -201,6 +204,7 @@ pub fn run<R: Read, W: Write + Send>(
 
     let root = ModuleRoot::open(&setup.module_root)?;
     let dest = dest::resolve(&root, setup, &files)?;
+    let backups = backup::Backups::new(opts, &dest.dir);
     let compression = match &setup.negotiated.compression {
         Some(name) => Compression::from_negotiated(Some(name), opts.compress_level)
             .ok_or_else(|| ReceiveError::Protocol(format!("unsupported compression {name}")))?,
@@ -221,6 +225,7 @@ pub fn run<R: Read, W: Write + Send>(
         client_filters,
         sender_io_error: trailer.io_error,
         hard_links,
+        backups,
     };
     if let Some(msg) = shared.dest.created_message() {
         shared.info(&msg)?;

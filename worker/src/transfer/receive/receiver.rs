@@ -210,6 +210,15 @@ fn receive_file<R: Read, W: Write>(
         s.message(MsgTag::ErrorXfer, &text)?;
         return Ok(Received::Refused);
     }
+    if let (Some(backups), Some(_)) = (&s.backups, &existing) {
+        // Kept (hard-linked) before the new file takes its name; without
+        // a backup the old file is not replaced (upstream: RERR_FILEIO).
+        if let Err(err) = backups.keep(&s.root, &rel, false) {
+            let shown = crate::transfer::walk::full_fname(&rel.to_string_lossy(), s.setup.module_name);
+            let text = rsyserr(&format!("keep_backup failed: {shown}"), &err).replacen("[sender]", "[receiver]", 1);
+            return Err(ReceiveError::FileIo(text));
+        }
+    }
     let mode = attrs::dest_mode(s.setup, e, existing.as_ref().filter(|m| m.is_file()).map(|m| m.mode()));
     let finished = attrs::apply(s.setup, dir, &temp_name, e, Some(mode)).and_then(|()| dir.rename(&temp_name, final_name));
     match finished {
@@ -245,6 +254,13 @@ fn receive_in_place<R: Read, W: Write>(
     let rel = s.dest.path_of(&e.name);
     let shown = crate::transfer::walk::full_fname(&rel.to_string_lossy(), s.setup.module_name);
     let existing = s.root.lstat(&rel).ok();
+    if let (Some(backups), Some(_)) = (&s.backups, &existing) {
+        // The file changes under its own name: the backup is a copy.
+        if let Err(err) = backups.copy(&s.root, &rel) {
+            let text = rsyserr(&format!("keep_backup failed: {shown}"), &err).replacen("[sender]", "[receiver]", 1);
+            return Err(ReceiveError::FileIo(text));
+        }
+    }
     let opened = s.root.parent_of(&rel).and_then(|(dir, name)| {
         let (file, _) = dir.open_in_place(&name)?;
         Ok((dir, name, file))
