@@ -328,6 +328,44 @@ fn backups_like_stock() {
     p.compare_normalised(&["-a", "--backup-dir=bak"], "dir/", "w/dir/", Some(&seed), &made_now);
 }
 
+/// Directories standing where files, links or nodes come: removed when
+/// empty, with their contents only under --force or --delete; otherwise
+/// upstream's two lines and exit 23.
+#[test]
+fn directories_in_the_way_like_stock() {
+    let p = push_pair("");
+    let seed = |dst: &Path| {
+        std::fs::create_dir_all(dst.join("small.txt/inner")).unwrap();
+        std::fs::write(dst.join("small.txt/inner/f"), b"in the way\n").unwrap();
+        std::fs::create_dir(dst.join("link-in")).unwrap();
+        std::fs::create_dir_all(dst.join("empty/a/b")).unwrap();
+        std::fs::write(dst.join("link-out"), b"a file where a link comes\n").unwrap();
+        set_mtime(&dst.join("small.txt/inner/f"), 1_500_000_000, 0);
+    };
+    for opts in [
+        vec!["-a"],
+        vec!["-a", "--force", "-i"],
+        vec!["-a", "--delete", "--stats"],
+        vec!["-a", "--force", "--protocol=29"],
+    ] {
+        let (s, o) = p.compare(&opts, "", "w/", Some(&seed));
+        assert_eq!(s.code, o.code, "{opts:?}");
+    }
+    // With -i: stock's notices overtake its queued requests, ours follow
+    // them, so the same lines are compared in order of their text.
+    for (label, bin) in clients() {
+        p.reset(Some(&seed));
+        let (s, o) = p.push_with(&bin, &["-a", "-i"], "", "w/");
+        let sorted = |r: &ClientRun, drop_reset: bool| {
+            let (code, mut out, err) = r.visible(drop_reset);
+            out.sort();
+            (code, out, err)
+        };
+        assert_eq!(sorted(&s, true), sorted(&o, false), "{label}");
+        assert_eq!(snapshot(p.stock_dst.path()), snapshot(p.ours_dst.path()), "{label}");
+    }
+}
+
 #[test]
 fn module_settings_on_a_push() {
     // incoming chmod, and files created as the module's user.
@@ -357,7 +395,6 @@ fn unimplemented_push_options_are_refused_by_name() {
     let p = push_pair("");
     for (label, bin) in clients() {
         for (opts, name) in [
-            (vec!["-a", "--delete", "--force"], "--force"),
             (vec!["-a", "--fuzzy"], "--fuzzy (-y)"),
             (vec!["-a", "--link-dest=/x"], "--link-dest"),
         ] {

@@ -71,6 +71,9 @@ pub struct TransferOptions {
     /// `--append` (1) or `--append-verify` (2): the receiver keeps what it
     /// has and the sender sends only the rest (first pass only).
     pub append_mode: u8,
+    /// `--force`: a push removes a non-empty directory that stands where
+    /// a non-directory comes (`--delete` does too).
+    pub force_delete: bool,
     /// `-S`: a push leaves holes for runs of zeros (a pull: the client's business).
     pub sparse: bool,
     /// `-C`: leave out what CVS would ignore.
@@ -151,7 +154,6 @@ pub enum MissingArgs {
 /// Long options that change what a receiver does and that a push does not
 /// implement yet (a pull accepts them: they are the client's business).
 const RECEIVER_ONLY_LONG: &[&str] = &[
-    "force",
     "partial-dir",
     "delay-updates",
     "temp-dir",
@@ -271,6 +273,7 @@ impl TransferOptions {
                 self.receiver_options.push(format!("--{name}"));
             }
             "inplace" => self.inplace = true,
+            "force" => self.force_delete = true,
             "backup-dir" => {
                 self.make_backups = true;
                 self.backup_dir = value.map(String::from);

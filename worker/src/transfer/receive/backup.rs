@@ -190,7 +190,7 @@ fn copy_all(src: &mut File, mut out: &File) -> io::Result<()> {
 }
 
 /// Remove `rel` and, if a directory, everything in it.
-fn remove_tree(root: &ModuleRoot, rel: &Path) -> io::Result<()> {
+pub fn remove_tree(root: &ModuleRoot, rel: &Path) -> io::Result<()> {
     let meta = root.lstat(rel)?;
     let (dir, name) = root.parent_of(rel)?;
     if !meta.is_dir() {

@@ -91,6 +91,23 @@ impl<'f> Deleter<'f> {
         Ok(())
     }
 
+    /// Make room for a non-directory where directory `name` (at `rel`)
+    /// stands (upstream's `delete_item` with DEL_FOR_*|DEL_RECURSE): what
+    /// it holds is deleted as any deletion is (logged, counted, backed
+    /// up), the directory itself silently. Returns the error that kept the
+    /// directory, if one did.
+    pub fn make_room<W: Write>(&mut self, s: &Shared<'_, W>, name: &[u8], rel: &Path) -> io::Result<Result<(), io::Error>> {
+        let protocol = s.setup.protocol;
+        let mut children = children_of(s, rel);
+        children.sort_by(|a, b| f_name_cmp(&a.0, a.1, &b.0, b.1, protocol));
+        for (child, _, mode) in children.into_iter().rev() {
+            let child_name = [name, b"/", &child].concat();
+            self.delete_item(s, &child_name, &rel.join(OsStr::from_bytes(&child)), mode)?;
+        }
+        let (dir, leaf) = s.root.parent_of(rel)?;
+        Ok(dir.rmdir(&leaf))
+    }
+
     /// Delete one item (a directory with everything in it).
     fn delete_item<W: Write>(&mut self, s: &Shared<'_, W>, name: &[u8], rel: &Path, mode: u32) -> io::Result<()> {
         let is_dir = mode & libc::S_IFMT == libc::S_IFDIR;

@@ -201,6 +201,49 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         Ok(())
     }
 
+    /// A directory (or other non-file) stands where `e` comes: remove it,
+    /// with everything in it only under `--delete` or `--force` (upstream's
+    /// `delete_item` with DEL_FOR_*). Such removals are not deletions: not
+    /// logged or counted. Returns whether the way is clear; if not, the
+    /// client hears upstream's two lines and the entry is skipped.
+    fn clear_the_way(&mut self, e: &FileEntry, rel: &Path, existing: &std::fs::Metadata, what: &str) -> Result<bool, ReceiveError> {
+        let s = self.shared;
+        let o = s.setup.options;
+        if !existing.is_dir() {
+            let (dir, name) = s.root.parent_of(rel)?;
+            self.make_way(rel, &dir, &name)?;
+            return Ok(true);
+        }
+        let name = String::from_utf8_lossy(&e.name).into_owned();
+        let removed = if o.delete_mode || o.force_delete {
+            let mut own;
+            let deleter = match self.deleter.as_mut() {
+                Some(d) => d,
+                None => {
+                    own = Deleter::new(Default::default(), &s.client_filters, false, o.max_delete);
+                    &mut own
+                }
+            };
+            deleter.make_room(s, &e.name, rel)?
+        } else {
+            let (dir, leaf) = s.root.parent_of(rel)?;
+            dir.rmdir(&leaf)
+        };
+        match removed {
+            Ok(()) => Ok(true),
+            Err(err) => {
+                if err.raw_os_error() == Some(libc::ENOTEMPTY) || err.raw_os_error() == Some(libc::EEXIST) {
+                    s.info(&format!("cannot delete non-empty directory: {name}\n"))?;
+                } else {
+                    let text = crate::transfer::walk::rsyserr(&format!("delete_file: rmdir({name}) failed"), &err);
+                    s.message(MsgTag::ErrorXfer, &text.replacen("[sender]", "[generator]", 1))?;
+                }
+                self.report(format!("could not make way for new {what}: {name}\n"))?;
+                Ok(false)
+            }
+        }
+    }
+
     /// Remove the non-directory at `rel` (`name` in `dir`) for a new
     /// symlink or node; with `-b` it is kept (moved) first.
     fn make_way(&mut self, rel: &Path, dir: &crate::transfer::module_dir::ModuleDir, name: &std::ffi::OsStr) -> Result<(), ReceiveError> {
@@ -286,6 +329,15 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             // Linked to its leader once the leader is in place.
             return Ok(());
         }
+        let existing = match existing {
+            Some(m) if !m.is_file() => {
+                if !self.clear_the_way(e, &rel, &m, "regular file")? {
+                    return Ok(());
+                }
+                None
+            }
+            other => other,
+        };
         match self.verdict(e, &rel, existing.as_ref()) {
             // --append: a file at least as long as the sender's is left alone.
             Verdict::Transfer(_) if o.append_mode > 0 && existing.as_ref().is_some_and(|m| m.is_file() && m.len() >= e.size) => {}
@@ -521,9 +573,12 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 return Ok(());
             }
             if m.is_dir() {
-                return Ok(self.report(format!("ERROR: cannot replace directory {} with a symlink\n", quoted(e)))?);
+                if !self.clear_the_way(e, rel, m, "symlink")? {
+                    return Ok(());
+                }
+            } else {
+                self.make_way(rel, &dir, &name)?;
             }
-            self.make_way(rel, &dir, &name)?;
         }
         if let Err(err) = dir.symlink(&target, &name) {
             return Ok(self.report(
@@ -553,8 +608,12 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             return Ok(());
         }
         let (dir, name) = s.root.parent_of(rel)?;
-        if existing.is_some() {
-            self.make_way(rel, &dir, &name)?;
+        let what = if is_device { "device file" } else { "special file" };
+        match existing {
+            Some(m) if m.is_dir() && !self.clear_the_way(e, rel, m, what)? => return Ok(()),
+            Some(m) if m.is_dir() => {}
+            Some(_) => self.make_way(rel, &dir, &name)?,
+            None => {}
         }
         let dev = libc::makedev(e.rdev_major, e.rdev_minor);
         if let Err(err) = dir.mknod(&name, e.mode, dev) {
