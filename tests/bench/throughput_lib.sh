@@ -7,7 +7,8 @@
 # directory ($RUN names it) and starts after `sync`, and old runs' trees are
 # removed only between scenarios: on ext4, deleting thousands of files
 # just before a run slowed that run by up to 5x, whichever daemon it was.
-# The median of RUNS is reported, with the peak RSS of the serving
+# The median of RUNS is reported, with the CPU time the daemon used for
+# the run (its process tree's, from /proc) and the peak RSS of the serving
 # process tree.
 
 # bench_init NAME SIZE_MIB SMALL_FILES: sets $bin, $work and the data in
@@ -53,11 +54,26 @@ start_daemons() {
 # Peak RSS (KiB) of a process tree while a command runs.
 tree_rss() { ps -o rss= --ppid "$1" -p "$1" 2>/dev/null | awk '{s+=$1} END {print s+0}'; }
 
-# timed_run DAEMON_PID COMMAND...: prints "seconds peak_rss_kib".
+# CPU time (clock ticks) the daemon's process tree has used: its processes'
+# user+system time plus that of the children they reaped (stock's
+# per-connection children are reaped by the listener when they end).
+tree_cpu() {
+  local pids; pids=$(ps -o pid= --ppid "$1" -p "$1" 2>/dev/null)
+  local p total=0
+  for p in $pids; do
+    # Fields 14-17 of /proc/PID/stat, counted after the ")" of the name.
+    local t; t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12+$13+$14+$15}')
+    total=$((total + ${t:-0}))
+  done
+  echo "$total"
+}
+
+# timed_run DAEMON_PID COMMAND...: prints "seconds peak_rss_kib daemon_cpu_seconds".
 timed_run() {
   local dpid=$1; shift
-  local peak=0 start end
+  local peak=0 start end cpu0 cpu1
   sync
+  cpu0=$(tree_cpu "$dpid")
   start=$(date +%s.%N)
   "$@" >/dev/null &
   local cpid=$!
@@ -67,7 +83,10 @@ timed_run() {
   done
   wait "$cpid"
   end=$(date +%s.%N)
-  echo "$(echo "$end - $start" | bc) $peak"
+  # Let stock's listener reap the session's process first.
+  sleep 0.2
+  cpu1=$(tree_cpu "$dpid")
+  echo "$(echo "$end - $start" | bc) $peak $(echo "scale=3; ($cpu1 - $cpu0) / $(getconf CLK_TCK)" | bc)"
 }
 
 median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -75,8 +94,8 @@ median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{a[NR]=$1} END {print a[in
 # report_header FILE
 report_header() {
   {
-    echo "| scenario | stock s | oxrsyncd s | ratio (stock/ours) | stock peak RSS MiB | oxrsyncd peak RSS MiB |"
-    echo "|---|---|---|---|---|---|"
+    echo "| scenario | stock s | oxrsyncd s | ratio (stock/ours) | stock daemon CPU s | oxrsyncd daemon CPU s | CPU ratio (stock/ours) | stock peak RSS MiB | oxrsyncd peak RSS MiB |"
+    echo "|---|---|---|---|---|---|---|---|---|"
   } > "$1"
 }
 
@@ -86,26 +105,29 @@ report_header() {
 # name for each run; `cleanup` (the caller's) removes all runs' trees.
 compare() {
   local report=$1 label=$2 runs=$3
-  local s_times="" o_times="" s_peak=0 o_peak=0 t r
+  local s_times="" o_times="" s_cpus="" o_cpus="" s_peak=0 o_peak=0 t r c
   for who in stock ours; do
     RUN=warmup-$who; prepare "$who"; run_one "$who" >/dev/null
   done
   for n in $(seq "$runs"); do
     for who in stock ours; do
       RUN=run$n-$who; prepare "$who"
-      read -r t r < <(run_one "$who")
+      read -r t r c < <(run_one "$who")
       if [ "$who" = stock ]; then
-        s_times="$s_times $t"; [ "$r" -gt "$s_peak" ] && s_peak=$r
+        s_times="$s_times $t"; s_cpus="$s_cpus $c"; [ "$r" -gt "$s_peak" ] && s_peak=$r
       else
-        o_times="$o_times $t"; [ "$r" -gt "$o_peak" ] && o_peak=$r
+        o_times="$o_times $t"; o_cpus="$o_cpus $c"; [ "$r" -gt "$o_peak" ] && o_peak=$r
       fi
     done
   done
   cleanup
   sync
-  local s_t o_t ratio
+  local s_t o_t ratio s_c o_c cpu_ratio
   s_t=$(echo "$s_times" | median)
   o_t=$(echo "$o_times" | median)
   ratio=$(echo "scale=2; $s_t / $o_t" | bc)
-  printf '| %s | %.2f | %.2f | %s | %d | %d |\n' "$label" "$s_t" "$o_t" "$ratio" $((s_peak / 1024)) $((o_peak / 1024)) >> "$report"
+  s_c=$(echo "$s_cpus" | median)
+  o_c=$(echo "$o_cpus" | median)
+  cpu_ratio=$(if [ "$(echo "$o_c > 0" | bc)" = 1 ]; then echo "scale=2; $s_c / $o_c" | bc; else echo "-"; fi)
+  printf '| %s | %.2f | %.2f | %s | %.2f | %.2f | %s | %d | %d |\n' "$label" "$s_t" "$o_t" "$ratio" "$s_c" "$o_c" "$cpu_ratio" $((s_peak / 1024)) $((o_peak / 1024)) >> "$report"
 }

@@ -366,6 +366,78 @@ fn directories_in_the_way_like_stock() {
     }
 }
 
+/// --partial-dir (a kept partial file is the basis, then goes away),
+/// --delay-updates (all files take their names at the end), --temp-dir.
+#[test]
+fn staging_options_like_stock() {
+    let p = push_pair("");
+    let src = p.src.path().to_path_buf();
+    let seed = move |dst: &Path| {
+        let big = std::fs::read(src.join("big.bin")).unwrap();
+        std::fs::create_dir(dst.join(".rsync-partial")).unwrap();
+        std::fs::write(dst.join(".rsync-partial/big.bin"), &big[..1_200_000]).unwrap();
+        std::fs::write(dst.join("small.txt"), b"old\n").unwrap();
+        std::fs::create_dir(dst.join("tmp")).unwrap();
+        for f in ["small.txt", ".rsync-partial/big.bin"] {
+            set_mtime(&dst.join(f), 1_500_000_000, 0);
+        }
+        set_mtime(&dst.join(".rsync-partial"), 1_500_000_000, 0);
+        set_mtime(&dst.join("tmp"), 1_500_000_000, 0);
+    };
+    for opts in [
+        vec!["-a", "--partial-dir=.rsync-partial", "--stats"],
+        vec!["-a", "--partial-dir=.rsync-partial", "-i", "--protocol=29"],
+        vec!["-a", "--delay-updates", "-i"],
+        vec!["-a", "--delay-updates", "--stats", "--protocol=28"],
+        vec!["-a", "--delay-updates", "--partial-dir=.rsync-partial", "--stats"],
+        vec!["-a", "--temp-dir=tmp", "--stats"],
+        vec!["-a", "--temp-dir=/../tmp/", "-i"],
+    ] {
+        // The temp dir's time is when the last temporary file left it.
+        let temp_time = |t: &mut std::collections::BTreeMap<String, String>| {
+            if let Some(v) = t.get_mut("tmp") {
+                *v = v.split(" mtime").next().unwrap_or_default().to_string();
+            }
+        };
+        let (s, o) = p.compare_normalised(&opts, "", "w/", Some(&seed), &temp_time);
+        assert_eq!((s.code, o.code), (0, 0), "{opts:?}: {o:?}");
+        let line = |r: &ClientRun, label: &str| r.stdout.lines().find(|l| l.starts_with(label)).map(str::to_string);
+        for label in ["Literal data:", "Matched data:"] {
+            assert_eq!(line(&s, label), line(&o, label), "{opts:?}: {label}");
+        }
+    }
+    // A temp dir that is not there: refused before anything is written.
+    let (s, o) = p.compare(&["-a", "--temp-dir=missing"], "", "w/", None);
+    assert_eq!((s.code, o.code), (1, 1), "{o:?}");
+}
+
+/// The module's `temp dir` is a path inside the module (upstream's daemon
+/// roots an absolute one at the module); a missing one refuses the push.
+#[test]
+fn module_temp_dir_like_stock() {
+    let p = push_pair(" temp dir = /.tmp/\n");
+    let with_temp = |dst: &Path| {
+        std::fs::create_dir(dst.join(".tmp")).unwrap();
+        set_mtime(&dst.join(".tmp"), 1_500_000_000, 0);
+    };
+    let (s, o) = p.compare(&["-a", "--stats"], "", "w/", Some(&with_temp));
+    assert_eq!((s.code, o.code), (0, 0), "{o:?}");
+    assert!(
+        std::fs::read_dir(p.ours_dst.path().join(".tmp")).unwrap().next().is_none(),
+        "temp dir left with files"
+    );
+    // Missing: upstream names it under the module path, which differs
+    // between the two modules, so only the rest is compared.
+    for (label, bin) in clients() {
+        p.reset(None);
+        let (s, o) = p.push_with(&bin, &["-a"], "", "w/");
+        assert_eq!((s.code, o.code), (1, 1), "{label}: {o:?}");
+        let expected = format!("The temp-dir does not exist: {}/.tmp", p.ours_dst.path().display());
+        assert!(o.stderr.contains(&expected), "{label}: {o:?}");
+        assert!(s.stderr.contains("The temp-dir does not exist:"), "{label}: {s:?}");
+    }
+}
+
 #[test]
 fn module_settings_on_a_push() {
     // incoming chmod, and files created as the module's user.
@@ -467,6 +539,45 @@ fn a_client_killed_mid_file_leaves_no_partial_file_and_the_worker_serves_on() {
     assert!(partial.len() < big.len() && big.starts_with(&partial), "a prefix of the source");
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(p.ours_dst.path().join("huge.bin")).unwrap().mtime(), 0);
+
+    // With --partial-dir what arrived waits there, the target untouched,
+    // and the next push starts from it (only the rest is sent).
+    std::fs::write(p.ours_dst.path().join("huge.bin"), b"the old version\n").unwrap();
+    let mut child = std::process::Command::new("rsync")
+        .args(["-a", "--partial-dir=.part", "--bwlimit=4000", &src, &url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let grown = crate::harness::eventually(std::time::Duration::from_secs(10), || {
+        std::fs::read_dir(p.ours_dst.path()).unwrap().any(|e| {
+            let e = e.unwrap();
+            e.file_name().to_string_lossy().starts_with(".huge.bin.") && e.metadata().map(|m| m.len() > 1 << 20).unwrap_or(false)
+        })
+    });
+    assert!(grown, "the upload got going");
+    child.kill().unwrap();
+    let _ = child.wait();
+    let parked = crate::harness::eventually(std::time::Duration::from_secs(10), || {
+        std::fs::metadata(p.ours_dst.path().join(".part/huge.bin")).is_ok_and(|m| m.len() > 1 << 20)
+    });
+    assert!(parked, "the partial file waits in the partial dir");
+    assert_eq!(std::fs::read(p.ours_dst.path().join("huge.bin")).unwrap(), b"the old version\n");
+    let partial_len = std::fs::metadata(p.ours_dst.path().join(".part/huge.bin")).unwrap().len();
+    let (_, o) = p.push_with(Path::new("rsync"), &["-a", "--partial-dir=.part", "--stats"], "huge.bin", "w/");
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(std::fs::read(p.ours_dst.path().join("huge.bin")).unwrap(), big);
+    assert!(!p.ours_dst.path().join(".part").exists(), "partial dir removed");
+    let matched: u64 = o
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Matched data: "))
+        .and_then(|v| v.trim_end_matches(" bytes").replace(',', "").parse().ok())
+        .unwrap();
+    assert!(
+        matched + (1 << 20) >= partial_len,
+        "the partial file was the basis: matched {matched} of {partial_len}"
+    );
 }
 
 /// A hand-written protocol-29 push whose file list names `name`.

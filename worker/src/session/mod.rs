@@ -190,6 +190,7 @@ fn push<R: BufRead, W: Write + Send>(
             .unwrap_or(!m.use_chroot.unwrap_or(!root_text.contains("/./")) || root_text.contains("/./")),
         identity: request.identity.as_ref(),
         may_chown,
+        temp_dir: m.temp_dir.as_deref(),
         paths: &request.paths,
     };
     let idle = transfer_timeout(&transfer_options, m.timeout, stream);
@@ -212,6 +213,7 @@ fn push<R: BufRead, W: Write + Send>(
             ExitCode::SocketIo as i32
         }
         Err(ReceiveError::FileIo(message)) => refuse_mid_push(request, reader, writer, stream, options, &message, ExitCode::FileIo),
+        Err(ReceiveError::Usage(message)) => refuse_mid_push(request, reader, writer, stream, options, &message, ExitCode::Syntax),
         Err(e @ ReceiveError::UnsafeName(_)) => {
             refuse_mid_push(request, reader, writer, stream, options, &format!("{e}\n"), ExitCode::Unsupported)
         }

@@ -97,6 +97,14 @@ pub struct TransferOptions {
     /// `--partial`: an interrupted push keeps what arrived under the
     /// target's name.
     pub partial: bool,
+    /// `--partial-dir=DIR`: an interrupted push keeps what arrived in DIR
+    /// (relative: beside the file), and the next one starts from it.
+    pub partial_dir: Option<String>,
+    /// `--delay-updates`: received files wait in the partial dir and all
+    /// take their names at the end.
+    pub delay_updates: bool,
+    /// `--temp-dir=DIR`: where a push's temporary files are made.
+    pub temp_dir: Option<String>,
     /// When a push deletes (`--delete-before/-during/-after/-delay`).
     pub delete_timing: DeleteTiming,
     /// Receiver-side choices (a push): `--ignore-existing`, `--existing`,
@@ -153,15 +161,7 @@ pub enum MissingArgs {
 
 /// Long options that change what a receiver does and that a push does not
 /// implement yet (a pull accepts them: they are the client's business).
-const RECEIVER_ONLY_LONG: &[&str] = &[
-    "partial-dir",
-    "delay-updates",
-    "temp-dir",
-    "compare-dest",
-    "copy-dest",
-    "link-dest",
-    "keep-dirlinks",
-];
+const RECEIVER_ONLY_LONG: &[&str] = &["compare-dest", "copy-dest", "link-dest", "keep-dirlinks"];
 
 /// Long options that take their value as the next argument.
 const SEPARATE_VALUE: &[&str] = &[
@@ -225,6 +225,15 @@ impl TransferOptions {
         if o.files_from.is_some() {
             o.dirs = true;
         }
+        // Upstream: --delay-updates waits in ".~tmp~" unless told otherwise;
+        // "" or "." is no partial dir; a partial dir implies --partial.
+        if o.delay_updates && o.partial_dir.is_none() {
+            o.partial_dir = Some(".~tmp~".into());
+        }
+        o.partial_dir = o.partial_dir.take().filter(|d| !d.is_empty() && d != ".");
+        if o.partial_dir.is_some() {
+            o.partial = true;
+        }
         // Upstream: backups beside their files leave directory times alone
         // (omit_dir_times = -1, "implied").
         if o.make_backups && o.backup_dir.as_deref().is_none_or(str::is_empty) {
@@ -281,6 +290,9 @@ impl TransferOptions {
             "suffix" => self.backup_suffix = value.map(String::from),
             "size-only" => self.size_only = true,
             "partial" => self.partial = true,
+            "partial-dir" => self.partial_dir = value.map(String::from),
+            "delay-updates" => self.delay_updates = true,
+            "temp-dir" => self.temp_dir = value.map(String::from).filter(|d| !d.is_empty()),
             "max-size" => self.max_size = value.and_then(parse_size),
             "min-size" => self.min_size = value.and_then(parse_size),
             "max-delete" => self.max_delete = number(value),

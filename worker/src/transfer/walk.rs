@@ -115,6 +115,18 @@ pub fn sanitize(path: &str) -> String {
     out
 }
 
+/// Where a directory named in the client's options or the module's
+/// settings (`--temp-dir`, `--backup-dir`, `--partial-dir`, `temp dir`) is,
+/// module-relative, as upstream's daemon sanitises it: an absolute path
+/// starts at the module root, a relative one at the destination `dest`;
+/// `..` never climbs above either.
+pub fn operator_path(dest: &Path, given: &str) -> PathBuf {
+    match given.strip_prefix('/') {
+        Some(rest) => PathBuf::from(sanitize(rest).trim_end_matches('/')),
+        None => dest.join(sanitize(given).trim_end_matches('/')),
+    }
+}
+
 impl Walker<'_> {
     /// Walk every requested path.
     pub fn walk(&self, args: &[String]) -> Walked {

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use crate::transfer::module_dir::ModuleDir;
 use crate::transfer::module_root::ModuleRoot;
 use crate::transfer::options::TransferOptions;
-use crate::transfer::walk::sanitize;
+use crate::transfer::walk::operator_path;
 
 /// Upstream's BACKUP_SUFFIX, used without a backup directory.
 const DEFAULT_SUFFIX: &str = "~";
@@ -31,7 +31,8 @@ pub struct Backups {
     /// The push's destination directory (module-relative): names are
     /// relative to it, and so is the backup directory.
     dest: PathBuf,
-    /// `--backup-dir`, relative to `dest`; `None`: beside the file.
+    /// `--backup-dir`, module-relative (see `walk::operator_path`);
+    /// `None`: beside the file.
     dir: Option<PathBuf>,
     /// Appended to every backup's name.
     suffix: Vec<u8>,
@@ -57,10 +58,9 @@ impl Backups {
         let dir = o
             .backup_dir
             .as_deref()
-            .map(|d| sanitize(d.trim_start_matches('/')))
-            .map(|d| d.trim_end_matches('/').to_string())
             .filter(|d| !d.is_empty())
-            .map(PathBuf::from);
+            .map(|d| operator_path(dest, d))
+            .filter(|d| *d != dest);
         let suffix = match (&o.backup_suffix, &dir) {
             (Some(s), _) => s.clone(),
             (None, Some(_)) => String::new(),
@@ -88,7 +88,7 @@ impl Backups {
             None => rel.with_file_name(name),
             Some(dir) => {
                 let tail = rel.strip_prefix(&self.dest).unwrap_or(rel);
-                self.dest.join(dir).join(tail).with_file_name(name)
+                dir.join(tail).with_file_name(name)
             }
         }
     }
@@ -149,8 +149,7 @@ impl Backups {
     /// Make the backup directory and the directories below it that
     /// `backup` needs, each with the mode of the directory it mirrors.
     fn make_parents(&self, root: &ModuleRoot, backup: &Path) -> io::Result<()> {
-        let Some(dir) = &self.dir else { return Ok(()) };
-        let base = self.dest.join(dir);
+        let Some(base) = &self.dir else { return Ok(()) };
         let mut made = PathBuf::new();
         for part in backup.parent().unwrap_or(Path::new("")).components() {
             made.push(part);
@@ -164,7 +163,7 @@ impl Backups {
                 Err(e) => return Err(e),
             }
             // Below the backup directory, copy the mirrored directory's mode.
-            if let Ok(tail) = made.strip_prefix(&base) {
+            if let Ok(tail) = made.strip_prefix(base) {
                 if !tail.as_os_str().is_empty() {
                     let mirrored = self.dest.join(tail);
                     if let Some(m) = root.lstat(&mirrored).ok().filter(|m| m.is_dir()) {
@@ -222,6 +221,8 @@ mod tests {
         assert_eq!(b.backup_path(Path::new("up/d/f")), PathBuf::from("up/d/f~"));
         assert!(b.is_backup_file(b"f~") && !b.is_backup_file(b"f"));
         let b = Backups::new(&options(Some("/../bak/"), None), Path::new("up")).unwrap();
+        assert_eq!(b.backup_path(Path::new("up/d/f")), PathBuf::from("bak/d/f"));
+        let b = Backups::new(&options(Some("../bak/"), None), Path::new("up")).unwrap();
         assert_eq!(b.backup_path(Path::new("up/d/f")), PathBuf::from("up/bak/d/f"));
         assert!(!b.is_backup_file(b"f~"));
         let b = Backups::new(&options(Some("bak"), Some(".old")), Path::new("")).unwrap();

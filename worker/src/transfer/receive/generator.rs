@@ -343,6 +343,10 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             Verdict::Transfer(_) if o.append_mode > 0 && existing.as_ref().is_some_and(|m| m.is_file() && m.len() >= e.size) => {}
             Verdict::Transfer(_) => self.request(i, false)?,
             Verdict::UpToDate => {
+                // A partial file kept for it is not needed any more.
+                if let Some(p) = s.staging.existing_partial(&s.root, &rel) {
+                    s.staging.discard_partial(&s.root, &p);
+                }
                 // The content is there; bring its metadata in line.
                 self.send_item(i, item_flags(s.setup, e, existing.as_ref(), 0))?;
                 let (dir, name) = s.root.parent_of(&rel)?;
@@ -436,13 +440,25 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         let protocol = s.setup.protocol;
         let e = &s.files[i].entry;
         let rel = s.dest.path_of(&e.name);
-        let existing = s.root.lstat(&rel).ok().filter(|m| m.is_file());
+        let target = s.root.lstat(&rel).ok().filter(|m| m.is_file());
+        // A partial file kept by an interrupted push is the better basis,
+        // as upstream's.
+        let partial = s.staging.existing_partial(&s.root, &rel);
+        let (basis_rel, existing) = match &partial {
+            Some(p) => (p.clone(), s.root.lstat(p).ok()),
+            None => (rel.clone(), target.clone()),
+        };
+        let basis_type = partial.as_ref().map(|_| crate::transfer::receive::staging::BASIS_PARTIAL_DIR);
         let base = if s.setup.options.always_checksum {
             item::TRANSFER | item::REPORT_CHANGE
         } else {
             item::TRANSFER
         };
-        let iflags = item_flags(s.setup, e, existing.as_ref(), base);
+        // Itemized against the real target, whatever the basis (upstream's real_sx).
+        let mut iflags = item_flags(s.setup, e, target.as_ref(), base);
+        if basis_type.is_some() {
+            iflags |= item::BASIS_TYPE_FOLLOWS;
+        }
         let sizing = SumSizing {
             block_size: s.setup.options.block_size.map(|b| b as i32),
             csum_length: if redo {
@@ -462,12 +478,12 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 .and_then(|m| sum_sizes_sqroot(m.len(), protocol, xfer_sum_len, sizing))
                 .unwrap_or_default();
             let mut out = s.out.lock().unwrap_or_else(|e| e.into_inner());
-            crate::transfer::sender::write_ndx_and_attrs(&mut *out, &mut self.ndx_out, i as i32, iflags, None, None, protocol)?;
+            crate::transfer::sender::write_ndx_and_attrs(&mut *out, &mut self.ndx_out, i as i32, iflags, basis_type, None, protocol)?;
             write_sum_head(&mut *out, &head, protocol)?;
             return Ok(());
         }
         let sums = match existing {
-            Some(old) if !s.setup.options.whole_file && old.len() > 0 => match s.root.open_read(&rel) {
+            Some(old) if !s.setup.options.whole_file && old.len() > 0 => match s.root.open_read(&basis_rel) {
                 Ok(file) => {
                     let mut r = BufReader::with_capacity(256 * 1024, file);
                     let _ = sum_sizes_sqroot(old.len(), protocol, xfer_sum_len, sizing);
@@ -478,7 +494,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             _ => None,
         };
         let mut out = s.out.lock().unwrap_or_else(|e| e.into_inner());
-        crate::transfer::sender::write_ndx_and_attrs(&mut *out, &mut self.ndx_out, i as i32, iflags, None, None, protocol)?;
+        crate::transfer::sender::write_ndx_and_attrs(&mut *out, &mut self.ndx_out, i as i32, iflags, basis_type, None, protocol)?;
         match sums {
             Some(sums) => write_block_sums(&mut *out, &sums, protocol)?,
             None => write_sum_head(&mut *out, &SumHead::default(), protocol)?,

@@ -28,6 +28,7 @@ pub mod dest;
 pub mod generator;
 pub mod output;
 pub mod receiver;
+pub mod staging;
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
@@ -64,6 +65,8 @@ pub struct ReceiveSetup<'a> {
     pub identity: Option<&'a ModuleIdentity>,
     /// Whether owners may be set (the session runs as root).
     pub may_chown: bool,
+    /// The module's `temp dir` (the operator's path), if set.
+    pub temp_dir: Option<&'a std::path::Path>,
     /// The destination argument(s): `module/path`.
     pub paths: &'a [String],
 }
@@ -97,6 +100,9 @@ pub enum ReceiveError {
     /// Writing a file failed (disk full...): upstream's RERR_FILEIO (exit 11).
     #[error("{0}")]
     FileIo(String),
+    /// The options cannot work here (a missing temp dir): RERR_SYNTAX (exit 1).
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// Messages from the receiver to the generator (upstream's pipe).
@@ -136,6 +142,8 @@ pub struct Shared<'a, W: Write> {
     pub hard_links: Vec<(usize, usize)>,
     /// `-b`: where replaced and deleted files are kept.
     pub backups: Option<backup::Backups>,
+    /// Temp dir and partial dir.
+    pub staging: staging::Staging,
 }
 
 /// Upstream's `receiver_wants_list`: the client sends its filter rules
@@ -205,6 +213,12 @@ pub fn run<R: Read, W: Write + Send>(
     let root = ModuleRoot::open(&setup.module_root)?;
     let dest = dest::resolve(&root, setup, &files)?;
     let backups = backup::Backups::new(opts, &dest.dir);
+    let staging = staging::Staging::new(opts, &dest.dir, &setup.module_root, setup.temp_dir);
+    match staging.check_temp_dir(&root) {
+        Ok(()) => {}
+        Err((message, true)) => return Err(ReceiveError::Usage(message)),
+        Err((message, false)) => return Err(ReceiveError::FileIo(message)),
+    }
     let compression = match &setup.negotiated.compression {
         Some(name) => Compression::from_negotiated(Some(name), opts.compress_level)
             .ok_or_else(|| ReceiveError::Protocol(format!("unsupported compression {name}")))?,
@@ -226,6 +240,7 @@ pub fn run<R: Read, W: Write + Send>(
         sender_io_error: trailer.io_error,
         hard_links,
         backups,
+        staging,
     };
     if let Some(msg) = shared.dest.created_message() {
         shared.info(&msg)?;

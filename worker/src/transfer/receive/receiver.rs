@@ -10,6 +10,7 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 
 use crate::session::multiplex::MsgTag;
@@ -21,6 +22,7 @@ use crate::transfer::item;
 use crate::transfer::module_dir::ModuleDir;
 use crate::transfer::ndx::{NdxCodec, NDX_DONE};
 use crate::transfer::receive::output::{FileWriter, InPlace};
+use crate::transfer::receive::staging::{Staging, BASIS_PARTIAL_DIR};
 use crate::transfer::receive::{attrs, ReceiveError, ReceiveStats, Shared, ToGenerator};
 use crate::transfer::walk::{rsyserr, IOERR_GENERAL};
 
@@ -50,6 +52,8 @@ pub fn run<R: Read, W: Write>(
     let mut ndx_in = NdxCodec::new(protocol);
     let mut phase = 0;
     let mut stats = ReceiveStats::default();
+    // --delay-updates: (target, partial-dir file) waiting for phase 2.
+    let mut delayed: Vec<(PathBuf, PathBuf)> = Vec::new();
     // One token decoder for the whole session: compressed streams run on
     // across files, as the client's encoder does.
     let mut tokens = TokenReader::with_protocol(shared.compression, protocol).map_err(|e| ReceiveError::Protocol(e.to_string()))?;
@@ -58,6 +62,10 @@ pub fn run<R: Read, W: Write>(
         let ndx = ndx_in.read(input)?;
         if ndx == NDX_DONE {
             phase += 1;
+            if phase == 2 {
+                // --delay-updates: everything takes its name now.
+                finish_delayed(shared, &mut delayed, &mut stats)?;
+            }
             if phase > max_phase {
                 tell(ToGenerator::ReceiverDone)?;
                 break;
@@ -78,9 +86,11 @@ pub fn run<R: Read, W: Write>(
         } else {
             item::TRANSFER
         };
+        let mut basis_type = None;
         if iflags & item::BASIS_TYPE_FOLLOWS != 0 {
             let mut b = [0u8; 1];
             input.read_exact(&mut b)?;
+            basis_type = Some(b[0]);
         }
         if iflags & item::XNAME_FOLLOWS != 0 {
             read_vstring(input, 4096)?;
@@ -97,7 +107,7 @@ pub fn run<R: Read, W: Write>(
         let outcome = if in_place {
             receive_in_place(shared, input, &mut tokens, ndx as usize, phase)?
         } else {
-            receive_file(shared, input, &mut tokens, ndx as usize)?
+            receive_file(shared, input, &mut tokens, ndx as usize, basis_type, &mut delayed)?
         };
         match outcome {
             Received::Done(literal, matched) => {
@@ -117,6 +127,8 @@ pub fn run<R: Read, W: Write>(
             Received::Refused => stats.io_error |= IOERR_GENERAL,
         }
     }
+    // Below protocol 29 there is no phase 2: delayed files go in now.
+    finish_delayed(shared, &mut delayed, &mut stats)?;
     if protocol >= 31 {
         // Our goodbye went out early; the client answers it.
         if ndx_in.read(input)? != NDX_DONE {
@@ -137,12 +149,17 @@ enum Received {
     Refused,
 }
 
-/// Read one file's data and put it in place.
+/// Read one file's data and put it in place: rebuilt into a temporary
+/// file (beside the target, or in the temp dir) from the basis the
+/// generator chose (the target, or a kept partial file), then renamed
+/// over the target, or into the partial dir with `--delay-updates`.
 fn receive_file<R: Read, W: Write>(
     shared: &Shared<'_, W>,
     input: &mut DemuxReader<R>,
     tokens: &mut TokenReader,
     ndx: usize,
+    basis_type: Option<u8>,
+    delayed: &mut Vec<(PathBuf, PathBuf)>,
 ) -> Result<Received, ReceiveError> {
     let s = shared;
     let protocol = s.setup.protocol;
@@ -150,15 +167,21 @@ fn receive_file<R: Read, W: Write>(
     let head = read_sum_head(input, protocol, s.params.kind.digest_len()).map_err(|e| ReceiveError::Protocol(e.to_string()))?;
     let rel = s.dest.path_of(&e.name);
     let name_text = String::from_utf8_lossy(&e.name).into_owned();
-    let target = s.root.parent_of(&rel);
+    let shown = crate::transfer::walk::full_fname(&rel.to_string_lossy(), s.setup.module_name);
     let existing = s.root.lstat(&rel).ok();
-    let basis = if head.count > 0 { s.root.open_read(&rel).ok() } else { None };
-    // Where the data goes; on any failure we still drain the stream.
-    let temp = match &target {
-        Ok((dir, name)) => dir.create_temp(name).map(|(file, tmp)| (dir, name, file, tmp)),
-        Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+    let partial = s.staging.partial_path(&rel);
+    let basis_rel = match (basis_type, &partial) {
+        (Some(BASIS_PARTIAL_DIR), Some(p)) => p.clone(),
+        _ => rel.clone(),
     };
-    let (dir, final_name, file, temp_name) = match temp {
+    let basis = if head.count > 0 { s.root.open_read(&basis_rel).ok() } else { None };
+    // Where the data goes; on any failure we still drain the stream.
+    let temp = s.root.parent_of(&rel).and_then(|(dir, name)| {
+        let temp_dir = s.staging.temp_dir(&s.root, s.root.parent_of(&rel)?.0)?;
+        let (file, tmp) = temp_dir.create_temp(&name)?;
+        Ok((dir, name, temp_dir, file, tmp))
+    });
+    let (dir, final_name, temp_dir, file, temp_name) = match temp {
         Ok(t) => t,
         Err(err) => {
             let text = rsyserr(&format!("mkstemp \"{name_text}\" failed"), &err).replacen("[sender]", "[receiver]", 1);
@@ -168,7 +191,7 @@ fn receive_file<R: Read, W: Write>(
         }
     };
     let mut guard = TempFile {
-        dir,
+        dir: &temp_dir,
         name: Some(temp_name.clone()),
     };
     let mut out = FileWriter::new(&file, s.setup.options.sparse);
@@ -181,20 +204,14 @@ fn receive_file<R: Read, W: Write>(
         Err(DeltaError::Io { source, context }) if context.starts_with("writing") => {
             // A local write failed (disk full...): upstream ends the
             // transfer with RERR_FILEIO; the temporary file goes with it.
-            let shown = crate::transfer::walk::full_fname(&rel.to_string_lossy(), s.setup.module_name);
             let text = rsyserr(&format!("write failed on {shown}"), &source).replacen("[sender]", "[receiver]", 1);
             return Err(ReceiveError::FileIo(text));
         }
         Err(DeltaError::Io { source, .. }) => {
-            // The connection broke mid-file. With --partial what arrived
-            // replaces the target, dated 1970 so no later quick check or
-            // --update takes it for finished (upstream's cleanup).
+            // The connection broke mid-file: with --partial what arrived is
+            // kept (see keep_partial), else the guard removes it.
             if s.setup.options.partial && file.metadata().map(|m| m.len() > 0).unwrap_or(false) {
-                let keep = attrs::dest_mode(s.setup, e, None);
-                let kept = dir
-                    .chmod(&temp_name, keep)
-                    .and_then(|()| dir.set_times(&temp_name, (0, 0), (0, 0)))
-                    .and_then(|()| dir.rename(&temp_name, final_name));
+                let kept = keep_partial(s, e, &temp_dir, &temp_name, &dir, &final_name, partial.as_deref());
                 if kept.is_ok() {
                     guard.name = None;
                 }
@@ -210,20 +227,48 @@ fn receive_file<R: Read, W: Write>(
         s.message(MsgTag::ErrorXfer, &text)?;
         return Ok(Received::Refused);
     }
+    let mode = attrs::dest_mode(s.setup, e, existing.as_ref().filter(|m| m.is_file()).map(|m| m.mode()));
+    if let Err(err) = attrs::apply(s.setup, &temp_dir, &temp_name, e, Some(mode)) {
+        let text = rsyserr(&format!("set attributes of {shown}"), &err).replacen("[sender]", "[receiver]", 1);
+        s.message(MsgTag::ErrorXfer, &text)?;
+        return Ok(Received::Refused);
+    }
+    if s.setup.options.delay_updates {
+        if let Some(p) = &partial {
+            // Waits in the partial dir until phase 2.
+            let moved = Staging::make_partial_dir(&s.root, p).and_then(|(pdir, pname)| move_file(&temp_dir, &temp_name, &pdir, &pname));
+            return match moved {
+                Ok(()) => {
+                    guard.name = None;
+                    delayed.push((rel, p.clone()));
+                    Ok(Received::Done(stats.literal_bytes, stats.matched_bytes))
+                }
+                Err(_) => {
+                    let name = String::from_utf8_lossy(&e.name);
+                    s.message(
+                        MsgTag::ErrorXfer,
+                        &format!("Unable to create partial-dir for {name} -- discarding completed file.\n"),
+                    )?;
+                    Ok(Received::Refused)
+                }
+            };
+        }
+    }
     if let (Some(backups), Some(_)) = (&s.backups, &existing) {
         // Kept (hard-linked) before the new file takes its name; without
         // a backup the old file is not replaced (upstream: RERR_FILEIO).
         if let Err(err) = backups.keep(&s.root, &rel, false) {
-            let shown = crate::transfer::walk::full_fname(&rel.to_string_lossy(), s.setup.module_name);
             let text = rsyserr(&format!("keep_backup failed: {shown}"), &err).replacen("[sender]", "[receiver]", 1);
             return Err(ReceiveError::FileIo(text));
         }
     }
-    let mode = attrs::dest_mode(s.setup, e, existing.as_ref().filter(|m| m.is_file()).map(|m| m.mode()));
-    let finished = attrs::apply(s.setup, dir, &temp_name, e, Some(mode)).and_then(|()| dir.rename(&temp_name, final_name));
-    match finished {
+    match move_file(&temp_dir, &temp_name, &dir, &final_name) {
         Ok(()) => {
             guard.name = None;
+            if basis_rel != rel {
+                // The partial file served as the basis: it is used up.
+                s.staging.discard_partial(&s.root, &basis_rel);
+            }
             Ok(Received::Done(stats.literal_bytes, stats.matched_bytes))
         }
         Err(err) => {
@@ -232,6 +277,88 @@ fn receive_file<R: Read, W: Write>(
             Ok(Received::Refused)
         }
     }
+}
+
+/// An interrupted file with `--partial`: into the partial dir when there
+/// is one (mode set, time left), else over the target dated 1970 so no
+/// later quick check or `--update` takes it for finished (upstream's
+/// cleanup).
+fn keep_partial<W: Write>(
+    s: &Shared<'_, W>,
+    e: &crate::transfer::flist::FileEntry,
+    temp_dir: &ModuleDir,
+    temp_name: &std::ffi::OsStr,
+    dir: &ModuleDir,
+    final_name: &std::ffi::OsStr,
+    partial: Option<&Path>,
+) -> io::Result<()> {
+    let keep = attrs::dest_mode(s.setup, e, None);
+    temp_dir.chmod(temp_name, keep)?;
+    match partial {
+        Some(p) => {
+            let (pdir, pname) = Staging::make_partial_dir(&s.root, p)?;
+            move_file(temp_dir, temp_name, &pdir, &pname)
+        }
+        None => {
+            temp_dir.set_times(temp_name, (0, 0), (0, 0))?;
+            move_file(temp_dir, temp_name, dir, final_name)
+        }
+    }
+}
+
+/// Rename `from` in `from_dir` to `to` in `to_dir`; across file systems
+/// (an operator's `temp dir` elsewhere) by copying into `to_dir` first.
+fn move_file(from_dir: &ModuleDir, from: &std::ffi::OsStr, to_dir: &ModuleDir, to: &std::ffi::OsStr) -> io::Result<()> {
+    match from_dir.rename_to(from, to_dir, to) {
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            let mut src = from_dir.open_for_update(from)?;
+            let meta = src.metadata()?;
+            let (dst, tmp) = to_dir.create_temp(to)?;
+            let copied = io::copy(&mut src, &mut &dst).and_then(|_| {
+                to_dir.chmod(&tmp, meta.mode() & 0o7777)?;
+                to_dir.set_times(&tmp, (meta.atime(), meta.atime_nsec()), (meta.mtime(), meta.mtime_nsec()))?;
+                to_dir.rename(&tmp, to)
+            });
+            if copied.is_err() {
+                let _ = to_dir.unlink(&tmp);
+                return copied;
+            }
+            from_dir.unlink(from)
+        }
+        other => other,
+    }
+}
+
+/// `--delay-updates`: move every waiting file from its partial dir over
+/// its target (backing the old one up with `-b`), then drop the emptied
+/// partial dirs. A failure is reported and the rest go on.
+fn finish_delayed<W: Write>(
+    s: &Shared<'_, W>,
+    delayed: &mut Vec<(PathBuf, PathBuf)>,
+    stats: &mut ReceiveStats,
+) -> Result<(), ReceiveError> {
+    for (rel, partial) in delayed.drain(..) {
+        if let Some(backups) = &s.backups {
+            if backups.keep(&s.root, &rel, false).is_err() {
+                continue;
+            }
+        }
+        let moved = s
+            .root
+            .parent_of(&partial)
+            .and_then(|(pdir, pname)| s.root.parent_of(&rel).and_then(|(dir, name)| pdir.rename_to(&pname, &dir, &name)));
+        match moved {
+            Ok(()) => s.staging.remove_partial_dir(&s.root, &partial),
+            Err(err) => {
+                stats.io_error |= IOERR_GENERAL;
+                let shown = crate::transfer::walk::full_fname(&rel.to_string_lossy(), s.setup.module_name);
+                let text =
+                    rsyserr(&format!("rename failed for {shown} (from {})", partial.display()), &err).replacen("[sender]", "[receiver]", 1);
+                s.message(MsgTag::ErrorXfer, &text)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Read one file's data straight into the target (`--inplace`, and
