@@ -498,16 +498,54 @@ fn refuse_mid_push<R: BufRead, W: Write>(
         mux.flush()
     })();
     if sent.is_ok() {
-        let wait = if request.protocol >= 31 {
-            DRAIN_AFTER_ERROR
-        } else {
-            Duration::from_secs(2)
-        };
-        drain_for(reader, stream, wait);
+        if request.protocol >= 31 {
+            // The client answers MSG_ERROR_EXIT with its own and then
+            // waits for us to close, as upstream's server does on it.
+            drain_until_error_exit(reader, stream, DRAIN_AFTER_ERROR);
+            stream.shutdown_write();
+            return code as i32;
+        }
+        drain_for(reader, stream, Duration::from_secs(2));
     }
     stream.shutdown_write();
     drain_until_eof(reader, stream);
     code as i32
+}
+
+/// Read multiplexed frames until the client's MSG_ERROR_EXIT, EOF or
+/// `wait`, discarding everything else.
+fn drain_until_error_exit<R: Read>(reader: &mut R, stream: &dyn SessionStream, wait: Duration) {
+    let deadline = Instant::now() + wait;
+    let mut read_exact = |buf: &mut [u8]| -> bool {
+        let mut got = 0;
+        while got < buf.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+                return false;
+            }
+            match reader.read(&mut buf[got..]) {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => got += n,
+            }
+        }
+        true
+    };
+    let mut header = [0u8; 4];
+    let mut chunk = [0u8; 8192];
+    while read_exact(&mut header) {
+        let word = u32::from_le_bytes(header);
+        let (tag, mut len) = ((word >> 24) as i32 - 7, (word & 0xFF_FFFF) as usize);
+        if tag == MsgTag::ErrorExit as i32 {
+            return;
+        }
+        while len > 0 {
+            let n = len.min(chunk.len());
+            if !read_exact(&mut chunk[..n]) {
+                return;
+            }
+            len -= n;
+        }
+    }
 }
 
 /// Upstream's closing frames after an error: the summary line and, from
