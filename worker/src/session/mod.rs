@@ -371,6 +371,17 @@ struct ModuleSetup {
 }
 
 fn prepare_module(request: &SessionRequest, incoming: bool) -> Result<ModuleSetup, (String, ExitCode)> {
+    if request.module().settings.fake_super {
+        // Ownership and special files kept in xattrs: serving such a
+        // module without reading and writing them would hand out or store
+        // the wrong owners and modes, so it is refused instead.
+        let name = &request.module().name;
+        info!("module {name}: 'fake super' is not implemented; transfer refused");
+        return Err((
+            format!("ERROR: module {name} uses 'fake super', which this daemon does not support yet\n"),
+            ExitCode::Unsupported,
+        ));
+    }
     if let Some(identity) = &request.identity {
         if let Err(e) = crate::identity::assume_on_this_thread(identity) {
             let message = format!("ERROR: cannot take the module's identity (uid {}): {e}\n", identity.uid);
