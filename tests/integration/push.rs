@@ -234,7 +234,7 @@ fn in_place_append_and_sparse_pushes_like_stock() {
         std::fs::write(dst.join("dir/other.o"), other).unwrap();
         // Longer here than in the source: --append leaves it.
         std::fs::write(dst.join("small.txt"), b"a longer old file\n").unwrap();
-        for f in ["big.bin", "grow.log", "dir/other.o", "small.txt"] {
+        for f in ["big.bin", "grow.log", "dir/other.o", "small.txt", "dir"] {
             set_mtime(&dst.join(f), 1_500_000_000, 0);
         }
     };
@@ -340,7 +340,11 @@ fn directories_in_the_way_like_stock() {
         std::fs::create_dir(dst.join("link-in")).unwrap();
         std::fs::create_dir_all(dst.join("empty/a/b")).unwrap();
         std::fs::write(dst.join("link-out"), b"a file where a link comes\n").unwrap();
-        set_mtime(&dst.join("small.txt/inner/f"), 1_500_000_000, 0);
+        // Fixed times: what stays is compared, and a second may tick
+        // between seeding stock's module and ours.
+        for f in ["small.txt/inner/f", "small.txt/inner", "small.txt", "link-in", "empty/a/b", "empty/a", "empty", "link-out"] {
+            set_mtime(&dst.join(f), 1_500_000_000, 0);
+        }
     };
     for opts in [
         vec!["-a"],
