@@ -342,7 +342,16 @@ fn directories_in_the_way_like_stock() {
         std::fs::write(dst.join("link-out"), b"a file where a link comes\n").unwrap();
         // Fixed times: what stays is compared, and a second may tick
         // between seeding stock's module and ours.
-        for f in ["small.txt/inner/f", "small.txt/inner", "small.txt", "link-in", "empty/a/b", "empty/a", "empty", "link-out"] {
+        for f in [
+            "small.txt/inner/f",
+            "small.txt/inner",
+            "small.txt",
+            "link-in",
+            "empty/a/b",
+            "empty/a",
+            "empty",
+            "link-out",
+        ] {
             set_mtime(&dst.join(f), 1_500_000_000, 0);
         }
     };

@@ -95,17 +95,45 @@ fn sc(b: u8) -> u32 {
 
 impl Rolling {
     /// Start a window over `block`.
+    ///
+    /// The sums are `s1 = Σ c[i]` and `s2 = Σ (n - i)·c[i]` (mod 2^32),
+    /// over the bytes as signed chars. This runs once per matched block,
+    /// so over the whole file on a delta: it is laid out for vector code.
+    /// Byte `i = 16p + k` goes to lane `k` of two accumulators per lane,
+    /// `a[k] = Σ_p c` and `r[k]` (the running total of `a[k]` after each
+    /// piece, `Σ_p (P - p)·c`), which need only additions; the lanes are
+    /// combined at the end, since `Σ p·c = P·a - r`.
     pub fn new(block: &[u8]) -> Rolling {
-        let (mut s1, mut s2) = (0u32, 0u32);
-        for &b in block {
+        const LANES: usize = 16;
+        let n = block.len() as u32;
+        let mut a = [0u32; LANES];
+        let mut r = [0u32; LANES];
+        let mut pieces = block.chunks_exact(LANES);
+        let mut count = 0u32;
+        for piece in &mut pieces {
+            for k in 0..LANES {
+                a[k] = a[k].wrapping_add(sc(piece[k]));
+                r[k] = r[k].wrapping_add(a[k]);
+            }
+            count += 1;
+        }
+        let (mut s1, mut sum_pc, mut sum_kc) = (0u32, 0u32, 0u32);
+        for k in 0..LANES {
+            s1 = s1.wrapping_add(a[k]);
+            sum_pc = sum_pc.wrapping_add(count.wrapping_mul(a[k]).wrapping_sub(r[k]));
+            sum_kc = sum_kc.wrapping_add((k as u32).wrapping_mul(a[k]));
+        }
+        let mut s2 = n
+            .wrapping_mul(s1)
+            .wrapping_sub((LANES as u32).wrapping_mul(sum_pc))
+            .wrapping_sub(sum_kc);
+        let mut pos = count.wrapping_mul(LANES as u32);
+        for &b in pieces.remainder() {
             s1 = s1.wrapping_add(sc(b));
-            s2 = s2.wrapping_add(s1);
+            s2 = s2.wrapping_add(n.wrapping_sub(pos).wrapping_mul(sc(b)));
+            pos += 1;
         }
-        Rolling {
-            s1,
-            s2,
-            len: block.len() as u32,
-        }
+        Rolling { s1, s2, len: n }
     }
 
     /// Slide the window one byte: drop `out_byte` from the front, append `in_byte`.

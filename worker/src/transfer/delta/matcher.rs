@@ -69,17 +69,19 @@ impl<'a, R: Read> Window<'a, R> {
         let have = self.start + self.buf.len() as u64;
         let want = (end - have).max(READ_CHUNK as u64).min(self.file_len - have) as usize;
         let old = self.buf.len();
-        self.buf.resize(old + want, 0);
-        let mut got = 0;
-        while got < want && self.read_error.is_none() {
-            match self.src.read(&mut self.buf[old + got..]) {
-                Ok(0) => self.read_error = Some(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while sending")),
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+        if self.read_error.is_none() {
+            // Read into the spare capacity (no zeroing of what the read fills).
+            self.buf.reserve(want);
+            match (&mut *self.src).take(want as u64).read_to_end(&mut self.buf) {
+                Ok(_) if self.buf.len() < old + want => {
+                    self.read_error = Some(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while sending"))
+                }
+                Ok(_) => {}
                 Err(e) => self.read_error = Some(e),
             }
         }
-        // On error the remainder stays zero-filled, like upstream's map_ptr.
+        // On error the remainder is zero-filled, like upstream's map_ptr.
+        self.buf.resize(old + want, 0);
     }
 
     /// Forget data before `off` once enough of it has accumulated.

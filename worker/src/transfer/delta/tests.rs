@@ -40,6 +40,29 @@ fn weak_sum_hand_vectors() {
     assert_eq!(weak_sum(b""), 0);
 }
 
+/// The piecewise weak sum equals upstream's byte-serial definition for
+/// every length around the piece size and for long blocks (where the
+/// 32-bit sums wrap).
+#[test]
+fn weak_sum_equals_the_serial_definition() {
+    let serial = |b: &[u8]| {
+        let (mut s1, mut s2) = (0u32, 0u32);
+        for &x in b {
+            s1 = s1.wrapping_add(x as i8 as i32 as u32);
+            s2 = s2.wrapping_add(s1);
+        }
+        (s1 & 0xffff) | (s2 << 16)
+    };
+    let mut rng = StdRng::seed_from_u64(11);
+    let data: Vec<u8> = (0..300_010).map(|_| rng.gen::<u8>()).collect();
+    for len in (0..100).chain([127, 128, 129, 700, 4096, 4097, 65_535, 131_072, 299_999]) {
+        assert_eq!(weak_sum(&data[..len]), serial(&data[..len]), "len {len}");
+        assert_eq!(weak_sum(&data[7..7 + len]), serial(&data[7..7 + len]), "len {len} at 7");
+    }
+    let high = vec![0xffu8; 200_000];
+    assert_eq!(weak_sum(&high), serial(&high));
+}
+
 #[test]
 fn rolling_matches_recomputation_on_random_high_bytes() {
     let mut rng = StdRng::seed_from_u64(7);
