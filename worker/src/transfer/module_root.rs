@@ -161,18 +161,31 @@ impl ModuleRoot {
     /// Open a regular file for reading, as the sender does: not through a
     /// symlink at its name, never as a controlling terminal, without
     /// blocking on a FIFO swapped in, and without touching its atime when
-    /// we may. The returned file is in blocking mode.
+    /// we may. Anything but a regular file is handed back in blocking
+    /// mode (a regular file's reads never block, whatever the flag says).
     pub fn open_read(&self, rel: &Path) -> io::Result<File> {
+        self.open_read_with_metadata(rel).map(|(file, _)| file)
+    }
+
+    /// [`ModuleRoot::open_read`] and the opened file's metadata, in two
+    /// system calls for a regular file (a read of a regular file never
+    /// blocks, so its non-blocking flag is left as it is; anything else
+    /// is switched back to blocking mode).
+    pub fn open_read_with_metadata(&self, rel: &Path) -> io::Result<(File, Metadata)> {
         let base = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK;
         let fd = match self.resolve(rel, base | libc::O_NOATIME) {
             // O_NOATIME needs ownership or CAP_FOWNER.
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => self.resolve(rel, base)?,
             other => other?,
         };
-        let flags = nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)?;
-        let flags = nix::fcntl::OFlag::from_bits_retain(flags) & !nix::fcntl::OFlag::O_NONBLOCK;
-        nix::fcntl::fcntl(fd.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))?;
-        Ok(File::from(fd))
+        let file = File::from(fd);
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            let flags = nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)?;
+            let flags = nix::fcntl::OFlag::from_bits_retain(flags) & !nix::fcntl::OFlag::O_NONBLOCK;
+            nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_SETFL(flags))?;
+        }
+        Ok((file, meta))
     }
 
     /// Remove the file `rel` if `still_same` accepts its current metadata
@@ -314,6 +327,7 @@ mod tests {
     use super::*;
     use std::io::Read;
     use std::os::unix::fs::symlink;
+    use std::os::unix::fs::FileTypeExt;
 
     /// `<tmp>/outside/secret` and the root `<tmp>/m` with `f`, `d/g`.
     fn tree() -> (tempfile::TempDir, ModuleRoot) {
@@ -381,11 +395,16 @@ mod tests {
     }
 
     #[test]
-    fn regular_file_opens_blocking_and_dirs_list() {
-        let (_top, root) = tree();
-        let f = root.open_read(Path::new("f")).unwrap();
+    fn fifos_open_without_blocking_and_come_back_blocking_and_dirs_list() {
+        let (top, root) = tree();
+        nix::unistd::mkfifo(&top.path().join("m/fifo"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        // No writer: a blocking open would hang here.
+        let (f, meta) = root.open_read_with_metadata(Path::new("fifo")).unwrap();
+        assert!(meta.file_type().is_fifo());
         let flags = nix::fcntl::fcntl(f.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL).unwrap();
-        assert_eq!(flags & libc::O_NONBLOCK, 0, "the file is handed back blocking");
+        assert_eq!(flags & libc::O_NONBLOCK, 0, "a non-file is handed back blocking");
+        let (_, meta) = root.open_read_with_metadata(Path::new("f")).unwrap();
+        assert!(meta.is_file());
         assert_eq!(read(&root, "d/g").unwrap(), "g");
         let mut names: Vec<_> = root.read_dir(Path::new("")).unwrap().map(|n| n.unwrap()).collect();
         names.sort();

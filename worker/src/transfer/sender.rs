@@ -342,8 +342,8 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         // Entries' paths are module-relative.
         let module_path = local.to_string_lossy().into_owned();
         let name = crate::transfer::walk::shown_path(&transfer_name, &module_path);
-        let file = match root.open_read(&local) {
-            Ok(f) => f,
+        let (file, meta) = match root.open_read_with_metadata(&local) {
+            Ok(opened) => opened,
             Err(e) => {
                 let text = if e.kind() == io::ErrorKind::NotFound {
                     lists.io_error |= IOERR_VANISHED;
@@ -364,7 +364,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
                 continue;
             }
         };
-        let len = file.metadata()?.len();
+        let len = meta.len();
         if appending && len < entry.size {
             let text = format!("skipped diminished file: {}\n", full_fname(&name, setup.module_name));
             out.message(MsgTag::Warning, text.as_bytes())?;

@@ -127,11 +127,9 @@ impl Rolling {
             .wrapping_mul(s1)
             .wrapping_sub((LANES as u32).wrapping_mul(sum_pc))
             .wrapping_sub(sum_kc);
-        let mut pos = count.wrapping_mul(LANES as u32);
-        for &b in pieces.remainder() {
+        for (pos, &b) in (count.wrapping_mul(LANES as u32)..).zip(pieces.remainder()) {
             s1 = s1.wrapping_add(sc(b));
             s2 = s2.wrapping_add(n.wrapping_sub(pos).wrapping_mul(sc(b)));
-            pos += 1;
         }
         Rolling { s1, s2, len: n }
     }
