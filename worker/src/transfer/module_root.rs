@@ -408,7 +408,7 @@ mod tests {
         assert_eq!(read(&root, "d/g").unwrap(), "g");
         let mut names: Vec<_> = root.read_dir(Path::new("")).unwrap().map(|n| n.unwrap()).collect();
         names.sort();
-        assert_eq!(names, ["d", "f"]);
+        assert_eq!(names, ["d", "f", "fifo"]);
         let names: Vec<_> = root.read_dir(Path::new("d")).unwrap().map(|n| n.unwrap()).collect();
         assert_eq!(names, ["g"]);
         assert!(root.read_dir(Path::new("f")).is_err());
