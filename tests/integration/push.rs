@@ -457,6 +457,43 @@ fn module_temp_dir_like_stock() {
     }
 }
 
+/// -m drops directories with no file below them; -K keeps a symlink to a
+/// directory where the list has that directory, and fills the directory.
+#[test]
+fn prune_empty_dirs_and_keep_dirlinks_like_stock() {
+    let p = push_pair("");
+    std::fs::create_dir_all(p.src.path().join("hollow/deeper/deepest")).unwrap();
+    std::fs::create_dir_all(p.src.path().join("half/empty")).unwrap();
+    std::fs::write(p.src.path().join("half/file"), b"keeps half\n").unwrap();
+    for opts in [vec!["-am"], vec!["-am", "-i"], vec!["-rtm", "--protocol=29"]] {
+        let (s, o) = p.compare(&opts, "", "w/", None);
+        assert_eq!((s.code, o.code), (0, 0), "{opts:?}: {o:?}");
+    }
+    assert!(!p.ours_dst.path().join("hollow").exists() && !p.ours_dst.path().join("emptydir").exists());
+    assert!(p.ours_dst.path().join("half/file").exists() && !p.ours_dst.path().join("half/empty").exists());
+    let seed = |dst: &Path| {
+        std::fs::create_dir_all(dst.join("elsewhere/nested")).unwrap();
+        std::fs::write(dst.join("elsewhere/kept.txt"), b"was here first\n").unwrap();
+        std::os::unix::fs::symlink("elsewhere", dst.join("dir")).unwrap();
+        for f in ["elsewhere/kept.txt", "elsewhere/nested", "elsewhere"] {
+            set_mtime(&dst.join(f), 1_500_000_000, 0);
+        }
+    };
+    // Upstream sets the kept link's own times, not its directory's: that
+    // directory's time is when the push last changed it.
+    let changed_now = |t: &mut std::collections::BTreeMap<String, String>| {
+        if let Some(v) = t.get_mut("elsewhere") {
+            *v = v.split(" mtime").next().unwrap_or_default().to_string();
+        }
+    };
+    for opts in [vec!["-aK", "-i"], vec!["-aK", "--delete", "--stats"], vec!["-a", "-i"], vec!["-aK"]] {
+        let (s, o) = p.compare_normalised(&opts, "", "w/", Some(&seed), &changed_now);
+        assert_eq!((s.code, o.code), (0, 0), "{opts:?}: {o:?}");
+    }
+    assert!(p.ours_dst.path().join("dir").is_symlink(), "the link is kept");
+    assert!(p.ours_dst.path().join("elsewhere/other.o").exists(), "its directory is filled");
+}
+
 #[test]
 fn module_settings_on_a_push() {
     // incoming chmod, and files created as the module's user.

@@ -143,6 +143,13 @@ impl ModuleRoot {
         }
     }
 
+    /// Where directory `rel` physically is below the root, its symlinks
+    /// resolved (inside the root); `None` if that cannot be told.
+    pub fn physical_dir(&self, rel: &Path) -> Option<PathBuf> {
+        let fd = self.resolve(rel, libc::O_PATH | libc::O_DIRECTORY).ok()?;
+        self.inside_path(fd.as_raw_fd())
+    }
+
     /// Where the open directory `fd` is below the root, from the kernel's
     /// name for it; `None` if that name is unknown or not below the root
     /// (then the caller uses its own path, which is confined all the same).

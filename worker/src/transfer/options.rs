@@ -71,6 +71,12 @@ pub struct TransferOptions {
     /// `--append` (1) or `--append-verify` (2): the receiver keeps what it
     /// has and the sender sends only the rest (first pass only).
     pub append_mode: u8,
+    /// `-q`: a push keeps its notices (such as skipped non-regular files)
+    /// to itself.
+    pub quiet: bool,
+    /// `-K`: on a push, a symlink to a directory where the list has a
+    /// directory is kept and used as that directory.
+    pub keep_dirlinks: bool,
     /// `--force`: a push removes a non-empty directory that stands where
     /// a non-directory comes (`--delete` does too).
     pub force_delete: bool,
@@ -283,6 +289,7 @@ impl TransferOptions {
             }
             "inplace" => self.inplace = true,
             "force" => self.force_delete = true,
+            "keep-dirlinks" => self.keep_dirlinks = true,
             "backup-dir" => {
                 self.make_backups = true;
                 self.backup_dir = value.map(String::from);
@@ -334,19 +341,17 @@ impl TransferOptions {
                 '@' => return, // --modify-window: the receiver's business
                 'v' => self.verbose = self.verbose.saturating_add(1),
                 // The receiving side's business (backup, update, sparse, ...), or quiet.
-                'q' | 's' => {}
+                'q' => self.quiet = true,
+                's' => {}
                 'u' => self.update_only = true,
                 'I' => self.ignore_times = true,
-                'K' => self.receiver_options.push("--keep-dirlinks (-K)".into()),
+                'K' => self.keep_dirlinks = true,
                 'y' => self.receiver_options.push("--fuzzy (-y)".into()),
                 'S' => self.sparse = true,
                 'b' => self.make_backups = true,
                 '0' => self.from0 = true,
                 'W' => self.whole_file = true,
-                'm' => {
-                    self.prune_empty_dirs = true;
-                    self.receiver_options.push("--prune-empty-dirs (-m)".into());
-                }
+                'm' => self.prune_empty_dirs = true,
                 'n' => self.dry_run = true,
                 'l' => self.preserve_links = true,
                 'd' => self.dirs = true,

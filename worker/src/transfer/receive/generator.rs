@@ -307,7 +307,13 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             let name = String::from_utf8_lossy(&e.name);
             return Ok(self.report(format!("ERROR: daemon refused to receive {} \"{name}\"\n", kind_word(e)))?);
         }
-        let existing = s.root.lstat(&rel).ok();
+        let mut existing = s.root.lstat(&rel).ok();
+        if e.is_dir() && s.setup.options.keep_dirlinks && existing.as_ref().is_some_and(|m| m.file_type().is_symlink()) {
+            // -K: a link to a directory stands for the directory.
+            if let Some(target) = s.root.stat(&rel).ok().filter(|m| m.is_dir()) {
+                existing = Some(target);
+            }
+        }
         if s.setup.options.existing_only && existing.is_none() {
             // --existing: nothing new is created, of any kind.
             return Ok(());
@@ -519,7 +525,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                         mode |= 0o700;
                     }
                     if mode != m.mode() & 0o7777 {
-                        let (dir, name) = s.root.parent_of(rel)?;
+                        let (dir, name) = s.root.parent_of(&self.attr_path(rel))?;
                         let _ = dir.chmod(&name, mode);
                     }
                 }
@@ -547,6 +553,28 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         Ok(())
     }
 
+    /// Upstream's notice (info level NONREG, on unless `-q`) for a link or
+    /// node the options do not transfer.
+    fn skip_non_regular(&mut self, e: &FileEntry) -> Result<(), ReceiveError> {
+        let s = self.shared;
+        if !s.setup.options.quiet {
+            s.info(&format!("skipping non-regular file {}\n", quoted(e)))?;
+        }
+        Ok(())
+    }
+
+    /// Where a directory's attributes are set: the directory itself, or
+    /// under `-K` the directory a kept symlink at `rel` leads to.
+    fn attr_path(&self, rel: &Path) -> std::path::PathBuf {
+        let s = self.shared;
+        if s.setup.options.keep_dirlinks && s.root.lstat(rel).is_ok_and(|m| m.file_type().is_symlink()) {
+            if let Some(physical) = s.root.physical_dir(rel) {
+                return physical;
+            }
+        }
+        rel.to_path_buf()
+    }
+
     /// Make a directory we can fill (its final mode comes at the end);
     /// returns whether it was created.
     fn make_dir(&mut self, e: &FileEntry, rel: &Path) -> Result<bool, ReceiveError> {
@@ -568,7 +596,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
     fn symlink(&mut self, i: usize, e: &FileEntry, rel: &Path, existing: Option<&std::fs::Metadata>) -> Result<(), ReceiveError> {
         let s = self.shared;
         if !s.setup.options.preserve_links {
-            return Ok(());
+            return self.skip_non_regular(e);
         }
         let Some(target) = &e.link_target else { return Ok(()) };
         let target = if s.setup.munge_symlinks {
@@ -618,7 +646,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         let o = s.setup.options;
         let is_device = matches!(e.mode & libc::S_IFMT, libc::S_IFCHR | libc::S_IFBLK);
         if (is_device && !o.preserve_devices) || (!is_device && !o.preserve_specials) {
-            return Ok(());
+            return self.skip_non_regular(e);
         }
         if is_device && !s.setup.may_chown {
             return Ok(());
@@ -656,7 +684,15 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             }
             // A new directory gets the sender's mode (masked without -p);
             // an existing one keeps its own unless -p.
-            let mode = (created || s.setup.options.preserve_perms).then(|| attrs::dest_mode(s.setup, e, None));
+            let mut mode = (created || s.setup.options.preserve_perms).then(|| attrs::dest_mode(s.setup, e, None));
+            // -K: as upstream, the mode goes to the directory the kept link
+            // leads to (chmod follows), owner and times to the link itself.
+            let physical = self.attr_path(&rel);
+            if physical != rel {
+                if let (Some(m), Ok((pdir, pname))) = (mode.take(), s.root.parent_of(&physical)) {
+                    let _ = pdir.chmod(&pname, m);
+                }
+            }
             let (dir, name) = s.root.parent_of(&rel)?;
             let result = attrs::apply(s.setup, &dir, &name, e, mode);
             if let Err(err) = result {

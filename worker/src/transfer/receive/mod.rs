@@ -146,6 +146,38 @@ pub struct Shared<'a, W: Write> {
     pub staging: staging::Staging,
 }
 
+/// `-m` (upstream's receiver-side pass in `recv_file_list`): a directory
+/// with no non-directory anywhere below it is dropped from the list, unless
+/// it (or a directory below it) is excluded by the client's rules, which
+/// keeps it; the transfer's top (`.`) always stays.
+fn prune_empty_dirs(files: &mut [SortedEntry], client_filters: &FilterList) {
+    use std::collections::HashSet;
+    let mut keep: HashSet<Vec<u8>> = HashSet::new();
+    let mark_parents = |name: &[u8], keep: &mut HashSet<Vec<u8>>| {
+        let mut end = name.len();
+        while let Some(slash) = name[..end].iter().rposition(|&b| b == b'/') {
+            if !keep.insert(name[..slash].to_vec()) {
+                break;
+            }
+            end = slash;
+        }
+    };
+    for f in files.iter().filter(|f| f.active) {
+        let e = &f.entry;
+        if !e.is_dir() {
+            mark_parents(&e.name, &mut keep);
+        } else if client_filters.excludes(&String::from_utf8_lossy(&e.name), true) {
+            keep.insert(e.name.clone());
+            mark_parents(&e.name, &mut keep);
+        }
+    }
+    for f in files.iter_mut() {
+        if f.active && f.entry.is_dir() && f.entry.name != b"." && !keep.contains(&f.entry.name) {
+            f.active = false;
+        }
+    }
+}
+
 /// Upstream's `receiver_wants_list`: the client sends its filter rules
 /// only when we will delete or prune.
 fn receiver_wants_filters(o: &TransferOptions, protocol: u32) -> bool {
@@ -203,7 +235,10 @@ pub fn run<R: Read, W: Write + Send>(
     }
     let roles = decoder.hlink_roles().to_vec();
     let trailer = decoder.finish(&mut input).map_err(list_error)?;
-    let files = sort_and_mark_duplicates(entries, protocol);
+    let mut files = sort_and_mark_duplicates(entries, protocol);
+    if opts.prune_empty_dirs {
+        prune_empty_dirs(&mut files, &client_filters);
+    }
     let hard_links = if opts.preserve_hard_links {
         hard_link_followers(&files, &roles)
     } else {
