@@ -184,7 +184,7 @@ pub static PARAMS: &[ParamDef] = &[
     p("syslog tag", &[], M, Str, Some("rsyncd"), false),
     p("uid", &[], M, Str, None, true),
     p("path", &[], M, Path, None, true),
-    p("temp dir", &[], M, Path, None, false),
+    p("temp dir", &[], M, Path, None, true),
     p("max connections", &[], M, int(0, U32_MAX), Some("0"), true),
     p("max verbosity", &[], M, int(I32_MIN, I32_MAX), Some("1"), true),
     p("timeout", &[], M, int(0, U32_MAX), Some("0"), true),

@@ -176,13 +176,14 @@ fn enforced_flags() {
         "max sessions per worker",
         "write only",
         "dont compress",
+        "temp dir",
     ] {
         assert!(enforced.contains(&name), "{name}");
     }
     for name in ["use chroot", "proxy protocol", "syslog facility", "syslog tag"] {
         assert!(!enforced.contains(&name), "{name}");
     }
-    assert_eq!(enforced.len(), 36 + 14);
+    assert_eq!(enforced.len(), 36 + 15);
 }
 
 #[test]

@@ -77,6 +77,10 @@ pub struct TransferOptions {
     /// `-K`: on a push, a symlink to a directory where the list has a
     /// directory is kept and used as that directory.
     pub keep_dirlinks: bool,
+    /// `--compare-dest`, `--copy-dest`, `--link-dest` (the last kind given
+    /// applies to all, as upstream) and their directories, in order.
+    pub alt_dest: Option<AltDest>,
+    pub basis_dirs: Vec<String>,
     /// `--force`: a push removes a non-empty directory that stands where
     /// a non-directory comes (`--delete` does too).
     pub force_delete: bool,
@@ -165,9 +169,16 @@ pub enum MissingArgs {
     Ignore,
 }
 
-/// Long options that change what a receiver does and that a push does not
-/// implement yet (a pull accepts them: they are the client's business).
-const RECEIVER_ONLY_LONG: &[&str] = &["compare-dest", "copy-dest", "link-dest", "keep-dirlinks"];
+/// What a push does with a file found unchanged in a `--*-dest` directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AltDest {
+    /// `--compare-dest`: nothing (the file is not transferred).
+    Compare,
+    /// `--copy-dest`: copy it locally.
+    Copy,
+    /// `--link-dest`: hard-link it.
+    Link,
+}
 
 /// Long options that take their value as the next argument.
 const SEPARATE_VALUE: &[&str] = &[
@@ -288,7 +299,17 @@ impl TransferOptions {
                 self.receiver_options.push(format!("--{name}"));
             }
             "inplace" => self.inplace = true,
+            // A pushing client says -i this way (upstream's server_options).
+            "log-format" => self.itemize |= value.is_some_and(|v| v.contains("%i")),
             "force" => self.force_delete = true,
+            "compare-dest" | "copy-dest" | "link-dest" => {
+                self.alt_dest = Some(match name {
+                    "compare-dest" => AltDest::Compare,
+                    "copy-dest" => AltDest::Copy,
+                    _ => AltDest::Link,
+                });
+                self.basis_dirs.extend(value.map(String::from));
+            }
             "keep-dirlinks" => self.keep_dirlinks = true,
             "backup-dir" => {
                 self.make_backups = true;
@@ -319,7 +340,6 @@ impl TransferOptions {
                 self.delete_mode = true;
                 self.receiver_options.push(format!("--{n}"));
             }
-            n if RECEIVER_ONLY_LONG.contains(&n) => self.receiver_options.push(format!("--{n}")),
             n if ACCEPTED_LONG.contains(&n) => {}
             other => self.unsupported.push(format!("--{other}")),
         }

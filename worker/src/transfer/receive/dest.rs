@@ -59,7 +59,8 @@ pub fn resolve(root: &ModuleRoot, setup: &ReceiveSetup<'_>, files: &[SortedEntry
     let rel = rel.trim_end_matches('/').to_string();
     let total = files.iter().filter(|f| f.active).count();
     let first_is_dir = files.first().is_some_and(|f| f.entry.is_dir());
-    let verbose = setup.options.verbose > 0;
+    // Upstream: at INFO_GTE(NAME, 1) or with -i.
+    let verbose = setup.options.verbose > 0 || setup.options.itemize;
     let path = PathBuf::from(&rel);
     if !rel.is_empty() && setup.daemon_filters.excludes(&rel, true) {
         return Err(select_error(format!(

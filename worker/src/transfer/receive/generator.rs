@@ -18,7 +18,8 @@ use crate::transfer::delta::{compute_block_sums, sum_sizes_sqroot, write_block_s
 use crate::transfer::flist::FileEntry;
 use crate::transfer::item;
 use crate::transfer::ndx::{NdxCodec, NDX_DONE};
-use crate::transfer::options::DeleteTiming;
+use crate::transfer::options::{AltDest, DeleteTiming};
+use crate::transfer::receive::alt_dest::Match;
 use crate::transfer::receive::delete::Deleter;
 use crate::transfer::receive::{attrs, ReceiveError, Shared, ToGenerator};
 use crate::transfer::walk::IOERR_GENERAL;
@@ -344,6 +345,9 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             }
             other => other,
         };
+        if self.settle_from_alt_dests(i, e, &rel, existing.as_ref())? {
+            return Ok(());
+        }
         match self.verdict(e, &rel, existing.as_ref()) {
             // --append: a file at least as long as the sender's is left alone.
             Verdict::Transfer(_) if o.append_mode > 0 && existing.as_ref().is_some_and(|m| m.is_file() && m.len() >= e.size) => {}
@@ -395,20 +399,144 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         if o.preserve_times && old.mtime() != e.mtime {
             why |= item::REPORT_TIME;
         }
-        let same = if o.ignore_times {
-            false
-        } else if o.always_checksum {
-            old.len() == e.size && self.same_checksum(rel, e)
-        } else if o.size_only {
-            old.len() == e.size
-        } else {
-            old.len() == e.size && old.mtime() == e.mtime
-        };
-        if same {
+        if self.quick_check(e, rel, old) {
             Verdict::UpToDate
         } else {
             Verdict::Transfer(why)
         }
+    }
+
+    /// Upstream's `quick_check_ok` for a regular file `old` at `path`:
+    /// same size and time (or checksum with `-c`; size alone with
+    /// `--size-only`; never with `-I`).
+    fn quick_check(&self, e: &FileEntry, path: &Path, old: &std::fs::Metadata) -> bool {
+        let o = self.shared.setup.options;
+        if old.len() != e.size {
+            return false;
+        }
+        if o.always_checksum {
+            return self.same_checksum(path, e);
+        }
+        if o.size_only {
+            return true;
+        }
+        !o.ignore_times && old.mtime() == e.mtime
+    }
+
+    /// Upstream's `unchanged_attrs` for a regular file: times (with -t),
+    /// permissions (-p, or the executable bits with -E) and owners (when
+    /// they are kept) as the list has them.
+    fn unchanged_attrs(&self, e: &FileEntry, old: &std::fs::Metadata) -> bool {
+        let s = self.shared;
+        let o = s.setup.options;
+        if o.preserve_times && old.mtime() != e.mtime {
+            return false;
+        }
+        if o.preserve_perms && old.mode() & 0o7777 != e.mode & 0o7777 {
+            return false;
+        }
+        if !o.preserve_perms && o.preserve_executability && (old.mode() & 0o111 != 0) != (e.mode & 0o111 != 0) {
+            return false;
+        }
+        if s.setup.may_chown && o.preserve_uid && old.uid() != e.uid {
+            return false;
+        }
+        !(o.preserve_gid && old.gid() != e.gid)
+    }
+
+    /// `--compare-dest` / `--copy-dest` / `--link-dest` for file `i`
+    /// (upstream's `try_dests_reg`): whether the entry was settled from
+    /// one of the directories (left out, linked or copied).
+    fn settle_from_alt_dests(
+        &mut self,
+        i: usize,
+        e: &FileEntry,
+        rel: &Path,
+        existing: Option<&std::fs::Metadata>,
+    ) -> Result<bool, ReceiveError> {
+        let s = self.shared;
+        let Some(alt) = s.alt_dests.as_ref() else { return Ok(false) };
+        if existing.is_some() && alt.kind == AltDest::Copy {
+            return Ok(false);
+        }
+        let found = alt.find(rel, |path| {
+            let m = s.root.lstat(path).ok().filter(|m| m.is_file())?;
+            Some(if !self.quick_check(e, path, &m) {
+                Match::Exists
+            } else if self.unchanged_attrs(e, &m) {
+                Match::Unchanged
+            } else {
+                Match::SameContent
+            })
+        });
+        let Some((_, level, path)) = found else { return Ok(false) };
+        let Ok(meta) = s.root.lstat(&path) else { return Ok(false) };
+        if level == Match::Unchanged && alt.kind != AltDest::Copy {
+            let (dir, name) = s.root.parent_of(rel)?;
+            if let Some(t) = existing {
+                if alt.kind == AltDest::Link && t.dev() == meta.dev() && t.ino() == meta.ino() {
+                    return Ok(false);
+                }
+                if let Err(err) = dir.unlink(&name) {
+                    if err.kind() != io::ErrorKind::NotFound {
+                        return Ok(false);
+                    }
+                }
+            }
+            if alt.kind == AltDest::Compare {
+                self.send_item(i, item_flags(s.setup, e, Some(&meta), 0))?;
+                return Ok(true);
+            }
+            let (from_dir, from_name) = s.root.parent_of(&path)?;
+            if dir.link_from(&from_dir, &from_name, &name).is_ok() {
+                // Itemized only at -ii, as upstream.
+                return Ok(true);
+            }
+        } else if existing.is_some() || level < Match::SameContent {
+            // Not settled here: an existing target goes through the quick
+            // check, a mere basis is used by the request.
+            return Ok(false);
+        }
+        // Same content: a local copy, with the list's attributes.
+        match self.copy_local(e, &path, rel) {
+            Ok(()) => {
+                self.send_item(i, item_flags(s.setup, e, Some(&meta), item::LOCAL_CHANGE))?;
+                Ok(true)
+            }
+            Err(err) => {
+                let text = crate::transfer::walk::rsyserr(&format!("copy of {} failed", quoted(e)), &err);
+                self.report(text.replacen("[sender]", "[generator]", 1))?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Copy `from` (module-relative) to `rel` through a temporary file,
+    /// with `e`'s attributes.
+    fn copy_local(&self, e: &FileEntry, from: &Path, rel: &Path) -> io::Result<()> {
+        let s = self.shared;
+        let (dir, name) = s.root.parent_of(rel)?;
+        let (out, temp) = dir.create_temp(&name)?;
+        let copied = (|| {
+            let mut src = s.root.open_read(from)?;
+            io::copy(&mut src, &mut &out)?;
+            let mode = attrs::dest_mode(s.setup, e, None);
+            attrs::apply(s.setup, &dir, &temp, e, Some(mode))?;
+            dir.rename(&temp, &name)
+        })();
+        if copied.is_err() {
+            let _ = dir.unlink(&temp);
+        }
+        copied
+    }
+
+    /// The `--*-dest` file that serves as the basis for a missing target
+    /// (upstream: FNAMECMP_BASIS_DIR_LOW + j), if any.
+    fn alt_basis(&self, rel: &Path) -> Option<(u8, std::path::PathBuf)> {
+        let s = self.shared;
+        let alt = s.alt_dests.as_ref()?;
+        let (j, _, path) = alt.find(rel, |p| s.root.lstat(p).ok().filter(|m| m.is_file()).map(|_| Match::Exists))?;
+        Some((j as u8, path))
     }
 
     /// `-c`: the whole-file checksum of what we have against the list's.
@@ -450,18 +578,30 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         // A partial file kept by an interrupted push is the better basis,
         // as upstream's.
         let partial = s.staging.existing_partial(&s.root, &rel);
-        let (basis_rel, existing) = match &partial {
-            Some(p) => (p.clone(), s.root.lstat(p).ok()),
-            None => (rel.clone(), target.clone()),
+        // Without a target, a file in a --*-dest directory is the basis.
+        let alt = if partial.is_none() && target.is_none() {
+            self.alt_basis(&rel)
+        } else {
+            None
         };
-        let basis_type = partial.as_ref().map(|_| crate::transfer::receive::staging::BASIS_PARTIAL_DIR);
+        let (basis_rel, existing, basis_type) = match (&partial, &alt) {
+            (Some(p), _) => (
+                p.clone(),
+                s.root.lstat(p).ok(),
+                Some(crate::transfer::receive::staging::BASIS_PARTIAL_DIR),
+            ),
+            (None, Some((j, path))) => (path.clone(), s.root.lstat(path).ok(), Some(*j)),
+            (None, None) => (rel.clone(), target.clone(), None),
+        };
         let base = if s.setup.options.always_checksum {
             item::TRANSFER | item::REPORT_CHANGE
         } else {
             item::TRANSFER
         };
-        // Itemized against the real target, whatever the basis (upstream's real_sx).
-        let mut iflags = item_flags(s.setup, e, target.as_ref(), base);
+        // Itemized against the real target (upstream's real_sx), or, when a
+        // --*-dest file is the basis, against that file (it becomes real_sx).
+        let against = if alt.is_some() { existing.as_ref() } else { target.as_ref() };
+        let mut iflags = item_flags(s.setup, e, against, base);
         if basis_type.is_some() {
             iflags |= item::BASIS_TYPE_FOLLOWS;
         }
@@ -512,8 +652,24 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         let s = self.shared;
         let e = &s.files[i].entry;
         let old = existing.filter(|m| m.is_dir());
-        let base = if old.is_some() { 0 } else { item::LOCAL_CHANGE };
-        self.send_item(i, item_flags(s.setup, e, old, base))?;
+        // The destination the push created counts as new (upstream's
+        // FLAG_DIR_CREATED); a new directory is compared with its namesake
+        // in a --*-dest directory, if there is one (try_dests_non).
+        let is_new = old.is_none() || (e.name == b"." && s.dest.created.is_some());
+        let alt_dir = if is_new {
+            s.alt_dests.as_ref().and_then(|alt| {
+                alt.find(rel, |p| s.root.lstat(p).ok().filter(|m| m.is_dir()).map(|_| Match::Exists))
+                    .and_then(|(_, _, p)| s.root.lstat(&p).ok())
+            })
+        } else {
+            None
+        };
+        let flags = match (&alt_dir, is_new) {
+            (Some(m), _) => item_flags(s.setup, e, Some(m), item::LOCAL_CHANGE),
+            (None, true) => item_flags(s.setup, e, None, item::LOCAL_CHANGE),
+            (None, false) => item_flags(s.setup, e, old, 0),
+        };
+        self.send_item(i, flags)?;
         let created = match existing {
             Some(m) if m.is_dir() => {
                 // An existing directory takes its mode now, as upstream's

@@ -21,6 +21,7 @@
 //! [`ModuleRoot`]: crate::transfer::module_root::ModuleRoot
 //! [`ModuleDir`]: crate::transfer::module_dir::ModuleDir
 
+pub mod alt_dest;
 pub mod attrs;
 pub mod backup;
 pub mod delete;
@@ -35,6 +36,7 @@ use std::path::PathBuf;
 use std::sync::{mpsc, Mutex};
 
 use crate::identity::ModuleIdentity;
+use crate::session::multiplex::MsgTag;
 use crate::session::protocol_setup::{compat, Negotiated};
 use crate::transfer::chmod::ChmodRules;
 use crate::transfer::delta::{ChecksumKind, ChecksumParams, Compression};
@@ -144,6 +146,8 @@ pub struct Shared<'a, W: Write> {
     pub backups: Option<backup::Backups>,
     /// Temp dir and partial dir.
     pub staging: staging::Staging,
+    /// `--compare-dest` / `--copy-dest` / `--link-dest`.
+    pub alt_dests: Option<alt_dest::AltDests>,
 }
 
 /// `-m` (upstream's receiver-side pass in `recv_file_list`): a directory
@@ -248,6 +252,7 @@ pub fn run<R: Read, W: Write + Send>(
     let root = ModuleRoot::open(&setup.module_root)?;
     let dest = dest::resolve(&root, setup, &files)?;
     let backups = backup::Backups::new(opts, &dest.dir);
+    let alt_dests = alt_dest::AltDests::new(opts, &dest.dir);
     let staging = staging::Staging::new(opts, &dest.dir, &setup.module_root, setup.temp_dir);
     match staging.check_temp_dir(&root) {
         Ok(()) => {}
@@ -276,9 +281,17 @@ pub fn run<R: Read, W: Write + Send>(
         hard_links,
         backups,
         staging,
+        alt_dests,
     };
     if let Some(msg) = shared.dest.created_message() {
         shared.info(&msg)?;
+    }
+    if let Some(alt) = &shared.alt_dests {
+        // Upstream's FWARNING, which goes out as MSG_INFO below protocol 30.
+        let tag = if protocol >= 30 { MsgTag::Warning } else { MsgTag::Info };
+        for text in alt.warnings(opts, &shared.root, &setup.module_root) {
+            shared.message(tag, &text)?;
+        }
     }
     let (to_gen, from_recv) = mpsc::channel();
     let mut stats = std::thread::scope(|scope| -> Result<ReceiveStats, ReceiveError> {

@@ -170,8 +170,10 @@ fn receive_file<R: Read, W: Write>(
     let shown = crate::transfer::walk::full_fname(&rel.to_string_lossy(), s.setup.module_name);
     let existing = s.root.lstat(&rel).ok();
     let partial = s.staging.partial_path(&rel);
-    let basis_rel = match (basis_type, &partial) {
-        (Some(BASIS_PARTIAL_DIR), Some(p)) => p.clone(),
+    let basis_rel = match (basis_type, &partial, &s.alt_dests) {
+        (Some(BASIS_PARTIAL_DIR), Some(p), _) => p.clone(),
+        // FNAMECMP_BASIS_DIR_LOW + j: the file in --*-dest directory j.
+        (Some(j), _, Some(alt)) if j < 0x80 => alt.path(usize::from(j), &rel).unwrap_or_else(|| rel.clone()),
         _ => rel.clone(),
     };
     let basis = if head.count > 0 { s.root.open_read(&basis_rel).ok() } else { None };
@@ -265,7 +267,7 @@ fn receive_file<R: Read, W: Write>(
     match move_file(&temp_dir, &temp_name, &dir, &final_name) {
         Ok(()) => {
             guard.name = None;
-            if basis_rel != rel {
+            if basis_type == Some(BASIS_PARTIAL_DIR) && basis_rel != rel {
                 // The partial file served as the basis: it is used up.
                 s.staging.discard_partial(&s.root, &basis_rel);
             }
