@@ -574,12 +574,46 @@ fn module_settings_on_a_push() {
     assert!(std::fs::read_dir(dst.path()).unwrap().next().is_none(), "nothing written");
 }
 
+/// --fuzzy: a new file's basis is the most similar file beside it (same
+/// size and time first, then the closest name), as stock picks it.
+#[test]
+fn fuzzy_basis_like_stock() {
+    let p = push_pair("");
+    let src = p.src.path().to_path_buf();
+    let seed = move |dst: &Path| {
+        let mut big = std::fs::read(src.join("big.bin")).unwrap();
+        big[700_000] ^= 1;
+        std::fs::write(dst.join("big-v1.bin"), &big).unwrap();
+        let log = std::fs::read(src.join("grow.log")).unwrap();
+        std::fs::write(dst.join("grow.log.old"), &log[..200_000]).unwrap();
+        std::fs::create_dir(dst.join("dir")).unwrap();
+        std::fs::write(dst.join("dir/unrelated.txt"), b"nothing alike").unwrap();
+        for f in ["big-v1.bin", "grow.log.old", "dir/unrelated.txt", "dir"] {
+            set_mtime(&dst.join(f), 1_500_000_000, 0);
+        }
+    };
+    for opts in [
+        vec!["-ay", "--stats"],
+        vec!["-ay", "-i"],
+        vec!["-ay", "--protocol=29", "--stats"],
+        vec!["-ayy", "--stats"],
+    ] {
+        let (s, o) = p.compare(&opts, "", "w/", Some(&seed));
+        assert_eq!((s.code, o.code), (0, 0), "{opts:?}: {o:?}");
+        let line = |r: &ClientRun, label: &str| r.stdout.lines().find(|l| l.starts_with(label)).map(str::to_string);
+        for label in ["Literal data:", "Matched data:"] {
+            assert_eq!(line(&s, label), line(&o, label), "{opts:?}: {label}");
+        }
+        assert_ne!(line(&o, "Matched data:").as_deref(), Some("Matched data: 0 bytes"), "{opts:?}");
+    }
+}
+
 #[test]
 fn unimplemented_push_options_are_refused_by_name() {
     let p = push_pair("");
     for (label, bin) in clients() {
         {
-            let (opts, name) = (["-a", "--fuzzy"], "--fuzzy (-y)");
+            let (opts, name) = (["-aX", "--stats"], "--xattrs (-X)");
             p.reset(None);
             let (_, o) = p.push_with(&bin, &opts, "", "w/");
             assert_eq!(o.code, 4, "{label} {opts:?}: {o:?}");

@@ -71,6 +71,9 @@ pub struct TransferOptions {
     /// `--append` (1) or `--append-verify` (2): the receiver keeps what it
     /// has and the sender sends only the rest (first pass only).
     pub append_mode: u8,
+    /// `-y` count: a new file's basis is a similar file in its directory
+    /// (`-yy`: in the `--*-dest` directories too).
+    pub fuzzy: u8,
     /// `-q`: a push keeps its notices (such as skipped non-regular files)
     /// to itself.
     pub quiet: bool,
@@ -302,6 +305,7 @@ impl TransferOptions {
             // A pushing client says -i this way (upstream's server_options).
             "log-format" => self.itemize |= value.is_some_and(|v| v.contains("%i")),
             "force" => self.force_delete = true,
+            "fuzzy" => self.fuzzy = self.fuzzy.saturating_add(1),
             "compare-dest" | "copy-dest" | "link-dest" => {
                 self.alt_dest = Some(match name {
                     "compare-dest" => AltDest::Compare,
@@ -366,7 +370,7 @@ impl TransferOptions {
                 'u' => self.update_only = true,
                 'I' => self.ignore_times = true,
                 'K' => self.keep_dirlinks = true,
-                'y' => self.receiver_options.push("--fuzzy (-y)".into()),
+                'y' => self.fuzzy = self.fuzzy.saturating_add(1),
                 'S' => self.sparse = true,
                 'b' => self.make_backups = true,
                 '0' => self.from0 = true,

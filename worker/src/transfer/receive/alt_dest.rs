@@ -82,6 +82,16 @@ impl AltDests {
         out
     }
 
+    /// How many directories there are.
+    pub fn len(&self) -> usize {
+        self.dirs.len()
+    }
+
+    /// Whether there are none (never, once built).
+    pub fn is_empty(&self) -> bool {
+        self.dirs.is_empty()
+    }
+
     /// Where module-relative `rel` would be in directory `j`.
     pub fn path(&self, j: usize, rel: &Path) -> Option<PathBuf> {
         let tail = rel.strip_prefix(&self.dest).unwrap_or(rel);

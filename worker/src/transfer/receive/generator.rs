@@ -21,6 +21,7 @@ use crate::transfer::ndx::{NdxCodec, NDX_DONE};
 use crate::transfer::options::{AltDest, DeleteTiming};
 use crate::transfer::receive::alt_dest::Match;
 use crate::transfer::receive::delete::Deleter;
+use crate::transfer::receive::fuzzy::Candidate;
 use crate::transfer::receive::{attrs, ReceiveError, Shared, ToGenerator};
 use crate::transfer::walk::IOERR_GENERAL;
 
@@ -45,6 +46,9 @@ struct Generator<'s, 'a, W: Write> {
     dirs: Vec<(usize, bool)>,
     /// `--delete`: what removes extraneous files.
     deleter: Option<Deleter<'s>>,
+    /// `--fuzzy`: each directory's files, listed once when first needed
+    /// (upstream lists a directory when it reaches it).
+    fuzzy_lists: std::collections::HashMap<std::path::PathBuf, Vec<Candidate>>,
 }
 
 /// Run the generator; returns the io_error bits it collected.
@@ -65,6 +69,7 @@ pub fn run<W: Write>(shared: &Shared<'_, W>, from_receiver: Receiver<ToGenerator
         io_error: 0,
         dirs: Vec::new(),
         deleter,
+        fuzzy_lists: Default::default(),
     };
     if o.delete_timing == DeleteTiming::Before {
         g.delete_pass()?;
@@ -530,6 +535,37 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         copied
     }
 
+    /// `--fuzzy`: the list index (0: the file's own directory, then the
+    /// `--*-dest` directories with `-yy`), the module-relative path and
+    /// the name of the most similar file, if any.
+    fn fuzzy_basis(&mut self, e: &FileEntry, rel: &Path) -> Option<(u8, std::path::PathBuf, Vec<u8>)> {
+        let s = self.shared;
+        let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
+        let mut dirs = vec![parent];
+        if s.setup.options.fuzzy > 1 {
+            if let Some(alt) = &s.alt_dests {
+                dirs.extend(
+                    (0..alt.len())
+                        .filter_map(|j| alt.path(j, rel))
+                        .map(|p| p.parent().unwrap_or(Path::new("")).to_path_buf()),
+                );
+            }
+        }
+        let lists: Vec<Vec<Candidate>> = dirs
+            .iter()
+            .map(|d| {
+                self.fuzzy_lists
+                    .entry(d.clone())
+                    .or_insert_with(|| list_candidates(&s.root, d))
+                    .clone()
+            })
+            .collect();
+        let name = rel.file_name()?.as_bytes();
+        let (i, found) = crate::transfer::receive::fuzzy::find(name, e.size, e.mtime, &lists)?;
+        let path = dirs[i].join(std::ffi::OsStr::from_bytes(&found));
+        Some((i as u8, path, found))
+    }
+
     /// The `--*-dest` file that serves as the basis for a missing target
     /// (upstream: FNAMECMP_BASIS_DIR_LOW + j), if any.
     fn alt_basis(&self, rel: &Path) -> Option<(u8, std::path::PathBuf)> {
@@ -584,15 +620,23 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         } else {
             None
         };
-        let (basis_rel, existing, basis_type) = match (&partial, &alt) {
-            (Some(p), _) => (
+        // Still nothing: with --fuzzy, a similar file nearby.
+        let fuzzy = if partial.is_none() && target.is_none() && alt.is_none() && s.setup.options.fuzzy > 0 {
+            self.fuzzy_basis(e, &rel)
+        } else {
+            None
+        };
+        let (basis_rel, existing, basis_type) = match (&partial, &alt, &fuzzy) {
+            (Some(p), _, _) => (
                 p.clone(),
                 s.root.lstat(p).ok(),
                 Some(crate::transfer::receive::staging::BASIS_PARTIAL_DIR),
             ),
-            (None, Some((j, path))) => (path.clone(), s.root.lstat(path).ok(), Some(*j)),
-            (None, None) => (rel.clone(), target.clone(), None),
+            (None, Some((j, path)), _) => (path.clone(), s.root.lstat(path).ok(), Some(*j)),
+            (None, None, Some((i, path, _))) => (path.clone(), s.root.lstat(path).ok(), Some(FNAMECMP_FUZZY + *i)),
+            (None, None, None) => (rel.clone(), target.clone(), None),
         };
+        let xname = fuzzy.as_ref().map(|(_, _, name)| name.as_slice());
         let base = if s.setup.options.always_checksum {
             item::TRANSFER | item::REPORT_CHANGE
         } else {
@@ -604,6 +648,9 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         let mut iflags = item_flags(s.setup, e, against, base);
         if basis_type.is_some() {
             iflags |= item::BASIS_TYPE_FOLLOWS;
+        }
+        if xname.is_some() {
+            iflags |= item::XNAME_FOLLOWS;
         }
         let sizing = SumSizing {
             block_size: s.setup.options.block_size.map(|b| b as i32),
@@ -624,7 +671,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 .and_then(|m| sum_sizes_sqroot(m.len(), protocol, xfer_sum_len, sizing))
                 .unwrap_or_default();
             let mut out = s.out.lock().unwrap_or_else(|e| e.into_inner());
-            crate::transfer::sender::write_ndx_and_attrs(&mut *out, &mut self.ndx_out, i as i32, iflags, basis_type, None, protocol)?;
+            crate::transfer::sender::write_ndx_and_attrs(&mut *out, &mut self.ndx_out, i as i32, iflags, basis_type, xname, protocol)?;
             write_sum_head(&mut *out, &head, protocol)?;
             return Ok(());
         }
@@ -640,7 +687,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             _ => None,
         };
         let mut out = s.out.lock().unwrap_or_else(|e| e.into_inner());
-        crate::transfer::sender::write_ndx_and_attrs(&mut *out, &mut self.ndx_out, i as i32, iflags, basis_type, None, protocol)?;
+        crate::transfer::sender::write_ndx_and_attrs(&mut *out, &mut self.ndx_out, i as i32, iflags, basis_type, xname, protocol)?;
         match sums {
             Some(sums) => write_block_sums(&mut *out, &sums, protocol)?,
             None => write_sum_head(&mut *out, &SumHead::default(), protocol)?,
@@ -863,6 +910,28 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         }
         Ok(())
     }
+}
+
+/// Upstream's FNAMECMP_FUZZY: a `--fuzzy` basis (plus the list it came from).
+const FNAMECMP_FUZZY: u8 = 0x83;
+
+/// The regular files of directory `dir`, sorted by name (upstream's
+/// `get_dirlist`, filters ignored).
+fn list_candidates(root: &crate::transfer::module_root::ModuleRoot, dir: &Path) -> Vec<Candidate> {
+    let Ok(names) = root.read_dir(dir) else { return Vec::new() };
+    let mut out: Vec<Candidate> = names
+        .flatten()
+        .filter_map(|n| {
+            let m = root.lstat(&dir.join(&n)).ok().filter(|m| m.is_file())?;
+            Some(Candidate {
+                name: n.as_bytes().to_vec(),
+                size: m.len(),
+                mtime: m.mtime(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
 }
 
 /// Upstream's `itemize()` (protocol >= 29 itemizes everything): how `e`

@@ -26,6 +26,7 @@ pub mod attrs;
 pub mod backup;
 pub mod delete;
 pub mod dest;
+pub mod fuzzy;
 pub mod generator;
 pub mod output;
 pub mod receiver;

@@ -9,6 +9,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
@@ -25,6 +26,9 @@ use crate::transfer::receive::output::{FileWriter, InPlace};
 use crate::transfer::receive::staging::{Staging, BASIS_PARTIAL_DIR};
 use crate::transfer::receive::{attrs, ReceiveError, ReceiveStats, Shared, ToGenerator};
 use crate::transfer::walk::{rsyserr, IOERR_GENERAL};
+
+/// Upstream's FNAMECMP_FUZZY: the basis named by the item's xname.
+const FNAMECMP_FUZZY: u8 = 0x83;
 
 /// A temporary file that is removed unless it was renamed into place.
 struct TempFile<'d> {
@@ -92,8 +96,9 @@ pub fn run<R: Read, W: Write>(
             input.read_exact(&mut b)?;
             basis_type = Some(b[0]);
         }
+        let mut xname = None;
         if iflags & item::XNAME_FOLLOWS != 0 {
-            read_vstring(input, 4096)?;
+            xname = Some(read_vstring(input, 4096)?);
         }
         if iflags & item::TRANSFER == 0 {
             // The client echoing an itemized entry back (for its log): nothing to do.
@@ -107,7 +112,14 @@ pub fn run<R: Read, W: Write>(
         let outcome = if in_place {
             receive_in_place(shared, input, &mut tokens, ndx as usize, phase)?
         } else {
-            receive_file(shared, input, &mut tokens, ndx as usize, basis_type, &mut delayed)?
+            receive_file(
+                shared,
+                input,
+                &mut tokens,
+                ndx as usize,
+                (basis_type, xname.as_deref()),
+                &mut delayed,
+            )?
         };
         match outcome {
             Received::Done(literal, matched) => {
@@ -158,7 +170,7 @@ fn receive_file<R: Read, W: Write>(
     input: &mut DemuxReader<R>,
     tokens: &mut TokenReader,
     ndx: usize,
-    basis_type: Option<u8>,
+    (basis_type, xname): (Option<u8>, Option<&[u8]>),
     delayed: &mut Vec<(PathBuf, PathBuf)>,
 ) -> Result<Received, ReceiveError> {
     let s = shared;
@@ -174,6 +186,17 @@ fn receive_file<R: Read, W: Write>(
         (Some(BASIS_PARTIAL_DIR), Some(p), _) => p.clone(),
         // FNAMECMP_BASIS_DIR_LOW + j: the file in --*-dest directory j.
         (Some(j), _, Some(alt)) if j < 0x80 => alt.path(usize::from(j), &rel).unwrap_or_else(|| rel.clone()),
+        // FNAMECMP_FUZZY + i: the named file in the file's directory (i 0)
+        // or in --*-dest directory i - 1 (one plain name, never a path).
+        (Some(t), _, alt) if t >= FNAMECMP_FUZZY && xname.is_some_and(|x| !x.is_empty() && !x.contains(&b'/') && x != b"..") => {
+            let x = std::ffi::OsStr::from_bytes(xname.unwrap_or_default());
+            let dir = match (usize::from(t - FNAMECMP_FUZZY), alt) {
+                (0, _) => Some(rel.parent().unwrap_or(Path::new("")).to_path_buf()),
+                (i, Some(alt)) => alt.path(i - 1, &rel).map(|p| p.parent().unwrap_or(Path::new("")).to_path_buf()),
+                _ => None,
+            };
+            dir.map(|d| d.join(x)).unwrap_or_else(|| rel.clone())
+        }
         _ => rel.clone(),
     };
     let basis = if head.count > 0 { s.root.open_read(&basis_rel).ok() } else { None };
