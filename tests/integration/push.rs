@@ -623,6 +623,27 @@ fn unimplemented_push_options_are_refused_by_name() {
     }
 }
 
+/// Start `rsync ARGS src url` slowly, wait until its temporary file in
+/// `dst` holds more than `min_len` bytes, and kill it there.
+fn kill_mid_upload(args: &[&str], src: &str, url: &str, dst: &Path, min_len: u64) {
+    let mut child = std::process::Command::new("rsync")
+        .args(args)
+        .args(["--bwlimit=4000", src, url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let grown = crate::harness::eventually(std::time::Duration::from_secs(10), || {
+        std::fs::read_dir(dst).unwrap().any(|e| {
+            let e = e.unwrap();
+            e.file_name().to_string_lossy().starts_with(".huge.bin.") && e.metadata().map(|m| m.len() > min_len).unwrap_or(false)
+        })
+    });
+    assert!(grown, "the upload got going ({args:?})");
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
 #[test]
 fn a_client_killed_mid_file_leaves_no_partial_file_and_the_worker_serves_on() {
     let p = push_pair("");
@@ -632,21 +653,8 @@ fn a_client_killed_mid_file_leaves_no_partial_file_and_the_worker_serves_on() {
     std::fs::write(p.ours_dst.path().join("huge.bin"), b"the old version\n").unwrap();
     let url = p.ours.url("w/");
     let src = format!("{}/huge.bin", p.src.path().display());
-    let mut child = std::process::Command::new("rsync")
-        .args(["-a", "--bwlimit=4000", &src, &url])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
     // Let it get going, then kill it mid-file.
-    let temp_seen = crate::harness::eventually(std::time::Duration::from_secs(10), || {
-        std::fs::read_dir(p.ours_dst.path())
-            .unwrap()
-            .any(|e| e.unwrap().file_name().to_string_lossy().starts_with(".huge.bin."))
-    });
-    assert!(temp_seen, "the upload started");
-    child.kill().unwrap();
-    let _ = child.wait();
+    kill_mid_upload(&["-a"], &src, &url, p.ours_dst.path(), 0);
     // The target is untouched and the temporary file goes away.
     let gone = crate::harness::eventually(std::time::Duration::from_secs(10), || {
         std::fs::read_dir(p.ours_dst.path()).unwrap().count() == 1
@@ -658,21 +666,7 @@ fn a_client_killed_mid_file_leaves_no_partial_file_and_the_worker_serves_on() {
     assert_eq!(o.code, 0, "{o:?}");
 
     // With --partial what arrived replaces the target, dated 1970.
-    let mut child = std::process::Command::new("rsync")
-        .args(["-a", "--partial", "--bwlimit=4000", &src, &url])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let grown = crate::harness::eventually(std::time::Duration::from_secs(10), || {
-        std::fs::read_dir(p.ours_dst.path()).unwrap().any(|e| {
-            let e = e.unwrap();
-            e.file_name().to_string_lossy().starts_with(".huge.bin.") && e.metadata().map(|m| m.len() > 1 << 20).unwrap_or(false)
-        })
-    });
-    assert!(grown, "the upload got going");
-    child.kill().unwrap();
-    let _ = child.wait();
+    kill_mid_upload(&["-a", "--partial"], &src, &url, p.ours_dst.path(), 1 << 20);
     let kept = crate::harness::eventually(std::time::Duration::from_secs(10), || {
         std::fs::metadata(p.ours_dst.path().join("huge.bin"))
             .map(|m| m.len() > 1 << 20)
@@ -687,21 +681,7 @@ fn a_client_killed_mid_file_leaves_no_partial_file_and_the_worker_serves_on() {
     // With --partial-dir what arrived waits there, the target untouched,
     // and the next push starts from it (only the rest is sent).
     std::fs::write(p.ours_dst.path().join("huge.bin"), b"the old version\n").unwrap();
-    let mut child = std::process::Command::new("rsync")
-        .args(["-a", "--partial-dir=.part", "--bwlimit=4000", &src, &url])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let grown = crate::harness::eventually(std::time::Duration::from_secs(10), || {
-        std::fs::read_dir(p.ours_dst.path()).unwrap().any(|e| {
-            let e = e.unwrap();
-            e.file_name().to_string_lossy().starts_with(".huge.bin.") && e.metadata().map(|m| m.len() > 1 << 20).unwrap_or(false)
-        })
-    });
-    assert!(grown, "the upload got going");
-    child.kill().unwrap();
-    let _ = child.wait();
+    kill_mid_upload(&["-a", "--partial-dir=.part"], &src, &url, p.ours_dst.path(), 1 << 20);
     let parked = crate::harness::eventually(std::time::Duration::from_secs(10), || {
         std::fs::metadata(p.ours_dst.path().join(".part/huge.bin")).is_ok_and(|m| m.len() > 1 << 20)
     });

@@ -87,26 +87,33 @@ impl ModuleDir {
             name.push(b'.');
             name.extend_from_slice(suffix.as_bytes());
             let name = OsString::from_vec(name);
-            let c = component(&name)?;
-            // SAFETY: a NUL-terminated name relative to a directory fd we own.
-            let fd = unsafe {
-                libc::openat(
-                    self.raw(),
-                    c.as_ptr(),
-                    libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                    0o600 as libc::c_uint,
-                )
-            };
-            if fd >= 0 {
-                // SAFETY: a new descriptor nothing else owns.
-                return Ok((unsafe { File::from_raw_fd(fd) }, name));
-            }
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() != Some(libc::EEXIST) {
-                return Err(err);
+            match self.create_new(&name) {
+                Ok(file) => return Ok((file, name)),
+                Err(err) if err.raw_os_error() == Some(libc::EEXIST) => {}
+                Err(err) => return Err(err),
             }
         }
         Err(io::Error::from_raw_os_error(libc::EEXIST))
+    }
+
+    /// Create `name` here, `0600`, read-write; it must not exist yet (and a
+    /// symlink there is not followed).
+    fn create_new(&self, name: &OsStr) -> io::Result<File> {
+        let c = component(name)?;
+        // SAFETY: a NUL-terminated name relative to a directory fd we own.
+        let fd = unsafe {
+            libc::openat(
+                self.raw(),
+                c.as_ptr(),
+                libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o600 as libc::c_uint,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a new descriptor nothing else owns.
+        Ok(unsafe { File::from_raw_fd(fd) })
     }
 
     /// Open an existing regular file here for writing in place (never
@@ -129,23 +136,7 @@ impl ModuleDir {
     pub fn open_in_place(&self, name: &OsStr) -> io::Result<(File, bool)> {
         match self.open_for_update(name) {
             Ok(file) => Ok((file, false)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let c = component(name)?;
-                // SAFETY: as in create_temp.
-                let fd = unsafe {
-                    libc::openat(
-                        self.raw(),
-                        c.as_ptr(),
-                        libc::O_CREAT | libc::O_EXCL | libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                        0o600 as libc::c_uint,
-                    )
-                };
-                if fd < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                // SAFETY: a new descriptor nothing else owns.
-                Ok((unsafe { File::from_raw_fd(fd) }, true))
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((self.create_new(name)?, true)),
             Err(e) => Err(e),
         }
     }

@@ -158,8 +158,14 @@ mod tests {
             mtime,
         };
         let dir = vec![c("data-v1.bin", 100, 5), c("other.txt", 100, 7), c("zero.bin", 0, 7)];
-        assert_eq!(find(b"data-v2.bin", 100, 7, std::slice::from_ref(&dir)), Some((0, b"other.txt".to_vec())));
-        assert_eq!(find(b"data-v2.bin", 50, 9, std::slice::from_ref(&dir)), Some((0, b"data-v1.bin".to_vec())));
+        assert_eq!(
+            find(b"data-v2.bin", 100, 7, std::slice::from_ref(&dir)),
+            Some((0, b"other.txt".to_vec()))
+        );
+        assert_eq!(
+            find(b"data-v2.bin", 50, 9, std::slice::from_ref(&dir)),
+            Some((0, b"data-v1.bin".to_vec()))
+        );
         assert_eq!(find(b"completely-different-name.iso", 50, 9, &[dir]), None);
     }
 }
