@@ -11,9 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/bench/throughput_lib.sh
-size_mib=${1:-1024}
-small_files=${2:-20000}
-runs=${3:-3}
+bench_args "$@"
 
 bench_init pullbench "$size_mib" "$small_files"
 daemon_config "$work/src" "$work/stock.pid" > "$work/rsyncd.conf"
@@ -26,13 +24,7 @@ report_header "$report"
 prepare() { DST=$work/dst/$RUN; mkdir -p "$DST"; eval "$SETUP"; }
 cleanup() { rm -rf "$work/dst"; }
 run_one() {
-  local port; [ "$1" = stock ] && port=$stock_port || port=$ours_port
-  local pid; [ "$1" = stock ] && pid=$stock_pid || pid=$ours_pid
-  timed_run "$pid" rsync "${ARGS[@]}" "rsync://127.0.0.1:$port/bench/$SRC" "$DST/"
-}
-scenario() { # label setup src args...
-  local label=$1; SETUP=$2; SRC=$3; shift 3; ARGS=("$@")
-  compare "$report" "$label" "$runs"
+  timed_run "$(daemon_pid "$1")" rsync "${ARGS[@]}" "rsync://127.0.0.1:$(daemon_port "$1")/bench/$SRC" "$DST/"
 }
 scenario "new ${size_mib} MiB file" : big.bin -a --no-inc-recursive
 scenario "${small_files} small files" : small/ -a --no-inc-recursive

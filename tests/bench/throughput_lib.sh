@@ -11,6 +11,14 @@
 # the run (its process tree's, from /proc) and the peak RSS of the serving
 # process tree.
 
+# bench_args [SIZE_MIB] [SMALL_FILES] [RUNS]: the scripts' arguments
+# (defaults 1024 MiB, 20000 files, 3 runs) as $size_mib $small_files $runs.
+bench_args() {
+  size_mib=${1:-1024}
+  small_files=${2:-20000}
+  runs=${3:-3}
+}
+
 # bench_init NAME SIZE_MIB SMALL_FILES: sets $bin, $work and the data in
 # $work/src (big.bin and small/).
 bench_init() {
@@ -50,6 +58,10 @@ start_daemons() {
   ours_pid=$!
   sleep 1
 }
+
+# The port and the pid of daemon `stock` or `ours`.
+daemon_port() { if [ "$1" = stock ]; then echo "$stock_port"; else echo "$ours_port"; fi; }
+daemon_pid() { if [ "$1" = stock ]; then echo "$stock_pid"; else echo "$ours_pid"; fi; }
 
 # Peak RSS (KiB) of a process tree while a command runs.
 tree_rss() { ps -o rss= --ppid "$1" -p "$1" 2>/dev/null | awk '{s+=$1} END {print s+0}'; }
@@ -130,4 +142,11 @@ compare() {
   o_c=$(echo "$o_cpus" | median)
   cpu_ratio=$(if [ "$(echo "$o_c > 0" | bc)" = 1 ]; then echo "scale=2; $s_c / $o_c" | bc; else echo "-"; fi)
   printf '| %s | %.2f | %.2f | %s | %.2f | %.2f | %s | %d | %d |\n' "$label" "$s_t" "$o_t" "$ratio" "$s_c" "$o_c" "$cpu_ratio" $((s_peak / 1024)) $((o_peak / 1024)) >> "$report"
+}
+
+# scenario LABEL SETUP SRC ARGS...: one row of $report, $runs runs each;
+# the caller's prepare/run_one read $SETUP, $SRC and ARGS.
+scenario() {
+  local label=$1; SETUP=$2; SRC=$3; shift 3; ARGS=("$@")
+  compare "$report" "$label" "$runs"
 }

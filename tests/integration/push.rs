@@ -42,6 +42,13 @@ fn build_source(root: &Path) {
     set_mtime(&root.join("small.txt"), 1_600_000_000, 123_456_789);
 }
 
+/// The same literal and matched byte counts (`--stats`) for both daemons.
+fn assert_same_delta(s: &ClientRun, o: &ClientRun, what: &dyn std::fmt::Debug) {
+    for label in ["Literal data:", "Matched data:"] {
+        assert_eq!(s.stat_line(label), o.stat_line(label), "{what:?}: {label}");
+    }
+}
+
 /// One source, two writable modules (stock's and ours) on the same settings.
 struct PushPair {
     src: tempfile::TempDir,
@@ -207,10 +214,7 @@ fn delta_push_into_an_older_tree() {
         vec!["-a", "-u", "-i"],
     ] {
         let (s, o) = p.compare(&opts, "", "w/", Some(&seed));
-        let line = |r: &ClientRun, label: &str| r.stdout.lines().find(|l| l.starts_with(label)).map(str::to_string);
-        for label in ["Literal data:", "Matched data:"] {
-            assert_eq!(line(&s, label), line(&o, label), "{opts:?}: {label}");
-        }
+        assert_same_delta(&s, &o, &opts);
     }
 }
 
@@ -250,10 +254,7 @@ fn in_place_append_and_sparse_pushes_like_stock() {
     ] {
         let (s, o) = p.compare(&opts, "", "w/", Some(&seed));
         assert_eq!((s.code, o.code), (0, 0), "{opts:?}: {o:?}");
-        let line = |r: &ClientRun, label: &str| r.stdout.lines().find(|l| l.starts_with(label)).map(str::to_string);
-        for label in ["Literal data:", "Matched data:"] {
-            assert_eq!(line(&s, label), line(&o, label), "{opts:?}: {label}");
-        }
+        assert_same_delta(&s, &o, &opts);
         if opts[1].starts_with("--append") {
             // --append keeps what was there (even where it differs) and adds
             // the rest; --append-verify notices and sends the file again.
@@ -414,10 +415,7 @@ fn staging_options_like_stock() {
         };
         let (s, o) = p.compare_normalised(&opts, "", "w/", Some(&seed), &temp_time);
         assert_eq!((s.code, o.code), (0, 0), "{opts:?}: {o:?}");
-        let line = |r: &ClientRun, label: &str| r.stdout.lines().find(|l| l.starts_with(label)).map(str::to_string);
-        for label in ["Literal data:", "Matched data:"] {
-            assert_eq!(line(&s, label), line(&o, label), "{opts:?}: {label}");
-        }
+        assert_same_delta(&s, &o, &opts);
     }
     // A temp dir that is not there: refused before anything is written.
     let (s, o) = p.compare(&["-a", "--temp-dir=missing"], "", "w/", None);
@@ -539,10 +537,7 @@ fn alternate_destinations_like_stock() {
     ] {
         let (s, o) = p.compare(&opts, "", "w/today/", Some(&seed));
         assert_eq!((s.code, o.code), (0, 0), "{opts:?}: {o:?}");
-        let line = |r: &ClientRun, label: &str| r.stdout.lines().find(|l| l.starts_with(label)).map(str::to_string);
-        for label in ["Literal data:", "Matched data:"] {
-            assert_eq!(line(&s, label), line(&o, label), "{opts:?}: {label}");
-        }
+        assert_same_delta(&s, &o, &opts);
     }
     p.compare(&["-a", "--link-dest=../prev"], "", "w/today/", Some(&seed));
     let ino = |f: &str| std::fs::metadata(p.ours_dst.path().join(f)).unwrap().ino();
@@ -600,11 +595,8 @@ fn fuzzy_basis_like_stock() {
     ] {
         let (s, o) = p.compare(&opts, "", "w/", Some(&seed));
         assert_eq!((s.code, o.code), (0, 0), "{opts:?}: {o:?}");
-        let line = |r: &ClientRun, label: &str| r.stdout.lines().find(|l| l.starts_with(label)).map(str::to_string);
-        for label in ["Literal data:", "Matched data:"] {
-            assert_eq!(line(&s, label), line(&o, label), "{opts:?}: {label}");
-        }
-        assert_ne!(line(&o, "Matched data:").as_deref(), Some("Matched data: 0 bytes"), "{opts:?}");
+        assert_same_delta(&s, &o, &opts);
+        assert_ne!(o.stat_line("Matched data:").as_deref(), Some("Matched data: 0 bytes"), "{opts:?}");
     }
 }
 

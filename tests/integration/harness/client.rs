@@ -74,6 +74,11 @@ impl ClientRun {
     /// Stderr with upstream's source locations and version tags removed, so
     /// two daemons' words can be compared: `rsync error: X (code N) at f.c(1) [R=3.5.0]`
     /// becomes `rsync error: X (code N)`.
+    /// The `--stats` line that starts with `label`, if shown.
+    pub fn stat_line(&self, label: &str) -> Option<String> {
+        self.stdout.lines().find(|l| l.starts_with(label)).map(str::to_string)
+    }
+
     pub fn normalized_stderr(&self) -> Vec<String> {
         self.stderr
             .lines()

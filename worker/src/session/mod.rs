@@ -24,6 +24,7 @@ use self::multiplex::{MsgTag, MuxWriter};
 use self::protocol_setup::{allow_inc_recurse, setup_protocol_with, SetupError};
 use self::server_options::ServerOptions;
 use crate::handshake::SessionRequest;
+use crate::transfer::demux::DemuxReader;
 use crate::transfer::io_timeout::{self, IdlePolicy, KeepaliveGate};
 use crate::transfer::options::TransferOptions;
 use crate::transfer::sender::{self, SenderError, SenderSetup, TransferLog};
@@ -437,22 +438,11 @@ fn refuse<R: BufRead, W: Write>(
     message: &str,
     code: ExitCode,
 ) -> i32 {
-    info!("{}", message.trim_end());
-    let tail = refuse_tail(request, options, code);
     let result = (|| -> io::Result<()> {
         if !options.we_send && options.files_from {
             writer.write_all(&[0])?;
         }
-        let mut mux = MuxWriter::new(&mut *writer);
-        // One frame per line, as upstream's rwrite: clients escape a
-        // newline inside a message.
-        for line in message.split_inclusive('\n') {
-            mux.send(MsgTag::Error, line.as_bytes())?;
-        }
-        for (tag, payload) in &tail {
-            mux.send(*tag, payload)?;
-        }
-        mux.flush()
+        send_error_exit(request, writer, options, message, code)
     })();
     stream.shutdown_write();
     if result.is_ok() {
@@ -494,25 +484,13 @@ fn refuse_mid_push<R: BufRead, W: Write>(
     message: &str,
     code: ExitCode,
 ) -> i32 {
-    info!("{}", message.trim_end());
-    let tail = refuse_tail(request, options, code);
-    let sent = (|| -> io::Result<()> {
-        let mut mux = MuxWriter::new(&mut *writer);
-        // One frame per line, as upstream's rwrite: clients escape a
-        // newline inside a message.
-        for line in message.split_inclusive('\n') {
-            mux.send(MsgTag::Error, line.as_bytes())?;
-        }
-        for (tag, payload) in &tail {
-            mux.send(*tag, payload)?;
-        }
-        mux.flush()
-    })();
+    let sent = send_error_exit(request, writer, options, message, code);
     if sent.is_ok() {
         if request.protocol >= 31 {
             // The client answers MSG_ERROR_EXIT with its own and then
-            // waits for us to close, as upstream's server does on it.
-            drain_until_error_exit(reader, stream, DRAIN_AFTER_ERROR);
+            // waits for us to close, as upstream's server does on it: the
+            // demultiplexer stops at that answer (ClientAborted).
+            drain_for(&mut DemuxReader::new(&mut *reader, true), stream, DRAIN_AFTER_ERROR);
             stream.shutdown_write();
             return code as i32;
         }
@@ -523,40 +501,24 @@ fn refuse_mid_push<R: BufRead, W: Write>(
     code as i32
 }
 
-/// Read multiplexed frames until the client's MSG_ERROR_EXIT, EOF or
-/// `wait`, discarding everything else.
-fn drain_until_error_exit<R: Read>(reader: &mut R, stream: &dyn SessionStream, wait: Duration) {
-    let deadline = Instant::now() + wait;
-    let mut read_exact = |buf: &mut [u8]| -> bool {
-        let mut got = 0;
-        while got < buf.len() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
-                return false;
-            }
-            match reader.read(&mut buf[got..]) {
-                Ok(0) | Err(_) => return false,
-                Ok(n) => got += n,
-            }
-        }
-        true
-    };
-    let mut header = [0u8; 4];
-    let mut chunk = [0u8; 8192];
-    while read_exact(&mut header) {
-        let word = u32::from_le_bytes(header);
-        let (tag, mut len) = ((word >> 24) as i32 - 7, (word & 0xFF_FFFF) as usize);
-        if tag == MsgTag::ErrorExit as i32 {
-            return;
-        }
-        while len > 0 {
-            let n = len.min(chunk.len());
-            if !read_exact(&mut chunk[..n]) {
-                return;
-            }
-            len -= n;
-        }
+/// Log `message` and send it with upstream's closing frames, one frame
+/// per line as upstream's rwrite (clients escape a newline inside one).
+fn send_error_exit<W: Write>(
+    request: &SessionRequest,
+    writer: &mut W,
+    options: &ServerOptions,
+    message: &str,
+    code: ExitCode,
+) -> io::Result<()> {
+    info!("{}", message.trim_end());
+    let mut mux = MuxWriter::new(&mut *writer);
+    for line in message.split_inclusive('\n') {
+        mux.send(MsgTag::Error, line.as_bytes())?;
     }
+    for (tag, payload) in refuse_tail(request, options, code) {
+        mux.send(tag, &payload)?;
+    }
+    mux.flush()
 }
 
 /// Upstream's closing frames after an error: the summary line and, from

@@ -74,11 +74,17 @@ pub struct Walker<'a> {
 
 /// Upstream's `rsyserr()` line: `rsync: [sender] <msg>: <strerror> (<errno>)`.
 pub fn rsyserr(msg: &str, err: &std::io::Error) -> String {
+    rsyserr_as("sender", msg, err)
+}
+
+/// [`rsyserr`] as another of upstream's roles says it (`receiver`,
+/// `generator`, `Receiver`).
+pub fn rsyserr_as(role: &str, msg: &str, err: &std::io::Error) -> String {
     let errno = err.raw_os_error().unwrap_or(0);
     // The C library's words (strerror), as upstream prints them.
     let text = std::io::Error::from_raw_os_error(errno).to_string();
     let desc = text.split(" (os error").next().unwrap_or(&text);
-    format!("rsync: [sender] {msg}: {desc} ({errno})\n")
+    format!("rsync: [{role}] {msg}: {desc} ({errno})\n")
 }
 
 /// Upstream's `full_fname()` inside a module: `"path" (in module)`.
@@ -116,15 +122,19 @@ pub fn sanitize(path: &str) -> String {
 }
 
 /// Where a directory named in the client's options or the module's
-/// settings (`--temp-dir`, `--backup-dir`, `--partial-dir`, `temp dir`) is,
-/// module-relative, as upstream's daemon sanitises it: an absolute path
-/// starts at the module root, a relative one at the destination `dest`;
-/// `..` never climbs above either.
-pub fn operator_path(dest: &Path, given: &str) -> PathBuf {
-    match given.strip_prefix('/') {
-        Some(rest) => PathBuf::from(sanitize(rest).trim_end_matches('/')),
-        None => dest.join(sanitize(given).trim_end_matches('/')),
-    }
+/// settings (`--temp-dir`, `--backup-dir`, `--partial-dir`, `temp dir`,
+/// `--*-dest`) is, module-relative, as upstream's daemon sanitises it: an
+/// absolute path starts at the module root, a relative one at the
+/// destination `dest`. `..` never climbs above the start, except that
+/// with `up_to_root` (the `--*-dest` directories, sanitised at the
+/// destination's depth) a relative one may climb to the module root.
+pub fn operator_path(dest: &Path, given: &str, up_to_root: bool) -> PathBuf {
+    let clean = match given.strip_prefix('/') {
+        Some(rest) => sanitize(rest),
+        None if up_to_root => sanitize(&dest.join(given).to_string_lossy()),
+        None => return dest.join(sanitize(given).trim_end_matches('/')),
+    };
+    PathBuf::from(clean.trim_end_matches('/'))
 }
 
 impl Walker<'_> {

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::transfer::options::{AltDest, TransferOptions};
-use crate::transfer::walk::sanitize;
+use crate::transfer::walk::operator_path;
 
 /// The push's alternate destination directories.
 #[derive(Debug)]
@@ -42,14 +42,7 @@ impl AltDests {
         if o.basis_dirs.is_empty() {
             return None;
         }
-        let dirs = o
-            .basis_dirs
-            .iter()
-            .map(|d| match d.strip_prefix('/') {
-                Some(rest) => PathBuf::from(sanitize(rest).trim_end_matches('/')),
-                None => PathBuf::from(sanitize(&dest.join(d).to_string_lossy()).trim_end_matches('/')),
-            })
-            .collect();
+        let dirs = o.basis_dirs.iter().map(|d| operator_path(dest, d, true)).collect();
         Some(AltDests {
             kind,
             dirs,

@@ -59,7 +59,7 @@ impl Backups {
             .backup_dir
             .as_deref()
             .filter(|d| !d.is_empty())
-            .map(|d| operator_path(dest, d))
+            .map(|d| operator_path(dest, d, false))
             .filter(|d| *d != dest);
         let suffix = match (&o.backup_suffix, &dir) {
             (Some(s), _) => s.clone(),

@@ -16,7 +16,7 @@ use crate::transfer::filter::FilterList;
 use crate::transfer::flist::f_name_cmp;
 use crate::transfer::receive::backup::Kept;
 use crate::transfer::receive::Shared;
-use crate::transfer::walk::rsyserr;
+use crate::transfer::walk::rsyserr_as;
 
 /// Deletion counts, as upstream's `stats.deleted_*` (`files` counts all).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -156,8 +156,12 @@ impl<'f> Deleter<'f> {
                 s.info(&format!("cannot delete non-empty directory: {}\n", String::from_utf8_lossy(name)))?;
             }
             Err(e) => {
-                let text = rsyserr(&format!("delete_file: {what}({}) failed", String::from_utf8_lossy(name)), &e);
-                s.message(MsgTag::ErrorXfer, &text.replacen("[sender]", "[generator]", 1))?;
+                let text = rsyserr_as(
+                    "generator",
+                    &format!("delete_file: {what}({}) failed", String::from_utf8_lossy(name)),
+                    &e,
+                );
+                s.message(MsgTag::ErrorXfer, &text)?;
             }
         }
         Ok(())

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::transfer::flist::sort::SortedEntry;
 use crate::transfer::module_root::ModuleRoot;
 use crate::transfer::receive::{ReceiveError, ReceiveSetup};
-use crate::transfer::walk::{full_fname, module_relative, rsyserr};
+use crate::transfer::walk::{full_fname, module_relative, rsyserr, rsyserr_as};
 
 /// The resolved destination.
 #[derive(Debug, Clone)]
@@ -98,8 +98,8 @@ pub fn resolve(root: &ModuleRoot, setup: &ReceiveSetup<'_>, files: &[SortedEntry
             .parent_of(&path)
             .and_then(|(dir, name)| dir.mkdir(&name, 0o777 & !crate::transfer::chmod::current_umask()));
         if let Err(e) = made {
-            let text = rsyserr(&format!("mkdir {} failed", full_fname(&rel, setup.module_name)), &e);
-            return Err(ReceiveError::FileIo(text.replacen("[sender]", "[Receiver]", 1)));
+            let text = rsyserr_as("Receiver", &format!("mkdir {} failed", full_fname(&rel, setup.module_name)), &e);
+            return Err(ReceiveError::FileIo(text));
         }
         return Ok(Destination {
             dir: path,

@@ -101,7 +101,7 @@ pub fn distance(s1: &[u8], s2: &[u8], upper: u32) -> u32 {
 /// The basis for `name` (size `size`, mtime `mtime`) among `dirs` (each
 /// sorted by name, as upstream's directory lists): which list and which
 /// file.
-pub fn find(name: &[u8], size: u64, mtime: i64, dirs: &[Vec<Candidate>]) -> Option<(usize, Vec<u8>)> {
+pub fn find(name: &[u8], size: u64, mtime: i64, dirs: &[&[Candidate]]) -> Option<(usize, Vec<u8>)> {
     let usable = |c: &&Candidate| c.size > 0;
     for (i, list) in dirs.iter().enumerate() {
         if let Some(c) = list.iter().filter(usable).find(|c| c.size == size && c.mtime == mtime) {
@@ -158,14 +158,8 @@ mod tests {
             mtime,
         };
         let dir = vec![c("data-v1.bin", 100, 5), c("other.txt", 100, 7), c("zero.bin", 0, 7)];
-        assert_eq!(
-            find(b"data-v2.bin", 100, 7, std::slice::from_ref(&dir)),
-            Some((0, b"other.txt".to_vec()))
-        );
-        assert_eq!(
-            find(b"data-v2.bin", 50, 9, std::slice::from_ref(&dir)),
-            Some((0, b"data-v1.bin".to_vec()))
-        );
-        assert_eq!(find(b"completely-different-name.iso", 50, 9, &[dir]), None);
+        assert_eq!(find(b"data-v2.bin", 100, 7, &[&dir]), Some((0, b"other.txt".to_vec())));
+        assert_eq!(find(b"data-v2.bin", 50, 9, &[&dir]), Some((0, b"data-v1.bin".to_vec())));
+        assert_eq!(find(b"completely-different-name.iso", 50, 9, &[&dir]), None);
     }
 }

@@ -200,8 +200,8 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 let _ = fdir.unlink(&fname);
             }
             if let Err(err) = fdir.link_from(&ldir, &lname, &fname) {
-                let text = crate::transfer::walk::rsyserr(&format!("link {} => {} failed", quoted(fe), quoted(le)), &err);
-                self.report(text.replacen("[sender]", "[generator]", 1))?;
+                let text = crate::transfer::walk::rsyserr_as("generator", &format!("link {} => {} failed", quoted(fe), quoted(le)), &err);
+                self.report(text)?;
             }
         }
         Ok(())
@@ -241,8 +241,8 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 if err.raw_os_error() == Some(libc::ENOTEMPTY) || err.raw_os_error() == Some(libc::EEXIST) {
                     s.info(&format!("cannot delete non-empty directory: {name}\n"))?;
                 } else {
-                    let text = crate::transfer::walk::rsyserr(&format!("delete_file: rmdir({name}) failed"), &err);
-                    s.message(MsgTag::ErrorXfer, &text.replacen("[sender]", "[generator]", 1))?;
+                    let text = crate::transfer::walk::rsyserr_as("generator", &format!("delete_file: rmdir({name}) failed"), &err);
+                    s.message(MsgTag::ErrorXfer, &text)?;
                 }
                 self.report(format!("could not make way for new {what}: {name}\n"))?;
                 Ok(false)
@@ -259,8 +259,8 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 Ok(crate::transfer::receive::backup::Kept::Moved) => return Ok(()),
                 Ok(_) => {}
                 Err(err) => {
-                    let text = crate::transfer::walk::rsyserr(&format!("keep_backup failed: \"{}\"", rel.display()), &err);
-                    self.report(text.replacen("[sender]", "[generator]", 1))?;
+                    let text = crate::transfer::walk::rsyserr_as("generator", &format!("keep_backup failed: \"{}\"", rel.display()), &err);
+                    self.report(text)?;
                     return Ok(());
                 }
             }
@@ -509,8 +509,8 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 Ok(true)
             }
             Err(err) => {
-                let text = crate::transfer::walk::rsyserr(&format!("copy of {} failed", quoted(e)), &err);
-                self.report(text.replacen("[sender]", "[generator]", 1))?;
+                let text = crate::transfer::walk::rsyserr_as("generator", &format!("copy of {} failed", quoted(e)), &err);
+                self.report(text)?;
                 Ok(true)
             }
         }
@@ -551,15 +551,13 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 );
             }
         }
-        let lists: Vec<Vec<Candidate>> = dirs
-            .iter()
-            .map(|d| {
-                self.fuzzy_lists
-                    .entry(d.clone())
-                    .or_insert_with(|| list_candidates(&s.root, d))
-                    .clone()
-            })
-            .collect();
+        // Each directory is listed once; later files in it reuse the list.
+        for d in &dirs {
+            if !self.fuzzy_lists.contains_key(d) {
+                self.fuzzy_lists.insert(d.clone(), list_candidates(&s.root, d));
+            }
+        }
+        let lists: Vec<&[Candidate]> = dirs.iter().map(|d| self.fuzzy_lists[d].as_slice()).collect();
         let name = rel.file_name()?.as_bytes();
         let (i, found) = crate::transfer::receive::fuzzy::find(name, e.size, e.mtime, &lists)?;
         let path = dirs[i].join(std::ffi::OsStr::from_bytes(&found));
@@ -789,8 +787,8 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             Ok(()) => Ok(true),
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(false),
             Err(err) => {
-                let text = crate::transfer::walk::rsyserr(&format!("recv_generator: mkdir {} failed", quoted(e)), &err);
-                self.report(text.replacen("[sender]", "[generator]", 1))?;
+                let text = crate::transfer::walk::rsyserr_as("generator", &format!("recv_generator: mkdir {} failed", quoted(e)), &err);
+                self.report(text)?;
                 Ok(false)
             }
         }
@@ -828,13 +826,11 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             }
         }
         if let Err(err) = dir.symlink(&target, &name) {
-            return Ok(self.report(
-                crate::transfer::walk::rsyserr(
-                    &format!("symlink {} -> \"{}\" failed", quoted(e), String::from_utf8_lossy(&target)),
-                    &err,
-                )
-                .replacen("[sender]", "[generator]", 1),
-            )?);
+            return Ok(self.report(crate::transfer::walk::rsyserr_as(
+                "generator",
+                &format!("symlink {} -> \"{}\" failed", quoted(e), String::from_utf8_lossy(&target)),
+                &err,
+            ))?);
         }
         let _ = attrs::apply(s.setup, &dir, &name, e, None);
         let was_link = existing.filter(|m| m.file_type().is_symlink());
@@ -864,9 +860,11 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         }
         let dev = libc::makedev(e.rdev_major, e.rdev_minor);
         if let Err(err) = dir.mknod(&name, e.mode, dev) {
-            return Ok(self.report(
-                crate::transfer::walk::rsyserr(&format!("mknod {} failed", quoted(e)), &err).replacen("[sender]", "[generator]", 1),
-            )?);
+            return Ok(self.report(crate::transfer::walk::rsyserr_as(
+                "generator",
+                &format!("mknod {} failed", quoted(e)),
+                &err,
+            ))?);
         }
         let mode = attrs::dest_mode(s.setup, e, None);
         let _ = attrs::apply(s.setup, &dir, &name, e, Some(mode));

@@ -17,15 +17,16 @@ use std::sync::mpsc::Sender;
 use crate::session::multiplex::MsgTag;
 use crate::session::wire::read_vstring;
 use crate::transfer::delta::apply::{apply_tokens, verify_file_sum};
-use crate::transfer::delta::{apply_delta, read_sum_head, DeltaError, FileSum, TokenReader};
+use crate::transfer::delta::{apply_delta, read_sum_head, DeltaError, FileSum, SumHead, TokenReader};
 use crate::transfer::demux::DemuxReader;
+use crate::transfer::flist::FileEntry;
 use crate::transfer::item;
 use crate::transfer::module_dir::ModuleDir;
 use crate::transfer::ndx::{NdxCodec, NDX_DONE};
 use crate::transfer::receive::output::{FileWriter, InPlace};
 use crate::transfer::receive::staging::{Staging, BASIS_PARTIAL_DIR};
 use crate::transfer::receive::{attrs, ReceiveError, ReceiveStats, Shared, ToGenerator};
-use crate::transfer::walk::{rsyserr, IOERR_GENERAL};
+use crate::transfer::walk::{rsyserr_as, IOERR_GENERAL};
 
 /// Upstream's FNAMECMP_FUZZY: the basis named by the item's xname.
 const FNAMECMP_FUZZY: u8 = 0x83;
@@ -108,18 +109,13 @@ pub fn run<R: Read, W: Write>(
         if !e.is_reg() {
             return Err(ReceiveError::Protocol(format!("received data for non-regular file {ndx}")));
         }
+        let incoming = Incoming::read(shared, input, e)?;
         let in_place = shared.setup.options.inplace || shared.setup.options.append_mode > 0;
         let outcome = if in_place {
-            receive_in_place(shared, input, &mut tokens, ndx as usize, phase)?
+            receive_in_place(shared, input, &mut tokens, incoming, phase)?
         } else {
-            receive_file(
-                shared,
-                input,
-                &mut tokens,
-                ndx as usize,
-                (basis_type, xname.as_deref()),
-                &mut delayed,
-            )?
+            let basis = basis_path(shared, &incoming.rel, basis_type, xname.as_deref());
+            receive_file(shared, input, &mut tokens, incoming, basis, &mut delayed)?
         };
         match outcome {
             Received::Done(literal, matched) => {
@@ -161,44 +157,79 @@ enum Received {
     Refused,
 }
 
+/// What both ways of receiving a file start from.
+struct Incoming<'s> {
+    entry: &'s FileEntry,
+    /// The sum head the client echoes before the file's tokens.
+    head: SumHead,
+    /// Module-relative target.
+    rel: PathBuf,
+    /// The target as messages name it.
+    shown: String,
+    /// What is at the target now.
+    existing: Option<std::fs::Metadata>,
+}
+
+impl<'s> Incoming<'s> {
+    fn read<R: Read, W: Write>(s: &Shared<'_, W>, input: &mut DemuxReader<R>, entry: &'s FileEntry) -> Result<Self, ReceiveError> {
+        let head = read_sum_head(input, s.setup.protocol, s.params.kind.digest_len()).map_err(|e| ReceiveError::Protocol(e.to_string()))?;
+        let rel = s.dest.path_of(&entry.name);
+        Ok(Incoming {
+            entry,
+            head,
+            shown: crate::transfer::walk::full_fname(&rel.to_string_lossy(), s.setup.module_name),
+            existing: s.root.lstat(&rel).ok(),
+            rel,
+        })
+    }
+}
+
+/// The basis the generator chose for `rel`, by the type byte (and name)
+/// the client echoes: a kept partial file, a file in `--*-dest` directory
+/// j (FNAMECMP_BASIS_DIR_LOW + j), a `--fuzzy` file in the file's
+/// directory or `--*-dest` directory i - 1 (FNAMECMP_FUZZY + i, one plain
+/// name, never a path), else the target itself.
+fn basis_path<W: Write>(s: &Shared<'_, W>, rel: &Path, basis_type: Option<u8>, xname: Option<&[u8]>) -> PathBuf {
+    let plain_name = xname.filter(|x| !x.is_empty() && !x.contains(&b'/') && *x != b"..");
+    let found = match (basis_type, &s.alt_dests) {
+        (Some(BASIS_PARTIAL_DIR), _) => s.staging.partial_path(rel),
+        (Some(j), Some(alt)) if j < 0x80 => alt.path(usize::from(j), rel),
+        (Some(t), alt) if t >= FNAMECMP_FUZZY => plain_name.and_then(|x| {
+            let dir = match (usize::from(t - FNAMECMP_FUZZY), alt) {
+                (0, _) => Some(rel.to_path_buf()),
+                (i, Some(alt)) => alt.path(i - 1, rel),
+                _ => None,
+            };
+            dir.map(|d| d.with_file_name(std::ffi::OsStr::from_bytes(x)))
+        }),
+        _ => None,
+    };
+    found.unwrap_or_else(|| rel.to_path_buf())
+}
+
 /// Read one file's data and put it in place: rebuilt into a temporary
 /// file (beside the target, or in the temp dir) from the basis the
-/// generator chose (the target, or a kept partial file), then renamed
-/// over the target, or into the partial dir with `--delay-updates`.
+/// generator chose (`basis_rel`: the target, a kept partial file, ...),
+/// then renamed over the target, or into the partial dir with
+/// `--delay-updates`.
 fn receive_file<R: Read, W: Write>(
     shared: &Shared<'_, W>,
     input: &mut DemuxReader<R>,
     tokens: &mut TokenReader,
-    ndx: usize,
-    (basis_type, xname): (Option<u8>, Option<&[u8]>),
+    incoming: Incoming<'_>,
+    basis_rel: PathBuf,
     delayed: &mut Vec<(PathBuf, PathBuf)>,
 ) -> Result<Received, ReceiveError> {
     let s = shared;
-    let protocol = s.setup.protocol;
-    let e = &s.files[ndx].entry;
-    let head = read_sum_head(input, protocol, s.params.kind.digest_len()).map_err(|e| ReceiveError::Protocol(e.to_string()))?;
-    let rel = s.dest.path_of(&e.name);
+    let Incoming {
+        entry: e,
+        head,
+        rel,
+        shown,
+        existing,
+    } = incoming;
     let name_text = String::from_utf8_lossy(&e.name).into_owned();
-    let shown = crate::transfer::walk::full_fname(&rel.to_string_lossy(), s.setup.module_name);
-    let existing = s.root.lstat(&rel).ok();
     let partial = s.staging.partial_path(&rel);
-    let basis_rel = match (basis_type, &partial, &s.alt_dests) {
-        (Some(BASIS_PARTIAL_DIR), Some(p), _) => p.clone(),
-        // FNAMECMP_BASIS_DIR_LOW + j: the file in --*-dest directory j.
-        (Some(j), _, Some(alt)) if j < 0x80 => alt.path(usize::from(j), &rel).unwrap_or_else(|| rel.clone()),
-        // FNAMECMP_FUZZY + i: the named file in the file's directory (i 0)
-        // or in --*-dest directory i - 1 (one plain name, never a path).
-        (Some(t), _, alt) if t >= FNAMECMP_FUZZY && xname.is_some_and(|x| !x.is_empty() && !x.contains(&b'/') && x != b"..") => {
-            let x = std::ffi::OsStr::from_bytes(xname.unwrap_or_default());
-            let dir = match (usize::from(t - FNAMECMP_FUZZY), alt) {
-                (0, _) => Some(rel.parent().unwrap_or(Path::new("")).to_path_buf()),
-                (i, Some(alt)) => alt.path(i - 1, &rel).map(|p| p.parent().unwrap_or(Path::new("")).to_path_buf()),
-                _ => None,
-            };
-            dir.map(|d| d.join(x)).unwrap_or_else(|| rel.clone())
-        }
-        _ => rel.clone(),
-    };
     let basis = if head.count > 0 { s.root.open_read(&basis_rel).ok() } else { None };
     // Where the data goes; on any failure we still drain the stream.
     let temp = s.root.parent_of(&rel).and_then(|(dir, name)| {
@@ -209,7 +240,7 @@ fn receive_file<R: Read, W: Write>(
     let (dir, final_name, temp_dir, file, temp_name) = match temp {
         Ok(t) => t,
         Err(err) => {
-            let text = rsyserr(&format!("mkstemp \"{name_text}\" failed"), &err).replacen("[sender]", "[receiver]", 1);
+            let text = rsyserr_as("receiver", &format!("mkstemp \"{name_text}\" failed"), &err);
             s.message(MsgTag::ErrorXfer, &text)?;
             drain(tokens, input, &head, s)?;
             return Ok(Received::Refused);
@@ -229,7 +260,7 @@ fn receive_file<R: Read, W: Write>(
         Err(DeltaError::Io { source, context }) if context.starts_with("writing") => {
             // A local write failed (disk full...): upstream ends the
             // transfer with RERR_FILEIO; the temporary file goes with it.
-            let text = rsyserr(&format!("write failed on {shown}"), &source).replacen("[sender]", "[receiver]", 1);
+            let text = rsyserr_as("receiver", &format!("write failed on {shown}"), &source);
             return Err(ReceiveError::FileIo(text));
         }
         Err(DeltaError::Io { source, .. }) => {
@@ -248,13 +279,13 @@ fn receive_file<R: Read, W: Write>(
     // No fsync, as upstream without --fsync: the rename is atomic, and a
     // crash leaves the old file or the new one, never a mix.
     if let Err(err) = flushed {
-        let text = rsyserr(&format!("write failed on \"{name_text}\""), &err).replacen("[sender]", "[receiver]", 1);
+        let text = rsyserr_as("receiver", &format!("write failed on \"{name_text}\""), &err);
         s.message(MsgTag::ErrorXfer, &text)?;
         return Ok(Received::Refused);
     }
     let mode = attrs::dest_mode(s.setup, e, existing.as_ref().filter(|m| m.is_file()).map(|m| m.mode()));
     if let Err(err) = attrs::apply(s.setup, &temp_dir, &temp_name, e, Some(mode)) {
-        let text = rsyserr(&format!("set attributes of {shown}"), &err).replacen("[sender]", "[receiver]", 1);
+        let text = rsyserr_as("receiver", &format!("set attributes of {shown}"), &err);
         s.message(MsgTag::ErrorXfer, &text)?;
         return Ok(Received::Refused);
     }
@@ -283,21 +314,21 @@ fn receive_file<R: Read, W: Write>(
         // Kept (hard-linked) before the new file takes its name; without
         // a backup the old file is not replaced (upstream: RERR_FILEIO).
         if let Err(err) = backups.keep(&s.root, &rel, false) {
-            let text = rsyserr(&format!("keep_backup failed: {shown}"), &err).replacen("[sender]", "[receiver]", 1);
+            let text = rsyserr_as("receiver", &format!("keep_backup failed: {shown}"), &err);
             return Err(ReceiveError::FileIo(text));
         }
     }
     match move_file(&temp_dir, &temp_name, &dir, &final_name) {
         Ok(()) => {
             guard.name = None;
-            if basis_type == Some(BASIS_PARTIAL_DIR) && basis_rel != rel {
+            if partial.as_ref() == Some(&basis_rel) {
                 // The partial file served as the basis: it is used up.
                 s.staging.discard_partial(&s.root, &basis_rel);
             }
             Ok(Received::Done(stats.literal_bytes, stats.matched_bytes))
         }
         Err(err) => {
-            let text = rsyserr(&format!("rename \"{name_text}\" failed"), &err).replacen("[sender]", "[receiver]", 1);
+            let text = rsyserr_as("receiver", &format!("rename \"{name_text}\" failed"), &err);
             s.message(MsgTag::ErrorXfer, &text)?;
             Ok(Received::Refused)
         }
@@ -377,8 +408,7 @@ fn finish_delayed<W: Write>(
             Err(err) => {
                 stats.io_error |= IOERR_GENERAL;
                 let shown = crate::transfer::walk::full_fname(&rel.to_string_lossy(), s.setup.module_name);
-                let text =
-                    rsyserr(&format!("rename failed for {shown} (from {})", partial.display()), &err).replacen("[sender]", "[receiver]", 1);
+                let text = rsyserr_as("receiver", &format!("rename failed for {shown} (from {})", partial.display()), &err);
                 s.message(MsgTag::ErrorXfer, &text)?;
             }
         }
@@ -396,20 +426,21 @@ fn receive_in_place<R: Read, W: Write>(
     shared: &Shared<'_, W>,
     input: &mut DemuxReader<R>,
     tokens: &mut TokenReader,
-    ndx: usize,
+    incoming: Incoming<'_>,
     phase: u32,
 ) -> Result<Received, ReceiveError> {
     let s = shared;
-    let protocol = s.setup.protocol;
-    let e = &s.files[ndx].entry;
-    let head = read_sum_head(input, protocol, s.params.kind.digest_len()).map_err(|e| ReceiveError::Protocol(e.to_string()))?;
-    let rel = s.dest.path_of(&e.name);
-    let shown = crate::transfer::walk::full_fname(&rel.to_string_lossy(), s.setup.module_name);
-    let existing = s.root.lstat(&rel).ok();
+    let Incoming {
+        entry: e,
+        head,
+        rel,
+        shown,
+        existing,
+    } = incoming;
     if let (Some(backups), Some(_)) = (&s.backups, &existing) {
         // The file changes under its own name: the backup is a copy.
         if let Err(err) = backups.copy(&s.root, &rel) {
-            let text = rsyserr(&format!("keep_backup failed: {shown}"), &err).replacen("[sender]", "[receiver]", 1);
+            let text = rsyserr_as("receiver", &format!("keep_backup failed: {shown}"), &err);
             return Err(ReceiveError::FileIo(text));
         }
     }
@@ -420,7 +451,7 @@ fn receive_in_place<R: Read, W: Write>(
     let (dir, name, file) = match opened {
         Ok(t) => t,
         Err(err) => {
-            let text = rsyserr(&format!("open {shown} failed"), &err).replacen("[sender]", "[receiver]", 1);
+            let text = rsyserr_as("receiver", &format!("open {shown} failed"), &err);
             s.message(MsgTag::ErrorXfer, &text)?;
             drain(tokens, input, &head, s)?;
             return Ok(Received::Refused);
@@ -432,17 +463,14 @@ fn receive_in_place<R: Read, W: Write>(
     let appending = s.setup.options.append_mode > 0 && phase == 0;
     let kept = if appending { head.covered_len() } else { 0 };
     if appending && s.setup.options.append_mode == 2 {
-        let mut reader = io::BufReader::with_capacity(256 * 1024, &file);
-        let mut left = kept;
-        let mut buf = vec![0u8; 64 * 1024];
-        while left > 0 {
-            let want = left.min(buf.len() as u64) as usize;
-            let n = reader.read(&mut buf[..want]).map_err(ReceiveError::Io)?;
+        let mut kept_part = (&file).take(kept);
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = kept_part.read(&mut buf).map_err(ReceiveError::Io)?;
             if n == 0 {
                 break;
             }
             fsum.update(&buf[..n]);
-            left -= n as u64;
         }
     }
     let mut sink = InPlace::new(&file, kept);
@@ -451,7 +479,7 @@ fn receive_in_place<R: Read, W: Write>(
     let stats = match applied {
         Ok(stats) => stats,
         Err(DeltaError::Io { source, context }) if context.starts_with("writing") => {
-            let text = rsyserr(&format!("write failed on {shown}"), &source).replacen("[sender]", "[receiver]", 1);
+            let text = rsyserr_as("receiver", &format!("write failed on {shown}"), &source);
             return Err(ReceiveError::FileIo(text));
         }
         Err(DeltaError::Io { source, .. }) => return Err(ReceiveError::Io(source)),
@@ -464,13 +492,13 @@ fn receive_in_place<R: Read, W: Write>(
         Err(other) => return Err(ReceiveError::Protocol(other.to_string())),
     };
     if let Err(err) = sink.finish() {
-        let text = rsyserr(&format!("ftruncate failed on {shown}"), &err).replacen("[sender]", "[receiver]", 1);
+        let text = rsyserr_as("receiver", &format!("ftruncate failed on {shown}"), &err);
         s.message(MsgTag::ErrorXfer, &text)?;
     }
     drop(file);
     let mode = attrs::dest_mode(s.setup, e, existing.as_ref().filter(|m| m.is_file()).map(|m| m.mode()));
     if let Err(err) = attrs::apply(s.setup, &dir, &name, e, Some(mode)) {
-        let text = rsyserr(&format!("set attributes of {shown}"), &err).replacen("[sender]", "[receiver]", 1);
+        let text = rsyserr_as("receiver", &format!("set attributes of {shown}"), &err);
         s.message(MsgTag::ErrorXfer, &text)?;
     }
     if !verified {

@@ -43,7 +43,7 @@ impl Staging {
     /// dir`, used when the client names none.
     pub fn new(o: &TransferOptions, dest: &Path, module_root: &Path, module_temp_dir: Option<&Path>) -> Staging {
         let partial_dir = o.partial_dir.as_deref().map(|d| match d.strip_prefix('/') {
-            Some(_) => PartialDir::Single(operator_path(dest, d)),
+            Some(_) => PartialDir::Single(operator_path(dest, d, false)),
             None => PartialDir::PerDirectory(PathBuf::from(sanitize(d).trim_end_matches('/'))),
         });
         let given = o
@@ -52,7 +52,7 @@ impl Staging {
             .or_else(|| module_temp_dir.map(|d| d.to_string_lossy().into_owned()))
             .filter(|d| !d.is_empty());
         let temp = given.map(|d| {
-            let rel = operator_path(dest, &d);
+            let rel = operator_path(dest, &d, false);
             // Upstream shows an absolute one under the module's path.
             let shown = if d.starts_with('/') {
                 module_root.join(&rel).to_string_lossy().into_owned()
