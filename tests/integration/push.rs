@@ -49,6 +49,29 @@ fn assert_same_delta(s: &ClientRun, o: &ClientRun, what: &dyn std::fmt::Debug) {
     }
 }
 
+/// A normaliser for [`PushPair::compare_normalised`]: the times of the
+/// directories `names`, which the push makes outside its list and so
+/// stamp with the time of the run.
+fn made_by_the_run(names: &'static [&'static str]) -> impl Fn(&mut std::collections::BTreeMap<String, String>) {
+    move |t| {
+        for name in names {
+            if let Some(v) = t.get_mut(*name) {
+                *v = v.split(" mtime").next().unwrap_or_default().to_string();
+            }
+        }
+    }
+}
+
+/// A normaliser: the times of all directories, for pushes that make or
+/// leave directories with the time of the run.
+fn every_dir_made_by_the_run(t: &mut std::collections::BTreeMap<String, String>) {
+    for v in t.values_mut() {
+        if v.starts_with("dir ") {
+            *v = v.split(" mtime").next().unwrap_or_default().to_string();
+        }
+    }
+}
+
 /// One source, two writable modules (stock's and ours) on the same settings.
 struct PushPair {
     src: tempfile::TempDir,
@@ -177,7 +200,7 @@ fn archive_push_into_an_empty_module_at_every_protocol() {
         assert_eq!((s.code, o.code), (0, 0), "{proto}: {o:?}");
     }
     // Into a subdirectory that does not exist yet, and a single file under a new name.
-    p.compare(&["-a"], "dir/", "w/new/place/", None);
+    p.compare_normalised(&["-a"], "dir/", "w/new/place/", None, &made_by_the_run(&["new"]));
     p.compare(&["-a"], "small.txt", "w/renamed.txt", None);
     // Pushes are not incremental yet: compare with a non-incremental stock run.
     p.compare(&["-av", "--no-inc-recursive"], "", "w/", None);
@@ -302,13 +325,7 @@ fn backups_like_stock() {
     // Directories get the time of the run: -b without a backup dir leaves
     // directory times alone (upstream implies --omit-dir-times), and the
     // backup dir's are made then.
-    let made_now = |t: &mut std::collections::BTreeMap<String, String>| {
-        for v in t.values_mut() {
-            if v.starts_with("dir ") {
-                *v = v.split(" mtime").next().unwrap_or_default().to_string();
-            }
-        }
-    };
+    let made_now = every_dir_made_by_the_run;
     for opts in [
         vec!["-ab", "-i"],
         vec!["-ab", "--delete", "--stats"],
@@ -408,11 +425,7 @@ fn staging_options_like_stock() {
         vec!["-a", "--temp-dir=/../tmp/", "-i"],
     ] {
         // The temp dir's time is when the last temporary file left it.
-        let temp_time = |t: &mut std::collections::BTreeMap<String, String>| {
-            if let Some(v) = t.get_mut("tmp") {
-                *v = v.split(" mtime").next().unwrap_or_default().to_string();
-            }
-        };
+        let temp_time = made_by_the_run(&["tmp"]);
         let (s, o) = p.compare_normalised(&opts, "", "w/", Some(&seed), &temp_time);
         assert_eq!((s.code, o.code), (0, 0), "{opts:?}: {o:?}");
         assert_same_delta(&s, &o, &opts);
@@ -432,11 +445,7 @@ fn module_temp_dir_like_stock() {
         set_mtime(&dst.join(".tmp"), 1_500_000_000, 0);
     };
     // The temp dir's time is when the last temporary file left it.
-    let temp_time = |t: &mut std::collections::BTreeMap<String, String>| {
-        if let Some(v) = t.get_mut(".tmp") {
-            *v = v.split(" mtime").next().unwrap_or_default().to_string();
-        }
-    };
+    let temp_time = made_by_the_run(&[".tmp"]);
     let (s, o) = p.compare_normalised(&["-a", "--stats"], "", "w/", Some(&with_temp), &temp_time);
     assert_eq!((s.code, o.code), (0, 0), "{o:?}");
     assert!(
@@ -746,6 +755,13 @@ fn hostile_file_lists_are_refused_and_write_nothing() {
         let parent = p.ours_dst.path().parent().unwrap();
         assert!(!parent.join("escape").exists() && !parent.join("up").exists());
     }
+    // A name whose directory the list does not have (3.5's check): refused
+    // before anything is made.
+    let answer = push_hostile_list(&p.ours, b"orphan/file");
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.contains("ABORTING due to invalid path from sender: orphan/file"), "{text:?}");
+    assert!(text.contains("(code 2)"), "{text:?}");
+    assert!(std::fs::read_dir(p.ours_dst.path()).unwrap().next().is_none(), "nothing written");
     // The worker is still serving.
     let (_, o) = p.push_with(Path::new("rsync"), &["-a"], "small.txt", "w/");
     assert_eq!(o.code, 0, "{o:?}");
@@ -891,4 +907,66 @@ fn hard_links_like_stock() {
     }
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(p.ours_dst.path().join("dir/other.o")).unwrap().nlink(), 3);
+}
+
+/// `-R` pushes: paths arrive with their directories (implied or, with
+/// `--no-implied-dirs`, made on the way), and a client-side
+/// `--files-from` list, which the client turns into a `-R` push.
+#[test]
+fn relative_pushes_like_stock() {
+    let p = push_pair("");
+    let list_dir = tempfile::tempdir().unwrap();
+    let list = list_dir.path().join("list");
+    std::fs::write(&list, b"dir/nested/deep/file.c\nsmall.txt\nodd\n").unwrap();
+    let from = format!("--files-from={}", list.display());
+    let seed = |dst: &Path| {
+        std::fs::create_dir_all(dst.join("dir")).unwrap();
+        std::fs::write(dst.join("dir/keep"), b"here before\n").unwrap();
+        set_mtime(&dst.join("dir/keep"), 1_500_000_000, 0);
+        set_mtime(&dst.join("dir"), 1_500_000_000, 0);
+    };
+    // Parents that --no-implied-dirs leaves out are made with the time of the run.
+    let times = |opts: &[&str]| -> Box<dyn Fn(&mut std::collections::BTreeMap<String, String>)> {
+        if opts.contains(&"--no-implied-dirs") {
+            Box::new(every_dir_made_by_the_run)
+        } else {
+            Box::new(made_by_the_run(&["sub"]))
+        }
+    };
+    for opts in [
+        vec!["-aR", "-i"],
+        vec!["-aR", "-i", "--protocol=29"],
+        vec!["-aR", "--no-implied-dirs", "-i"],
+        vec!["-aR", "--delete", "-i"],
+        vec!["-aR", "--delete", "-i", "--protocol=28"],
+        vec!["-aR", "--no-implied-dirs", "--delete", "-i"],
+    ] {
+        let (s, o) = p.compare_normalised(&opts, "./dir/nested/deep", "w/", Some(&seed), &times(&opts));
+        assert_eq!((s.code, o.code), (0, 0), "{opts:?}: {o:?}");
+        assert!(
+            p.ours_dst.path().join("dir/keep").exists(),
+            "{opts:?}: an implied parent is not swept"
+        );
+        p.compare_normalised(&opts, "./dir/nested/deep/file.c", "w/sub/", None, &times(&opts));
+    }
+    // Below protocol 30 the daemon is not told of --no-implied-dirs, and
+    // 3.5's refuses a list whose parents are missing (exit 2 at the daemon).
+    let (s, o) = p.compare(
+        &["-aR", "--no-implied-dirs", "--protocol=29"],
+        "./dir/nested/deep",
+        "w/",
+        Some(&seed),
+    );
+    assert_eq!((s.code, o.code), (12, 12), "{o:?}");
+    assert!(
+        o.stderr.contains("ABORTING due to invalid path from sender: dir/nested/deep"),
+        "{o:?}"
+    );
+    for opts in [
+        vec!["-a", from.as_str(), "-i"],
+        vec!["-a", from.as_str(), "-r", "-i", "--protocol=30"],
+    ] {
+        let (s, o) = p.compare(&opts, "", "w/", Some(&seed));
+        assert_eq!((s.code, o.code), (0, 0), "{opts:?}: {o:?}");
+    }
 }

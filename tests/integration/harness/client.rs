@@ -58,6 +58,10 @@ impl ClientRun {
                         format!("{label} N")
                     } else if let Some(i) = l.find("  speedup is ") {
                         l[..i].to_string()
+                    } else if l.starts_with("rsync: connection unexpectedly closed (") {
+                        // How much came before the close depends on framing.
+                        let tail = l.split(" received so far)").nth(1).unwrap_or_default();
+                        format!("rsync: connection unexpectedly closed (N bytes received so far){tail}")
                     } else if l.starts_with("rsync error:") {
                         l.split(" at ").next().unwrap_or(l).to_string()
                     } else {

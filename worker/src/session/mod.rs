@@ -160,8 +160,8 @@ fn push<R: BufRead, W: Write + Send>(
     let transfer_options = TransferOptions::parse(&request.options);
     let mut missing: Vec<String> = transfer_options.unsupported.clone();
     missing.extend(transfer_options.receiver_options.iter().cloned());
-    if transfer_options.relative || transfer_options.files_from.is_some() {
-        missing.push("--relative (-R) or --files-from on a push".into());
+    if transfer_options.files_from.is_some() {
+        missing.push("--files-from".into());
     }
     if !missing.is_empty() {
         let message = format!("ERROR: oxrsyncd does not support {} on a push yet\n", missing.join(", "));
@@ -217,6 +217,9 @@ fn push<R: BufRead, W: Write + Send>(
         Err(ReceiveError::Usage(message)) => refuse_mid_push(request, reader, writer, stream, options, &message, ExitCode::Syntax),
         Err(e @ ReceiveError::UnsafeName(_)) => {
             refuse_mid_push(request, reader, writer, stream, options, &format!("{e}\n"), ExitCode::Unsupported)
+        }
+        Err(e @ ReceiveError::InvalidPath(_)) => {
+            refuse_mid_push(request, reader, writer, stream, options, &format!("{e}\n"), ExitCode::Protocol)
         }
         Err(ReceiveError::Destination(message)) => {
             refuse_mid_push(request, reader, writer, stream, options, &message, ExitCode::FileSelect)

@@ -270,9 +270,10 @@ impl<'s, W: Write> Generator<'s, '_, W> {
     }
 
     /// Whether a directory's contents are part of the transfer (upstream's
-    /// FLAG_CONTENT_DIR): with -r every directory, else the top one.
+    /// FLAG_CONTENT_DIR), as the list says (see [`super::relative`]): with
+    /// -r every directory but `-R`'s implied parents, else the top one.
     fn is_content_dir(&self, e: &FileEntry) -> bool {
-        self.shared.setup.options.recursive || e.name == b"."
+        e.is_dir() && !e.no_content_dir
     }
 
     fn write_done(&mut self, count: usize) -> io::Result<()> {
@@ -307,7 +308,20 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             return Ok(());
         }
         let e = &f.entry;
+        let o = s.setup.options;
+        if o.relative && o.no_implied_dirs && super::relative::is_implied_dir(e, s.setup.protocol) {
+            // Sent only to carry the path; the client asked for it not to be made.
+            return Ok(());
+        }
         let rel = s.dest.path_of(&e.name);
+        if o.relative && !o.dry_run {
+            if let Err(err) = super::relative::make_parents(&s.root, &rel) {
+                let parent = rel.parent().unwrap_or(Path::new("")).to_string_lossy().into_owned();
+                let where_ = crate::transfer::walk::full_fname(&parent, s.setup.module_name);
+                let text = crate::transfer::walk::rsyserr_as("generator", &format!("recv_generator: mkdir {where_} failed"), &err);
+                return Ok(self.report(text)?);
+            }
+        }
         let module_path = rel.to_string_lossy().into_owned();
         if s.setup.daemon_filters.excludes(&module_path, e.is_dir()) {
             let name = String::from_utf8_lossy(&e.name);
@@ -333,7 +347,6 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         if !e.is_reg() {
             return self.special(i, e, &rel, existing.as_ref());
         }
-        let o = s.setup.options;
         if o.max_size.is_some_and(|m| e.size > m) || o.min_size.is_some_and(|m| e.size < m) {
             return Ok(());
         }

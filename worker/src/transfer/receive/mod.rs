@@ -30,6 +30,7 @@ pub mod fuzzy;
 pub mod generator;
 pub mod output;
 pub mod receiver;
+pub mod relative;
 pub mod staging;
 
 use std::io::{self, Read, Write};
@@ -100,6 +101,10 @@ pub enum ReceiveError {
     /// The client's list names something outside the destination (exit 4).
     #[error("ABORTING due to unsafe pathname from sender: {0}")]
     UnsafeName(String),
+    /// An entry of the client's list lies in a directory the list does not
+    /// have (upstream's generator check; exit 2).
+    #[error("ABORTING due to invalid path from sender: {0}")]
+    InvalidPath(String),
     /// Writing a file failed (disk full...): upstream's RERR_FILEIO (exit 11).
     #[error("{0}")]
     FileIo(String),
@@ -238,9 +243,13 @@ pub fn run<R: Read, W: Write + Send>(
     while let Some(e) = decoder.next(&mut input).map_err(list_error)? {
         entries.push(e);
     }
+    if protocol < 30 {
+        relative::mark_content_dirs_before_30(&mut entries, opts.recursive, opts.relative);
+    }
     let roles = decoder.hlink_roles().to_vec();
     let trailer = decoder.finish(&mut input).map_err(list_error)?;
     let mut files = sort_and_mark_duplicates(entries, protocol);
+    relative::check_parents_listed(&files)?;
     if opts.prune_empty_dirs {
         prune_empty_dirs(&mut files, &client_filters);
     }
