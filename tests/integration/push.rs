@@ -62,6 +62,10 @@ fn made_by_the_run(names: &'static [&'static str]) -> impl Fn(&mut std::collecti
     }
 }
 
+/// What a tree snapshot goes through before comparing (for what
+/// legitimately differs between two runs).
+type Normaliser = dyn Fn(&mut std::collections::BTreeMap<String, String>);
+
 /// A normaliser: the times of all directories, for pushes that make or
 /// leave directories with the time of the run.
 fn every_dir_made_by_the_run(t: &mut std::collections::BTreeMap<String, String>) {
@@ -150,7 +154,7 @@ impl PushPair {
         source: &str,
         target: &str,
         seed: Option<&dyn Fn(&Path)>,
-        normalise: &dyn Fn(&mut std::collections::BTreeMap<String, String>),
+        normalise: &Normaliser,
     ) -> (ClientRun, ClientRun) {
         let mut last = None;
         for (label, bin) in clients() {
@@ -926,7 +930,7 @@ fn relative_pushes_like_stock() {
         set_mtime(&dst.join("dir"), 1_500_000_000, 0);
     };
     // Parents that --no-implied-dirs leaves out are made with the time of the run.
-    let times = |opts: &[&str]| -> Box<dyn Fn(&mut std::collections::BTreeMap<String, String>)> {
+    let times = |opts: &[&str]| -> Box<Normaliser> {
         if opts.contains(&"--no-implied-dirs") {
             Box::new(every_dir_made_by_the_run)
         } else {
