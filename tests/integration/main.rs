@@ -8,6 +8,7 @@ mod activation;
 mod check_config;
 mod containment;
 mod differential;
+mod fake_super;
 mod lifecycle;
 mod limits;
 mod load_smoke;

@@ -366,20 +366,3 @@ fn checksum_pulls_read_as_the_module_user_like_stock() {
         assert_eq!(listing(sd.path()), listing(od.path()));
     }
 }
-
-/// `fake super` is not implemented: both directions are refused by name
-/// (exit 4) and nothing is written, rather than owners silently lost.
-#[test]
-fn fake_super_modules_are_refused_not_half_served() {
-    let (src, _stock, ours) = daemons(" fake super = yes\n read only = no\n");
-    let (o, dst) = pull(Path::new("rsync"), ours.addr, &["-a"], "mod/");
-    assert_eq!(o.code, 4, "{o:?}");
-    assert!(o.stderr.contains("fake super"), "{o:?}");
-    assert!(std::fs::read_dir(dst.path()).unwrap().next().is_none());
-    let up = tempfile::tempdir().unwrap();
-    std::fs::write(up.path().join("new.txt"), b"x").unwrap();
-    let url = format!("rsync://{}/mod/", ours.addr);
-    let o = rsync_bin(Path::new("rsync"), &["-a", &format!("{}/", up.path().display()), &url], &[]);
-    assert_eq!(o.code, 4, "{o:?}");
-    assert!(!src.path().join("new.txt").exists());
-}

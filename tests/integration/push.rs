@@ -3,7 +3,7 @@
 //! copy of a writable module, must leave the same tree, exit code and
 //! visible output.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use crate::harness::client::{clients, rsync_bin, ClientRun};
@@ -175,6 +175,11 @@ impl PushPair {
             );
             let tree = |d: &Path| {
                 let mut t = snapshot(d);
+                if source.is_empty() && target == "w/" {
+                    // The module root takes the list's "." attributes too.
+                    let root = std::fs::metadata(d).unwrap();
+                    t.insert(".".into(), format!("dir {:o} mtime {}", root.mode() & 0o7777, root.mtime()));
+                }
                 normalise(&mut t);
                 t
             };

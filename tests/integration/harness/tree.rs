@@ -41,6 +41,11 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, String> {
             } else {
                 format!("special {:o}", meta.mode())
             };
+            // A `fake super` module's record of what the file really is.
+            let what = match xattr::get(&path, "user.rsync.%stat") {
+                Ok(Some(v)) => format!("{what} %stat {}", String::from_utf8_lossy(&v)),
+                _ => what,
+            };
             out.insert(rel, what);
             if ft.is_dir() {
                 walk(root, &path, out);

@@ -191,6 +191,7 @@ fn push<R: BufRead, W: Write + Send>(
             .unwrap_or(!m.use_chroot.unwrap_or(!root_text.contains("/./")) || root_text.contains("/./")),
         identity: request.identity.as_ref(),
         may_chown,
+        fake_super: m.fake_super,
         temp_dir: m.temp_dir.as_deref(),
         paths: &request.paths,
     };
@@ -300,6 +301,7 @@ fn pull<R: BufRead, W: Write>(
             .munge_symlinks
             .unwrap_or(!m.use_chroot.unwrap_or(!root_text.contains("/./")) || root_text.contains("/./")),
         module_numeric_ids: daemon_numeric_ids(&module.settings, &root_text),
+        fake_super: m.fake_super,
         outgoing_chmod: outgoing_chmod.as_ref(),
         ignore_nonreadable: m.ignore_nonreadable,
         transfer_log: m.transfer_logging.then(|| TransferLog {
@@ -375,17 +377,6 @@ struct ModuleSetup {
 }
 
 fn prepare_module(request: &SessionRequest, incoming: bool) -> Result<ModuleSetup, (String, ExitCode)> {
-    if request.module().settings.fake_super {
-        // Ownership and special files kept in xattrs: serving such a
-        // module without reading and writing them would hand out or store
-        // the wrong owners and modes, so it is refused instead.
-        let name = &request.module().name;
-        info!("module {name}: 'fake super' is not implemented; transfer refused");
-        return Err((
-            format!("ERROR: module {name} uses 'fake super', which this daemon does not support yet\n"),
-            ExitCode::Unsupported,
-        ));
-    }
     if let Some(identity) = &request.identity {
         if let Err(e) = crate::identity::assume_on_this_thread(identity) {
             let message = format!("ERROR: cannot take the module's identity (uid {}): {e}\n", identity.uid);

@@ -4,6 +4,10 @@
 //! plain name (no `/`, never `.` or `..`), so neither a symlink in the path
 //! nor one swapped in later can redirect a write out of the module.
 //!
+//! The attribute calls (`chmod`, `chown`, `set_times`, `open_path`) take
+//! an empty name for the directory itself: how the module root, which has
+//! no name inside the module, gets the attributes a push gives it.
+//!
 //! Final components are never followed: files are created `O_EXCL |
 //! O_NOFOLLOW`, times and owners set with `AT_SYMLINK_NOFOLLOW`, modes of
 //! non-links with `fchmodat2(AT_SYMLINK_NOFOLLOW)`. Everything runs with
@@ -60,6 +64,17 @@ impl ModuleRoot {
             .file_name()
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("no file name in {rel:?}")))?;
         Ok((self.dir(rel.parent().unwrap_or(Path::new("")))?, name.to_os_string()))
+    }
+}
+
+impl ModuleRoot {
+    /// Where the attribute calls reach `rel`: its directory and name, or
+    /// for the module root (empty `rel`) the root and the empty name.
+    pub fn attr_target(&self, rel: &Path) -> io::Result<(ModuleDir, OsString)> {
+        if rel.as_os_str().is_empty() {
+            return Ok((self.dir(rel)?, OsString::new()));
+        }
+        self.parent_of(rel)
     }
 }
 
@@ -127,6 +142,29 @@ impl ModuleDir {
         }
         // SAFETY: a new descriptor nothing else owns.
         Ok(unsafe { File::from_raw_fd(fd) })
+    }
+
+    /// An `O_PATH` descriptor of `name` itself (a symlink is not followed),
+    /// for reading and setting its attributes (`fake_super.rs`).
+    pub fn open_path(&self, name: &OsStr) -> io::Result<OwnedFd> {
+        if name.is_empty() {
+            return self.fd.try_clone();
+        }
+        let c = component(name)?;
+        // SAFETY: as in open_for_update.
+        let fd = unsafe { libc::openat(self.raw(), c.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a new descriptor nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// Write `content` into a new file `name` here, `0600`, never through
+    /// a symlink (a `fake super` module's symlinks and nodes).
+    pub fn create_with(&self, name: &OsStr, content: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        self.create_new(name)?.write_all(content)
     }
 
     /// Open `name` here for updating in place (`--inplace`, `--append`),
@@ -207,7 +245,6 @@ impl ModuleDir {
     /// Set access and modification times (seconds, nanoseconds) without
     /// following a symlink.
     pub fn set_times(&self, name: &OsStr, atime: (i64, i64), mtime: (i64, i64)) -> io::Result<()> {
-        let c = component(name)?;
         let ts = [
             libc::timespec {
                 tv_sec: atime.0 as libc::time_t,
@@ -218,14 +255,31 @@ impl ModuleDir {
                 tv_nsec: mtime.1 as _,
             },
         ];
+        if name.is_empty() {
+            // This directory: its /proc name leads to exactly this inode.
+            let itself = CString::new(self.proc_name()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+            // SAFETY: a valid path and a two-element timespec array.
+            return check(unsafe { libc::utimensat(libc::AT_FDCWD, itself.as_ptr(), ts.as_ptr(), 0) });
+        }
+        let c = component(name)?;
         // SAFETY: a valid name and a two-element timespec array.
         check(unsafe { libc::utimensat(self.raw(), c.as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) })
     }
 
+    /// The kernel's name for this directory (`/proc/self/fd/N`), for the
+    /// calls that take no descriptor of an `O_PATH` directory.
+    fn proc_name(&self) -> String {
+        format!("/proc/self/fd/{}", self.raw())
+    }
+
     /// Set owner and group (-1: leave) without following a symlink.
     pub fn chown(&self, name: &OsStr, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
-        let c = component(name)?;
         let (u, g) = (uid.unwrap_or(u32::MAX), gid.unwrap_or(u32::MAX));
+        if name.is_empty() {
+            // SAFETY: the empty path names the descriptor itself (AT_EMPTY_PATH).
+            return check(unsafe { libc::fchownat(self.raw(), c"".as_ptr(), u, g, libc::AT_EMPTY_PATH) });
+        }
+        let c = component(name)?;
         // SAFETY: as above.
         check(unsafe { libc::fchownat(self.raw(), c.as_ptr(), u, g, libc::AT_SYMLINK_NOFOLLOW) })
     }
@@ -233,6 +287,9 @@ impl ModuleDir {
     /// Set the mode of a non-symlink, never through a symlink: a symlink
     /// here is refused (ELOOP/EOPNOTSUPP), not followed.
     pub fn chmod(&self, name: &OsStr, mode: u32) -> io::Result<()> {
+        if name.is_empty() {
+            return std::fs::set_permissions(self.proc_name(), std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777));
+        }
         let c = component(name)?;
         // SAFETY: the fchmodat2 system call (Linux 6.6) with a valid name.
         let ret = unsafe {

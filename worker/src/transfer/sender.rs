@@ -46,6 +46,8 @@ pub struct SenderSetup<'a> {
     pub daemon_filters: &'a FilterList,
     /// `munge symlinks` in effect for the module.
     pub munge_symlinks: bool,
+    /// `fake super`: files are listed as their attribute describes them.
+    pub fake_super: bool,
     /// The module's `numeric ids` setting: never look names up.
     pub module_numeric_ids: bool,
     /// `outgoing chmod` rules.
@@ -166,6 +168,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         outgoing_chmod: setup.outgoing_chmod,
         ignore_nonreadable: setup.ignore_nonreadable,
         merge: crate::transfer::filter_merge::MergeStack::new(filters.merges.clone()),
+        fake_super: setup.fake_super,
     };
     let kind = ChecksumKind::from_negotiated(&setup.negotiated.checksum, protocol)
         .ok_or_else(|| SenderError::Protocol(format!("unsupported checksum {}", setup.negotiated.checksum)))?;

@@ -70,6 +70,9 @@ pub struct Walker<'a> {
     pub ignore_nonreadable: bool,
     /// The per-directory merge rules of the directories being listed.
     pub merge: crate::transfer::filter_merge::MergeStack,
+    /// `fake super`: files are listed as their `user.rsync.%stat`
+    /// attribute describes them (see `fake_super.rs`).
+    pub fake_super: bool,
 }
 
 /// Upstream's `rsyserr()` line: `rsync: [sender] <msg>: <strerror> (<errno>)`.
@@ -436,7 +439,7 @@ impl Walker<'_> {
             Some(rules) if !meta.file_type().is_symlink() => rules.apply(meta.mode()),
             _ => meta.mode(),
         };
-        FileEntry {
+        let mut entry = FileEntry {
             name,
             mode,
             // Devices and specials travel with size 0, as upstream's make_file.
@@ -458,6 +461,44 @@ impl Walker<'_> {
             checksum: None,
             top_dir: false,
             no_content_dir: false,
+        };
+        if self.fake_super && (meta.is_file() || meta.is_dir()) {
+            self.fold_fake_super(&mut entry, local);
+        }
+        entry
+    }
+
+    /// A `fake super` module's file as its attribute describes it: type,
+    /// permissions, owner, device; a kept symlink's target is its content.
+    fn fold_fake_super(&self, entry: &mut FileEntry, local: &Path) {
+        let Ok(Some(fake)) = crate::transfer::fake_super::Seen::look(self.root, local, true).map(|s| s.fake) else {
+            return;
+        };
+        let kind = fake.mode & libc::S_IFMT;
+        entry.mode = match self.outgoing_chmod {
+            Some(rules) if kind != libc::S_IFLNK => rules.apply(fake.mode),
+            _ => fake.mode,
+        };
+        entry.uid = fake.uid;
+        entry.gid = fake.gid;
+        entry.rdev_major = fake.rdev_major;
+        entry.rdev_minor = fake.rdev_minor;
+        match kind {
+            libc::S_IFLNK => {
+                let target = self
+                    .options
+                    .preserve_links
+                    .then(|| crate::transfer::fake_super::read_fake_link(self.root, local).ok());
+                entry.link_target = target.flatten().map(|raw| {
+                    if self.munge_symlinks {
+                        crate::transfer::symlinks::unmunge(&raw).to_vec()
+                    } else {
+                        raw
+                    }
+                });
+            }
+            libc::S_IFREG | libc::S_IFDIR => {}
+            _ => entry.size = 0,
         }
     }
 }

@@ -40,16 +40,27 @@ pub fn dest_mode(setup: &ReceiveSetup<'_>, entry: &FileEntry, existing: Option<u
     }
 }
 
-/// Set times (with -t) and owners (when allowed) on `name` in `dir`; the
-/// mode too unless `skip_mode` (set already on an open file, or a link).
+/// Set times (with -t) and owners (when allowed) on `name` in `dir`, and
+/// `mode` if given; in a `fake super` module owners and mode go to the
+/// module's attribute instead (`fake_super::record`).
 pub fn apply(setup: &ReceiveSetup<'_>, dir: &ModuleDir, name: &OsStr, entry: &FileEntry, mode: Option<u32>) -> io::Result<()> {
     let o = setup.options;
-    if setup.may_chown && (o.preserve_uid || o.preserve_gid) {
+    if setup.fake_super {
+        // Owners and modes go to the module's attribute, not the file.
+        let wanted = crate::transfer::fake_super::Wanted {
+            file_type: entry.mode & libc::S_IFMT,
+            perms: if entry.is_symlink() { Some(entry.mode & CHMOD_BITS) } else { mode },
+            rdev: (entry.rdev_major, entry.rdev_minor),
+            uid: o.preserve_uid.then_some(entry.uid),
+            gid: o.preserve_gid.then_some(entry.gid),
+        };
+        crate::transfer::fake_super::record(dir, name, wanted)?;
+    } else if setup.may_chown && (o.preserve_uid || o.preserve_gid) {
         let uid = o.preserve_uid.then_some(entry.uid);
         let gid = o.preserve_gid.then_some(entry.gid);
         dir.chown(name, uid, gid)?;
     }
-    if let Some(mode) = mode {
+    if let Some(mode) = mode.filter(|_| !setup.fake_super) {
         dir.chmod(name, mode)?;
     }
     let skip_time = (entry.is_dir() && o.omit_dir_times) || (entry.is_symlink() && o.omit_link_times);

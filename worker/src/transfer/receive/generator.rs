@@ -9,6 +9,8 @@
 use std::io::{self, BufReader, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
+
+use crate::transfer::fake_super::Seen;
 use std::path::Path;
 use std::sync::mpsc::Receiver;
 
@@ -212,7 +214,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
     /// `delete_item` with DEL_FOR_*). Such removals are not deletions: not
     /// logged or counted. Returns whether the way is clear; if not, the
     /// client hears upstream's two lines and the entry is skipped.
-    fn clear_the_way(&mut self, e: &FileEntry, rel: &Path, existing: &std::fs::Metadata, what: &str) -> Result<bool, ReceiveError> {
+    fn clear_the_way(&mut self, e: &FileEntry, rel: &Path, existing: &Seen, what: &str) -> Result<bool, ReceiveError> {
         let s = self.shared;
         let o = s.setup.options;
         if !existing.is_dir() {
@@ -327,11 +329,11 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             let name = String::from_utf8_lossy(&e.name);
             return Ok(self.report(format!("ERROR: daemon refused to receive {} \"{name}\"\n", kind_word(e)))?);
         }
-        let mut existing = s.root.lstat(&rel).ok();
-        if e.is_dir() && s.setup.options.keep_dirlinks && existing.as_ref().is_some_and(|m| m.file_type().is_symlink()) {
+        let mut existing = s.look(&rel);
+        if e.is_dir() && s.setup.options.keep_dirlinks && existing.as_ref().is_some_and(|m| m.meta.file_type().is_symlink()) {
             // -K: a link to a directory stands for the directory.
             if let Some(target) = s.root.stat(&rel).ok().filter(|m| m.is_dir()) {
-                existing = Some(target);
+                existing = Some(Seen::real(target));
             }
         }
         if s.setup.options.existing_only && existing.is_none() {
@@ -395,7 +397,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
     }
 
     /// Upstream's quick check, with the options that change it.
-    fn verdict(&self, e: &FileEntry, rel: &Path, existing: Option<&std::fs::Metadata>) -> Verdict {
+    fn verdict(&self, e: &FileEntry, rel: &Path, existing: Option<&Seen>) -> Verdict {
         let o = self.shared.setup.options;
         let Some(old) = existing.filter(|m| m.is_file()) else {
             return if o.existing_only && existing.is_none() {
@@ -427,7 +429,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
     /// Upstream's `quick_check_ok` for a regular file `old` at `path`:
     /// same size and time (or checksum with `-c`; size alone with
     /// `--size-only`; never with `-I`).
-    fn quick_check(&self, e: &FileEntry, path: &Path, old: &std::fs::Metadata) -> bool {
+    fn quick_check(&self, e: &FileEntry, path: &Path, old: &Seen) -> bool {
         let o = self.shared.setup.options;
         if old.len() != e.size {
             return false;
@@ -444,7 +446,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
     /// Upstream's `unchanged_attrs` for a regular file: times (with -t),
     /// permissions (-p, or the executable bits with -E) and owners (when
     /// they are kept) as the list has them.
-    fn unchanged_attrs(&self, e: &FileEntry, old: &std::fs::Metadata) -> bool {
+    fn unchanged_attrs(&self, e: &FileEntry, old: &Seen) -> bool {
         let s = self.shared;
         let o = s.setup.options;
         if o.preserve_times && old.mtime() != e.mtime {
@@ -456,7 +458,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         if !o.preserve_perms && o.preserve_executability && (old.mode() & 0o111 != 0) != (e.mode & 0o111 != 0) {
             return false;
         }
-        if s.setup.may_chown && o.preserve_uid && old.uid() != e.uid {
+        if (s.setup.may_chown || s.setup.fake_super) && o.preserve_uid && old.uid() != e.uid {
             return false;
         }
         !(o.preserve_gid && old.gid() != e.gid)
@@ -465,20 +467,14 @@ impl<'s, W: Write> Generator<'s, '_, W> {
     /// `--compare-dest` / `--copy-dest` / `--link-dest` for file `i`
     /// (upstream's `try_dests_reg`): whether the entry was settled from
     /// one of the directories (left out, linked or copied).
-    fn settle_from_alt_dests(
-        &mut self,
-        i: usize,
-        e: &FileEntry,
-        rel: &Path,
-        existing: Option<&std::fs::Metadata>,
-    ) -> Result<bool, ReceiveError> {
+    fn settle_from_alt_dests(&mut self, i: usize, e: &FileEntry, rel: &Path, existing: Option<&Seen>) -> Result<bool, ReceiveError> {
         let s = self.shared;
         let Some(alt) = s.alt_dests.as_ref() else { return Ok(false) };
         if existing.is_some() && alt.kind == AltDest::Copy {
             return Ok(false);
         }
         let found = alt.find(rel, |path| {
-            let m = s.root.lstat(path).ok().filter(|m| m.is_file())?;
+            let m = s.look(path).filter(|m| m.is_file())?;
             Some(if !self.quick_check(e, path, &m) {
                 Match::Exists
             } else if self.unchanged_attrs(e, &m) {
@@ -488,7 +484,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             })
         });
         let Some((_, level, path)) = found else { return Ok(false) };
-        let Ok(meta) = s.root.lstat(&path) else { return Ok(false) };
+        let Some(meta) = s.look(&path) else { return Ok(false) };
         if level == Match::Unchanged && alt.kind != AltDest::Copy {
             let (dir, name) = s.root.parent_of(rel)?;
             if let Some(t) = existing {
@@ -621,7 +617,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         let protocol = s.setup.protocol;
         let e = &s.files[i].entry;
         let rel = s.dest.path_of(&e.name);
-        let target = s.root.lstat(&rel).ok().filter(|m| m.is_file());
+        let target = s.look(&rel).filter(|m| m.is_file());
         // A partial file kept by an interrupted push is the better basis,
         // as upstream's.
         let partial = s.staging.existing_partial(&s.root, &rel);
@@ -638,13 +634,9 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             None
         };
         let (basis_rel, existing, basis_type) = match (&partial, &alt, &fuzzy) {
-            (Some(p), _, _) => (
-                p.clone(),
-                s.root.lstat(p).ok(),
-                Some(crate::transfer::receive::staging::BASIS_PARTIAL_DIR),
-            ),
-            (None, Some((j, path)), _) => (path.clone(), s.root.lstat(path).ok(), Some(*j)),
-            (None, None, Some((i, path, _))) => (path.clone(), s.root.lstat(path).ok(), Some(FNAMECMP_FUZZY + *i)),
+            (Some(p), _, _) => (p.clone(), s.look(p), Some(crate::transfer::receive::staging::BASIS_PARTIAL_DIR)),
+            (None, Some((j, path)), _) => (path.clone(), s.look(path), Some(*j)),
+            (None, None, Some((i, path, _))) => (path.clone(), s.look(path), Some(FNAMECMP_FUZZY + *i)),
             (None, None, None) => (rel.clone(), target.clone(), None),
         };
         let xname = fuzzy.as_ref().map(|(_, _, name)| name.as_slice());
@@ -706,7 +698,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         Ok(())
     }
 
-    fn directory(&mut self, i: usize, rel: &Path, existing: Option<&std::fs::Metadata>) -> Result<(), ReceiveError> {
+    fn directory(&mut self, i: usize, rel: &Path, existing: Option<&Seen>) -> Result<(), ReceiveError> {
         let s = self.shared;
         let e = &s.files[i].entry;
         let old = existing.filter(|m| m.is_dir());
@@ -717,7 +709,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         let alt_dir = if is_new {
             s.alt_dests.as_ref().and_then(|alt| {
                 alt.find(rel, |p| s.root.lstat(p).ok().filter(|m| m.is_dir()).map(|_| Match::Exists))
-                    .and_then(|(_, _, p)| s.root.lstat(&p).ok())
+                    .and_then(|(_, _, p)| s.look(&p))
             })
         } else {
             None
@@ -807,7 +799,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         }
     }
 
-    fn symlink(&mut self, i: usize, e: &FileEntry, rel: &Path, existing: Option<&std::fs::Metadata>) -> Result<(), ReceiveError> {
+    fn symlink(&mut self, i: usize, e: &FileEntry, rel: &Path, existing: Option<&Seen>) -> Result<(), ReceiveError> {
         let s = self.shared;
         if !s.setup.options.preserve_links {
             return self.skip_non_regular(e);
@@ -820,12 +812,12 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         };
         let (dir, name) = s.root.parent_of(rel)?;
         if let Some(m) = existing {
-            if m.file_type().is_symlink()
-                && s.root
-                    .read_link(rel)
-                    .map(|t| t.as_os_str().as_bytes() == target.as_slice())
-                    .unwrap_or(false)
-            {
+            let same_target = if m.is_fake_symlink() {
+                crate::transfer::fake_super::read_fake_link(&s.root, rel).is_ok_and(|t| t == target)
+            } else {
+                m.meta.file_type().is_symlink() && s.root.read_link(rel).is_ok_and(|t| t.as_os_str().as_bytes() == target.as_slice())
+            };
+            if same_target {
                 self.send_item(i, item_flags(s.setup, e, Some(m), 0))?;
                 let _ = attrs::apply(s.setup, &dir, &name, e, None);
                 return Ok(());
@@ -838,7 +830,13 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 self.make_way(rel, &dir, &name)?;
             }
         }
-        if let Err(err) = dir.symlink(&target, &name) {
+        // A `fake super` module keeps the target in a regular file.
+        let made = if s.setup.fake_super {
+            dir.create_with(&name, &target)
+        } else {
+            dir.symlink(&target, &name)
+        };
+        if let Err(err) = made {
             return Ok(self.report(crate::transfer::walk::rsyserr_as(
                 "generator",
                 &format!("symlink {} -> \"{}\" failed", quoted(e), String::from_utf8_lossy(&target)),
@@ -846,24 +844,36 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             ))?);
         }
         let _ = attrs::apply(s.setup, &dir, &name, e, None);
-        let was_link = existing.filter(|m| m.file_type().is_symlink());
+        let was_link = existing.filter(|m| m.is_symlink());
         self.send_item(i, item_flags(s.setup, e, was_link, item::LOCAL_CHANGE | item::REPORT_CHANGE))?;
         Ok(())
     }
 
     /// Devices, fifos and sockets: only with -D (--devices/--specials),
-    /// and devices only as root.
-    fn special(&mut self, i: usize, e: &FileEntry, rel: &Path, existing: Option<&std::fs::Metadata>) -> Result<(), ReceiveError> {
+    /// and devices only as root (or kept in a `fake super` module). One of
+    /// the same kind (and device number) is left and brought up to date.
+    fn special(&mut self, i: usize, e: &FileEntry, rel: &Path, existing: Option<&Seen>) -> Result<(), ReceiveError> {
         let s = self.shared;
         let o = s.setup.options;
         let is_device = matches!(e.mode & libc::S_IFMT, libc::S_IFCHR | libc::S_IFBLK);
         if (is_device && !o.preserve_devices) || (!is_device && !o.preserve_specials) {
             return self.skip_non_regular(e);
         }
-        if is_device && !s.setup.may_chown {
+        if is_device && !s.setup.may_chown && !s.setup.fake_super {
             return Ok(());
         }
         let (dir, name) = s.root.parent_of(rel)?;
+        if let Some(m) = existing.filter(|m| m.is_special() && m.type_bits() == e.mode & libc::S_IFMT) {
+            if !is_device || m.rdev() == (e.rdev_major, e.rdev_minor) {
+                self.send_item(i, item_flags(s.setup, e, Some(m), 0))?;
+                let mode = attrs::dest_mode(s.setup, e, Some(m.mode()));
+                if let Err(err) = attrs::apply(s.setup, &dir, &name, e, Some(mode)) {
+                    let text = crate::transfer::walk::rsyserr_as("generator", &format!("set attributes of {}", quoted(e)), &err);
+                    self.report(text)?;
+                }
+                return Ok(());
+            }
+        }
         let what = if is_device { "device file" } else { "special file" };
         match existing {
             Some(m) if m.is_dir() && !self.clear_the_way(e, rel, m, what)? => return Ok(()),
@@ -872,7 +882,13 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             None => {}
         }
         let dev = libc::makedev(e.rdev_major, e.rdev_minor);
-        if let Err(err) = dir.mknod(&name, e.mode, dev) {
+        // A `fake super` module keeps an empty regular file in its place.
+        let made = if s.setup.fake_super {
+            dir.create_with(&name, b"")
+        } else {
+            dir.mknod(&name, e.mode, dev)
+        };
+        if let Err(err) = made {
             return Ok(self.report(crate::transfer::walk::rsyserr_as(
                 "generator",
                 &format!("mknod {} failed", quoted(e)),
@@ -892,10 +908,6 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         for (i, created) in std::mem::take(&mut self.dirs).into_iter().rev() {
             let e = &s.files[i].entry;
             let rel = s.dest.path_of(&e.name);
-            if rel.as_os_str().is_empty() {
-                // The module root itself: its attributes are the operator's.
-                continue;
-            }
             // A new directory gets the sender's mode (masked without -p);
             // an existing one keeps its own unless -p.
             let mut mode = (created || s.setup.options.preserve_perms).then(|| attrs::dest_mode(s.setup, e, None));
@@ -907,7 +919,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                     let _ = pdir.chmod(&pname, m);
                 }
             }
-            let (dir, name) = s.root.parent_of(&rel)?;
+            let (dir, name) = s.root.attr_target(&rel)?;
             let result = attrs::apply(s.setup, &dir, &name, e, mode);
             if let Err(err) = result {
                 self.report(
@@ -947,7 +959,7 @@ fn list_candidates(root: &crate::transfer::module_root::ModuleRoot, dir: &Path) 
 
 /// Upstream's `itemize()` (protocol >= 29 itemizes everything): how `e`
 /// differs from what is there (`old`; None: it is new), on top of `base`.
-fn item_flags(setup: &crate::transfer::receive::ReceiveSetup<'_>, e: &FileEntry, old: Option<&std::fs::Metadata>, base: u16) -> u16 {
+fn item_flags(setup: &crate::transfer::receive::ReceiveSetup<'_>, e: &FileEntry, old: Option<&Seen>, base: u16) -> u16 {
     let o = setup.options;
     let mut f = base;
     let Some(st) = old else {
@@ -981,7 +993,7 @@ fn item_flags(setup: &crate::transfer::receive::ReceiveSetup<'_>, e: &FileEntry,
             f |= item::REPORT_PERMS;
         }
     }
-    if o.preserve_uid && setup.may_chown && st.uid() != e.uid {
+    if o.preserve_uid && (setup.may_chown || setup.fake_super) && st.uid() != e.uid {
         f |= item::REPORT_OWNER;
     }
     if o.preserve_gid && st.gid() != e.gid {

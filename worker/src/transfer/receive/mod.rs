@@ -34,7 +34,7 @@ pub mod relative;
 pub mod staging;
 
 use std::io::{self, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
 
 use crate::identity::ModuleIdentity;
@@ -69,6 +69,9 @@ pub struct ReceiveSetup<'a> {
     pub identity: Option<&'a ModuleIdentity>,
     /// Whether owners may be set (the session runs as root).
     pub may_chown: bool,
+    /// `fake super = yes`: owners, special bits, devices and symlinks are
+    /// kept in the `user.rsync.%stat` attribute (see `fake_super.rs`).
+    pub fake_super: bool,
     /// The module's `temp dir` (the operator's path), if set.
     pub temp_dir: Option<&'a std::path::Path>,
     /// The destination argument(s): `module/path`.
@@ -354,6 +357,12 @@ fn hard_link_followers(files: &[SortedEntry], roles: &[crate::transfer::flist::H
 }
 
 impl<W: Write> Shared<'_, W> {
+    /// What is at module-relative `rel` now, as the module sees it (with
+    /// a `fake super` module's attribute folded in); None if nothing.
+    pub fn look(&self, rel: &Path) -> Option<crate::transfer::fake_super::Seen> {
+        crate::transfer::fake_super::Seen::look(&self.root, rel, self.setup.fake_super).ok()
+    }
+
     /// Send a message for the user (MSG_INFO), flushed.
     pub fn info(&self, text: &str) -> io::Result<()> {
         self.message(crate::session::multiplex::MsgTag::Info, text)
