@@ -714,15 +714,20 @@ fn a_client_killed_mid_file_leaves_no_partial_file_and_the_worker_serves_on() {
     );
 }
 
-/// A hand-written protocol-29 push whose file list names `name`.
-fn push_hostile_list(daemon: &Daemon, name: &[u8]) -> Vec<u8> {
+/// A hand-written protocol-29 push: the daemon arguments after `--server`
+/// (one per line), then `list` (the file list and what follows it) is
+/// sent; `until` is asked after each read whether to stop listening.
+fn hand_written_push(addr: std::net::SocketAddr, args: &str, list: &[u8], until: &dyn Fn() -> bool) -> Vec<u8> {
     use std::io::{BufRead, BufReader, Read, Write};
-    let stream = std::net::TcpStream::connect(daemon.addr).unwrap();
+    let stream = std::net::TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).unwrap();
-    reader.get_mut().write_all(b"@RSYNCD: 29.0\nw\n--server\n-r\n.\nw/\n\n").unwrap();
+    reader
+        .get_mut()
+        .write_all(format!("@RSYNCD: 29.0\nw\n--server\n{args}.\nw/\n\n").as_bytes())
+        .unwrap();
     loop {
         line.clear();
         reader.read_line(&mut line).unwrap();
@@ -733,19 +738,87 @@ fn push_hostile_list(daemon: &Daemon, name: &[u8]) -> Vec<u8> {
     }
     let mut seed = [0u8; 4];
     reader.read_exact(&mut seed).unwrap();
-    // One entry: flags (XMIT_SAME_UID, nothing else shared), the name,
-    // size, mtime and mode (protocol 29 ints), then the end of the list.
-    let mut list = vec![0x08, name.len() as u8];
-    list.extend_from_slice(name);
-    list.extend_from_slice(&5i32.to_le_bytes());
-    list.extend_from_slice(&1_600_000_000i32.to_le_bytes());
-    list.extend_from_slice(&(0o100644i32).to_le_bytes());
+    let _ = reader.get_mut().write_all(list);
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !until() {
+        match reader.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    answer
+}
+
+/// A protocol-29 entry: flags (XMIT_TOP_DIR, harmless on a non-directory,
+/// so the byte is not 0), the name, size, mtime and mode as ints.
+fn entry_29(name: &[u8], mode: i32) -> Vec<u8> {
+    let mut e = vec![0x01, name.len() as u8];
+    e.extend_from_slice(name);
+    e.extend_from_slice(&5i32.to_le_bytes());
+    e.extend_from_slice(&1_600_000_000i32.to_le_bytes());
+    e.extend_from_slice(&mode.to_le_bytes());
+    e
+}
+
+/// A hand-written protocol-29 push whose one-file list names `name`.
+fn push_hostile_list(daemon: &Daemon, name: &[u8]) -> Vec<u8> {
+    let mut list = entry_29(name, 0o100644);
+    // The end of the list, then the sender's io_error.
     list.push(0);
     list.extend_from_slice(&0i32.to_le_bytes());
-    let _ = reader.get_mut().write_all(&list);
-    let mut answer = Vec::new();
-    let _ = reader.read_to_end(&mut answer);
-    answer
+    hand_written_push(daemon.addr, "-r\n", &list, &|| false)
+}
+
+/// Owners arrive with names, and a name known here gives our id for it
+/// (a client whose "daemon" user is 4242 uploads a file for our daemon
+/// user), as stock's daemon maps them; `--numeric-ids` keeps the numbers.
+#[test]
+fn owner_names_map_to_local_ids_like_stock() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("note: not root; owners cannot be set");
+        return;
+    }
+    let daemon_user = nix::unistd::User::from_name("daemon").unwrap().expect("a daemon user").uid.as_raw();
+    let daemon_group = nix::unistd::Group::from_name("daemon")
+        .unwrap()
+        .expect("a daemon group")
+        .gid
+        .as_raw();
+    let p = push_pair("");
+    for (numeric, want) in [(false, daemon_user), (true, 4242)] {
+        // A symlink (-l), made and chowned by the generator at once.
+        let mut list = entry_29(b"link", 0o120777);
+        list.extend_from_slice(&4242i32.to_le_bytes());
+        list.extend_from_slice(&4343i32.to_le_bytes());
+        list.extend_from_slice(&6i32.to_le_bytes());
+        list.extend_from_slice(b"target");
+        list.push(0);
+        if !numeric {
+            for id in [4242i32, 4343] {
+                // The uid list, then the gid list: id, name, 0 at the end.
+                list.extend_from_slice(&id.to_le_bytes());
+                list.push(6);
+                list.extend_from_slice(b"daemon");
+                list.extend_from_slice(&0i32.to_le_bytes());
+            }
+        }
+        list.extend_from_slice(&0i32.to_le_bytes());
+        let args = if numeric { "-rlog\n--numeric-ids\n" } else { "-rlog\n" };
+        let mut owners = Vec::new();
+        for (addr, dst) in [(p.stock.addr, p.stock_dst.path()), (p.ours.addr, p.ours_dst.path())] {
+            p.reset(None);
+            let link = dst.join("link");
+            let made = || std::fs::symlink_metadata(&link).is_ok_and(|m| m.uid() != 0);
+            hand_written_push(addr, args, &list, &made);
+            let m = std::fs::symlink_metadata(&link).unwrap();
+            owners.push((m.uid(), m.gid()));
+        }
+        assert_eq!(owners[0], owners[1], "numeric {numeric}: stock's and ours");
+        assert_eq!(owners[1].0, want, "numeric {numeric}");
+        let want_group = if numeric { 4343 } else { daemon_group };
+        assert_eq!(owners[1].1, want_group, "numeric {numeric}");
+    }
 }
 
 #[test]

@@ -192,6 +192,7 @@ fn push<R: BufRead, W: Write + Send>(
         identity: request.identity.as_ref(),
         may_chown,
         fake_super: m.fake_super,
+        module_numeric_ids: daemon_numeric_ids(m, &root_text),
         temp_dir: m.temp_dir.as_deref(),
         paths: &request.paths,
     };

@@ -29,6 +29,7 @@ pub mod dest;
 pub mod fuzzy;
 pub mod generator;
 pub mod output;
+pub mod owners;
 pub mod receiver;
 pub mod relative;
 pub mod staging;
@@ -72,6 +73,8 @@ pub struct ReceiveSetup<'a> {
     /// `fake super = yes`: owners, special bits, devices and symlinks are
     /// kept in the `user.rsync.%stat` attribute (see `fake_super.rs`).
     pub fake_super: bool,
+    /// The module's `numeric ids`: the client's owner names are not looked up.
+    pub module_numeric_ids: bool,
     /// The module's `temp dir` (the operator's path), if set.
     pub temp_dir: Option<&'a std::path::Path>,
     /// The destination argument(s): `module/path`.
@@ -251,6 +254,9 @@ pub fn run<R: Read, W: Write + Send>(
     }
     let roles = decoder.hlink_roles().to_vec();
     let trailer = decoder.finish(&mut input).map_err(list_error)?;
+    if !opts.numeric_ids && !setup.module_numeric_ids {
+        owners::IdMap::from_names(&trailer.uid_names, &trailer.gid_names).apply(&mut entries);
+    }
     let mut files = sort_and_mark_duplicates(entries, protocol);
     relative::check_parents_listed(&files)?;
     if opts.prune_empty_dirs {
