@@ -189,7 +189,7 @@ pub static PARAMS: &[ParamDef] = &[
     p("max verbosity", &[], M, int(I32_MIN, I32_MAX), Some("1"), true),
     p("timeout", &[], M, int(0, U32_MAX), Some("0"), true),
     p("syslog facility", &[], M, Kind::Enum(SYSLOG_FACILITIES), Some("daemon"), false),
-    p("fake super", &[], M, Bool, Some("no"), false),
+    p("fake super", &[], M, Bool, Some("no"), true),
     p("forward lookup", &[], M, Bool, Some("yes"), true),
     p("ignore errors", &[], M, Bool, Some("no"), false),
     p("ignore nonreadable", &[], M, Bool, Some("no"), true),

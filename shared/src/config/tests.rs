@@ -177,13 +177,14 @@ fn enforced_flags() {
         "write only",
         "dont compress",
         "temp dir",
+        "fake super",
     ] {
         assert!(enforced.contains(&name), "{name}");
     }
     for name in ["use chroot", "proxy protocol", "syslog facility", "syslog tag"] {
         assert!(!enforced.contains(&name), "{name}");
     }
-    assert_eq!(enforced.len(), 36 + 15);
+    assert_eq!(enforced.len(), 36 + 16);
 }
 
 #[test]
