@@ -1053,3 +1053,43 @@ fn relative_pushes_like_stock() {
         assert_eq!((s.code, o.code), (0, 0), "{opts:?}: {o:?}");
     }
 }
+
+/// A module root the module's uid does not own (a shared 0777 upload
+/// directory): its time cannot be set, which gives upstream's error and
+/// exit 23 while the files still arrive.
+#[test]
+fn a_module_root_owned_by_someone_else_like_stock() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("note: not root; module uids cannot be switched");
+        return;
+    }
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("upload.txt"), b"data\n").unwrap();
+    let from = format!("{}/", src.path().display());
+    let (stock_dst, ours_dst) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let config = |dst: &Path| {
+        std::fs::set_permissions(dst, std::fs::Permissions::from_mode(0o777)).unwrap();
+        format!(
+            "use chroot = no\n[w]\n path = {}\n read only = no\n uid = 65534\n gid = 65534\n",
+            dst.display()
+        )
+    };
+    let stock = StockDaemon::start(&config(stock_dst.path()));
+    let ours = Daemon::start(&config(ours_dst.path()), &["--workers=1"]);
+    let push = |addr: std::net::SocketAddr| rsync_bin(Path::new("rsync"), &["-a", &from, &format!("rsync://{addr}/w/")], &[]);
+    // Which of the two upstream reports (the mode or the time it could not
+    // set) depends on what the root's time is when the push reaches it.
+    for _ in 0..3 {
+        let (s, o) = (push(stock.addr), push(ours.addr));
+        assert_eq!((s.code, o.code), (23, 23), "{o:?}");
+        assert!(ours_dst.path().join("upload.txt").exists());
+        for r in [&s, &o] {
+            let said = ["permissions", "times"].iter().any(|what| {
+                r.stderr.contains(&format!(
+                    "rsync: [generator] failed to set {what} on \".\" (in w): Operation not permitted (1)"
+                ))
+            });
+            assert!(said, "{r:?}");
+        }
+    }
+}

@@ -40,11 +40,53 @@ pub fn dest_mode(setup: &ReceiveSetup<'_>, entry: &FileEntry, existing: Option<u
     }
 }
 
-/// Set times (with -t) and owners (when allowed) on `name` in `dir`, and
-/// `mode` if given; in a `fake super` module owners and mode go to the
-/// module's attribute instead (`fake_super::record`).
-pub fn apply(setup: &ReceiveSetup<'_>, dir: &ModuleDir, name: &OsStr, entry: &FileEntry, mode: Option<u32>) -> io::Result<()> {
+/// Which of the attribute changes failed (upstream's `set_file_attrs`
+/// stops at the first and names it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttrOp {
+    Chown,
+    Chgrp,
+    FakeSuper,
+    Times,
+    Perms,
+}
+
+/// An attribute change that failed, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{op:?}: {err}")]
+pub struct AttrError {
+    pub op: AttrOp,
+    pub err: io::Error,
+}
+
+impl AttrError {
+    /// Upstream's line for it, as `role` says it, about `shown` (upstream's
+    /// `full_fname`).
+    pub fn text(&self, role: &str, shown: &str) -> String {
+        let what = match self.op {
+            AttrOp::Chown => format!("chown {shown} failed"),
+            AttrOp::Chgrp => format!("chgrp {shown} failed"),
+            AttrOp::FakeSuper => format!("failed to write xattr {} for {shown}", crate::transfer::fake_super::STAT_XATTR),
+            AttrOp::Times => format!("failed to set times on {shown}"),
+            AttrOp::Perms => format!("failed to set permissions on {shown}"),
+        };
+        crate::transfer::walk::rsyserr_as(role, &what, &self.err)
+    }
+}
+
+impl From<AttrError> for io::Error {
+    fn from(e: AttrError) -> io::Error {
+        e.err
+    }
+}
+
+/// Set owners (when allowed), times (with -t) and `mode` if given on
+/// `name` in `dir`, in upstream's order, stopping at the first failure; in
+/// a `fake super` module owners and mode go to the module's attribute
+/// instead (`fake_super::record`).
+pub fn apply(setup: &ReceiveSetup<'_>, dir: &ModuleDir, name: &OsStr, entry: &FileEntry, mode: Option<u32>) -> Result<(), AttrError> {
     let o = setup.options;
+    let fail = |op: AttrOp| move |err: io::Error| AttrError { op, err };
     if setup.fake_super {
         // Owners and modes go to the module's attribute, not the file.
         let wanted = crate::transfer::fake_super::Wanted {
@@ -54,19 +96,21 @@ pub fn apply(setup: &ReceiveSetup<'_>, dir: &ModuleDir, name: &OsStr, entry: &Fi
             uid: o.preserve_uid.then_some(entry.uid),
             gid: o.preserve_gid.then_some(entry.gid),
         };
-        crate::transfer::fake_super::record(dir, name, wanted)?;
+        crate::transfer::fake_super::record(dir, name, wanted).map_err(fail(AttrOp::FakeSuper))?;
     } else if setup.may_chown && (o.preserve_uid || o.preserve_gid) {
         let uid = o.preserve_uid.then_some(entry.uid);
         let gid = o.preserve_gid.then_some(entry.gid);
-        dir.chown(name, uid, gid)?;
-    }
-    if let Some(mode) = mode.filter(|_| !setup.fake_super) {
-        dir.chmod(name, mode)?;
+        let op = if o.preserve_uid { AttrOp::Chown } else { AttrOp::Chgrp };
+        dir.chown(name, uid, gid).map_err(fail(op))?;
     }
     let skip_time = (entry.is_dir() && o.omit_dir_times) || (entry.is_symlink() && o.omit_link_times);
     if o.preserve_times && !skip_time {
         let now = now();
-        dir.set_times(name, now, (entry.mtime, i64::from(entry.mtime_nsec)))?;
+        dir.set_times(name, now, (entry.mtime, i64::from(entry.mtime_nsec)))
+            .map_err(fail(AttrOp::Times))?;
+    }
+    if let Some(mode) = mode.filter(|_| !setup.fake_super) {
+        dir.chmod(name, mode).map_err(fail(AttrOp::Perms))?;
     }
     Ok(())
 }

@@ -297,6 +297,13 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         crate::transfer::sender::write_ndx_and_attrs(&mut *out, &mut self.ndx_out, ndx as i32, iflags, None, None, protocol)
     }
 
+    /// Upstream's `full_fname` of module-relative `rel` (`"."` for the
+    /// module root).
+    fn shown(&self, rel: &Path) -> String {
+        let text = rel.to_string_lossy();
+        crate::transfer::walk::full_fname(if text.is_empty() { "." } else { &text }, self.shared.setup.module_name)
+    }
+
     fn report(&mut self, text: String) -> io::Result<()> {
         self.io_error |= IOERR_GENERAL;
         self.shared.message(MsgTag::ErrorXfer, &text)
@@ -382,13 +389,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 let (dir, name) = s.root.parent_of(&rel)?;
                 let mode = attrs::dest_mode(s.setup, e, existing.as_ref().map(|m| m.mode()));
                 if let Err(err) = attrs::apply(s.setup, &dir, &name, e, Some(mode)) {
-                    self.report(
-                        crate::transfer::walk::rsyserr(&format!("set attributes of {}", quoted(e)), &err).replacen(
-                            "[sender]",
-                            "[generator]",
-                            1,
-                        ),
-                    )?;
+                    self.report(err.text("generator", &self.shown(&rel)))?;
                 }
             }
             Verdict::Skip => {}
@@ -868,8 +869,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 self.send_item(i, item_flags(s.setup, e, Some(m), 0))?;
                 let mode = attrs::dest_mode(s.setup, e, Some(m.mode()));
                 if let Err(err) = attrs::apply(s.setup, &dir, &name, e, Some(mode)) {
-                    let text = crate::transfer::walk::rsyserr_as("generator", &format!("set attributes of {}", quoted(e)), &err);
-                    self.report(text)?;
+                    self.report(err.text("generator", &self.shown(rel)))?;
                 }
                 return Ok(());
             }
@@ -922,13 +922,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             let (dir, name) = s.root.attr_target(&rel)?;
             let result = attrs::apply(s.setup, &dir, &name, e, mode);
             if let Err(err) = result {
-                self.report(
-                    crate::transfer::walk::rsyserr(&format!("set attributes of {}", quoted(e)), &err).replacen(
-                        "[sender]",
-                        "[generator]",
-                        1,
-                    ),
-                )?;
+                self.report(err.text("generator", &self.shown(&rel)))?;
             }
         }
         Ok(())

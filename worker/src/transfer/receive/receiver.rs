@@ -285,7 +285,7 @@ fn receive_file<R: Read, W: Write>(
     }
     let mode = attrs::dest_mode(s.setup, e, existing.as_ref().filter(|m| m.is_file()).map(|m| m.mode()));
     if let Err(err) = attrs::apply(s.setup, &temp_dir, &temp_name, e, Some(mode)) {
-        let text = rsyserr_as("receiver", &format!("set attributes of {shown}"), &err);
+        let text = err.text("receiver", &shown);
         s.message(MsgTag::ErrorXfer, &text)?;
         return Ok(Received::Refused);
     }
@@ -498,7 +498,7 @@ fn receive_in_place<R: Read, W: Write>(
     drop(file);
     let mode = attrs::dest_mode(s.setup, e, existing.as_ref().filter(|m| m.is_file()).map(|m| m.mode()));
     if let Err(err) = attrs::apply(s.setup, &dir, &name, e, Some(mode)) {
-        let text = rsyserr_as("receiver", &format!("set attributes of {shown}"), &err);
+        let text = err.text("receiver", &shown);
         s.message(MsgTag::ErrorXfer, &text)?;
     }
     if !verified {
