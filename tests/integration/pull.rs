@@ -208,6 +208,28 @@ fn symlink_following_stays_inside_the_module() {
     }
 }
 
+/// `-L` reads an in-module link as its target (the list already has the
+/// target's metadata): the open follows it, inside the module.
+#[test]
+fn copy_links_reads_an_in_module_link_as_its_target() {
+    let p = start_pair(
+        |root| {
+            std::fs::write(root.join("real"), b"symlink target content\n").unwrap();
+            std::os::unix::fs::symlink("real", root.join("lnk")).unwrap();
+        },
+        |root| format!("[m]\n path = {}\n", root.display()),
+    );
+    for opts in [&["-aL"][..], &["-aL", "--no-inc-recursive"][..], &["-a", "--copy-unsafe-links"][..]] {
+        for (label, bin) in clients() {
+            let (s, o, d1, d2) = compare_with(&bin, &p, opts, "m/", None);
+            assert_eq!((s.code, o.code), (0, 0), "{label} {opts:?}: {o:?}");
+            assert_eq!(snapshot(d1.path()), snapshot(d2.path()), "{label} {opts:?}");
+        }
+    }
+    let (_, o, _, d2) = compare_with(Path::new("rsync"), &p, &["-aL"], "m/", None);
+    assert_eq!(std::fs::read(d2.path().join("lnk")).unwrap(), b"symlink target content\n", "{o:?}");
+}
+
 #[test]
 fn wildcards_expand_on_the_server() {
     let p = pair();

@@ -179,7 +179,15 @@ impl ModuleRoot {
     /// blocks, so its non-blocking flag is left as it is; anything else
     /// is switched back to blocking mode).
     pub fn open_read_with_metadata(&self, rel: &Path) -> io::Result<(File, Metadata)> {
-        let base = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK;
+        self.open_read_following(rel, false)
+    }
+
+    /// [`ModuleRoot::open_read_with_metadata`], following a final symlink
+    /// when `follow` (`-L`: the list has the link's target, which is
+    /// still resolved inside the root).
+    pub fn open_read_following(&self, rel: &Path, follow: bool) -> io::Result<(File, Metadata)> {
+        let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
+        let base = libc::O_RDONLY | nofollow | libc::O_NOCTTY | libc::O_NONBLOCK;
         let fd = match self.resolve(rel, base | libc::O_NOATIME) {
             // O_NOATIME needs ownership or CAP_FOWNER.
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => self.resolve(rel, base)?,

@@ -345,7 +345,10 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         // Entries' paths are module-relative.
         let module_path = local.to_string_lossy().into_owned();
         let name = crate::transfer::walk::shown_path(&transfer_name, &module_path);
-        let (file, meta) = match root.open_read_with_metadata(&local) {
+        // A followed link (-L, or --copy-unsafe-links on an unsafe one) is
+        // listed as its target, and read as it.
+        let follow = opts.copy_links || opts.copy_unsafe_links;
+        let (file, meta) = match root.open_read_following(&local, follow) {
             Ok(opened) => opened,
             Err(e) => {
                 let text = if e.kind() == io::ErrorKind::NotFound {
