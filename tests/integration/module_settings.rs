@@ -366,3 +366,38 @@ fn checksum_pulls_read_as_the_module_user_like_stock() {
         assert_eq!(listing(sd.path()), listing(od.path()));
     }
 }
+
+/// A module below a directory its uid may not enter (a 0700 home) is
+/// served: the daemon opens the module directory before taking the
+/// module's identity, as upstream changes into it while still root.
+#[test]
+fn a_module_below_a_private_parent_is_served_like_stock() {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("note: not root; module uids cannot be switched");
+        return;
+    }
+    let top = tempfile::tempdir().unwrap();
+    let module = top.path().join("private/mod");
+    std::fs::create_dir_all(&module).unwrap();
+    std::fs::write(module.join("file.txt"), b"served\n").unwrap();
+    std::os::unix::fs::chown(&module, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(top.path().join("private"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let config = format!(
+        "use chroot = no\n[mod]\n path = {}\n uid = 65534\n gid = 65534\n read only = no\n",
+        module.display()
+    );
+    let (stock, ours) = (StockDaemon::start(&config), Daemon::start(&config, &["--workers=1"]));
+    let (s, sd) = pull(Path::new("rsync"), stock.addr, &["-r"], "mod/");
+    let (o, od) = pull(Path::new("rsync"), ours.addr, &["-r"], "mod/");
+    assert_eq!((s.code, o.code), (0, 0), "{o:?}\n{}", ours.log());
+    assert_eq!(std::fs::read(od.path().join("file.txt")).unwrap(), b"served\n");
+    assert!(sd.path().join("file.txt").exists());
+    // And a push into it.
+    let up = tempfile::tempdir().unwrap();
+    std::fs::write(up.path().join("new.txt"), b"uploaded\n").unwrap();
+    let from = format!("{}/", up.path().display());
+    let o = rsync_bin(Path::new("rsync"), &["-r", &from, &format!("rsync://{}/mod/", ours.addr)], &[]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(std::fs::read(module.join("new.txt")).unwrap(), b"uploaded\n");
+}

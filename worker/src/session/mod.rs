@@ -192,6 +192,7 @@ fn push<R: BufRead, W: Write + Send>(
         identity: request.identity.as_ref(),
         may_chown,
         fake_super: m.fake_super,
+        opened_root: prepared.opened_root.as_ref(),
         module_numeric_ids: daemon_numeric_ids(m, &root_text),
         temp_dir: m.temp_dir.as_deref(),
         paths: &request.paths,
@@ -303,6 +304,7 @@ fn pull<R: BufRead, W: Write>(
             .unwrap_or(!m.use_chroot.unwrap_or(!root_text.contains("/./")) || root_text.contains("/./")),
         module_numeric_ids: daemon_numeric_ids(&module.settings, &root_text),
         fake_super: m.fake_super,
+        opened_root: prepared.opened_root.as_ref(),
         outgoing_chmod: outgoing_chmod.as_ref(),
         ignore_nonreadable: m.ignore_nonreadable,
         transfer_log: m.transfer_logging.then(|| TransferLog {
@@ -375,9 +377,22 @@ struct ModuleSetup {
     daemon_filters: crate::transfer::filter::FilterList,
     chmod: Option<crate::transfer::chmod::ChmodRules>,
     root_text: String,
+    /// The module directory, opened before the session took the module's
+    /// identity (as upstream changes into it while still root), so a
+    /// module below a directory its uid may not enter is still served.
+    /// None if it could not be opened: the transfer reports why.
+    opened_root: Option<crate::transfer::module_root::ModuleRoot>,
 }
 
 fn prepare_module(request: &SessionRequest, incoming: bool) -> Result<ModuleSetup, (String, ExitCode)> {
+    let root_text = request
+        .module()
+        .settings
+        .path
+        .as_deref()
+        .map(|p| oxrsyncd_shared::config::expand_env_vars(&p.to_string_lossy()))
+        .unwrap_or_default();
+    let opened_root = crate::transfer::module_root::ModuleRoot::open(std::path::Path::new(&root_text)).ok();
     if let Some(identity) = &request.identity {
         if let Err(e) = crate::identity::assume_on_this_thread(identity) {
             let message = format!("ERROR: cannot take the module's identity (uid {}): {e}\n", identity.uid);
@@ -409,15 +424,11 @@ fn prepare_module(request: &SessionRequest, incoming: bool) -> Result<ModuleSetu
             info!("Invalid \"{}\" directive: {}", param, e);
             (format!("ERROR: the module's {param} is invalid\n"), ExitCode::Syntax)
         })?;
-    let root_text = m
-        .path
-        .as_deref()
-        .map(|p| oxrsyncd_shared::config::expand_env_vars(&p.to_string_lossy()))
-        .unwrap_or_default();
     Ok(ModuleSetup {
         daemon_filters,
         chmod,
         root_text,
+        opened_root,
     })
 }
 

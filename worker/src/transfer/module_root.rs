@@ -84,6 +84,15 @@ impl ModuleRoot {
         Ok(root)
     }
 
+    /// Another handle on the same open directory.
+    pub fn try_clone(&self) -> io::Result<ModuleRoot> {
+        Ok(ModuleRoot {
+            fd: self.fd.try_clone()?,
+            path: self.path.clone(),
+            real: self.real.clone(),
+        })
+    }
+
     /// The module directory as configured (for messages).
     pub fn path(&self) -> &Path {
         &self.path

@@ -48,6 +48,8 @@ pub struct SenderSetup<'a> {
     pub munge_symlinks: bool,
     /// `fake super`: files are listed as their attribute describes them.
     pub fake_super: bool,
+    /// The module directory opened while privileged (see `session`).
+    pub opened_root: Option<&'a ModuleRoot>,
     /// The module's `numeric ids` setting: never look names up.
     pub module_numeric_ids: bool,
     /// `outgoing chmod` rules.
@@ -150,7 +152,11 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
     let flist_start = Instant::now();
 
     // Every access of the pull goes through this (see module_root.rs).
-    let root = ModuleRoot::open(&setup.module_root).map_err(|e| {
+    let opened = match setup.opened_root {
+        Some(root) => root.try_clone(),
+        None => ModuleRoot::open(&setup.module_root),
+    };
+    let root = opened.map_err(|e| {
         if e.kind() == io::ErrorKind::Unsupported {
             SenderError::Containment(e)
         } else {

@@ -73,6 +73,8 @@ pub struct ReceiveSetup<'a> {
     /// `fake super = yes`: owners, special bits, devices and symlinks are
     /// kept in the `user.rsync.%stat` attribute (see `fake_super.rs`).
     pub fake_super: bool,
+    /// The module directory opened while privileged (see `session`).
+    pub opened_root: Option<&'a ModuleRoot>,
     /// The module's `numeric ids`: the client's owner names are not looked up.
     pub module_numeric_ids: bool,
     /// The module's `temp dir` (the operator's path), if set.
@@ -268,7 +270,10 @@ pub fn run<R: Read, W: Write + Send>(
         Vec::new()
     };
 
-    let root = ModuleRoot::open(&setup.module_root)?;
+    let root = match setup.opened_root {
+        Some(root) => root.try_clone()?,
+        None => ModuleRoot::open(&setup.module_root)?,
+    };
     let dest = dest::resolve(&root, setup, &files)?;
     let backups = backup::Backups::new(opts, &dest.dir);
     let alt_dests = alt_dest::AltDests::new(opts, &dest.dir);
