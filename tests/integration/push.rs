@@ -923,6 +923,7 @@ fn deletions_like_stock() {
     for opts in [
         vec!["-a", "--delete"],
         vec!["-a", "--delete", "--stats"],
+        vec!["-a", "--del", "--stats"],
         vec!["-a", "--delete-before", "-i", "--no-inc-recursive"],
         vec!["-a", "--delete-after", "--stats"],
         vec!["-a", "--delete-delay", "--stats"],
@@ -932,7 +933,7 @@ fn deletions_like_stock() {
         vec!["-a", "--delete", "--protocol=29"],
         vec!["-a", "--max-size=5k", "--min-size=1"],
     ] {
-        let stops = !opts.iter().any(|o| o.starts_with("--delete"));
+        let stops = !opts.iter().any(|o| o.starts_with("--del"));
         p.compare(&opts, "", "w/", Some(&seed));
         assert!(
             p.ours_dst.path().join("protected").exists(),

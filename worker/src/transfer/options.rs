@@ -206,6 +206,7 @@ const ACCEPTED_LONG: &[&str] = &[
     "delete-before",
     "delete-delay",
     "delete-during",
+    "del",
     "delete-after",
     "stats",
     "skip-compress",
@@ -284,7 +285,7 @@ impl TransferOptions {
             "files-from" => self.files_from = value.map(str::to_string),
             "no-relative" => self.relative = false,
             "from0" => self.from0 = true,
-            "delete" | "delete-during" => self.delete_mode = true,
+            "delete" | "delete-during" | "del" => self.delete_mode = true,
             "delete-before" => {
                 self.delete_mode = true;
                 self.delete_timing = DeleteTiming::Before;

@@ -134,6 +134,8 @@ pub fn used_options(options: &[String]) -> Vec<String> {
                 "old-compress" | "new-compress" => "compress",
                 "cc" => "checksum-choice",
                 "zc" => "compress-choice",
+                // --del is --delete-during written short: one capability.
+                "del" => "delete-during",
                 "no-specials" => continue,
                 other => other,
             };
@@ -166,6 +168,8 @@ pub fn first_refused(refuse: &str, used: &[String], we_send: bool) -> Option<Str
     let rules: Vec<(bool, &str)> = refuse
         .split_whitespace()
         .map(|r| if let Some(p) = r.strip_prefix('!') { (false, p) } else { (true, r) })
+        // A rule on --del is a rule on --delete-during (used_options says so too).
+        .map(|(refuse_it, p)| (refuse_it, if p == "del" { "delete-during" } else { p }))
         .collect();
     for name in used {
         let short = OPTIONS.iter().find(|(n, _)| n == name).and_then(|(_, s)| *s);
@@ -227,6 +231,13 @@ mod tests {
             first_refused("delete-* !delete-during", &used(&["--server", "--delete-during"]), true),
             None
         );
+        // --del is --delete-during: a rule on either spelling covers both.
+        assert_eq!(
+            first_refused("delete-during", &used(&["--server", "--del"]), false).as_deref(),
+            Some("The server is configured to refuse --delete-during")
+        );
+        assert!(first_refused("delete", &used(&["--server", "--del"]), false).is_some());
+        assert!(first_refused("del", &used(&["--server", "--delete-during"]), false).is_some());
     }
 
     #[test]
