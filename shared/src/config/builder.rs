@@ -234,6 +234,13 @@ impl Builder {
         self.explicit.retain(|e| e.module.is_some());
         self.explicit.extend(saved.global_explicit);
         self.current = None;
+        if self.dparams_applied {
+            // Applied at the first module, which was inside the included
+            // file: the command line's overrides (--port, --address, -M)
+            // outlive the file's own global settings. They were checked
+            // when first applied, so this cannot fail.
+            let _ = self.apply_dparams();
+        }
     }
 
     /// Finishes: applies `--dparam`s if no module triggered them.

@@ -424,6 +424,23 @@ fn include_file_is_isolated() {
     assert_eq!(c.global.motd_file, None, "globals restored after &include");
 }
 
+/// The first module is in an included file, so the command line's
+/// overrides are applied there; they must outlive the file's globals
+/// (`--port` and `--address` become `--dparam`s).
+#[test]
+fn overrides_applied_inside_an_include_survive_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let inc = write(dir.path(), "inc.conf", "[inc]\npath = /inc\n");
+    let main = write(
+        dir.path(),
+        "main.conf",
+        &format!("use chroot = no\n&include {}\n[after]\npath = /a\n", inc.display()),
+    );
+    let c = load_file(&main, &["port=12893".to_string(), "address=127.0.0.1".to_string()]).unwrap();
+    assert_eq!(c.global.port, 12893);
+    assert_eq!(c.global.address.as_deref(), Some("127.0.0.1"));
+}
+
 #[test]
 fn after_include_parsing_continues_in_global_section() {
     let dir = tempfile::tempdir().unwrap();
