@@ -1094,3 +1094,32 @@ fn a_module_root_owned_by_someone_else_like_stock() {
         }
     }
 }
+
+/// A module's directory exclude (`exclude = /excluded/`) covers what is
+/// below it, as upstream widens it to `/excluded/***`: a push naming a
+/// file inside is refused as stock refuses it, while a bare name
+/// (`/bare`) protects only that entry.
+#[test]
+fn daemon_excluded_destinations_like_stock() {
+    let p = push_pair(" exclude = /excluded/ /bare secret/\n");
+    let seed = |dst: &Path| {
+        for d in ["excluded", "bare", "sub/secret"] {
+            std::fs::create_dir_all(dst.join(d)).unwrap();
+        }
+    };
+    for target in [
+        "w/excluded/x2.tx",
+        "w/excluded/",
+        "w/excluded",
+        "w/bare/x2.tx",
+        "w/sub/secret/k",
+        "w/bare",
+    ] {
+        let (s, o) = p.compare_normalised(&["-a"], "small.txt", target, Some(&seed), &every_dir_made_by_the_run);
+        let refused = target.contains("excluded") || target.contains("secret") || target.ends_with("/bare");
+        assert_eq!((s.code, o.code), if refused { (3, 3) } else { (0, 0) }, "{target}: {o:?}");
+        if refused {
+            assert!(o.stderr.contains("ERROR: daemon has excluded destination"), "{target}: {o:?}");
+        }
+    }
+}

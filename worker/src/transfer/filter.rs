@@ -311,12 +311,23 @@ impl FilterList {
 impl Rule {
     /// A module-config pattern: one with a `/` inside is anchored at the module root.
     fn module_pattern(action: Action, pattern: &str) -> Rule {
+        // Upstream's XFLG_ABS_IF_SLASH: a slash inside the pattern (a
+        // trailing one aside) anchors it at the module root.
         let inner = pattern.trim_end_matches('/');
-        if inner.contains('/') && !pattern.starts_with('/') {
-            Rule::new(action, &format!("/{pattern}"), false)
+        let anchor = if inner.contains('/') && !pattern.starts_with('/') {
+            "/"
         } else {
-            Rule::new(action, pattern, false)
-        }
+            ""
+        };
+        // Upstream's XFLG_DIR2WILD3: a module's directory exclude covers
+        // everything below it too (`dir/` becomes `dir/***`), so a path
+        // naming something inside it is excluded as well.
+        let suffix = if action == Action::Exclude && pattern.len() > 1 && pattern.ends_with('/') {
+            "***"
+        } else {
+            ""
+        };
+        Rule::new(action, &format!("{anchor}{pattern}{suffix}"), false)
     }
 
     /// This rule, matched against paths from the module root.
@@ -429,6 +440,19 @@ impl Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_module_directory_exclude_covers_what_is_below_it() {
+        let list = FilterList::from_module(None, None, None, None, Some("/excluded/ secret/ /bare")).unwrap();
+        assert!(list.excludes("excluded", true));
+        assert!(list.excludes("excluded/x2.tx", false));
+        assert!(!list.excludes("a/excluded/x", false), "anchored at the module root");
+        assert!(list.excludes("secret/key", false));
+        assert!(list.excludes("a/b/secret/key", false), "unanchored: at any depth");
+        assert!(list.excludes("bare", false) && list.excludes("bare", true));
+        assert!(!list.excludes("bare/inside", false), "a bare name protects only that entry");
+        assert!(!list.excludes("excludedx", false));
+    }
 
     fn list(rules: &[&str]) -> FilterList {
         let mut l = FilterList::default();

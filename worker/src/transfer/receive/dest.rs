@@ -54,19 +54,17 @@ fn select_error(text: String) -> ReceiveError {
 /// Resolve the destination of `files` for the session's first path.
 pub fn resolve(root: &ModuleRoot, setup: &ReceiveSetup<'_>, files: &[SortedEntry]) -> Result<Destination, ReceiveError> {
     let arg = setup.paths.first().map(String::as_str).unwrap_or("");
-    let rel = module_relative(arg, setup.module_name);
-    let trailing_slash = rel.ends_with('/');
-    let rel = rel.trim_end_matches('/').to_string();
+    let given = module_relative(arg, setup.module_name);
+    let trailing_slash = given.ends_with('/');
+    let rel = given.trim_end_matches('/').to_string();
     let total = files.iter().filter(|f| f.active).count();
     let first_is_dir = files.first().is_some_and(|f| f.entry.is_dir());
     // Upstream: at INFO_GTE(NAME, 1) or with -i.
     let verbose = setup.options.verbose > 0 || setup.options.itemize;
     let path = PathBuf::from(&rel);
-    if !rel.is_empty() && setup.daemon_filters.excludes(&rel, true) {
-        return Err(select_error(format!(
-            "ERROR: cannot write to {}: excluded by the module's filters\n",
-            full_fname(&rel, setup.module_name)
-        )));
+    // Upstream checks the destination as a file and as a directory.
+    if !rel.is_empty() && (setup.daemon_filters.excludes(&rel, false) || setup.daemon_filters.excludes(&rel, true)) {
+        return Err(select_error(format!("ERROR: daemon has excluded destination \"{given}\"\n")));
     }
     match root.stat(&path) {
         Ok(meta) if meta.is_dir() => {
