@@ -1123,3 +1123,41 @@ fn daemon_excluded_destinations_like_stock() {
         }
     }
 }
+
+/// A directory the module's uid cannot make (its parent belongs to root):
+/// upstream's mkdir error and "Skipping any contents" notice, the rest of
+/// the push goes on, exit 23. Before, the generator stopped at the first
+/// entry below it and the session waited for data never asked for.
+#[test]
+fn a_directory_that_cannot_be_made_is_skipped_like_stock() {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("note: not root; module uids cannot be switched");
+        return;
+    }
+    let src = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(src.path().join("locked/sub/deeper")).unwrap();
+    std::fs::write(src.path().join("locked/sub/file"), b"x\n").unwrap();
+    std::fs::write(src.path().join("locked/sub/deeper/f"), b"y\n").unwrap();
+    std::fs::write(src.path().join("other.txt"), b"arrives\n").unwrap();
+    let from = format!("{}/", src.path().display());
+    let (stock_dst, ours_dst) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let config = |dst: &Path| {
+        std::os::unix::fs::chown(dst, Some(65534), Some(65534)).unwrap();
+        std::fs::create_dir(dst.join("locked")).unwrap();
+        std::fs::set_permissions(dst.join("locked"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        format!(
+            "use chroot = no\n[w]\n path = {}\n read only = no\n uid = 65534\n gid = 65534\n",
+            dst.display()
+        )
+    };
+    let stock = StockDaemon::start(&config(stock_dst.path()));
+    let ours = Daemon::start(&config(ours_dst.path()), &["--workers=1"]);
+    for (label, bin) in clients() {
+        let push = |addr: std::net::SocketAddr| rsync_bin(&bin, &["-r", "--timeout=20", &from, &format!("rsync://{addr}/w/")], &[]);
+        let (s, o) = (push(stock.addr), push(ours.addr));
+        assert_eq!((s.code, o.code), (23, 23), "{label}: {o:?}\nstock: {s:?}");
+        assert_eq!(s.visible(true), o.visible(false), "{label}");
+        assert_eq!(std::fs::read(ours_dst.path().join("other.txt")).unwrap(), b"arrives\n");
+    }
+}

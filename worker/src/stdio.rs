@@ -49,6 +49,12 @@ impl SessionStream for StdinSocket {
     fn shutdown_write(&self) {
         let _ = socket2::SockRef::from(&self.fd.as_fd()).shutdown(std::net::Shutdown::Write);
     }
+    fn read_stopper(&self) -> Option<Box<dyn Fn() + Send + Sync>> {
+        let fd = self.fd.try_clone().ok()?;
+        Some(Box::new(move || {
+            let _ = socket2::SockRef::from(&fd.as_fd()).shutdown(std::net::Shutdown::Read);
+        }))
+    }
 }
 
 /// Serve the client on stdin/stdout. Returns the process exit status.

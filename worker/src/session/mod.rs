@@ -44,6 +44,11 @@ pub trait SessionStream: Send {
     fn keepalive_writer(&self) -> Option<Box<dyn Write + Send>>;
     /// Half-close our sending side once everything is written.
     fn shutdown_write(&self);
+    /// A handle that ends our reading (half-closes the receiving side), so
+    /// a thread blocked reading the client wakes up: how a push's
+    /// generator, failing, stops the receiver waiting for data it will
+    /// never ask for.
+    fn read_stopper(&self) -> Option<Box<dyn Fn() + Send + Sync>>;
 }
 
 impl SessionStream for std::net::TcpStream {
@@ -58,6 +63,12 @@ impl SessionStream for std::net::TcpStream {
     }
     fn shutdown_write(&self) {
         let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+    fn read_stopper(&self) -> Option<Box<dyn Fn() + Send + Sync>> {
+        let socket = self.try_clone().ok()?;
+        Some(Box::new(move || {
+            let _ = socket.shutdown(std::net::Shutdown::Read);
+        }))
     }
 }
 
@@ -198,7 +209,8 @@ fn push<R: BufRead, W: Write + Send>(
         paths: &request.paths,
     };
     let idle = transfer_timeout(&transfer_options, m.timeout, stream);
-    match receive::run(&setup, &mut *reader, &mut *writer, idle) {
+    let stop_reading = stream.read_stopper();
+    match receive::run(&setup, &mut *reader, &mut *writer, idle, stop_reading.as_deref()) {
         Ok(stats) => {
             info!(
                 "received {} files, {} bytes literal, {} bytes matched",

@@ -106,10 +106,20 @@ pub fn resolve(root: &ModuleRoot, setup: &ReceiveSetup<'_>, files: &[SortedEntry
             verbose,
         });
     }
-    // One file under a new (or existing non-directory) name.
+    // One file under a new (or existing non-directory) name, in a
+    // directory that must be there (upstream changes into it).
     let name = path.file_name().map(|n| n.to_os_string());
+    let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    if let Err(e) = root.dir(&parent) {
+        let text = rsyserr_as(
+            "Receiver",
+            &format!("change_dir#3 {} failed", full_fname(&parent.to_string_lossy(), setup.module_name)),
+            &e,
+        );
+        return Err(select_error(text));
+    }
     Ok(Destination {
-        dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        dir: parent,
         rename_to: name,
         created: None,
         verbose,

@@ -51,6 +51,9 @@ struct Generator<'s, 'a, W: Write> {
     /// `--fuzzy`: each directory's files, listed once when first needed
     /// (upstream lists a directory when it reaches it).
     fuzzy_lists: std::collections::HashMap<std::path::PathBuf, Vec<Candidate>>,
+    /// A directory that could not be made (upstream's `skip_dir`): what
+    /// the list has below it is skipped.
+    failed_dir: Option<Vec<u8>>,
 }
 
 /// Run the generator; returns the io_error bits it collected.
@@ -72,6 +75,7 @@ pub fn run<W: Write>(shared: &Shared<'_, W>, from_receiver: Receiver<ToGenerator
         dirs: Vec::new(),
         deleter,
         fuzzy_lists: Default::default(),
+        failed_dir: None,
     };
     if o.delete_timing == DeleteTiming::Before {
         g.delete_pass()?;
@@ -318,6 +322,12 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         }
         let e = &f.entry;
         let o = s.setup.options;
+        if let Some(dir) = &self.failed_dir {
+            if e.name.len() > dir.len() && e.name.starts_with(dir) && e.name[dir.len()] == b'/' {
+                return Ok(());
+            }
+            self.failed_dir = None;
+        }
         if o.relative && o.no_implied_dirs && super::relative::is_implied_dir(e, s.setup.protocol) {
             // Sent only to carry the path; the client asked for it not to be made.
             return Ok(());
@@ -751,6 +761,10 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             }
             None => self.make_dir(e, rel)?,
         };
+        if self.failed_dir.as_deref() == Some(e.name.as_slice()) {
+            // Not made: nothing to finish (upstream's FLAG_MISSING_DIR).
+            return Ok(());
+        }
         self.dirs.push((i, created));
         if s.setup.options.delete_timing == DeleteTiming::During && self.is_content_dir(e) {
             if let Some(d) = self.deleter.as_mut() {
@@ -793,8 +807,12 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             Ok(()) => Ok(true),
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(false),
             Err(err) => {
-                let text = crate::transfer::walk::rsyserr_as("generator", &format!("recv_generator: mkdir {} failed", quoted(e)), &err);
+                let text =
+                    crate::transfer::walk::rsyserr_as("generator", &format!("recv_generator: mkdir {} failed", self.shown(rel)), &err);
                 self.report(text)?;
+                self.shared
+                    .message(MsgTag::Error, "*** Skipping any contents from this failed directory ***\n")?;
+                self.failed_dir = Some(e.name.clone());
                 Ok(false)
             }
         }

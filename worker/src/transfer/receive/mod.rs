@@ -203,11 +203,15 @@ fn receiver_wants_filters(o: &TransferOptions, protocol: u32) -> bool {
 }
 
 /// Run the push on this thread (the receiver) and a generator thread.
+/// `stop_reading` wakes this thread from a read of the client's stream;
+/// the generator calls it when it fails, since the client then never
+/// sends what the receiver waits for.
 pub fn run<R: Read, W: Write + Send>(
     setup: &ReceiveSetup<'_>,
     reader: R,
     writer: W,
     idle: Option<IdlePolicy>,
+    stop_reading: Option<&(dyn Fn() + Send + Sync)>,
 ) -> Result<ReceiveStats, ReceiveError> {
     let protocol = setup.protocol;
     let opts = setup.options;
@@ -319,9 +323,15 @@ pub fn run<R: Read, W: Write + Send>(
     }
     let (to_gen, from_recv) = mpsc::channel();
     let mut stats = std::thread::scope(|scope| -> Result<ReceiveStats, ReceiveError> {
-        let generator = std::thread::Builder::new()
-            .name("generator".into())
-            .spawn_scoped(scope, || generator::run(&shared, from_recv))?;
+        let generator = std::thread::Builder::new().name("generator".into()).spawn_scoped(scope, || {
+            let generated = generator::run(&shared, from_recv);
+            if generated.is_err() {
+                if let Some(stop) = stop_reading {
+                    stop();
+                }
+            }
+            generated
+        })?;
         let received = receiver::run(&shared, &mut input, &to_gen);
         if received.is_err() {
             let _ = to_gen.send(ToGenerator::Abort);
@@ -329,8 +339,10 @@ pub fn run<R: Read, W: Write + Send>(
         let generated = generator
             .join()
             .map_err(|_| ReceiveError::Protocol("the generator thread panicked".into()))?;
+        // The generator's failure is the cause when both stopped.
+        let gen_io_error = generated?;
         let mut stats = received?;
-        stats.io_error |= generated? | trailer.io_error;
+        stats.io_error |= gen_io_error | trailer.io_error;
         Ok(stats)
     })?;
     stats.total_read = 0;
