@@ -401,3 +401,28 @@ fn a_module_below_a_private_parent_is_served_like_stock() {
     assert_eq!(o.code, 0, "{o:?}");
     assert_eq!(std::fs::read(module.join("new.txt")).unwrap(), b"uploaded\n");
 }
+
+/// A size option upstream's parser refuses (`-M--max-size=...`) is refused
+/// with its words, before anything is sent. Stock's daemon then resets the
+/// connection (exit 10 at the client); we close in order (exit 1).
+#[test]
+fn invalid_size_values_are_refused_with_upstreams_words() {
+    let (_src, stock, ours) = daemons("");
+    let big = format!("--max-size={}", "9".repeat(300));
+    for (value, why) in [
+        ("--max-size=12x", "is invalid"),
+        (big.as_str(), "is too large"),
+        ("--min-size=1kq", "is invalid"),
+    ] {
+        let arg = format!("-M{value}");
+        let (s, sd) = pull(Path::new("rsync"), stock.addr, &["-a", &arg], "mod/");
+        let (o, od) = pull(Path::new("rsync"), ours.addr, &["-a", &arg], "mod/");
+        // (Upstream's buffer keeps 198 characters of the message.)
+        let line: String = format!("rsync: {value} {why}").chars().take(7 + 198).collect();
+        assert!(s.stderr.contains(&line) && o.stderr.contains(&line), "{value}: {s:?}\n{o:?}");
+        assert_eq!((s.code, o.code), (10, 1), "{value}");
+        assert!(std::fs::read_dir(sd.path()).unwrap().next().is_none() && std::fs::read_dir(od.path()).unwrap().next().is_none());
+    }
+    let (o, _) = pull(Path::new("rsync"), ours.addr, &["-a", "-M--min-size=1k"], "mod/");
+    assert_eq!(o.code, 0, "{o:?}");
+}

@@ -169,6 +169,17 @@ fn push<R: BufRead, W: Write + Send>(
 ) -> i32 {
     use crate::transfer::receive::{self, ReceiveError, ReceiveSetup};
     let transfer_options = TransferOptions::parse(&request.options);
+    if let Some(invalid) = &transfer_options.invalid {
+        return refuse(
+            request,
+            reader,
+            writer,
+            stream,
+            options,
+            &format!("rsync: {invalid}\n"),
+            ExitCode::Syntax,
+        );
+    }
     let mut missing: Vec<String> = transfer_options.unsupported.clone();
     missing.extend(transfer_options.receiver_options.iter().cloned());
     if transfer_options.files_from.is_some() {
@@ -288,6 +299,17 @@ fn pull<R: BufRead, W: Write>(
     let daemon_limit = u64::from(request.config.global.bwlimit);
     if daemon_limit > 0 {
         transfer_options.bwlimit = Some(transfer_options.bwlimit.map_or(daemon_limit, |c| c.min(daemon_limit)));
+    }
+    if let Some(invalid) = &transfer_options.invalid {
+        return refuse(
+            request,
+            reader,
+            writer,
+            stream,
+            options,
+            &format!("rsync: {invalid}\n"),
+            ExitCode::Syntax,
+        );
     }
     if !transfer_options.unsupported.is_empty() {
         let message = format!("ERROR: oxrsyncd does not support {} yet\n", transfer_options.unsupported.join(", "));

@@ -32,6 +32,7 @@ pub mod receive;
 pub mod refuse;
 pub mod remove_source;
 pub mod sender;
+pub mod size_arg;
 pub mod symlinks;
 pub mod walk;
 pub mod walk_relative;

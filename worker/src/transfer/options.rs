@@ -132,24 +132,13 @@ pub struct TransferOptions {
     pub receiver_options: Vec<String>,
     /// Options given that this build does not implement, by name.
     pub unsupported: Vec<String>,
+    /// A value upstream's option parser would refuse, with its message
+    /// (such as `--max-size=12x is invalid`): the transfer is refused.
+    pub invalid: Option<String>,
 }
 
 /// A size argument as the client sends it: bytes, or with a K/M/G/T
 /// suffix (powers of 1024).
-fn parse_size(text: &str) -> Option<u64> {
-    let t = text.trim().to_ascii_lowercase();
-    let (digits, mult) = match t.chars().last()? {
-        'k' => (&t[..t.len() - 1], 1u64 << 10),
-        'm' => (&t[..t.len() - 1], 1 << 20),
-        'g' => (&t[..t.len() - 1], 1 << 30),
-        't' => (&t[..t.len() - 1], 1 << 40),
-        'b' => (&t[..t.len() - 1], 1),
-        _ => (t.as_str(), 1),
-    };
-    let v: f64 = digits.parse().ok()?;
-    (v >= 0.0).then_some((v * mult as f64) as u64)
-}
-
 /// When a receiver deletes extraneous files.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DeleteTiming {
@@ -326,8 +315,14 @@ impl TransferOptions {
             "partial-dir" => self.partial_dir = value.map(String::from),
             "delay-updates" => self.delay_updates = true,
             "temp-dir" => self.temp_dir = value.map(String::from).filter(|d| !d.is_empty()),
-            "max-size" => self.max_size = value.and_then(parse_size),
-            "min-size" => self.min_size = value.and_then(parse_size),
+            "max-size" | "min-size" => {
+                let parsed = crate::transfer::size_arg::parse_size_arg(value.unwrap_or(""), 'b', name, 0, false);
+                match (parsed, name) {
+                    (Ok(n), "max-size") => self.max_size = Some(n),
+                    (Ok(n), _) => self.min_size = Some(n),
+                    (Err(message), _) => self.invalid = Some(message),
+                }
+            }
             "max-delete" => self.max_delete = number(value),
             "ignore-existing" => self.ignore_existing = true,
             "existing" => self.existing_only = true,
