@@ -426,3 +426,22 @@ fn invalid_size_values_are_refused_with_upstreams_words() {
     let (o, _) = pull(Path::new("rsync"), ours.addr, &["-a", "-M--min-size=1k"], "mod/");
     assert_eq!(o.code, 0, "{o:?}");
 }
+
+/// `%RSYNC_MODULE_NAME%` (and the other connection variables upstream's
+/// daemon sets before reading a module) expand in `path`.
+#[test]
+fn connection_variables_expand_in_the_module_path() {
+    let top = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(top.path().join("served/127.0.0.1")).unwrap();
+    std::fs::write(top.path().join("served/127.0.0.1/hello.txt"), b"EXPANDED\n").unwrap();
+    let config = format!(
+        "use chroot = no\n[served]\n path = {}/%RSYNC_MODULE_NAME%/%RSYNC_HOST_ADDR%\n",
+        top.path().display()
+    );
+    let (stock, ours) = (StockDaemon::start(&config), Daemon::start(&config, &["--workers=1"]));
+    for addr in [stock.addr, ours.addr] {
+        let (o, d) = pull(Path::new("rsync"), addr, &["-a"], "served/hello.txt");
+        assert_eq!(o.code, 0, "{o:?}");
+        assert_eq!(std::fs::read(d.path().join("hello.txt")).unwrap(), b"EXPANDED\n");
+    }
+}

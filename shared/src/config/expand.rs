@@ -41,6 +41,32 @@ pub fn expand_vars(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Strin
     out
 }
 
+/// What upstream's daemon puts in its environment for a connection before
+/// it reads a module's string parameters (`set_env_str`): one daemon
+/// process serves many connections here, so they are looked up from this
+/// instead of being set.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionVars<'a> {
+    pub module_name: &'a str,
+    pub host_name: &'a str,
+    pub host_addr: &'a str,
+    /// The authenticated user, once there is one.
+    pub user_name: Option<&'a str>,
+}
+
+/// Expands `%VAR%` references from `vars` (`RSYNC_MODULE_NAME`,
+/// `RSYNC_HOST_NAME`, `RSYNC_HOST_ADDR`, `RSYNC_USER_NAME`), then the
+/// process environment.
+pub fn expand_session_vars(text: &str, vars: &SessionVars<'_>) -> String {
+    expand_vars(text, |name| match name {
+        "RSYNC_MODULE_NAME" => Some(vars.module_name.to_string()),
+        "RSYNC_HOST_NAME" => Some(vars.host_name.to_string()),
+        "RSYNC_HOST_ADDR" => Some(vars.host_addr.to_string()),
+        "RSYNC_USER_NAME" => vars.user_name.map(str::to_string),
+        _ => env_lookup(name),
+    })
+}
+
 /// Expands `%VAR%` references from the process environment.
 pub fn expand_env_vars(text: &str) -> String {
     expand_vars(text, env_lookup)

@@ -26,7 +26,7 @@ pub mod values;
 mod tests;
 
 pub use error::{ConfigError, Location, ParamError, SectionError, ValueError};
-pub use expand::{expand_env_vars, expand_vars};
+pub use expand::{expand_env_vars, expand_session_vars, expand_vars, SessionVars};
 pub use model::{Config, ConfigOrigin, ExplicitSetting, GlobalSettings, Module, ModuleSettings};
 pub use params::{lookup, normalize_name, Kind, ListStyle, ParamDef, Scope, PARAMS};
 

@@ -95,6 +95,19 @@ pub struct SessionRequest {
 }
 
 impl SessionRequest {
+    /// A string parameter of this session's module with its `%VAR%`s
+    /// expanded as upstream's daemon expands them for the connection.
+    pub fn expand(&self, text: &str) -> String {
+        let addr = self.peer_addr.to_string();
+        let vars = oxrsyncd_shared::config::SessionVars {
+            module_name: &self.module().name,
+            host_name: &self.peer_host,
+            host_addr: &addr,
+            user_name: self.user.as_deref(),
+        };
+        oxrsyncd_shared::config::expand_session_vars(text, &vars)
+    }
+
     /// The module the client selected.
     pub fn module(&self) -> &oxrsyncd_shared::config::Module {
         &self.config.modules[self.module_index]
@@ -392,7 +405,14 @@ impl Handshake {
             return self.error("no path setting.");
         };
         // `%VAR%` in string values is expanded at use time, as upstream does.
-        let path = std::path::PathBuf::from(oxrsyncd_shared::config::expand_env_vars(&path.to_string_lossy()));
+        let addr = self.addr.to_string();
+        let vars = oxrsyncd_shared::config::SessionVars {
+            module_name: &module.name,
+            host_name: &self.host,
+            host_addr: &addr,
+            user_name: self.user.as_deref(),
+        };
+        let path = std::path::PathBuf::from(oxrsyncd_shared::config::expand_session_vars(&path.to_string_lossy(), &vars));
         let identity = match crate::identity::resolve(
             module.settings.uid.as_deref(),
             module.settings.gid.as_deref(),

@@ -80,7 +80,7 @@ pub fn run<R: BufRead, W: Write + Send>(request: SessionRequest, reader: &mut R,
     let module_path = settings
         .path
         .as_deref()
-        .map(|p| oxrsyncd_shared::config::expand_env_vars(&p.to_string_lossy()))
+        .map(|p| request.expand(&p.to_string_lossy()))
         .unwrap_or_default();
     let (pre, post) = (settings.pre_xfer_exec.clone(), settings.post_xfer_exec.clone());
     let env = if pre.is_some() || post.is_some() {
@@ -424,7 +424,7 @@ fn prepare_module(request: &SessionRequest, incoming: bool) -> Result<ModuleSetu
         .settings
         .path
         .as_deref()
-        .map(|p| oxrsyncd_shared::config::expand_env_vars(&p.to_string_lossy()))
+        .map(|p| request.expand(&p.to_string_lossy()))
         .unwrap_or_default();
     let opened_root = crate::transfer::module_root::ModuleRoot::open(std::path::Path::new(&root_text)).ok();
     if let Some(identity) = &request.identity {
