@@ -10,7 +10,8 @@ use oxrsyncd_shared::control::WorkerIdentity;
 #[derive(Debug, Parser)]
 #[command(name = "oxrsyncd", version, about, long_about = None)]
 pub struct Cli {
-    /// Accepted for compatibility with `rsync --daemon` (oxrsyncd is always a daemon).
+    /// As `rsync --daemon`: oxrsyncd is always a daemon; with this flag it
+    /// also goes to the background unless `--no-detach` (as upstream).
     #[arg(long)]
     pub daemon: bool,
 
@@ -27,11 +28,13 @@ pub struct Cli {
     #[arg(long, value_name = "ADDRESS")]
     pub address: Option<String>,
 
-    /// Stay in the foreground (the default).
+    /// Stay in the foreground (the default without `--daemon`, and under
+    /// systemd).
     #[arg(long, overrides_with = "detach")]
     pub no_detach: bool,
 
-    /// Detach from the terminal and run in the background.
+    /// Detach from the terminal and run in the background (the default
+    /// with `--daemon`, as upstream's `rsync --daemon`).
     #[arg(long, overrides_with = "no_detach")]
     pub detach: bool,
 

@@ -68,6 +68,14 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
     Ok(config)
 }
 
+/// Whether to go to the background: with `--detach`, or, as upstream's
+/// `rsync --daemon` does, with `--daemon` unless `--no-detach` is given or
+/// systemd runs us (it expects its service in the foreground).
+fn should_detach(cli: &Cli) -> bool {
+    let under_systemd = std::env::var_os("NOTIFY_SOCKET").is_some() || std::env::var_os("LISTEN_FDS").is_some();
+    cli.detach || (cli.daemon && !cli.no_detach && !under_systemd)
+}
+
 fn run(cli: Cli) -> i32 {
     let config = match load_config(&cli) {
         Ok(c) => c,
@@ -127,10 +135,15 @@ fn run(cli: Cli) -> i32 {
             return exit_status::CONFIG_OR_STARTUP;
         }
     };
-    let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
-    info!("oxrsyncd version {} starting, listening on {}", env!("CARGO_PKG_VERSION"), local);
+    // Upstream's line, word for word but the name (log watchers match it);
+    // the address follows on the "ready" line.
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(config.global.port);
+    info!(
+        "oxrsyncd version {} starting, listening on port {}",
+        env!("CARGO_PKG_VERSION"),
+        port
+    );
     if matches!(config.origin, config::ConfigOrigin::Embedded) {
-        let port = listener.local_addr().map(|a| a.port()).unwrap_or(config.global.port);
         eprintln!("oxrsyncd: no config file found; serving the built-in demo config.");
         eprintln!(
             "oxrsyncd: module 'demo' (read-only) = {}",
@@ -144,7 +157,7 @@ fn run(cli: Cli) -> i32 {
         eprintln!("oxrsyncd: try: rsync rsync://127.0.0.1:{port}/   or   rsync -av rsync://127.0.0.1:{port}/demo/ ./copy/");
     }
 
-    if cli.detach {
+    if should_detach(&cli) {
         if let Err(e) = daemonize::detach() {
             error!("{}", e);
             return exit_status::CONFIG_OR_STARTUP;

@@ -229,3 +229,51 @@ fn crash_budget_ends_the_service_when_workers_cannot_start() {
         "each failed start says why:\n{stderr}"
     );
 }
+
+/// `--daemon` without `--no-detach` goes to the background as upstream's
+/// `rsync --daemon` does (init scripts wait for it to return): the command
+/// exits 0 at once, the daemon in the background serves, and its pid file
+/// names it for the TERM that stops it.
+#[test]
+fn daemon_without_no_detach_goes_to_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let pid_file = dir.path().join("oxrsyncd.pid");
+    let config = dir.path().join("rsyncd.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "pid file = {}\nlog file = {}\n[m]\n path = {}\n",
+            pid_file.display(),
+            dir.path().join("log").display(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let status = std::process::Command::new(crate::harness::daemon::binary())
+        .args([
+            "--daemon",
+            "--address=127.0.0.1",
+            &format!("--port={port}"),
+            &format!("--config={}", config.display()),
+        ])
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("LISTEN_FDS")
+        .stdin(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(10), "the launching command returned");
+    assert!(eventually(Duration::from_secs(10), || pid_file.exists()), "pid file written");
+    let pid = nix::unistd::Pid::from_raw(std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap());
+    let served = eventually(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok_and(|s| {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(s), &mut line).is_ok() && line.starts_with("@RSYNCD:")
+        })
+    });
+    kill(pid, Signal::SIGTERM).unwrap();
+    assert!(served, "the background daemon serves");
+    assert!(eventually(Duration::from_secs(30), || kill(pid, None).is_err()), "TERM stops it");
+}

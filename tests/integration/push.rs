@@ -894,7 +894,10 @@ fn a_full_disk_fails_the_push_without_damage() {
     let again = rsync_bin(Path::new("rsync"), &["-a", &small, &ours.url("full/")], &[]);
     assert_eq!(again.code, 0, "{again:?}");
     drop((stock, ours));
-    assert!(ok(&["umount", &arg]));
+    // The killed daemons' processes may take a moment to be gone.
+    assert!(crate::harness::eventually(std::time::Duration::from_secs(10), || ok(&[
+        "umount", &arg
+    ])));
 }
 
 #[test]

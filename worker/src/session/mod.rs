@@ -221,7 +221,11 @@ fn push<R: BufRead, W: Write + Send>(
     };
     let idle = transfer_timeout(&transfer_options, m.timeout, stream);
     let stop_reading = stream.read_stopper();
-    match receive::run(&setup, &mut *reader, &mut *writer, idle, stop_reading.as_deref()) {
+    let outcome = receive::run(&setup, &mut *reader, &mut *writer, idle, stop_reading.as_deref());
+    // Nothing in the module stays open while the session closes.
+    drop(setup);
+    drop(prepared.opened_root);
+    match outcome {
         Ok(stats) => {
             info!(
                 "received {} files, {} bytes literal, {} bytes matched",
@@ -355,7 +359,11 @@ fn pull<R: BufRead, W: Write>(
         paths: &request.paths,
     };
     let idle = transfer_timeout(&transfer_options, m.timeout, stream);
-    match sender::run(&setup, &mut *reader, &mut *writer, idle) {
+    let outcome = sender::run(&setup, &mut *reader, &mut *writer, idle);
+    // Nothing in the module stays open while the session closes.
+    drop(setup);
+    drop(prepared.opened_root);
+    match outcome {
         Ok(stats) => {
             info!(
                 "sent {} bytes  received {} bytes  total size {}",
