@@ -445,3 +445,22 @@ fn connection_variables_expand_in_the_module_path() {
         assert_eq!(std::fs::read(d.path().join("hello.txt")).unwrap(), b"EXPANDED\n");
     }
 }
+
+/// `gid = *`: the module's uid with all of its groups (upstream's
+/// getallgroups), as stock serves it.
+#[test]
+fn gid_star_serves_with_every_group_of_the_uid() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("note: not root; module uids cannot be switched");
+        return;
+    }
+    let (src, stock, ours) = daemons(" uid = 0\n gid = *\n read only = no\n");
+    let up = tempfile::tempdir().unwrap();
+    std::fs::write(up.path().join("star.txt"), b"x").unwrap();
+    let from = format!("{}/", up.path().display());
+    for addr in [stock.addr, ours.addr] {
+        let o = rsync_bin(Path::new("rsync"), &["-r", &from, &format!("rsync://{addr}/mod/")], &[]);
+        assert_eq!(o.code, 0, "{o:?}");
+    }
+    assert!(src.path().join("star.txt").exists());
+}

@@ -47,9 +47,11 @@ pub fn resolve(uid: Option<&str>, gid: Option<&str>, running_as_root: bool) -> R
     let mut gids = Vec::new();
     match gid_list {
         Some(list) => {
-            for name in list.split([',', ' ', '\t']).filter(|s| !s.is_empty()) {
-                if name == "*" {
-                    return Err("invalid gid setting.".into());
+            for (i, name) in list.split([',', ' ', '\t']).filter(|s| !s.is_empty()).enumerate() {
+                if name == "*" && i == 0 {
+                    // Every group of the uid, its primary group first (upstream's getallgroups).
+                    gids.extend(all_groups_of(uid)?);
+                    continue;
                 }
                 gids.push(group_id(name).ok_or_else(|| format!("invalid gid {name}"))?);
             }
@@ -63,6 +65,25 @@ pub fn resolve(uid: Option<&str>, gid: Option<&str>, running_as_root: bool) -> R
         }
     }
     Ok(Some(ModuleIdentity { uid, gids }))
+}
+
+/// `gid = *`: the groups of `uid` as its passwd and group entries give
+/// them, its primary group first.
+fn all_groups_of(uid: u32) -> Result<Vec<u32>, String> {
+    let user = User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .ok_or_else(|| "getpwuid failed".to_string())?;
+    let name = std::ffi::CString::new(user.name.as_bytes()).map_err(|_| "getgrouplist failed".to_string())?;
+    let mut gids: Vec<u32> = nix::unistd::getgrouplist(&name, user.gid)
+        .map_err(|_| "getgrouplist failed".to_string())?
+        .into_iter()
+        .map(|g| g.as_raw())
+        .collect();
+    let primary = user.gid.as_raw();
+    gids.retain(|&g| g != primary);
+    gids.insert(0, primary);
+    Ok(gids)
 }
 
 fn user_id(name: &str) -> Option<u32> {
@@ -123,6 +144,15 @@ mod tests {
             Err("invalid uid no-such-user-xyz".into())
         );
         assert_eq!(resolve(None, None, false).unwrap(), None);
+    }
+
+    #[test]
+    fn gid_star_is_every_group_of_the_uid_primary_first() {
+        // root's primary group is 0 everywhere; "*" may be followed by more.
+        let id = resolve(Some("0"), Some("*, 4242"), true).unwrap().unwrap();
+        assert_eq!(id.gids.first(), Some(&0));
+        assert_eq!(id.gids.last(), Some(&4242));
+        assert_eq!(resolve(Some("0"), Some("0 *"), true), Err("invalid gid *".into()), "only first");
     }
 
     #[test]
