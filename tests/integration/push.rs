@@ -1164,3 +1164,30 @@ fn a_directory_that_cannot_be_made_is_skipped_like_stock() {
         assert_eq!(std::fs::read(ours_dst.path().join("other.txt")).unwrap(), b"arrives\n");
     }
 }
+
+/// `--chown` (sent as `--usermap=*:U --groupmap=*:G`), `--usermap` and
+/// `--groupmap` give uploaded files the owners stock gives them.
+#[test]
+fn owner_maps_like_stock() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("note: not root; owners cannot be set");
+        return;
+    }
+    let p = push_pair("");
+    for opts in [
+        vec!["-a", "--chown=daemon:daemon", "-i"],
+        vec!["-a", "--chown=:daemon"],
+        vec!["-a", "--usermap=root:daemon,*:bin", "--groupmap=0-10:daemon"],
+        vec!["-a", "--numeric-ids", "--usermap=0:1", "--stats"],
+    ] {
+        let (s, o) = p.compare(&opts, "", "w/", None);
+        assert_eq!((s.code, o.code), (0, 0), "{opts:?}: {o:?}");
+    }
+    let m = std::fs::symlink_metadata(p.ours_dst.path().join("small.txt")).unwrap();
+    assert_eq!(m.uid(), 1, "the last push mapped uid 0 to 1");
+    // A malformed map is refused before anything is written, as stock refuses it.
+    p.reset(None);
+    let (s, o) = p.push_with(Path::new("rsync"), &["-a", "--usermap=nocolon"], "", "w/");
+    assert_eq!(s.code, o.code, "{o:?}\nstock: {s:?}");
+    assert!(o.stderr.contains("No colon found in --usermap: nocolon"), "{o:?}");
+}

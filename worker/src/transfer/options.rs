@@ -132,6 +132,10 @@ pub struct TransferOptions {
     pub receiver_options: Vec<String>,
     /// Options given that this build does not implement, by name.
     pub unsupported: Vec<String>,
+    /// `--usermap` / `--groupmap` (a client's `--chown` arrives as these),
+    /// repeated ones joined with commas as upstream joins them.
+    pub usermap: Option<String>,
+    pub groupmap: Option<String>,
     /// A value upstream's option parser would refuse, with its message
     /// (such as `--max-size=12x is invalid`): the transfer is refused.
     pub invalid: Option<String>,
@@ -336,6 +340,14 @@ impl TransferOptions {
             "append" => self.append_mode = self.append_mode.saturating_add(1).min(2),
             "append-verify" => self.append_mode = 2,
             "no-implied-dirs" => self.no_implied_dirs = true,
+            "usermap" | "groupmap" => {
+                let slot = if name == "usermap" { &mut self.usermap } else { &mut self.groupmap };
+                let value = value.unwrap_or("");
+                *slot = Some(match slot.take() {
+                    Some(before) => format!("{before},{value}"),
+                    None => value.to_string(),
+                });
+            }
             n if n.starts_with("delete-") => {
                 self.delete_mode = true;
                 self.receiver_options.push(format!("--{n}"));

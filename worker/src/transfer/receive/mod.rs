@@ -260,9 +260,23 @@ pub fn run<R: Read, W: Write + Send>(
     }
     let roles = decoder.hlink_roles().to_vec();
     let trailer = decoder.finish(&mut input).map_err(list_error)?;
-    if !opts.numeric_ids && !setup.module_numeric_ids {
-        owners::IdMap::from_names(&trailer.uid_names, &trailer.gid_names).apply(&mut entries);
+    let mut map_notices = Vec::new();
+    let mut parse_map = |text: Option<&String>, users: bool| -> Result<Option<owners::NameMap>, ReceiveError> {
+        let Some(text) = text else { return Ok(None) };
+        let (map, notices) = owners::NameMap::parse(text, users).map_err(|e| ReceiveError::Usage(format!("{e}\n")))?;
+        map_notices.extend(notices);
+        Ok(Some(map))
+    };
+    let usermap = parse_map(opts.usermap.as_ref(), true)?;
+    let groupmap = parse_map(opts.groupmap.as_ref(), false)?;
+    owners::Owners {
+        uid_names: &trailer.uid_names,
+        gid_names: &trailer.gid_names,
+        usermap: usermap.as_ref(),
+        groupmap: groupmap.as_ref(),
+        by_name: !opts.numeric_ids && !setup.module_numeric_ids,
     }
+    .apply(&mut entries);
     let mut files = sort_and_mark_duplicates(entries, protocol);
     relative::check_parents_listed(&files)?;
     if opts.prune_empty_dirs {
@@ -311,6 +325,9 @@ pub fn run<R: Read, W: Write + Send>(
         staging,
         alt_dests,
     };
+    for notice in &map_notices {
+        shared.message(MsgTag::Error, notice)?;
+    }
     if let Some(msg) = shared.dest.created_message() {
         shared.info(&msg)?;
     }
