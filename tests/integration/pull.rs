@@ -651,3 +651,18 @@ fn more_checksums_dry_runs_and_partial_into_an_older_tree() {
         compare(&p, &opts, "mod/", Some(&seed));
     }
 }
+
+/// `--secluded-args` pulls: `--sender` and the short options arrive in the
+/// first block, the paths in the secluded one.
+#[test]
+fn secluded_args_pulls_like_stock() {
+    let p = pair();
+    for opts in [
+        &["-a", "-s"][..],
+        &["-ai", "-s", "--no-inc-recursive"][..],
+        &["-rlpt", "-s", "--protocol=29"][..],
+    ] {
+        assert_same_pull(&p, opts, "mod/");
+    }
+    assert_same_pull(&p, &["-a", "-s"], "mod/odd name with spaces");
+}

@@ -1191,3 +1191,19 @@ fn owner_maps_like_stock() {
     assert_eq!(s.code, o.code, "{o:?}\nstock: {s:?}");
     assert!(o.stderr.contains("No colon found in --usermap: nocolon"), "{o:?}");
 }
+
+/// `--secluded-args` (`-s`): the client splits its arguments between the
+/// first block and the secluded one; both count, as in upstream's daemon.
+#[test]
+fn secluded_args_pushes_like_stock() {
+    let p = push_pair("");
+    for opts in [
+        vec!["-a", "-s", "-i"],
+        vec!["-a", "-s", "--chown=daemon:daemon", "--stats"],
+        vec!["-rgt", "-s", "--protocol=30"],
+        vec!["-a", "-s", "--protocol=29"],
+    ] {
+        let (s, o) = p.compare(&opts, "", "w/", None);
+        assert_eq!((s.code, o.code), (0, 0), "{opts:?}: {o:?}");
+    }
+}

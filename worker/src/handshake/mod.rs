@@ -461,16 +461,24 @@ impl Handshake {
 
     fn finish(&mut self) -> Progress {
         self.state = State::Finished;
-        let block = if self.secluded_block.entries.is_empty() {
-            &self.first_block
-        } else {
-            &self.secluded_block
-        };
-        let mut options = block.options().to_vec();
-        if options.first().map(String::as_str) == Some("rsync") {
-            options.remove(0);
+        // With --secluded-args the client splits its arguments: options up
+        // to a point in the first block, the rest (after an "rsync" arg0)
+        // and the paths in the secluded one. Upstream's daemon parses both
+        // in turn, so both count.
+        let mut options = self.first_block.options().to_vec();
+        if !self.secluded_block.entries.is_empty() {
+            // Before the cut only options count (at protocol 29 the client
+            // prints the cut itself as "(null)", a non-option).
+            options.retain(|o| o.starts_with('-'));
         }
-        let paths = block.paths().to_vec();
+        let paths = if self.secluded_block.entries.is_empty() {
+            self.first_block.paths().to_vec()
+        } else {
+            let secluded = self.secluded_block.options();
+            let secluded = secluded.strip_prefix(&["rsync".to_string()][..]).unwrap_or(secluded);
+            options.extend(secluded.iter().cloned());
+            self.secluded_block.paths().to_vec()
+        };
         let index = self.module_index.expect("module selected");
         Progress::Session(Box::new(SessionRequest {
             config: self.config.clone(),

@@ -106,7 +106,8 @@ fn old_protocol_uses_newline_args() {
 }
 
 #[test]
-fn secluded_args_replace_the_first_block() {
+fn secluded_args_add_to_the_first_block() {
+    // All arguments again in the secluded block: parsed after the first, as upstream.
     let dir = tempfile::tempdir().unwrap();
     let mut hs = greeted(config("", dir.path()));
     hs.feed(b"pub");
@@ -120,8 +121,29 @@ fn secluded_args_replace_the_first_block() {
     let Progress::Session(req) = hs.feed(b"") else {
         panic!("expected a session")
     };
-    assert_eq!(req.options, ["--server", "--sender", "-re.iLsfxCIvu"]);
+    assert_eq!(req.options, ["--server", "-s", "--server", "--sender", "-re.iLsfxCIvu"]);
     assert_eq!(req.paths, ["pub/a b"]);
+}
+
+#[test]
+fn secluded_args_split_between_the_blocks_as_3_x_clients_send_them() {
+    // Short options first, the rest after the cut; at protocol 29 the
+    // client prints the cut itself as "(null)", which is no option.
+    let dir = tempfile::tempdir().unwrap();
+    let mut hs = greeted(config("", dir.path()));
+    hs.feed(b"pub");
+    for a in ["--server", "--sender", "-slogDtpre.iLsfxCIvu", "(null)"] {
+        hs.feed(a.as_bytes());
+    }
+    assert!(matches!(hs.feed(b""), Progress::Need(Want::Arg { nul_terminated: true })));
+    for a in ["rsync", "--usermap=a:b", ".", "pub/"] {
+        hs.feed(a.as_bytes());
+    }
+    let Progress::Session(req) = hs.feed(b"") else {
+        panic!("expected a session")
+    };
+    assert_eq!(req.options, ["--server", "--sender", "-slogDtpre.iLsfxCIvu", "--usermap=a:b"]);
+    assert_eq!(req.paths, ["pub/"]);
 }
 
 #[test]
