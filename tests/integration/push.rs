@@ -1207,3 +1207,34 @@ fn secluded_args_pushes_like_stock() {
         assert_eq!((s.code, o.code), (0, 0), "{opts:?}: {o:?}");
     }
 }
+
+/// A directory the client names for its own use (`--backup-dir`,
+/// `--temp-dir`, an absolute `--partial-dir`, `--*-dest`) that the
+/// module's filters exclude is refused, however `..` reached it, as
+/// stock refuses it: "Your options have been rejected by the server."
+#[test]
+fn option_directories_in_excluded_places_are_refused_like_stock() {
+    let p = push_pair(" exclude = /secret/\n");
+    let seed = |dst: &Path| {
+        std::fs::create_dir_all(dst.join("secret")).unwrap();
+        std::fs::create_dir_all(dst.join("ok/sub")).unwrap();
+        std::fs::write(dst.join("secret/f0"), b"protected\n").unwrap();
+        set_mtime(&dst.join("secret/f0"), 1_500_000_000, 0);
+    };
+    for opts in [
+        vec!["-ab", "--backup-dir=/ok/sub/../../secret/"],
+        vec!["-a", "--temp-dir=/secret"],
+        vec!["-a", "--delay-updates", "--partial-dir=/ok/../secret"],
+        vec!["-a", "--link-dest=/secret"],
+    ] {
+        let (s, o) = p.compare_normalised(&opts, "", "w/", Some(&seed), &every_dir_made_by_the_run);
+        // (Upstream refuses the first two while parsing options, exit 4;
+        // the others once the destination is known, exit 1.)
+        assert!(s.code == 4 || s.code == 1, "{opts:?}: {s:?}");
+        assert!(
+            o.stderr.contains("Your options have been rejected by the server."),
+            "{opts:?}: {o:?}"
+        );
+        assert_eq!(std::fs::read(p.ours_dst.path().join("secret/f0")).unwrap(), b"protected\n");
+    }
+}

@@ -248,6 +248,10 @@ fn push<R: BufRead, W: Write + Send>(
         Err(e @ ReceiveError::UnsafeName(_)) => {
             refuse_mid_push(request, reader, writer, stream, options, &format!("{e}\n"), ExitCode::Unsupported)
         }
+        Err(e @ ReceiveError::OptionsRejected { at_parse }) => {
+            let code = if at_parse { ExitCode::Unsupported } else { ExitCode::Syntax };
+            refuse_mid_push(request, reader, writer, stream, options, &format!("{e}\n"), code)
+        }
         Err(e @ ReceiveError::InvalidPath(_)) => {
             refuse_mid_push(request, reader, writer, stream, options, &format!("{e}\n"), ExitCode::Protocol)
         }

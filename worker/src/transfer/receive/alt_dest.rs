@@ -37,6 +37,11 @@ pub enum Match {
 }
 
 impl AltDests {
+    /// The directories, module-relative, in the order given.
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
     pub fn new(o: &TransferOptions, dest: &Path) -> Option<AltDests> {
         let kind = o.alt_dest?;
         if o.basis_dirs.is_empty() {

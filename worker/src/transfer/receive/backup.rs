@@ -50,6 +50,11 @@ pub enum Kept {
 }
 
 impl Backups {
+    /// `--backup-dir` (module-relative), if the client named one.
+    pub fn client_dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
     /// The backup settings of a push into `dest`, if it makes backups.
     pub fn new(o: &TransferOptions, dest: &Path) -> Option<Backups> {
         if !o.make_backups {

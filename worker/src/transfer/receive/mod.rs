@@ -109,6 +109,12 @@ pub enum ReceiveError {
     /// The client's list names something outside the destination (exit 4).
     #[error("ABORTING due to unsafe pathname from sender: {0}")]
     UnsafeName(String),
+    /// A directory the client named is one the module's filters exclude.
+    /// Upstream refuses `--backup-dir` and `--temp-dir` while parsing the
+    /// options (its daemon's words, exit 4), `--partial-dir` and the
+    /// `--*-dest` directories once the destination is known (exit 1).
+    #[error("{}Your options have been rejected by the server.", if *.at_parse { "rsync: " } else { "" })]
+    OptionsRejected { at_parse: bool },
     /// An entry of the client's list lies in a directory the list does not
     /// have (upstream's generator check; exit 2).
     #[error("ABORTING due to invalid path from sender: {0}")]
@@ -296,6 +302,23 @@ pub fn run<R: Read, W: Write + Send>(
     let backups = backup::Backups::new(opts, &dest.dir);
     let alt_dests = alt_dest::AltDests::new(opts, &dest.dir);
     let staging = staging::Staging::new(opts, &dest.dir, &setup.module_root, setup.temp_dir);
+    // Upstream's check: no directory the client names for its own use may
+    // be one the module's filters exclude (however `..` reached it).
+    let excluded = |dir: &Path| setup.daemon_filters.excludes(&dir.to_string_lossy(), true);
+    let (at_parse, after) = staging.client_dirs(opts);
+    if backups
+        .as_ref()
+        .and_then(|b| b.client_dir())
+        .into_iter()
+        .chain(at_parse)
+        .any(excluded)
+    {
+        return Err(ReceiveError::OptionsRejected { at_parse: true });
+    }
+    let alt = alt_dests.as_ref().map(|a| a.dirs()).unwrap_or_default();
+    if after.into_iter().chain(alt.iter().map(PathBuf::as_path)).any(excluded) {
+        return Err(ReceiveError::OptionsRejected { at_parse: false });
+    }
     match staging.check_temp_dir(&root) {
         Ok(()) => {}
         Err((message, true)) => return Err(ReceiveError::Usage(message)),

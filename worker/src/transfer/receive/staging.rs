@@ -64,6 +64,17 @@ impl Staging {
         Staging { partial_dir, temp }
     }
 
+    /// The places the client named (module-relative): its `--temp-dir`,
+    /// if it gave one, and an absolute `--partial-dir`.
+    pub fn client_dirs(&self, o: &TransferOptions) -> (Option<&Path>, Option<&Path>) {
+        let temp = self.temp.as_ref().filter(|_| o.temp_dir.is_some()).map(|(rel, _)| rel.as_path());
+        let partial = match &self.partial_dir {
+            Some(PartialDir::Single(d)) => Some(d.as_path()),
+            _ => None,
+        };
+        (temp, partial)
+    }
+
     /// Upstream's check before receiving: the temp dir must be a directory.
     pub fn check_temp_dir(&self, root: &ModuleRoot) -> Result<(), (String, bool)> {
         let Some((rel, shown)) = &self.temp else { return Ok(()) };
