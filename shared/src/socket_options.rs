@@ -33,12 +33,31 @@ pub enum SocketOptionError {
     BadValue { name: String, value: String },
 }
 
-/// Parse a whole `socket options` string.
+/// Parse a whole `socket options` string. Names upstream does not know
+/// are left out, as upstream leaves them (with a warning: see
+/// [`unknown_names`]); a known option with a bad value is an error.
 pub fn parse(list: &str) -> Result<Vec<SocketOption>, SocketOptionError> {
-    list.split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|s| !s.is_empty())
-        .map(parse_one)
+    entries(list)
+        .filter_map(|entry| match parse_one(entry) {
+            Err(SocketOptionError::Unknown(_)) => None,
+            other => Some(other),
+        })
         .collect()
+}
+
+/// The names in `list` that are no socket option (upstream's "Unknown
+/// socket option" warnings).
+pub fn unknown_names(list: &str) -> Vec<String> {
+    entries(list)
+        .filter_map(|entry| match parse_one(entry) {
+            Err(SocketOptionError::Unknown(name)) => Some(name),
+            _ => None,
+        })
+        .collect()
+}
+
+fn entries(list: &str) -> impl Iterator<Item = &str> {
+    list.split(|c: char| c == ',' || c.is_whitespace()).filter(|s| !s.is_empty())
 }
 
 fn parse_one(entry: &str) -> Result<SocketOption, SocketOptionError> {
@@ -136,7 +155,9 @@ mod tests {
                 SocketOption::Tos(0x10)
             ]
         );
-        assert_eq!(parse("SO_BOGUS"), Err(SocketOptionError::Unknown("SO_BOGUS".into())));
+        // Unknown names are left out with a warning, as upstream does.
+        assert_eq!(parse("SO_BOGUS,TCP_NODELAY"), Ok(vec![SocketOption::NoDelay(true)]));
+        assert_eq!(unknown_names("SO_BOGUS,TCP_NODELAY NOSUCHOPT"), ["SO_BOGUS", "NOSUCHOPT"]);
         assert!(matches!(parse("SO_SNDBUF=lots"), Err(SocketOptionError::BadValue { .. })));
         assert!(parse("").unwrap().is_empty());
     }

@@ -49,7 +49,7 @@ fn config_path(cli: &Cli) -> Option<PathBuf> {
 /// Load the config the command line names, with its overrides applied.
 fn load_config(cli: &Cli) -> Result<Config, String> {
     let dparams = cli.effective_dparams();
-    let config = match config_path(cli) {
+    let mut config = match config_path(cli) {
         Some(path) => config::load_file(&path, &dparams).map_err(|e| e.to_string()),
         None => {
             let text = config::Config::embedded_default().report();
@@ -62,8 +62,11 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
         }
     }?;
     // Settings the parser stores as text but a worker must be able to use.
-    if let Some(list) = &config.global.socket_options {
-        oxrsyncd_shared::socket_options::parse(list).map_err(|e| format!("socket options: {e}"))?;
+    if let Some(list) = config.global.socket_options.clone() {
+        oxrsyncd_shared::socket_options::parse(&list).map_err(|e| format!("socket options: {e}"))?;
+        for name in oxrsyncd_shared::socket_options::unknown_names(&list) {
+            config.warnings.push(format!("Unknown socket option {name}"));
+        }
     }
     Ok(config)
 }
