@@ -85,3 +85,24 @@ fn toml_config_serves_the_same_modules() {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(-(child.id() as i32)), nix::sys::signal::Signal::SIGKILL);
     let _ = child.wait();
 }
+
+/// An unknown name in `socket options` is left out with upstream's
+/// warning; the config still loads, as upstream's does.
+#[test]
+fn unknown_socket_options_warn_and_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("rsyncd.conf");
+    std::fs::write(
+        &conf,
+        format!("socket options = SO_KEEPALIVE NOSUCHOPT\n[m]\n path = {}\n", dir.path().display()),
+    )
+    .unwrap();
+    let out = Command::new(binary())
+        .arg("--check-config")
+        .arg(format!("--config={}", conf.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("Unknown socket option NOSUCHOPT"), "{text}");
+}
