@@ -62,6 +62,13 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
         }
     }?;
     // Settings the parser stores as text but a worker must be able to use.
+    let g = &config.global;
+    if g.proxy_protocol && g.proxy_protocol_hosts.as_deref().is_none_or(|h| h.trim().is_empty()) {
+        // Fail closed, as upstream, but say so.
+        config.warnings.push(
+            "\"proxy protocol = true\" but \"proxy protocol hosts\" is unset: all connections will be rejected as untrusted proxy peers.  Set \"proxy protocol hosts\" to your trusted proxy's address.".into(),
+        );
+    }
     if let Some(list) = config.global.socket_options.clone() {
         oxrsyncd_shared::socket_options::parse(&list).map_err(|e| format!("socket options: {e}"))?;
         for name in oxrsyncd_shared::socket_options::unknown_names(&list) {

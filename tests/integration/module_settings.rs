@@ -464,3 +464,53 @@ fn gid_star_serves_with_every_group_of_the_uid() {
     }
     assert!(src.path().join("star.txt").exists());
 }
+
+/// `proxy protocol`: the client address a trusted load balancer's PROXY
+/// header carries is the one `hosts allow` sees; an untrusted peer or a
+/// malformed header is dropped before the greeting.
+#[test]
+fn proxy_protocol_headers_give_the_client_address() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let config = |hosts: &str, async_listener: &str| {
+        format!(
+            "use async listener = {async_listener}\nproxy protocol = yes\nproxy protocol hosts = {hosts}\nreverse lookup = no\n[mod]\n path = {}\n hosts allow = 10.0.0.0/8\n",
+            dir.path().display()
+        )
+    };
+    let talk = |addr: std::net::SocketAddr, header: &[u8]| -> String {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        let _ = s.write_all(header);
+        let _ = s.write_all(b"@RSYNCD: 30.0\nmod\n");
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    for listener in ["yes", "no"] {
+        let ours = Daemon::start(&config("127.0.0.0/8", listener), &["--workers=1"]);
+        let ok = talk(ours.addr, b"PROXY TCP4 10.1.2.3 127.0.0.1 40000 873\r\n");
+        assert!(ok.contains("@RSYNCD: OK"), "{listener}: {ok:?}");
+        let denied = talk(ours.addr, b"PROXY TCP4 192.168.1.1 127.0.0.1 40000 873\r\n");
+        assert!(
+            denied.contains("@ERROR: access denied to mod from UNDETERMINED (192.168.1.1)"),
+            "{listener}: {denied:?}"
+        );
+        let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x0c".to_vec();
+        v2.extend_from_slice(&[10, 9, 8, 7, 127, 0, 0, 1, 0x9c, 0x40, 0x03, 0x69]);
+        assert!(talk(ours.addr, &v2).contains("@RSYNCD: OK"), "{listener}: v2");
+        assert!(
+            talk(ours.addr, b"GET / HTTP/1.0\r\n\r\n").is_empty(),
+            "{listener}: no header, dropped"
+        );
+        assert!(ours.log().contains("connect from UNDETERMINED (10.1.2.3)"), "{}", ours.log());
+        let untrusted = Daemon::start(&config("192.0.2.0/24", listener), &["--workers=1"]);
+        assert!(talk(untrusted.addr, b"PROXY TCP4 10.1.2.3 127.0.0.1 40000 873\r\n").is_empty());
+        assert!(
+            untrusted.log().contains("proxy protocol rejected from untrusted peer"),
+            "{}",
+            untrusted.log()
+        );
+    }
+}

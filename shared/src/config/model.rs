@@ -134,7 +134,7 @@ settings_struct! {
         "motd file" => motd_file: Option<PathBuf>,
         /// Where the daemon writes its process id.
         "pid file" => pid_file: Option<PathBuf>,
-        /// Trusted PROXY-protocol peers (not yet enforced).
+        /// Peers whose PROXY-protocol header is believed (a `hosts allow` list).
         "proxy protocol hosts" => proxy_protocol_hosts: Option<String>,
         /// setsockopt() settings for accepted sockets, upstream syntax.
         "socket options" => socket_options: Option<String>,
@@ -142,7 +142,7 @@ settings_struct! {
         "listen backlog" => listen_backlog: u32,
         /// TCP port (a configured 0 means the default, 873, as upstream).
         "port" => port: u16,
-        /// Expect a PROXY-protocol header (not yet enforced).
+        /// Expect a PROXY-protocol header before the greeting.
         "proxy protocol" => proxy_protocol: bool,
         /// Number of worker processes; unset = number of CPUs.
         "workers" => workers: Option<usize>,

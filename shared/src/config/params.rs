@@ -141,11 +141,11 @@ pub static PARAMS: &[ParamDef] = &[
     p("daemon uid", &[], G, Str, None, false),
     p("motd file", &[], G, Str, None, true),
     p("pid file", &[], G, Str, None, true),
-    p("proxy protocol hosts", &[], G, Str, None, false),
+    p("proxy protocol hosts", &[], G, Str, None, true),
     p("socket options", &[], G, Str, None, true),
     p("listen backlog", &[], G, int(0, I32_MAX), Some("5"), true),
     p("port", &["rsync port"], G, int(0, 65535), Some("873"), true),
-    p("proxy protocol", &[], G, Bool, Some("no"), false),
+    p("proxy protocol", &[], G, Bool, Some("no"), true),
     // ---- oxrsyncd global parameters ----
     p("workers", &[], G, opt_int(1, U32_MAX), None, true),
     p("drain timeout", &[], G, int(0, U32_MAX), Some("30"), true),

@@ -178,13 +178,15 @@ fn enforced_flags() {
         "dont compress",
         "temp dir",
         "fake super",
+        "proxy protocol",
+        "proxy protocol hosts",
     ] {
         assert!(enforced.contains(&name), "{name}");
     }
-    for name in ["use chroot", "proxy protocol", "syslog facility", "syslog tag"] {
+    for name in ["use chroot", "syslog facility", "syslog tag"] {
         assert!(!enforced.contains(&name), "{name}");
     }
-    assert_eq!(enforced.len(), 36 + 16);
+    assert_eq!(enforced.len(), 36 + 18);
 }
 
 #[test]

@@ -22,6 +22,7 @@ pub mod greeting;
 pub mod host_access;
 pub mod listing;
 pub mod motd;
+pub mod proxy_header;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -13,7 +13,8 @@ use tracing::{debug, info, warn};
 
 use super::capacity::{ActiveGuard, TableClaim};
 use super::{over_capacity_reply, session_thread, WorkerContext};
-use crate::handshake::{drive_async, Handshake, Progress};
+use crate::handshake::host_access::UNDETERMINED_HOST;
+use crate::handshake::{drive_async, proxy_header, Handshake, Progress};
 
 /// How long we wait for a client to hang up after our last words.
 const LINGER: Duration = Duration::from_secs(2);
@@ -66,9 +67,21 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, permit: OwnedSema
     for (opt, e) in oxrsyncd_shared::socket_options::apply(socket2::SockRef::from(&stream), &ctx.socket_options) {
         warn!("socket option {:?} failed: {}", opt, e);
     }
-    let handshake = Handshake::new(ctx.config.clone(), peer.ip());
     let mut reader = BufReader::new(stream);
     let timeout = ctx.config.global.handshake_timeout;
+    let client = if ctx.config.global.proxy_protocol {
+        if !proxy_header::trusted(ctx.config.global.proxy_protocol_hosts.as_deref(), peer.ip()) {
+            info!("proxy protocol rejected from untrusted peer {} ({})", UNDETERMINED_HOST, peer.ip());
+            return;
+        }
+        match tokio::time::timeout(timeout, proxy_header::read_async(&mut reader, peer.ip())).await {
+            Ok(Ok(Some(client))) => client,
+            _ => return,
+        }
+    } else {
+        peer.ip()
+    };
+    let handshake = Handshake::new(ctx.config.clone(), client);
     match tokio::time::timeout(timeout, drive_async::run(handshake, &mut reader)).await {
         Ok(Ok((_, Progress::Session(request)))) => {
             let leftover = reader.buffer().to_vec();

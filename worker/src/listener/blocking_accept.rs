@@ -13,7 +13,8 @@ use tracing::{debug, info, warn};
 use super::capacity::TableClaim;
 use super::{over_capacity_reply, session_thread, WorkerContext};
 use crate::handshake::drive_blocking::{self, ReadTimeout};
-use crate::handshake::{Handshake, Progress};
+use crate::handshake::host_access::UNDETERMINED_HOST;
+use crate::handshake::{proxy_header, Handshake, Progress};
 
 /// Stack for connection threads (handshake then session).
 const CONNECTION_STACK: usize = session_thread::SESSION_STACK;
@@ -85,8 +86,21 @@ pub fn serve_connection(stream: TcpStream, ctx: &WorkerContext) {
     let Ok(read_half) = stream.try_clone() else { return };
     let mut reader = BufReader::new(read_half);
     let mut writer = &stream;
-    let mut handshake = Handshake::new(ctx.config.clone(), peer.ip());
     let deadline = Instant::now() + ctx.config.global.handshake_timeout;
+    let client = if ctx.config.global.proxy_protocol {
+        if !proxy_header::trusted(ctx.config.global.proxy_protocol_hosts.as_deref(), peer.ip()) {
+            info!("proxy protocol rejected from untrusted peer {} ({})", UNDETERMINED_HOST, peer.ip());
+            return;
+        }
+        let _ = stream.set_read_timeout(Some(ctx.config.global.handshake_timeout));
+        match proxy_header::read_blocking(&mut reader, peer.ip()) {
+            Ok(Some(client)) => client,
+            _ => return,
+        }
+    } else {
+        peer.ip()
+    };
+    let mut handshake = Handshake::new(ctx.config.clone(), client);
     match drive_blocking::run(&mut handshake, &mut reader, &mut writer, &stream as &dyn ReadTimeout, deadline) {
         Ok(Progress::Session(request)) => {
             let _ = stream.set_read_timeout(None);
