@@ -1238,3 +1238,34 @@ fn option_directories_in_excluded_places_are_refused_like_stock() {
         assert_eq!(std::fs::read(p.ours_dst.path().join("secret/f0")).unwrap(), b"protected\n");
     }
 }
+
+/// `--delete-missing-args`: an argument missing at the client arrives with
+/// mode 0 and the module's copy of it goes (a directory with contents only
+/// with `--delete` or `--force`), as stock does.
+#[test]
+fn delete_missing_args_like_stock() {
+    let p = push_pair("");
+    let list_dir = tempfile::tempdir().unwrap();
+    let list = list_dir.path().join("list");
+    std::fs::write(&list, b"small.txt\nghost.txt\nghostdir\nnever-there\n").unwrap();
+    let from = format!("--files-from={}", list.display());
+    let seed = |dst: &Path| {
+        std::fs::write(dst.join("ghost.txt"), b"gone soon\n").unwrap();
+        std::fs::create_dir(dst.join("ghostdir")).unwrap();
+        std::fs::write(dst.join("ghostdir/inner"), b"x\n").unwrap();
+        std::fs::write(dst.join("stays.txt"), b"not named\n").unwrap();
+        for f in ["ghost.txt", "ghostdir/inner", "ghostdir", "stays.txt"] {
+            set_mtime(&dst.join(f), 1_500_000_000, 0);
+        }
+    };
+    for opts in [
+        vec!["-a", "--delete-missing-args", from.as_str(), "-i"],
+        vec!["-a", "--delete-missing-args", "--force", from.as_str()],
+        vec!["-a", "--delete-missing-args", "--delete", from.as_str(), "--stats"],
+    ] {
+        let (s, o) = p.compare_normalised(&opts, "", "w/", Some(&seed), &made_by_the_run(&["."]));
+        assert_eq!(s.code, o.code, "{opts:?}: {o:?}");
+        assert!(!p.ours_dst.path().join("ghost.txt").exists(), "{opts:?}");
+        assert!(p.ours_dst.path().join("stays.txt").exists(), "{opts:?}");
+    }
+}

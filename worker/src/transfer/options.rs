@@ -163,6 +163,9 @@ pub enum MissingArgs {
     Error,
     /// `--ignore-missing-args`: silently left out.
     Ignore,
+    /// `--delete-missing-args`: the sender lists it with mode 0, and the
+    /// receiver deletes what it has under that name.
+    Delete,
 }
 
 /// What a push does with a file found unchanged in a `--*-dest` directory.
@@ -332,10 +335,7 @@ impl TransferOptions {
             "existing" => self.existing_only = true,
             "bwlimit" => self.bwlimit = number(value).filter(|&n| n > 0).map(|n| n as u64),
             "ignore-missing-args" => self.missing_args = MissingArgs::Ignore,
-            "delete-missing-args" => {
-                self.delete_mode = true;
-                self.unsupported.push("--delete-missing-args".into());
-            }
+            "delete-missing-args" => self.missing_args = MissingArgs::Delete,
             // The client repeats --append for --append-verify.
             "append" => self.append_mode = self.append_mode.saturating_add(1).min(2),
             "append-verify" => self.append_mode = 2,

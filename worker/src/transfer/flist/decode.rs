@@ -234,7 +234,7 @@ impl FlistDecoder {
         }
         if flags & XMIT_SAME_MODE == 0 {
             let m = get_int(r, "mode")? as u32;
-            if !is_valid_type(m) {
+            if !(is_valid_type(m) || (o.missing_entries && m == 0)) {
                 return Err(FlistError::BadMode {
                     mode: m,
                     name: show(&e.name),
@@ -243,7 +243,7 @@ impl FlistDecoder {
             self.mode = m;
         }
         e.mode = self.mode;
-        if !is_valid_type(e.mode) {
+        if !(is_valid_type(e.mode) || (o.missing_entries && e.mode == 0)) {
             // SAME_MODE on the very first entry leaves mode 0.
             return Err(FlistError::BadMode {
                 mode: e.mode,

@@ -38,6 +38,9 @@ pub struct FlistOptions {
     /// Receiving side: accept names with a leading '/' (upstream allows them
     /// only with --relative).
     pub allow_absolute: bool,
+    /// Receiving side, `--delete-missing-args`: accept the mode-0 entries
+    /// that stand for missing arguments.
+    pub missing_entries: bool,
 }
 
 impl FlistOptions {

@@ -108,6 +108,17 @@ impl<'f> Deleter<'f> {
         Ok(dir.rmdir(&leaf))
     }
 
+    /// `--delete-missing-args`: delete what is at `rel` for a missing
+    /// argument, logged and counted as any deletion; a directory with
+    /// contents only when `recurse` (`--delete` or `--force`).
+    pub fn delete_missing<W: Write>(&mut self, s: &Shared<'_, W>, name: &[u8], rel: &Path, mode: u32, recurse: bool) -> io::Result<()> {
+        let is_dir = mode & libc::S_IFMT == libc::S_IFDIR;
+        if is_dir && !recurse && !children_of(s, rel).is_empty() {
+            return s.info(&format!("cannot delete non-empty directory: {}\n", String::from_utf8_lossy(name)));
+        }
+        self.delete_item(s, name, rel, mode)
+    }
+
     /// Delete one item (a directory with everything in it).
     fn delete_item<W: Write>(&mut self, s: &Shared<'_, W>, name: &[u8], rel: &Path, mode: u32) -> io::Result<()> {
         let is_dir = mode & libc::S_IFMT == libc::S_IFDIR;

@@ -333,6 +333,9 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             return Ok(());
         }
         let rel = s.dest.path_of(&e.name);
+        if e.mode == 0 {
+            return self.missing_argument(e, &rel);
+        }
         if o.relative && !o.dry_run {
             if let Err(err) = super::relative::make_parents(&s.root, &rel) {
                 let parent = rel.parent().unwrap_or(Path::new("")).to_string_lossy().into_owned();
@@ -770,6 +773,31 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             if let Some(d) = self.deleter.as_mut() {
                 d.delete_in_dir(s, &e.name, rel)?;
             }
+        }
+        Ok(())
+    }
+
+    /// `--delete-missing-args`: an argument missing at the client arrives
+    /// with mode 0, and what we have under its name goes (unless the
+    /// client's filters protect it), as upstream's generator does.
+    fn missing_argument(&mut self, e: &FileEntry, rel: &Path) -> Result<(), ReceiveError> {
+        let s = self.shared;
+        let o = s.setup.options;
+        let name = String::from_utf8_lossy(&e.name).into_owned();
+        let Ok(existing) = s.root.lstat(rel) else { return Ok(()) };
+        if s.client_filters.excludes(&name, existing.is_dir()) || o.dry_run {
+            return Ok(());
+        }
+        let recurse = o.delete_mode || o.force_delete;
+        match self.deleter.as_mut() {
+            Some(d) => d.delete_missing(s, &e.name, rel, existing.mode(), recurse)?,
+            None => Deleter::new(Default::default(), &s.client_filters, false, o.max_delete).delete_missing(
+                s,
+                &e.name,
+                rel,
+                existing.mode(),
+                recurse,
+            )?,
         }
         Ok(())
     }

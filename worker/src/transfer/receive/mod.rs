@@ -251,6 +251,7 @@ pub fn run<R: Read, W: Write + Send>(
         safe_flist: opts.has_capability('f'),
         inc_recurse: false,
         allow_absolute: opts.relative,
+        missing_entries: opts.missing_args == crate::transfer::options::MissingArgs::Delete,
         ..FlistOptions::default()
     });
     let mut entries = Vec::new();

@@ -86,7 +86,8 @@ pub fn make_parents(root: &ModuleRoot, rel: &Path) -> io::Result<()> {
 /// before anything is written). Entries at the top are exempt.
 pub fn check_parents_listed(files: &[SortedEntry]) -> Result<(), ReceiveError> {
     let dirs: std::collections::HashSet<&[u8]> = files.iter().filter(|f| f.entry.is_dir()).map(|f| f.entry.name.as_slice()).collect();
-    for f in files.iter().filter(|f| f.active) {
+    // (A missing argument's directory need not be listed: upstream warns.)
+    for f in files.iter().filter(|f| f.active && f.entry.mode != 0) {
         let name = f.entry.name.as_slice();
         let Some(slash) = name.iter().rposition(|&b| b == b'/') else {
             continue;

@@ -223,6 +223,7 @@ fn option_grid() -> Vec<FlistOptions> {
                         None
                     },
                     inc_recurse: false,
+                    missing_entries: false,
                     allow_absolute: false,
                 };
                 all.push(o);
