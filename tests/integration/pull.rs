@@ -666,3 +666,33 @@ fn secluded_args_pulls_like_stock() {
     }
     assert_same_pull(&p, &["-a", "-s"], "mod/odd name with spaces");
 }
+
+/// `--delete-missing-args` pulls: a requested path missing in the module
+/// is listed with mode 0, and the client deletes its own copy, as with
+/// stock (plain and with -R).
+#[test]
+fn delete_missing_args_pulls_like_stock() {
+    let p = pair();
+    for opts in [&["-a", "--delete-missing-args"][..], &["-aR", "--delete-missing-args"][..]] {
+        for (label, bin) in clients() {
+            let mut runs = Vec::new();
+            for addr in [p.stock.addr, p.ours.addr] {
+                let dst = tempfile::tempdir().unwrap();
+                std::fs::write(dst.path().join("nosuch.txt"), b"the client's copy\n").unwrap();
+                set_mtime(&dst.path().join("nosuch.txt"), 1_500_000_000, 0);
+                std::fs::write(dst.path().join("other.txt"), b"not named\n").unwrap();
+                set_mtime(&dst.path().join("other.txt"), 1_500_000_000, 0);
+                let run = pull_paths(&bin, addr, opts, &["mod/small.txt", "mod/nosuch.txt"], dst.path());
+                runs.push((run, snapshot(dst.path()), dst));
+            }
+            let (ours, stock) = (runs.pop().unwrap(), runs.pop().unwrap());
+            assert_eq!(visible_stock(&stock.0), visible(&ours.0), "{label} {opts:?}");
+            assert_eq!(stock.1, ours.1, "{label} {opts:?}");
+            // (3.2.7's client keeps its copy with either daemon; 3.5's deletes it.)
+            if !label.contains("3.2.7") {
+                assert!(!ours.2.path().join("nosuch.txt").exists(), "{label} {opts:?}");
+            }
+            assert!(ours.2.path().join("other.txt").exists(), "{label} {opts:?}");
+        }
+    }
+}

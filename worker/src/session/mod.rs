@@ -319,9 +319,6 @@ fn pull<R: BufRead, W: Write>(
             ExitCode::Syntax,
         );
     }
-    if transfer_options.missing_args == crate::transfer::options::MissingArgs::Delete {
-        transfer_options.unsupported.push("--delete-missing-args on a pull".into());
-    }
     if !transfer_options.unsupported.is_empty() {
         let message = format!("ERROR: oxrsyncd does not support {} yet\n", transfer_options.unsupported.join(", "));
         return refuse(request, reader, writer, stream, options, &message, ExitCode::Unsupported);

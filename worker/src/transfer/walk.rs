@@ -225,6 +225,11 @@ impl Walker<'_> {
         let meta = match self.metadata_named(&local, name, follow) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.options.missing_args == MissingArgs::Ignore => return,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.options.missing_args == MissingArgs::Delete => {
+                // Listed with mode 0: the client deletes its copy.
+                out.entries.push((FileEntry::new(name.as_bytes().to_vec(), 0), local.clone()));
+                return;
+            }
             Err(e) => {
                 // A missing argument is reported but, as upstream, does not
                 // set io_error (which would inhibit deletions on the client).

@@ -139,6 +139,11 @@ impl Walker<'_> {
                 if err.kind() == std::io::ErrorKind::NotFound && self.options.missing_args == MissingArgs::Ignore {
                     return;
                 }
+                if err.kind() == std::io::ErrorKind::NotFound && self.options.missing_args == MissingArgs::Delete {
+                    // Listed with mode 0: the client deletes its copy.
+                    out.entries.push((FileEntry::new(name.clone().into_bytes(), 0), local.clone()));
+                    return;
+                }
                 if err.kind() != std::io::ErrorKind::NotFound {
                     out.io_error |= IOERR_GENERAL;
                 }

@@ -360,7 +360,8 @@ impl FlistEncoder {
         if e.name.len() >= MAXPATHLEN {
             return bad("name longer than MAXPATHLEN");
         }
-        if !is_valid_type(e.mode) {
+        // Mode 0 is a missing argument under --delete-missing-args.
+        if !is_valid_type(e.mode) && e.mode != 0 {
             return bad("mode has no valid file type");
         }
         if let Some(t) = &e.link_target {
