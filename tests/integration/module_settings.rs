@@ -514,3 +514,54 @@ fn proxy_protocol_headers_give_the_client_address() {
         );
     }
 }
+
+/// `early exec`: the command gets the client's `--early-input` on its
+/// standard input and the connection in RSYNC_* variables before the
+/// client is admitted; a failing one refuses it, as stock's daemon does.
+#[test]
+fn early_exec_like_stock() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input");
+    std::fs::write(&input, b"token=abc123\n").unwrap();
+    let module_dir = tempfile::tempdir().unwrap();
+    std::fs::write(module_dir.path().join("f"), b"x").unwrap();
+    // One hook per daemon, each writing what it got to its own file.
+    let config = |who: &str| {
+        let hook = dir.path().join(format!("{who}.sh"));
+        let capture = dir.path().join(format!("{who}.capture"));
+        std::fs::write(
+            &hook,
+            format!(
+                "#!/bin/sh\ncat >> {c}\necho \"$RSYNC_MODULE_NAME $RSYNC_REQUEST $RSYNC_HOST_ADDR\" >> {c}\n[ \"$RSYNC_MODULE_NAME\" != fails ]\n",
+                c = capture.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        format!(
+            "use chroot = no\n[ok]\n path = {m}\n early exec = {h}\n[fails]\n path = {m}\n early exec = {h}\n",
+            m = module_dir.path().display(),
+            h = hook.display()
+        )
+    };
+    let (stock, ours) = (
+        StockDaemon::start(&config("stock")),
+        Daemon::start(&config("ours"), &["--workers=1"]),
+    );
+    let early = format!("--early-input={}", input.display());
+    for (who, addr) in [("stock", stock.addr), ("ours", ours.addr)] {
+        let ok = rsync_bin(Path::new("rsync"), &[&early, &format!("rsync://{addr}/ok/")], &[]);
+        assert_eq!(ok.code, 0, "{who}: {ok:?}");
+        let fails = rsync_bin(Path::new("rsync"), &[&early, &format!("rsync://{addr}/fails/")], &[]);
+        assert_eq!(fails.code, 5, "{who}: {fails:?}");
+        assert!(fails.stderr.contains("@ERROR: early exec failed"), "{who}: {fails:?}");
+    }
+    let captured = |who: &str| std::fs::read_to_string(dir.path().join(format!("{who}.capture"))).unwrap();
+    assert_eq!(captured("stock"), captured("ours"));
+    assert!(
+        captured("ours").starts_with("token=abc123\nok (NONE) 127.0.0.1\n"),
+        "{}",
+        captured("ours")
+    );
+}

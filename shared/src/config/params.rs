@@ -161,7 +161,7 @@ pub static PARAMS: &[ParamDef] = &[
     p("charset", &[], M, Str, None, false),
     p("comment", &[], M, Str, None, true),
     p("dont compress", &[], M, Str, Some(DEFAULT_DONT_COMPRESS), true),
-    p("early exec", &[], M, Str, None, false),
+    p("early exec", &[], M, Str, None, true),
     p("exclude", &[], M, Str, None, true),
     p("exclude from", &[], M, Str, None, true),
     p("filter", &[], M, Str, None, true),

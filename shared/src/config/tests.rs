@@ -180,13 +180,14 @@ fn enforced_flags() {
         "fake super",
         "proxy protocol",
         "proxy protocol hosts",
+        "early exec",
     ] {
         assert!(enforced.contains(&name), "{name}");
     }
     for name in ["use chroot", "syslog facility", "syslog tag"] {
         assert!(!enforced.contains(&name), "{name}");
     }
-    assert_eq!(enforced.len(), 36 + 18);
+    assert_eq!(enforced.len(), 36 + 19);
 }
 
 #[test]

@@ -429,6 +429,23 @@ impl Handshake {
             info!("chdir {} failed", path.display());
             return self.error("chdir failed");
         }
+        let early = module.settings.early_exec.as_deref().filter(|c| !c.trim().is_empty());
+        if let Some(cmd) = early.filter(|_| std::env::var_os("RSYNC_NO_XFER_EXEC").is_none()) {
+            let cmd = oxrsyncd_shared::config::expand_session_vars(cmd, &vars);
+            let env = [
+                ("RSYNC_MODULE_NAME", module.name.clone()),
+                ("RSYNC_MODULE_PATH", path.to_string_lossy().into_owned()),
+                ("RSYNC_HOST_ADDR", addr.clone()),
+                ("RSYNC_HOST_NAME", self.host.clone()),
+                ("RSYNC_USER_NAME", self.user.clone().unwrap_or_default()),
+                ("RSYNC_PID", std::process::id().to_string()),
+            ]
+            .map(|(k, v)| (k.to_string(), v));
+            if !crate::session::xfer_exec::early(&cmd, &env, self.early_input.as_deref().unwrap_or_default()) {
+                info!("early exec failed");
+                return self.error("early exec failed");
+            }
+        }
         self.identity = identity;
         self.out.extend_from_slice(b"@RSYNCD: OK\n");
         self.state = State::Args;

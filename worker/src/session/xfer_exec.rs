@@ -1,4 +1,4 @@
-//! The module's `pre-xfer exec` and `post-xfer exec` commands, as
+//! The module's `early exec`, `pre-xfer exec` and `post-xfer exec` commands, as
 //! upstream runs them: through `/bin/sh -c`, as the daemon's user (not the
 //! module's), with the session described in `RSYNC_*` variables. A failing
 //! pre-xfer command refuses the transfer and its output becomes the
@@ -77,6 +77,25 @@ pub fn pre_xfer(cmd: &str, env: &[(String, String)]) -> Result<(), String> {
     let raw = status.into_raw();
     let sep = if output.is_empty() { "" } else { ":" };
     Err(format!("pre-xfer exec returned failure ({raw}){sep}\n{output}"))
+}
+
+/// Run `early exec` before the client is admitted, with the client's
+/// `--early-input` bytes on its standard input, as upstream's daemon does;
+/// whether it succeeded.
+pub fn early(cmd: &str, env: &[(String, String)], input: &[u8]) -> bool {
+    use std::io::Write;
+    let child = shell(cmd, env)
+        .env("RSYNC_REQUEST", "(NONE)")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else { return false };
+    if let Some(mut stdin) = child.stdin.take() {
+        // A command that does not read its input is no failure.
+        let _ = stdin.write_all(input);
+    }
+    child.wait().is_ok_and(|s| s.success())
 }
 
 /// Run `post-xfer exec` with the session's exit code.
