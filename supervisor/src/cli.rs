@@ -80,6 +80,16 @@ pub struct Cli {
     #[arg(long)]
     pub check_config: bool,
 
+    /// With `--daemon`: started by a client over a remote shell (`rsync -e
+    /// ssh host::module`, upstream's daemon over rsh): serve that one
+    /// client on standard input and output, then exit.
+    #[arg(long, hide = true)]
+    pub server: bool,
+
+    /// The `.` a client's remote shell command ends with (ignored).
+    #[arg(hide = true)]
+    pub rest: Vec<String>,
+
     /// Internal: run as a worker process started by the supervisor.
     #[arg(long, hide = true, value_name = "GEN:SLOT:ROW")]
     pub internal_worker: Option<WorkerIdentity>,

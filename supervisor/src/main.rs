@@ -41,6 +41,10 @@ fn main() {
 
 /// Which config to load.
 fn config_path(cli: &Cli) -> Option<PathBuf> {
+    if cli.config.is_none() && cli.server && !nix::unistd::geteuid().is_root() {
+        // A user's daemon over a remote shell reads ./rsyncd.conf, as upstream's.
+        return Some(PathBuf::from("rsyncd.conf"));
+    }
     cli.config
         .clone()
         .or_else(|| DEFAULT_CONFIGS.iter().map(PathBuf::from).find(|p| p.exists()))
@@ -99,6 +103,13 @@ fn run(cli: Cli) -> i32 {
         return exit_status::OK;
     }
 
+    if cli.server && cli.daemon {
+        // Standard error is the client's: log to the config's file only.
+        if let Some(file) = config.module_defaults.log_file.as_deref() {
+            let _ = logging::init(&LogTarget::File(file.to_path_buf()));
+        }
+        return oxrsyncd_worker::serve_remote_shell(config);
+    }
     if oxrsyncd_worker::stdin_is_connected_socket() {
         let target = logging::choose_target(config.module_defaults.log_file.as_deref());
         if target != LogTarget::Stderr {

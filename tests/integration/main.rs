@@ -17,5 +17,6 @@ mod notify;
 mod pull;
 mod pull_incremental;
 mod push;
+mod remote_shell;
 mod systemd_units;
 mod timeouts;

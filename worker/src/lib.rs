@@ -22,4 +22,4 @@ pub mod transfer;
 pub mod wildmatch;
 
 pub use process::worker_main;
-pub use stdio::{serve_stdio, stdin_is_connected_socket};
+pub use stdio::{serve_remote_shell, serve_stdio, stdin_is_connected_socket};
