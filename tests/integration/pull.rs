@@ -696,3 +696,46 @@ fn delete_missing_args_pulls_like_stock() {
         }
     }
 }
+
+/// `-U`: access times travel in the list (non-directories), so a listing
+/// shows them as stock's does.
+#[test]
+fn atimes_list_like_stock() {
+    let p = start_pair(
+        |root| {
+            for (name, when) in [("a", 1_577_836_800), ("b", 1_622_505_600)] {
+                std::fs::write(root.join(name), name).unwrap();
+                let path = std::ffi::CString::new(root.join(name).to_str().unwrap()).unwrap();
+                let times = [
+                    libc::timespec { tv_sec: when, tv_nsec: 0 },
+                    libc::timespec {
+                        tv_sec: 1_600_000_000,
+                        tv_nsec: 0,
+                    },
+                ];
+                // SAFETY: utimensat(2) on a fresh path with a two-element array.
+                assert_eq!(unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), 0) }, 0);
+            }
+        },
+        |root| format!("[m]\n path = {}\n", root.display()),
+    );
+    for opts in [&["-rU", "--list-only"][..], &["-rU", "--list-only", "--protocol=29"][..]] {
+        for (label, bin) in clients() {
+            let list = |addr: std::net::SocketAddr| {
+                let url = format!("rsync://{addr}/m/");
+                let mut args = opts.to_vec();
+                args.push(&url);
+                rsync_bin(&bin, &args, &[])
+            };
+            let (s, o) = (list(p.stock.addr), list(p.ours.addr));
+            assert_eq!(visible_stock(&s), visible(&o), "{label} {opts:?}");
+            assert!(o.stdout.contains("2020/01/01"), "{label} {opts:?}: {o:?}");
+        }
+    }
+    // Protocol 27 cannot carry them (stock's daemon hangs): refused by name.
+    let url = format!("rsync://{}/m/", p.ours.addr);
+    let o = rsync_bin(Path::new("rsync"), &["-rU", "--list-only", "--protocol=27", &url], &[]);
+    // (At protocol 27 the client reports the close, exit 12.)
+    assert_ne!(o.code, 0, "{o:?}");
+    assert!(o.stderr.contains("--atimes (-U) below protocol 28"), "{o:?}");
+}

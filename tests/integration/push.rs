@@ -1269,3 +1269,52 @@ fn delete_missing_args_like_stock() {
         assert!(p.ours_dst.path().join("stays.txt").exists(), "{opts:?}");
     }
 }
+
+/// `-U` pushes: files get the sender's access times, as stock gives them.
+#[test]
+fn atimes_push_like_stock() {
+    let p = push_pair("");
+    let src = p.src.path().join("small.txt");
+    let path = std::ffi::CString::new(src.to_str().unwrap()).unwrap();
+    // (Each push reads the file, which moves its access time: set it again.)
+    let set_atime = || {
+        let times = [
+            libc::timespec {
+                tv_sec: 1_577_836_800,
+                tv_nsec: 0,
+            },
+            libc::timespec {
+                tv_sec: 1_600_000_000,
+                tv_nsec: 0,
+            },
+        ];
+        // SAFETY: utimensat(2) on a valid path with a two-element array.
+        assert_eq!(unsafe { libc::utimensat(libc::AT_FDCWD, path.as_ptr(), times.as_ptr(), 0) }, 0);
+    };
+    for opts in [vec!["-aU"], vec!["-aU", "--protocol=29"], vec!["-aUi"]] {
+        for (label, bin) in clients() {
+            p.reset(None);
+            let mut shown = Vec::new();
+            for (who, addr, dst) in [
+                ("stock", p.stock.addr, p.stock_dst.path()),
+                ("ours", p.ours.addr, p.ours_dst.path()),
+            ] {
+                set_atime();
+                let mut args = opts.clone();
+                let url = format!("rsync://{addr}/w/");
+                let from = src.to_str().unwrap();
+                args.extend([from, url.as_str()]);
+                let run = rsync_bin(&bin, &args, &[]);
+                assert_eq!(run.code, 0, "{label} {opts:?} {who}: {run:?}");
+                let atime = std::fs::metadata(dst.join("small.txt")).unwrap().atime();
+                assert_eq!(atime, 1_577_836_800, "{label} {opts:?}: {who}");
+                // Again, over the copy just made: the itemized flags of an
+                // unchanged file whose access time moved.
+                set_atime();
+                let again = rsync_bin(&bin, &args, &[]);
+                shown.push(again.visible(who == "stock"));
+            }
+            assert_eq!(shown[0], shown[1], "{label} {opts:?}");
+        }
+    }
+}

@@ -181,6 +181,10 @@ fn push<R: BufRead, W: Write + Send>(
         );
     }
     let mut missing: Vec<String> = transfer_options.unsupported.clone();
+    if transfer_options.preserve_atimes && request.protocol < 28 {
+        // Protocol 27's one-byte flags cannot say "same access time" (stock hangs).
+        missing.push("--atimes (-U) below protocol 28".into());
+    }
     missing.extend(transfer_options.receiver_options.iter().cloned());
     if transfer_options.files_from.is_some() {
         missing.push("--files-from".into());
@@ -318,6 +322,10 @@ fn pull<R: BufRead, W: Write>(
             &format!("rsync: {invalid}\n"),
             ExitCode::Syntax,
         );
+    }
+    if transfer_options.preserve_atimes && request.protocol < 28 {
+        // Protocol 27's one-byte flags cannot say "same access time" (stock hangs).
+        transfer_options.unsupported.push("--atimes (-U) below protocol 28".into());
     }
     if !transfer_options.unsupported.is_empty() {
         let message = format!("ERROR: oxrsyncd does not support {} yet\n", transfer_options.unsupported.join(", "));

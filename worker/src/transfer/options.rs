@@ -29,6 +29,8 @@ pub struct TransferOptions {
     pub preserve_devices: bool,
     pub preserve_specials: bool,
     pub preserve_times: bool,
+    /// `-U`: access times travel with the list and are set on a push.
+    pub preserve_atimes: bool,
     pub omit_dir_times: bool,
     pub omit_link_times: bool,
     /// `-c`: whole-file checksums in the file list.
@@ -411,7 +413,7 @@ impl TransferOptions {
                 'z' => self.compress = true,
                 'i' => self.itemize = true,
                 'C' => self.cvs_exclude = true,
-                'U' => self.unsupported.push("--atimes (-U)".into()),
+                'U' => self.preserve_atimes = true,
                 'N' => self.unsupported.push("--crtimes (-N)".into()),
                 'A' => self.unsupported.push("--acls (-A)".into()),
                 'X' => self.unsupported.push("--xattrs (-X)".into()),

@@ -199,6 +199,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         safe_flist: setup.options.has_capability('f'),
         local_numeric_ids: setup.module_numeric_ids,
         inc_recurse,
+        preserve_atimes: opts.preserve_atimes,
         ..FlistOptions::default()
     };
     // With incremental recursion the first list holds the top level; the

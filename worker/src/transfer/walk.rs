@@ -455,6 +455,7 @@ impl Walker<'_> {
             },
             mtime: meta.mtime(),
             mtime_nsec: meta.mtime_nsec() as u32,
+            atime: if meta.is_dir() { 0 } else { meta.atime() },
             uid: meta.uid(),
             gid: meta.gid(),
             rdev_major: libc::major(rdev),

@@ -52,6 +52,8 @@ pub struct FlistDecoder {
     last_name: Vec<u8>,
     mode: u32,
     mtime: i64,
+    /// `-U`: the previous non-directory's access time.
+    atime: i64,
     uid: u32,
     gid: u32,
     rdev: u64,
@@ -72,6 +74,7 @@ impl FlistDecoder {
             last_name: Vec::new(),
             mode: 0,
             mtime: 0,
+            atime: 0,
             uid: 0,
             gid: 0,
             rdev: 0,
@@ -188,6 +191,10 @@ impl FlistDecoder {
             e.size = first.size;
             e.mtime = first.mtime;
             e.mtime_nsec = first.mtime_nsec;
+            e.atime = first.atime;
+            if o.preserve_atimes && !is_dir(first.mode) {
+                self.atime = first.atime;
+            }
             e.mode = first.mode;
             e.uid = first.uid;
             e.gid = first.gid;
@@ -249,6 +256,12 @@ impl FlistDecoder {
                 mode: e.mode,
                 name: show(&e.name),
             });
+        }
+        if o.preserve_atimes && !is_dir(e.mode) {
+            if flags & XMIT_SAME_ATIME == 0 {
+                self.atime = read_varlong(r, 4).map_err(FlistError::io("atime"))?;
+            }
+            e.atime = self.atime;
         }
         if o.preserve_uid && flags & XMIT_SAME_UID == 0 {
             if p < 30 {

@@ -22,6 +22,8 @@ pub struct FlistEncoder {
     last_name: Vec<u8>,
     mode: u32,
     mtime: i64,
+    /// `-U`: the previous non-directory's access time.
+    atime: i64,
     uid: u32,
     gid: u32,
     rdev: u64,
@@ -55,6 +57,7 @@ impl FlistEncoder {
             last_name: Vec::new(),
             mode: 0,
             mtime: 0,
+            atime: 0,
             uid: 0,
             gid: 0,
             rdev: 0,
@@ -190,6 +193,13 @@ impl FlistEncoder {
         if e.mtime_nsec != 0 && p >= 31 {
             xflags |= XMIT_MOD_NSEC;
         }
+        if o.preserve_atimes && !is_dir(mode) {
+            if e.atime == self.atime {
+                xflags |= XMIT_SAME_ATIME;
+            } else {
+                self.atime = e.atime;
+            }
+        }
 
         // Hard links: which entries take part is upstream make_file's rule.
         let linked = o.preserve_hard_links && if p >= 28 { !is_dir(mode) && e.nlink > 1 } else { is_reg(mode) };
@@ -284,6 +294,9 @@ impl FlistEncoder {
         }
         if xflags & XMIT_SAME_MODE == 0 {
             put_int(out, mode as i32);
+        }
+        if o.preserve_atimes && !is_dir(mode) && xflags & XMIT_SAME_ATIME == 0 {
+            out.extend_from_slice(&encode_varlong(e.atime, 4));
         }
         if o.preserve_uid && xflags & XMIT_SAME_UID == 0 {
             if p < 30 {

@@ -17,6 +17,8 @@ pub struct FileEntry {
     pub mtime: i64,
     /// Nanoseconds of the mtime; travels only from protocol 31.
     pub mtime_nsec: u32,
+    /// `-U`: the access time (non-directories; 0 otherwise).
+    pub atime: i64,
     /// Owner ids (sent with -o / -g).
     pub uid: u32,
     pub gid: u32,

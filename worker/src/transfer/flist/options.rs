@@ -41,6 +41,8 @@ pub struct FlistOptions {
     /// Receiving side, `--delete-missing-args`: accept the mode-0 entries
     /// that stand for missing arguments.
     pub missing_entries: bool,
+    /// `-U`: non-directories carry their access time.
+    pub preserve_atimes: bool,
 }
 
 impl FlistOptions {

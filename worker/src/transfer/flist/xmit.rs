@@ -39,6 +39,8 @@ pub const XMIT_HLINK_FIRST: u32 = 1 << 12;
 pub const XMIT_IO_ERROR_ENDLIST: u32 = 1 << 12;
 /// Protocol >= 31: a varint of mtime nanoseconds follows.
 pub const XMIT_MOD_NSEC: u32 = 1 << 13;
+/// `-U`: the access time is the previous entry's.
+pub const XMIT_SAME_ATIME: u32 = 1 << 14;
 
 /// st_mode type mask and types (Linux values, which the wire uses).
 pub const S_IFMT: u32 = 0o170000;

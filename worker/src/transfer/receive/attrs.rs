@@ -105,8 +105,13 @@ pub fn apply(setup: &ReceiveSetup<'_>, dir: &ModuleDir, name: &OsStr, entry: &Fi
     }
     let skip_time = (entry.is_dir() && o.omit_dir_times) || (entry.is_symlink() && o.omit_link_times);
     if o.preserve_times && !skip_time {
-        let now = now();
-        dir.set_times(name, now, (entry.mtime, i64::from(entry.mtime_nsec)))
+        // -U: non-directories get the sender's access time too.
+        let atime = if o.preserve_atimes && !entry.is_dir() {
+            (entry.atime, 0)
+        } else {
+            now()
+        };
+        dir.set_times(name, atime, (entry.mtime, i64::from(entry.mtime_nsec)))
             .map_err(fail(AttrOp::Times))?;
     }
     if let Some(mode) = mode.filter(|_| !setup.fake_super) {

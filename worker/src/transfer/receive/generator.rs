@@ -1023,6 +1023,9 @@ fn item_flags(setup: &crate::transfer::receive::ReceiveSetup<'_>, e: &FileEntry,
     } else if f & (item::TRANSFER | item::LOCAL_CHANGE) != 0 {
         f |= item::REPORT_TIME;
     }
+    if o.preserve_atimes && !e.is_dir() && st.atime() != e.atime {
+        f |= item::REPORT_ATIME;
+    }
     // Linux cannot chmod a symlink: its permissions never differ.
     if !e.is_symlink() {
         if o.preserve_perms {

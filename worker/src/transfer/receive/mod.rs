@@ -252,6 +252,7 @@ pub fn run<R: Read, W: Write + Send>(
         inc_recurse: false,
         allow_absolute: opts.relative,
         missing_entries: opts.missing_args == crate::transfer::options::MissingArgs::Delete,
+        preserve_atimes: opts.preserve_atimes,
         ..FlistOptions::default()
     });
     let mut entries = Vec::new();

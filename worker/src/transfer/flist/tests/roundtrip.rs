@@ -224,6 +224,8 @@ fn option_grid() -> Vec<FlistOptions> {
                     },
                     inc_recurse: false,
                     missing_entries: false,
+                    // (-U needs protocol 28's two-byte flags.)
+                    preserve_atimes: protocol >= 28 && bits & 4 != 0,
                     allow_absolute: false,
                 };
                 all.push(o);
