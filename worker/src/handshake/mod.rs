@@ -431,7 +431,9 @@ impl Handshake {
         }
         let early = module.settings.early_exec.as_deref().filter(|c| !c.trim().is_empty());
         if let Some(cmd) = early.filter(|_| std::env::var_os("RSYNC_NO_XFER_EXEC").is_none()) {
-            let cmd = oxrsyncd_shared::config::expand_session_vars(cmd, &vars);
+            // Connection values reach the command in its environment only,
+            // never in its command line (a PTR record or user name chosen by
+            // the peer must not reach a shell).
             let env = [
                 ("RSYNC_MODULE_NAME", module.name.clone()),
                 ("RSYNC_MODULE_PATH", path.to_string_lossy().into_owned()),
@@ -441,7 +443,7 @@ impl Handshake {
                 ("RSYNC_PID", std::process::id().to_string()),
             ]
             .map(|(k, v)| (k.to_string(), v));
-            if !crate::session::xfer_exec::early(&cmd, &env, self.early_input.as_deref().unwrap_or_default()) {
+            if !crate::session::xfer_exec::early(cmd, &env, self.early_input.as_deref().unwrap_or_default()) {
                 info!("early exec failed");
                 return self.error("early exec failed");
             }
