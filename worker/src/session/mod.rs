@@ -149,6 +149,18 @@ fn run_session<R: BufRead, W: Write + Send>(
     if let Some(message) = refused {
         return refuse(&request, reader, writer, stream, &options, &message, ExitCode::Unsupported);
     }
+    // A value upstream's option parser refuses (`--max-size=12x`), in its words.
+    if let Some(invalid) = TransferOptions::parse(&request.options).invalid {
+        return refuse(
+            &request,
+            reader,
+            writer,
+            stream,
+            &options,
+            &format!("rsync: {invalid}\n"),
+            ExitCode::Syntax,
+        );
+    }
     if let Some((message, code)) = module_refusal(&request, &options) {
         return refuse(&request, reader, writer, stream, &options, &message, code);
     }
@@ -169,17 +181,6 @@ fn push<R: BufRead, W: Write + Send>(
 ) -> i32 {
     use crate::transfer::receive::{self, ReceiveError, ReceiveSetup};
     let transfer_options = TransferOptions::parse(&request.options);
-    if let Some(invalid) = &transfer_options.invalid {
-        return refuse(
-            request,
-            reader,
-            writer,
-            stream,
-            options,
-            &format!("rsync: {invalid}\n"),
-            ExitCode::Syntax,
-        );
-    }
     let mut missing: Vec<String> = transfer_options.unsupported.clone();
     if transfer_options.preserve_atimes && request.protocol < 28 {
         // Protocol 27's one-byte flags cannot say "same access time" (stock hangs).
@@ -311,17 +312,6 @@ fn pull<R: BufRead, W: Write>(
     let daemon_limit = u64::from(request.config.global.bwlimit);
     if daemon_limit > 0 {
         transfer_options.bwlimit = Some(transfer_options.bwlimit.map_or(daemon_limit, |c| c.min(daemon_limit)));
-    }
-    if let Some(invalid) = &transfer_options.invalid {
-        return refuse(
-            request,
-            reader,
-            writer,
-            stream,
-            options,
-            &format!("rsync: {invalid}\n"),
-            ExitCode::Syntax,
-        );
     }
     if transfer_options.preserve_atimes && request.protocol < 28 {
         // Protocol 27's one-byte flags cannot say "same access time" (stock hangs).

@@ -85,7 +85,8 @@ pub fn render(format: &str, f: &LoggedFile<'_>) -> String {
     out
 }
 
-fn with_separators(n: u64) -> String {
+/// A number with upstream's thousands separators (`do_big_num`).
+pub(crate) fn with_separators(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

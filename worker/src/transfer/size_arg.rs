@@ -96,22 +96,13 @@ fn parse(arg: &str, default_unit: char, name: &str, min: u64, zero_is_unlimited:
     }
     if size < min && !(zero_is_unlimited && size == 0) {
         let unlimited = if zero_is_unlimited { " or 0 for unlimited" } else { "" };
-        return Err(format!("{} (min: {}{unlimited})", fail("too small"), big_num(min)));
+        return Err(format!(
+            "{} (min: {}{unlimited})",
+            fail("too small"),
+            crate::transfer::log_format::with_separators(min)
+        ));
     }
     Ok(size)
-}
-
-/// A number with upstream's thousands separators (`do_big_num`).
-fn big_num(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
