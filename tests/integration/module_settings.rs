@@ -565,3 +565,39 @@ fn early_exec_like_stock() {
         captured("ours")
     );
 }
+
+/// A module path that goes through a symlink another user owns (who could
+/// point it anywhere) is refused, as stock 3.5's daemon refuses it; one
+/// root owns is followed.
+#[test]
+fn a_module_path_through_an_untrusted_symlink_is_refused_like_stock() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("note: not root; the planted link cannot be given another owner");
+        return;
+    }
+    let top = tempfile::tempdir().unwrap();
+    let target = top.path().join("target");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("canary"), b"not for you\n").unwrap();
+    for (owner, served) in [(65534, false), (0, true)] {
+        let link = top.path().join(format!("plant-{owner}"));
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        nix::unistd::fchownat(
+            None,
+            &link,
+            Some(nix::unistd::Uid::from_raw(owner)),
+            Some(nix::unistd::Gid::from_raw(owner)),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .unwrap();
+        let config = format!("use chroot = no\n[mod]\n path = {}\n uid = 0\n gid = 0\n", link.display());
+        let (stock, ours) = (StockDaemon::start(&config), Daemon::start(&config, &["--workers=1"]));
+        for (who, addr) in [("stock", stock.addr), ("ours", ours.addr)] {
+            let o = rsync_bin(Path::new("rsync"), &[&format!("rsync://{addr}/mod/")], &[]);
+            assert_eq!(o.stdout.contains("canary"), served, "{who}, link owned by {owner}: {o:?}");
+            if !served {
+                assert!(o.stderr.contains("@ERROR: chdir failed"), "{who}: {o:?}");
+            }
+        }
+    }
+}

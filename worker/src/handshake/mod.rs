@@ -429,6 +429,15 @@ impl Handshake {
             info!("chdir {} failed", path.display());
             return self.error("chdir failed");
         }
+        if let Some((link, uid)) = crate::transfer::module_root::untrusted_link_in(&path) {
+            info!(
+                "chdir {} failed: {} is a symlink owned by uid {}",
+                path.display(),
+                link.display(),
+                uid
+            );
+            return self.error("chdir failed");
+        }
         let early = module.settings.early_exec.as_deref().filter(|c| !c.trim().is_empty());
         if let Some(cmd) = early.filter(|_| std::env::var_os("RSYNC_NO_XFER_EXEC").is_none()) {
             // Connection values reach the command in its environment only,

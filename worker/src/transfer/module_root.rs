@@ -54,6 +54,24 @@ pub struct ModuleRoot {
     real: Option<PathBuf>,
 }
 
+/// The first symlink on the way to a module's configured `path` (its last
+/// component included) that belongs to neither root nor the daemon's own
+/// user, and that user's uid. Whoever owns such a link could point the
+/// module anywhere, so upstream 3.5 refuses to follow one; so do we.
+pub fn untrusted_link_in(path: &Path) -> Option<(PathBuf, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let trusted = [0, nix::unistd::geteuid().as_raw()];
+    let mut walked = PathBuf::new();
+    for part in path.components() {
+        walked.push(part);
+        let meta = std::fs::symlink_metadata(&walked).ok()?;
+        if meta.file_type().is_symlink() && !trusted.contains(&meta.uid()) {
+            return Some((walked, meta.uid()));
+        }
+    }
+    None
+}
+
 impl ModuleRoot {
     /// Open the module directory and check that the kernel has openat2.
     pub fn open(path: &Path) -> io::Result<ModuleRoot> {
