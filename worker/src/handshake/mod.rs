@@ -100,13 +100,18 @@ impl SessionRequest {
     /// expanded as upstream's daemon expands them for the connection.
     pub fn expand(&self, text: &str) -> String {
         let addr = self.peer_addr.to_string();
-        let vars = oxrsyncd_shared::config::SessionVars {
+        oxrsyncd_shared::config::expand_session_vars(text, &self.vars(&addr))
+    }
+
+    /// The connection as `%VAR%`s and commands see it (`addr`: the peer's
+    /// address as text).
+    pub fn vars<'a>(&'a self, addr: &'a str) -> oxrsyncd_shared::config::SessionVars<'a> {
+        oxrsyncd_shared::config::SessionVars {
             module_name: &self.module().name,
             host_name: &self.peer_host,
-            host_addr: &addr,
+            host_addr: addr,
             user_name: self.user.as_deref(),
-        };
-        oxrsyncd_shared::config::expand_session_vars(text, &vars)
+        }
     }
 
     /// The module the client selected.
@@ -443,15 +448,7 @@ impl Handshake {
             // Connection values reach the command in its environment only,
             // never in its command line (a PTR record or user name chosen by
             // the peer must not reach a shell).
-            let env = [
-                ("RSYNC_MODULE_NAME", module.name.clone()),
-                ("RSYNC_MODULE_PATH", path.to_string_lossy().into_owned()),
-                ("RSYNC_HOST_ADDR", addr.clone()),
-                ("RSYNC_HOST_NAME", self.host.clone()),
-                ("RSYNC_USER_NAME", self.user.clone().unwrap_or_default()),
-                ("RSYNC_PID", std::process::id().to_string()),
-            ]
-            .map(|(k, v)| (k.to_string(), v));
+            let env = crate::session::xfer_exec::connection_environment(&vars, &path.to_string_lossy());
             if !crate::session::xfer_exec::early(cmd, &env, self.early_input.as_deref().unwrap_or_default()) {
                 info!("early exec failed");
                 return self.error("early exec failed");

@@ -7,24 +7,35 @@
 use std::io::Read;
 use std::process::{Command, Stdio};
 
+use oxrsyncd_shared::config::SessionVars;
+
 use crate::handshake::SessionRequest;
 
 /// Longest output of a pre-xfer command shown to the client (upstream's
 /// buffer).
 const MAX_OUTPUT: u64 = 4096;
 
-/// The variables every command gets.
+/// The connection, as every command (`early exec` included) gets it.
+pub fn connection_environment(vars: &SessionVars<'_>, module_path: &str) -> Vec<(String, String)> {
+    [
+        ("RSYNC_MODULE_NAME", vars.module_name.to_string()),
+        ("RSYNC_MODULE_PATH", module_path.to_string()),
+        ("RSYNC_HOST_ADDR", vars.host_addr.to_string()),
+        ("RSYNC_HOST_NAME", vars.host_name.to_string()),
+        ("RSYNC_USER_NAME", vars.user_name.unwrap_or_default().to_string()),
+        ("RSYNC_PID", std::process::id().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// The variables the transfer's commands get: the connection, the request
+/// and its arguments.
 pub fn environment(request: &SessionRequest, module_path: &str) -> Vec<(String, String)> {
-    let module = request.module();
-    let mut env = vec![
-        ("RSYNC_MODULE_NAME".to_string(), module.name.clone()),
-        ("RSYNC_MODULE_PATH".to_string(), module_path.to_string()),
-        ("RSYNC_HOST_ADDR".to_string(), request.peer_addr.to_string()),
-        ("RSYNC_HOST_NAME".to_string(), request.peer_host.clone()),
-        ("RSYNC_USER_NAME".to_string(), request.user.clone().unwrap_or_default()),
-        ("RSYNC_PID".to_string(), std::process::id().to_string()),
-        ("RSYNC_REQUEST".to_string(), request.paths.join(" ")),
-    ];
+    let addr = request.peer_addr.to_string();
+    let mut env = connection_environment(&request.vars(&addr), module_path);
+    env.push(("RSYNC_REQUEST".to_string(), request.paths.join(" ")));
     let args = std::iter::once("rsyncd".to_string())
         .chain(request.options.iter().cloned())
         .chain(std::iter::once(".".to_string()))

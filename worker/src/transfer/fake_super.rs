@@ -83,9 +83,15 @@ pub enum FakeStatError {
     Corrupt(String),
 }
 
+/// The kernel's name for what `fd` refers to, for the xattr calls that
+/// take a path (an `O_PATH` descriptor has no other way in).
+fn proc_path(fd: &OwnedFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
 /// The attribute of the file `fd` names (`O_PATH` is enough), if any.
 fn read_fd(fd: &OwnedFd) -> Result<Option<FakeStat>, FakeStatError> {
-    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let path = proc_path(fd);
     let Some(value) = xattr::get_deref(&path, STAT_XATTR)? else {
         return Ok(None);
     };
@@ -239,7 +245,7 @@ pub fn record(dir: &ModuleDir, name: &OsStr, wanted: Wanted) -> io::Result<()> {
     if real.mode() & (libc::S_IFMT | 0o7777) != kept {
         dir.chmod(name, kept & 0o7777)?;
     }
-    let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let path = proc_path(&fd);
     if kept == want.mode && !is_device && real.uid() == want.uid && real.gid() == want.gid {
         if current.is_some() {
             xattr::remove_deref(&path, STAT_XATTR)?;

@@ -228,15 +228,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         }
         let name = String::from_utf8_lossy(&e.name).into_owned();
         let removed = if o.delete_mode || o.force_delete {
-            let mut own;
-            let deleter = match self.deleter.as_mut() {
-                Some(d) => d,
-                None => {
-                    own = Deleter::new(Default::default(), &s.client_filters, false, o.max_delete);
-                    &mut own
-                }
-            };
-            deleter.make_room(s, &e.name, rel)?
+            self.with_deleter(|d| d.make_room(s, &e.name, rel))?
         } else {
             let (dir, leaf) = s.root.parent_of(rel)?;
             dir.rmdir(&leaf)
@@ -789,17 +781,23 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             return Ok(());
         }
         let recurse = o.delete_mode || o.force_delete;
-        match self.deleter.as_mut() {
-            Some(d) => d.delete_missing(s, &e.name, rel, existing.mode(), recurse)?,
-            None => Deleter::new(Default::default(), &s.client_filters, false, o.max_delete).delete_missing(
-                s,
-                &e.name,
-                rel,
-                existing.mode(),
-                recurse,
-            )?,
-        }
+        self.with_deleter(|d| d.delete_missing(s, &e.name, rel, existing.mode(), recurse))?;
         Ok(())
+    }
+
+    /// Run `f` with the push's deleter, or, without `--delete`, with one
+    /// made for this removal (logged and counted the same way).
+    fn with_deleter<T>(&mut self, f: impl FnOnce(&mut Deleter<'s>) -> T) -> T {
+        let s = self.shared;
+        match self.deleter.as_mut() {
+            Some(d) => f(d),
+            None => f(&mut Deleter::new(
+                Default::default(),
+                &s.client_filters,
+                false,
+                s.setup.options.max_delete,
+            )),
+        }
     }
 
     /// Upstream's notice (info level NONREG, on unless `-q`) for a link or
