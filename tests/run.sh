@@ -8,6 +8,12 @@ cd "$(dirname "$0")/.."
 
 need=()
 command -v rsync >/dev/null || need+=(rsync)
+# The oracle is Debian's current stock rsync (3.5.x): an older one already
+# on the machine (3.2.x) is upgraded, as the tests compare our daemon's
+# behaviour with stock 3.5's.
+if command -v rsync >/dev/null && ! rsync --version | sed -n 1p | grep -qE 'version 3\.([5-9]|[1-9][0-9])\.'; then
+  need+=(rsync)
+fi
 command -v systemd-socket-activate >/dev/null || need+=(systemd)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then

@@ -1270,6 +1270,36 @@ fn delete_missing_args_like_stock() {
     }
 }
 
+/// `--files-from=:list` on a push: the list sits in the module, and the
+/// daemon forwards it to the client, which sends what it names (framed
+/// from protocol 31, unframed below), as stock's daemon does.
+#[test]
+fn files_from_a_list_in_the_module_like_stock() {
+    let p = push_pair("");
+    let seed = |dst: &Path| {
+        // Blank lines, a CR line end and a name that is not there.
+        std::fs::write(dst.join("list"), b"small.txt\n\ndir/nested/deep/file.c\r\nghost\n").unwrap();
+        std::fs::write(dst.join("list0"), b"odd\0\0small.txt\0").unwrap();
+        for f in ["list", "list0"] {
+            set_mtime(&dst.join(f), 1_500_000_000, 0);
+        }
+    };
+    for opts in [
+        vec!["-a", "--files-from=:list", "-i"],
+        vec!["-a", "--files-from=:list", "-i", "--protocol=30"],
+        vec!["-a", "--files-from=:list", "-i", "--protocol=29"],
+        vec!["-a", "--files-from=:list", "--no-relative", "-i", "--protocol=27"],
+        vec!["-a", "--from0", "--files-from=:list0", "-i"],
+        vec!["-a", "--files-from=:no-such-list", "-i"],
+    ] {
+        let (s, o) = p.compare_normalised(&opts, "", "w/", Some(&seed), &made_by_the_run(&["."]));
+        assert_eq!(s.code, o.code, "{opts:?}: {o:?}");
+        if !opts.contains(&"--files-from=:no-such-list") {
+            assert!(p.ours_dst.path().join("small.txt").exists(), "{opts:?}: {o:?}");
+        }
+    }
+}
+
 /// `-U` pushes: files get the sender's access times, as stock gives them.
 #[test]
 fn atimes_push_like_stock() {

@@ -187,9 +187,6 @@ fn push<R: BufRead, W: Write + Send>(
         missing.push("--atimes (-U) below protocol 28".into());
     }
     missing.extend(transfer_options.receiver_options.iter().cloned());
-    if transfer_options.files_from.is_some() {
-        missing.push("--files-from".into());
-    }
     if !missing.is_empty() {
         let message = format!("ERROR: oxrsyncd does not support {} on a push yet\n", missing.join(", "));
         return refuse(request, reader, writer, stream, options, &message, ExitCode::Unsupported);
@@ -201,6 +198,27 @@ fn push<R: BufRead, W: Write + Send>(
     let module = request.module();
     let m = &module.settings;
     let (daemon_filters, incoming_chmod, root_text) = (prepared.daemon_filters, prepared.chmod, prepared.root_text);
+    // `--files-from=:path`: the list is ours to read and forward, opened
+    // (inside the module) when the options are read, as upstream does.
+    let files_from = match transfer_options.files_from.as_deref() {
+        None => None,
+        Some("-") => {
+            let message = "ERROR: --files-from=- on a push would read the daemon's own input\n";
+            return refuse(request, reader, writer, stream, options, message, ExitCode::Unsupported);
+        }
+        Some(source) => {
+            let opened = match prepared.opened_root.as_ref() {
+                Some(root) => crate::transfer::files_from::open_in_module(root, source, &daemon_filters),
+                None => crate::transfer::module_root::ModuleRoot::open(std::path::Path::new(&root_text))
+                    .map_err(|e| format!("failed to open files-from file {source}: {e}\n"))
+                    .and_then(|root| crate::transfer::files_from::open_in_module(&root, source, &daemon_filters)),
+            };
+            match opened {
+                Ok(file) => Some(file),
+                Err(message) => return refuse(request, reader, writer, stream, options, &message, ExitCode::Unsupported),
+            }
+        }
+    };
     let may_chown = match &request.identity {
         Some(id) => id.uid == 0,
         None => nix::unistd::geteuid().is_root(),
@@ -223,6 +241,7 @@ fn push<R: BufRead, W: Write + Send>(
         module_numeric_ids: daemon_numeric_ids(m, &root_text),
         temp_dir: m.temp_dir.as_deref(),
         paths: &request.paths,
+        files_from: files_from.as_ref(),
     };
     let idle = transfer_timeout(&transfer_options, m.timeout, stream);
     let stop_reading = stream.read_stopper();

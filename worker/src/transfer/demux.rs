@@ -50,6 +50,14 @@ impl<R: Read> DemuxReader<R> {
         }
     }
 
+    /// Whether the client has already committed to sending more data: the
+    /// rest of the data frame being read. A client writes a frame whole
+    /// without waiting on us, so reading on from it cannot depend on
+    /// output we still hold back (our flush can wait for a real wait).
+    pub fn frame_data_pending(&self) -> bool {
+        self.multiplexed && self.data_left > 0
+    }
+
     /// Whether frames are being read.
     pub fn is_multiplexed(&self) -> bool {
         self.multiplexed

@@ -1,7 +1,8 @@
 //! `--files-from`: the list of names to send, read from the client's
 //! stream (`--files-from=-`, a local list the client forwards) or from a
 //! file inside the module (`--files-from=:path`), as upstream's
-//! `send_file_list` reads it.
+//! `send_file_list` reads it. On a push the client is the one that sends,
+//! so a list in the module goes the other way: [`forward_to_client`].
 //!
 //! Framing on the socket: names end with a NUL and an empty name ends the
 //! list. From protocol 31 the names travel in `MSG_DATA` frames like any
@@ -10,9 +11,13 @@
 //! A file in the module is read with `#`/`;` comment lines and empty lines
 //! skipped, lines ending at a newline (or NUL with `--from0`).
 
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::Path;
 
+use crate::session::multiplex::{MsgTag, MuxWriter};
 use crate::transfer::demux::DemuxReader;
+use crate::transfer::filter::FilterList;
+use crate::transfer::module_root::ModuleRoot;
 
 /// Longest name kept (upstream's MAXPATHLEN buffer); longer ones are cut.
 const MAX_NAME: usize = 4095;
@@ -92,6 +97,71 @@ pub fn read_from_file(file: impl Read, nul_separated: bool) -> Result<Vec<Vec<u8
     }
 }
 
+/// Open the list a client names with `--files-from=:path`, inside the
+/// module, as upstream's option parsing does: the path sanitised, the
+/// module's filters consulted. `Err`: the words upstream refuses with.
+pub fn open_in_module(root: &ModuleRoot, source: &str, daemon_filters: &FilterList) -> Result<std::fs::File, String> {
+    let rel = crate::transfer::walk::sanitize(source);
+    if !daemon_filters.rules.is_empty() && (rel.is_empty() || daemon_filters.excludes(&rel, false)) {
+        return Err("Your options have been rejected by the server.\n".into());
+    }
+    let opened = if rel.is_empty() {
+        Err(io::Error::from_raw_os_error(libc::ENOENT))
+    } else {
+        root.open_read(Path::new(&rel))
+    };
+    opened.map_err(|e| {
+        // The C library's words (strerror), as upstream prints them.
+        let text = io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(0)).to_string();
+        let words = text.split(" (os error").next().unwrap_or(&text).to_string();
+        format!("failed to open files-from file {rel}: {words}\n")
+    })
+}
+
+/// Send a list file's names to the client, as upstream's receiving server
+/// forwards them (`forward_filesfrom_data`) while the client builds its
+/// file list from them: line ends (CR or LF) become NULs unless `from0`,
+/// runs of NULs (empty lines) collapse, and an empty name ends the list.
+/// From protocol 31 the names travel in data frames; older clients read
+/// them unframed. The client reads them while it sends its list, so this
+/// runs beside the list's reader (one thread each).
+pub fn forward_to_client<W: Write>(mut file: impl Read, from0: bool, protocol: u32, out: &mut W) -> io::Result<()> {
+    let framed = protocol >= 31;
+    let mut send = |data: &[u8]| -> io::Result<()> {
+        if framed {
+            MuxWriter::new(&mut *out).send(MsgTag::Data, data)
+        } else {
+            out.write_all(data)
+        }
+    };
+    let mut last = 0u8;
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut names = Vec::with_capacity(buf.len());
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // Upstream ends the list at a read error as at its end.
+            Err(_) => break,
+        };
+        names.clear();
+        for &byte in &buf[..n] {
+            let byte = if !from0 && (byte == b'\n' || byte == b'\r') { 0 } else { byte };
+            if byte == 0 && last == 0 {
+                continue;
+            }
+            names.push(byte);
+            last = byte;
+        }
+        if !names.is_empty() {
+            send(&names)?;
+        }
+    }
+    send(if last != 0 { b"\0\0" } else { b"\0" })?;
+    out.flush()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +197,32 @@ mod tests {
         let text = b"# comment\n; also\n\na b\r\nc/d\n";
         assert_eq!(read_from_file(&text[..], false).unwrap(), vec![b"a b".to_vec(), b"c/d".to_vec()]);
         assert_eq!(read_from_file(&b"x\0y\0"[..], true).unwrap(), vec![b"x".to_vec(), b"y".to_vec()]);
+    }
+
+    #[test]
+    fn forwarded_lists_are_nul_separated_and_end_with_an_empty_name() {
+        let mut out = Vec::new();
+        forward_to_client(&b"\n\na\r\n\nb/c\n"[..], false, 29, &mut out).unwrap();
+        assert_eq!(out, b"a\0b/c\0\0", "empty lines collapse, CR and LF end names");
+        // No final line end: the name is ended with the list.
+        out.clear();
+        forward_to_client(&b"x\ny"[..], false, 30, &mut out).unwrap();
+        assert_eq!(out, b"x\0y\0\0");
+        // --from0 keeps newlines inside names; an empty list is one NUL.
+        out.clear();
+        forward_to_client(&b"a\nb\0\0c\0"[..], true, 29, &mut out).unwrap();
+        assert_eq!(out, b"a\nb\0c\0\0");
+        out.clear();
+        forward_to_client(&b""[..], false, 29, &mut out).unwrap();
+        assert_eq!(out, b"\0");
+    }
+
+    #[test]
+    fn protocol_31_forwards_in_data_frames() {
+        let mut out = Vec::new();
+        forward_to_client(&b"a\n"[..], false, 31, &mut out).unwrap();
+        let mut r = DemuxReader::new(&out[..], true);
+        assert_eq!(read_from_client(&mut r, 31).unwrap(), vec![b"a".to_vec()]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod bwlimit;
 pub mod chmod;
 pub mod delta;
 pub mod demux;
+pub mod entry_stat;
 pub mod fake_super;
 pub mod files_from;
 pub mod filter;

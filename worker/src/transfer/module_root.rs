@@ -23,6 +23,8 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
+use crate::transfer::entry_stat::EntryStat;
+
 /// How often a lookup that lost a race (EAGAIN) is retried. The kernel
 /// gives up on a `..` step under RESOLVE_IN_ROOT whenever *any* rename or
 /// mount happened on the system during the lookup, so a busy host needs a
@@ -146,16 +148,9 @@ impl ModuleRoot {
     /// one component of the open directory, as upstream's scan does
     /// (`fstatat(dirfd, name)`), so the links met on the way to `dir` do
     /// not count again towards the kernel's symlink limit.
-    pub fn lstat_entry(&self, dir: &DirNames, name: &std::ffi::OsStr) -> io::Result<Metadata> {
-        let name = CString::new(name.as_bytes()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-        // SAFETY: plain openat(2) of one NUL-terminated name, relative to
-        // the stream's live descriptor; the result is checked.
-        let fd = unsafe { libc::openat(dir.raw_fd(), name.as_ptr(), libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a new descriptor nothing else owns.
-        File::from(unsafe { OwnedFd::from_raw_fd(fd) }).metadata()
+    pub fn lstat_entry(&self, dir: &DirNames, name: &std::ffi::OsStr) -> io::Result<EntryStat> {
+        let st = nix::sys::stat::fstatat(Some(dir.raw_fd()), name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)?;
+        Ok(EntryStat::from(&st))
     }
 
     /// stat of `name` in the directory `dir` lists, following links inside

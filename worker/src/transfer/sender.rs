@@ -10,7 +10,7 @@
 //! client's progress, and the client releases each list with an NDX_DONE
 //! before the one that ends phase 0.
 
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -268,7 +268,11 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         lists.flush(&mut out)?;
         // Whatever we owe the client goes out before we wait on it (upstream
         // flushes before every blocking read too), or both sides would wait.
-        out.flush()?;
+        // The rest of a data frame already on its way is no wait: many small
+        // files then share one frame and one send(2), as with upstream.
+        if !input.frame_data_pending() {
+            out.flush()?;
+        }
         gate.open();
         let ndx = ndx_in.read(&mut input)?;
         gate.close();
@@ -355,7 +359,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         // A followed link (-L, or --copy-unsafe-links on an unsafe one) is
         // listed as its target, and read as it.
         let follow = opts.copy_links || opts.copy_unsafe_links;
-        let (file, meta) = match root.open_read_following(&local, follow) {
+        let (mut file, meta) = match root.open_read_following(&local, follow) {
             Ok(opened) => opened,
             Err(e) => {
                 let text = if e.kind() == io::ErrorKind::NotFound {
@@ -388,11 +392,13 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         }
         write_ndx_and_attrs(&mut out, &mut ndx_out, ndx, iflags, basis_type, xname.as_deref(), protocol)?;
         delta::write_sum_head(&mut out, &head, protocol)?;
-        let mut reader = BufReader::with_capacity(256 * 1024, file);
+        // The delta window reads in large chunks itself, and an append in
+        // CHUNK_SIZE pieces: no second buffer (and copy) in between.
+        let reader = &mut file;
         let outcome = if appending {
             // Below protocol 30 every append is verified (upstream's compat rule).
             let verify = opts.append_mode == 2 || protocol < 30;
-            let sent = delta::append::send_file_append(&mut reader, len, head.file_len(), verify, &params, &mut tokens, &mut out)?;
+            let sent = delta::append::send_file_append(reader, len, head.file_len(), verify, &params, &mut tokens, &mut out)?;
             delta::SendOutcome {
                 file_sum: sent.file_sum,
                 stats: delta::MatchStats {
@@ -405,7 +411,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
             let mode = SearchMode {
                 updating_basis: updating_basis(opts, basis_type, inplace_partial, protocol, first_pass),
             };
-            delta::send_file_delta_with(&mut reader, len, &sums, &params, mode, &mut tokens, &mut out)?
+            delta::send_file_delta_with(reader, len, &sums, &params, mode, &mut tokens, &mut out)?
         };
         out.write_all(&outcome.file_sum)?;
         if let Some(e) = outcome.read_error {

@@ -12,9 +12,9 @@
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
+use crate::transfer::entry_stat::EntryStat;
 use crate::transfer::filter::FilterList;
 use crate::transfer::flist::FileEntry;
 use crate::transfer::module_root::{DirNames, ModuleRoot};
@@ -370,18 +370,18 @@ impl Walker<'_> {
     /// link to a directory, or `--copy-unsafe-links` a link leaving the
     /// tree. Like upstream's scan, the entry is looked up relative to the
     /// open directory; `path` is its full module-relative path.
-    fn child_metadata(&self, dir: &DirNames, child: &OsStr, path: &Path, name: &str) -> std::io::Result<std::fs::Metadata> {
+    fn child_metadata(&self, dir: &DirNames, child: &OsStr, path: &Path, name: &str) -> std::io::Result<EntryStat> {
         let meta = self.root.lstat_entry(dir, child)?;
-        if !meta.file_type().is_symlink() {
+        if !meta.is_symlink() {
             return Ok(meta);
         }
         if self.options.copy_links {
-            return self.root.stat_entry(dir, child, path);
+            return self.root.stat_entry(dir, child, path).map(EntryStat::from);
         }
         if self.options.copy_dirlinks {
             if let Ok(target) = self.root.stat_entry(dir, child, path) {
                 if target.is_dir() {
-                    return Ok(target);
+                    return Ok(EntryStat::from(target));
                 }
             }
         }
@@ -392,7 +392,7 @@ impl Walker<'_> {
                 .map(|t| crate::transfer::symlinks::is_unsafe(t.as_os_str().as_bytes(), name.as_bytes()))
                 .unwrap_or(false)
         {
-            return self.root.stat(path);
+            return self.root.stat(path).map(EntryStat::from);
         }
         Ok(meta)
     }
@@ -400,15 +400,15 @@ impl Walker<'_> {
     /// lstat, or stat when following is asked for (or, with
     /// `--copy-unsafe-links`, when the link leaves the tree), resolved
     /// inside the module.
-    pub(crate) fn metadata(&self, path: &Path, follow: bool) -> std::io::Result<std::fs::Metadata> {
+    pub(crate) fn metadata(&self, path: &Path, follow: bool) -> std::io::Result<EntryStat> {
         self.metadata_named(path, &path.to_string_lossy(), follow)
     }
 
     /// [`Walker::metadata`] for a file the transfer calls `name` (what
     /// `--copy-unsafe-links` measures a link's depth against).
-    pub(crate) fn metadata_named(&self, path: &Path, name: &str, follow: bool) -> std::io::Result<std::fs::Metadata> {
-        let meta = self.root.lstat(path)?;
-        if !meta.file_type().is_symlink() {
+    pub(crate) fn metadata_named(&self, path: &Path, name: &str, follow: bool) -> std::io::Result<EntryStat> {
+        let meta = EntryStat::from(self.root.lstat(path)?);
+        if !meta.is_symlink() {
             return Ok(meta);
         }
         let follow = follow
@@ -423,11 +423,11 @@ impl Walker<'_> {
         }
         // Followed links resolve inside the module, as in a chroot: a
         // target missing there (ENOENT) has no referent, a loop is ELOOP.
-        self.root.stat(path)
+        self.root.stat(path).map(EntryStat::from)
     }
 
-    pub(crate) fn entry(&self, name: Vec<u8>, local: &Path, meta: &std::fs::Metadata) -> FileEntry {
-        let link_target = if meta.file_type().is_symlink() && self.options.preserve_links {
+    pub(crate) fn entry(&self, name: Vec<u8>, local: &Path, meta: &EntryStat) -> FileEntry {
+        let link_target = if meta.is_symlink() && self.options.preserve_links {
             self.root.read_link(local).ok().map(|t| {
                 let raw = t.as_os_str().as_bytes();
                 if self.munge_symlinks {
@@ -441,14 +441,14 @@ impl Walker<'_> {
         };
         let rdev = meta.rdev();
         let mode = match self.outgoing_chmod {
-            Some(rules) if !meta.file_type().is_symlink() => rules.apply(meta.mode()),
+            Some(rules) if !meta.is_symlink() => rules.apply(meta.mode()),
             _ => meta.mode(),
         };
         let mut entry = FileEntry {
             name,
             mode,
             // Devices and specials travel with size 0, as upstream's make_file.
-            size: if meta.is_file() || meta.is_dir() || meta.file_type().is_symlink() {
+            size: if meta.is_file() || meta.is_dir() || meta.is_symlink() {
                 meta.size()
             } else {
                 0
@@ -511,7 +511,7 @@ impl Walker<'_> {
 
 /// Whether the session may read a regular file or list a directory (tried
 /// for real: access(2) would check the real uid, not the session's).
-fn readable(root: &ModuleRoot, path: &Path, meta: &std::fs::Metadata) -> bool {
+fn readable(root: &ModuleRoot, path: &Path, meta: &EntryStat) -> bool {
     if meta.is_dir() {
         return root.read_dir(path).is_ok();
     }

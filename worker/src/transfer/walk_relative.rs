@@ -15,7 +15,6 @@
 //! time (upstream's `F_DIR_RELNAMES` and `send1extra`).
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::transfer::flist::FileEntry;

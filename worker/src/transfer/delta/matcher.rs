@@ -48,7 +48,11 @@ pub struct SendOutcome {
 /// Sliding view of the file: holds bytes from `start` on.
 struct Window<'a, R: Read> {
     src: &'a mut R,
+    /// Read buffer. Its length only grows (what is initialised is reused,
+    /// never zeroed again); `filled` says how much of it is file data.
     buf: Vec<u8>,
+    /// File data in `buf`: `buf[..filled]` is the file from `start` on.
+    filled: usize,
     start: u64,
     file_len: u64,
     read_error: Option<io::Error>,
@@ -59,29 +63,33 @@ impl<'a, R: Read> Window<'a, R> {
     #[inline]
     fn ensure(&mut self, end: u64) {
         let end = end.min(self.file_len);
-        if self.start + self.buf.len() as u64 >= end {
+        if self.start + self.filled as u64 >= end {
             return;
         }
         self.fill(end);
     }
 
     fn fill(&mut self, end: u64) {
-        let have = self.start + self.buf.len() as u64;
+        let have = self.start + self.filled as u64;
         let want = (end - have).max(READ_CHUNK as u64).min(self.file_len - have) as usize;
-        let old = self.buf.len();
-        if self.read_error.is_none() {
-            // Read into the spare capacity (no zeroing of what the read fills).
-            self.buf.reserve(want);
-            match (&mut *self.src).take(want as u64).read_to_end(&mut self.buf) {
-                Ok(_) if self.buf.len() < old + want => {
-                    self.read_error = Some(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while sending"))
-                }
-                Ok(_) => {}
+        let (from, to) = (self.filled, self.filled + want);
+        if self.buf.len() < to {
+            self.buf.resize(to, 0);
+        }
+        let mut got = from;
+        // One read(2) per chunk asked for the whole rest (a reader's own
+        // growth heuristics would split a 256 KiB chunk into six).
+        while got < to && self.read_error.is_none() {
+            match self.src.read(&mut self.buf[got..to]) {
+                Ok(0) => self.read_error = Some(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank while sending")),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => self.read_error = Some(e),
             }
         }
         // On error the remainder is zero-filled, like upstream's map_ptr.
-        self.buf.resize(old + want, 0);
+        self.buf[got..to].fill(0);
+        self.filled = to;
     }
 
     /// Forget data before `off` once enough of it has accumulated.
@@ -89,7 +97,8 @@ impl<'a, R: Read> Window<'a, R> {
     fn discard_before(&mut self, off: u64) {
         let dead = (off - self.start) as usize;
         if dead >= 4 * READ_CHUNK {
-            self.buf.drain(..dead);
+            self.buf.copy_within(dead..self.filled, 0);
+            self.filled -= dead;
             self.start = off;
         }
     }
@@ -178,6 +187,7 @@ pub fn send_file_delta_with(
     let mut w = Window {
         src: file,
         buf: Vec::new(),
+        filled: 0,
         start: 0,
         file_len,
         read_error: None,

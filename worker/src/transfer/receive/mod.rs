@@ -81,6 +81,10 @@ pub struct ReceiveSetup<'a> {
     pub temp_dir: Option<&'a std::path::Path>,
     /// The destination argument(s): `module/path`.
     pub paths: &'a [String],
+    /// `--files-from=:path` on a push: the module's list file, opened when
+    /// the options were read, forwarded to the client while it sends its
+    /// file list (see `files_from::forward_to_client`).
+    pub files_from: Option<&'a std::fs::File>,
 }
 
 /// What a push did.
@@ -260,9 +264,29 @@ pub fn run<R: Read, W: Write + Send>(
         crate::transfer::flist::error::FlistError::UnsafeName { name } => ReceiveError::UnsafeName(name),
         other => ReceiveError::Protocol(other.to_string()),
     };
-    while let Some(e) = decoder.next(&mut input).map_err(list_error)? {
-        entries.push(e);
-    }
+    let mut writer = writer;
+    std::thread::scope(|scope| -> Result<(), ReceiveError> {
+        // A list in the module goes to the client while its file list,
+        // built from it, comes back: both at once, or big lists deadlock.
+        let forwarder = setup.files_from.map(|file| {
+            let out = &mut writer;
+            scope.spawn(move || crate::transfer::files_from::forward_to_client(file, opts.from0, protocol, out))
+        });
+        let listed = (|| {
+            while let Some(e) = decoder.next(&mut input).map_err(list_error)? {
+                entries.push(e);
+            }
+            Ok(())
+        })();
+        if let Some(forwarder) = forwarder {
+            let sent = forwarder.join().unwrap_or_else(|_| Err(io::Error::other("files-from forwarding panicked")));
+            // A broken list is the error to report; else a failed forward.
+            if listed.is_ok() {
+                sent?;
+            }
+        }
+        listed
+    })?;
     if protocol < 30 {
         relative::mark_content_dirs_before_30(&mut entries, opts.recursive, opts.relative);
     }
