@@ -96,12 +96,12 @@ fn fake_super_keeps_owners_modes_and_nodes_like_stock() {
         }
         // The module user owns everything; what root would have set is in the attribute.
         let kept = snapshot(ours_dst.path());
-        assert!(kept["setuid-tool"].contains("%stat 104755 0,0 0:0"), "{kept:?}");
+        assert!(kept["setuid-tool"].contains("user.rsync.%stat=104755 0,0 0:0"), "{kept:?}");
         assert!(
-            kept["null-dev"].starts_with("file 644 65534:65534") && kept["null-dev"].contains("%stat 20644 1,3 0:0"),
+            kept["null-dev"].starts_with("file 644 65534:65534") && kept["null-dev"].contains("user.rsync.%stat=20644 1,3 0:0"),
             "{kept:?}"
         );
-        assert!(kept["link"].contains("%stat 120777 0,0 0:0"), "{kept:?}");
+        assert!(kept["link"].contains("user.rsync.%stat=120777 0,0 0:0"), "{kept:?}");
         // (Munged: the module is not chrooted.)
         assert_eq!(std::fs::read(ours_dst.path().join("link")).unwrap(), b"/rsyncd-munged/plain.txt");
 

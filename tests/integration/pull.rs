@@ -739,3 +739,81 @@ fn atimes_list_like_stock() {
     assert_ne!(o.code, 0, "{o:?}");
     assert!(o.stderr.contains("--atimes (-U) below protocol 28"), "{o:?}");
 }
+
+/// A tree whose files carry extended attributes: short values (sent whole
+/// in the list), long ones (sent as checksums, then on request), one set
+/// shared by two files, a directory's, root-only `trusted.` ones and
+/// rsync's own `%` names (only with `-XX`). None on a file system
+/// without user attributes.
+fn build_xattr_tree(root: &Path) {
+    let w = |p: &str, attrs: &[(&str, &[u8])]| {
+        let path = root.join(p);
+        if p.ends_with('/') {
+            std::fs::create_dir_all(&path).unwrap();
+        } else {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, p.as_bytes()).unwrap();
+        }
+        for (name, value) in attrs {
+            xattr::set(&path, name, value).unwrap();
+        }
+    };
+    let long = [b'L'; 100];
+    w("a", &[("user.short", b"v1"), ("user.long", &long)]);
+    w("b", &[("user.short", b"v1"), ("user.long", &long)]);
+    w("dir/", &[("user.dirattr", &[b'D'; 40])]);
+    w("dir/c", &[("trusted.t", &[b'T'; 50]), ("user.rsync.%own", b"x")]);
+    w("dir/sub/d", &[("user.rsync.security.label", b"kept")]);
+    w("plain", &[]);
+    std::os::unix::fs::symlink("a", root.join("link")).unwrap();
+    for p in ["a", "b", "dir/c", "dir/sub/d", "plain", "dir/sub", "dir"] {
+        set_mtime(&root.join(p), 1_600_000_000, 0);
+    }
+}
+
+/// `-X` pulls: the same attributes arrive as from stock, with `-XX`,
+/// without incremental recursion, at protocol 30, for a subdirectory, in a
+/// `fake super` module (whose `user.rsync.` names stand for other
+/// namespaces), and into an older copy, where only changed values travel
+/// and the itemized `x` shows it.
+#[test]
+fn xattr_pulls_like_stock() {
+    let probe = tempfile::tempdir().unwrap();
+    if xattr::set(probe.path(), "user.probe", b"1").is_err() {
+        eprintln!("note: no user xattrs on this file system; -X pulls not tested");
+        return;
+    }
+    let p = start_pair(build_xattr_tree, |root| {
+        format!(
+            "uid = root\ngid = root\n[mod]\n path = {0}\n[fake]\n path = {0}\n fake super = yes\n",
+            root.display()
+        )
+    });
+    for opts in [
+        vec!["-aX", "-i"],
+        vec!["-aXX", "-i"],
+        vec!["-aX", "-i", "--no-inc-recursive"],
+        vec!["-aX", "-i", "--protocol=30"],
+    ] {
+        compare(&p, &opts, "mod/", None);
+    }
+    compare(&p, &["-aX", "-i"], "mod/dir/", None);
+    compare(&p, &["-aX", "-i"], "fake/", None);
+    // An older copy: one long value changed, one attribute too many.
+    let seed = |d: &Path| {
+        let src = p.src.path();
+        for f in ["a", "b", "plain"] {
+            std::fs::copy(src.join(f), d.join(f)).unwrap();
+            set_mtime(&d.join(f), 1_600_000_000, 0);
+        }
+        xattr::set(d.join("a"), "user.long", &[b'Z'; 100]).unwrap();
+        xattr::set(d.join("a"), "user.short", b"v1").unwrap();
+        xattr::set(d.join("b"), "user.long", &[b'L'; 100]).unwrap();
+        xattr::set(d.join("b"), "user.short", b"v1").unwrap();
+        xattr::set(d.join("plain"), "user.stale", b"old").unwrap();
+    };
+    let (s, o, _, d) = compare(&p, &["-aX", "-i"], "mod/", Some(&seed));
+    assert_eq!((s.code, o.code), (0, 0), "{o:?}");
+    assert!(o.stdout.contains(".f........x a\n") && !o.stdout.contains(" b\n"), "{o:?}");
+    assert_eq!(xattr::get(d.path().join("a"), "user.long").unwrap().unwrap(), [b'L'; 100]);
+}

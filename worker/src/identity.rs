@@ -100,6 +100,14 @@ fn group_id(name: &str) -> Option<u32> {
     Group::from_name(name).ok().flatten().map(|g| g.gid.as_raw())
 }
 
+/// The file-system uid this thread acts as. (setfsuid with an id that
+/// cannot be taken changes nothing and reports the current one.)
+pub fn thread_fsuid() -> u32 {
+    // SAFETY: setfsuid takes a plain integer; u32::MAX is never a valid
+    // uid, so the call only returns the thread's current fsuid.
+    unsafe { libc::setfsuid(u32::MAX) as u32 }
+}
+
 /// Take `id` for file access on the calling thread (irreversible for the
 /// thread: call it on the session thread only).
 pub fn assume_on_this_thread(id: &ModuleIdentity) -> io::Result<()> {

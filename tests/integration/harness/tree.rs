@@ -41,11 +41,15 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, String> {
             } else {
                 format!("special {:o}", meta.mode())
             };
-            // A `fake super` module's record of what the file really is.
-            let what = match xattr::get(&path, "user.rsync.%stat") {
-                Ok(Some(v)) => format!("{what} %stat {}", String::from_utf8_lossy(&v)),
-                _ => what,
-            };
+            // Extended attributes (a `fake super` module's record of what
+            // the file really is among them), the link's own for a link.
+            let mut what = what;
+            let mut names: Vec<_> = xattr::list(&path).map(|l| l.collect()).unwrap_or_default();
+            names.sort();
+            for name in names {
+                let value = xattr::get(&path, &name).ok().flatten().unwrap_or_default();
+                what += &format!(" {}={}", name.to_string_lossy(), String::from_utf8_lossy(&value));
+            }
             out.insert(rel, what);
             if ft.is_dir() {
                 walk(root, &path, out);

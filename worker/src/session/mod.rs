@@ -187,6 +187,9 @@ fn push<R: BufRead, W: Write + Send>(
         missing.push("--atimes (-U) below protocol 28".into());
     }
     missing.extend(transfer_options.receiver_options.iter().cloned());
+    if transfer_options.preserve_xattrs > 0 {
+        missing.push("--xattrs (-X)".into());
+    }
     if !missing.is_empty() {
         let message = format!("ERROR: oxrsyncd does not support {} on a push yet\n", missing.join(", "));
         return refuse(request, reader, writer, stream, options, &message, ExitCode::Unsupported);

@@ -49,8 +49,21 @@ pub struct SentList {
     /// Directory-tree index of the directory whose contents it holds (-1:
     /// none), which `ndx_start - 1` names.
     pub parent: i32,
+    /// That directory as an item (`ndx_start - 1`), when there is one.
+    pub parent_dir: Option<ParentDir>,
     /// Entries in sorted (index) order, with the local path of each.
     pub entries: Vec<(FileEntry, PathBuf)>,
+}
+
+/// A list's parent directory, as a request for `ndx_start - 1` needs it.
+#[derive(Debug, Clone)]
+pub struct ParentDir {
+    /// Its name in the transfer.
+    pub name: String,
+    /// Where it is read from.
+    pub local: PathBuf,
+    /// `-X`: its attribute set (sent with it in its own list).
+    pub xattr_set: Option<u32>,
 }
 
 /// What an index names.
@@ -59,7 +72,7 @@ pub enum Item {
     /// An entry of a list: its name and where it is read from.
     File { entry: FileEntry, local: PathBuf },
     /// A list's parent directory (`ndx_start - 1`).
-    ParentDir,
+    ParentDir(Option<ParentDir>),
 }
 
 /// The chain of lists in flight (upstream's `first_flist` .. `cur_flist`),
@@ -190,7 +203,7 @@ impl FileLists {
         } else if list.parent < 0 {
             Err(format!("File-list index {ndx} has no parent directory [sender]"))
         } else {
-            Ok(Item::ParentDir)
+            Ok(Item::ParentDir(list.parent_dir.clone()))
         }
     }
 }
@@ -217,6 +230,9 @@ struct DirNode {
     /// The per-directory merge rules in effect for its contents, once its
     /// list has been made (its subdirectories' lists start from them).
     frame: Option<std::rc::Rc<crate::transfer::filter_merge::Frame>>,
+    /// `-X`: the directory's attribute set, for requests naming it as the
+    /// parent of its own list.
+    xattr_set: Option<u32>,
 }
 
 /// How the lists are built and sent.
@@ -247,6 +263,9 @@ pub struct ListSender<'a> {
     /// The merge rules of the transfer root, when the first list listed it
     /// (`mod/`): its top-level directories' lists start from them.
     top_frame: Option<std::rc::Rc<crate::transfer::filter_merge::Frame>>,
+    /// `-X`: the attribute sets sent after each entry, and the state of
+    /// their abbreviated values (the sender loop serves requests from it).
+    pub xattrs: Option<crate::transfer::xattrs::XattrSender>,
 }
 
 impl<'a> ListSender<'a> {
@@ -267,7 +286,14 @@ impl<'a> ListSender<'a> {
             eof: false,
             held: Vec::new(),
             top_frame: None,
+            xattrs: None,
         }
+    }
+
+    /// `-X`: send each entry's extended attributes after it.
+    pub fn with_xattrs(mut self, xattrs: crate::transfer::xattrs::XattrSender) -> Self {
+        self.xattrs = Some(xattrs);
+        self
     }
 
     /// Hand the held list data to the multiplexer (before anything else is
@@ -334,6 +360,7 @@ impl<'a> ListSender<'a> {
             self.lists.push(SentList {
                 ndx_start,
                 parent: -1,
+                parent_dir: None,
                 entries,
             });
             self.lists.file_old_total += used;
@@ -346,9 +373,11 @@ impl<'a> ListSender<'a> {
             _ => -1,
         };
         self.add_dirs_to_tree(-1, &entries, &mut relnames);
+        let parent_dir = usize::try_from(parent).ok().map(|p| self.parent_dir(p));
         self.lists.push(SentList {
             ndx_start,
             parent,
+            parent_dir,
             entries,
         });
         self.lists.file_old_total += used;
@@ -414,9 +443,11 @@ impl<'a> ListSender<'a> {
 
             let entries = self.sort(entries);
             self.add_dirs_to_tree(last as i32, &entries, &mut relnames);
+            let parent_dir = Some(self.parent_dir(first));
             self.lists.push(SentList {
                 ndx_start,
                 parent: first as i32,
+                parent_dir,
                 entries,
             });
 
@@ -510,9 +541,36 @@ impl<'a> ListSender<'a> {
             crate::transfer::flist_checksums::fill(self.walker.root, &mut walked.entries, kind);
         }
         let mut kept = Vec::with_capacity(walked.entries.len());
-        for (entry, path) in walked.entries {
+        for (mut entry, path) in walked.entries {
+            // -X: the attributes are read first; a file whose attributes
+            // cannot be read is left out, as upstream leaves it out.
+            let mut pending = None;
+            if let Some(xattrs) = self.xattrs.as_ref() {
+                match xattrs.read_entry(self.walker.root, &path, entry.mode) {
+                    Ok(set) => pending = Some(set),
+                    Err(e) => {
+                        self.io_error |= IOERR_GENERAL;
+                        use crate::transfer::walk::{full_fname, rsyserr, shown_path};
+                        use crate::transfer::xattrs::XattrError;
+                        let name = String::from_utf8_lossy(&entry.name);
+                        let shown = full_fname(&shown_path(&name, &path.to_string_lossy()), self.walker.module_name);
+                        let text = match &e {
+                            XattrError::Io(io) => rsyserr(&format!("get_xattr_names: llistxattr({shown},1024) failed"), io),
+                            XattrError::Value { name, err } => {
+                                rsyserr(&format!("get_xattr_data: lgetxattr({shown},\"{name}\",0) failed"), err)
+                            }
+                            other => format!("rsync: [sender] {other}\n"),
+                        };
+                        out.message(MsgTag::ErrorXfer, text.as_bytes())?;
+                        continue;
+                    }
+                }
+            }
             match self.encoder.encode(&entry, bytes) {
                 Ok(()) => {
+                    if let (Some(set), Some(xattrs)) = (pending, self.xattrs.as_mut()) {
+                        entry.xattr_set = Some(xattrs.send(set, bytes));
+                    }
                     if entry.is_reg() || entry.is_symlink() {
                         self.total_size += entry.size;
                     }
@@ -535,6 +593,15 @@ impl<'a> ListSender<'a> {
         let p = self.protocol;
         entries.sort_by(|a, b| f_name_cmp(&a.0.name, a.0.is_dir(), &b.0.name, b.0.is_dir(), p));
         entries
+    }
+
+    /// Directory `d` of the tree as the parent item of its list.
+    fn parent_dir(&self, d: usize) -> ParentDir {
+        ParentDir {
+            name: self.dirs[d].name.clone(),
+            local: self.dirs[d].local.clone(),
+            xattr_set: self.dirs[d].xattr_set,
+        }
     }
 
     /// Upstream's add_dirs_to_tree: append a list's directories (sorted
@@ -560,6 +627,7 @@ impl<'a> ListSender<'a> {
                 content: !entry.no_content_dir,
                 relnames: relnames.remove(&entry.name).unwrap_or_default(),
                 frame: None,
+                xattr_set: entry.xattr_set,
             });
             if basename(&entry.name) == b"." {
                 continue;
@@ -603,6 +671,7 @@ mod tests {
         SentList {
             ndx_start,
             parent,
+            parent_dir: None,
             entries: (0..n)
                 .map(|i| {
                     (
@@ -626,12 +695,12 @@ mod tests {
         l.push(list(8, 2, 0));
         assert_eq!(l.next_ndx_start(), 9);
         // 0 is the first list's parent ("."), 4 the second's.
-        assert!(matches!(l.find(0), Ok(Item::ParentDir)));
+        assert!(matches!(l.find(0), Ok(Item::ParentDir(_))));
         assert!(matches!(l.find(3), Ok(Item::File { .. })));
-        assert!(matches!(l.find(4), Ok(Item::ParentDir)));
+        assert!(matches!(l.find(4), Ok(Item::ParentDir(_))));
         assert_eq!(l.file_old_total, 5);
         assert!(matches!(l.find(6), Ok(Item::File { ref entry, .. }) if entry.name == b"f1"));
-        assert!(matches!(l.find(7), Ok(Item::ParentDir)));
+        assert!(matches!(l.find(7), Ok(Item::ParentDir(_))));
         assert!(l.find(9).is_err());
         assert_eq!(l.last_ndx(), 7);
     }

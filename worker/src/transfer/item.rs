@@ -8,6 +8,9 @@ pub const REPORT_TIME: u16 = 1 << 3;
 pub const REPORT_PERMS: u16 = 1 << 4;
 pub const REPORT_OWNER: u16 = 1 << 5;
 pub const REPORT_GROUP: u16 = 1 << 6;
+/// The extended attributes differ (the client's generator may follow
+/// with a request for abbreviated values).
+pub const REPORT_XATTR: u16 = 1 << 8;
 pub const BASIS_TYPE_FOLLOWS: u16 = 1 << 11;
 pub const XNAME_FOLLOWS: u16 = 1 << 12;
 pub const IS_NEW: u16 = 1 << 13;

@@ -37,3 +37,4 @@ pub mod size_arg;
 pub mod symlinks;
 pub mod walk;
 pub mod walk_relative;
+pub mod xattrs;

@@ -31,6 +31,9 @@ pub struct TransferOptions {
     pub preserve_times: bool,
     /// `-U`: access times travel with the list and are set on a push.
     pub preserve_atimes: bool,
+    /// `-X` (1) or `-XX` (2, which also copies rsync's own `%` attributes):
+    /// extended attributes travel with the list (`xattrs.rs`).
+    pub preserve_xattrs: u8,
     pub omit_dir_times: bool,
     pub omit_link_times: bool,
     /// `-c`: whole-file checksums in the file list.
@@ -416,7 +419,7 @@ impl TransferOptions {
                 'U' => self.preserve_atimes = true,
                 'N' => self.unsupported.push("--crtimes (-N)".into()),
                 'A' => self.unsupported.push("--acls (-A)".into()),
-                'X' => self.unsupported.push("--xattrs (-X)".into()),
+                'X' => self.preserve_xattrs += 1,
                 other => self.unsupported.push(format!("-{other}")),
             }
         }
@@ -465,8 +468,9 @@ mod tests {
 
     #[test]
     fn unimplemented_options_are_named() {
-        let o = parse(&["--server", "--sender", "-rAXe.iLsfxCIvu", "--frobnicate"]);
-        assert_eq!(o.unsupported, ["--acls (-A)", "--xattrs (-X)", "--frobnicate"]);
+        let o = parse(&["--server", "--sender", "-rAXXe.iLsfxCIvu", "--frobnicate"]);
+        assert_eq!(o.unsupported, ["--acls (-A)", "--frobnicate"]);
+        assert_eq!(o.preserve_xattrs, 2);
         let s = parse(&["--server", "--sender", "-Dre.iLsfxCIvu", "--no-specials"]);
         assert!(s.preserve_devices && !s.preserve_specials);
     }

@@ -30,6 +30,7 @@ use crate::transfer::mux_out::MuxOut;
 use crate::transfer::ndx::{NdxCodec, NDX_DONE};
 use crate::transfer::options::TransferOptions;
 use crate::transfer::walk::{full_fname, rsyserr, Walker, IOERR_GENERAL, IOERR_VANISHED};
+use crate::transfer::xattrs::XattrSender;
 
 use crate::transfer::item;
 /// `NDX_DEL_STATS`: deletion counts the client's generator reports.
@@ -211,6 +212,30 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         opts.ignore_errors,
         opts.always_checksum.then_some(kind),
     );
+    if opts.preserve_xattrs > 0 {
+        if protocol < 30 {
+            return Err(SenderError::Protocol(format!(
+                "--xattrs requires protocol 30 or higher (negotiated {protocol})."
+            )));
+        }
+        // Long values are summed with the protocol's own default checksum
+        // (upstream's xattr_sum_nni), whatever the transfer negotiated.
+        let sum = ChecksumParams {
+            kind: ChecksumKind::implied(protocol),
+            ..params
+        };
+        lists = lists.with_xattrs(XattrSender::new(
+            sum,
+            opts.preserve_xattrs,
+            setup.fake_super,
+            opts.preserve_links,
+            opts.preserve_devices,
+            opts.preserve_specials,
+        ));
+    }
+    // Upstream's want_xattr_optim: from protocol 31 a client that did not
+    // say 'x' sends no request for an item whose basis is a local copy.
+    let xattr_optim = protocol >= 31 && setup.negotiated.compat_flags & compat::AVOID_XATTR_OPTIM == 0;
     // Not flushed yet: as upstream's buffered output, the first list goes
     // out together with the first lists sent ahead, right before we first
     // wait for the client.
@@ -315,6 +340,30 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
             Err(_) if protocol < 30 && i64::from(ndx) == lists.lists.last_ndx() + 1 && iflags == item::IS_NEW => continue,
             Err(e) => return Err(SenderError::Protocol(e)),
         };
+        // -X: the client's generator asks for the long values it lacks
+        // right after the item's flags; they go after our echo of them.
+        let both = item::XNAME_FOLLOWS | item::LOCAL_CHANGE;
+        let xattr_request =
+            iflags & item::REPORT_XATTR != 0 && !opts.dry_run && !(xattr_optim && iflags & both == both) && lists.xattrs.is_some();
+        let xattr_reply = match (&found, lists.xattrs.as_mut()) {
+            (found, Some(xattrs)) if xattr_request => {
+                let (set, shown) = match found {
+                    Item::File { entry, local } => (
+                        entry.xattr_set,
+                        Some((local.clone(), String::from_utf8_lossy(&entry.name).into_owned())),
+                    ),
+                    Item::ParentDir(Some(dir)) => (dir.xattr_set, Some((dir.local.clone(), dir.name.clone()))),
+                    Item::ParentDir(None) => (None, None),
+                };
+                let name = shown.as_ref().map_or("", |s| s.1.as_str());
+                xattrs.read_request(set, &mut input, name).map_err(|e| match e {
+                    crate::transfer::xattrs::XattrError::Io(e) => SenderError::Io(e),
+                    other => SenderError::Protocol(other.to_string()),
+                })?;
+                set.zip(shown)
+            }
+            _ => None,
+        };
         if iflags & item::TRANSFER != 0 && !matches!(&found, Item::File { entry, .. } if entry.is_reg()) {
             return Err(SenderError::Protocol(format!(
                 "received request to transfer non-regular file: {ndx} [sender]"
@@ -326,6 +375,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         }
         if iflags & item::TRANSFER == 0 {
             write_ndx_and_attrs(&mut out, &mut ndx_out, ndx, iflags, basis_type, xname.as_deref(), protocol)?;
+            send_xattr_reply(&mut lists, xattr_reply, &root, &mut out)?;
             continue;
         }
         let Item::File { entry, local } = found else {
@@ -391,6 +441,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
             continue;
         }
         write_ndx_and_attrs(&mut out, &mut ndx_out, ndx, iflags, basis_type, xname.as_deref(), protocol)?;
+        send_xattr_reply(&mut lists, xattr_reply, &root, &mut out)?;
         delta::write_sum_head(&mut out, &head, protocol)?;
         // The delta window reads in large chunks itself, and an append in
         // CHUNK_SIZE pieces: no second buffer (and copy) in between.
@@ -590,6 +641,26 @@ fn read_item_attrs(r: &mut impl Read, protocol: u32) -> io::Result<(u16, Option<
         xname = Some(crate::session::wire::read_vstring(r, 4096)?);
     }
     Ok((iflags, basis, xname))
+}
+
+/// -X: the values the client asked for with an item, after our echo of
+/// its flags (upstream's `send_xattr_request` in `write_ndx_and_attrs`).
+/// `reply`: the item's attribute set, its path and its name.
+fn send_xattr_reply<W: Write>(
+    lists: &mut ListSender<'_>,
+    reply: Option<(u32, (PathBuf, String))>,
+    root: &ModuleRoot,
+    out: &mut MuxOut<W>,
+) -> io::Result<()> {
+    let (Some((set, (local, name))), Some(xattrs)) = (reply, lists.xattrs.as_mut()) else {
+        return Ok(());
+    };
+    let failed = xattrs.send_requested(set, root, &local, out, &name)?;
+    for text in failed {
+        lists.io_error |= IOERR_GENERAL;
+        out.message(MsgTag::ErrorXfer, text.as_bytes())?;
+    }
+    Ok(())
 }
 
 pub(crate) fn write_ndx_and_attrs(

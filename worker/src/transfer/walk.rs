@@ -467,6 +467,7 @@ impl Walker<'_> {
             checksum: None,
             top_dir: false,
             no_content_dir: false,
+            xattr_set: None,
         };
         if self.fake_super && (meta.is_file() || meta.is_dir()) {
             self.fold_fake_super(&mut entry, local);

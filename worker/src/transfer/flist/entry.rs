@@ -41,6 +41,9 @@ pub struct FileEntry {
     /// of the transfer (upstream's lack of FLAG_CONTENT_DIR, e.g. `-d`
     /// without `-r`). Recursive transfers leave this false.
     pub no_content_dir: bool,
+    /// `-X` (sender): the index of the attribute set sent after this entry
+    /// (`xattrs.rs`), which the client's requests refer to.
+    pub xattr_set: Option<u32>,
 }
 
 impl FileEntry {

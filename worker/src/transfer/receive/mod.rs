@@ -279,7 +279,9 @@ pub fn run<R: Read, W: Write + Send>(
             Ok(())
         })();
         if let Some(forwarder) = forwarder {
-            let sent = forwarder.join().unwrap_or_else(|_| Err(io::Error::other("files-from forwarding panicked")));
+            let sent = forwarder
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("files-from forwarding panicked")));
             // A broken list is the error to report; else a failed forward.
             if listed.is_ok() {
                 sent?;
