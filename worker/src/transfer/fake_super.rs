@@ -84,8 +84,9 @@ pub enum FakeStatError {
 }
 
 /// The kernel's name for what `fd` refers to, for the xattr calls that
-/// take a path (an `O_PATH` descriptor has no other way in).
-fn proc_path(fd: &OwnedFd) -> String {
+/// take a path (an `O_PATH` descriptor, which needs no read permission
+/// and works for symlinks, has no other way in). `-X` uses it too.
+pub(crate) fn proc_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 

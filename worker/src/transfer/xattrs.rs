@@ -22,12 +22,12 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::session::wire::{read_varint, write_varint};
 use crate::transfer::delta::{ChecksumParams, FileSum};
+use crate::transfer::fake_super::proc_path;
 use crate::transfer::module_root::ModuleRoot;
 
 /// Longest value sent whole in the list (upstream MAX_FULL_DATUM).
@@ -103,6 +103,9 @@ pub struct XattrSender {
     devices: bool,
     specials: bool,
 }
+
+/// An attribute's name on disk and its value.
+type NameAndValue = (Vec<u8>, Vec<u8>);
 
 /// One entry's attributes, read and encoded, not yet part of the list.
 pub struct PendingSet {
@@ -195,7 +198,7 @@ impl XattrSender {
     }
 
     /// Every attribute of `rel` the list carries, with its value.
-    fn read_all(&self, root: &ModuleRoot, rel: &Path) -> Result<Vec<(Vec<u8>, Vec<u8>)>, XattrError> {
+    fn read_all(&self, root: &ModuleRoot, rel: &Path) -> Result<Vec<NameAndValue>, XattrError> {
         let fd = root.resolve_fd(rel, libc::O_PATH | libc::O_NOFOLLOW)?;
         let path = proc_path(&fd);
         let names = match xattr::list_deref(&path) {
@@ -309,13 +312,6 @@ impl XattrSender {
         out.write_all(&[0])?;
         Ok(failed)
     }
-}
-
-/// The kernel's name for what `fd` refers to: the xattr calls take a path,
-/// and an `O_PATH` descriptor (which needs no read permission and works
-/// for symlinks) has no other way in.
-fn proc_path(fd: &OwnedFd) -> String {
-    format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
 #[cfg(test)]
