@@ -403,6 +403,14 @@ fn files_from_lists_like_stock() {
         let lists_nosuch = opts.contains(&ff.as_str());
         assert_eq!(s.code, if lists_nosuch { 23 } else { 0 }, "{opts:?}: {s:?}");
     }
+    // A list the module does not have: upstream's words (stock 3.5 then
+    // resets the connection, exit 10; we end the session in order).
+    let (_, o, _, _) = compare_with(Path::new("rsync"), &p, &["-a", "--files-from=:../nolist"], "mod/", None);
+    assert!(
+        o.stderr
+            .contains("failed to open files-from file nolist: No such file or directory\n"),
+        "{o:?}"
+    );
     // Names below a source directory.
     let sub = lists.path().join("sub");
     std::fs::write(&sub, "nested/deep\nother.o\n").unwrap();

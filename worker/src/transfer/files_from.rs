@@ -98,8 +98,9 @@ pub fn read_from_file(file: impl Read, nul_separated: bool) -> Result<Vec<Vec<u8
 }
 
 /// Open the list a client names with `--files-from=:path`, inside the
-/// module, as upstream's option parsing does: the path sanitised, the
-/// module's filters consulted. `Err`: the words upstream refuses with.
+/// module, as upstream's option parsing does for either direction: the
+/// path sanitised, the module's filters consulted. `Err`: the words
+/// upstream refuses with.
 pub fn open_in_module(root: &ModuleRoot, source: &str, daemon_filters: &FilterList) -> Result<std::fs::File, String> {
     let rel = crate::transfer::walk::sanitize(source);
     if !daemon_filters.rules.is_empty() && (rel.is_empty() || daemon_filters.excludes(&rel, false)) {

@@ -563,13 +563,7 @@ fn files_from_paths<R: Read>(
         files_from::read_from_client(input, protocol)?
     } else {
         // A list inside the module (`--files-from=:path`).
-        let rel = crate::transfer::walk::sanitize(source);
-        let file = if setup.daemon_filters.excludes(&rel, false) {
-            Err(io::Error::from_raw_os_error(libc::ENOENT))
-        } else {
-            root.open_read(std::path::Path::new(&rel))
-        };
-        let file = file.map_err(|e| SenderError::FileSelect(format!("failed to open files-from file {source}: {e}\n")))?;
+        let file = files_from::open_in_module(root, source, setup.daemon_filters).map_err(SenderError::FileSelect)?;
         files_from::read_from_file(file, setup.options.from0)?
     };
     let base_meta = root.stat(std::path::Path::new(base));
