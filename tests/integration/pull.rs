@@ -460,6 +460,12 @@ fn merge_tree(root: &Path) {
         w(f, f);
     }
     w("c/src/.gitignore", "!\n*.c\n");
+    // The transfer roots get a fixed past time, so whether the client's
+    // fresh destination shows "./" as changed never depends on a second
+    // ticking over between making the tree and making the destination.
+    for d in ["", "sub"] {
+        set_mtime(&root.join(d), 1_500_000_000, 0);
+    }
 }
 
 #[test]
