@@ -5,7 +5,10 @@
 //! and owners when the session may (`-o`/`-g` as root).
 
 use std::ffi::OsStr;
+use std::fs::File;
 use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
 
 use crate::transfer::flist::FileEntry;
 use crate::transfer::module_dir::ModuleDir;
@@ -85,6 +88,60 @@ impl From<AttrError> for io::Error {
 /// a `fake super` module owners and mode go to the module's attribute
 /// instead (`fake_super::record`).
 pub fn apply(setup: &ReceiveSetup<'_>, dir: &ModuleDir, name: &OsStr, entry: &FileEntry, mode: Option<u32>) -> Result<(), AttrError> {
+    apply_to(setup, Target { dir, name, open: None }, entry, mode)
+}
+
+/// [`apply`] on a file we hold open as `file` (a temporary file just
+/// written): the changes go through the descriptor, with no name to look
+/// up three times; `fake super`'s record still goes by name.
+pub fn apply_open(
+    setup: &ReceiveSetup<'_>,
+    file: &File,
+    dir: &ModuleDir,
+    name: &OsStr,
+    entry: &FileEntry,
+    mode: Option<u32>,
+) -> Result<(), AttrError> {
+    apply_to(setup, Target { dir, name, open: Some(file) }, entry, mode)
+}
+
+/// What the attribute changes land on.
+struct Target<'a> {
+    dir: &'a ModuleDir,
+    name: &'a OsStr,
+    /// The same file, open: used instead of the name when present.
+    open: Option<&'a File>,
+}
+
+impl Target<'_> {
+    fn chown(&self, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
+        match self.open {
+            Some(f) => nix::unistd::fchown(f.as_raw_fd(), uid.map(Into::into), gid.map(Into::into)).map_err(io::Error::from),
+            None => self.dir.chown(self.name, uid, gid),
+        }
+    }
+
+    fn set_times(&self, atime: (i64, i64), mtime: (i64, i64)) -> io::Result<()> {
+        match self.open {
+            Some(f) => {
+                use nix::sys::time::TimeSpec;
+                let spec = |(s, ns): (i64, i64)| TimeSpec::new(s as _, ns as _);
+                nix::sys::stat::futimens(f.as_raw_fd(), &spec(atime), &spec(mtime)).map_err(io::Error::from)
+            }
+            None => self.dir.set_times(self.name, atime, mtime),
+        }
+    }
+
+    fn chmod(&self, mode: u32) -> io::Result<()> {
+        match self.open {
+            Some(f) => f.set_permissions(std::fs::Permissions::from_mode(mode & CHMOD_BITS)),
+            None => self.dir.chmod(self.name, mode),
+        }
+    }
+}
+
+fn apply_to(setup: &ReceiveSetup<'_>, target: Target<'_>, entry: &FileEntry, mode: Option<u32>) -> Result<(), AttrError> {
+    let (dir, name) = (target.dir, target.name);
     let o = setup.options;
     let fail = |op: AttrOp| move |err: io::Error| AttrError { op, err };
     if setup.fake_super {
@@ -101,7 +158,7 @@ pub fn apply(setup: &ReceiveSetup<'_>, dir: &ModuleDir, name: &OsStr, entry: &Fi
         let uid = o.preserve_uid.then_some(entry.uid);
         let gid = o.preserve_gid.then_some(entry.gid);
         let op = if o.preserve_uid { AttrOp::Chown } else { AttrOp::Chgrp };
-        dir.chown(name, uid, gid).map_err(fail(op))?;
+        target.chown(uid, gid).map_err(fail(op))?;
     }
     let skip_time = (entry.is_dir() && o.omit_dir_times) || (entry.is_symlink() && o.omit_link_times);
     if o.preserve_times && !skip_time {
@@ -111,11 +168,11 @@ pub fn apply(setup: &ReceiveSetup<'_>, dir: &ModuleDir, name: &OsStr, entry: &Fi
         } else {
             now()
         };
-        dir.set_times(name, atime, (entry.mtime, i64::from(entry.mtime_nsec)))
+        target.set_times(atime, (entry.mtime, i64::from(entry.mtime_nsec)))
             .map_err(fail(AttrOp::Times))?;
     }
     if let Some(mode) = mode.filter(|_| !setup.fake_super) {
-        dir.chmod(name, mode).map_err(fail(AttrOp::Perms))?;
+        target.chmod(mode).map_err(fail(AttrOp::Perms))?;
     }
     Ok(())
 }

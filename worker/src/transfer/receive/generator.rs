@@ -91,7 +91,7 @@ pub fn run<W: Write>(shared: &Shared<'_, W>, from_receiver: Receiver<ToGenerator
     g.write_done(1)?;
     loop {
         match from_receiver.recv() {
-            Ok(ToGenerator::Redo(ndx)) => g.request(ndx as usize, true)?,
+            Ok(ToGenerator::Redo(ndx)) => g.request(ndx as usize, true, None)?,
             Ok(ToGenerator::PhaseDone) => break,
             Ok(ToGenerator::Abort) | Err(_) => return Ok(g.io_error),
             Ok(other) => return Err(ReceiveError::Protocol(format!("unexpected {other:?} in the redo phase"))),
@@ -383,7 +383,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         match self.verdict(e, &rel, existing.as_ref()) {
             // --append: a file at least as long as the sender's is left alone.
             Verdict::Transfer(_) if o.append_mode > 0 && existing.as_ref().is_some_and(|m| m.is_file() && m.len() >= e.size) => {}
-            Verdict::Transfer(_) => self.request(i, false)?,
+            Verdict::Transfer(_) => self.request(i, false, Some(existing.filter(|m| m.is_file())))?,
             Verdict::UpToDate => {
                 // A partial file kept for it is not needed any more.
                 if let Some(p) = s.staging.existing_partial(&s.root, &rel) {
@@ -618,12 +618,15 @@ impl<'s, W: Write> Generator<'s, '_, W> {
     /// Ask the client for file `i`: its index, flags and block sums of
     /// our copy (none for a new file or `-W`). `redo`: the full-length
     /// strong sums of upstream's second pass.
-    fn request(&mut self, i: usize, redo: bool) -> Result<(), ReceiveError> {
+    /// `looked`: the target as `generate` just found it (`Some(None)`: no
+    /// regular file there), so a first request does not look again; a redo
+    /// looks afresh.
+    fn request(&mut self, i: usize, redo: bool, looked: Option<Option<Seen>>) -> Result<(), ReceiveError> {
         let s = self.shared;
         let protocol = s.setup.protocol;
         let e = &s.files[i].entry;
         let rel = s.dest.path_of(&e.name);
-        let target = s.look(&rel).filter(|m| m.is_file());
+        let target = looked.unwrap_or_else(|| s.look(&rel).filter(|m| m.is_file()));
         // A partial file kept by an interrupted push is the better basis,
         // as upstream's.
         let partial = s.staging.existing_partial(&s.root, &rel);

@@ -166,8 +166,41 @@ struct Incoming<'s> {
     rel: PathBuf,
     /// The target as messages name it.
     shown: String,
-    /// What is at the target now.
-    existing: Option<std::fs::Metadata>,
+}
+
+/// What is at a file's target before the new content replaces it, as far
+/// as the receiver needs to know: whether there is anything (a backup is
+/// due) and the mode of a regular file (kept without `-p`).
+struct Existing {
+    is_file: bool,
+    mode: u32,
+}
+
+impl Existing {
+    /// Whether this session looks at the target at all: only without `-p`
+    /// (the old mode is kept) or with backups; a push with `-a` does not.
+    fn wanted<W: Write>(s: &Shared<'_, W>) -> bool {
+        !s.setup.options.preserve_perms || s.backups.is_some()
+    }
+
+    fn from_stat(st: &nix::sys::stat::FileStat) -> Existing {
+        Existing {
+            is_file: st.st_mode & libc::S_IFMT == libc::S_IFREG,
+            mode: st.st_mode,
+        }
+    }
+
+    fn from_metadata(m: &std::fs::Metadata) -> Existing {
+        Existing {
+            is_file: m.is_file(),
+            mode: m.mode(),
+        }
+    }
+
+    /// The old mode, for `dest_mode`, when it is a regular file's.
+    fn file_mode(this: &Option<Existing>) -> Option<u32> {
+        this.as_ref().filter(|m| m.is_file).map(|m| m.mode)
+    }
 }
 
 impl<'s> Incoming<'s> {
@@ -178,7 +211,6 @@ impl<'s> Incoming<'s> {
             entry,
             head,
             shown: crate::transfer::walk::full_fname(&rel.to_string_lossy(), s.setup.module_name),
-            existing: s.root.lstat(&rel).ok(),
             rel,
         })
     }
@@ -221,23 +253,18 @@ fn receive_file<R: Read, W: Write>(
     delayed: &mut Vec<(PathBuf, PathBuf)>,
 ) -> Result<Received, ReceiveError> {
     let s = shared;
-    let Incoming {
-        entry: e,
-        head,
-        rel,
-        shown,
-        existing,
-    } = incoming;
+    let Incoming { entry: e, head, rel, shown } = incoming;
     let name_text = String::from_utf8_lossy(&e.name).into_owned();
     let partial = s.staging.partial_path(&rel);
     let basis = if head.count > 0 { s.root.open_read(&basis_rel).ok() } else { None };
-    // Where the data goes; on any failure we still drain the stream.
+    // Where the data goes: a temporary file beside the target (or in the
+    // temp dir); on any failure we still drain the stream.
     let temp = s.root.parent_of(&rel).and_then(|(dir, name)| {
-        let temp_dir = s.staging.temp_dir(&s.root, s.root.parent_of(&rel)?.0)?;
-        let (file, tmp) = temp_dir.create_temp(&name)?;
-        Ok((dir, name, temp_dir, file, tmp))
+        let separate = s.staging.separate_temp_dir(&s.root).transpose()?;
+        let (file, tmp) = separate.as_ref().unwrap_or(&dir).create_temp(&name)?;
+        Ok((dir, name, separate, file, tmp))
     });
-    let (dir, final_name, temp_dir, file, temp_name) = match temp {
+    let (dir, final_name, separate_temp_dir, file, temp_name) = match temp {
         Ok(t) => t,
         Err(err) => {
             let text = rsyserr_as("receiver", &format!("mkstemp \"{name_text}\" failed"), &err);
@@ -246,8 +273,14 @@ fn receive_file<R: Read, W: Write>(
             return Ok(Received::Refused);
         }
     };
+    let temp_dir = separate_temp_dir.as_ref().unwrap_or(&dir);
+    let existing = if Existing::wanted(s) {
+        dir.lstat(&final_name).ok().map(|st| Existing::from_stat(&st))
+    } else {
+        None
+    };
     let mut guard = TempFile {
-        dir: &temp_dir,
+        dir: temp_dir,
         name: Some(temp_name.clone()),
     };
     let mut out = FileWriter::new(&file, s.setup.options.sparse);
@@ -267,7 +300,7 @@ fn receive_file<R: Read, W: Write>(
             // The connection broke mid-file: with --partial what arrived is
             // kept (see keep_partial), else the guard removes it.
             if s.setup.options.partial && file.metadata().map(|m| m.len() > 0).unwrap_or(false) {
-                let kept = keep_partial(s, e, &temp_dir, &temp_name, &dir, &final_name, partial.as_deref());
+                let kept = keep_partial(s, e, temp_dir, &temp_name, &dir, &final_name, partial.as_deref());
                 if kept.is_ok() {
                     guard.name = None;
                 }
@@ -283,8 +316,8 @@ fn receive_file<R: Read, W: Write>(
         s.message(MsgTag::ErrorXfer, &text)?;
         return Ok(Received::Refused);
     }
-    let mode = attrs::dest_mode(s.setup, e, existing.as_ref().filter(|m| m.is_file()).map(|m| m.mode()));
-    if let Err(err) = attrs::apply(s.setup, &temp_dir, &temp_name, e, Some(mode)) {
+    let mode = attrs::dest_mode(s.setup, e, Existing::file_mode(&existing));
+    if let Err(err) = attrs::apply_open(s.setup, &file, temp_dir, &temp_name, e, Some(mode)) {
         let text = err.text("receiver", &shown);
         s.message(MsgTag::ErrorXfer, &text)?;
         return Ok(Received::Refused);
@@ -292,7 +325,7 @@ fn receive_file<R: Read, W: Write>(
     if s.setup.options.delay_updates {
         if let Some(p) = &partial {
             // Waits in the partial dir until phase 2.
-            let moved = Staging::make_partial_dir(&s.root, p).and_then(|(pdir, pname)| move_file(&temp_dir, &temp_name, &pdir, &pname));
+            let moved = Staging::make_partial_dir(&s.root, p).and_then(|(pdir, pname)| move_file(temp_dir, &temp_name, &pdir, &pname));
             return match moved {
                 Ok(()) => {
                     guard.name = None;
@@ -318,7 +351,7 @@ fn receive_file<R: Read, W: Write>(
             return Err(ReceiveError::FileIo(text));
         }
     }
-    match move_file(&temp_dir, &temp_name, &dir, &final_name) {
+    match move_file(temp_dir, &temp_name, &dir, &final_name) {
         Ok(()) => {
             guard.name = None;
             if partial.as_ref() == Some(&basis_rel) {
@@ -430,13 +463,12 @@ fn receive_in_place<R: Read, W: Write>(
     phase: u32,
 ) -> Result<Received, ReceiveError> {
     let s = shared;
-    let Incoming {
-        entry: e,
-        head,
-        rel,
-        shown,
-        existing,
-    } = incoming;
+    let Incoming { entry: e, head, rel, shown } = incoming;
+    let existing = if Existing::wanted(s) {
+        s.root.lstat(&rel).ok().map(|m| Existing::from_metadata(&m))
+    } else {
+        None
+    };
     if let (Some(backups), Some(_)) = (&s.backups, &existing) {
         // The file changes under its own name: the backup is a copy.
         if let Err(err) = backups.copy(&s.root, &rel) {
@@ -496,7 +528,7 @@ fn receive_in_place<R: Read, W: Write>(
         s.message(MsgTag::ErrorXfer, &text)?;
     }
     drop(file);
-    let mode = attrs::dest_mode(s.setup, e, existing.as_ref().filter(|m| m.is_file()).map(|m| m.mode()));
+    let mode = attrs::dest_mode(s.setup, e, Existing::file_mode(&existing));
     if let Err(err) = attrs::apply(s.setup, &dir, &name, e, Some(mode)) {
         let text = err.text("receiver", &shown);
         s.message(MsgTag::ErrorXfer, &text)?;

@@ -106,13 +106,11 @@ impl Staging {
         root.lstat(&p).ok().filter(|m| m.is_file()).map(|_| p)
     }
 
-    /// The directory a temporary file for a target in `target_dir` goes
-    /// in: `--temp-dir`, the module's `temp dir`, or `target_dir` itself.
-    pub fn temp_dir(&self, root: &ModuleRoot, target_dir: ModuleDir) -> io::Result<ModuleDir> {
-        match &self.temp {
-            Some((rel, _)) => root.dir(rel),
-            None => Ok(target_dir),
-        }
+    /// The directory temporary files go in when it is not the target's
+    /// own (`--temp-dir`, the module's `temp dir`), opened; `None`: beside
+    /// the target.
+    pub fn separate_temp_dir(&self, root: &ModuleRoot) -> Option<io::Result<ModuleDir>> {
+        self.temp.as_ref().map(|(rel, _)| root.dir(rel))
     }
 
     /// Make the partial dir that `partial` (a path from [`partial_path`])
