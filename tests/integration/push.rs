@@ -156,6 +156,26 @@ impl PushPair {
         seed: Option<&dyn Fn(&Path)>,
         normalise: &Normaliser,
     ) -> (ClientRun, ClientRun) {
+        self.compare_with(options, source, target, seed, normalise, false)
+    }
+
+    /// [`PushPair::compare`] for output whose order is not fixed: the
+    /// client prints deletions (messages) as they arrive and itemized
+    /// lines as its sender reaches them, so how they interleave depends
+    /// on buffering, in stock's runs too. The lines are compared sorted.
+    fn compare_unordered(&self, options: &[&str], source: &str, target: &str, seed: Option<&dyn Fn(&Path)>) -> (ClientRun, ClientRun) {
+        self.compare_with(options, source, target, seed, &|_| {}, true)
+    }
+
+    fn compare_with(
+        &self,
+        options: &[&str],
+        source: &str,
+        target: &str,
+        seed: Option<&dyn Fn(&Path)>,
+        normalise: &Normaliser,
+        sort_output: bool,
+    ) -> (ClientRun, ClientRun) {
         let mut last = None;
         for (label, bin) in clients() {
             self.reset(seed);
@@ -164,7 +184,10 @@ impl PushPair {
             // we send the real counts, so that line is left out.
             let shown = |r: &ClientRun, drop_reset: bool| {
                 let (code, out, err) = r.visible(drop_reset);
-                let out: Vec<String> = out.into_iter().filter(|l| !l.starts_with("Number of deleted files:")).collect();
+                let mut out: Vec<String> = out.into_iter().filter(|l| !l.starts_with("Number of deleted files:")).collect();
+                if sort_output {
+                    out.sort();
+                }
                 (code, out, err)
             };
             assert_eq!(
@@ -1347,4 +1370,59 @@ fn atimes_push_like_stock() {
             assert_eq!(shown[0], shown[1], "{label} {opts:?}");
         }
     }
+}
+
+/// `-n` pushes change nothing in the module, whatever they would do
+/// (delete, replace a directory, make links, back up, link against
+/// `--link-dest`), and show what they would do exactly as stock does.
+#[test]
+fn dry_run_pushes_change_nothing_like_stock() {
+    let p = push_pair(" exclude = /protected\n");
+    let seed = |dst: &Path| {
+        for f in ["extra.txt", "gone/deep/x", "protected", "small.txt", "dir/other.o/in-the-way", "prev/big.bin"] {
+            let path = dst.join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, f).unwrap();
+        }
+        // A directory where the list has a symlink, a file where it has a directory.
+        std::fs::create_dir_all(dst.join("link-in/sub")).unwrap();
+        std::fs::write(dst.join("emptydir"), b"a file where a directory goes").unwrap();
+        std::os::unix::fs::symlink("elsewhere", dst.join("link-out")).unwrap();
+        for f in ["extra.txt", "gone/deep/x", "protected", "small.txt", "dir/other.o/in-the-way", "dir/other.o", "dir", "gone/deep", "gone", "link-in/sub", "link-in", "emptydir", "prev/big.bin", "prev"] {
+            set_mtime(&dst.join(f), 1_500_000_000, 0);
+        }
+    };
+    let before = |d: &Path| {
+        let mut t = snapshot(d);
+        t.remove(".");
+        t
+    };
+    for opts in [
+        vec!["-ani", "--delete"],
+        vec!["-an", "-v", "--delete", "--force", "--stats"],
+        vec!["-ani", "--delete-after", "--protocol=29"],
+        vec!["-anic", "--delete-before", "--protocol=29"],
+        vec!["-ani", "-b", "--delete", "--backup-dir=bak"],
+        vec!["-aniH", "--delete-excluded", "--exclude=*.o"],
+        vec!["-ani", "--link-dest=prev", "--delay-updates"],
+        vec!["-ani", "--inplace", "--protocol=30"],
+        vec!["-ani", "--partial-dir=.p", "--fuzzy"],
+    ] {
+        p.reset(Some(&seed));
+        let seeded = before(p.ours_dst.path());
+        let mut opts = opts;
+        opts.push("--no-inc-recursive");
+        // (Without --delete or --force the directories in the way stay: exit 23.)
+        let (_, o) = p.compare_unordered(&opts, "", "w/", Some(&seed));
+        assert_eq!(before(p.ours_dst.path()), seeded, "{opts:?}: the dry run changed the module");
+        assert!(o.stdout.lines().count() > 3, "{opts:?}: it shows what it would do: {o:?}");
+    }
+    // Into a directory that is not there: announced, not made.
+    let (_, o) = p.compare(&["-ani"], "dir/", "w/new/", None);
+    assert!(o.stdout.contains("created directory new"), "{o:?}");
+    assert!(!p.ours_dst.path().join("new").exists());
+    // A single file under a new name, and -R with its implied directories.
+    p.compare(&["-ani"], "small.txt", "w/renamed.txt", None);
+    p.compare_unordered(&["-aniR", "--no-inc-recursive"], "./dir/nested/deep", "w/", Some(&seed));
+    assert!(!p.ours_dst.path().join("dir/nested").exists());
 }

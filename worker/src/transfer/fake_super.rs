@@ -225,6 +225,9 @@ pub struct Wanted {
 /// attribute holds what the file itself cannot show, or is removed when
 /// the file shows it all.
 pub fn record(dir: &ModuleDir, name: &OsStr, wanted: Wanted) -> io::Result<()> {
+    if dir.is_dry_run() {
+        return Ok(());
+    }
     let fd = dir.open_path(name)?;
     let real = std::fs::File::from(fd.try_clone()?).metadata()?;
     if !real.is_file() && !real.is_dir() {

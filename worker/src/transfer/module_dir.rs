@@ -29,8 +29,13 @@ const TEMP_TRIES: usize = 100;
 /// A directory of the module, open for changes.
 #[derive(Debug)]
 pub struct ModuleDir {
-    /// `O_PATH | O_DIRECTORY` descriptor, resolved inside the module.
-    fd: OwnedFd,
+    /// `O_PATH | O_DIRECTORY` descriptor, resolved inside the module;
+    /// `None` only in a dry run, for a directory that does not exist (one
+    /// the run would have made): looking in it finds nothing.
+    fd: Option<OwnedFd>,
+    /// `-n`: every change reports success and changes nothing, as
+    /// upstream's system-call wrappers do in a dry run.
+    dry_run: bool,
 }
 
 /// A name is one path component: anything else is refused.
@@ -52,10 +57,15 @@ fn check(ret: libc::c_int) -> io::Result<()> {
 
 impl ModuleRoot {
     /// Open module directory `rel` (empty: the module itself) for changes.
+    /// In a dry run a missing directory opens as an empty one.
     pub fn dir(&self, rel: &Path) -> io::Result<ModuleDir> {
-        Ok(ModuleDir {
-            fd: self.resolve_fd(rel, libc::O_PATH | libc::O_DIRECTORY)?,
-        })
+        let dry_run = self.is_dry_run();
+        let fd = match self.resolve_fd(rel, libc::O_PATH | libc::O_DIRECTORY) {
+            Ok(fd) => Some(fd),
+            Err(e) if dry_run && matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => None,
+            Err(e) => return Err(e),
+        };
+        Ok(ModuleDir { fd, dry_run })
     }
 
     /// The directory holding `rel` and `rel`'s last component.
@@ -79,8 +89,29 @@ impl ModuleRoot {
 }
 
 impl ModuleDir {
+    /// The descriptor; a dry run's missing directory has none, and every
+    /// call that would use it returns before (see `present`, `unchanged`).
     fn raw(&self) -> libc::c_int {
-        self.fd.as_raw_fd()
+        self.fd.as_ref().map_or(-1, |fd| fd.as_raw_fd())
+    }
+
+    /// For lookups: a dry run's missing directory holds nothing.
+    fn present(&self) -> io::Result<()> {
+        match self.fd {
+            Some(_) => Ok(()),
+            None => Err(io::Error::from_raw_os_error(libc::ENOENT)),
+        }
+    }
+
+    /// For changes: true in a dry run, where the change is skipped and
+    /// reported as done.
+    fn unchanged(&self) -> bool {
+        self.dry_run
+    }
+
+    /// Whether changes here are only pretended (`-n`).
+    pub fn is_dry_run(&self) -> bool {
+        self.dry_run
     }
 
     /// Create a new, empty temporary file `.NAME.XXXXXX` (upstream's
@@ -114,6 +145,10 @@ impl ModuleDir {
     /// Create `name` here, `0600`, read-write; it must not exist yet (and a
     /// symlink there is not followed).
     fn create_new(&self, name: &OsStr) -> io::Result<File> {
+        if self.dry_run {
+            // Nothing receives data in a dry run; creating a file is a bug.
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "no files are created in a dry run"));
+        }
         let c = component(name)?;
         // SAFETY: a NUL-terminated name relative to a directory fd we own.
         let fd = unsafe {
@@ -134,6 +169,10 @@ impl ModuleDir {
     /// Open an existing regular file here for writing in place (never
     /// through a symlink).
     pub fn open_for_update(&self, name: &OsStr) -> io::Result<File> {
+        self.present()?;
+        if self.dry_run {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "no files are written in a dry run"));
+        }
         let c = component(name)?;
         // SAFETY: as in create_temp.
         let fd = unsafe { libc::openat(self.raw(), c.as_ptr(), libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
@@ -147,8 +186,9 @@ impl ModuleDir {
     /// An `O_PATH` descriptor of `name` itself (a symlink is not followed),
     /// for reading and setting its attributes (`fake_super.rs`).
     pub fn open_path(&self, name: &OsStr) -> io::Result<OwnedFd> {
+        self.present()?;
         if name.is_empty() {
-            return self.fd.try_clone();
+            return self.fd.as_ref().map_or_else(|| Err(io::Error::from_raw_os_error(libc::ENOENT)), |fd| fd.try_clone());
         }
         let c = component(name)?;
         // SAFETY: as in open_for_update.
@@ -163,6 +203,9 @@ impl ModuleDir {
     /// Write `content` into a new file `name` here, `0600`, never through
     /// a symlink (a `fake super` module's symlinks and nodes).
     pub fn create_with(&self, name: &OsStr, content: &[u8]) -> io::Result<()> {
+        if self.unchanged() {
+            return Ok(());
+        }
         use std::io::Write;
         self.create_new(name)?.write_all(content)
     }
@@ -181,6 +224,9 @@ impl ModuleDir {
 
     /// Atomically replace `to` with `from` (both in this directory).
     pub fn rename(&self, from: &OsStr, to: &OsStr) -> io::Result<()> {
+        if self.unchanged() {
+            return Ok(());
+        }
         let (f, t) = (component(from)?, component(to)?);
         // SAFETY: NUL-terminated names relative to our directory fd.
         check(unsafe { libc::renameat(self.raw(), f.as_ptr(), self.raw(), t.as_ptr()) })
@@ -188,6 +234,9 @@ impl ModuleDir {
 
     /// Move `from` (here) to `to` in `to_dir`, replacing a file there.
     pub fn rename_to(&self, from: &OsStr, to_dir: &ModuleDir, to: &OsStr) -> io::Result<()> {
+        if self.unchanged() {
+            return Ok(());
+        }
         let (f, t) = (component(from)?, component(to)?);
         // SAFETY: NUL-terminated names relative to directory fds we own.
         check(unsafe { libc::renameat(self.raw(), f.as_ptr(), to_dir.raw(), t.as_ptr()) })
@@ -195,6 +244,9 @@ impl ModuleDir {
 
     /// Make a subdirectory.
     pub fn mkdir(&self, name: &OsStr, mode: u32) -> io::Result<()> {
+        if self.unchanged() {
+            return Ok(());
+        }
         let c = component(name)?;
         // SAFETY: as above.
         check(unsafe { libc::mkdirat(self.raw(), c.as_ptr(), mode as libc::mode_t) })
@@ -202,6 +254,9 @@ impl ModuleDir {
 
     /// Make a symlink `name` -> `target` (the target is stored, not followed).
     pub fn symlink(&self, target: &[u8], name: &OsStr) -> io::Result<()> {
+        if self.unchanged() {
+            return Ok(());
+        }
         let c = component(name)?;
         let t = CString::new(target).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
         // SAFETY: as above.
@@ -210,6 +265,9 @@ impl ModuleDir {
 
     /// Hard-link `existing` (in `from_dir`) as `name` here.
     pub fn link_from(&self, from_dir: &ModuleDir, existing: &OsStr, name: &OsStr) -> io::Result<()> {
+        if self.unchanged() {
+            return Ok(());
+        }
         let (e, n) = (component(existing)?, component(name)?);
         // SAFETY: as above; flags 0 never follows a symlink at `existing`.
         check(unsafe { libc::linkat(from_dir.raw(), e.as_ptr(), self.raw(), n.as_ptr(), 0) })
@@ -217,6 +275,9 @@ impl ModuleDir {
 
     /// Make a device, fifo or socket node.
     pub fn mknod(&self, name: &OsStr, mode: u32, dev: u64) -> io::Result<()> {
+        if self.unchanged() {
+            return Ok(());
+        }
         let c = component(name)?;
         // SAFETY: as above.
         check(unsafe { libc::mknodat(self.raw(), c.as_ptr(), mode as libc::mode_t, dev as libc::dev_t) })
@@ -224,6 +285,9 @@ impl ModuleDir {
 
     /// Remove a non-directory.
     pub fn unlink(&self, name: &OsStr) -> io::Result<()> {
+        if self.unchanged() {
+            return Ok(());
+        }
         let c = component(name)?;
         // SAFETY: as above.
         check(unsafe { libc::unlinkat(self.raw(), c.as_ptr(), 0) })
@@ -231,6 +295,9 @@ impl ModuleDir {
 
     /// Remove an empty directory.
     pub fn rmdir(&self, name: &OsStr) -> io::Result<()> {
+        if self.unchanged() {
+            return Ok(());
+        }
         let c = component(name)?;
         // SAFETY: as above.
         check(unsafe { libc::unlinkat(self.raw(), c.as_ptr(), libc::AT_REMOVEDIR) })
@@ -238,6 +305,7 @@ impl ModuleDir {
 
     /// lstat of an entry.
     pub fn lstat(&self, name: &OsStr) -> io::Result<nix::sys::stat::FileStat> {
+        self.present()?;
         let c = component(name)?;
         nix::sys::stat::fstatat(Some(self.raw()), c.as_c_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).map_err(io::Error::from)
     }
@@ -245,6 +313,9 @@ impl ModuleDir {
     /// Set access and modification times (seconds, nanoseconds) without
     /// following a symlink.
     pub fn set_times(&self, name: &OsStr, atime: (i64, i64), mtime: (i64, i64)) -> io::Result<()> {
+        if self.unchanged() {
+            return Ok(());
+        }
         let ts = [
             libc::timespec {
                 tv_sec: atime.0 as libc::time_t,
@@ -274,6 +345,9 @@ impl ModuleDir {
 
     /// Set owner and group (-1: leave) without following a symlink.
     pub fn chown(&self, name: &OsStr, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
+        if self.unchanged() {
+            return Ok(());
+        }
         let (u, g) = (uid.unwrap_or(u32::MAX), gid.unwrap_or(u32::MAX));
         if name.is_empty() {
             // SAFETY: the empty path names the descriptor itself (AT_EMPTY_PATH).
@@ -287,6 +361,9 @@ impl ModuleDir {
     /// Set the mode of a non-symlink, never through a symlink: a symlink
     /// here is refused (ELOOP/EOPNOTSUPP), not followed.
     pub fn chmod(&self, name: &OsStr, mode: u32) -> io::Result<()> {
+        if self.unchanged() {
+            return Ok(());
+        }
         if name.is_empty() {
             return std::fs::set_permissions(self.proc_name(), std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777));
         }
@@ -342,6 +419,31 @@ mod tests {
         std::os::unix::fs::symlink("/", top.path().join("m/rootlink")).unwrap();
         let root = ModuleRoot::open(&top.path().join("m")).unwrap();
         (top, root)
+    }
+
+    #[test]
+    fn a_dry_run_changes_nothing_and_opens_missing_directories_empty() {
+        let (top, root) = setup();
+        std::fs::write(top.path().join("m/sub/f"), b"keep").unwrap();
+        let root = root.for_dry_run(true);
+        let sub = root.dir(Path::new("sub")).unwrap();
+        sub.unlink(OsStr::new("f")).unwrap();
+        sub.chmod(OsStr::new("f"), 0o777).unwrap();
+        sub.rename(OsStr::new("f"), OsStr::new("g")).unwrap();
+        sub.mkdir(OsStr::new("new"), 0o755).unwrap();
+        sub.symlink(b"/", OsStr::new("l")).unwrap();
+        assert!(sub.create_temp(OsStr::new("t")).is_err(), "no data is written in a dry run");
+        assert_eq!(std::fs::read(top.path().join("m/sub/f")).unwrap(), b"keep");
+        let names: Vec<_> = std::fs::read_dir(top.path().join("m/sub")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        // A directory the run would have made: nothing in it, changes pretended.
+        let missing = root.dir(Path::new("sub/new/deeper")).unwrap();
+        assert_eq!(missing.lstat(OsStr::new("x")).unwrap_err().raw_os_error(), Some(libc::ENOENT));
+        missing.mkdir(OsStr::new("x"), 0o755).unwrap();
+        assert!(!top.path().join("m/sub/new").exists());
+        // Other errors still count, and without -n a missing directory is one.
+        assert!(root.dir(Path::new("sub/f/x")).is_ok(), "ENOTDIR: the file would have been replaced");
+        assert!(root.for_dry_run(false).dir(Path::new("sub/new")).is_err());
     }
 
     #[test]

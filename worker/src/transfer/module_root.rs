@@ -54,6 +54,9 @@ pub struct ModuleRoot {
     /// symlinks), to turn a directory descriptor back into a path inside
     /// the root (see [`ModuleRoot::stat_entry`]); `None` if unknown.
     real: Option<PathBuf>,
+    /// A dry-run push (`-n`): the directories opened for changes only
+    /// pretend to make them (see `ModuleDir`).
+    dry_run: bool,
 }
 
 /// The first symlink on the way to a module's configured `path` (its last
@@ -89,6 +92,7 @@ impl ModuleRoot {
             fd,
             path: path.to_path_buf(),
             real,
+            dry_run: false,
         };
         // The probe: ENOSYS here means a kernel older than 5.6.
         root.resolve(Path::new(""), libc::O_PATH | libc::O_DIRECTORY).map_err(|e| {
@@ -110,7 +114,19 @@ impl ModuleRoot {
             fd: self.fd.try_clone()?,
             path: self.path.clone(),
             real: self.real.clone(),
+            dry_run: self.dry_run,
         })
+    }
+
+    /// This root for a dry run (`-n`): changes through it are pretended.
+    pub fn for_dry_run(mut self, dry_run: bool) -> ModuleRoot {
+        self.dry_run = dry_run;
+        self
+    }
+
+    /// Whether changes through this root are pretended.
+    pub fn is_dry_run(&self) -> bool {
+        self.dry_run
     }
 
     /// The module directory as configured (for messages).

@@ -191,7 +191,7 @@ impl<'f> Deleter<'f> {
 }
 
 /// The entries of module directory `rel`: name, whether a directory, mode.
-fn children_of<W: Write>(s: &Shared<'_, W>, rel: &Path) -> Vec<(Vec<u8>, bool, u32)> {
+pub(super) fn children_of<W: Write>(s: &Shared<'_, W>, rel: &Path) -> Vec<(Vec<u8>, bool, u32)> {
     let Ok(names) = s.root.read_dir(rel) else { return Vec::new() };
     let Ok(dir) = s.root.dir(rel) else { return Vec::new() };
     names

@@ -229,6 +229,9 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         let name = String::from_utf8_lossy(&e.name).into_owned();
         let removed = if o.delete_mode || o.force_delete {
             self.with_deleter(|d| d.make_room(s, &e.name, rel))?
+        } else if s.root.is_dry_run() && !super::delete::children_of(s, rel).is_empty() {
+            // What rmdir would say, as upstream finds out by listing.
+            Err(io::Error::from_raw_os_error(libc::ENOTEMPTY))
         } else {
             let (dir, leaf) = s.root.parent_of(rel)?;
             dir.rmdir(&leaf)
@@ -535,6 +538,10 @@ impl<'s, W: Write> Generator<'s, '_, W> {
     /// with `e`'s attributes.
     fn copy_local(&self, e: &FileEntry, from: &Path, rel: &Path) -> io::Result<()> {
         let s = self.shared;
+        if s.setup.options.dry_run {
+            // Itemized as copied; nothing is written.
+            return Ok(());
+        }
         let (dir, name) = s.root.parent_of(rel)?;
         let (out, temp) = dir.create_temp(&name)?;
         let copied = (|| {
@@ -673,6 +680,13 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             },
         };
         let xfer_sum_len = s.params.kind.digest_len();
+        if s.setup.options.dry_run {
+            // -n: the item alone (upstream's !do_xfers); no sums, and the
+            // client sends no data.
+            let mut out = s.out.lock().unwrap_or_else(|e| e.into_inner());
+            crate::transfer::sender::write_ndx_and_attrs(&mut *out, &mut self.ndx_out, i as i32, iflags, basis_type, xname, protocol)?;
+            return Ok(());
+        }
         // --append (first pass): the head alone says how much we keep; the
         // sender sends what follows. It also turns -W off.
         let appending = s.setup.options.append_mode > 0 && !redo;

@@ -325,7 +325,8 @@ pub fn run<R: Read, W: Write + Send>(
     let root = match setup.opened_root {
         Some(root) => root.try_clone()?,
         None => ModuleRoot::open(&setup.module_root)?,
-    };
+    }
+    .for_dry_run(opts.dry_run);
     let dest = dest::resolve(&root, setup, &files)?;
     let backups = backup::Backups::new(opts, &dest.dir);
     let alt_dests = alt_dest::AltDests::new(opts, &dest.dir);

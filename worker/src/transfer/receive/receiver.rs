@@ -101,8 +101,9 @@ pub fn run<R: Read, W: Write>(
         if iflags & item::XNAME_FOLLOWS != 0 {
             xname = Some(read_vstring(input, 4096)?);
         }
-        if iflags & item::TRANSFER == 0 {
-            // The client echoing an itemized entry back (for its log): nothing to do.
+        if iflags & item::TRANSFER == 0 || shared.setup.options.dry_run {
+            // The client echoing an itemized entry back (for its log), or
+            // a dry run's transfer, which carries no data: nothing to do.
             continue;
         }
         let e = &shared.files[ndx as usize].entry;
