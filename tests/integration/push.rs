@@ -1426,3 +1426,79 @@ fn dry_run_pushes_change_nothing_like_stock() {
     p.compare_unordered(&["-aniR", "--no-inc-recursive"], "./dir/nested/deep", "w/", Some(&seed));
     assert!(!p.ours_dst.path().join("dir/nested").exists());
 }
+
+/// `--remove-source-files` (and the older `--remove-sent-files`) on a
+/// push: the daemon confirms each entry once it is in place (received,
+/// already up to date, linked, made), and the client removes its copy;
+/// what is left of the source, the upload and the output match stock's.
+#[test]
+fn remove_source_files_pushes_like_stock() {
+    let p = push_pair("");
+    let make_source = |root: &Path| {
+        let w = |name: &str, data: &[u8]| {
+            let path = root.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, data).unwrap();
+            set_mtime(&path, 1_600_000_000, 0);
+        };
+        w("new.txt", b"new\n");
+        w("same.txt", b"already there\n");
+        w("changed.bin", &vec![7u8; 100_000]);
+        w("sub/deep/file", b"deep\n");
+        w("linked-a", b"hard linked\n");
+        std::fs::hard_link(root.join("linked-a"), root.join("sub/linked-b")).unwrap();
+        std::os::unix::fs::symlink("new.txt", root.join("link")).unwrap();
+        nix::unistd::mkfifo(&root.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        for d in ["sub/deep", "sub", ""] {
+            set_mtime(&root.join(d), 1_600_000_000, 0);
+        }
+    };
+    let seed = |dst: &Path| {
+        std::fs::write(dst.join("same.txt"), b"already there\n").unwrap();
+        set_mtime(&dst.join("same.txt"), 1_600_000_000, 0);
+        std::fs::write(dst.join("changed.bin"), vec![8u8; 100_000]).unwrap();
+    };
+    let source_left = |root: &Path| {
+        let mut t = snapshot(root);
+        every_dir_made_by_the_run(&mut t);
+        t
+    };
+    for opts in [
+        vec!["-a", "--remove-source-files"],
+        vec!["-a", "--remove-source-files", "-H", "-D"],
+        vec!["-av", "--remove-source-files", "-D"],
+        vec!["-a", "--remove-sent-files", "-D", "--info=remove"],
+        vec!["-ai", "--remove-source-files", "--delay-updates", "--protocol=29"],
+        vec!["-a", "--remove-source-files", "-c", "--inplace", "--protocol=30"],
+        vec!["-an", "--remove-source-files", "-D"],
+    ] {
+        for (label, bin) in clients() {
+            p.reset(Some(&seed));
+            let sources = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+            let mut runs = Vec::new();
+            for (src, addr) in sources.iter().zip([p.stock.addr, p.ours.addr]) {
+                make_source(src.path());
+                let from = format!("{}/", src.path().display());
+                let url = format!("rsync://{addr}/w/");
+                let mut args = opts.clone();
+                args.extend(["--no-inc-recursive", &from, &url]);
+                runs.push(rsync_bin(&bin, &args, &[]));
+            }
+            let sorted = |r: &ClientRun, drop_reset: bool| {
+                let (code, mut out, err) = r.visible(drop_reset);
+                out.sort();
+                (code, out, err)
+            };
+            assert_eq!(sorted(&runs[0], true), sorted(&runs[1], false), "{label} {opts:?}: output differs\nours: {:?}", runs[1]);
+            assert_eq!(snapshot(p.stock_dst.path()), snapshot(p.ours_dst.path()), "{label} {opts:?}: uploads differ");
+            assert_eq!(
+                source_left(sources[0].path()),
+                source_left(sources[1].path()),
+                "{label} {opts:?}: what is left of the source differs"
+            );
+            let left = source_left(sources[1].path());
+            let removed = !opts.contains(&"-an");
+            assert_eq!(!left.contains_key("new.txt"), removed, "{label} {opts:?}: {left:?}");
+        }
+    }
+}

@@ -18,6 +18,7 @@ pub enum MsgTag {
     IoTimeout = 33,
     Noop = 42,
     ErrorExit = 86,
+    Success = 100,
     Deleted = 101,
     NoSend = 102,
 }

@@ -70,6 +70,10 @@ pub struct TransferOptions {
     pub delete_excluded: bool,
     pub prune_empty_dirs: bool,
     pub remove_source_files: bool,
+    /// The older `--remove-sent-files`: on a push, only what was sent (and
+    /// new symlinks) is confirmed, not what was already up to date
+    /// (upstream's `remove_source_files == 2`).
+    pub remove_sent_files_only: bool,
     /// `--inplace`: the receiver overwrites its basis as it goes, which
     /// limits the sender's block search.
     pub inplace: bool,
@@ -301,7 +305,7 @@ impl TransferOptions {
             }
             "remove-source-files" | "remove-sent-files" => {
                 self.remove_source_files = true;
-                self.receiver_options.push(format!("--{name}"));
+                self.remove_sent_files_only = name == "remove-sent-files";
             }
             "inplace" => self.inplace = true,
             // A pushing client says -i this way (upstream's server_options).

@@ -198,6 +198,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 continue;
             };
             if existing.as_ref().is_some_and(|m| m.dev() == lmeta.dev() && m.ino() == lmeta.ino()) {
+                s.confirm(follower, false)?;
                 continue;
             }
             let (fdir, fname) = s.root.parent_of(&frel)?;
@@ -205,9 +206,12 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             if existing.is_some() {
                 let _ = fdir.unlink(&fname);
             }
-            if let Err(err) = fdir.link_from(&ldir, &lname, &fname) {
-                let text = crate::transfer::walk::rsyserr_as("generator", &format!("link {} => {} failed", quoted(fe), quoted(le)), &err);
-                self.report(text)?;
+            match fdir.link_from(&ldir, &lname, &fname) {
+                Ok(()) => s.confirm(follower, false)?,
+                Err(err) => {
+                    let text = crate::transfer::walk::rsyserr_as("generator", &format!("link {} => {} failed", quoted(fe), quoted(le)), &err);
+                    self.report(text)?;
+                }
             }
         }
         Ok(())
@@ -399,6 +403,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 if let Err(err) = attrs::apply(s.setup, &dir, &name, e, Some(mode)) {
                     self.report(err.text("generator", &self.shown(&rel)))?;
                 }
+                s.confirm(i, false)?;
             }
             Verdict::Skip => {}
         }
@@ -508,11 +513,13 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             }
             if alt.kind == AltDest::Compare {
                 self.send_item(i, item_flags(s.setup, e, Some(&meta), 0))?;
+                s.confirm(i, false)?;
                 return Ok(true);
             }
             let (from_dir, from_name) = s.root.parent_of(&path)?;
             if dir.link_from(&from_dir, &from_name, &name).is_ok() {
                 // Itemized only at -ii, as upstream.
+                s.confirm(i, false)?;
                 return Ok(true);
             }
         } else if existing.is_some() || level < Match::SameContent {
@@ -524,6 +531,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         match self.copy_local(e, &path, rel) {
             Ok(()) => {
                 self.send_item(i, item_flags(s.setup, e, Some(&meta), item::LOCAL_CHANGE))?;
+                s.confirm(i, false)?;
                 Ok(true)
             }
             Err(err) => {
@@ -882,6 +890,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             if same_target {
                 self.send_item(i, item_flags(s.setup, e, Some(m), 0))?;
                 let _ = attrs::apply(s.setup, &dir, &name, e, None);
+                s.confirm(i, false)?;
                 return Ok(());
             }
             if m.is_dir() {
@@ -908,6 +917,8 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         let _ = attrs::apply(s.setup, &dir, &name, e, None);
         let was_link = existing.filter(|m| m.is_symlink());
         self.send_item(i, item_flags(s.setup, e, was_link, item::LOCAL_CHANGE | item::REPORT_CHANGE))?;
+        // A new link counts as sent (the older --remove-sent-files too).
+        s.confirm(i, true)?;
         Ok(())
     }
 
@@ -932,6 +943,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 if let Err(err) = attrs::apply(s.setup, &dir, &name, e, Some(mode)) {
                     self.report(err.text("generator", &self.shown(rel)))?;
                 }
+                s.confirm(i, false)?;
                 return Ok(());
             }
         }
@@ -959,6 +971,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         let mode = attrs::dest_mode(s.setup, e, None);
         let _ = attrs::apply(s.setup, &dir, &name, e, Some(mode));
         self.send_item(i, item_flags(s.setup, e, None, item::LOCAL_CHANGE | item::REPORT_CHANGE))?;
+        s.confirm(i, false)?;
         Ok(())
     }
 

@@ -455,6 +455,20 @@ impl<W: Write> Shared<'_, W> {
         crate::transfer::fake_super::Seen::look(&self.root, rel, self.setup.fake_super).ok()
     }
 
+    /// `--remove-source-files`: tell the client that entry `ndx` is in
+    /// place, so its sender may remove its copy (upstream's MSG_SUCCESS).
+    /// `sent` says whether the entry's data travelled (or, for a symlink,
+    /// it was made): the older `--remove-sent-files` confirms only those.
+    /// Nothing in a dry run.
+    pub fn confirm(&self, ndx: usize, sent: bool) -> io::Result<()> {
+        let o = self.setup.options;
+        if !o.remove_source_files || o.dry_run || (o.remove_sent_files_only && !sent) {
+            return Ok(());
+        }
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        out.message_ahead(crate::session::multiplex::MsgTag::Success, &(ndx as i32).to_le_bytes())
+    }
+
     /// Send a message for the user (MSG_INFO), flushed.
     pub fn info(&self, text: &str) -> io::Result<()> {
         self.message(crate::session::multiplex::MsgTag::Info, text)

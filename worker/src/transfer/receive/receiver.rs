@@ -57,8 +57,8 @@ pub fn run<R: Read, W: Write>(
     let mut ndx_in = NdxCodec::new(protocol);
     let mut phase = 0;
     let mut stats = ReceiveStats::default();
-    // --delay-updates: (target, partial-dir file) waiting for phase 2.
-    let mut delayed: Vec<(PathBuf, PathBuf)> = Vec::new();
+    // --delay-updates: (index, target, partial-dir file) waiting for phase 2.
+    let mut delayed: Vec<Delayed> = Vec::new();
     // One token decoder for the whole session: compressed streams run on
     // across files, as the client's encoder does.
     let mut tokens = TokenReader::with_protocol(shared.compression, protocol).map_err(|e| ReceiveError::Protocol(e.to_string()))?;
@@ -110,7 +110,7 @@ pub fn run<R: Read, W: Write>(
         if !e.is_reg() {
             return Err(ReceiveError::Protocol(format!("received data for non-regular file {ndx}")));
         }
-        let incoming = Incoming::read(shared, input, e)?;
+        let incoming = Incoming::read(shared, input, ndx as usize, e)?;
         let in_place = shared.setup.options.inplace || shared.setup.options.append_mode > 0;
         let outcome = if in_place {
             receive_in_place(shared, input, &mut tokens, incoming, phase)?
@@ -119,10 +119,13 @@ pub fn run<R: Read, W: Write>(
             receive_file(shared, input, &mut tokens, incoming, basis, &mut delayed)?
         };
         match outcome {
-            Received::Done(literal, matched) => {
+            Received::Done(literal, matched) | Received::Delayed(literal, matched) => {
                 stats.files_received += 1;
                 stats.literal_bytes += literal;
                 stats.matched_bytes += matched;
+                if matches!(outcome, Received::Done(..)) {
+                    shared.confirm(ndx as usize, true)?;
+                }
             }
             Received::Failed if phase == 0 => tell(ToGenerator::Redo(ndx))?,
             Received::Failed => {
@@ -148,10 +151,16 @@ pub fn run<R: Read, W: Write>(
     Ok(stats)
 }
 
+/// A file waiting in the partial dir for phase 2 (`--delay-updates`):
+/// its index, its target and where it waits.
+type Delayed = (usize, PathBuf, PathBuf);
+
 /// How one file went.
 enum Received {
     /// In place: literal and matched byte counts.
     Done(u64, u64),
+    /// Received, waiting in the partial dir (`--delay-updates`).
+    Delayed(u64, u64),
     /// The checksum did not match (the data was consumed).
     Failed,
     /// We could not write it (reported; the data was consumed).
@@ -160,6 +169,8 @@ enum Received {
 
 /// What both ways of receiving a file start from.
 struct Incoming<'s> {
+    /// The entry's index in the sorted list.
+    ndx: usize,
     entry: &'s FileEntry,
     /// The sum head the client echoes before the file's tokens.
     head: SumHead,
@@ -205,10 +216,11 @@ impl Existing {
 }
 
 impl<'s> Incoming<'s> {
-    fn read<R: Read, W: Write>(s: &Shared<'_, W>, input: &mut DemuxReader<R>, entry: &'s FileEntry) -> Result<Self, ReceiveError> {
+    fn read<R: Read, W: Write>(s: &Shared<'_, W>, input: &mut DemuxReader<R>, ndx: usize, entry: &'s FileEntry) -> Result<Self, ReceiveError> {
         let head = read_sum_head(input, s.setup.protocol, s.params.kind.digest_len()).map_err(|e| ReceiveError::Protocol(e.to_string()))?;
         let rel = s.dest.path_of(&entry.name);
         Ok(Incoming {
+            ndx,
             entry,
             head,
             shown: crate::transfer::walk::full_fname(&rel.to_string_lossy(), s.setup.module_name),
@@ -251,10 +263,10 @@ fn receive_file<R: Read, W: Write>(
     tokens: &mut TokenReader,
     incoming: Incoming<'_>,
     basis_rel: PathBuf,
-    delayed: &mut Vec<(PathBuf, PathBuf)>,
+    delayed: &mut Vec<Delayed>,
 ) -> Result<Received, ReceiveError> {
     let s = shared;
-    let Incoming { entry: e, head, rel, shown } = incoming;
+    let Incoming { ndx, entry: e, head, rel, shown } = incoming;
     let name_text = String::from_utf8_lossy(&e.name).into_owned();
     let partial = s.staging.partial_path(&rel);
     let basis = if head.count > 0 { s.root.open_read(&basis_rel).ok() } else { None };
@@ -330,8 +342,8 @@ fn receive_file<R: Read, W: Write>(
             return match moved {
                 Ok(()) => {
                     guard.name = None;
-                    delayed.push((rel, p.clone()));
-                    Ok(Received::Done(stats.literal_bytes, stats.matched_bytes))
+                    delayed.push((ndx, rel, p.clone()));
+                    Ok(Received::Delayed(stats.literal_bytes, stats.matched_bytes))
                 }
                 Err(_) => {
                     let name = String::from_utf8_lossy(&e.name);
@@ -424,10 +436,10 @@ fn move_file(from_dir: &ModuleDir, from: &std::ffi::OsStr, to_dir: &ModuleDir, t
 /// partial dirs. A failure is reported and the rest go on.
 fn finish_delayed<W: Write>(
     s: &Shared<'_, W>,
-    delayed: &mut Vec<(PathBuf, PathBuf)>,
+    delayed: &mut Vec<Delayed>,
     stats: &mut ReceiveStats,
 ) -> Result<(), ReceiveError> {
-    for (rel, partial) in delayed.drain(..) {
+    for (ndx, rel, partial) in delayed.drain(..) {
         if let Some(backups) = &s.backups {
             if backups.keep(&s.root, &rel, false).is_err() {
                 continue;
@@ -438,7 +450,10 @@ fn finish_delayed<W: Write>(
             .parent_of(&partial)
             .and_then(|(pdir, pname)| s.root.parent_of(&rel).and_then(|(dir, name)| pdir.rename_to(&pname, &dir, &name)));
         match moved {
-            Ok(()) => s.staging.remove_partial_dir(&s.root, &partial),
+            Ok(()) => {
+                s.staging.remove_partial_dir(&s.root, &partial);
+                s.confirm(ndx, true)?;
+            }
             Err(err) => {
                 stats.io_error |= IOERR_GENERAL;
                 let shown = crate::transfer::walk::full_fname(&rel.to_string_lossy(), s.setup.module_name);
@@ -464,7 +479,7 @@ fn receive_in_place<R: Read, W: Write>(
     phase: u32,
 ) -> Result<Received, ReceiveError> {
     let s = shared;
-    let Incoming { entry: e, head, rel, shown } = incoming;
+    let Incoming { entry: e, head, rel, shown, .. } = incoming;
     let existing = if Existing::wanted(s) {
         s.root.lstat(&rel).ok().map(|m| Existing::from_metadata(&m))
     } else {
