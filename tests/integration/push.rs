@@ -1016,6 +1016,19 @@ fn hard_links_like_stock() {
     }
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(p.ours_dst.path().join("dir/other.o")).unwrap().nlink(), 3);
+    // What the client shows: the group's last file transferred, the
+    // others as `hf... => last` (a dry run too). The links are made as the
+    // transfers land, so they interleave with other lines as timing has it.
+    for opts in [
+        vec!["-aHi", "--no-inc-recursive"],
+        vec!["-aHv", "--no-inc-recursive", "--protocol=29"],
+        vec!["-aHin", "--no-inc-recursive"],
+        vec!["-aHi", "--no-inc-recursive", "--remove-source-files", "-n"],
+    ] {
+        let (_, o) = p.compare_unordered(&opts, "", "w/", None);
+        assert!(o.stdout.contains(" => "), "{opts:?}: {o:?}");
+        p.compare_unordered(&opts, "", "w/", Some(&seed));
+    }
 }
 
 /// `-R` pushes: paths arrive with their directories (implied or, with

@@ -54,6 +54,14 @@ struct Generator<'s, 'a, W: Write> {
     /// A directory that could not be made (upstream's `skip_dir`): what
     /// the list has below it is skipped.
     failed_dir: Option<Vec<u8>>,
+    /// `-H`: the entries linked to their group's transferred file at the
+    /// end rather than requested.
+    hlink_followers: std::collections::HashSet<usize>,
+    /// Files asked for again (the redo phase): their followers wait for
+    /// the end.
+    redone: std::collections::HashSet<usize>,
+    /// Whether the followers of files done in the first pass are linked.
+    early_links_done: bool,
 }
 
 /// Run the generator; returns the io_error bits it collected.
@@ -76,6 +84,9 @@ pub fn run<W: Write>(shared: &Shared<'_, W>, from_receiver: Receiver<ToGenerator
         deleter,
         fuzzy_lists: Default::default(),
         failed_dir: None,
+        hlink_followers: shared.hard_links.iter().map(|&(follower, _)| follower).collect(),
+        redone: Default::default(),
+        early_links_done: false,
     };
     if o.delete_timing == DeleteTiming::Before {
         g.delete_pass()?;
@@ -91,8 +102,21 @@ pub fn run<W: Write>(shared: &Shared<'_, W>, from_receiver: Receiver<ToGenerator
     g.write_done(1)?;
     loop {
         match from_receiver.recv() {
-            Ok(ToGenerator::Redo(ndx)) => g.request(ndx as usize, true, None)?,
-            Ok(ToGenerator::PhaseDone) => break,
+            Ok(ToGenerator::Redo(ndx)) => {
+                g.redone.insert(ndx as usize);
+                g.request(ndx as usize, true, None)?
+            }
+            Ok(ToGenerator::PhaseDone) => {
+                // Every file of the first pass is in place (but for those
+                // asked for again, and with --delay-updates): link their
+                // followers now, itemized while the client still reads
+                // items, as upstream's generator does as each one lands.
+                if !o.delay_updates {
+                    g.link_followers(true)?;
+                    g.early_links_done = true;
+                }
+                break;
+            }
             Ok(ToGenerator::Abort) | Err(_) => return Ok(g.io_error),
             Ok(other) => return Err(ReceiveError::Protocol(format!("unexpected {other:?} in the redo phase"))),
         }
@@ -118,7 +142,7 @@ pub fn run<W: Write>(shared: &Shared<'_, W>, from_receiver: Receiver<ToGenerator
         waits = 1;
     }
     g.wait_for(&from_receiver, waits)?;
-    g.link_followers()?;
+    g.link_followers(false)?;
     g.finish_dirs()?;
     if let Some(skipped) = g.deleter.as_ref().map(|d| d.skipped).filter(|&n| n > 0) {
         shared.message(
@@ -187,17 +211,35 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         Ok(())
     }
 
-    /// `-H`: link every follower to its leader (now in place), replacing
-    /// whatever other file held the name.
-    fn link_followers(&mut self) -> Result<(), ReceiveError> {
+    /// `-H`: link every follower to its group's transferred file (now in
+    /// place), replacing whatever other file held the name, and itemize
+    /// it as upstream's `maybe_hard_link` does (`hf... name => leader`).
+    ///
+    /// `early`: the pass at the end of the first phase, for the files
+    /// done by then (itemized); else the pass at the end for the rest
+    /// (silent: the client reads no more items by then).
+    fn link_followers(&mut self, early: bool) -> Result<(), ReceiveError> {
         let s = self.shared;
         for &(follower, leader) in &s.hard_links {
+            let due = if early {
+                !self.redone.contains(&leader)
+            } else {
+                !self.early_links_done || self.redone.contains(&leader)
+            };
+            if !due {
+                continue;
+            }
             let (fe, le) = (&s.files[follower].entry, &s.files[leader].entry);
             let (frel, lrel) = (s.dest.path_of(&fe.name), s.dest.path_of(&le.name));
-            let (Ok(lmeta), existing) = (s.root.lstat(&lrel), s.root.lstat(&frel).ok()) else {
-                continue;
+            let existing = s.look(&frel);
+            let lmeta = match s.root.lstat(&lrel) {
+                Ok(m) => Some(m),
+                // A dry run's leader was never made: shown as linked all the same.
+                Err(_) if s.setup.options.dry_run => None,
+                Err(_) => continue,
             };
-            if existing.as_ref().is_some_and(|m| m.dev() == lmeta.dev() && m.ino() == lmeta.ino()) {
+            let same_inode = |m: &Seen| lmeta.as_ref().is_some_and(|l| m.dev() == l.dev() && m.ino() == l.ino());
+            if existing.as_ref().is_some_and(same_inode) {
                 s.confirm(follower, false)?;
                 continue;
             }
@@ -207,7 +249,13 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 let _ = fdir.unlink(&fname);
             }
             match fdir.link_from(&ldir, &lname, &fname) {
-                Ok(()) => s.confirm(follower, false)?,
+                Ok(()) => {
+                    if early {
+                        let iflags = item_flags(s.setup, fe, existing.as_ref(), item::LOCAL_CHANGE | item::XNAME_FOLLOWS);
+                        self.send_linked_item(follower, iflags, &le.name)?;
+                    }
+                    s.confirm(follower, false)?;
+                }
                 Err(err) => {
                     let text = crate::transfer::walk::rsyserr_as("generator", &format!("link {} => {} failed", quoted(fe), quoted(le)), &err);
                     self.report(text)?;
@@ -215,6 +263,16 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             }
         }
         Ok(())
+    }
+
+    /// Itemize a hard link made to `leader_name` (from protocol 29).
+    fn send_linked_item(&mut self, ndx: usize, iflags: u16, leader_name: &[u8]) -> io::Result<()> {
+        let protocol = self.shared.setup.protocol;
+        if protocol < 29 {
+            return Ok(());
+        }
+        let mut out = self.shared.out.lock().unwrap_or_else(|e| e.into_inner());
+        crate::transfer::sender::write_ndx_and_attrs(&mut *out, &mut self.ndx_out, ndx as i32, iflags, None, Some(leader_name), protocol)
     }
 
     /// A directory (or other non-file) stands where `e` comes: remove it,
@@ -371,7 +429,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         if o.max_size.is_some_and(|m| e.size > m) || o.min_size.is_some_and(|m| e.size < m) {
             return Ok(());
         }
-        if s.hard_links.iter().any(|&(f, _)| f == i) {
+        if self.hlink_followers.contains(&i) {
             // Linked to its leader once the leader is in place.
             return Ok(());
         }

@@ -316,18 +316,18 @@ pub fn run<R: Read, W: Write + Send>(
     if opts.prune_empty_dirs {
         prune_empty_dirs(&mut files, &client_filters);
     }
-    let hard_links = if opts.preserve_hard_links {
-        hard_link_followers(&files, &roles)
-    } else {
-        Vec::new()
-    };
-
     let root = match setup.opened_root {
         Some(root) => root.try_clone()?,
         None => ModuleRoot::open(&setup.module_root)?,
     }
     .for_dry_run(opts.dry_run);
     let dest = dest::resolve(&root, setup, &files)?;
+    let hard_links = if opts.preserve_hard_links {
+        let is_file_here = |i: usize| root.lstat(&dest.path_of(&files[i].entry.name)).is_ok_and(|m| m.is_file());
+        hard_link_followers(&files, &roles, is_file_here)
+    } else {
+        Vec::new()
+    };
     let backups = backup::Backups::new(opts, &dest.dir);
     let alt_dests = alt_dest::AltDests::new(opts, &dest.dir);
     let staging = staging::Staging::new(opts, &dest.dir, &setup.module_root, setup.temp_dir);
@@ -418,32 +418,61 @@ pub fn run<R: Read, W: Write + Send>(
     Ok(stats)
 }
 
-/// `-H`: each follower's leader, by sorted index. From protocol 30 the
-/// list names the leader; before, entries sharing dev/ino form a group led
-/// by the first in sorted order.
-fn hard_link_followers(files: &[SortedEntry], roles: &[crate::transfer::flist::HlinkRole]) -> Vec<(usize, usize)> {
+/// `-H`: (follower, leader) pairs by sorted index. Groups are the
+/// entries the list links together (from protocol 30 by naming the
+/// group's first entry, before by a shared dev/ino). The leader, the one
+/// transferred (or found up to date), is what upstream's generator
+/// settles on going through a group in list order: the first that is
+/// already a file here (`is_file_here`), else the last. The others are
+/// linked to it afterwards in upstream's order: those after it in the
+/// list, then those before it, nearest first.
+fn hard_link_followers(
+    files: &[SortedEntry],
+    roles: &[crate::transfer::flist::HlinkRole],
+    is_file_here: impl Fn(usize) -> bool,
+) -> Vec<(usize, usize)> {
     use crate::transfer::flist::HlinkRole;
-    let by_origin: std::collections::HashMap<usize, usize> = files.iter().enumerate().map(|(i, f)| (f.orig_index, i)).collect();
-    let mut leaders: std::collections::HashMap<(u64, u64), usize> = std::collections::HashMap::new();
-    let mut out = Vec::new();
+    use std::collections::HashMap;
+    let by_origin: HashMap<usize, usize> = files.iter().enumerate().map(|(i, f)| (f.orig_index, i)).collect();
+    /// What makes entries one group.
+    #[derive(PartialEq, Eq, Hash)]
+    enum Group {
+        /// The group's first entry in the list as sent (protocol 30+).
+        Named(usize),
+        /// A shared device and inode (below protocol 30).
+        DevIno(u64, u64),
+    }
+    let mut groups: HashMap<Group, Vec<usize>> = HashMap::new();
     for (i, f) in files.iter().enumerate() {
         if !f.active || !f.entry.is_reg() {
             continue;
         }
-        match roles.get(f.orig_index) {
-            Some(HlinkRole::Follower(leader)) => {
-                if let Some(&l) = by_origin.get(&(*leader as usize)) {
-                    out.push((i, l));
-                }
-            }
-            Some(HlinkRole::DevIno) => match leaders.get(&(f.entry.dev, f.entry.ino)) {
-                Some(&l) => out.push((i, l)),
-                None => {
-                    leaders.insert((f.entry.dev, f.entry.ino), i);
-                }
+        let group = match roles.get(f.orig_index) {
+            Some(HlinkRole::Follower(first)) => match by_origin.get(&(*first as usize)) {
+                Some(&first) => Group::Named(first),
+                None => continue,
             },
-            _ => {}
-        }
+            Some(HlinkRole::Leader) => Group::Named(i),
+            Some(HlinkRole::DevIno) => Group::DevIno(f.entry.dev, f.entry.ino),
+            _ => continue,
+        };
+        groups.entry(group).or_default().push(i);
+    }
+    let mut groups: Vec<(usize, Vec<usize>)> = groups
+        .into_values()
+        .filter(|members| members.len() > 1)
+        .map(|mut members| {
+            members.sort_unstable();
+            let at = members.iter().position(|&i| is_file_here(i)).unwrap_or(members.len() - 1);
+            let leader = members[at];
+            let followers: Vec<usize> = members[at + 1..].iter().chain(members[..at].iter().rev()).copied().collect();
+            (leader, followers)
+        })
+        .collect();
+    groups.sort_unstable_by_key(|(leader, _)| *leader);
+    let mut out = Vec::new();
+    for (leader, followers) in groups {
+        out.extend(followers.iter().map(|&f| (f, leader)));
     }
     out
 }
