@@ -245,6 +245,7 @@ fn push<R: BufRead, W: Write + Send>(
         temp_dir: m.temp_dir.as_deref(),
         paths: &request.paths,
         files_from: files_from.as_ref(),
+        max_verbosity: m.max_verbosity,
     };
     let idle = transfer_timeout(&transfer_options, m.timeout, stream);
     let stop_reading = stream.read_stopper();

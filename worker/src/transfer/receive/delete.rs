@@ -158,8 +158,17 @@ impl<'f> Deleter<'f> {
                     payload.push(0);
                 }
                 let mut out = s.out.lock().unwrap_or_else(|e| e.into_inner());
+                let o = s.setup.options;
                 if s.setup.protocol >= 29 {
                     out.message_ahead(MsgTag::Deleted, &payload)?;
+                } else if o.itemize {
+                    // Upstream's server formats it with the client's "%i"
+                    // alone: the name is not there.
+                    out.message_ahead(MsgTag::Info, b"*deleting  \n")?;
+                } else if s.setup.verbosity() > 0 {
+                    let slash = if is_dir { "/" } else { "" };
+                    let line = format!("deleting {}{slash}\n", String::from_utf8_lossy(name));
+                    out.message_ahead(MsgTag::Info, line.as_bytes())?;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -253,6 +253,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                     if early {
                         let iflags = item_flags(s.setup, fe, existing.as_ref(), item::LOCAL_CHANGE | item::XNAME_FOLLOWS);
                         self.send_linked_item(follower, iflags, &le.name)?;
+                        self.old_protocol_line(format!("{} => {}\n", quoted_plain(fe), quoted_plain(le)))?;
                     }
                     s.confirm(follower, false)?;
                 }
@@ -263,6 +264,17 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             }
         }
         Ok(())
+    }
+
+    /// Below protocol 29 the client itemizes only what it sends, and with
+    /// `-v` upstream's generator names what it made itself (directories,
+    /// links, nodes, hard links) in messages: this sends one such line.
+    fn old_protocol_line(&self, text: String) -> io::Result<()> {
+        let s = self.shared;
+        if s.setup.protocol >= 29 || s.setup.verbosity() < 1 {
+            return Ok(());
+        }
+        s.info(&text)
     }
 
     /// Itemize a hard link made to `leader_name` (from protocol 29).
@@ -973,6 +985,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             ))?);
         }
         let _ = attrs::apply(s.setup, &dir, &name, e, None);
+        self.old_protocol_line(format!("{} -> {}\n", quoted_plain(e), String::from_utf8_lossy(&target)))?;
         let was_link = existing.filter(|m| m.is_symlink());
         self.send_item(i, item_flags(s.setup, e, was_link, item::LOCAL_CHANGE | item::REPORT_CHANGE))?;
         // A new link counts as sent (the older --remove-sent-files too).
@@ -1029,6 +1042,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         let mode = attrs::dest_mode(s.setup, e, None);
         let _ = attrs::apply(s.setup, &dir, &name, e, Some(mode));
         self.send_item(i, item_flags(s.setup, e, None, item::LOCAL_CHANGE | item::REPORT_CHANGE))?;
+        self.old_protocol_line(format!("{}\n", quoted_plain(e)))?;
         s.confirm(i, false)?;
         Ok(())
     }
@@ -1134,6 +1148,11 @@ fn item_flags(setup: &crate::transfer::receive::ReceiveSetup<'_>, e: &FileEntry,
 /// Flags worth telling the client (upstream's SIGNIFICANT_ITEM_FLAGS).
 fn significant(iflags: u16) -> bool {
     iflags & !(item::BASIS_TYPE_FOLLOWS | item::XNAME_FOLLOWS | item::LOCAL_CHANGE) != 0
+}
+
+/// The entry's name as upstream's messages print a file name.
+fn quoted_plain(e: &FileEntry) -> String {
+    String::from_utf8_lossy(&e.name).into_owned()
 }
 
 fn quoted(e: &FileEntry) -> String {

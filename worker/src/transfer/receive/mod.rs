@@ -55,6 +55,9 @@ use crate::transfer::options::TransferOptions;
 /// Everything a push needs from the session.
 pub struct ReceiveSetup<'a> {
     pub protocol: u32,
+    /// The module's `max verbosity`: caps the client's `-v` for the lines
+    /// the daemon itself writes (below protocol 29).
+    pub max_verbosity: i32,
     pub negotiated: &'a Negotiated,
     pub options: &'a TransferOptions,
     pub module_name: &'a str,
@@ -475,6 +478,13 @@ fn hard_link_followers(
         out.extend(followers.iter().map(|&f| (f, leader)));
     }
     out
+}
+
+impl ReceiveSetup<'_> {
+    /// The client's `-v` level as the module lets it count.
+    pub fn verbosity(&self) -> i32 {
+        i32::from(self.options.verbose).min(self.max_verbosity)
+    }
 }
 
 impl<W: Write> Shared<'_, W> {
