@@ -1561,3 +1561,24 @@ fn old_protocol_push_output_like_stock() {
         }
     }
 }
+
+/// A delta push of a basis big enough to be summed on several threads:
+/// the same literal and matched data as stock, the same file.
+#[test]
+fn a_large_delta_push_like_stock() {
+    let p = push_pair("");
+    let big: Vec<u8> = (0..20_000_000u32).map(|i| (i.wrapping_mul(2_246_822_519) >> 11) as u8).collect();
+    std::fs::write(p.src.path().join("large.bin"), &big).unwrap();
+    let seed = move |dst: &Path| {
+        let mut old = big.clone();
+        old[12_345_678] ^= 0x5A;
+        old.truncate(19_000_000);
+        std::fs::write(dst.join("large.bin"), old).unwrap();
+        set_mtime(&dst.join("large.bin"), 1_500_000_000, 0);
+    };
+    for opts in [vec!["-a", "--stats", "--no-whole-file"], vec!["-a", "--stats", "--no-whole-file", "--protocol=29"]] {
+        let (s, o) = p.compare(&opts, "large.bin", "w/large.bin", Some(&seed));
+        assert_same_delta(&s, &o, &opts);
+        assert!(o.stat_line("Matched data:").is_some_and(|l| !l.contains(" 0 bytes")), "{o:?}");
+    }
+}

@@ -12,6 +12,7 @@ pub mod append;
 pub mod apply;
 pub mod checksum;
 pub mod error;
+pub mod file_sums;
 pub mod matcher;
 pub mod sums;
 pub mod token;

@@ -16,7 +16,7 @@ use std::sync::mpsc::Receiver;
 
 use crate::session::multiplex::MsgTag;
 use crate::transfer::delta::sums::SUM_LENGTH;
-use crate::transfer::delta::{compute_block_sums, sum_sizes_sqroot, write_block_sums, write_sum_head, FileSum, SumHead, SumSizing};
+use crate::transfer::delta::{sum_sizes_sqroot, write_block_sums, write_sum_head, FileSum, SumHead, SumSizing};
 use crate::transfer::flist::FileEntry;
 use crate::transfer::item;
 use crate::transfer::ndx::{NdxCodec, NDX_DONE};
@@ -781,11 +781,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         }
         let sums = match existing {
             Some(old) if !s.setup.options.whole_file && old.len() > 0 => match s.root.open_read(&basis_rel) {
-                Ok(file) => {
-                    let mut r = BufReader::with_capacity(256 * 1024, file);
-                    let _ = sum_sizes_sqroot(old.len(), protocol, xfer_sum_len, sizing);
-                    compute_block_sums(&mut r, old.len(), &s.params, protocol, sizing).ok()
-                }
+                Ok(file) => crate::transfer::delta::file_sums::block_sums_of_file(&file, old.len(), &s.params, protocol, sizing).ok(),
                 Err(_) => None,
             },
             _ => None,
