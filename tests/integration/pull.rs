@@ -831,3 +831,34 @@ fn xattr_pulls_like_stock() {
     assert!(o.stdout.contains(".f........x a\n") && !o.stdout.contains(" b\n"), "{o:?}");
     assert_eq!(xattr::get(d.path().join("a"), "user.long").unwrap().unwrap(), [b'L'; 100]);
 }
+
+/// Filter options given to the daemon itself (`-M--exclude=...`): they
+/// shape what is sent as stock's do, before the client's own rules, and a
+/// file they name is read inside the module.
+#[test]
+fn filter_options_for_the_daemon_like_stock() {
+    let p = pair();
+    std::fs::write(p.src.path().join("rules.txt"), "# not sent\n*.o\n+ keep.log\n").unwrap();
+    for opts in [
+        vec!["-a", "-M--exclude=*.txt"],
+        vec!["-a", "-M--filter=-_*.o", "--exclude=*.c"],
+        vec!["-a", "-M--include=*.c", "-M--exclude=file.*", "-M--exclude=*.bin"],
+        vec!["-a", "-M--filter=exclude_small.txt", "--include=small.txt"],
+        vec!["-a", "-M--exclude-from=/rules.txt"],
+        vec!["-a", "-M--exclude-from=../../rules.txt", "--protocol=29"],
+        vec!["-a", "-M--filter=dir-merge_.keep"],
+    ] {
+        // (The module runs as nobody: a 0750 directory is unreadable, exit 23 on both.)
+        let (_, _, _, d) = compare(&p, &opts, "mod/", None);
+        let sent = snapshot(d.path());
+        assert!(sent.contains_key("dir"), "{opts:?}: {sent:?}");
+    }
+    // A missing file: upstream's words, and nothing is sent.
+    for (_, bin) in clients() {
+        let d = tempfile::tempdir().unwrap();
+        let o = pull_paths(&bin, p.ours.addr, &["-a", "-M--exclude-from=/no/such/list"], &["mod/"], d.path());
+        assert_ne!(o.code, 0, "{o:?}");
+        assert!(o.stderr.contains("failed to open exclude file"), "{o:?}");
+        assert!(std::fs::read_dir(d.path()).unwrap().next().is_none());
+    }
+}

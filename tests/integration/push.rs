@@ -1582,3 +1582,27 @@ fn a_large_delta_push_like_stock() {
         assert!(o.stat_line("Matched data:").is_some_and(|l| !l.contains(" 0 bytes")), "{o:?}");
     }
 }
+
+/// Filter options given to the daemon itself on a push protect what they
+/// exclude from `--delete`, as stock's do.
+#[test]
+fn filter_options_for_the_daemon_on_a_push_like_stock() {
+    let p = push_pair("");
+    let seed = |dst: &Path| {
+        for f in ["keep.me", "drop.me", "dir/keep.me"] {
+            let path = dst.join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, f).unwrap();
+            set_mtime(&path, 1_500_000_000, 0);
+        }
+        set_mtime(&dst.join("dir"), 1_500_000_000, 0);
+    };
+    for opts in [
+        vec!["-a", "--delete", "-M--exclude=keep.me"],
+        vec!["-a", "--delete", "-M--filter=protect_/keep.me", "--no-inc-recursive", "-i"],
+    ] {
+        p.compare_unordered(&opts, "", "w/", Some(&seed));
+        assert!(p.ours_dst.path().join("keep.me").exists(), "{opts:?}");
+        assert!(!p.ours_dst.path().join("drop.me").exists(), "{opts:?}");
+    }
+}

@@ -222,12 +222,17 @@ fn push<R: BufRead, W: Write + Send>(
             }
         }
     };
+    let server_rules = match server_filter_rules(&transfer_options, prepared.opened_root.as_ref(), &root_text, &daemon_filters, "Receiver") {
+        Ok(rules) => rules,
+        Err((message, code)) => return refuse(request, reader, writer, stream, options, &message, code),
+    };
     let may_chown = match &request.identity {
         Some(id) => id.uid == 0,
         None => nix::unistd::geteuid().is_root(),
     };
     let setup = ReceiveSetup {
         protocol: request.protocol,
+        server_rules: &server_rules,
         negotiated,
         options: &transfer_options,
         module_name: &module.name,
@@ -350,6 +355,10 @@ fn pull<R: BufRead, W: Write>(
     };
     let module = request.module();
     let m = &module.settings;
+    let server_rules = match server_filter_rules(&transfer_options, prepared.opened_root.as_ref(), &prepared.root_text, &prepared.daemon_filters, "sender") {
+        Ok(rules) => rules,
+        Err((message, code)) => return refuse(request, reader, writer, stream, options, &message, code),
+    };
     let (daemon_filters, outgoing_chmod, root_text) = (prepared.daemon_filters, prepared.chmod, prepared.root_text);
     let user = request.user.clone().unwrap_or_default();
     let addr = request.peer_addr.to_string();
@@ -361,6 +370,7 @@ fn pull<R: BufRead, W: Write>(
         module_name: &module.name,
         module_root: std::path::PathBuf::from(root),
         daemon_filters: &daemon_filters,
+        server_rules: &server_rules,
         // Upstream's default: munge unless the module is chrooted to its path.
         munge_symlinks: m
             .munge_symlinks
@@ -502,6 +512,34 @@ fn prepare_module(request: &SessionRequest, incoming: bool) -> Result<ModuleSetu
 /// Send `message` and an error exit the way upstream's `exit_cleanup`
 /// does, half-close, then read until the client hangs up: an orderly close,
 /// so the client sees our words rather than a connection reset.
+/// The filter options given to the daemon itself, as rules, with the
+/// files they name read inside the module; else upstream's refusal
+/// (`failed to open exclude file ...`, exit 11) and its exit code.
+fn server_filter_rules(
+    transfer_options: &TransferOptions,
+    opened_root: Option<&crate::transfer::module_root::ModuleRoot>,
+    root_text: &str,
+    daemon_filters: &crate::transfer::filter::FilterList,
+    role: &str,
+) -> Result<Vec<String>, (String, ExitCode)> {
+    use crate::transfer::module_root::ModuleRoot;
+    use crate::transfer::server_filters::{expand, Refusal};
+    if transfer_options.server_filters.is_empty() {
+        return Ok(Vec::new());
+    }
+    let opened;
+    let root = match opened_root {
+        Some(root) => root,
+        None => {
+            opened = ModuleRoot::open(std::path::Path::new(root_text)).map_err(|e| (format!("ERROR: {e}\n"), ExitCode::FileIo))?;
+            &opened
+        }
+    };
+    expand(&transfer_options.server_filters, root, daemon_filters, role).map_err(|Refusal { message, file_error }| {
+        (message, if file_error { ExitCode::FileIo } else { ExitCode::Unsupported })
+    })
+}
+
 fn refuse<R: BufRead, W: Write>(
     request: &SessionRequest,
     reader: &mut R,

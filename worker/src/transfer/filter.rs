@@ -98,7 +98,9 @@ impl FilterList {
         Self::receive_into(list, r, protocol)
     }
 
-    fn receive_into(mut list: FilterList, r: &mut impl Read, protocol: u32) -> Result<FilterList, FilterError> {
+    /// Read the client's list into `list`, after the rules it holds (the
+    /// daemon's own, from its command line).
+    pub fn receive_into(mut list: FilterList, r: &mut impl Read, protocol: u32) -> Result<FilterList, FilterError> {
         loop {
             let len = read_int(r)?;
             if len == 0 {

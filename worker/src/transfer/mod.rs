@@ -15,6 +15,7 @@ pub mod demux;
 pub mod entry_stat;
 pub mod fake_super;
 pub mod files_from;
+pub mod server_filters;
 pub mod filter;
 pub mod filter_merge;
 pub mod flist;

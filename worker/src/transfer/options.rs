@@ -141,6 +141,9 @@ pub struct TransferOptions {
     pub receiver_options: Vec<String>,
     /// Options given that this build does not implement, by name.
     pub unsupported: Vec<String>,
+    /// Filter options given to the daemon itself (`rsync -M--exclude=...`),
+    /// in order: they come before the client's rules (server_filters.rs).
+    pub server_filters: Vec<(ServerFilter, String)>,
     /// `--usermap` / `--groupmap` (a client's `--chown` arrives as these),
     /// repeated ones joined with commas as upstream joins them.
     pub usermap: Option<String>,
@@ -188,6 +191,21 @@ pub enum AltDest {
     Link,
 }
 
+/// A filter option on the daemon's own command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerFilter {
+    /// `--exclude=PATTERN`
+    Exclude,
+    /// `--include=PATTERN`
+    Include,
+    /// `--filter=RULE`
+    Rule,
+    /// `--exclude-from=FILE`
+    ExcludeFrom,
+    /// `--include-from=FILE`
+    IncludeFrom,
+}
+
 /// Long options that take their value as the next argument.
 const SEPARATE_VALUE: &[&str] = &[
     "files-from",
@@ -198,6 +216,11 @@ const SEPARATE_VALUE: &[&str] = &[
     "copy-dest",
     "link-dest",
     "suffix",
+    "exclude",
+    "include",
+    "filter",
+    "exclude-from",
+    "include-from",
 ];
 
 /// Long options accepted without effect on the sending side (they shape
@@ -360,6 +383,16 @@ impl TransferOptions {
             n if n.starts_with("delete-") => {
                 self.delete_mode = true;
                 self.receiver_options.push(format!("--{n}"));
+            }
+            "exclude" | "include" | "filter" | "exclude-from" | "include-from" => {
+                let kind = match name {
+                    "exclude" => ServerFilter::Exclude,
+                    "include" => ServerFilter::Include,
+                    "filter" => ServerFilter::Rule,
+                    "exclude-from" => ServerFilter::ExcludeFrom,
+                    _ => ServerFilter::IncludeFrom,
+                };
+                self.server_filters.push((kind, value.unwrap_or("").to_string()));
             }
             n if ACCEPTED_LONG.contains(&n) => {}
             other => self.unsupported.push(format!("--{other}")),

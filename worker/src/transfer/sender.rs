@@ -45,6 +45,9 @@ pub struct SenderSetup<'a> {
     pub module_root: PathBuf,
     /// The module's own filter rules.
     pub daemon_filters: &'a FilterList,
+    /// Filter rules given to the daemon itself (`-M--exclude=...`), in
+    /// the wire's short form: they go before the client's.
+    pub server_rules: &'a [String],
     /// `munge symlinks` in effect for the module.
     pub munge_symlinks: bool,
     /// `fake super`: files are listed as their attribute describes them.
@@ -142,7 +145,11 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
     let mut out = MuxOut::new(crate::transfer::bwlimit::Throttled::new(writer, opts.bwlimit));
     let mut stats = SenderStats::default();
 
-    let mut filters = FilterList::receive(&mut input, protocol).map_err(|e| match e {
+    let mut ours = FilterList::default();
+    for rule in setup.server_rules {
+        ours.add_wire_rule(rule, protocol).map_err(SenderError::Filter)?;
+    }
+    let mut filters = FilterList::receive_into(ours, &mut input, protocol).map_err(|e| match e {
         FilterError::Io(e) => SenderError::Io(e),
         other => SenderError::Filter(other),
     })?;

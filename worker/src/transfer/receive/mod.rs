@@ -55,6 +55,10 @@ use crate::transfer::options::TransferOptions;
 /// Everything a push needs from the session.
 pub struct ReceiveSetup<'a> {
     pub protocol: u32,
+    /// Filter rules given to the daemon itself (`-M--exclude=...`), in
+    /// the wire's short form: they protect what they exclude from
+    /// deletion, before the client's rules.
+    pub server_rules: &'a [String],
     /// The module's `max verbosity`: caps the client's `-v` for the lines
     /// the daemon itself writes (below protocol 29).
     pub max_verbosity: i32,
@@ -232,13 +236,21 @@ pub fn run<R: Read, W: Write + Send>(
     let mut input = DemuxReader::new(reader, protocol >= 30);
     // The client's rules, read for the receiving side: what they protect
     // is never deleted.
+    let mut ours = FilterList {
+        receiver_side: true,
+        delete_excluded: opts.delete_excluded,
+        ..FilterList::default()
+    };
+    for rule in setup.server_rules {
+        ours.add_wire_rule(rule, protocol).map_err(ReceiveError::Filter)?;
+    }
     let client_filters = if receiver_wants_filters(opts, protocol) {
-        FilterList::receive_for_receiver(&mut input, protocol, opts.delete_excluded).map_err(|e| match e {
+        FilterList::receive_into(ours, &mut input, protocol).map_err(|e| match e {
             FilterError::Io(e) => ReceiveError::Io(e),
             other => ReceiveError::Filter(other),
         })?
     } else {
-        FilterList::default()
+        ours
     };
     let kind = ChecksumKind::from_negotiated(&setup.negotiated.checksum, protocol)
         .ok_or_else(|| ReceiveError::Protocol(format!("unsupported checksum {}", setup.negotiated.checksum)))?;
