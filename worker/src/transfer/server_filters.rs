@@ -118,13 +118,19 @@ fn add_rule(rule: &str, root: &ModuleRoot, daemon_filters: &FilterList, role: &s
 }
 
 /// The non-empty, non-comment lines of `name`, opened inside the module
-/// (its filters consulted first). Upstream's words when it cannot be.
+/// (its filters consulted first: a list they hide is refused, a merge
+/// file they hide reads as empty). Upstream's words when it cannot be.
 fn read_lines(name: &str, what: &str, root: &ModuleRoot, daemon_filters: &FilterList, role: &str) -> Result<Vec<String>, Refusal> {
     if name == "-" {
         return Err(refused(&format!("--{what}-from=- would read the daemon's own input")));
     }
     let rel = crate::transfer::walk::sanitize(name);
     if !daemon_filters.rules.is_empty() && (rel.is_empty() || daemon_filters.excludes(&rel, false)) {
+        if what == "merge" {
+            // Upstream: a merge file the module hides is as good as empty,
+            // neither an error nor a sign that it exists.
+            return Ok(Vec::new());
+        }
         return Err(Refusal {
             message: "Your options have been rejected by the server.\n".into(),
             file_error: false,
@@ -200,13 +206,15 @@ mod tests {
     }
 
     #[test]
-    fn a_file_the_module_excludes_or_lacks_is_refused() {
+    fn a_file_the_module_excludes_or_lacks_is_refused_and_a_hidden_merge_file_is_empty() {
         let (_dir, root) = module();
         let mut daemon = FilterList::default();
         daemon.add_wire_rule("- /rules/***", 31).unwrap();
-        let given = vec![(ServerFilter::Rule, "merge /rules/list".to_string())];
+        let given = vec![(ServerFilter::ExcludeFrom, "/rules/list".to_string())];
         let refusal = expand(&given, &root, &daemon, "sender").unwrap_err();
         assert!(!refusal.file_error && refusal.message.contains("rejected"), "{refusal:?}");
+        let hidden_merge = vec![(ServerFilter::Rule, "._/rules/merge".to_string())];
+        assert_eq!(expand(&hidden_merge, &root, &daemon, "sender").unwrap(), Vec::<String>::new());
         let missing = vec![(ServerFilter::ExcludeFrom, "/nope".to_string())];
         let refusal = expand(&missing, &root, &FilterList::default(), "sender").unwrap_err();
         assert!(refusal.file_error && refusal.message.contains("failed to open exclude file"), "{refusal:?}");
