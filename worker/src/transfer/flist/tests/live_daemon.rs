@@ -45,16 +45,37 @@ fn start_daemon(root: &Path, work: &Path) -> Daemon {
         ),
     )
     .unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new("rsync")
-        .args(["--daemon", "--no-detach", &format!("--port={port}"), "--address=127.0.0.1"])
-        .arg(format!("--config={}", conf.display()))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn rsync --daemon");
-    Daemon { child, port }
+    // The port is free when probed, but another test's connection may take
+    // it before the daemon binds it: then the daemon exits, and we try a
+    // new one. A daemon counts as up once it greets.
+    for _ in 0..5 {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut child = Command::new("rsync")
+            .args(["--daemon", "--no-detach", &format!("--port={port}"), "--address=127.0.0.1"])
+            .arg(format!("--config={}", conf.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn rsync --daemon");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut greeting = String::new();
+                if BufReader::new(s).read_line(&mut greeting).is_ok() && greeting.starts_with("@RSYNCD: ") {
+                    return Daemon { child, port };
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    panic!("rsync --daemon never came up");
 }
 
 fn connect(port: u16) -> TcpStream {
