@@ -53,12 +53,12 @@ pub(crate) fn fill(root: &ModuleRoot, entries: &mut [(FileEntry, PathBuf)], kind
     } else {
         1
     };
-    let paths: Vec<&Path> = files.iter().map(|&i| entries[i].1.as_path()).collect();
+    let paths: Vec<(&Path, u64)> = files.iter().map(|&i| (entries[i].1.as_path(), entries[i].0.size)).collect();
     let sums = if threads > 1 {
         hash_parallel(root, &paths, &params, threads)
     } else {
         let mut buf = vec![0u8; READ_BUF];
-        paths.iter().map(|p| hash_one(root, p, &params, &mut buf)).collect()
+        paths.iter().map(|&(p, size)| hash_one(root, p, size, &params, &mut buf)).collect()
     };
     for (&i, sum) in files.iter().zip(sums) {
         let (entry, path) = &mut entries[i];
@@ -74,15 +74,15 @@ pub(crate) fn fill(root: &ModuleRoot, entries: &mut [(FileEntry, PathBuf)], kind
 
 /// Hash `paths` on `threads` threads (this one included), each pulling the
 /// next unclaimed file, so one big file does not hold up the rest.
-fn hash_parallel(root: &ModuleRoot, paths: &[&Path], params: &ChecksumParams, threads: usize) -> Vec<io::Result<Vec<u8>>> {
+fn hash_parallel(root: &ModuleRoot, paths: &[(&Path, u64)], params: &ChecksumParams, threads: usize) -> Vec<io::Result<Vec<u8>>> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<io::Result<Vec<u8>>>>> = Mutex::new((0..paths.len()).map(|_| None).collect());
     let work = || {
         let mut buf = vec![0u8; READ_BUF];
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(path) = paths.get(i) else { return };
-            let sum = hash_one(root, path, params, &mut buf);
+            let Some(&(path, size)) = paths.get(i) else { return };
+            let sum = hash_one(root, path, size, params, &mut buf);
             results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(sum);
         }
     };
@@ -100,18 +100,29 @@ fn hash_parallel(root: &ModuleRoot, paths: &[&Path], params: &ChecksumParams, th
         .collect()
 }
 
-/// The whole-file digest of one file, read through the module root.
-fn hash_one(root: &ModuleRoot, path: &Path, params: &ChecksumParams, buf: &mut [u8]) -> io::Result<Vec<u8>> {
-    let mut file: File = root.open_read(path)?;
+/// The whole-file digest of the first `size` bytes of one file (the size
+/// the list gives it, as upstream's `file_checksum` sums `st_size` bytes),
+/// read through the module root. Reading stops at `size`, so no read is
+/// spent on finding the end, and the open needs no stat: whatever was
+/// swapped in under the name, at most `size` bytes are read, never
+/// blocking (the open is non-blocking).
+fn hash_one(root: &ModuleRoot, path: &Path, size: u64, params: &ChecksumParams, buf: &mut [u8]) -> io::Result<Vec<u8>> {
+    let mut file: File = root.open_read_unchecked(path)?;
     let mut sum = FileSum::new(params);
-    loop {
-        match file.read(buf) {
-            Ok(0) => return Ok(sum.finish()),
-            Ok(n) => sum.update(&buf[..n]),
+    let mut left = size;
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        match file.read(&mut buf[..want]) {
+            Ok(0) => break,
+            Ok(n) => {
+                sum.update(&buf[..n]);
+                left -= n as u64;
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
+    Ok(sum.finish())
 }
 
 #[cfg(test)]

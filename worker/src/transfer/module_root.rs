@@ -212,6 +212,21 @@ impl ModuleRoot {
         self.open_read_with_metadata(rel).map(|(file, _)| file)
     }
 
+    /// [`ModuleRoot::open_read`] in one system call: no stat, so whatever
+    /// is at the name is opened (non-blocking, not following a final
+    /// symlink, never as a controlling terminal). For a caller that reads
+    /// a bounded amount and treats a failed read as unreadable (`-c`
+    /// hashing).
+    pub fn open_read_unchecked(&self, rel: &Path) -> io::Result<File> {
+        let base = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK;
+        let fd = match self.resolve(rel, base | libc::O_NOATIME) {
+            // O_NOATIME needs ownership or CAP_FOWNER.
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => self.resolve(rel, base)?,
+            other => other?,
+        };
+        Ok(File::from(fd))
+    }
+
     /// [`ModuleRoot::open_read`] and the opened file's metadata, in two
     /// system calls for a regular file (a read of a regular file never
     /// blocks, so its non-blocking flag is left as it is; anything else
