@@ -1452,6 +1452,15 @@ fn dry_run_pushes_change_nothing_like_stock() {
     p.compare(&["-ani"], "small.txt", "w/renamed.txt", None);
     p.compare_unordered(&["-aniR", "--no-inc-recursive"], "./dir/nested/deep", "w/", Some(&seed));
     assert!(!p.ours_dst.path().join("dir/nested").exists());
+    // A fake super module keeps owners and modes in an attribute: a dry
+    // run writes none.
+    let fake = push_pair(" fake super = yes\n");
+    fake.reset(Some(&seed));
+    let seeded = before(fake.ours_dst.path());
+    fake.compare_unordered(&["-ani", "--delete", "--no-inc-recursive"], "", "w/", Some(&seed));
+    assert_eq!(before(fake.ours_dst.path()), seeded, "fake super: the dry run changed the module");
+    let attrs = xattr::list(fake.ours_dst.path().join("small.txt")).map(|l| l.count()).unwrap_or(0);
+    assert_eq!(attrs, 0, "no attribute written");
 }
 
 /// `--remove-source-files` (and the older `--remove-sent-files`) on a
