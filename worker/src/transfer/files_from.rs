@@ -102,21 +102,41 @@ pub fn read_from_file(file: impl Read, nul_separated: bool) -> Result<Vec<Vec<u8
 /// path sanitised, the module's filters consulted. `Err`: the words
 /// upstream refuses with.
 pub fn open_in_module(root: &ModuleRoot, source: &str, daemon_filters: &FilterList) -> Result<std::fs::File, String> {
+    open_named_in_module(root, source, daemon_filters).map_err(|e| match e {
+        NamedFileError::Rejected => "Your options have been rejected by the server.\n".into(),
+        NamedFileError::Open { rel, err } => {
+            // The C library's words (strerror), as upstream prints them.
+            let text = io::Error::from_raw_os_error(err.raw_os_error().unwrap_or(0)).to_string();
+            let words = text.split(" (os error").next().unwrap_or(&text).to_string();
+            format!("failed to open files-from file {rel}: {words}\n")
+        }
+    })
+}
+
+/// Why a file a client names for the daemon to read (a `--files-from`
+/// list, an `--exclude-from` list, a merge file) was not opened.
+#[derive(Debug)]
+pub enum NamedFileError {
+    /// The module's filters hide the path (or it sanitises to nothing).
+    Rejected,
+    /// It could not be opened: its sanitised module-relative path and why.
+    Open { rel: String, err: io::Error },
+}
+
+/// Open a file a client names, as upstream's daemon does: the path
+/// sanitised into the module, the module's filters consulted, then read
+/// through the module root.
+pub fn open_named_in_module(root: &ModuleRoot, source: &str, daemon_filters: &FilterList) -> Result<std::fs::File, NamedFileError> {
     let rel = crate::transfer::walk::sanitize(source);
     if !daemon_filters.rules.is_empty() && (rel.is_empty() || daemon_filters.excludes(&rel, false)) {
-        return Err("Your options have been rejected by the server.\n".into());
+        return Err(NamedFileError::Rejected);
     }
     let opened = if rel.is_empty() {
         Err(io::Error::from_raw_os_error(libc::ENOENT))
     } else {
         root.open_read(Path::new(&rel))
     };
-    opened.map_err(|e| {
-        // The C library's words (strerror), as upstream prints them.
-        let text = io::Error::from_raw_os_error(e.raw_os_error().unwrap_or(0)).to_string();
-        let words = text.split(" (os error").next().unwrap_or(&text).to_string();
-        format!("failed to open files-from file {rel}: {words}\n")
-    })
+    opened.map_err(|err| NamedFileError::Open { rel, err })
 }
 
 /// Send a list file's names to the client, as upstream's receiving server

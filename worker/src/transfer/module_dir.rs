@@ -59,13 +59,21 @@ impl ModuleRoot {
     /// Open module directory `rel` (empty: the module itself) for changes.
     /// In a dry run a missing directory opens as an empty one.
     pub fn dir(&self, rel: &Path) -> io::Result<ModuleDir> {
-        let dry_run = self.is_dry_run();
-        let fd = match self.resolve_fd(rel, libc::O_PATH | libc::O_DIRECTORY) {
-            Ok(fd) => Some(fd),
-            Err(e) if dry_run && matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => None,
-            Err(e) => return Err(e),
-        };
-        Ok(ModuleDir { fd, dry_run })
+        match self.existing_dir(rel) {
+            Err(e) if self.is_dry_run() && matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                Ok(ModuleDir { fd: None, dry_run: true })
+            }
+            other => other,
+        }
+    }
+
+    /// Module directory `rel` only if it is really there, even in a dry
+    /// run (where a push needs an existing directory to change into).
+    pub fn existing_dir(&self, rel: &Path) -> io::Result<ModuleDir> {
+        Ok(ModuleDir {
+            fd: Some(self.resolve_fd(rel, libc::O_PATH | libc::O_DIRECTORY)?),
+            dry_run: self.is_dry_run(),
+        })
     }
 
     /// The directory holding `rel` and `rel`'s last component.

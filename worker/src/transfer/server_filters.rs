@@ -7,8 +7,8 @@
 //! about its path, exactly like a `--files-from` list.
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 
+use crate::transfer::files_from::{open_named_in_module, NamedFileError};
 use crate::transfer::filter::FilterList;
 use crate::transfer::module_root::ModuleRoot;
 use crate::transfer::options::ServerFilter;
@@ -124,34 +124,29 @@ fn read_lines(name: &str, what: &str, root: &ModuleRoot, daemon_filters: &Filter
     if name == "-" {
         return Err(refused(&format!("--{what}-from=- would read the daemon's own input")));
     }
-    let rel = crate::transfer::walk::sanitize(name);
-    if !daemon_filters.rules.is_empty() && (rel.is_empty() || daemon_filters.excludes(&rel, false)) {
-        if what == "merge" {
-            // Upstream: a merge file the module hides is as good as empty,
-            // neither an error nor a sign that it exists.
-            return Ok(Vec::new());
+    let file = match open_named_in_module(root, name, daemon_filters) {
+        Ok(file) => file,
+        // Upstream: a merge file the module hides is as good as empty,
+        // neither an error nor a sign that it exists.
+        Err(NamedFileError::Rejected) if what == "merge" => return Ok(Vec::new()),
+        Err(NamedFileError::Rejected) => {
+            return Err(Refusal {
+                message: "Your options have been rejected by the server.\n".into(),
+                file_error: false,
+            })
         }
-        return Err(Refusal {
-            message: "Your options have been rejected by the server.\n".into(),
-            file_error: false,
-        });
-    }
-    let opened = if rel.is_empty() {
-        Err(std::io::Error::from_raw_os_error(libc::ENOENT))
-    } else {
-        root.open_read(Path::new(&rel))
+        Err(NamedFileError::Open { rel, err }) => {
+            let shown = root.path().join(&rel);
+            return Err(Refusal {
+                message: crate::transfer::walk::rsyserr_as(role, &format!("failed to open {what} file {}", shown.display()), &err),
+                file_error: true,
+            });
+        }
     };
-    let file = opened.map_err(|e| {
-        let shown = root.path().join(&rel);
-        Refusal {
-            message: crate::transfer::walk::rsyserr_as(role, &format!("failed to open {what} file {}", shown.display()), &e),
-            file_error: true,
-        }
-    })?;
     let mut lines = Vec::new();
     for line in BufReader::new(file).split(b'\n') {
         let line = line.map_err(|e| Refusal {
-            message: crate::transfer::walk::rsyserr_as(role, &format!("reading {what} file {rel}"), &e),
+            message: crate::transfer::walk::rsyserr_as(role, &format!("reading {what} file {name}"), &e),
             file_error: true,
         })?;
         let line = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();

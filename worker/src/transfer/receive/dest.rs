@@ -110,13 +110,7 @@ pub fn resolve(root: &ModuleRoot, setup: &ReceiveSetup<'_>, files: &[SortedEntry
     // directory that must be there (upstream changes into it).
     let name = path.file_name().map(|n| n.to_os_string());
     let parent = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    // (A dry run opens a missing directory as an empty one: look first.)
-    let there = match root.stat(&parent) {
-        Ok(m) if !m.is_dir() => Err(io::Error::from_raw_os_error(libc::ENOTDIR)),
-        Ok(_) => root.dir(&parent).map(drop),
-        Err(e) => Err(e),
-    };
-    if let Err(e) = there {
+    if let Err(e) = root.existing_dir(&parent) {
         let text = rsyserr_as(
             "Receiver",
             &format!("change_dir#3 {} failed", full_fname(&parent.to_string_lossy(), setup.module_name)),

@@ -60,8 +60,6 @@ struct Generator<'s, 'a, W: Write> {
     /// Files asked for again (the redo phase): their followers wait for
     /// the end.
     redone: std::collections::HashSet<usize>,
-    /// Whether the followers of files done in the first pass are linked.
-    early_links_done: bool,
 }
 
 /// Run the generator; returns the io_error bits it collected.
@@ -86,7 +84,6 @@ pub fn run<W: Write>(shared: &Shared<'_, W>, from_receiver: Receiver<ToGenerator
         failed_dir: None,
         hlink_followers: shared.hard_links.iter().map(|&(follower, _)| follower).collect(),
         redone: Default::default(),
-        early_links_done: false,
     };
     if o.delete_timing == DeleteTiming::Before {
         g.delete_pass()?;
@@ -113,7 +110,6 @@ pub fn run<W: Write>(shared: &Shared<'_, W>, from_receiver: Receiver<ToGenerator
                 // items, as upstream's generator does as each one lands.
                 if !o.delay_updates {
                     g.link_followers(true)?;
-                    g.early_links_done = true;
                 }
                 break;
             }
@@ -221,10 +217,12 @@ impl<'s, W: Write> Generator<'s, '_, W> {
     fn link_followers(&mut self, early: bool) -> Result<(), ReceiveError> {
         let s = self.shared;
         for &(follower, leader) in &s.hard_links {
+            // The early pass is skipped with --delay-updates (the files are
+            // not in place before phase 2); the late pass does the rest.
             let due = if early {
                 !self.redone.contains(&leader)
             } else {
-                !self.early_links_done || self.redone.contains(&leader)
+                s.setup.options.delay_updates || self.redone.contains(&leader)
             };
             if !due {
                 continue;
@@ -252,8 +250,8 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 Ok(()) => {
                     if early {
                         let iflags = item_flags(s.setup, fe, existing.as_ref(), item::LOCAL_CHANGE | item::XNAME_FOLLOWS);
-                        self.send_linked_item(follower, iflags, &le.name)?;
-                        self.old_protocol_line(format!("{} => {}\n", quoted_plain(fe), quoted_plain(le)))?;
+                        self.send_item_named(follower, iflags, Some(&le.name))?;
+                        self.old_protocol_line(format!("{} => {}\n", plain_name(fe), plain_name(le)))?;
                     }
                     s.confirm(follower, false)?;
                 }
@@ -275,16 +273,6 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             return Ok(());
         }
         s.info(&text)
-    }
-
-    /// Itemize a hard link made to `leader_name` (from protocol 29).
-    fn send_linked_item(&mut self, ndx: usize, iflags: u16, leader_name: &[u8]) -> io::Result<()> {
-        let protocol = self.shared.setup.protocol;
-        if protocol < 29 {
-            return Ok(());
-        }
-        let mut out = self.shared.out.lock().unwrap_or_else(|e| e.into_inner());
-        crate::transfer::sender::write_ndx_and_attrs(&mut *out, &mut self.ndx_out, ndx as i32, iflags, None, Some(leader_name), protocol)
     }
 
     /// A directory (or other non-file) stands where `e` comes: remove it,
@@ -362,12 +350,18 @@ impl<'s, W: Write> Generator<'s, '_, W> {
     /// Tell the client what happened to entry `ndx` (from protocol 29,
     /// when it matters): it counts and prints it.
     fn send_item(&mut self, ndx: usize, iflags: u16) -> io::Result<()> {
+        self.send_item_named(ndx, iflags, None)
+    }
+
+    /// [`Generator::send_item`] with the name upstream's item carries (a
+    /// hard link's leader): such an item always goes out.
+    fn send_item_named(&mut self, ndx: usize, iflags: u16, xname: Option<&[u8]>) -> io::Result<()> {
         let protocol = self.shared.setup.protocol;
-        if protocol < 29 || !significant(iflags) {
+        if protocol < 29 || !(significant(iflags) || xname.is_some_and(|x| !x.is_empty())) {
             return Ok(());
         }
         let mut out = self.shared.out.lock().unwrap_or_else(|e| e.into_inner());
-        crate::transfer::sender::write_ndx_and_attrs(&mut *out, &mut self.ndx_out, ndx as i32, iflags, None, None, protocol)
+        crate::transfer::sender::write_ndx_and_attrs(&mut *out, &mut self.ndx_out, ndx as i32, iflags, None, xname, protocol)
     }
 
     /// Upstream's `full_fname` of module-relative `rel` (`"."` for the
@@ -981,7 +975,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             ))?);
         }
         let _ = attrs::apply(s.setup, &dir, &name, e, None);
-        self.old_protocol_line(format!("{} -> {}\n", quoted_plain(e), String::from_utf8_lossy(&target)))?;
+        self.old_protocol_line(format!("{} -> {}\n", plain_name(e), String::from_utf8_lossy(&target)))?;
         let was_link = existing.filter(|m| m.is_symlink());
         self.send_item(i, item_flags(s.setup, e, was_link, item::LOCAL_CHANGE | item::REPORT_CHANGE))?;
         // A new link counts as sent (the older --remove-sent-files too).
@@ -1038,7 +1032,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         let mode = attrs::dest_mode(s.setup, e, None);
         let _ = attrs::apply(s.setup, &dir, &name, e, Some(mode));
         self.send_item(i, item_flags(s.setup, e, None, item::LOCAL_CHANGE | item::REPORT_CHANGE))?;
-        self.old_protocol_line(format!("{}\n", quoted_plain(e)))?;
+        self.old_protocol_line(format!("{}\n", plain_name(e)))?;
         s.confirm(i, false)?;
         Ok(())
     }
@@ -1147,7 +1141,7 @@ fn significant(iflags: u16) -> bool {
 }
 
 /// The entry's name as upstream's messages print a file name.
-fn quoted_plain(e: &FileEntry) -> String {
+fn plain_name(e: &FileEntry) -> String {
     String::from_utf8_lossy(&e.name).into_owned()
 }
 
