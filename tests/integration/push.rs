@@ -1415,7 +1415,7 @@ fn dry_run_pushes_change_nothing_like_stock() {
         std::fs::create_dir_all(dst.join("link-in/sub")).unwrap();
         std::fs::write(dst.join("emptydir"), b"a file where a directory goes").unwrap();
         std::os::unix::fs::symlink("elsewhere", dst.join("link-out")).unwrap();
-        for f in ["extra.txt", "gone/deep/x", "protected", "small.txt", "dir/other.o/in-the-way", "dir/other.o", "dir", "gone/deep", "gone", "link-in/sub", "link-in", "emptydir", "prev/big.bin", "prev"] {
+        for f in ["extra.txt", "gone/deep/x", "protected", "small.txt", "dir/other.o/in-the-way", "dir/other.o", "dir", "gone/deep", "gone", "link-in/sub", "link-in", "link-out", "emptydir", "prev/big.bin", "prev"] {
             set_mtime(&dst.join(f), 1_500_000_000, 0);
         }
     };
