@@ -1495,6 +1495,9 @@ fn remove_source_files_pushes_like_stock() {
         std::fs::write(dst.join("same.txt"), b"already there\n").unwrap();
         set_mtime(&dst.join("same.txt"), 1_600_000_000, 0);
         std::fs::write(dst.join("changed.bin"), vec![8u8; 100_000]).unwrap();
+        // Pinned: a dry run leaves it as seeded, and the two seeds are
+        // made moments apart.
+        set_mtime(&dst.join("changed.bin"), 1_700_000_000, 0);
     };
     let source_left = |root: &Path| {
         let mut t = snapshot(root);
