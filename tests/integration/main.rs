@@ -6,6 +6,7 @@ mod harness;
 
 mod activation;
 mod check_config;
+mod checksum_cache;
 mod containment;
 mod differential;
 mod fake_super;

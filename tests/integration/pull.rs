@@ -228,6 +228,15 @@ fn copy_links_reads_an_in_module_link_as_its_target() {
     }
     let (_, o, _, d2) = compare_with(Path::new("rsync"), &p, &["-aL"], "m/", None);
     assert_eq!(std::fs::read(d2.path().join("lnk")).unwrap(), b"symlink target content\n", "{o:?}");
+    // -c hashes a followed link's target: a destination that has it
+    // already gets nothing (a digest of zeros sent the file again).
+    let has_it = |d: &Path| {
+        for f in ["real", "lnk"] {
+            std::fs::write(d.join(f), b"symlink target content\n").unwrap();
+        }
+    };
+    let (_, o, _, _) = compare(&p, &["-rLc", "-i", "--no-inc-recursive"], "m/", Some(&has_it));
+    assert!(!o.stdout.contains(">f"), "{o:?}");
 }
 
 #[test]

@@ -115,8 +115,15 @@ fn compare_seeded(p: &Pair, options: &[&str], paths: &[&str], seed: Option<&dyn 
 /// apart in the two runs): not a difference between the daemons.
 fn touched_by_the_run(stock: Option<&String>, ours: Option<&String>) -> bool {
     let (Some(a), Some(b)) = (stock, ours) else { return false };
-    let split = |v: &str| v.starts_with("dir ").then(|| v.rsplit_once(" mtime ")).flatten().map(|(head, t)| (head.to_string(), t.parse::<i64>().ok()));
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let split = |v: &str| {
+        v.starts_with("dir ")
+            .then(|| v.rsplit_once(" mtime "))
+            .flatten()
+            .map(|(head, t)| (head.to_string(), t.parse::<i64>().ok()))
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     match (split(a), split(b)) {
         (Some((ha, Some(ta))), Some((hb, Some(tb)))) => ha == hb && (ta - tb).abs() <= 2 && now - ta.min(tb) < 600,
         _ => false,

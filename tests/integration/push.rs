@@ -253,7 +253,7 @@ fn stock_redid_a_file(run: &ClientRun) -> bool {
         .stdout
         .lines()
         .find_map(|l| l.split_once("(reg: ").map(|(_, rest)| rest))
-        .and_then(|rest| rest.split(|c: char| c == ',' || c == ')').next())
+        .and_then(|rest| rest.split([',', ')']).next())
         .and_then(|n| n.replace(',', "").parse::<u64>().ok());
     match (number("Number of regular files transferred: "), listed) {
         (Some(sent), Some(listed)) => sent > listed,
@@ -271,7 +271,11 @@ fn a_redo_is_told_from_stats() {
     };
     assert!(stock_redid_a_file(&stats("10")));
     assert!(!stock_redid_a_file(&stats("9")));
-    assert!(!stock_redid_a_file(&ClientRun { code: 0, stdout: "no stats".into(), stderr: String::new() }));
+    assert!(!stock_redid_a_file(&ClientRun {
+        code: 0,
+        stdout: "no stats".into(),
+        stderr: String::new()
+    }));
 }
 
 #[test]
@@ -1451,7 +1455,14 @@ fn atimes_push_like_stock() {
 fn dry_run_pushes_change_nothing_like_stock() {
     let p = push_pair(" exclude = /protected\n");
     let seed = |dst: &Path| {
-        for f in ["extra.txt", "gone/deep/x", "protected", "small.txt", "dir/other.o/in-the-way", "prev/big.bin"] {
+        for f in [
+            "extra.txt",
+            "gone/deep/x",
+            "protected",
+            "small.txt",
+            "dir/other.o/in-the-way",
+            "prev/big.bin",
+        ] {
             let path = dst.join(f);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, f).unwrap();
@@ -1460,7 +1471,23 @@ fn dry_run_pushes_change_nothing_like_stock() {
         std::fs::create_dir_all(dst.join("link-in/sub")).unwrap();
         std::fs::write(dst.join("emptydir"), b"a file where a directory goes").unwrap();
         std::os::unix::fs::symlink("elsewhere", dst.join("link-out")).unwrap();
-        for f in ["extra.txt", "gone/deep/x", "protected", "small.txt", "dir/other.o/in-the-way", "dir/other.o", "dir", "gone/deep", "gone", "link-in/sub", "link-in", "link-out", "emptydir", "prev/big.bin", "prev"] {
+        for f in [
+            "extra.txt",
+            "gone/deep/x",
+            "protected",
+            "small.txt",
+            "dir/other.o/in-the-way",
+            "dir/other.o",
+            "dir",
+            "gone/deep",
+            "gone",
+            "link-in/sub",
+            "link-in",
+            "link-out",
+            "emptydir",
+            "prev/big.bin",
+            "prev",
+        ] {
             set_mtime(&dst.join(f), 1_500_000_000, 0);
         }
     };
@@ -1573,8 +1600,17 @@ fn remove_source_files_pushes_like_stock() {
                 out.sort();
                 (code, out, err)
             };
-            assert_eq!(sorted(&runs[0], true), sorted(&runs[1], false), "{label} {opts:?}: output differs\nours: {:?}", runs[1]);
-            assert_eq!(snapshot(p.stock_dst.path()), snapshot(p.ours_dst.path()), "{label} {opts:?}: uploads differ");
+            assert_eq!(
+                sorted(&runs[0], true),
+                sorted(&runs[1], false),
+                "{label} {opts:?}: output differs\nours: {:?}",
+                runs[1]
+            );
+            assert_eq!(
+                snapshot(p.stock_dst.path()),
+                snapshot(p.ours_dst.path()),
+                "{label} {opts:?}: uploads differ"
+            );
             assert_eq!(
                 source_left(sources[0].path()),
                 source_left(sources[1].path()),
@@ -1610,10 +1646,17 @@ fn old_protocol_push_output_like_stock() {
         }
     };
     for proto in ["--protocol=28", "--protocol=27"] {
-        for opts in [vec!["-av", "--delete"], vec!["-ai", "--delete"], vec!["-avi", "--delete-after"], vec!["-avH", "-n", "--delete"]] {
+        for opts in [
+            vec!["-av", "--delete"],
+            vec!["-ai", "--delete"],
+            vec!["-avi", "--delete-after"],
+            vec!["-avH", "-n", "--delete"],
+        ] {
             let mut opts = opts;
             opts.push(proto);
-            let (_, o) = p.compare_unordered_without(&opts, "", "w/", Some(&seed), &|l: &str| l.ends_with('/') && !l.starts_with("deleting "));
+            let (_, o) = p.compare_unordered_without(&opts, "", "w/", Some(&seed), &|l: &str| {
+                l.ends_with('/') && !l.starts_with("deleting ")
+            });
             assert!(o.stdout.contains("deleting"), "{opts:?}: {o:?}");
         }
     }
@@ -1633,7 +1676,10 @@ fn a_large_delta_push_like_stock() {
         std::fs::write(dst.join("large.bin"), old).unwrap();
         set_mtime(&dst.join("large.bin"), 1_500_000_000, 0);
     };
-    for opts in [vec!["-a", "--stats", "--no-whole-file"], vec!["-a", "--stats", "--no-whole-file", "--protocol=29"]] {
+    for opts in [
+        vec!["-a", "--stats", "--no-whole-file"],
+        vec!["-a", "--stats", "--no-whole-file", "--protocol=29"],
+    ] {
         let (s, o) = p.compare(&opts, "large.bin", "w/large.bin", Some(&seed));
         assert_same_delta(&s, &o, &opts);
         assert!(o.stat_line("Matched data:").is_some_and(|l| !l.contains(" 0 bytes")), "{o:?}");

@@ -108,6 +108,33 @@ pub fn thread_fsuid() -> u32 {
     unsafe { libc::setfsuid(u32::MAX) as u32 }
 }
 
+/// The file-system gid this thread acts as (as [`thread_fsuid`]).
+pub fn thread_fsgid() -> u32 {
+    // SAFETY: setfsgid takes a plain integer; u32::MAX is never a valid
+    // gid, so the call only returns the thread's current fsgid.
+    unsafe { libc::setfsgid(u32::MAX) as u32 }
+}
+
+/// This thread's supplementary groups (the raw system call reports the
+/// caller's own, which `assume_on_this_thread` sets per thread).
+pub fn thread_groups() -> Vec<u32> {
+    let mut groups = vec![0 as libc::gid_t; 64];
+    loop {
+        // SAFETY: the raw getgroups system call with a valid pointer/length
+        // pair; it writes at most `len` ids.
+        let n = unsafe { libc::syscall(libc::SYS_getgroups, groups.len(), groups.as_mut_ptr()) };
+        if n >= 0 {
+            groups.truncate(n as usize);
+            return groups;
+        }
+        if io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) || groups.len() >= 65536 {
+            return Vec::new();
+        }
+        // More groups than room: try a bigger buffer.
+        groups.resize(groups.len() * 4, 0);
+    }
+}
+
 /// Take `id` for file access on the calling thread (irreversible for the
 /// thread: call it on the session thread only).
 pub fn assume_on_this_thread(id: &ModuleIdentity) -> io::Result<()> {

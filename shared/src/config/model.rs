@@ -161,6 +161,9 @@ settings_struct! {
         /// Daemon-wide cap on each session's sending rate in KiB/s (0 =
         /// none); `--bwlimit` on the command line, as upstream's daemon.
         "bwlimit" => bwlimit: u32,
+        /// Most `-c` whole-file digests each worker remembers for its
+        /// later sessions (0: none kept).
+        "checksum cache entries" => checksum_cache_entries: u32,
     }
 }
 

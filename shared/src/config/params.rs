@@ -155,6 +155,7 @@ pub static PARAMS: &[ParamDef] = &[
     p("max sessions", &[], G, int(0, U32_MAX), Some("0"), true),
     p("max sessions per worker", &[], G, int(1, U32_MAX), Some("16384"), true),
     p("bwlimit", &[], G, int(0, U32_MAX), Some("0"), true),
+    p("checksum cache entries", &[], G, int(0, U32_MAX), Some("100000"), true),
     // ---- upstream module parameters ----
     p("auth digest", &[], M, Str, None, true),
     p("auth users", &[], M, Kind::List(ListStyle::ConfStrtok), None, true),

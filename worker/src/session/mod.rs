@@ -222,7 +222,13 @@ fn push<R: BufRead, W: Write + Send>(
             }
         }
     };
-    let server_rules = match server_filter_rules(&transfer_options, prepared.opened_root.as_ref(), &root_text, &daemon_filters, "Receiver") {
+    let server_rules = match server_filter_rules(
+        &transfer_options,
+        prepared.opened_root.as_ref(),
+        &root_text,
+        &daemon_filters,
+        "Receiver",
+    ) {
         Ok(rules) => rules,
         Err((message, code)) => return refuse(request, reader, writer, stream, options, &message, code),
     };
@@ -355,7 +361,13 @@ fn pull<R: BufRead, W: Write>(
     };
     let module = request.module();
     let m = &module.settings;
-    let server_rules = match server_filter_rules(&transfer_options, prepared.opened_root.as_ref(), &prepared.root_text, &prepared.daemon_filters, "sender") {
+    let server_rules = match server_filter_rules(
+        &transfer_options,
+        prepared.opened_root.as_ref(),
+        &prepared.root_text,
+        &prepared.daemon_filters,
+        "sender",
+    ) {
         Ok(rules) => rules,
         Err((message, code)) => return refuse(request, reader, writer, stream, options, &message, code),
     };
@@ -535,9 +547,8 @@ fn server_filter_rules(
             &opened
         }
     };
-    expand(&transfer_options.server_filters, root, daemon_filters, role).map_err(|Refusal { message, file_error }| {
-        (message, if file_error { ExitCode::FileIo } else { ExitCode::Unsupported })
-    })
+    expand(&transfer_options.server_filters, root, daemon_filters, role)
+        .map_err(|Refusal { message, file_error }| (message, if file_error { ExitCode::FileIo } else { ExitCode::Unsupported }))
 }
 
 fn refuse<R: BufRead, W: Write>(

@@ -30,6 +30,10 @@ pub struct EntryStat {
     ino: u64,
     /// st_nlink (hard links).
     nlink: u64,
+    /// st_ctime, seconds and nanoseconds (the `-c` checksum cache: a
+    /// change of content or permissions moves it).
+    ctime: i64,
+    ctime_nsec: i64,
 }
 
 impl EntryStat {
@@ -88,6 +92,14 @@ impl EntryStat {
     pub fn nlink(&self) -> u64 {
         self.nlink
     }
+
+    pub fn ctime(&self) -> i64 {
+        self.ctime
+    }
+
+    pub fn ctime_nsec(&self) -> i64 {
+        self.ctime_nsec
+    }
 }
 
 impl From<&Metadata> for EntryStat {
@@ -104,6 +116,8 @@ impl From<&Metadata> for EntryStat {
             dev: m.dev(),
             ino: m.ino(),
             nlink: m.nlink(),
+            ctime: m.ctime(),
+            ctime_nsec: m.ctime_nsec(),
         }
     }
 }
@@ -130,6 +144,8 @@ impl From<&libc::stat> for EntryStat {
             dev: st.st_dev as u64,
             ino: st.st_ino as u64,
             nlink: st.st_nlink as u64,
+            ctime: st.st_ctime as i64,
+            ctime_nsec: st.st_ctime_nsec as i64,
         }
     }
 }

@@ -6,16 +6,20 @@
 //! copies a thread's fsuid, fsgid and groups to the threads it creates;
 //! see `identity.rs`): a helper reads exactly what the session may.
 //! Results are applied in list order on the calling thread, so messages
-//! and the list are the same as a serial run's.
+//! and the list are the same as a serial run's. A file the worker hashed
+//! for an earlier session and that has not changed since is not read
+//! again (`checksum_cache.rs`).
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::SystemTime;
 
-use tracing::info;
+use tracing::{debug, info};
 
+use crate::transfer::checksum_cache::{self, CacheKey, ChecksumCache};
 use crate::transfer::delta::checksum::{ChecksumKind, ChecksumParams, FileSum};
 use crate::transfer::flist::FileEntry;
 use crate::transfer::module_root::ModuleRoot;
@@ -34,7 +38,16 @@ const READ_BUF: usize = 256 * 1024;
 /// upstream). A file that cannot be read gets zeros and a line in the
 /// daemon log only: upstream's `file_checksum()` raises no I/O error
 /// either (sending the file will report it, if it still fails then).
-pub(crate) fn fill(root: &ModuleRoot, entries: &mut [(FileEntry, PathBuf)], kind: ChecksumKind) {
+/// Digests the worker's [`checksum_cache`] holds for the unchanged file
+/// are taken from it; the rest are read, and kept there when settled.
+/// `follow`: the list follows symlinks (`-L`, `--copy-unsafe-links`), so
+/// a regular file in it may be a link's target, read through the link.
+pub(crate) fn fill(root: &ModuleRoot, entries: &mut [(FileEntry, PathBuf)], kind: ChecksumKind, follow: bool) {
+    fill_with(root, entries, kind, follow, checksum_cache::shared());
+}
+
+/// [`fill`] with an explicit cache (none: read every file).
+fn fill_with(root: &ModuleRoot, entries: &mut [(FileEntry, PathBuf)], kind: ChecksumKind, follow: bool, cache: Option<&ChecksumCache>) {
     // Plain digests: the old seeded MD4 of protocols < 30 is a transfer-sum
     // quirk; upstream's file_checksum() never feeds the seed.
     let kind = if kind == ChecksumKind::Md4Old { ChecksumKind::Md4 } else { kind };
@@ -43,27 +56,53 @@ pub(crate) fn fill(root: &ModuleRoot, entries: &mut [(FileEntry, PathBuf)], kind
         seed: 0,
         proper_seed_order: true,
     };
-    let files: Vec<usize> = (0..entries.len()).filter(|&i| entries[i].0.is_reg()).collect();
-    let bytes: u64 = files.iter().map(|&i| entries[i].0.size).sum();
-    let threads = if files.len() >= PARALLEL_MIN_FILES && bytes >= PARALLEL_MIN_BYTES {
+    let reader = cache.map(|_| checksum_cache::reader_tag());
+    let mut to_read = Vec::new();
+    for (i, (entry, _)) in entries.iter_mut().enumerate() {
+        if !entry.is_reg() {
+            continue;
+        }
+        let known = cache.zip(reader).and_then(|(c, r)| c.lookup(&CacheKey::of(entry, kind, r)));
+        match known {
+            Some(sum) => entry.checksum = Some(sum),
+            None => to_read.push(i),
+        }
+    }
+    if cache.is_some() {
+        let listed = entries.iter().filter(|(e, _)| e.is_reg()).count();
+        debug!("-c: {} of {} file digests from the checksum cache", listed - to_read.len(), listed);
+    }
+    let bytes: u64 = to_read.iter().map(|&i| entries[i].0.size).sum();
+    let threads = if to_read.len() >= PARALLEL_MIN_FILES && bytes >= PARALLEL_MIN_BYTES {
         std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(MAX_THREADS)
-            .min(files.len())
+            .min(to_read.len())
     } else {
         1
     };
-    let paths: Vec<(&Path, u64)> = files.iter().map(|&i| (entries[i].1.as_path(), entries[i].0.size)).collect();
+    let paths: Vec<(&Path, u64)> = to_read.iter().map(|&i| (entries[i].1.as_path(), entries[i].0.size)).collect();
+    // Taken before the first open: a file changed after this is not one
+    // the cache may keep (checksum_cache::SETTLE).
+    let read_began = SystemTime::now();
     let sums = if threads > 1 {
-        hash_parallel(root, &paths, &params, threads)
+        hash_parallel(root, &paths, &params, follow, threads)
     } else {
         let mut buf = vec![0u8; READ_BUF];
-        paths.iter().map(|&(p, size)| hash_one(root, p, size, &params, &mut buf)).collect()
+        paths
+            .iter()
+            .map(|&(p, size)| hash_one(root, p, size, &params, follow, &mut buf))
+            .collect()
     };
-    for (&i, sum) in files.iter().zip(sums) {
+    for (&i, sum) in to_read.iter().zip(sums) {
         let (entry, path) = &mut entries[i];
         match sum {
-            Ok(sum) => entry.checksum = Some(sum),
+            Ok(sum) => {
+                if let (Some(cache), Some(reader)) = (cache, reader) {
+                    cache.remember(CacheKey::of(entry, kind, reader), &sum, read_began);
+                }
+                entry.checksum = Some(sum);
+            }
             Err(e) => {
                 info!("cannot checksum {}: {}", path.display(), e);
                 entry.checksum = Some(vec![0; kind.digest_len()]);
@@ -74,7 +113,13 @@ pub(crate) fn fill(root: &ModuleRoot, entries: &mut [(FileEntry, PathBuf)], kind
 
 /// Hash `paths` on `threads` threads (this one included), each pulling the
 /// next unclaimed file, so one big file does not hold up the rest.
-fn hash_parallel(root: &ModuleRoot, paths: &[(&Path, u64)], params: &ChecksumParams, threads: usize) -> Vec<io::Result<Vec<u8>>> {
+fn hash_parallel(
+    root: &ModuleRoot,
+    paths: &[(&Path, u64)],
+    params: &ChecksumParams,
+    follow: bool,
+    threads: usize,
+) -> Vec<io::Result<Vec<u8>>> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<io::Result<Vec<u8>>>>> = Mutex::new((0..paths.len()).map(|_| None).collect());
     let work = || {
@@ -82,7 +127,7 @@ fn hash_parallel(root: &ModuleRoot, paths: &[(&Path, u64)], params: &ChecksumPar
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(&(path, size)) = paths.get(i) else { return };
-            let sum = hash_one(root, path, size, params, &mut buf);
+            let sum = hash_one(root, path, size, params, follow, &mut buf);
             results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(sum);
         }
     };
@@ -106,8 +151,8 @@ fn hash_parallel(root: &ModuleRoot, paths: &[(&Path, u64)], params: &ChecksumPar
 /// spent on finding the end, and the open needs no stat: whatever was
 /// swapped in under the name, at most `size` bytes are read, never
 /// blocking (the open is non-blocking).
-fn hash_one(root: &ModuleRoot, path: &Path, size: u64, params: &ChecksumParams, buf: &mut [u8]) -> io::Result<Vec<u8>> {
-    let mut file: File = root.open_read_unchecked(path)?;
+fn hash_one(root: &ModuleRoot, path: &Path, size: u64, params: &ChecksumParams, follow: bool, buf: &mut [u8]) -> io::Result<Vec<u8>> {
+    let mut file: File = root.open_read_unchecked(path, follow)?;
     let mut sum = FileSum::new(params);
     let mut left = size;
     while left > 0 {
@@ -156,7 +201,7 @@ mod tests {
         let root = ModuleRoot::open(dir.path()).unwrap();
         for kind in [ChecksumKind::Md5, ChecksumKind::Xxh128] {
             let mut parallel = list.clone();
-            fill(&root, &mut parallel, kind);
+            fill(&root, &mut parallel, kind, false);
             let params = ChecksumParams {
                 kind,
                 seed: 0,
@@ -171,11 +216,57 @@ mod tests {
             assert_eq!(parallel[41].0.checksum, Some(vec![0; kind.digest_len()]));
             // The serial path (one small file at a time) agrees.
             let mut serial: Vec<_> = list[..3].to_vec();
-            fill(&root, &mut serial, kind);
+            fill(&root, &mut serial, kind, false);
             assert_eq!(
                 serial[..3].iter().map(|e| &e.0.checksum).collect::<Vec<_>>(),
                 parallel[..3].iter().map(|e| &e.0.checksum).collect::<Vec<_>>()
             );
         }
+    }
+
+    /// A cached digest is used for the file as listed (its stat unchanged)
+    /// and a changed ctime reads the file again; a file that changed just
+    /// now is hashed but not kept.
+    #[test]
+    fn unchanged_files_come_from_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"first").unwrap();
+        let root = ModuleRoot::open(dir.path()).unwrap();
+        let cache = ChecksumCache::new(100);
+        let kind = ChecksumKind::Md5;
+        let digest = |data: &[u8]| {
+            let mut s = FileSum::new(&ChecksumParams {
+                kind,
+                seed: 0,
+                proper_seed_order: true,
+            });
+            s.update(data);
+            s.finish()
+        };
+        let mut settled = entry("f", 5, libc::S_IFREG | 0o644);
+        settled.0.ctime = 1_000_000;
+        let mut list = vec![settled.clone()];
+        fill_with(&root, &mut list, kind, false, Some(&cache));
+        assert_eq!(list[0].0.checksum, Some(digest(b"first")));
+        assert_eq!(cache.len(), 1);
+        // Same stat, other bytes: the cache answers (so it was used).
+        std::fs::write(dir.path().join("f"), b"other").unwrap();
+        let mut again = vec![settled.clone()];
+        fill_with(&root, &mut again, kind, false, Some(&cache));
+        assert_eq!(again[0].0.checksum, Some(digest(b"first")));
+        // A new ctime is another key: the file is read.
+        let mut changed = settled.clone();
+        changed.0.ctime = 1_000_001;
+        let mut list = vec![changed];
+        fill_with(&root, &mut list, kind, false, Some(&cache));
+        assert_eq!(list[0].0.checksum, Some(digest(b"other")));
+        // Changed a moment ago: hashed, not kept.
+        let mut fresh = settled;
+        fresh.0.ctime = SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let before = cache.len();
+        let mut list = vec![fresh];
+        fill_with(&root, &mut list, kind, false, Some(&cache));
+        assert_eq!(list[0].0.checksum, Some(digest(b"other")));
+        assert_eq!(cache.len(), before);
     }
 }

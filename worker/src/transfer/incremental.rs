@@ -538,7 +538,8 @@ impl<'a> ListSender<'a> {
         send_notices(&walked.notices, out)?;
         self.io_error |= walked.io_error;
         if let Some(kind) = self.checksum {
-            crate::transfer::flist_checksums::fill(self.walker.root, &mut walked.entries, kind);
+            let follow = self.walker.options.copy_links || self.walker.options.copy_unsafe_links;
+            crate::transfer::flist_checksums::fill(self.walker.root, &mut walked.entries, kind, follow);
         }
         let mut kept = Vec::with_capacity(walked.entries.len());
         for (mut entry, path) in walked.entries {

@@ -9,13 +9,13 @@
 //!   tokens and compression), [`demux`]/[`mux_out`] (multiplexed I/O).
 
 pub mod bwlimit;
+pub mod checksum_cache;
 pub mod chmod;
 pub mod delta;
 pub mod demux;
 pub mod entry_stat;
 pub mod fake_super;
 pub mod files_from;
-pub mod server_filters;
 pub mod filter;
 pub mod filter_merge;
 pub mod flist;
@@ -34,6 +34,7 @@ pub mod receive;
 pub mod refuse;
 pub mod remove_source;
 pub mod sender;
+pub mod server_filters;
 pub mod size_arg;
 pub mod symlinks;
 pub mod walk;

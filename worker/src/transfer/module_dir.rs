@@ -196,7 +196,10 @@ impl ModuleDir {
     pub fn open_path(&self, name: &OsStr) -> io::Result<OwnedFd> {
         self.present()?;
         if name.is_empty() {
-            return self.fd.as_ref().map_or_else(|| Err(io::Error::from_raw_os_error(libc::ENOENT)), |fd| fd.try_clone());
+            return self
+                .fd
+                .as_ref()
+                .map_or_else(|| Err(io::Error::from_raw_os_error(libc::ENOENT)), |fd| fd.try_clone());
         }
         let c = component(name)?;
         // SAFETY: as in open_for_update.
@@ -442,7 +445,10 @@ mod tests {
         sub.symlink(b"/", OsStr::new("l")).unwrap();
         assert!(sub.create_temp(OsStr::new("t")).is_err(), "no data is written in a dry run");
         assert_eq!(std::fs::read(top.path().join("m/sub/f")).unwrap(), b"keep");
-        let names: Vec<_> = std::fs::read_dir(top.path().join("m/sub")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(top.path().join("m/sub"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 2, "{names:?}");
         // A directory the run would have made: nothing in it, changes pretended.
         let missing = root.dir(Path::new("sub/new/deeper")).unwrap();

@@ -213,12 +213,13 @@ impl ModuleRoot {
     }
 
     /// [`ModuleRoot::open_read`] in one system call: no stat, so whatever
-    /// is at the name is opened (non-blocking, not following a final
-    /// symlink, never as a controlling terminal). For a caller that reads
-    /// a bounded amount and treats a failed read as unreadable (`-c`
-    /// hashing).
-    pub fn open_read_unchecked(&self, rel: &Path) -> io::Result<File> {
-        let base = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK;
+    /// is at the name is opened (non-blocking, never as a controlling
+    /// terminal, following a final symlink, inside the root, only when
+    /// `follow`). For a caller that reads a bounded amount and treats a
+    /// failed read as unreadable (`-c` hashing).
+    pub fn open_read_unchecked(&self, rel: &Path, follow: bool) -> io::Result<File> {
+        let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
+        let base = libc::O_RDONLY | nofollow | libc::O_NOCTTY | libc::O_NONBLOCK;
         let fd = match self.resolve(rel, base | libc::O_NOATIME) {
             // O_NOATIME needs ownership or CAP_FOWNER.
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => self.resolve(rel, base)?,

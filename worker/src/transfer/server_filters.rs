@@ -67,7 +67,14 @@ fn with_old_prefix(sign: char, pattern: &str) -> String {
 
 /// One `--filter` rule (short or long form); a merge rule is replaced by
 /// the rules of its file.
-fn add_rule(rule: &str, root: &ModuleRoot, daemon_filters: &FilterList, role: &str, depth: usize, out: &mut Vec<String>) -> Result<(), Refusal> {
+fn add_rule(
+    rule: &str,
+    root: &ModuleRoot,
+    daemon_filters: &FilterList,
+    role: &str,
+    depth: usize,
+    out: &mut Vec<String>,
+) -> Result<(), Refusal> {
     let rule = rule.trim_start();
     if rule.is_empty() || rule.starts_with('#') || rule.starts_with(';') {
         return Ok(());
@@ -196,7 +203,17 @@ mod tests {
         let rules = expand(&given, &root, &FilterList::default(), "sender").unwrap();
         assert_eq!(
             rules,
-            ["- *.o", "+ x", ": .rules", "- *.log", "+ keep.log", "- *.tmp", "+ *.c", "- core", "-! y"]
+            [
+                "- *.o",
+                "+ x",
+                ": .rules",
+                "- *.log",
+                "+ keep.log",
+                "- *.tmp",
+                "+ *.c",
+                "- core",
+                "-! y"
+            ]
         );
     }
 
@@ -212,7 +229,16 @@ mod tests {
         assert_eq!(expand(&hidden_merge, &root, &daemon, "sender").unwrap(), Vec::<String>::new());
         let missing = vec![(ServerFilter::ExcludeFrom, "/nope".to_string())];
         let refusal = expand(&missing, &root, &FilterList::default(), "sender").unwrap_err();
-        assert!(refusal.file_error && refusal.message.contains("failed to open exclude file"), "{refusal:?}");
-        assert!(expand(&[(ServerFilter::Rule, "bogus x".to_string())], &root, &FilterList::default(), "sender").is_err());
+        assert!(
+            refusal.file_error && refusal.message.contains("failed to open exclude file"),
+            "{refusal:?}"
+        );
+        assert!(expand(
+            &[(ServerFilter::Rule, "bogus x".to_string())],
+            &root,
+            &FilterList::default(),
+            "sender"
+        )
+        .is_err());
     }
 }

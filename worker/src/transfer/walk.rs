@@ -465,6 +465,8 @@ impl Walker<'_> {
             ino: meta.ino(),
             nlink: meta.nlink(),
             checksum: None,
+            ctime: meta.ctime(),
+            ctime_nsec: meta.ctime_nsec() as u32,
             top_dir: false,
             no_content_dir: false,
             xattr_set: None,

@@ -11,7 +11,7 @@ use xxhash_rust::xxh64::{xxh64, Xxh64};
 /// The transfer checksum negotiated for a session. Names follow upstream;
 /// `Md4Old` is the implied "md4" of protocols 27..29, whose whole-file sum
 /// is seeded, unlike the negotiated `Md4` of protocol 30+.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ChecksumKind {
     Md4Old,
     Md4,

@@ -21,13 +21,7 @@ const MAX_THREADS: usize = 4;
 const READ_CHUNK: usize = 1 << 20;
 
 /// [`compute_block_sums`] of `file`, whose first `len` bytes are the basis.
-pub fn block_sums_of_file(
-    file: &File,
-    len: u64,
-    p: &ChecksumParams,
-    protocol: u32,
-    sizing: SumSizing,
-) -> Result<BlockSums, DeltaError> {
+pub fn block_sums_of_file(file: &File, len: u64, p: &ChecksumParams, protocol: u32, sizing: SumSizing) -> Result<BlockSums, DeltaError> {
     let threads = if len >= PARALLEL_MIN_BYTES {
         std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS)
     } else {
@@ -52,7 +46,10 @@ pub fn block_sums_of_file(
             .collect();
         workers
             .into_iter()
-            .map(|w| w.join().unwrap_or_else(|_| Err(DeltaError::BadSumHead("a summing thread panicked".into()))))
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|_| Err(DeltaError::BadSumHead("a summing thread panicked".into())))
+            })
             .collect()
     });
     let l = head.s2length as usize;
@@ -103,7 +100,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("basis");
         // Not a multiple of the block length: the last block is short.
-        let data: Vec<u8> = (0..(PARALLEL_MIN_BYTES as usize + 12_345)).map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8).collect();
+        let data: Vec<u8> = (0..(PARALLEL_MIN_BYTES as usize + 12_345))
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+            .collect();
         std::fs::write(&path, &data).unwrap();
         let file = File::open(&path).unwrap();
         for kind in [ChecksumKind::Xxh128, ChecksumKind::Md5, ChecksumKind::Md4] {

@@ -35,6 +35,11 @@ pub struct FileEntry {
     pub nlink: u64,
     /// For -c: the whole-file checksum (length = the negotiated checksum's length).
     pub checksum: Option<Vec<u8>>,
+    /// The sender's st_ctime (seconds, nanoseconds); never on the wire.
+    /// With dev, ino, size and mtime it tells the `-c` checksum cache
+    /// that the file is still the one it hashed.
+    pub ctime: i64,
+    pub ctime_nsec: u32,
     /// XMIT_TOP_DIR: a directory named on the command line (upstream FLAG_TOP_DIR).
     pub top_dir: bool,
     /// Directories, protocol >= 30: the directory's contents are *not* part

@@ -102,7 +102,16 @@ pub fn apply_open(
     entry: &FileEntry,
     mode: Option<u32>,
 ) -> Result<(), AttrError> {
-    apply_to(setup, Target { dir, name, open: Some(file) }, entry, mode)
+    apply_to(
+        setup,
+        Target {
+            dir,
+            name,
+            open: Some(file),
+        },
+        entry,
+        mode,
+    )
 }
 
 /// What the attribute changes land on.
@@ -168,7 +177,8 @@ fn apply_to(setup: &ReceiveSetup<'_>, target: Target<'_>, entry: &FileEntry, mod
         } else {
             now()
         };
-        target.set_times(atime, (entry.mtime, i64::from(entry.mtime_nsec)))
+        target
+            .set_times(atime, (entry.mtime, i64::from(entry.mtime_nsec)))
             .map_err(fail(AttrOp::Times))?;
     }
     if let Some(mode) = mode.filter(|_| !setup.fake_super) {

@@ -256,7 +256,8 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                     s.confirm(follower, false)?;
                 }
                 Err(err) => {
-                    let text = crate::transfer::walk::rsyserr_as("generator", &format!("link {} => {} failed", quoted(fe), quoted(le)), &err);
+                    let text =
+                        crate::transfer::walk::rsyserr_as("generator", &format!("link {} => {} failed", quoted(fe), quoted(le)), &err);
                     self.report(text)?;
                 }
             }

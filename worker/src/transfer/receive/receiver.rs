@@ -216,7 +216,12 @@ impl Existing {
 }
 
 impl<'s> Incoming<'s> {
-    fn read<R: Read, W: Write>(s: &Shared<'_, W>, input: &mut DemuxReader<R>, ndx: usize, entry: &'s FileEntry) -> Result<Self, ReceiveError> {
+    fn read<R: Read, W: Write>(
+        s: &Shared<'_, W>,
+        input: &mut DemuxReader<R>,
+        ndx: usize,
+        entry: &'s FileEntry,
+    ) -> Result<Self, ReceiveError> {
         let head = read_sum_head(input, s.setup.protocol, s.params.kind.digest_len()).map_err(|e| ReceiveError::Protocol(e.to_string()))?;
         let rel = s.dest.path_of(&entry.name);
         Ok(Incoming {
@@ -266,7 +271,13 @@ fn receive_file<R: Read, W: Write>(
     delayed: &mut Vec<Delayed>,
 ) -> Result<Received, ReceiveError> {
     let s = shared;
-    let Incoming { ndx, entry: e, head, rel, shown } = incoming;
+    let Incoming {
+        ndx,
+        entry: e,
+        head,
+        rel,
+        shown,
+    } = incoming;
     let name_text = String::from_utf8_lossy(&e.name).into_owned();
     let partial = s.staging.partial_path(&rel);
     let basis = if head.count > 0 { s.root.open_read(&basis_rel).ok() } else { None };
@@ -434,11 +445,7 @@ fn move_file(from_dir: &ModuleDir, from: &std::ffi::OsStr, to_dir: &ModuleDir, t
 /// `--delay-updates`: move every waiting file from its partial dir over
 /// its target (backing the old one up with `-b`), then drop the emptied
 /// partial dirs. A failure is reported and the rest go on.
-fn finish_delayed<W: Write>(
-    s: &Shared<'_, W>,
-    delayed: &mut Vec<Delayed>,
-    stats: &mut ReceiveStats,
-) -> Result<(), ReceiveError> {
+fn finish_delayed<W: Write>(s: &Shared<'_, W>, delayed: &mut Vec<Delayed>, stats: &mut ReceiveStats) -> Result<(), ReceiveError> {
     for (ndx, rel, partial) in delayed.drain(..) {
         if let Some(backups) = &s.backups {
             if backups.keep(&s.root, &rel, false).is_err() {
@@ -479,7 +486,13 @@ fn receive_in_place<R: Read, W: Write>(
     phase: u32,
 ) -> Result<Received, ReceiveError> {
     let s = shared;
-    let Incoming { entry: e, head, rel, shown, .. } = incoming;
+    let Incoming {
+        entry: e,
+        head,
+        rel,
+        shown,
+        ..
+    } = incoming;
     let existing = if Existing::wanted(s) {
         s.root.lstat(&rel).ok().map(|m| Existing::from_metadata(&m))
     } else {

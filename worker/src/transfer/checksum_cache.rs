@@ -1,0 +1,263 @@
+//! A worker's memory of whole-file checksums for `-c` pulls.
+//!
+//! A mirror is pulled with `-c` by many clients, and upstream's daemon
+//! reads and hashes every file of the tree for each of them. This cache
+//! keeps the digests one worker process computed and hands them to its
+//! later sessions while the file is provably unchanged:
+//!
+//! - **Same file, same content.** The key is what the walker's stat
+//!   already says of the file: device, inode, size, mtime and ctime, each
+//!   to the nanosecond. Any write, truncate, `utimes`, rename over the
+//!   name, chmod or chown moves the ctime, and no call sets it back (only
+//!   the system clock could).
+//! - **Only settled files.** A digest is kept only when the file's ctime
+//!   was at least [`SETTLE`] older than the moment its read began. A write
+//!   racing the read then gets a ctime later than the one remembered, so
+//!   a digest of a half-written file is never handed out again (the
+//!   "racily clean" rule git uses for its index).
+//! - **Only to who could read it.** The key holds a tag of the reading
+//!   thread's file credentials (fsuid, fsgid, supplementary groups). A
+//!   session that walked to the file has searched its directories; with
+//!   the same credentials and an unchanged ctime (permissions and owner
+//!   included), it could open the file too.
+//! - **Bounded.** At most `checksum cache entries` digests (an oxrsyncd
+//!   global parameter, 0: off), in two generations: when the newer one is
+//!   full the older one is dropped, so what is still used survives and
+//!   memory stays flat (about 100 bytes an entry).
+//!
+//! The cache lives for one worker process: a reload starts new workers
+//! with empty caches, and inetd or remote-shell sessions (one process
+//! each) have none.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::transfer::delta::checksum::ChecksumKind;
+use crate::transfer::flist::FileEntry;
+
+/// How long before a read began a file's last change must lie for its
+/// digest to be kept: well above the kernel's coarse timestamp tick.
+pub const SETTLE: Duration = Duration::from_secs(2);
+
+/// Longest digest kept (SHA-1's 20 bytes; the others are 8 or 16).
+const MAX_DIGEST: usize = 20;
+
+/// The worker's one cache, if [`install`] was called with a nonzero size.
+static SHARED: OnceLock<ChecksumCache> = OnceLock::new();
+
+/// Give this process a cache of at most `entries` digests (0: none).
+/// Called once by the worker at start; later calls change nothing.
+pub fn install(entries: usize) {
+    if entries > 0 {
+        let _ = SHARED.set(ChecksumCache::new(entries));
+    }
+}
+
+/// The process's cache, if it has one.
+pub fn shared() -> Option<&'static ChecksumCache> {
+    SHARED.get()
+}
+
+/// What identifies one file's content for one reader and one digest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: i64,
+    ctime: i64,
+    mtime_nsec: u32,
+    ctime_nsec: u32,
+    kind: ChecksumKind,
+    /// [`reader_tag`] of the credentials that read the file.
+    reader: u64,
+}
+
+impl CacheKey {
+    /// The key of a listed regular file, read by `reader` for `kind`.
+    pub fn of(entry: &FileEntry, kind: ChecksumKind, reader: u64) -> CacheKey {
+        CacheKey {
+            dev: entry.dev,
+            ino: entry.ino,
+            size: entry.size,
+            mtime: entry.mtime,
+            ctime: entry.ctime,
+            mtime_nsec: entry.mtime_nsec,
+            ctime_nsec: entry.ctime_nsec,
+            kind,
+            reader,
+        }
+    }
+
+    /// Whether the file had stopped changing [`SETTLE`] before `read_began`.
+    fn settled_before(&self, read_began: SystemTime) -> bool {
+        let Ok(now) = read_began.duration_since(UNIX_EPOCH) else {
+            return false;
+        };
+        let Some(limit) = now.checked_sub(SETTLE) else { return false };
+        let changed = (i128::from(self.ctime) * 1_000_000_000) + i128::from(self.ctime_nsec);
+        changed < limit.as_nanos() as i128
+    }
+}
+
+/// One remembered digest.
+#[derive(Clone, Copy)]
+struct Digest {
+    len: u8,
+    bytes: [u8; MAX_DIGEST],
+}
+
+/// Digests by key, in two generations (see the module docs).
+pub struct ChecksumCache {
+    /// Most entries one generation holds (half the configured size).
+    per_generation: usize,
+    generations: Mutex<Generations>,
+}
+
+#[derive(Default)]
+struct Generations {
+    /// Where new and recently used digests go.
+    current: HashMap<CacheKey, Digest>,
+    /// The generation before: dropped when `current` fills.
+    previous: HashMap<CacheKey, Digest>,
+}
+
+impl ChecksumCache {
+    /// A cache of at most `entries` digests.
+    pub fn new(entries: usize) -> ChecksumCache {
+        ChecksumCache {
+            per_generation: (entries / 2).max(1),
+            generations: Mutex::new(Generations::default()),
+        }
+    }
+
+    /// The digest remembered for `key`, if any.
+    pub fn lookup(&self, key: &CacheKey) -> Option<Vec<u8>> {
+        let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(d) = g.current.get(key) {
+            return Some(d.bytes[..usize::from(d.len)].to_vec());
+        }
+        let d = g.previous.remove(key)?;
+        // Still in use: it moves to the newer generation.
+        self.insert(&mut g, *key, d);
+        Some(d.bytes[..usize::from(d.len)].to_vec())
+    }
+
+    /// Remember `digest` for `key` if the file had settled before its
+    /// read began; returns whether it was kept.
+    pub fn remember(&self, key: CacheKey, digest: &[u8], read_began: SystemTime) -> bool {
+        if digest.len() > MAX_DIGEST || !key.settled_before(read_began) {
+            return false;
+        }
+        let mut bytes = [0u8; MAX_DIGEST];
+        bytes[..digest.len()].copy_from_slice(digest);
+        let d = Digest {
+            len: digest.len() as u8,
+            bytes,
+        };
+        let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        self.insert(&mut g, key, d);
+        true
+    }
+
+    /// How many digests are held (both generations).
+    pub fn len(&self) -> usize {
+        let g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
+        g.current.len() + g.previous.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn insert(&self, g: &mut Generations, key: CacheKey, d: Digest) {
+        if g.current.len() >= self.per_generation && !g.current.contains_key(&key) {
+            g.previous = std::mem::take(&mut g.current);
+        }
+        g.current.insert(key, d);
+    }
+}
+
+/// A tag of the calling thread's file credentials: fsuid, fsgid and
+/// supplementary groups (all per thread on Linux; see `identity.rs`).
+/// Keyed with this process's random hash keys, so a tag cannot be chosen.
+pub fn reader_tag() -> u64 {
+    static KEYS: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+    let mut h = KEYS.get_or_init(Default::default).build_hasher();
+    crate::identity::thread_fsuid().hash(&mut h);
+    crate::identity::thread_fsgid().hash(&mut h);
+    crate::identity::thread_groups().hash(&mut h);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(ino: u64, ctime: i64) -> FileEntry {
+        FileEntry {
+            dev: 1,
+            ino,
+            size: 10,
+            mtime: 100,
+            ctime,
+            mode: 0o100644,
+            ..FileEntry::default()
+        }
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    /// A settled file's digest comes back for the same key only: another
+    /// ctime, reader or digest kind misses.
+    #[test]
+    fn hits_only_the_same_file_reader_and_kind() {
+        let cache = ChecksumCache::new(10);
+        let key = CacheKey::of(&entry(1, 1000), ChecksumKind::Xxh128, 7);
+        assert!(cache.remember(key, &[1, 2, 3], at(1003)));
+        assert_eq!(cache.lookup(&key), Some(vec![1, 2, 3]));
+        assert_eq!(cache.lookup(&CacheKey::of(&entry(1, 1001), ChecksumKind::Xxh128, 7)), None);
+        assert_eq!(cache.lookup(&CacheKey::of(&entry(1, 1000), ChecksumKind::Xxh128, 8)), None);
+        assert_eq!(cache.lookup(&CacheKey::of(&entry(1, 1000), ChecksumKind::Md5, 7)), None);
+        let mut changed = entry(1, 1000);
+        changed.mtime_nsec = 1;
+        assert_eq!(cache.lookup(&CacheKey::of(&changed, ChecksumKind::Xxh128, 7)), None);
+    }
+
+    /// A file changed within SETTLE of the read is not remembered.
+    #[test]
+    fn a_file_still_changing_is_not_kept() {
+        let cache = ChecksumCache::new(10);
+        let key = CacheKey::of(&entry(1, 1000), ChecksumKind::Md5, 0);
+        assert!(!cache.remember(key, &[9; 16], at(1001)));
+        assert!(!cache.remember(key, &[9; 16], at(1002)));
+        assert!(cache.is_empty());
+        assert!(cache.remember(key, &[9; 16], at(1002) + Duration::from_nanos(1)));
+    }
+
+    /// The size bound holds, and a digest in use survives a generation
+    /// change.
+    #[test]
+    fn bounded_with_recently_used_kept() {
+        let cache = ChecksumCache::new(4);
+        let key = |i| CacheKey::of(&entry(i, 1000), ChecksumKind::Md5, 0);
+        for i in 0..100 {
+            cache.remember(key(i), &[i as u8], at(2000));
+            assert!(cache.len() <= 4, "{}", cache.len());
+            // Entry 0 is used all along.
+            assert_eq!(cache.lookup(&key(0)), Some(vec![0]), "after {i}");
+        }
+        assert_eq!(cache.lookup(&key(50)), None);
+        assert_eq!(cache.lookup(&key(99)), Some(vec![99]));
+    }
+
+    /// The tag follows the thread's credentials.
+    #[test]
+    fn reader_tag_is_stable_on_a_thread() {
+        assert_eq!(reader_tag(), reader_tag());
+    }
+}
