@@ -17,6 +17,14 @@ const MAX_CHAIN_LEN: u32 = 1024;
 /// How much we read from the file at a time.
 const READ_CHUNK: usize = 256 * 1024;
 const NONE: u32 = u32::MAX;
+/// File bytes after which the token stream is pushed to the client even if
+/// its frame is not full. A matched block costs four bytes of tokens, so a
+/// mostly unchanged file fills a 32 KiB frame only every 8192 blocks (half
+/// of a 256 MiB file): the client's receiver, which rebuilds the file from
+/// those tokens, would sit idle while we read and hash that far, as it
+/// does with upstream's sender. Sent every MiB instead, its work overlaps
+/// ours.
+const FLUSH_AFTER: u64 = 1 << 20;
 
 /// Counters for the transfer statistics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -119,6 +127,9 @@ struct Emitter<'a, W: Write> {
     out: &'a mut W,
     fsum: FileSum,
     stats: MatchStats,
+    /// File bytes covered by tokens since the output was last flushed
+    /// ([`FLUSH_AFTER`]).
+    since_flush: u64,
 }
 
 impl<'a, W: Write> Emitter<'a, W> {
@@ -130,7 +141,7 @@ impl<'a, W: Write> Emitter<'a, W> {
             self.fsum.update(chunk);
         }
         self.stats.literal_bytes += data.len() as u64;
-        Ok(())
+        self.covered(data.len())
     }
 
     fn block(&mut self, i: usize, data: &[u8]) -> Result<(), DeltaError> {
@@ -140,6 +151,16 @@ impl<'a, W: Write> Emitter<'a, W> {
         self.fsum.update(data);
         self.stats.matched_bytes += data.len() as u64;
         self.stats.matched_blocks += 1;
+        self.covered(data.len())
+    }
+
+    /// Count `len` more file bytes sent; flush every [`FLUSH_AFTER`].
+    fn covered(&mut self, len: usize) -> Result<(), DeltaError> {
+        self.since_flush += len as u64;
+        if self.since_flush >= FLUSH_AFTER {
+            self.since_flush = 0;
+            self.out.flush().map_err(DeltaError::io("sending tokens"))?;
+        }
         Ok(())
     }
 }
@@ -197,6 +218,7 @@ pub fn send_file_delta_with(
         out,
         fsum: FileSum::new(p),
         stats: MatchStats::default(),
+        since_flush: 0,
     };
 
     if file_len == 0 || sums.head.count == 0 {
