@@ -41,6 +41,17 @@ fn summaries_since(ours: &Daemon, from: usize) -> (usize, usize) {
     total
 }
 
+/// `cp -a FROM/. TO`: contents, modes and times.
+fn copy_tree(from: &Path, to: &Path) {
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+}
+
 fn write(root: &Path, name: &str, data: &[u8]) {
     let path = root.join(name);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -61,13 +72,7 @@ fn pull_both(
     let from = ours.log().len();
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     for d in [d1.path(), d2.path()] {
-        let copied = std::process::Command::new("cp")
-            .arg("-a")
-            .arg(format!("{}/.", seed.display()))
-            .arg(d)
-            .status()
-            .unwrap();
-        assert!(copied.success());
+        copy_tree(seed, d);
     }
     let s = pull_paths(bin, stock.addr, options, &[path], d1.path());
     let o = pull_paths(bin, ours.addr, options, &[path], d2.path());
@@ -110,13 +115,7 @@ fn repeated_checksum_pulls_see_every_change_like_stock() {
     let (stock, ours) = daemons(&config);
     // The destination: an exact copy, so -c finds nothing to send.
     let seed = tempfile::tempdir().unwrap();
-    let copied = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", src.path().display()))
-        .arg(seed.path())
-        .status()
-        .unwrap();
-    assert!(copied.success());
+    copy_tree(src.path(), seed.path());
     let listed = 31;
     for (n, (label, bin)) in clients().into_iter().enumerate() {
         let (_, o, cached) = pull_both(&bin, &stock, &ours, &["-ac", "-i"], "mod/", seed.path());

@@ -233,6 +233,8 @@ fn copy_links_reads_an_in_module_link_as_its_target() {
     let has_it = |d: &Path| {
         for f in ["real", "lnk"] {
             std::fs::write(d.join(f), b"symlink target content\n").unwrap();
+            // Without -t the time stays as seeded: the same on both sides.
+            set_mtime(&d.join(f), 1_500_000_000, 0);
         }
     };
     let (_, o, _, _) = compare(&p, &["-rLc", "-i", "--no-inc-recursive"], "m/", Some(&has_it));

@@ -23,7 +23,8 @@
 //! - **Bounded.** At most `checksum cache entries` digests (an oxrsyncd
 //!   global parameter, 0: off), in two generations: when the newer one is
 //!   full the older one is dropped, so what is still used survives and
-//!   memory stays flat (about 100 bytes an entry).
+//!   memory stays flat (100 to 200 bytes an entry, with the tables'
+//!   growth).
 //!
 //! The cache lives for one worker process: a reload starts new workers
 //! with empty caches, and inetd or remote-shell sessions (one process
