@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod acls;
 mod activation;
 mod check_config;
 mod checksum_cache;

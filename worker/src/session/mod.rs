@@ -187,6 +187,9 @@ fn push<R: BufRead, W: Write + Send>(
         missing.push("--atimes (-U) below protocol 28".into());
     }
     missing.extend(transfer_options.receiver_options.iter().cloned());
+    if transfer_options.preserve_acls {
+        missing.push("--acls (-A)".into());
+    }
     if transfer_options.preserve_xattrs > 0 {
         missing.push("--xattrs (-X)".into());
     }

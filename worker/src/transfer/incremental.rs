@@ -266,6 +266,8 @@ pub struct ListSender<'a> {
     /// `-X`: the attribute sets sent after each entry, and the state of
     /// their abbreviated values (the sender loop serves requests from it).
     pub xattrs: Option<crate::transfer::xattrs::XattrSender>,
+    /// `-A`: the ACLs sent after each entry (before its attributes).
+    acls: Option<crate::transfer::acls::AclSender>,
 }
 
 impl<'a> ListSender<'a> {
@@ -287,7 +289,14 @@ impl<'a> ListSender<'a> {
             held: Vec::new(),
             top_frame: None,
             xattrs: None,
+            acls: None,
         }
+    }
+
+    /// `-A`: send each entry's ACLs after it.
+    pub fn with_acls(mut self, acls: crate::transfer::acls::AclSender) -> Self {
+        self.acls = Some(acls);
+        self
     }
 
     /// `-X`: send each entry's extended attributes after it.
@@ -543,8 +552,24 @@ impl<'a> ListSender<'a> {
         }
         let mut kept = Vec::with_capacity(walked.entries.len());
         for (mut entry, path) in walked.entries {
-            // -X: the attributes are read first; a file whose attributes
+            use crate::transfer::acls::AclSender;
+            // -A, then -X: read first; a file whose ACLs or attributes
             // cannot be read is left out, as upstream leaves it out.
+            let mut acls = None;
+            if let Some(sender) = self.acls.as_ref().filter(|_| AclSender::carries(entry.mode)) {
+                match sender.read_entry(self.walker.root, &path, entry.mode) {
+                    Ok(read) => acls = Some(read),
+                    Err(e) => {
+                        self.io_error |= IOERR_GENERAL;
+                        use crate::transfer::walk::{full_fname, rsyserr, shown_path};
+                        let name = String::from_utf8_lossy(&entry.name);
+                        let shown = full_fname(&shown_path(&name, &path.to_string_lossy()), self.walker.module_name);
+                        let text = rsyserr(&format!("get_acl: sys_acl_get_file({shown}, ACL_TYPE_ACCESS)"), &e);
+                        out.message(MsgTag::ErrorXfer, text.as_bytes())?;
+                        continue;
+                    }
+                }
+            }
             let mut pending = None;
             if let Some(xattrs) = self.xattrs.as_ref() {
                 match xattrs.read_entry(self.walker.root, &path, entry.mode) {
@@ -569,6 +594,10 @@ impl<'a> ListSender<'a> {
             }
             match self.encoder.encode(&entry, bytes) {
                 Ok(()) => {
+                    if let (Some(read), Some(sender)) = (acls, self.acls.as_mut()) {
+                        let encoder = &mut self.encoder;
+                        sender.send(read, entry.mode, &mut |kind, id| encoder.acl_id(kind, id), bytes);
+                    }
                     if let (Some(set), Some(xattrs)) = (pending, self.xattrs.as_mut()) {
                         entry.xattr_set = Some(xattrs.send(set, bytes));
                     }

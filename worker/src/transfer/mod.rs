@@ -8,6 +8,7 @@
 //!   format), [`ndx`] (file indexes), [`delta`] (block sums, match search,
 //!   tokens and compression), [`demux`]/[`mux_out`] (multiplexed I/O).
 
+pub mod acls;
 pub mod bwlimit;
 pub mod checksum_cache;
 pub mod chmod;

@@ -34,6 +34,8 @@ pub struct TransferOptions {
     /// `-X` (1) or `-XX` (2, which also copies rsync's own `%` attributes):
     /// extended attributes travel with the list (`xattrs.rs`).
     pub preserve_xattrs: u8,
+    /// `-A`: POSIX ACLs travel with the list (`acls.rs`); implies `-p`.
+    pub preserve_acls: bool,
     pub omit_dir_times: bool,
     pub omit_link_times: bool,
     /// `-c`: whole-file checksums in the file list.
@@ -455,7 +457,10 @@ impl TransferOptions {
                 'C' => self.cvs_exclude = true,
                 'U' => self.preserve_atimes = true,
                 'N' => self.unsupported.push("--crtimes (-N)".into()),
-                'A' => self.unsupported.push("--acls (-A)".into()),
+                'A' => {
+                    self.preserve_acls = true;
+                    self.preserve_perms = true;
+                }
                 'X' => self.preserve_xattrs += 1,
                 other => self.unsupported.push(format!("-{other}")),
             }
@@ -506,8 +511,9 @@ mod tests {
     #[test]
     fn unimplemented_options_are_named() {
         let o = parse(&["--server", "--sender", "-rAXXe.iLsfxCIvu", "--frobnicate"]);
-        assert_eq!(o.unsupported, ["--acls (-A)", "--frobnicate"]);
+        assert_eq!(o.unsupported, ["--frobnicate"]);
         assert_eq!(o.preserve_xattrs, 2);
+        assert!(o.preserve_acls && o.preserve_perms, "-A implies -p");
         let s = parse(&["--server", "--sender", "-Dre.iLsfxCIvu", "--no-specials"]);
         assert!(s.preserve_devices && !s.preserve_specials);
     }

@@ -208,6 +208,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         local_numeric_ids: setup.module_numeric_ids,
         inc_recurse,
         preserve_atimes: opts.preserve_atimes,
+        preserve_acls: opts.preserve_acls,
         ..FlistOptions::default()
     };
     // With incremental recursion the first list holds the top level; the
@@ -238,6 +239,19 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
             opts.preserve_links,
             opts.preserve_devices,
             opts.preserve_specials,
+        ));
+    }
+    if opts.preserve_acls {
+        if protocol < 30 {
+            return Err(SenderError::Protocol(format!(
+                "--acls requires protocol 30 or higher (negotiated {protocol})."
+            )));
+        }
+        lists = lists.with_acls(crate::transfer::acls::AclSender::new(
+            setup.fake_super,
+            opts.preserve_devices,
+            opts.preserve_specials,
+            inc_recurse,
         ));
     }
     // Upstream's want_xattr_optim: from protocol 31 a client that did not

@@ -73,6 +73,19 @@ impl FlistEncoder {
         }
     }
 
+    /// An id named in an ACL (`-A`): recorded for the id lists like an
+    /// owner's; its name when it is new and names are looked up (upstream's
+    /// `numeric_ids ? NULL : add_uid(id)` in send_ida_entries).
+    pub fn acl_id(&mut self, kind: IdKind, id: u32) -> Option<Vec<u8>> {
+        if !self.opts.looks_up_names() {
+            return None;
+        }
+        match kind {
+            IdKind::User => self.uids.add(&*self.namer, kind, id),
+            IdKind::Group => self.gids.add(&*self.namer, kind, id),
+        }
+    }
+
     /// The options this encoder was built with.
     pub fn options(&self) -> &FlistOptions {
         &self.opts
@@ -406,10 +419,10 @@ impl FlistEncoder {
         self.end_marker(io_error, out);
         let o = &self.opts;
         if !o.numeric_ids && !o.inc_recurse {
-            if o.preserve_uid {
+            if o.preserve_uid || o.preserve_acls {
                 self.uids.send(o, &*self.namer, IdKind::User, out);
             }
-            if o.preserve_gid {
+            if o.preserve_gid || o.preserve_acls {
                 self.gids.send(o, &*self.namer, IdKind::Group, out);
             }
         }

@@ -43,6 +43,9 @@ pub struct FlistOptions {
     pub missing_entries: bool,
     /// `-U`: non-directories carry their access time.
     pub preserve_atimes: bool,
+    /// `-A`: ACLs follow entries (`acls.rs`), and their named ids make
+    /// both id lists travel even without `-o`/`-g`.
+    pub preserve_acls: bool,
 }
 
 impl FlistOptions {
@@ -54,7 +57,7 @@ impl FlistOptions {
     /// Whether the uid/gid name lists follow the end of the list (upstream:
     /// numeric_ids <= 0 && !inc_recurse, each list only with -o / -g).
     pub fn sends_id_lists(&self) -> bool {
-        !self.numeric_ids && !self.inc_recurse && (self.preserve_uid || self.preserve_gid)
+        !self.numeric_ids && !self.inc_recurse && (self.preserve_uid || self.preserve_gid || self.preserve_acls)
     }
 
     /// Whether the sender looks names up at all (upstream: numeric_ids == 0).

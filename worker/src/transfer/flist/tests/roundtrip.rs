@@ -227,6 +227,8 @@ fn option_grid() -> Vec<FlistOptions> {
                     // (-U needs protocol 28's two-byte flags.)
                     preserve_atimes: protocol >= 28 && bits & 4 != 0,
                     allow_absolute: false,
+                    // (ACLs are sender-only: the decoder does not read them.)
+                    preserve_acls: false,
                 };
                 all.push(o);
             }
