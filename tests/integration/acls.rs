@@ -239,4 +239,11 @@ fn fake_super_acls_like_stock() {
         let (s, o) = compare(&p, &bin, &["-rtA", "-i"], &|_: &Path| {});
         assert_eq!((s.code, o.code), (0, 0), "{label}: {o:?}");
     }
+    // A malformed record: the file is left out, silently, exit 23.
+    xattr::set(p.src.path().join("none"), "user.rsync.%aacl", &[1, 2, 3]).unwrap();
+    for (label, bin) in clients() {
+        let (s, o) = compare(&p, &bin, &["-rtA", "-i"], &|_: &Path| {});
+        assert_eq!((s.code, o.code), (23, 23), "{label}: {o:?}");
+        assert!(!o.stdout.contains("none"), "{label}: {o:?}");
+    }
 }

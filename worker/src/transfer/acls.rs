@@ -174,6 +174,14 @@ impl RsyncAcl {
     }
 }
 
+/// An ACL that could not be read: which kind (upstream's name for it),
+/// and why.
+#[derive(Debug)]
+pub struct AclReadError {
+    pub kind: &'static str,
+    pub err: io::Error,
+}
+
 /// One entry's ACLs, read and not yet sent.
 #[derive(Debug)]
 pub struct EntryAcls {
@@ -214,7 +222,7 @@ impl AclSender {
 
     /// Read the ACLs of `rel`, listed with `mode` (upstream's get_acl).
     /// `Err`: they could not be read (upstream leaves the file out).
-    pub fn read_entry(&self, root: &ModuleRoot, rel: &Path, mode: u32) -> io::Result<EntryAcls> {
+    pub fn read_entry(&self, root: &ModuleRoot, rel: &Path, mode: u32) -> Result<EntryAcls, AclReadError> {
         let kind = mode & libc::S_IFMT;
         let read = match kind {
             libc::S_IFREG | libc::S_IFDIR => true,
@@ -228,10 +236,17 @@ impl AclSender {
                 default: is_dir.then(RsyncAcl::empty),
             });
         }
-        let fd = root.resolve_fd(rel, libc::O_PATH | libc::O_NOFOLLOW)?;
+        let failed = |kind| move |err| AclReadError { kind, err };
+        let fd = root
+            .resolve_fd(rel, libc::O_PATH | libc::O_NOFOLLOW)
+            .map_err(failed("ACL_TYPE_ACCESS"))?;
         let path = proc_path(&fd);
-        let access = self.read_one(&path, true, mode)?;
-        let default = if is_dir { Some(self.read_one(&path, false, mode)?) } else { None };
+        let access = self.read_one(&path, true, mode).map_err(failed("ACL_TYPE_ACCESS"))?;
+        let default = if is_dir {
+            Some(self.read_one(&path, false, mode).map_err(failed("ACL_TYPE_DEFAULT"))?)
+        } else {
+            None
+        };
         Ok(EntryAcls { access, default })
     }
 

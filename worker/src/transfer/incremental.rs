@@ -561,11 +561,16 @@ impl<'a> ListSender<'a> {
                     Ok(read) => acls = Some(read),
                     Err(e) => {
                         self.io_error |= IOERR_GENERAL;
-                        use crate::transfer::walk::{full_fname, rsyserr, shown_path};
+                        use crate::transfer::walk::{rsyserr, shown_path};
+                        // Upstream names the file as it walked it.
                         let name = String::from_utf8_lossy(&entry.name);
-                        let shown = full_fname(&shown_path(&name, &path.to_string_lossy()), self.walker.module_name);
-                        let text = rsyserr(&format!("get_acl: sys_acl_get_file({shown}, ACL_TYPE_ACCESS)"), &e);
-                        out.message(MsgTag::ErrorXfer, text.as_bytes())?;
+                        let shown = shown_path(&name, &path.to_string_lossy());
+                        // A malformed fake-super record leaves the file out
+                        // silently, as upstream's; a failed call is named.
+                        if e.err.raw_os_error().is_some() {
+                            let text = rsyserr(&format!("get_acl: xacl_get({shown}, {})", e.kind), &e.err);
+                            out.message(MsgTag::ErrorXfer, text.as_bytes())?;
+                        }
                         continue;
                     }
                 }
