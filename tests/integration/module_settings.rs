@@ -168,7 +168,10 @@ fn transfer_logging_writes_a_line_per_file() {
 fn unimplemented_options_are_refused_by_name_not_hung() {
     let (_src, _stock, ours) = daemons("");
     for (label, bin) in clients() {
-        for (opts, name) in [(vec!["-aA"], "--acls (-A)"), (vec!["-aAX"], "--acls (-A)")] {
+        for (opts, name) in [
+            (vec!["-a", "--copy-devices"], "--copy-devices"),
+            (vec!["-aX", "--copy-devices"], "--copy-devices"),
+        ] {
             let (o, _) = pull(&bin, ours.addr, &opts, "mod/");
             assert_eq!(o.code, 4, "{label} {opts:?}: {o:?}");
             assert!(
