@@ -112,8 +112,6 @@ fn archive_pull_of_a_whole_module() {
     assert_same_pull(&p, &["-a"], "mod/");
     assert_same_pull(&p, &["-a", "--no-inc-recursive", "-v"], "mod/");
     assert_same_pull(&p, &["-rlptD", "--no-inc-recursive", "-i"], "mod/");
-    // Asked for or not, files are read without touching their atime.
-    assert_same_pull(&p, &["-a", "--open-noatime", "-i"], "mod/");
 }
 
 #[test]

@@ -374,9 +374,6 @@ impl TransferOptions {
             "append" => self.append_mode = self.append_mode.saturating_add(1).min(2),
             "append-verify" => self.append_mode = 2,
             "no-implied-dirs" => self.no_implied_dirs = true,
-            // The sender opens every file with O_NOATIME where the kernel
-            // lets it (module_root.rs), with or without being asked.
-            "open-noatime" => {}
             "usermap" | "groupmap" => {
                 let slot = if name == "usermap" { &mut self.usermap } else { &mut self.groupmap };
                 let value = value.unwrap_or("");
