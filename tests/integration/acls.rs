@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::harness::client::{clients, pull_paths, ClientRun};
 use crate::harness::pair::{set_mtime, start_pair, Pair};
-use crate::harness::tree::snapshot;
+use crate::harness::tree::{copy_tree, snapshot};
 
 /// The kernel's ACL entry tags (linux/posix_acl_xattr.h).
 const USER_OBJ: u16 = 0x01;
@@ -182,13 +182,7 @@ fn changed_acls_are_itemized_like_stock() {
     let (_, group, _) = ids();
     let seed = move |d: &Path| {
         // A copy with the ACLs (cp -a keeps them with the mode) and times.
-        let copied = std::process::Command::new("cp")
-            .arg("-a")
-            .arg(format!("{}/.", src.display()))
-            .arg(d)
-            .status()
-            .unwrap();
-        assert!(copied.success());
+        copy_tree(&src, d);
         set_acl(
             &d.join("plain"),
             false,

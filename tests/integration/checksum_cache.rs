@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::harness::client::{clients, pull_paths, ClientRun};
 use crate::harness::daemon::Daemon;
 use crate::harness::stock::StockDaemon;
-use crate::harness::tree::snapshot;
+use crate::harness::tree::{copy_tree, snapshot};
 
 /// Our log's summary line of one `-c` list (debug level).
 const SUMMARY: &str = "file digests from the checksum cache";
@@ -39,17 +39,6 @@ fn summaries_since(ours: &Daemon, from: usize) -> (usize, usize) {
         total.1 += words[at + 1].parse::<usize>().unwrap();
     }
     total
-}
-
-/// `cp -a FROM/. TO`: contents, modes and times.
-fn copy_tree(from: &Path, to: &Path) {
-    let copied = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(format!("{}/.", from.display()))
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(copied.success());
 }
 
 fn write(root: &Path, name: &str, data: &[u8]) {

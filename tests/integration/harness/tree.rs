@@ -59,3 +59,14 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, String> {
     walk(root, root, &mut out);
     out
 }
+
+/// `cp -a FROM/. TO`: contents, modes (ACLs with them), owners, times.
+pub fn copy_tree(from: &Path, to: &Path) {
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(copied.success(), "cp -a {} {}", from.display(), to.display());
+}
