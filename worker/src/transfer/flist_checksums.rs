@@ -57,12 +57,18 @@ fn fill_with(root: &ModuleRoot, entries: &mut [(FileEntry, PathBuf)], kind: Chec
         proper_seed_order: true,
     };
     let reader = cache.map(|_| checksum_cache::reader_tag());
+    // Only entries that carry the stat they were listed with (a ctime)
+    // can be matched to what the cache remembers.
+    let cacheable = |e: &FileEntry| e.ctime != 0 || e.ctime_nsec != 0;
     let mut to_read = Vec::new();
     for (i, (entry, _)) in entries.iter_mut().enumerate() {
         if !entry.is_reg() {
             continue;
         }
-        let known = cache.zip(reader).and_then(|(c, r)| c.lookup(&CacheKey::of(entry, kind, r)));
+        let known = cache
+            .zip(reader)
+            .filter(|_| cacheable(entry))
+            .and_then(|(c, r)| c.lookup(&CacheKey::of(entry, kind, r)));
         match known {
             Some(sum) => entry.checksum = Some(sum),
             None => to_read.push(i),
@@ -98,7 +104,7 @@ fn fill_with(root: &ModuleRoot, entries: &mut [(FileEntry, PathBuf)], kind: Chec
         let (entry, path) = &mut entries[i];
         match sum {
             Ok(sum) => {
-                if let (Some(cache), Some(reader)) = (cache, reader) {
+                if let (Some(cache), Some(reader), true) = (cache, reader, cacheable(entry)) {
                     cache.remember(CacheKey::of(entry, kind, reader), &sum, read_began);
                 }
                 entry.checksum = Some(sum);
@@ -260,6 +266,12 @@ mod tests {
         let mut list = vec![changed];
         fill_with(&root, &mut list, kind, false, Some(&cache));
         assert_eq!(list[0].0.checksum, Some(digest(b"other")));
+        // Without a listed ctime: hashed, not kept.
+        let before = cache.len();
+        let mut list = vec![entry("f", 5, libc::S_IFREG | 0o644)];
+        fill_with(&root, &mut list, kind, false, Some(&cache));
+        assert_eq!(list[0].0.checksum, Some(digest(b"other")));
+        assert_eq!(cache.len(), before);
         // Changed a moment ago: hashed, not kept.
         let mut fresh = settled;
         fresh.0.ctime = SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
