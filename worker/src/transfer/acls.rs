@@ -182,6 +182,18 @@ pub struct AclReadError {
     pub err: io::Error,
 }
 
+impl AclReadError {
+    /// What the client is told, in upstream 3.5's words; `None` for a
+    /// malformed fake-super record, which upstream leaves out silently.
+    pub fn message(&self, shown: &str) -> Option<String> {
+        self.err.raw_os_error()?;
+        Some(crate::transfer::walk::rsyserr(
+            &format!("get_acl: xacl_get({shown}, {})", self.kind),
+            &self.err,
+        ))
+    }
+}
+
 /// One entry's ACLs, read and not yet sent.
 #[derive(Debug)]
 pub struct EntryAcls {

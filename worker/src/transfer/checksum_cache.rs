@@ -77,9 +77,14 @@ pub struct CacheKey {
 }
 
 impl CacheKey {
-    /// The key of a listed regular file, read by `reader` for `kind`.
-    pub fn of(entry: &FileEntry, kind: ChecksumKind, reader: u64) -> CacheKey {
-        CacheKey {
+    /// The key of a listed regular file, read by `reader` for `kind`;
+    /// `None` for an entry without the ctime it was listed with (nothing
+    /// could tell that it is unchanged).
+    pub fn of(entry: &FileEntry, kind: ChecksumKind, reader: u64) -> Option<CacheKey> {
+        if entry.ctime == 0 && entry.ctime_nsec == 0 {
+            return None;
+        }
+        Some(CacheKey {
             dev: entry.dev,
             ino: entry.ino,
             size: entry.size,
@@ -89,7 +94,7 @@ impl CacheKey {
             ctime_nsec: entry.ctime_nsec,
             kind,
             reader,
-        }
+        })
     }
 
     /// Whether the file had stopped changing [`SETTLE`] before `read_began`.
@@ -218,22 +223,22 @@ mod tests {
     #[test]
     fn hits_only_the_same_file_reader_and_kind() {
         let cache = ChecksumCache::new(10);
-        let key = CacheKey::of(&entry(1, 1000), ChecksumKind::Xxh128, 7);
+        let key = CacheKey::of(&entry(1, 1000), ChecksumKind::Xxh128, 7).unwrap();
         assert!(cache.remember(key, &[1, 2, 3], at(1003)));
         assert_eq!(cache.lookup(&key), Some(vec![1, 2, 3]));
-        assert_eq!(cache.lookup(&CacheKey::of(&entry(1, 1001), ChecksumKind::Xxh128, 7)), None);
-        assert_eq!(cache.lookup(&CacheKey::of(&entry(1, 1000), ChecksumKind::Xxh128, 8)), None);
-        assert_eq!(cache.lookup(&CacheKey::of(&entry(1, 1000), ChecksumKind::Md5, 7)), None);
+        assert_eq!(cache.lookup(&CacheKey::of(&entry(1, 1001), ChecksumKind::Xxh128, 7).unwrap()), None);
+        assert_eq!(cache.lookup(&CacheKey::of(&entry(1, 1000), ChecksumKind::Xxh128, 8).unwrap()), None);
+        assert_eq!(cache.lookup(&CacheKey::of(&entry(1, 1000), ChecksumKind::Md5, 7).unwrap()), None);
         let mut changed = entry(1, 1000);
         changed.mtime_nsec = 1;
-        assert_eq!(cache.lookup(&CacheKey::of(&changed, ChecksumKind::Xxh128, 7)), None);
+        assert_eq!(cache.lookup(&CacheKey::of(&changed, ChecksumKind::Xxh128, 7).unwrap()), None);
     }
 
     /// A file changed within SETTLE of the read is not remembered.
     #[test]
     fn a_file_still_changing_is_not_kept() {
         let cache = ChecksumCache::new(10);
-        let key = CacheKey::of(&entry(1, 1000), ChecksumKind::Md5, 0);
+        let key = CacheKey::of(&entry(1, 1000), ChecksumKind::Md5, 0).unwrap();
         assert!(!cache.remember(key, &[9; 16], at(1001)));
         assert!(!cache.remember(key, &[9; 16], at(1002)));
         assert!(cache.is_empty());
@@ -245,7 +250,7 @@ mod tests {
     #[test]
     fn bounded_with_recently_used_kept() {
         let cache = ChecksumCache::new(4);
-        let key = |i| CacheKey::of(&entry(i, 1000), ChecksumKind::Md5, 0);
+        let key = |i| CacheKey::of(&entry(i, 1000), ChecksumKind::Md5, 0).unwrap();
         for i in 0..100 {
             cache.remember(key(i), &[i as u8], at(2000));
             assert!(cache.len() <= 4, "{}", cache.len());

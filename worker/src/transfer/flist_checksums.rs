@@ -34,84 +34,100 @@ const PARALLEL_MIN_FILES: usize = 8;
 /// Read size: big enough for few syscalls, small enough to stay in cache.
 const READ_BUF: usize = 256 * 1024;
 
-/// Fill `entry.checksum` of every regular file in `entries` (unseeded, as
-/// upstream). A file that cannot be read gets zeros and a line in the
-/// daemon log only: upstream's `file_checksum()` raises no I/O error
-/// either (sending the file will report it, if it still fails then).
-/// Digests the worker's [`checksum_cache`] holds for the unchanged file
-/// are taken from it; the rest are read, and kept there when settled.
-/// `follow`: the list follows symlinks (`-L`, `--copy-unsafe-links`), so
-/// a regular file in it may be a link's target, read through the link.
-pub(crate) fn fill(root: &ModuleRoot, entries: &mut [(FileEntry, PathBuf)], kind: ChecksumKind, follow: bool) {
-    fill_with(root, entries, kind, follow, checksum_cache::shared());
+/// How a session's lists get their `-c` digests: settled once, when the
+/// session starts listing (on its own thread, with its credentials).
+pub(crate) struct ListHasher {
+    /// Unseeded whole-file digests of the negotiated kind.
+    params: ChecksumParams,
+    /// The list follows symlinks (`-L`, `--copy-unsafe-links`), so a
+    /// regular file in it may be a link's target, read through the link.
+    follow: bool,
+    /// The worker's cache and the tag of this session's credentials.
+    cache: Option<(&'static ChecksumCache, u64)>,
 }
 
-/// [`fill`] with an explicit cache (none: read every file).
-fn fill_with(root: &ModuleRoot, entries: &mut [(FileEntry, PathBuf)], kind: ChecksumKind, follow: bool, cache: Option<&ChecksumCache>) {
-    // Plain digests: the old seeded MD4 of protocols < 30 is a transfer-sum
-    // quirk; upstream's file_checksum() never feeds the seed.
-    let kind = if kind == ChecksumKind::Md4Old { ChecksumKind::Md4 } else { kind };
-    let params = ChecksumParams {
-        kind,
-        seed: 0,
-        proper_seed_order: true,
-    };
-    let reader = cache.map(|_| checksum_cache::reader_tag());
-    // Only entries that carry the stat they were listed with (a ctime)
-    // can be matched to what the cache remembers.
-    let cacheable = |e: &FileEntry| e.ctime != 0 || e.ctime_nsec != 0;
-    let mut to_read = Vec::new();
-    for (i, (entry, _)) in entries.iter_mut().enumerate() {
-        if !entry.is_reg() {
-            continue;
-        }
-        let known = cache
-            .zip(reader)
-            .filter(|_| cacheable(entry))
-            .and_then(|(c, r)| c.lookup(&CacheKey::of(entry, kind, r)));
-        match known {
-            Some(sum) => entry.checksum = Some(sum),
-            None => to_read.push(i),
+impl ListHasher {
+    /// For a session that negotiated `kind`, with the worker's cache.
+    pub(crate) fn new(kind: ChecksumKind, follow: bool) -> ListHasher {
+        Self::with_cache(kind, follow, checksum_cache::shared())
+    }
+
+    fn with_cache(kind: ChecksumKind, follow: bool, cache: Option<&'static ChecksumCache>) -> ListHasher {
+        // Plain digests: the old seeded MD4 of protocols < 30 is a
+        // transfer-sum quirk; upstream's file_checksum() never feeds the seed.
+        let kind = if kind == ChecksumKind::Md4Old { ChecksumKind::Md4 } else { kind };
+        ListHasher {
+            params: ChecksumParams {
+                kind,
+                seed: 0,
+                proper_seed_order: true,
+            },
+            follow,
+            cache: cache.map(|c| (c, checksum_cache::reader_tag())),
         }
     }
-    if cache.is_some() {
-        let listed = entries.iter().filter(|(e, _)| e.is_reg()).count();
-        debug!("-c: {} of {} file digests from the checksum cache", listed - to_read.len(), listed);
-    }
-    let bytes: u64 = to_read.iter().map(|&i| entries[i].0.size).sum();
-    let threads = if to_read.len() >= PARALLEL_MIN_FILES && bytes >= PARALLEL_MIN_BYTES {
-        std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(MAX_THREADS)
-            .min(to_read.len())
-    } else {
-        1
-    };
-    let paths: Vec<(&Path, u64)> = to_read.iter().map(|&i| (entries[i].1.as_path(), entries[i].0.size)).collect();
-    // Taken before the first open: a file changed after this is not one
-    // the cache may keep (checksum_cache::SETTLE).
-    let read_began = SystemTime::now();
-    let sums = if threads > 1 {
-        hash_parallel(root, &paths, &params, follow, threads)
-    } else {
-        let mut buf = vec![0u8; READ_BUF];
-        paths
-            .iter()
-            .map(|&(p, size)| hash_one(root, p, size, &params, follow, &mut buf))
-            .collect()
-    };
-    for (&i, sum) in to_read.iter().zip(sums) {
-        let (entry, path) = &mut entries[i];
-        match sum {
-            Ok(sum) => {
-                if let (Some(cache), Some(reader), true) = (cache, reader, cacheable(entry)) {
-                    cache.remember(CacheKey::of(entry, kind, reader), &sum, read_began);
-                }
-                entry.checksum = Some(sum);
+
+    /// Fill `entry.checksum` of every regular file in `entries` (unseeded,
+    /// as upstream). A file that cannot be read gets zeros and a line in
+    /// the daemon log only: upstream's `file_checksum()` raises no I/O
+    /// error either (sending the file will report it, if it still fails
+    /// then). Digests the worker's [`checksum_cache`] holds for the
+    /// unchanged file are taken from it; the rest are read, and kept there
+    /// when settled.
+    pub(crate) fn fill(&self, root: &ModuleRoot, entries: &mut [(FileEntry, PathBuf)]) {
+        let kind = self.params.kind;
+        // (index, key) of each file to read.
+        let mut to_read = Vec::new();
+        let mut listed = 0;
+        for (i, (entry, _)) in entries.iter_mut().enumerate() {
+            if !entry.is_reg() {
+                continue;
             }
-            Err(e) => {
-                info!("cannot checksum {}: {}", path.display(), e);
-                entry.checksum = Some(vec![0; kind.digest_len()]);
+            listed += 1;
+            let key = self.cache.and_then(|(_, reader)| CacheKey::of(entry, kind, reader));
+            match self.cache.zip(key).and_then(|((cache, _), key)| cache.lookup(&key)) {
+                Some(sum) => entry.checksum = Some(sum),
+                None => to_read.push((i, key)),
+            }
+        }
+        if self.cache.is_some() {
+            debug!("-c: {} of {} file digests from the checksum cache", listed - to_read.len(), listed);
+        }
+        let bytes: u64 = to_read.iter().map(|&(i, _)| entries[i].0.size).sum();
+        let threads = if to_read.len() >= PARALLEL_MIN_FILES && bytes >= PARALLEL_MIN_BYTES {
+            std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(MAX_THREADS)
+                .min(to_read.len())
+        } else {
+            1
+        };
+        let paths: Vec<(&Path, u64)> = to_read.iter().map(|&(i, _)| (entries[i].1.as_path(), entries[i].0.size)).collect();
+        // Taken before the first open: a file changed after this is not one
+        // the cache may keep (checksum_cache::SETTLE).
+        let read_began = SystemTime::now();
+        let sums = if threads > 1 {
+            hash_parallel(root, &paths, &self.params, self.follow, threads)
+        } else {
+            let mut buf = vec![0u8; READ_BUF];
+            paths
+                .iter()
+                .map(|&(p, size)| hash_one(root, p, size, &self.params, self.follow, &mut buf))
+                .collect()
+        };
+        for (&(i, key), sum) in to_read.iter().zip(sums) {
+            let (entry, path) = &mut entries[i];
+            match sum {
+                Ok(sum) => {
+                    if let (Some((cache, _)), Some(key)) = (self.cache, key) {
+                        cache.remember(key, &sum, read_began);
+                    }
+                    entry.checksum = Some(sum);
+                }
+                Err(e) => {
+                    info!("cannot checksum {}: {}", path.display(), e);
+                    entry.checksum = Some(vec![0; kind.digest_len()]);
+                }
             }
         }
     }
@@ -207,7 +223,7 @@ mod tests {
         let root = ModuleRoot::open(dir.path()).unwrap();
         for kind in [ChecksumKind::Md5, ChecksumKind::Xxh128] {
             let mut parallel = list.clone();
-            fill(&root, &mut parallel, kind, false);
+            ListHasher::with_cache(kind, false, None).fill(&root, &mut parallel);
             let params = ChecksumParams {
                 kind,
                 seed: 0,
@@ -222,7 +238,7 @@ mod tests {
             assert_eq!(parallel[41].0.checksum, Some(vec![0; kind.digest_len()]));
             // The serial path (one small file at a time) agrees.
             let mut serial: Vec<_> = list[..3].to_vec();
-            fill(&root, &mut serial, kind, false);
+            ListHasher::with_cache(kind, false, None).fill(&root, &mut serial);
             assert_eq!(
                 serial[..3].iter().map(|e| &e.0.checksum).collect::<Vec<_>>(),
                 parallel[..3].iter().map(|e| &e.0.checksum).collect::<Vec<_>>()
@@ -238,8 +254,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("f"), b"first").unwrap();
         let root = ModuleRoot::open(dir.path()).unwrap();
-        let cache = ChecksumCache::new(100);
+        let cache: &'static ChecksumCache = Box::leak(Box::new(ChecksumCache::new(100)));
         let kind = ChecksumKind::Md5;
+        let hasher = ListHasher::with_cache(kind, false, Some(cache));
         let digest = |data: &[u8]| {
             let mut s = FileSum::new(&ChecksumParams {
                 kind,
@@ -252,24 +269,24 @@ mod tests {
         let mut settled = entry("f", 5, libc::S_IFREG | 0o644);
         settled.0.ctime = 1_000_000;
         let mut list = vec![settled.clone()];
-        fill_with(&root, &mut list, kind, false, Some(&cache));
+        hasher.fill(&root, &mut list);
         assert_eq!(list[0].0.checksum, Some(digest(b"first")));
         assert_eq!(cache.len(), 1);
         // Same stat, other bytes: the cache answers (so it was used).
         std::fs::write(dir.path().join("f"), b"other").unwrap();
         let mut again = vec![settled.clone()];
-        fill_with(&root, &mut again, kind, false, Some(&cache));
+        hasher.fill(&root, &mut again);
         assert_eq!(again[0].0.checksum, Some(digest(b"first")));
         // A new ctime is another key: the file is read.
         let mut changed = settled.clone();
         changed.0.ctime = 1_000_001;
         let mut list = vec![changed];
-        fill_with(&root, &mut list, kind, false, Some(&cache));
+        hasher.fill(&root, &mut list);
         assert_eq!(list[0].0.checksum, Some(digest(b"other")));
         // Without a listed ctime: hashed, not kept.
         let before = cache.len();
         let mut list = vec![entry("f", 5, libc::S_IFREG | 0o644)];
-        fill_with(&root, &mut list, kind, false, Some(&cache));
+        hasher.fill(&root, &mut list);
         assert_eq!(list[0].0.checksum, Some(digest(b"other")));
         assert_eq!(cache.len(), before);
         // Changed a moment ago: hashed, not kept.
@@ -277,7 +294,7 @@ mod tests {
         fresh.0.ctime = SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
         let before = cache.len();
         let mut list = vec![fresh];
-        fill_with(&root, &mut list, kind, false, Some(&cache));
+        hasher.fill(&root, &mut list);
         assert_eq!(list[0].0.checksum, Some(digest(b"other")));
         assert_eq!(cache.len(), before);
     }

@@ -242,8 +242,9 @@ pub struct ListSender<'a> {
     protocol: u32,
     inc_recurse: bool,
     ignore_errors: bool,
-    /// `-c`: whole-file checksums go in the list.
-    checksum: Option<ChecksumKind>,
+    /// `-c`: whole-file checksums go in the list, hashed (or found in the
+    /// worker's cache) by this.
+    checksum: Option<crate::transfer::flist_checksums::ListHasher>,
     /// Upstream's io_error, for the whole session.
     pub io_error: i32,
     /// Size of the regular files and symlinks listed (upstream total_size).
@@ -279,7 +280,10 @@ impl<'a> ListSender<'a> {
             inc_recurse: opts.inc_recurse,
             encoder,
             ignore_errors,
-            checksum,
+            checksum: checksum.map(|kind| {
+                let follow = walker.options.copy_links || walker.options.copy_unsafe_links;
+                crate::transfer::flist_checksums::ListHasher::new(kind, follow)
+            }),
             io_error: 0,
             total_size: 0,
             lists: FileLists::new(opts.inc_recurse),
@@ -546,9 +550,8 @@ impl<'a> ListSender<'a> {
     fn encode<W: Write>(&mut self, mut walked: Walked, bytes: &mut Vec<u8>, out: &mut MuxOut<W>) -> io::Result<Vec<(FileEntry, PathBuf)>> {
         send_notices(&walked.notices, out)?;
         self.io_error |= walked.io_error;
-        if let Some(kind) = self.checksum {
-            let follow = self.walker.options.copy_links || self.walker.options.copy_unsafe_links;
-            crate::transfer::flist_checksums::fill(self.walker.root, &mut walked.entries, kind, follow);
+        if let Some(hasher) = &self.checksum {
+            hasher.fill(self.walker.root, &mut walked.entries);
         }
         let mut kept = Vec::with_capacity(walked.entries.len());
         for (mut entry, path) in walked.entries {
@@ -561,14 +564,10 @@ impl<'a> ListSender<'a> {
                     Ok(read) => acls = Some(read),
                     Err(e) => {
                         self.io_error |= IOERR_GENERAL;
-                        use crate::transfer::walk::{rsyserr, shown_path};
                         // Upstream names the file as it walked it.
                         let name = String::from_utf8_lossy(&entry.name);
-                        let shown = shown_path(&name, &path.to_string_lossy());
-                        // A malformed fake-super record leaves the file out
-                        // silently, as upstream's; a failed call is named.
-                        if e.err.raw_os_error().is_some() {
-                            let text = rsyserr(&format!("get_acl: xacl_get({shown}, {})", e.kind), &e.err);
+                        let shown = crate::transfer::walk::shown_path(&name, &path.to_string_lossy());
+                        if let Some(text) = e.message(&shown) {
                             out.message(MsgTag::ErrorXfer, text.as_bytes())?;
                         }
                         continue;

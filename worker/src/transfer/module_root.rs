@@ -240,14 +240,7 @@ impl ModuleRoot {
     /// when `follow` (`-L`: the list has the link's target, which is
     /// still resolved inside the root).
     pub fn open_read_following(&self, rel: &Path, follow: bool) -> io::Result<(File, Metadata)> {
-        let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
-        let base = libc::O_RDONLY | nofollow | libc::O_NOCTTY | libc::O_NONBLOCK;
-        let fd = match self.resolve(rel, base | libc::O_NOATIME) {
-            // O_NOATIME needs ownership or CAP_FOWNER.
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => self.resolve(rel, base)?,
-            other => other?,
-        };
-        let file = File::from(fd);
+        let file = self.open_read_unchecked(rel, follow)?;
         let meta = file.metadata()?;
         if !meta.is_file() {
             let flags = nix::fcntl::fcntl(file.as_raw_fd(), nix::fcntl::FcntlArg::F_GETFL)?;
