@@ -34,8 +34,13 @@ PY
 # Each run pulls into a fresh $DST, made ready by SETUP.
 prepare() { DST=$work/dst/$RUN; mkdir -p "$DST"; eval "$SETUP"; }
 cleanup() { rm -rf "$work/dst"; }
+# $SESSIONS (default 1) back-to-back pulls make one timed run.
+pull_sessions() {
+  local i
+  for i in $(seq "${SESSIONS:-1}"); do rsync "$@" || return; done
+}
 run_one() {
-  timed_run "$(daemon_pid "$1")" rsync "${ARGS[@]}" "rsync://127.0.0.1:$(daemon_port "$1")/bench/$SRC" "$DST/"
+  timed_run "$(daemon_pid "$1")" pull_sessions "${ARGS[@]}" "rsync://127.0.0.1:$(daemon_port "$1")/bench/$SRC" "$DST/"
 }
 scenario "new ${size_mib} MiB file" : big.bin -a --no-inc-recursive
 scenario "${small_files} small files" : small/ -a --no-inc-recursive
@@ -48,6 +53,12 @@ scenario "delta of ${size_mib} MiB, few bytes changed" \
 # reads the files), then with every file's ctime moved just before each
 # run (content and mtime kept), so no cache can answer and the files are
 # read and hashed as stock always does.
+# A mirror's routine re-sync: nothing changed, so the daemon's file list
+# and the two sides' round trips are the whole cost.
+scenario "${small_files} small files, unchanged" 'cp -a "$work/src/small/." "$DST/"' small/ -a
+# Many short sessions, as a fleet of cron jobs makes them: the handshake's
+# round trips dominate.
+SESSIONS=50 scenario "50 one-file sessions in a row" : small/d000/f000000 -a
 scenario "-c of an unchanged tree, pulled before" 'cp -a "$work/src/small/." "$DST/"' small/ -a -c --no-inc-recursive
 scenario "-c of an unchanged tree, just touched" \
   'cp -a "$work/src/small/." "$DST/"; touch_ctimes "$work/src/small"' small/ -a -c --no-inc-recursive

@@ -80,14 +80,32 @@ tree_cpu() {
   echo "$total"
 }
 
-# timed_run DAEMON_PID COMMAND...: prints "seconds peak_rss_kib daemon_cpu_seconds".
+# reaped_cpu FILE: the CPU seconds (user + system) of the children this
+# shell has reaped, from the second line of bash's `times` (e.g. "0m0.150s
+# 0m1.430s"), written to FILE. `times` must not run in a pipeline or a
+# command substitution: those are forked shells with no children of their own.
+reaped_cpu() {
+  times > "$1"
+  sed -n 2p "$1" | awk '{
+    s = 0
+    for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); s += p[1] * 60 + p[2] }
+    printf "%.3f\n", s
+  }' > "$1.cpu"
+  mv "$1.cpu" "$1"
+}
+
+# timed_run DAEMON_PID COMMAND...: prints "seconds peak_rss_kib
+# daemon_cpu_seconds client_cpu_seconds". The client's CPU (its processes'
+# user + system time) shows which side set the pace: a client busy for
+# nearly the whole wall time leaves the daemon nothing to win.
 timed_run() {
   local dpid=$1; shift
   local peak=0 start end cpu0 cpu1
+  local client_cpu; client_cpu=$(mktemp)
   sync
   cpu0=$(tree_cpu "$dpid")
   start=$(date +%s.%N)
-  "$@" >/dev/null &
+  ( "$@" >/dev/null; rc=$?; reaped_cpu "$client_cpu"; exit $rc ) &
   local cpid=$!
   while kill -0 "$cpid" 2>/dev/null; do
     local r; r=$(tree_rss "$dpid"); [ "$r" -gt "$peak" ] && peak=$r
@@ -98,7 +116,8 @@ timed_run() {
   # Let stock's listener reap the session's process first.
   sleep 0.2
   cpu1=$(tree_cpu "$dpid")
-  echo "$(echo "$end - $start" | bc) $peak $(echo "scale=3; ($cpu1 - $cpu0) / $(getconf CLK_TCK)" | bc)"
+  echo "$(echo "$end - $start" | bc) $peak $(echo "scale=3; ($cpu1 - $cpu0) / $(getconf CLK_TCK)" | bc) $(cat "$client_cpu")"
+  rm -f "$client_cpu"
 }
 
 median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -106,8 +125,8 @@ median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{a[NR]=$1} END {print a[in
 # report_header FILE
 report_header() {
   {
-    echo "| scenario | stock s | oxrsyncd s | ratio (stock/ours) | stock daemon CPU s | oxrsyncd daemon CPU s | CPU ratio (stock/ours) | stock peak RSS MiB | oxrsyncd peak RSS MiB |"
-    echo "|---|---|---|---|---|---|---|---|---|"
+    echo "| scenario | stock s | oxrsyncd s | ratio (stock/ours) | stock daemon CPU s | oxrsyncd daemon CPU s | CPU ratio (stock/ours) | client CPU s (stock / oxrsyncd runs) | stock peak RSS MiB | oxrsyncd peak RSS MiB |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
   } > "$1"
 }
 
@@ -117,18 +136,18 @@ report_header() {
 # name for each run; `cleanup` (the caller's) removes all runs' trees.
 compare() {
   local report=$1 label=$2 runs=$3
-  local s_times="" o_times="" s_cpus="" o_cpus="" s_peak=0 o_peak=0 t r c
+  local s_times="" o_times="" s_cpus="" o_cpus="" s_clients="" o_clients="" s_peak=0 o_peak=0 t r c k
   for who in stock ours; do
     RUN=warmup-$who; prepare "$who"; run_one "$who" >/dev/null
   done
   for n in $(seq "$runs"); do
     for who in stock ours; do
       RUN=run$n-$who; prepare "$who"
-      read -r t r c < <(run_one "$who")
+      read -r t r c k < <(run_one "$who")
       if [ "$who" = stock ]; then
-        s_times="$s_times $t"; s_cpus="$s_cpus $c"; [ "$r" -gt "$s_peak" ] && s_peak=$r
+        s_times="$s_times $t"; s_cpus="$s_cpus $c"; s_clients="$s_clients $k"; [ "$r" -gt "$s_peak" ] && s_peak=$r
       else
-        o_times="$o_times $t"; o_cpus="$o_cpus $c"; [ "$r" -gt "$o_peak" ] && o_peak=$r
+        o_times="$o_times $t"; o_cpus="$o_cpus $c"; o_clients="$o_clients $k"; [ "$r" -gt "$o_peak" ] && o_peak=$r
       fi
     done
   done
@@ -141,7 +160,10 @@ compare() {
   s_c=$(echo "$s_cpus" | median)
   o_c=$(echo "$o_cpus" | median)
   cpu_ratio=$(if [ "$(echo "$o_c > 0" | bc)" = 1 ]; then echo "scale=2; $s_c / $o_c" | bc; else echo "-"; fi)
-  printf '| %s | %.2f | %.2f | %s | %.2f | %.2f | %s | %d | %d |\n' "$label" "$s_t" "$o_t" "$ratio" "$s_c" "$o_c" "$cpu_ratio" $((s_peak / 1024)) $((o_peak / 1024)) >> "$report"
+  local s_k o_k
+  s_k=$(echo "$s_clients" | median)
+  o_k=$(echo "$o_clients" | median)
+  printf '| %s | %.2f | %.2f | %s | %.2f | %.2f | %s | %.2f / %.2f | %d | %d |\n' "$label" "$s_t" "$o_t" "$ratio" "$s_c" "$o_c" "$cpu_ratio" "$s_k" "$o_k" $((s_peak / 1024)) $((o_peak / 1024)) >> "$report"
 }
 
 # scenario LABEL SETUP SRC ARGS...: one row of $report, $runs runs each;

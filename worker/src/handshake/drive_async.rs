@@ -26,6 +26,7 @@ pub async fn run(mut hs: Handshake, stream: &mut BufReader<TcpStream>) -> io::Re
             Progress::Need(want) => want,
             done => return Ok((hs, done)),
         };
+        crate::listener::quick_ack::rearm(stream.get_ref());
         let input = read_input(stream, want).await?;
         if hs.next_step_may_block() {
             let (returned, next) = blocking_step(hs, Some(input)).await?;

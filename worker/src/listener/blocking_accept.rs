@@ -84,7 +84,7 @@ pub fn serve_connection(stream: TcpStream, ctx: &WorkerContext) {
         warn!("socket option {:?} failed: {}", opt, e);
     }
     let Ok(read_half) = stream.try_clone() else { return };
-    let mut reader = BufReader::new(read_half);
+    let mut reader = BufReader::new(super::quick_ack::QuickAckReader::new(read_half));
     let mut writer = &stream;
     let deadline = Instant::now() + ctx.config.global.handshake_timeout;
     let client = if ctx.config.global.proxy_protocol {

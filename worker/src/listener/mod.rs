@@ -13,6 +13,7 @@ pub mod async_accept;
 pub mod blocking_accept;
 pub mod capacity;
 pub mod drain;
+pub mod quick_ack;
 pub mod session_thread;
 
 use std::sync::Arc;
