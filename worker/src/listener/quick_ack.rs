@@ -64,11 +64,17 @@ mod tests {
             // What replying to the client does to the socket: the kernel
             // turns to delayed ACKs.
             SockRef::from(&daemon).set_quickack(false).unwrap();
-            assert!(!SockRef::from(&daemon).quickack().unwrap(), "round {round}: still in quick-ACK mode");
+            assert!(
+                !SockRef::from(&daemon).quickack().unwrap(),
+                "round {round}: still in quick-ACK mode"
+            );
             client.write_all(b"x").unwrap();
             let mut byte = [0u8; 1];
             reader.read_exact(&mut byte).unwrap();
-            assert!(SockRef::from(&daemon).quickack().unwrap(), "round {round}: the read left delayed ACKs on");
+            assert!(
+                SockRef::from(&daemon).quickack().unwrap(),
+                "round {round}: the read left delayed ACKs on"
+            );
         }
     }
 

@@ -38,7 +38,10 @@ pub fn run_on_this_thread(request: SessionRequest, stream: TcpStream, leftover: 
     // The protocol is request/response per file; we already batch writes,
     // so Nagle's algorithm would only add delayed-ACK stalls.
     let _ = stream.set_nodelay(true);
-    let mut reader = BufReader::with_capacity(64 * 1024, Cursor::new(leftover).chain(super::quick_ack::QuickAckReader::new(read_half)));
+    let mut reader = BufReader::with_capacity(
+        64 * 1024,
+        Cursor::new(leftover).chain(super::quick_ack::QuickAckReader::new(read_half)),
+    );
     let mut writer = BufWriter::with_capacity(64 * 1024, write_half);
     session::run(request, &mut reader, &mut writer, &stream);
 }
