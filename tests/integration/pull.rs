@@ -873,3 +873,42 @@ fn filter_options_for_the_daemon_like_stock() {
         assert!(std::fs::read_dir(d.path()).unwrap().next().is_none());
     }
 }
+
+/// Names that are not UTF-8 (a Latin-1 tree, say) travel as their exact
+/// bytes, as upstream sends them: a directory's name reaches every entry
+/// below it unchanged, with and without incremental recursion, in every
+/// list mode. (Before, such a directory's entries went out with U+FFFD in
+/// their path and the client aborted with "invalid path from sender".)
+#[test]
+fn names_that_are_not_utf8_pull_like_stock() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let p = start_pair(
+        |root| {
+            let at = |name: &[u8]| root.join(OsStr::from_bytes(name));
+            std::fs::create_dir_all(at(b"latin/d\xff/sub\xe0")).unwrap();
+            std::fs::write(at(b"latin/caf\xe9.txt"), b"x").unwrap();
+            std::fs::write(at(b"latin/d\xff/in\xfe"), b"y").unwrap();
+            std::fs::write(at(b"latin/d\xff/sub\xe0/deep"), b"z").unwrap();
+            std::os::unix::fs::symlink(OsStr::from_bytes(b"caf\xe9.txt"), at(b"latin/l\xe9")).unwrap();
+            for dir in [&b"latin/d\xff/sub\xe0"[..], b"latin/d\xff", b"latin"] {
+                set_mtime(&at(dir), 1_600_000_000, 0);
+            }
+        },
+        |root| format!("[mod]\n path = {}\n", root.display()),
+    );
+    for opts in [
+        vec!["-a"],
+        vec!["-a", "--no-inc-recursive", "-i"],
+        vec!["-ai", "--protocol=29"],
+        vec!["-r", "--list-only"],
+        vec!["-ai", "--exclude=*.txt", "--exclude=deep"],
+        vec!["-aic"],
+    ] {
+        let (_, _, _, d) = compare(&p, &opts, "mod/latin/", None);
+        if !opts.contains(&"--list-only") {
+            let sent = snapshot(d.path());
+            assert!(sent.contains_key("d\\xff/in\\xfe"), "{opts:?}: {sent:?}");
+        }
+    }
+}

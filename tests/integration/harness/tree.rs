@@ -11,7 +11,7 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, String> {
         let mut entries: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
         entries.sort();
         for path in entries {
-            let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let rel = shown_name(path.strip_prefix(root).unwrap());
             let meta = std::fs::symlink_metadata(&path).unwrap();
             let ft = meta.file_type();
             let what = if ft.is_symlink() {
@@ -57,6 +57,20 @@ pub fn snapshot(root: &Path) -> BTreeMap<String, String> {
         }
     }
     walk(root, root, &mut out);
+    out
+}
+
+/// A path as text, bytes that are not UTF-8 as `\xNN` (so two names that
+/// differ only there stay apart).
+fn shown_name(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for chunk in path.as_os_str().as_bytes().utf8_chunks() {
+        out.push_str(chunk.valid());
+        for byte in chunk.invalid() {
+            out.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
     out
 }
 

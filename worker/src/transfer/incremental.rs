@@ -212,8 +212,9 @@ impl FileLists {
 /// parent/first-child/next-sibling links).
 #[derive(Debug)]
 struct DirNode {
-    /// Name in the transfer, as the walk builds prefixes from it.
-    name: String,
+    /// Name in the transfer, as the walk builds prefixes from it: bytes,
+    /// which need not be UTF-8.
+    name: Vec<u8>,
     /// Where it is read from.
     local: PathBuf,
     dev: u64,
@@ -514,7 +515,8 @@ impl<'a> ListSender<'a> {
                 return Ok(Vec::new());
             }
             let mut walked = Walked::default();
-            self.walker.walk_relnames(&node.name, local, &module_path, &waiting, &mut walked);
+            self.walker
+                .walk_relnames(&String::from_utf8_lossy(&node.name), local, &module_path, &waiting, &mut walked);
             relnames.extend(std::mem::take(&mut walked.relnames));
             return self.encode(walked, bytes, out);
         }
@@ -522,14 +524,14 @@ impl<'a> ListSender<'a> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // Gone since its parent was listed.
                 self.io_error |= IOERR_VANISHED;
-                let shown = shown_path(&node.name, &module_path);
+                let shown = shown_path(&String::from_utf8_lossy(&node.name), &module_path);
                 let text = format!("directory has vanished: {}\n", full_fname(&shown, self.walker.module_name));
                 let tag = if self.protocol >= 28 { MsgTag::Warning } else { MsgTag::ErrorXfer };
                 out.message(tag, text.as_bytes())?;
                 return Ok(Vec::new());
             }
             _ => {
-                let prefix = format!("{}/", node.name);
+                let prefix = [node.name.as_slice(), b"/"].concat();
                 let parent_frame = match node.parent {
                     p if p >= 0 => self.dirs[p as usize].frame.clone(),
                     _ => self.top_frame.clone(),
@@ -538,7 +540,8 @@ impl<'a> ListSender<'a> {
             }
         };
         if !waiting.is_empty() {
-            self.walker.walk_relnames(&node.name, local, &module_path, &waiting, &mut walked);
+            self.walker
+                .walk_relnames(&String::from_utf8_lossy(&node.name), local, &module_path, &waiting, &mut walked);
             relnames.extend(std::mem::take(&mut walked.relnames));
         }
         self.dirs[d].frame = walked.dir_frame.take();
@@ -632,7 +635,7 @@ impl<'a> ListSender<'a> {
     /// Directory `d` of the tree as the parent item of its list.
     fn parent_dir(&self, d: usize) -> ParentDir {
         ParentDir {
-            name: self.dirs[d].name.clone(),
+            name: String::from_utf8_lossy(&self.dirs[d].name).into_owned(),
             local: self.dirs[d].local.clone(),
             xattr_set: self.dirs[d].xattr_set,
         }
@@ -651,7 +654,7 @@ impl<'a> ListSender<'a> {
             prev_dir_name = Some(&entry.name);
             let idx = self.dirs.len() as i32;
             self.dirs.push(DirNode {
-                name: String::from_utf8_lossy(&entry.name).into_owned(),
+                name: entry.name.clone(),
                 local: local.clone(),
                 dev: entry.dev,
                 parent,

@@ -160,7 +160,7 @@ impl Walker<'_> {
     pub fn walk_dir_contents(
         &self,
         dir: &Path,
-        prefix: &str,
+        prefix: &[u8],
         module_dir: &str,
         dev: u64,
         parent_frame: Option<std::rc::Rc<crate::transfer::filter_merge::Frame>>,
@@ -263,16 +263,32 @@ impl Walker<'_> {
         if meta.is_dir() && (self.options.recursive || (self.options.dirs && dot_dir)) && (dot_dir || !shallow) {
             let prefix = if name == "." { String::new() } else { format!("{name}/") };
             let dev = meta.dev();
-            self.walk_dir(&local, &prefix, &module_path, self.options.recursive && !shallow, dev, out);
+            self.walk_dir(
+                &local,
+                prefix.as_bytes(),
+                &module_path,
+                self.options.recursive && !shallow,
+                dev,
+                out,
+            );
         }
     }
 
-    pub(crate) fn walk_dir(&self, dir: &Path, prefix: &str, module_dir: &str, recurse: bool, dev: u64, out: &mut Walked) {
+    /// Lists the directory `dir` (module-relative), naming its entries
+    /// `prefix` + their own name. Names are bytes, as upstream sends them:
+    /// a directory whose name is not UTF-8 passes its exact bytes on to
+    /// everything below it. Filters and messages see them as text.
+    pub(crate) fn walk_dir(&self, dir: &Path, prefix: &[u8], module_dir: &str, recurse: bool, dev: u64, out: &mut Walked) {
+        let text_prefix = String::from_utf8_lossy(prefix);
         let read = match self.root.read_dir(dir) {
             Ok(r) => r,
             Err(e) => {
                 out.io_error |= IOERR_GENERAL;
-                let name = if prefix.is_empty() { "." } else { prefix.trim_end_matches('/') };
+                let name = if prefix.is_empty() {
+                    "."
+                } else {
+                    text_prefix.trim_end_matches('/')
+                };
                 let shown = shown_path(name, module_dir);
                 out.notices.push(Notice::Error(rsyserr(
                     &format!("opendir {} failed", full_fname(&shown, self.module_name)),
@@ -289,7 +305,10 @@ impl Walker<'_> {
                 Err(e) => {
                     out.io_error |= IOERR_GENERAL;
                     out.notices.push(Notice::Error(rsyserr(
-                        &format!("readdir {} failed", full_fname(&shown_path(prefix, module_dir), self.module_name)),
+                        &format!(
+                            "readdir {} failed",
+                            full_fname(&shown_path(&text_prefix, module_dir), self.module_name)
+                        ),
                         &e,
                     )));
                 }
@@ -303,10 +322,12 @@ impl Walker<'_> {
         let mut subdirs = Vec::new();
         for child in children {
             let local = dir.join(&child);
-            let name = format!("{prefix}{}", child.to_string_lossy());
-            let name_bytes = [prefix.as_bytes(), child.as_bytes()].concat();
+            let name_bytes = [prefix, child.as_bytes()].concat();
+            // Borrows unless a name on the way is not UTF-8.
+            let name = String::from_utf8_lossy(&name_bytes);
             let module_path = join_rel(module_dir, &child.to_string_lossy());
-            let shown = shown_path(&name, &module_path);
+            // Only messages show the path; most entries never need it.
+            let shown = || shown_path(&name, &module_path);
             let meta = match self.child_metadata(&read, &child, &local, &name) {
                 Ok(m) => m,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -316,11 +337,11 @@ impl Walker<'_> {
                         out.io_error |= IOERR_GENERAL;
                         out.notices.push(Notice::Error(format!(
                             "symlink has no referent: {}\n",
-                            full_fname(&shown, self.module_name)
+                            full_fname(&shown(), self.module_name)
                         )));
                     } else {
                         out.io_error |= IOERR_VANISHED;
-                        let text = format!("file has vanished: {}\n", full_fname(&shown, self.module_name));
+                        let text = format!("file has vanished: {}\n", full_fname(&shown(), self.module_name));
                         out.notices.push(if self.protocol < 28 {
                             Notice::Error(text)
                         } else {
@@ -332,7 +353,7 @@ impl Walker<'_> {
                 Err(e) => {
                     out.io_error |= IOERR_GENERAL;
                     out.notices.push(Notice::Error(rsyserr(
-                        &format!("readlink_stat({}) failed", full_fname(&shown, self.module_name)),
+                        &format!("readlink_stat({}) failed", full_fname(&shown(), self.module_name)),
                         &e,
                     )));
                     continue;
@@ -349,12 +370,17 @@ impl Walker<'_> {
             if self.ignore_nonreadable && !readable(self.root, &local, &meta) {
                 continue;
             }
-            let mut entry = self.entry(name_bytes.clone(), &local, &meta);
+            let descend = meta.is_dir() && recurse && !mount_point;
+            let subdir_prefix = descend.then(|| [name_bytes.as_slice(), b"/"].concat());
+            let mut entry = self.entry(name_bytes, &local, &meta);
             // Only -r lists a subdirectory's contents (upstream FLAG_CONTENT_DIR).
             entry.no_content_dir = meta.is_dir() && (!self.options.recursive || mount_point);
-            out.entries.push((entry, local.clone()));
-            if meta.is_dir() && recurse && !mount_point {
-                subdirs.push((local, format!("{name}/"), module_path));
+            match subdir_prefix {
+                Some(prefix) => {
+                    out.entries.push((entry, local.clone()));
+                    subdirs.push((local, prefix, module_path));
+                }
+                None => out.entries.push((entry, local)),
             }
         }
         // One open directory at a time, however deep the tree.

@@ -180,7 +180,7 @@ impl Walker<'_> {
         if meta.is_dir() && content && (!shallow || kind == NameType::DotDir) {
             let prefix = if name == "." { String::new() } else { format!("{name}/") };
             let recurse = self.options.recursive && !shallow;
-            self.walk_dir(&local, &prefix, &module_path, recurse, meta.dev(), out);
+            self.walk_dir(&local, prefix.as_bytes(), &module_path, recurse, meta.dev(), out);
         }
     }
 
