@@ -911,4 +911,26 @@ fn names_that_are_not_utf8_pull_like_stock() {
             assert!(sent.contains_key("d\\xff/in\\xfe"), "{opts:?}: {sent:?}");
         }
     }
+    // Asked for by such a name, a file is refused with a message that says
+    // why (stock serves it; requested paths are text here), and the daemon
+    // goes on serving.
+    for (label, bin) in clients() {
+        let d = tempfile::tempdir().unwrap();
+        let mut url = format!("rsync://{}/mod/latin/", p.ours.addr).into_bytes();
+        url.extend_from_slice(b"caf\xe9.txt");
+        let out = std::process::Command::new("timeout")
+            .arg("60")
+            .arg(&bin)
+            .arg("-a")
+            .arg(OsStr::from_bytes(&url))
+            .arg(d.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{label}: {stderr}");
+        assert!(stderr.contains("is not valid UTF-8"), "{label}: {stderr}");
+        assert!(std::fs::read_dir(d.path()).unwrap().next().is_none(), "{label}: nothing is sent");
+    }
+    compare(&p, &["-a"], "mod/latin/", None);
 }

@@ -16,8 +16,6 @@ pub enum ArgsError {
     TooMany,
     #[error("daemon arguments too long")]
     TooLong,
-    #[error("argument is not valid UTF-8")]
-    NotUtf8,
 }
 
 /// Collects one block, entry by entry.
@@ -29,6 +27,10 @@ pub struct ArgBlock {
     bytes: usize,
     /// Index just past the lone `.`, once seen.
     dot: Option<usize>,
+    /// The first entry that is not UTF-8, as text (U+FFFD for the bad
+    /// bytes). Such an entry is kept that way so the session can tell the
+    /// client why it is refused (see [`ArgBlock::not_utf8`]).
+    not_utf8: Option<String>,
 }
 
 impl ArgBlock {
@@ -44,7 +46,11 @@ impl ArgBlock {
         if self.entries.len() >= MAX_ARGS {
             return Err(ArgsError::TooMany);
         }
-        let text = std::str::from_utf8(raw).map_err(|_| ArgsError::NotUtf8)?;
+        let lossy = String::from_utf8_lossy(raw);
+        if matches!(lossy, std::borrow::Cow::Owned(_)) && self.not_utf8.is_none() {
+            self.not_utf8 = Some(lossy.to_string());
+        }
+        let text = &*lossy;
         if self.dot.is_some() {
             self.entries.push(text.to_string());
         } else {
@@ -64,6 +70,14 @@ impl ArgBlock {
             Some(d) => &self.entries[..d - 1],
             None => &self.entries,
         }
+    }
+
+    /// The first entry that was not UTF-8, if any. Requested paths and
+    /// option values are handled as text, so a session asking for such a
+    /// name is refused with a message rather than served a different name.
+    /// (Names inside the module are bytes and travel exactly in lists.)
+    pub fn not_utf8(&self) -> Option<&str> {
+        self.not_utf8.as_deref()
     }
 
     /// The requested paths (everything after the lone `.`).
@@ -152,7 +166,12 @@ mod tests {
             }
         }
         assert_eq!(err, Some(ArgsError::TooLong));
-        assert_eq!(ArgBlock::default().push(&[0xff, 0xfe], true), Err(ArgsError::NotUtf8));
+        let mut latin = ArgBlock::default();
+        for entry in [&b"--server"[..], b".", b"mod/caf\xe9", b"mod/\xff"] {
+            assert_eq!(latin.push(entry, true), Ok(false));
+        }
+        assert_eq!(latin.not_utf8(), Some("mod/caf\u{fffd}"), "the first one is kept for the message");
+        assert_eq!(latin.paths(), ["mod/caf\u{fffd}", "mod/\u{fffd}"]);
     }
 
     #[test]

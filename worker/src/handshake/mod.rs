@@ -93,6 +93,10 @@ pub struct SessionRequest {
     pub connection_slot: ModuleSlot,
     /// Who the session acts as on the file system (`uid`/`gid`; nobody for a root daemon by default).
     pub identity: Option<crate::identity::ModuleIdentity>,
+    /// The first argument that was not UTF-8 (as text, for the message):
+    /// the session refuses such a request with a message, since requested
+    /// paths and option values are handled as text here.
+    pub not_utf8: Option<String>,
 }
 
 impl SessionRequest {
@@ -506,6 +510,7 @@ impl Handshake {
             self.secluded_block.paths().to_vec()
         };
         let index = self.module_index.expect("module selected");
+        let not_utf8 = self.first_block.not_utf8().or(self.secluded_block.not_utf8()).map(str::to_string);
         Progress::Session(Box::new(SessionRequest {
             config: self.config.clone(),
             module_index: index,
@@ -519,6 +524,7 @@ impl Handshake {
             early_input: self.early_input.take(),
             connection_slot: self.slot.take().expect("slot claimed before admission"),
             identity: self.identity.take(),
+            not_utf8,
         }))
     }
 }

@@ -149,6 +149,12 @@ fn run_session<R: BufRead, W: Write + Send>(
     if let Some(message) = refused {
         return refuse(&request, reader, writer, stream, &options, &message, ExitCode::Unsupported);
     }
+    if let Some(arg) = request.not_utf8.as_deref() {
+        let message = format!(
+            "rsync: [daemon] the argument \"{arg}\" is not valid UTF-8: this daemon sends and receives such names inside a transfer but cannot yet take one as a requested path or an option value\n"
+        );
+        return refuse(&request, reader, writer, stream, &options, &message, ExitCode::Unsupported);
+    }
     // A value upstream's option parser refuses (`--max-size=12x`), in its words.
     if let Some(invalid) = TransferOptions::parse(&request.options).invalid {
         return refuse(
