@@ -911,6 +911,20 @@ fn names_that_are_not_utf8_pull_like_stock() {
             assert!(sent.contains_key("d\\xff/in\\xfe"), "{opts:?}: {sent:?}");
         }
     }
+    // Globs match such names byte for byte and send them exactly, with and
+    // without -R (whose implied directories carry the bytes too).
+    for (opts, path) in [
+        (vec!["-ai"], "mod/latin/*"),
+        (vec!["-ai"], "mod/latin/d?/"),
+        (vec!["-ai", "--no-inc-recursive"], "mod/latin/*/sub?"),
+        (vec!["-aiR"], "mod/latin/d*/sub?"),
+        (vec!["-aiR", "--no-inc-recursive"], "mod/latin/d?/*"),
+        (vec!["-aiR"], "mod/latin/./d?/sub*/deep"),
+    ] {
+        let (_, _, _, d) = compare(&p, &opts, path, None);
+        let sent = snapshot(d.path());
+        assert!(sent.keys().any(|k| k.contains("\\x")), "{opts:?} {path}: {sent:?}");
+    }
     // Asked for by such a name, a file is refused with a message that says
     // why (stock serves it; requested paths are text here), and the daemon
     // goes on serving.

@@ -23,6 +23,12 @@ pub fn wildmatch(pattern: &str, text: &str) -> bool {
     Matcher { fold_case: false }.matches(pattern.as_bytes(), text.as_bytes())
 }
 
+/// [`wildmatch`] on bytes: a name that is not UTF-8 (a file a glob may
+/// match) is matched byte for byte, as upstream does.
+pub fn wildmatch_bytes(pattern: &[u8], text: &[u8]) -> bool {
+    Matcher { fold_case: false }.matches(pattern, text)
+}
+
 /// Whether `pattern` matches the whole of `text`, ignoring ASCII case on
 /// both sides.
 ///

@@ -5,37 +5,43 @@
 //! match a leading dot, as with glob(3). Directories are read through the
 //! [`ModuleRoot`], so expansion never looks outside the module.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use bstr::ByteSlice;
+
 use crate::transfer::module_root::ModuleRoot;
-use crate::wildmatch::wildmatch;
+use crate::wildmatch::wildmatch_bytes;
 
 /// Most matches one argument may expand to.
 const MAX_MATCHES: usize = 100_000;
 
 /// Expand `rel` (sanitised, module-relative, may end in `/`) under `root`.
-pub fn expand(root: &ModuleRoot, rel: &str) -> Vec<String> {
-    if !rel.contains(['*', '?', '[']) {
-        return vec![rel.to_string()];
+/// Names are bytes: a match that is not UTF-8 comes back exactly as the
+/// directory holds it, and patterns match byte for byte (`?` is one byte).
+pub fn expand(root: &ModuleRoot, rel: &[u8]) -> Vec<Vec<u8>> {
+    if !rel.contains(&b'*') && !rel.contains(&b'?') && !rel.contains(&b'[') {
+        return vec![rel.to_vec()];
     }
-    let trailing = if rel.ends_with('/') { "/" } else { "" };
-    let parts: Vec<&str> = rel.trim_end_matches('/').split('/').collect();
-    let mut found: Vec<String> = vec![String::new()];
-    for part in parts {
+    let trailing: &[u8] = if rel.ends_with(b"/") { b"/" } else { b"" };
+    let mut found: Vec<Vec<u8>> = vec![Vec::new()];
+    for part in rel.trim_end_with(|c| c == '/').split_str("/") {
+        let is_pattern = part.contains(&b'*') || part.contains(&b'?') || part.contains(&b'[');
         let mut next = Vec::new();
         for prefix in &found {
-            if !part.contains(['*', '?', '[']) {
+            if !is_pattern {
                 next.push(join(prefix, part));
                 continue;
             }
-            let Ok(entries) = root.read_dir(Path::new(prefix)) else { continue };
+            let Ok(entries) = root.read_dir(as_path(prefix)) else { continue };
             for entry in entries.flatten() {
-                let name = entry.to_string_lossy().into_owned();
-                if name.starts_with('.') && !part.starts_with('.') {
+                let name = entry.as_bytes();
+                if name.starts_with(b".") && !part.starts_with(b".") {
                     continue;
                 }
-                if wildmatch(part, &name) {
-                    next.push(join(prefix, &name));
+                if wildmatch_bytes(part, name) {
+                    next.push(join(prefix, name));
                 }
             }
             if next.len() > MAX_MATCHES {
@@ -47,23 +53,27 @@ pub fn expand(root: &ModuleRoot, rel: &str) -> Vec<String> {
     // A trailing slash, as with glob(3), matches directories only.
     found.retain(|p| {
         if trailing.is_empty() {
-            root.lstat(Path::new(p)).is_ok()
+            root.lstat(as_path(p)).is_ok()
         } else {
-            root.stat(Path::new(p)).is_ok_and(|m| m.is_dir())
+            root.stat(as_path(p)).is_ok_and(|m| m.is_dir())
         }
     });
     if found.is_empty() {
-        return vec![rel.to_string()];
+        return vec![rel.to_vec()];
     }
     found.sort();
-    found.into_iter().map(|p| format!("{p}{trailing}")).collect()
+    found.into_iter().map(|p| [p.as_slice(), trailing].concat()).collect()
 }
 
-fn join(prefix: &str, name: &str) -> String {
+fn as_path(bytes: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(bytes))
+}
+
+fn join(prefix: &[u8], name: &[u8]) -> Vec<u8> {
     if prefix.is_empty() {
-        name.to_string()
+        name.to_vec()
     } else {
-        format!("{prefix}/{name}")
+        [prefix, b"/", name].concat()
     }
 }
 
@@ -80,10 +90,29 @@ mod tests {
             std::fs::write(path, b"").unwrap();
         }
         let root = ModuleRoot::open(dir.path()).unwrap();
-        assert_eq!(expand(&root, "*.iso"), ["a.iso", "b.iso"]);
-        assert_eq!(expand(&root, "sub*/*.iso"), ["sub/x.iso", "sub2/y.iso"]);
-        assert_eq!(expand(&root, "sub?/"), ["sub2/"]);
-        assert_eq!(expand(&root, "*.nothing"), ["*.nothing"], "no match keeps the pattern");
-        assert_eq!(expand(&root, "plain/name"), ["plain/name"]);
+        let expand = |rel: &str| -> Vec<String> {
+            expand(&root, rel.as_bytes())
+                .into_iter()
+                .map(|p| String::from_utf8(p).unwrap())
+                .collect()
+        };
+        assert_eq!(expand("*.iso"), ["a.iso", "b.iso"]);
+        assert_eq!(expand("sub*/*.iso"), ["sub/x.iso", "sub2/y.iso"]);
+        assert_eq!(expand("sub?/"), ["sub2/"]);
+        assert_eq!(expand("*.nothing"), ["*.nothing"], "no match keeps the pattern");
+        assert_eq!(expand("plain/name"), ["plain/name"]);
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_expand_to_their_exact_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let latin = OsStr::from_bytes(b"caf\xe9");
+        std::fs::create_dir(dir.path().join(latin)).unwrap();
+        std::fs::write(dir.path().join(latin).join(OsStr::from_bytes(b"\xff.iso")), b"").unwrap();
+        std::fs::write(dir.path().join("cafe"), b"").unwrap();
+        let root = ModuleRoot::open(dir.path()).unwrap();
+        assert_eq!(expand(&root, b"caf*"), [b"cafe".to_vec(), b"caf\xe9".to_vec()], "sorted as bytes");
+        assert_eq!(expand(&root, b"caf?/"), [b"caf\xe9/".to_vec()]);
+        assert_eq!(expand(&root, b"*/*.iso"), [b"caf\xe9/\xff.iso".to_vec()]);
     }
 }

@@ -227,7 +227,7 @@ struct DirNode {
     content: bool,
     /// `-R`: requested paths below it, listed in its list (upstream's
     /// F_DIR_RELNAMES).
-    relnames: Vec<String>,
+    relnames: Vec<Vec<u8>>,
     /// The per-directory merge rules in effect for its contents, once its
     /// list has been made (its subdirectories' lists start from them).
     frame: Option<std::rc::Rc<crate::transfer::filter_merge::Frame>>,
@@ -515,8 +515,7 @@ impl<'a> ListSender<'a> {
                 return Ok(Vec::new());
             }
             let mut walked = Walked::default();
-            self.walker
-                .walk_relnames(&String::from_utf8_lossy(&node.name), local, &module_path, &waiting, &mut walked);
+            self.walker.walk_relnames(&node.name, local, &module_path, &waiting, &mut walked);
             relnames.extend(std::mem::take(&mut walked.relnames));
             return self.encode(walked, bytes, out);
         }
@@ -540,8 +539,7 @@ impl<'a> ListSender<'a> {
             }
         };
         if !waiting.is_empty() {
-            self.walker
-                .walk_relnames(&String::from_utf8_lossy(&node.name), local, &module_path, &waiting, &mut walked);
+            self.walker.walk_relnames(&node.name, local, &module_path, &waiting, &mut walked);
             relnames.extend(std::mem::take(&mut walked.relnames));
         }
         self.dirs[d].frame = walked.dir_frame.take();

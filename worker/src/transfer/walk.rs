@@ -14,6 +14,8 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
+use bstr::ByteSlice;
+
 use crate::transfer::entry_stat::EntryStat;
 use crate::transfer::filter::FilterList;
 use crate::transfer::flist::FileEntry;
@@ -186,7 +188,7 @@ impl Walker<'_> {
             for arg in &args {
                 let rest = arg.strip_prefix(self.module_name).unwrap_or(arg);
                 let rel = crate::transfer::walk_relative::sanitize_keep_dots(rest);
-                for expanded in crate::transfer::glob::expand(self.root, &rel) {
+                for expanded in crate::transfer::glob::expand(self.root, rel.as_bytes()) {
                     self.walk_relative_arg(&expanded, shallow, &mut state, &mut out);
                 }
             }
@@ -194,40 +196,47 @@ impl Walker<'_> {
         }
         for arg in &args {
             let rel = module_relative(arg, self.module_name);
-            for expanded in crate::transfer::glob::expand(self.root, &rel) {
+            for expanded in crate::transfer::glob::expand(self.root, rel.as_bytes()) {
                 self.walk_arg(&expanded, shallow, &mut out);
             }
         }
         out
     }
 
-    fn walk_arg(&self, rel: &str, shallow: bool, out: &mut Walked) {
+    /// One requested path (module-relative, sanitised). Bytes, as a glob
+    /// may have matched a name that is not UTF-8; filters and messages see
+    /// its text form.
+    fn walk_arg(&self, rel: &[u8], shallow: bool, out: &mut Walked) {
         // "dir/" and "" mean the directory's contents, sent as ".".
-        let dot_dir = rel.is_empty() || rel.ends_with('/');
-        let rel = rel.trim_end_matches('/');
-        let (dir, name) = match rel.rsplit_once('/') {
-            Some((d, n)) => (d, n),
-            None => ("", rel),
-        };
-        let (base, name) = if dot_dir { (rel, ".") } else { (dir, name) };
-        let base_path = PathBuf::from(base);
+        let dot_dir = rel.is_empty() || rel.ends_with(b"/");
+        let rel = rel.trim_end_with(|c| c == '/');
+        let (dir, name) = rel.rsplit_once_str("/").unwrap_or((b"", rel));
+        let (base, name): (&[u8], &[u8]) = if dot_dir { (rel, b".") } else { (dir, name) };
+        let rel_text = rel.to_str_lossy();
+        let base_text = base.to_str_lossy();
+        let name_text = name.to_str_lossy();
+        let base_path = PathBuf::from(OsStr::from_bytes(base));
         // Upstream chdirs into the argument's directory first; a directory
         // we may not search is reported as that chdir failing.
         if !base.is_empty() {
             if let Err(e) = self.root.stat(&base_path.join(".")) {
-                let what = format!("change_dir {} failed", full_fname(base, self.module_name));
+                let what = format!("change_dir {} failed", full_fname(&base_text, self.module_name));
                 out.notices.push(Notice::Error(rsyserr(&what, &e)));
                 return;
             }
         }
-        let local = if name == "." { base_path.clone() } else { base_path.join(name) };
+        let local = if name == b"." {
+            base_path.clone()
+        } else {
+            base_path.join(OsStr::from_bytes(name))
+        };
         let follow = self.options.copy_links || self.options.copy_dirlinks || dot_dir;
-        let meta = match self.metadata_named(&local, name, follow) {
+        let meta = match self.metadata_named(&local, &name_text, follow) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.options.missing_args == MissingArgs::Ignore => return,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.options.missing_args == MissingArgs::Delete => {
                 // Listed with mode 0: the client deletes its copy.
-                out.entries.push((FileEntry::new(name.as_bytes().to_vec(), 0), local.clone()));
+                out.entries.push((FileEntry::new(name.to_vec(), 0), local.clone()));
                 return;
             }
             Err(e) => {
@@ -236,41 +245,44 @@ impl Walker<'_> {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     out.io_error |= IOERR_GENERAL;
                 }
-                let what = format!("link_stat {} failed", full_fname(&display_rel(rel, dot_dir), self.module_name));
+                let what = format!(
+                    "link_stat {} failed",
+                    full_fname(&display_rel(&rel_text, dot_dir), self.module_name)
+                );
                 out.notices.push(Notice::Error(rsyserr(&what, &e)));
                 return;
             }
         };
-        let module_path = if name == "." { base.to_string() } else { join_rel(base, name) };
+        let module_path = if name == b"." {
+            base_text.to_string()
+        } else {
+            join_rel(&base_text, &name_text)
+        };
         if self.daemon_filters.excludes(&module_path, meta.is_dir()) {
-            let what = format!("link_stat {} failed", full_fname(&display_rel(rel, dot_dir), self.module_name));
+            let what = format!(
+                "link_stat {} failed",
+                full_fname(&display_rel(&rel_text, dot_dir), self.module_name)
+            );
             out.notices
                 .push(Notice::Error(rsyserr(&what, &std::io::Error::from_raw_os_error(libc::ENOENT))));
             return;
         }
-        if !dot_dir && self.client_excludes(name, &module_path, meta.is_dir()) {
+        if !dot_dir && self.client_excludes(&name_text, &module_path, meta.is_dir()) {
             return;
         }
         if meta.is_dir() && !self.options.recursive && !self.options.dirs && !dot_dir {
-            out.notices.push(Notice::Info(format!("skipping directory {name}\n")));
+            out.notices.push(Notice::Info(format!("skipping directory {name_text}\n")));
             return;
         }
-        let mut entry = self.entry(name.as_bytes().to_vec(), &local, &meta);
+        let mut entry = self.entry(name.to_vec(), &local, &meta);
         if meta.is_dir() && (self.options.recursive || dot_dir) {
             entry.top_dir = true;
         }
         out.entries.push((entry, local.clone()));
         if meta.is_dir() && (self.options.recursive || (self.options.dirs && dot_dir)) && (dot_dir || !shallow) {
-            let prefix = if name == "." { String::new() } else { format!("{name}/") };
+            let prefix = if name == b"." { Vec::new() } else { [name, b"/"].concat() };
             let dev = meta.dev();
-            self.walk_dir(
-                &local,
-                prefix.as_bytes(),
-                &module_path,
-                self.options.recursive && !shallow,
-                dev,
-                out,
-            );
+            self.walk_dir(&local, &prefix, &module_path, self.options.recursive && !shallow, dev, out);
         }
     }
 

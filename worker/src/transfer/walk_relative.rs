@@ -15,22 +15,27 @@
 //! time (upstream's `F_DIR_RELNAMES` and `send1extra`).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use bstr::ByteSlice;
 
 use crate::transfer::flist::FileEntry;
 use crate::transfer::options::MissingArgs;
 use crate::transfer::walk::{full_fname, rsyserr, Notice, Walked, Walker, IOERR_GENERAL};
 
 /// Paths waiting to be listed below an implied directory, keyed by that
-/// directory's name in the list (incremental recursion only).
-pub type Relnames = HashMap<Vec<u8>, Vec<String>>;
+/// directory's name in the list (incremental recursion only). Names are
+/// bytes, as a glob may have matched one that is not UTF-8.
+pub type Relnames = HashMap<Vec<u8>, Vec<Vec<u8>>>;
 
 /// State kept across the arguments of one list, as upstream's statics.
 #[derive(Debug, Default)]
 pub struct RelativeState {
     /// The last path whose implied directories were sent (`lastpath`),
     /// with the base directory it was found in.
-    last: Option<(String, String)>,
+    last: Option<(Vec<u8>, Vec<u8>)>,
     /// A leading `./` asks for `.` itself as an implied directory, once.
     dot_dir_sent: bool,
 }
@@ -73,15 +78,15 @@ pub fn sanitize_keep_dots(path: &str) -> String {
 /// Split a sanitised `-R` path at its first `/./` into the directory it is
 /// read from and the name it is sent as, with the name's type and whether
 /// it asked for an implied `.` (a leading `./`).
-fn split_marker(path: &str) -> (String, String, NameType, bool) {
+fn split_marker(path: &[u8]) -> (Vec<u8>, Vec<u8>, NameType, bool) {
     let (dir, rest) = match path.find("/./") {
-        Some(i) => (path[..i].to_string(), path[i + 3..].trim_start_matches('/')),
-        None => (String::new(), path),
+        Some(i) => (path[..i].to_vec(), path[i + 3..].trim_start_with(|c| c == '/')),
+        None => (Vec::new(), path),
     };
-    let implied_dot = rest.starts_with("./") && rest.len() > 2;
-    let trailing = rest.ends_with('/');
-    let parts: Vec<&str> = rest.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
-    let name = parts.join("/");
+    let implied_dot = rest.starts_with(b"./") && rest.len() > 2;
+    let trailing = rest.ends_with(b"/");
+    let parts: Vec<&[u8]> = rest.split_str("/").filter(|c| !c.is_empty() && *c != b".").collect();
+    let name = bstr::join("/", parts);
     let kind = if name.is_empty() {
         NameType::DotDir
     } else if trailing {
@@ -92,47 +97,59 @@ fn split_marker(path: &str) -> (String, String, NameType, bool) {
     (dir, name, kind, implied_dot)
 }
 
-fn join(a: &str, b: &str) -> String {
+fn join(a: &[u8], b: &[u8]) -> Vec<u8> {
     if a.is_empty() {
-        b.to_string()
+        b.to_vec()
     } else {
-        format!("{a}/{b}")
+        [a, b"/", b].concat()
     }
+}
+
+/// A module-relative path as bytes, for the module root's lookups.
+fn as_path(bytes: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(bytes))
 }
 
 impl Walker<'_> {
     /// One requested path in relative mode. `shallow`: incremental
     /// recursion's first list.
-    pub(crate) fn walk_relative_arg(&self, sanitized: &str, shallow: bool, state: &mut RelativeState, out: &mut Walked) {
+    pub(crate) fn walk_relative_arg(&self, sanitized: &[u8], shallow: bool, state: &mut RelativeState, out: &mut Walked) {
         let (dir, name, kind, implied_dot) = split_marker(sanitized);
-        let base = PathBuf::from(&dir);
+        let dir_text = dir.to_str_lossy();
+        let base = as_path(&dir).to_path_buf();
         let searchable = || self.root.stat(&base.join("."));
-        if !dir.is_empty() && (self.daemon_filters.excludes(&dir, true) || searchable().is_err()) {
+        if !dir.is_empty() && (self.daemon_filters.excludes(&dir_text, true) || searchable().is_err()) {
             let err = searchable()
                 .err()
                 .unwrap_or_else(|| std::io::Error::from_raw_os_error(libc::ENOENT));
             out.io_error |= IOERR_GENERAL;
-            let what = format!("change_dir {} failed", full_fname(&dir, self.module_name));
+            let what = format!("change_dir {} failed", full_fname(&dir_text, self.module_name));
             out.notices.push(Notice::Error(rsyserr(&what, &err)));
             return;
         }
         if implied_dot && !state.dot_dir_sent {
             state.dot_dir_sent = true;
-            if let Some(entry) = self.implied_dir(".", &base, &dir) {
+            if let Some(entry) = self.implied_dir(b".", &base, &dir) {
                 out.entries.push(entry);
             }
         }
         let (name, kind) = if name.is_empty() {
-            (".".to_string(), NameType::DotDir)
+            (b".".to_vec(), NameType::DotDir)
         } else {
             (name, kind)
         };
-        let shown = if dir.is_empty() { name.clone() } else { format!("/{dir}/{name}") };
-        let local = if name == "." { base.clone() } else { base.join(&name) };
-        let module_path = if name == "." { dir.clone() } else { join(&dir, &name) };
+        let name_text = name.to_str_lossy();
+        let shown = if dir.is_empty() {
+            name_text.to_string()
+        } else {
+            format!("/{dir_text}/{name_text}")
+        };
+        let local = if name == b"." { base.clone() } else { base.join(as_path(&name)) };
+        let module_path = if name == b"." { dir.clone() } else { join(&dir, &name) };
+        let module_path_text = module_path.to_str_lossy();
         let follow = self.options.copy_dirlinks || kind != NameType::Normal;
         let meta = match self.metadata(&local, follow) {
-            Ok(meta) if !self.daemon_filters.excludes(&module_path, meta.is_dir()) => meta,
+            Ok(meta) if !self.daemon_filters.excludes(&module_path_text, meta.is_dir()) => meta,
             result => {
                 let err = result.err().unwrap_or_else(|| std::io::Error::from_raw_os_error(libc::ENOENT));
                 if err.kind() == std::io::ErrorKind::NotFound && self.options.missing_args == MissingArgs::Ignore {
@@ -140,7 +157,7 @@ impl Walker<'_> {
                 }
                 if err.kind() == std::io::ErrorKind::NotFound && self.options.missing_args == MissingArgs::Delete {
                     // Listed with mode 0: the client deletes its copy.
-                    out.entries.push((FileEntry::new(name.clone().into_bytes(), 0), local.clone()));
+                    out.entries.push((FileEntry::new(name.clone(), 0), local.clone()));
                     return;
                 }
                 if err.kind() != std::io::ErrorKind::NotFound {
@@ -151,26 +168,26 @@ impl Walker<'_> {
                 return;
             }
         };
-        if kind != NameType::DotDir && self.client_excludes(&name, &module_path, meta.is_dir()) {
+        if kind != NameType::DotDir && self.client_excludes(&name_text, &module_path_text, meta.is_dir()) {
             return;
         }
         if meta.is_dir() && !self.options.recursive && !self.options.dirs {
-            out.notices.push(Notice::Info(format!("skipping directory {name}\n")));
+            out.notices.push(Notice::Info(format!("skipping directory {name_text}\n")));
             return;
         }
-        if shallow && name != "." {
+        if shallow && name != b"." {
             // Incremental recursion: only the first component now.
-            if let Some((first, rest)) = name.split_once('/') {
+            if let Some((first, rest)) = name.split_once_str("/") {
                 self.first_implied(first, rest, &base, &dir, state, out);
                 return;
             }
         } else if self.implied_dirs() {
-            if let Some((parents, _)) = name.rsplit_once('/') {
+            if let Some((parents, _)) = name.rsplit_once_str("/") {
                 self.implied_dirs_of(parents, &base, &dir, state, out);
             }
         }
         let content = self.options.recursive || (self.options.dirs && kind != NameType::Normal);
-        let mut entry = self.entry(name.as_bytes().to_vec(), &local, &meta);
+        let mut entry = self.entry(name.clone(), &local, &meta);
         if meta.is_dir() && content {
             entry.top_dir = true;
         } else if meta.is_dir() {
@@ -178,9 +195,13 @@ impl Walker<'_> {
         }
         out.entries.push((entry, local.clone()));
         if meta.is_dir() && content && (!shallow || kind == NameType::DotDir) {
-            let prefix = if name == "." { String::new() } else { format!("{name}/") };
+            let prefix = if name == b"." {
+                Vec::new()
+            } else {
+                [name.as_slice(), b"/"].concat()
+            };
             let recurse = self.options.recursive && !shallow;
-            self.walk_dir(&local, prefix.as_bytes(), &module_path, recurse, meta.dev(), out);
+            self.walk_dir(&local, &prefix, &module_path_text, recurse, meta.dev(), out);
         }
     }
 
@@ -192,30 +213,27 @@ impl Walker<'_> {
 
     /// Non-incremental: the implied directories of `parents` not already
     /// sent for the previous path.
-    fn implied_dirs_of(&self, parents: &str, base: &Path, dir: &str, state: &mut RelativeState, out: &mut Walked) {
-        let components: Vec<&str> = parents.split('/').collect();
+    fn implied_dirs_of(&self, parents: &[u8], base: &Path, dir: &[u8], state: &mut RelativeState, out: &mut Walked) {
+        let components: Vec<&[u8]> = parents.split_str("/").collect();
         let shared = match &state.last {
-            Some((last_dir, last)) if last_dir == dir => {
-                let last: Vec<&str> = last.split('/').collect();
-                components.iter().zip(&last).take_while(|(a, b)| a == b).count()
-            }
+            Some((last_dir, last)) if last_dir == dir => components.iter().zip(last.split_str("/")).take_while(|(a, b)| **a == *b).count(),
             _ => 0,
         };
         if shared == components.len() {
             return;
         }
         for depth in shared..components.len() {
-            let name = components[..=depth].join("/");
+            let name = bstr::join("/", &components[..=depth]);
             if let Some(entry) = self.implied_dir(&name, base, dir) {
                 out.entries.push(entry);
             }
         }
-        state.last = Some((dir.to_string(), parents.to_string()));
+        state.last = Some((dir.to_vec(), parents.to_vec()));
     }
 
     /// Incremental: send `first` as an implied directory (unless it was the
     /// last one sent) and leave `rest` for its own list.
-    fn first_implied(&self, first: &str, rest: &str, base: &Path, dir: &str, state: &mut RelativeState, out: &mut Walked) {
+    fn first_implied(&self, first: &[u8], rest: &[u8], base: &Path, dir: &[u8], state: &mut RelativeState, out: &mut Walked) {
         let same = matches!(&state.last, Some((d, l)) if d == dir && l == first);
         if !same {
             state.last = None;
@@ -224,21 +242,25 @@ impl Walker<'_> {
                 return;
             }
             out.entries.push(entry);
-            state.last = Some((dir.to_string(), first.to_string()));
+            state.last = Some((dir.to_vec(), first.to_vec()));
         }
-        out.relnames.entry(first.as_bytes().to_vec()).or_default().push(rest.to_string());
+        out.relnames.entry(first.to_vec()).or_default().push(rest.to_vec());
     }
 
     /// An implied directory entry: stat following symlinks (inside the
     /// module), no client filters, the module's filters still apply.
-    fn implied_dir(&self, name: &str, base: &Path, dir: &str) -> Option<(FileEntry, std::path::PathBuf)> {
-        let local = if name == "." { base.to_path_buf() } else { base.join(name) };
+    fn implied_dir(&self, name: &[u8], base: &Path, dir: &[u8]) -> Option<(FileEntry, std::path::PathBuf)> {
+        let local = if name == b"." {
+            base.to_path_buf()
+        } else {
+            base.join(as_path(name))
+        };
         let meta = self.metadata(&local, true).ok()?;
-        let module_path = if name == "." { dir.to_string() } else { join(dir, name) };
-        if self.daemon_filters.excludes(&module_path, meta.is_dir()) {
+        let module_path = if name == b"." { dir.to_vec() } else { join(dir, name) };
+        if self.daemon_filters.excludes(&module_path.to_str_lossy(), meta.is_dir()) {
             return None;
         }
-        let mut entry = self.entry(name.as_bytes().to_vec(), &local, &meta);
+        let mut entry = self.entry(name.to_vec(), &local, &meta);
         if meta.is_dir() {
             entry.no_content_dir = true;
             entry.top_dir = self.protocol >= 30;
@@ -248,41 +270,46 @@ impl Walker<'_> {
 
     /// Incremental recursion: what waits below directory `dir_name` (read
     /// from `local`): each relname one level down, in its own list.
-    pub(crate) fn walk_relnames(&self, dir_name: &str, local: &Path, module_dir: &str, relnames: &[String], out: &mut Walked) {
+    pub(crate) fn walk_relnames(&self, dir_name: &[u8], local: &Path, module_dir: &str, relnames: &[Vec<u8>], out: &mut Walked) {
         let mut state = RelativeState::default();
         for rel in relnames {
-            if let Some((first, rest)) = rel.split_once('/') {
-                let name = format!("{dir_name}/{first}");
+            if let Some((first, rest)) = rel.split_once_str("/") {
+                let name = join(dir_name, first);
                 let same = matches!(&state.last, Some((_, l)) if *l == name);
                 if !same {
-                    let Some(entry) = self.implied_dir_at(&name, &local.join(first), &join(module_dir, first)) else {
+                    let module_path = join(module_dir.as_bytes(), first);
+                    let Some(entry) = self.implied_dir_at(&name, &local.join(as_path(first)), &module_path.to_str_lossy()) else {
                         continue;
                     };
                     if !entry.0.is_dir() {
                         continue;
                     }
                     out.entries.push(entry);
-                    state.last = Some((String::new(), name.clone()));
+                    state.last = Some((Vec::new(), name.clone()));
                 }
-                out.relnames.entry(name.into_bytes()).or_default().push(rest.to_string());
+                out.relnames.entry(name).or_default().push(rest.to_vec());
                 continue;
             }
-            let name = format!("{dir_name}/{rel}");
-            let child = local.join(rel);
-            let module_path = join(module_dir, rel);
+            let name = join(dir_name, rel);
+            let name_text = name.to_str_lossy();
+            let child = local.join(as_path(rel));
+            let module_path = join(module_dir.as_bytes(), rel);
+            let module_path_text = module_path.to_str_lossy();
             let meta = match self.metadata(&child, self.options.copy_dirlinks) {
                 Ok(meta) => meta,
                 Err(e) => {
                     out.io_error |= IOERR_GENERAL;
-                    let what = format!("link_stat {} failed", full_fname(&name, self.module_name));
+                    let what = format!("link_stat {} failed", full_fname(&name_text, self.module_name));
                     out.notices.push(Notice::Error(rsyserr(&what, &e)));
                     continue;
                 }
             };
-            if self.daemon_filters.excludes(&module_path, meta.is_dir()) || self.client_excludes(&name, &module_path, meta.is_dir()) {
+            if self.daemon_filters.excludes(&module_path_text, meta.is_dir())
+                || self.client_excludes(&name_text, &module_path_text, meta.is_dir())
+            {
                 continue;
             }
-            let mut entry = self.entry(name.into_bytes(), &child, &meta);
+            let mut entry = self.entry(name.clone(), &child, &meta);
             if meta.is_dir() {
                 entry.top_dir = true;
             }
@@ -290,12 +317,12 @@ impl Walker<'_> {
         }
     }
 
-    fn implied_dir_at(&self, name: &str, local: &Path, module_path: &str) -> Option<(FileEntry, std::path::PathBuf)> {
+    fn implied_dir_at(&self, name: &[u8], local: &Path, module_path: &str) -> Option<(FileEntry, std::path::PathBuf)> {
         let meta = self.metadata(local, true).ok()?;
         if self.daemon_filters.excludes(module_path, meta.is_dir()) {
             return None;
         }
-        let mut entry = self.entry(name.as_bytes().to_vec(), local, &meta);
+        let mut entry = self.entry(name.to_vec(), local, &meta);
         entry.no_content_dir = true;
         entry.top_dir = self.protocol >= 30;
         Some((entry, local.to_path_buf()))
@@ -317,11 +344,20 @@ mod tests {
 
     #[test]
     fn marker_splits_location_from_name() {
-        assert_eq!(split_marker("a/b/c"), ("".into(), "a/b/c".into(), NameType::Normal, false));
-        assert_eq!(split_marker("base/./a/b"), ("base".into(), "a/b".into(), NameType::Normal, false));
-        assert_eq!(split_marker("base/./"), ("base".into(), "".into(), NameType::DotDir, false));
-        assert_eq!(split_marker("a/b/"), ("".into(), "a/b".into(), NameType::SlashEnding, false));
-        assert_eq!(split_marker("./a/b"), ("".into(), "a/b".into(), NameType::Normal, true));
-        assert_eq!(split_marker("."), ("".into(), "".into(), NameType::DotDir, false));
+        let split = |p: &str| {
+            let (dir, name, kind, dot) = split_marker(p.as_bytes());
+            (String::from_utf8(dir).unwrap(), String::from_utf8(name).unwrap(), kind, dot)
+        };
+        assert_eq!(split("a/b/c"), ("".into(), "a/b/c".into(), NameType::Normal, false));
+        assert_eq!(split("base/./a/b"), ("base".into(), "a/b".into(), NameType::Normal, false));
+        assert_eq!(split("base/./"), ("base".into(), "".into(), NameType::DotDir, false));
+        assert_eq!(split("a/b/"), ("".into(), "a/b".into(), NameType::SlashEnding, false));
+        assert_eq!(split("./a/b"), ("".into(), "a/b".into(), NameType::Normal, true));
+        assert_eq!(split("."), ("".into(), "".into(), NameType::DotDir, false));
+        assert_eq!(
+            split_marker(b"b\xff/./c\xe9/d"),
+            (b"b\xff".to_vec(), b"c\xe9/d".to_vec(), NameType::Normal, false),
+            "bytes that are not UTF-8 are kept"
+        );
     }
 }
