@@ -414,14 +414,13 @@ fn files_from_lists_like_stock() {
         let lists_nosuch = opts.contains(&ff.as_str());
         assert_eq!(s.code, if lists_nosuch { 23 } else { 0 }, "{opts:?}: {s:?}");
     }
-    // A list the module does not have: upstream's words (stock 3.5 then
-    // resets the connection, exit 10; we end the session in order).
-    let (_, o, _, _) = compare_with(Path::new("rsync"), &p, &["-a", "--files-from=:../nolist"], "mod/", None);
-    assert!(
-        o.stderr
-            .contains("failed to open files-from file nolist: No such file or directory\n"),
-        "{o:?}"
-    );
+    // A list the module does not have: upstream's option error, in its
+    // words, and its exit code (stock 3.5 then resets the connection, exit
+    // 10; we end the session in order, exit 4).
+    let line = "rsync: failed to open files-from file nolist: No such file or directory\n";
+    let (s, o, _, _) = compare_with(Path::new("rsync"), &p, &["-a", "--files-from=:../nolist"], "mod/", None);
+    assert!(s.stderr.contains(line), "stock: {s:?}");
+    assert!(o.stderr.contains(line) && o.code == 4, "{o:?}");
     // Names below a source directory.
     let sub = lists.path().join("sub");
     std::fs::write(&sub, "nested/deep\nother.o\n").unwrap();
@@ -895,7 +894,7 @@ fn names_that_are_not_utf8_pull_like_stock() {
                 set_mtime(&at(dir), 1_600_000_000, 0);
             }
         },
-        |root| format!("[mod]\n path = {}\n", root.display()),
+        |root| format!("[mod]\n path = {}\n read only = no\n", root.display()),
     );
     for opts in [
         vec!["-a"],
@@ -925,26 +924,57 @@ fn names_that_are_not_utf8_pull_like_stock() {
         let sent = snapshot(d.path());
         assert!(sent.keys().any(|k| k.contains("\\x")), "{opts:?} {path}: {sent:?}");
     }
-    // Asked for by such a name, a file is refused with a message that says
-    // why (stock serves it; requested paths are text here), and the daemon
-    // goes on serving.
+    // Asked for by such a name, in a path, with -R, or in a --files-from
+    // list (the client's or one in the module), a file is served as stock
+    // serves it.
+    let list = tempfile::NamedTempFile::new().unwrap();
+    // (Below the module root: stock 3.5 fails any --files-from below a
+    // subdirectory of an unchrooted module, "file has vanished".)
+    std::fs::write(list.path(), b"latin/caf\xe9.txt\nlatin/d\xff/sub\xe0/deep\nlatin/l\xe9\n").unwrap();
+    std::fs::write(p.src.path().join("names.list"), std::fs::read(list.path()).unwrap()).unwrap();
+    let list_option = format!("--files-from={}", list.path().display());
+    for (opts, path) in [
+        (vec!["-ai"], &b"mod/latin/caf\xe9.txt"[..]),
+        (vec!["-ai"], b"mod/latin/d\xff/"),
+        (vec!["-aiR"], b"mod/latin/d\xff/sub\xe0"),
+        (vec!["-aiR", "--no-inc-recursive"], b"mod/latin/./d\xff/in\xfe"),
+        (vec!["-ai", list_option.as_str()], b"mod/"),
+        (vec!["-ai", "--no-inc-recursive", "--files-from=:names.list"], b"mod"),
+    ] {
+        for (label, bin) in clients() {
+            let runs: Vec<_> = [p.stock.addr, p.ours.addr]
+                .iter()
+                .map(|addr| {
+                    let d = tempfile::tempdir().unwrap();
+                    let mut url = format!("rsync://{addr}/").into_bytes();
+                    url.extend_from_slice(path);
+                    let mut args: Vec<&OsStr> = opts.iter().map(OsStr::new).collect();
+                    args.extend([OsStr::from_bytes(&url), d.path().as_os_str()]);
+                    (rsync_bin(&bin, &args, &[]), d)
+                })
+                .collect();
+            let shown = String::from_utf8_lossy(path);
+            assert_eq!(visible_stock(&runs[0].0), visible(&runs[1].0), "{label} {opts:?} {shown}");
+            let ours = snapshot(runs[1].1.path());
+            assert_eq!(snapshot(runs[0].1.path()), ours, "{label} {opts:?} {shown}: trees differ");
+            assert!(ours.keys().any(|k| k.contains("\\x")), "{label} {opts:?} {shown}: {ours:?}");
+        }
+    }
+    // Pushed to such a destination, the upload is refused with a message
+    // saying why (destination paths are text here; stock takes it).
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("f"), b"x").unwrap();
     for (label, bin) in clients() {
-        let d = tempfile::tempdir().unwrap();
         let mut url = format!("rsync://{}/mod/latin/", p.ours.addr).into_bytes();
-        url.extend_from_slice(b"caf\xe9.txt");
-        let out = std::process::Command::new("timeout")
-            .arg("60")
-            .arg(&bin)
-            .arg("-a")
-            .arg(OsStr::from_bytes(&url))
-            .arg(d.path())
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(4), "{label}: {stderr}");
-        assert!(stderr.contains("is not valid UTF-8"), "{label}: {stderr}");
-        assert!(std::fs::read_dir(d.path()).unwrap().next().is_none(), "{label}: nothing is sent");
+        url.extend_from_slice(b"new\xe9/");
+        let src_arg = format!("{}/", src.path().display());
+        let run = rsync_bin(&bin, &[OsStr::new("-a"), OsStr::new(&src_arg), OsStr::from_bytes(&url)], &[]);
+        assert_eq!(run.code, 4, "{label}: {run:?}");
+        assert!(run.stderr.contains("is not valid UTF-8"), "{label}: {run:?}");
+        assert!(
+            !p.src.path().join(OsStr::from_bytes(b"latin/new\xe9")).exists(),
+            "{label}: nothing is written"
+        );
     }
     compare(&p, &["-a"], "mod/latin/", None);
 }

@@ -100,7 +100,7 @@ pub fn rsync_env(args: &[&str], env: &[(&str, &str)]) -> ClientRun {
 }
 
 /// Run a given client binary.
-pub fn rsync_bin(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> ClientRun {
+pub fn rsync_bin<A: AsRef<std::ffi::OsStr>>(bin: &Path, args: &[A], env: &[(&str, &str)]) -> ClientRun {
     let mut cmd = Command::new("timeout");
     cmd.arg("60").arg(bin).args(args).stdin(Stdio::null());
     for (k, v) in env {

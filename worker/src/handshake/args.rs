@@ -21,15 +21,18 @@ pub enum ArgsError {
 /// Collects one block, entry by entry.
 #[derive(Debug, Default)]
 pub struct ArgBlock {
-    /// Entries so far, options unescaped.
+    /// Options so far (up to and including the lone `.`), unescaped.
     pub entries: Vec<String>,
+    /// The requested paths (after the lone `.`), exactly as sent: a path
+    /// may name a file whose name is not UTF-8.
+    paths: Vec<Vec<u8>>,
     /// Bytes so far, for the bound.
     bytes: usize,
-    /// Index just past the lone `.`, once seen.
-    dot: Option<usize>,
-    /// The first entry that is not UTF-8, as text (U+FFFD for the bad
-    /// bytes). Such an entry is kept that way so the session can tell the
-    /// client why it is refused (see [`ArgBlock::not_utf8`]).
+    /// Whether the lone `.` has been seen.
+    dot: bool,
+    /// The first option that is not UTF-8, as text (U+FFFD for the bad
+    /// bytes), so the session can tell the client why it is refused (see
+    /// [`ArgBlock::not_utf8`]).
     not_utf8: Option<String>,
 }
 
@@ -43,49 +46,50 @@ impl ArgBlock {
         if self.bytes > MAX_BLOCK_BYTES {
             return Err(ArgsError::TooLong);
         }
-        if self.entries.len() >= MAX_ARGS {
+        if self.entries.len() + self.paths.len() >= MAX_ARGS {
             return Err(ArgsError::TooMany);
+        }
+        if self.dot {
+            self.paths.push(raw.to_vec());
+            return Ok(false);
         }
         let lossy = String::from_utf8_lossy(raw);
         if matches!(lossy, std::borrow::Cow::Owned(_)) && self.not_utf8.is_none() {
             self.not_utf8 = Some(lossy.to_string());
         }
-        let text = &*lossy;
-        if self.dot.is_some() {
-            self.entries.push(text.to_string());
+        let entry = if unescape_options {
+            unbackslash(&lossy)
         } else {
-            let entry = if unescape_options { unbackslash(text) } else { text.to_string() };
-            let is_dot = entry == ".";
-            self.entries.push(entry);
-            if is_dot {
-                self.dot = Some(self.entries.len());
-            }
-        }
+            lossy.into_owned()
+        };
+        self.dot = entry == ".";
+        self.entries.push(entry);
         Ok(false)
+    }
+
+    /// Whether the block holds no entry at all.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty() && self.paths.is_empty()
     }
 
     /// The options (everything before the lone `.`).
     pub fn options(&self) -> &[String] {
         match self.dot {
-            Some(d) => &self.entries[..d - 1],
-            None => &self.entries,
+            true => &self.entries[..self.entries.len() - 1],
+            false => &self.entries,
         }
     }
 
-    /// The first entry that was not UTF-8, if any. Requested paths and
-    /// option values are handled as text, so a session asking for such a
-    /// name is refused with a message rather than served a different name.
-    /// (Names inside the module are bytes and travel exactly in lists.)
+    /// The first option that was not UTF-8, if any. Option values are
+    /// handled as text, so a session sending one is refused with a message
+    /// rather than served something else. (Paths are bytes.)
     pub fn not_utf8(&self) -> Option<&str> {
         self.not_utf8.as_deref()
     }
 
-    /// The requested paths (everything after the lone `.`).
-    pub fn paths(&self) -> &[String] {
-        match self.dot {
-            Some(d) => &self.entries[d..],
-            None => &[],
-        }
+    /// The requested paths (everything after the lone `.`), as sent.
+    pub fn paths(&self) -> &[Vec<u8>] {
+        &self.paths
     }
 }
 
@@ -141,7 +145,7 @@ mod tests {
         }
         assert!(b.push(b"", true).unwrap());
         assert_eq!(b.options(), ["--server", "--sender", "-vlogDtpre.iLsfxCIvu"]);
-        assert_eq!(b.paths(), ["mod/a b", "mod/c"]);
+        assert_eq!(b.paths(), [b"mod/a b".to_vec(), b"mod/c".to_vec()]);
     }
 
     #[test]
@@ -151,7 +155,7 @@ mod tests {
         b.push(b".", true).unwrap();
         b.push(br"mod/x\ y", true).unwrap();
         assert_eq!(b.options(), ["--log-format=%i %n"]);
-        assert_eq!(b.paths(), [r"mod/x\ y"]);
+        assert_eq!(b.paths(), [br"mod/x\ y".to_vec()]);
     }
 
     #[test]
@@ -170,8 +174,17 @@ mod tests {
         for entry in [&b"--server"[..], b".", b"mod/caf\xe9", b"mod/\xff"] {
             assert_eq!(latin.push(entry, true), Ok(false));
         }
-        assert_eq!(latin.not_utf8(), Some("mod/caf\u{fffd}"), "the first one is kept for the message");
-        assert_eq!(latin.paths(), ["mod/caf\u{fffd}", "mod/\u{fffd}"]);
+        assert_eq!(latin.not_utf8(), None, "paths are bytes");
+        assert_eq!(latin.paths(), [b"mod/caf\xe9".to_vec(), b"mod/\xff".to_vec()], "kept exactly");
+        let mut option = ArgBlock::default();
+        for entry in [&b"--server"[..], b"--log-file-format=%n\xe9", b"--temp-dir=t\xff", b"."] {
+            assert_eq!(option.push(entry, true), Ok(false));
+        }
+        assert_eq!(
+            option.not_utf8(),
+            Some("--log-file-format=%n\u{fffd}"),
+            "the first one is kept for the message"
+        );
     }
 
     #[test]

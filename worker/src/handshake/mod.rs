@@ -78,8 +78,9 @@ pub struct SessionRequest {
     pub protocol: u32,
     /// The client's options (before the lone `.`), secluded args applied.
     pub options: Vec<String>,
-    /// The paths the client asked for (after the lone `.`).
-    pub paths: Vec<String>,
+    /// The paths the client asked for (after the lone `.`), exactly as
+    /// sent: bytes, as a path may name a file that is not UTF-8.
+    pub paths: Vec<Vec<u8>>,
     /// The authenticated user, if the module requires auth.
     pub user: Option<String>,
     /// Effective `read only` after any `:ro`/`:rw` auth rule.
@@ -93,13 +94,25 @@ pub struct SessionRequest {
     pub connection_slot: ModuleSlot,
     /// Who the session acts as on the file system (`uid`/`gid`; nobody for a root daemon by default).
     pub identity: Option<crate::identity::ModuleIdentity>,
-    /// The first argument that was not UTF-8 (as text, for the message):
-    /// the session refuses such a request with a message, since requested
-    /// paths and option values are handled as text here.
+    /// The first option that was not UTF-8 (as text, for the message):
+    /// the session refuses such a request with a message, since option
+    /// values are handled as text here.
     pub not_utf8: Option<String>,
 }
 
 impl SessionRequest {
+    /// The requested paths as text, for logs and hook variables (U+FFFD
+    /// stands for bytes that are not UTF-8).
+    pub fn paths_text(&self) -> Vec<String> {
+        self.paths.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect()
+    }
+
+    /// The first requested path that is not UTF-8, as text.
+    pub fn path_not_utf8(&self) -> Option<String> {
+        let path = self.paths.iter().find(|p| std::str::from_utf8(p).is_err())?;
+        Some(String::from_utf8_lossy(path).into_owned())
+    }
+
     /// A string parameter of this session's module with its `%VAR%`s
     /// expanded as upstream's daemon expands them for the connection.
     pub fn expand(&self, text: &str) -> String {
@@ -496,12 +509,12 @@ impl Handshake {
         // and the paths in the secluded one. Upstream's daemon parses both
         // in turn, so both count.
         let mut options = self.first_block.options().to_vec();
-        if !self.secluded_block.entries.is_empty() {
+        if !self.secluded_block.is_empty() {
             // Before the cut only options count (at protocol 29 the client
             // prints the cut itself as "(null)", a non-option).
             options.retain(|o| o.starts_with('-'));
         }
-        let paths = if self.secluded_block.entries.is_empty() {
+        let paths = if self.secluded_block.is_empty() {
             self.first_block.paths().to_vec()
         } else {
             let secluded = self.secluded_block.options();

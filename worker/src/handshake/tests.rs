@@ -90,7 +90,7 @@ fn admitted_client_sends_nul_separated_args() {
         panic!("expected a session")
     };
     assert_eq!(req.options, ["--server", "--sender", "-vlogDtpre.iLsfxCIvu"]);
-    assert_eq!(req.paths, ["pub/"]);
+    assert_eq!(req.paths_text(), ["pub/"]);
     assert_eq!(req.protocol, 32);
     assert!(req.read_only);
 }
@@ -122,7 +122,7 @@ fn secluded_args_add_to_the_first_block() {
         panic!("expected a session")
     };
     assert_eq!(req.options, ["--server", "-s", "--server", "--sender", "-re.iLsfxCIvu"]);
-    assert_eq!(req.paths, ["pub/a b"]);
+    assert_eq!(req.paths_text(), ["pub/a b"]);
 }
 
 #[test]
@@ -143,7 +143,7 @@ fn secluded_args_split_between_the_blocks_as_3_x_clients_send_them() {
         panic!("expected a session")
     };
     assert_eq!(req.options, ["--server", "--sender", "-slogDtpre.iLsfxCIvu", "--usermap=a:b"]);
-    assert_eq!(req.paths, ["pub/"]);
+    assert_eq!(req.paths_text(), ["pub/"]);
 }
 
 #[test]

@@ -149,9 +149,14 @@ fn run_session<R: BufRead, W: Write + Send>(
     if let Some(message) = refused {
         return refuse(&request, reader, writer, stream, &options, &message, ExitCode::Unsupported);
     }
-    if let Some(arg) = request.not_utf8.as_deref() {
+    let not_utf8 = match (&request.not_utf8, options.we_send) {
+        (Some(option), _) => Some((option.clone(), "an option value")),
+        (None, false) => request.path_not_utf8().map(|path| (path, "a destination path")),
+        (None, true) => None,
+    };
+    if let Some((arg, what)) = not_utf8 {
         let message = format!(
-            "rsync: [daemon] the argument \"{arg}\" is not valid UTF-8: this daemon sends and receives such names inside a transfer but cannot yet take one as a requested path or an option value\n"
+            "rsync: [daemon] the argument \"{arg}\" is not valid UTF-8: this daemon sends and receives such names inside a transfer but cannot yet take one as {what}\n"
         );
         return refuse(&request, reader, writer, stream, &options, &message, ExitCode::Unsupported);
     }
@@ -263,7 +268,8 @@ fn push<R: BufRead, W: Write + Send>(
         opened_root: prepared.opened_root.as_ref(),
         module_numeric_ids: daemon_numeric_ids(m, &root_text),
         temp_dir: m.temp_dir.as_deref(),
-        paths: &request.paths,
+        // UTF-8: a push naming another destination was refused above.
+        paths: &request.paths_text(),
         files_from: files_from.as_ref(),
         max_verbosity: m.max_verbosity,
     };
@@ -461,6 +467,15 @@ fn pull<R: BufRead, W: Write>(
             ExitCode::SocketIo as i32
         }
         Err(SenderError::FileSelect(message)) => refuse(request, reader, writer, stream, options, &message, ExitCode::FileSelect),
+        Err(SenderError::OptionError(message)) => refuse(
+            request,
+            reader,
+            writer,
+            stream,
+            options,
+            &format!("rsync: {message}"),
+            ExitCode::Unsupported,
+        ),
         Err(e) => {
             let message = format!("rsync: [sender] {e}\n");
             refuse(request, reader, writer, stream, options, &message, ExitCode::Protocol)
@@ -707,7 +722,7 @@ fn daemon_numeric_ids(settings: &oxrsyncd_shared::config::ModuleSettings, path: 
 
 /// Upstream's `rsync on|to REQUEST from [USER@]HOST (ADDR)` line.
 fn log_request(request: &SessionRequest, options: &ServerOptions) {
-    let mut text = request.paths.join(" ");
+    let mut text = request.paths_text().join(" ");
     text.truncate(1024);
     let direction = if options.we_send { "on" } else { "to" };
     match &request.user {

@@ -35,11 +35,12 @@ pub fn connection_environment(vars: &SessionVars<'_>, module_path: &str) -> Vec<
 pub fn environment(request: &SessionRequest, module_path: &str) -> Vec<(String, String)> {
     let addr = request.peer_addr.to_string();
     let mut env = connection_environment(&request.vars(&addr), module_path);
-    env.push(("RSYNC_REQUEST".to_string(), request.paths.join(" ")));
+    let paths = request.paths_text();
+    env.push(("RSYNC_REQUEST".to_string(), paths.join(" ")));
     let args = std::iter::once("rsyncd".to_string())
         .chain(request.options.iter().cloned())
         .chain(std::iter::once(".".to_string()))
-        .chain(request.paths.iter().cloned());
+        .chain(paths);
     env.extend(args.enumerate().map(|(i, a)| (format!("RSYNC_ARG{i}"), a)));
     env
 }

@@ -346,7 +346,7 @@ impl<'a> ListSender<'a> {
     /// Upstream's send_file_list: the first (or only) list, and with
     /// incremental recursion `NDX_FLIST_EOF` when no directory has contents
     /// to send, or one more list when the first holds a single entry.
-    pub fn send_first<W: Write>(&mut self, paths: &[String], out: &mut MuxOut<W>, ndx_out: &mut NdxCodec) -> io::Result<()> {
+    pub fn send_first<W: Write>(&mut self, paths: &[Vec<u8>], out: &mut MuxOut<W>, ndx_out: &mut NdxCodec) -> io::Result<()> {
         let mut walked = if self.inc_recurse {
             self.walker.walk_top_level(paths)
         } else {

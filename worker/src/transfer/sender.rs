@@ -11,9 +11,11 @@
 //! before the one that ends phase 0.
 
 use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use bstr::ByteSlice;
 use tracing::{debug, info};
 
 use crate::session::multiplex::MsgTag;
@@ -68,7 +70,7 @@ pub struct SenderSetup<'a> {
     /// The module's `max verbosity`: caps the client's `-v` count for what
     /// the sender reports itself.
     pub max_verbosity: i32,
-    pub paths: &'a [String],
+    pub paths: &'a [Vec<u8>],
 }
 
 /// What a `transfer logging` line needs besides the file.
@@ -109,6 +111,11 @@ pub enum SenderError {
     /// Upstream's RERR_FILESELECT: the message is the client's to see as is.
     #[error("{0}")]
     FileSelect(String),
+    /// Upstream's `option_error`: an option could not be honoured (a
+    /// `--files-from` list that does not open). The client sees the
+    /// message after `rsync: `, then RERR_UNSUPPORTED.
+    #[error("{0}")]
+    OptionError(String),
     #[error("{0}")]
     FilesFrom(#[from] crate::transfer::files_from::FilesFromError),
     #[error("{0}")]
@@ -574,21 +581,22 @@ fn files_from_paths<R: Read>(
     source: &str,
     input: &mut DemuxReader<R>,
     protocol: u32,
-) -> Result<Vec<String>, SenderError> {
+) -> Result<Vec<Vec<u8>>, SenderError> {
     use crate::transfer::files_from;
     let module = setup.module_name;
-    let base_arg = setup.paths.first().map(String::as_str).unwrap_or("");
-    let base_shown = crate::transfer::walk::module_relative(base_arg, module);
-    let base = base_shown.trim_end_matches('/');
+    let base_arg = setup.paths.first().map(Vec::as_slice).unwrap_or(b"");
+    let given = crate::transfer::walk::module_relative(base_arg, module);
+    let base_shown = given.to_str_lossy();
+    let base_bytes = given.trim_end_with(|c| c == '/');
     let names = if source == "-" {
         files_from::read_from_client(input, protocol)?
     } else {
         // A list inside the module (`--files-from=:path`).
-        let file = files_from::open_in_module(root, source, setup.daemon_filters).map_err(SenderError::FileSelect)?;
+        let file = files_from::open_in_module(root, source, setup.daemon_filters).map_err(SenderError::OptionError)?;
         files_from::read_from_file(file, setup.options.from0)?
     };
-    let base_meta = root.stat(std::path::Path::new(base));
-    if !base.is_empty() && !base_meta.as_ref().is_ok_and(|m| m.is_dir()) {
+    let base_meta = root.stat(std::path::Path::new(std::ffi::OsStr::from_bytes(base_bytes)));
+    if !base_bytes.is_empty() && !base_meta.as_ref().is_ok_and(|m| m.is_dir()) {
         let err = base_meta.map(|_| io::Error::from_raw_os_error(libc::ENOTDIR)).unwrap_or_else(|e| e);
         return Err(SenderError::FileSelect(rsyserr(
             &format!("change_dir {} failed", full_fname(&base_shown, module)),
@@ -597,15 +605,12 @@ fn files_from_paths<R: Read>(
     }
     // The names are relative to the source directory, which is not part
     // of what is sent: with -R that is what a `/./` marker says.
-    let prefix = match (base.is_empty(), setup.options.relative) {
-        (true, _) => format!("{module}/"),
-        (false, true) => format!("{module}/{base}/./"),
-        (false, false) => format!("{module}/{base}/"),
+    let marker: &[u8] = if setup.options.relative { b"/./" } else { b"/" };
+    let prefix = match base_bytes.is_empty() {
+        true => [module.as_bytes(), b"/"].concat(),
+        false => [module.as_bytes(), b"/", base_bytes, marker].concat(),
     };
-    Ok(names
-        .into_iter()
-        .map(|name| format!("{prefix}{}", String::from_utf8_lossy(&name)))
-        .collect())
+    Ok(names.into_iter().map(|name| [prefix.as_slice(), &name].concat()).collect())
 }
 
 /// Upstream's `updating_basis_file`: whether the receiver writes into the

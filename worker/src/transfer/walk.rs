@@ -99,29 +99,35 @@ pub fn full_fname(path: &str, module: &str) -> String {
 
 /// Strip the module name and sanitise a client path the way upstream's
 /// daemon does: `mod/a/../b` becomes `b`, leading slashes and `..` that
-/// would climb above the module vanish.
-pub fn module_relative(arg: &str, module: &str) -> String {
-    let rest = arg.strip_prefix(module).unwrap_or(arg);
-    sanitize(rest)
+/// would climb above the module vanish. Bytes: a requested path may name
+/// a file that is not UTF-8.
+pub fn module_relative(arg: &[u8], module: &str) -> Vec<u8> {
+    let rest = arg.strip_prefix(module.as_bytes()).unwrap_or(arg);
+    sanitize_bytes(rest)
 }
 
 /// Remove leading `/`, `.` components and `..` that would leave the root;
 /// keep a trailing `/` (it means "the directory's contents").
 pub fn sanitize(path: &str) -> String {
-    let trailing_slash = path.ends_with('/') || path.ends_with("/.") || path == ".";
-    let mut parts: Vec<&str> = Vec::new();
-    for comp in path.split('/') {
+    String::from_utf8(sanitize_bytes(path.as_bytes())).expect("cut only at '/', so still UTF-8")
+}
+
+/// [`sanitize`] on bytes.
+pub fn sanitize_bytes(path: &[u8]) -> Vec<u8> {
+    let trailing_slash = path.ends_with(b"/") || path.ends_with(b"/.") || path == b".";
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for comp in path.split_str("/") {
         match comp {
-            "" | "." => {}
-            ".." => {
+            b"" | b"." => {}
+            b".." => {
                 parts.pop();
             }
             other => parts.push(other),
         }
     }
-    let mut out = parts.join("/");
+    let mut out = bstr::join("/", parts);
     if trailing_slash && !out.is_empty() {
-        out.push('/');
+        out.push(b'/');
     }
     out
 }
@@ -144,7 +150,7 @@ pub fn operator_path(dest: &Path, given: &str, up_to_root: bool) -> PathBuf {
 
 impl Walker<'_> {
     /// Walk every requested path.
-    pub fn walk(&self, args: &[String]) -> Walked {
+    pub fn walk(&self, args: &[Vec<u8>]) -> Walked {
         self.walk_args(args, false)
     }
 
@@ -152,7 +158,7 @@ impl Walker<'_> {
     /// for a `dir/` argument, the directory's immediate contents. Nothing is
     /// descended into; every directory's contents come later in a list of
     /// their own ([`Walker::walk_dir_contents`]).
-    pub fn walk_top_level(&self, args: &[String]) -> Walked {
+    pub fn walk_top_level(&self, args: &[Vec<u8>]) -> Walked {
         self.walk_args(args, true)
     }
 
@@ -180,23 +186,23 @@ impl Walker<'_> {
         self.filters.excludes_at(name, module_path, is_dir, self.merge.current().as_deref())
     }
 
-    fn walk_args(&self, args: &[String], shallow: bool) -> Walked {
+    fn walk_args(&self, args: &[Vec<u8>], shallow: bool) -> Walked {
         let mut out = Walked::default();
-        let args: Vec<String> = if args.is_empty() { vec![String::new()] } else { args.to_vec() };
+        let args: &[Vec<u8>] = if args.is_empty() { &[Vec::new()] } else { args };
         if self.options.relative {
             let mut state = crate::transfer::walk_relative::RelativeState::default();
-            for arg in &args {
-                let rest = arg.strip_prefix(self.module_name).unwrap_or(arg);
+            for arg in args {
+                let rest = arg.strip_prefix(self.module_name.as_bytes()).unwrap_or(arg);
                 let rel = crate::transfer::walk_relative::sanitize_keep_dots(rest);
-                for expanded in crate::transfer::glob::expand(self.root, rel.as_bytes()) {
+                for expanded in crate::transfer::glob::expand(self.root, &rel) {
                     self.walk_relative_arg(&expanded, shallow, &mut state, &mut out);
                 }
             }
             return out;
         }
-        for arg in &args {
+        for arg in args {
             let rel = module_relative(arg, self.module_name);
-            for expanded in crate::transfer::glob::expand(self.root, rel.as_bytes()) {
+            for expanded in crate::transfer::glob::expand(self.root, &rel) {
                 self.walk_arg(&expanded, shallow, &mut out);
             }
         }
@@ -605,12 +611,13 @@ mod tests {
 
     #[test]
     fn sanitizes_like_the_daemon() {
-        assert_eq!(module_relative("mod/", "mod"), "");
-        assert_eq!(module_relative("mod", "mod"), "");
-        assert_eq!(module_relative("mod/a/b", "mod"), "a/b");
-        assert_eq!(module_relative("mod/../../etc/passwd", "mod"), "etc/passwd");
-        assert_eq!(module_relative("mod//a/./b/", "mod"), "a/b/");
-        assert_eq!(module_relative("mod/a/..", "mod"), "");
+        assert_eq!(module_relative(b"mod/", "mod"), b"");
+        assert_eq!(module_relative(b"mod", "mod"), b"");
+        assert_eq!(module_relative(b"mod/a/b", "mod"), b"a/b");
+        assert_eq!(module_relative(b"mod/../../etc/passwd", "mod"), b"etc/passwd");
+        assert_eq!(module_relative(b"mod//a/./b/", "mod"), b"a/b/");
+        assert_eq!(module_relative(b"mod/a/..", "mod"), b"");
+        assert_eq!(module_relative(b"mod/d\xff/../caf\xe9/", "mod"), b"caf\xe9/", "bytes are kept");
         assert_eq!(sanitize("/abs/path"), "abs/path");
         assert!(is_inside(Path::new("/srv/m"), Path::new("/srv/m/a/b")));
         assert!(!is_inside(Path::new("/srv/m"), Path::new("/srv/m/../x")));

@@ -53,24 +53,24 @@ enum NameType {
 /// Sanitise a client path for `-R`: like the daemon's usual sanitising
 /// (no leading `/`, no `..` climbing out) but keeping `.` components, which
 /// carry the `/./` marker. An empty result is `.`.
-pub fn sanitize_keep_dots(path: &str) -> String {
-    let trailing_slash = path.ends_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for comp in path.split('/') {
+pub fn sanitize_keep_dots(path: &[u8]) -> Vec<u8> {
+    let trailing_slash = path.ends_with(b"/");
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for comp in path.split_str("/") {
         match comp {
-            "" => {}
-            ".." => {
+            b"" => {}
+            b".." => {
                 parts.pop();
             }
             other => parts.push(other),
         }
     }
     if parts.is_empty() {
-        return ".".into();
+        return b".".to_vec();
     }
-    let mut out = parts.join("/");
+    let mut out = bstr::join("/", parts);
     if trailing_slash {
-        out.push('/');
+        out.push(b'/');
     }
     out
 }
@@ -335,11 +335,13 @@ mod tests {
 
     #[test]
     fn sanitising_keeps_the_marker() {
-        assert_eq!(sanitize_keep_dots("/"), ".");
-        assert_eq!(sanitize_keep_dots("/a/./b"), "a/./b");
-        assert_eq!(sanitize_keep_dots("/./a/b/"), "./a/b/");
-        assert_eq!(sanitize_keep_dots("/a/../../etc"), "etc");
-        assert_eq!(sanitize_keep_dots("//a//b"), "a/b");
+        let sanitize = |p: &str| String::from_utf8(sanitize_keep_dots(p.as_bytes())).unwrap();
+        assert_eq!(sanitize("/"), ".");
+        assert_eq!(sanitize("/a/./b"), "a/./b");
+        assert_eq!(sanitize("/./a/b/"), "./a/b/");
+        assert_eq!(sanitize("/a/../../etc"), "etc");
+        assert_eq!(sanitize("//a//b"), "a/b");
+        assert_eq!(sanitize_keep_dots(b"/d\xff/../../caf\xe9/"), b"caf\xe9/", "bytes are kept");
     }
 
     #[test]

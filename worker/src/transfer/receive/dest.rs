@@ -54,7 +54,8 @@ fn select_error(text: String) -> ReceiveError {
 /// Resolve the destination of `files` for the session's first path.
 pub fn resolve(root: &ModuleRoot, setup: &ReceiveSetup<'_>, files: &[SortedEntry]) -> Result<Destination, ReceiveError> {
     let arg = setup.paths.first().map(String::as_str).unwrap_or("");
-    let given = module_relative(arg, setup.module_name);
+    // UTF-8 in, so UTF-8 out: a push naming another path is refused.
+    let given = String::from_utf8_lossy(&module_relative(arg.as_bytes(), setup.module_name)).into_owned();
     let trailing_slash = given.ends_with('/');
     let rel = given.trim_end_matches('/').to_string();
     let total = files.iter().filter(|f| f.active).count();
