@@ -1226,6 +1226,42 @@ fn daemon_excluded_destinations_like_stock() {
     }
 }
 
+/// A destination that is a symlink to a directory in the module
+/// (`w/link/`, `link -> real/`) is followed as upstream follows it (it
+/// changes into it): the upload lands in `real`, deletions happen there,
+/// and the link stays a link, however the module's filters name `real`
+/// (they match the names the client used). Before, the link was replaced
+/// by a new directory.
+#[test]
+fn a_destination_that_is_a_symlink_is_followed_like_stock() {
+    let p = push_pair(" exclude = /real/\n");
+    let seed = |dst: &Path| {
+        std::fs::create_dir_all(dst.join("real/sub")).unwrap();
+        std::fs::write(dst.join("real/stale.txt"), b"deleted by --delete\n").unwrap();
+        std::fs::write(dst.join("real/small.txt"), b"an older small.txt\n").unwrap();
+        std::os::unix::fs::symlink("real/", dst.join("link")).unwrap();
+        std::os::unix::fs::symlink("real/sub", dst.join("sublink")).unwrap();
+        for f in ["real/stale.txt", "real/small.txt", "real/sub", "real"] {
+            set_mtime(&dst.join(f), 1_500_000_000, 0);
+        }
+    };
+    for (opts, source, target) in [
+        (vec!["-ai"], "", "w/link/"),
+        (vec!["-ai", "--delete"], "", "w/link/"),
+        (vec!["-rlt", "--delete", "--protocol=29"], "", "w/link"),
+        (vec!["-ai"], "small.txt", "w/link/"),
+        (vec!["-ai", "--delete"], "dir/", "w/sublink/"),
+    ] {
+        let (s, o) = p.compare(&opts, source, target, Some(&seed));
+        assert_eq!((s.code, o.code), (0, 0), "{opts:?} {target}: {o:?}");
+        assert!(p.ours_dst.path().join("link").is_symlink() && p.ours_dst.path().join("sublink").is_symlink());
+    }
+    assert!(
+        p.ours_dst.path().join("real/sub/nested/deep/file.c").is_file(),
+        "the upload is in the directory"
+    );
+}
+
 /// A directory the module's uid cannot make (its parent belongs to root):
 /// upstream's mkdir error and "Skipping any contents" notice, the rest of
 /// the push goes on, exit 23. Before, the generator stopped at the first

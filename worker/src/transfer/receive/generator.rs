@@ -414,8 +414,8 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             return Ok(self.report(format!("ERROR: daemon refused to receive {} \"{name}\"\n", kind_word(e)))?);
         }
         let mut existing = s.look(&rel);
-        if e.is_dir() && s.setup.options.keep_dirlinks && existing.as_ref().is_some_and(|m| m.meta.file_type().is_symlink()) {
-            // -K: a link to a directory stands for the directory.
+        if e.is_dir() && self.link_stands_for_dir(&rel) && existing.as_ref().is_some_and(|m| m.meta.file_type().is_symlink()) {
+            // A link to a directory stands for the directory.
             if let Some(target) = s.root.stat(&rel).ok().filter(|m| m.is_dir()) {
                 existing = Some(Seen::real(target));
             }
@@ -896,11 +896,25 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         Ok(())
     }
 
+    /// Whether a symlink at `rel` stands for the directory it leads to:
+    /// under `-K`, and always for the destination itself (upstream changes
+    /// into it, so its `.` is the directory the link leads to; the link
+    /// is never replaced).
+    fn link_stands_for_dir(&self, rel: &Path) -> bool {
+        self.shared.setup.options.keep_dirlinks || self.is_destination(rel)
+    }
+
+    /// Whether `rel` is the destination directory itself (the list's `.`).
+    fn is_destination(&self, rel: &Path) -> bool {
+        let s = self.shared;
+        s.dest.rename_to.is_none() && rel == s.dest.dir
+    }
+
     /// Where a directory's attributes are set: the directory itself, or
-    /// under `-K` the directory a kept symlink at `rel` leads to.
+    /// the directory a symlink standing for it at `rel` leads to.
     fn attr_path(&self, rel: &Path) -> std::path::PathBuf {
         let s = self.shared;
-        if s.setup.options.keep_dirlinks && s.root.lstat(rel).is_ok_and(|m| m.file_type().is_symlink()) {
+        if self.link_stands_for_dir(rel) && s.root.lstat(rel).is_ok_and(|m| m.file_type().is_symlink()) {
             if let Some(physical) = s.root.physical_dir(rel) {
                 return physical;
             }
@@ -1050,13 +1064,16 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             let mut mode = (created || s.setup.options.preserve_perms).then(|| attrs::dest_mode(s.setup, e, None));
             // -K: as upstream, the mode goes to the directory the kept link
             // leads to (chmod follows), owner and times to the link itself.
+            // A destination reached through a link is that directory
+            // (upstream changed into it): everything goes there.
             let physical = self.attr_path(&rel);
-            if physical != rel {
+            let target = if self.is_destination(&rel) { physical.clone() } else { rel.clone() };
+            if physical != target {
                 if let (Some(m), Ok((pdir, pname))) = (mode.take(), s.root.parent_of(&physical)) {
                     let _ = pdir.chmod(&pname, m);
                 }
             }
-            let (dir, name) = s.root.attr_target(&rel)?;
+            let (dir, name) = s.root.attr_target(&target)?;
             let result = attrs::apply(s.setup, &dir, &name, e, mode);
             if let Err(err) = result {
                 self.report(err.text("generator", &self.shown(&rel)))?;
