@@ -604,3 +604,62 @@ fn a_module_path_through_an_untrusted_symlink_is_refused_like_stock() {
         }
     }
 }
+
+/// `hosts allow`/`hosts deny` names written in Unicode are folded to
+/// their IDNA form before matching the peer's (ASCII) name, as upstream
+/// built with IDN support does: a fullwidth spelling of the peer's name
+/// matches, in either list; a fullwidth `*` or `/` never turns into a
+/// wildcard or a mask. (Debian's stock daemon is built without IDN, so
+/// this is checked against upstream's rules, not a stock run.)
+#[test]
+fn hosts_lists_fold_unicode_names_like_upstream() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), "x").unwrap();
+    let fullwidth = |ascii: &str| -> String {
+        ascii
+            .chars()
+            .map(|c| {
+                if c != '.' && ('!'..='~').contains(&c) {
+                    char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap()
+                } else {
+                    c
+                }
+            })
+            .collect()
+    };
+    // The name this host's resolver gives the loopback peer.
+    let probe = Daemon::start(&format!("[probe]\n path = {}\n", dir.path().display()), &["--workers=1"]);
+    rsync_bin(Path::new("rsync"), &[format!("rsync://{}/probe/", probe.addr)], &[]);
+    let log = probe.log();
+    let peer = log
+        .split("connect from ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .expect("a connect line")
+        .to_string();
+    assert!(
+        peer.is_ascii() && peer.chars().any(|c| c.is_ascii_alphabetic()),
+        "peer name {peer:?}"
+    );
+    let modules = [
+        ("idnname", format!("hosts allow = {}", fullwidth(&peer)), true),
+        ("idnupper", format!("hosts allow = {}", fullwidth(&peer.to_uppercase())), true),
+        ("idndeny", format!("hosts deny = {}", fullwidth(&peer)), false),
+        ("idnother", "hosts allow = čičku.example".to_string(), false),
+        ("widestar", "hosts allow = \u{ff0a}".to_string(), false),
+        ("widemask", "hosts allow = 127.0.0.0\u{ff0f}8".to_string(), false),
+        ("nothing", "hosts allow = \u{200b}.example".to_string(), false),
+    ];
+    let config: String = modules
+        .iter()
+        .map(|(name, line, _)| format!("[{name}]\n path = {}\n {line}\n", dir.path().display()))
+        .collect();
+    let ours = Daemon::start(&format!("forward lookup = no\n{config}"), &["--workers=1"]);
+    for (name, line, allowed) in &modules {
+        let run = rsync_bin(Path::new("rsync"), &[format!("rsync://{}/{name}/", ours.addr)], &[]);
+        assert_eq!(run.code == 0, *allowed, "{name} ({line}): {run:?}");
+        if !allowed {
+            assert!(run.stderr.contains("@ERROR: access denied"), "{name}: {run:?}");
+        }
+    }
+}

@@ -6,6 +6,8 @@
 //! (forward-confirmed) peer name, and forward lookups of plain configured
 //! hostnames.  Addresses in tokens are parsed by the C library exactly as
 //! upstream does, so legacy forms like `127.1` mean what they mean there.
+//! A hostname token written in Unicode is folded to its IDNA form first
+//! (see [`crate::handshake::idn_token`]).
 //!
 //! A deny-list hostname that cannot be resolved counts as a match (deny),
 //! so a DNS failure never opens a module its configuration closes.
@@ -188,6 +190,8 @@ fn match_hostname(token: &str, kind: ListKind, forward_lookup: bool, addr: IpAdd
         // Netgroups cannot be queried here: a deny entry fails closed.
         return kind == ListKind::Deny;
     }
+    let folded = crate::handshake::idn_token::fold(token);
+    let token = folded.as_deref().unwrap_or(token);
     if iwildmatch(token, name) {
         return true;
     }

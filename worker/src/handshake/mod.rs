@@ -20,6 +20,7 @@ pub mod drive_async;
 pub mod drive_blocking;
 pub mod greeting;
 pub mod host_access;
+pub mod idn_token;
 pub mod listing;
 pub mod motd;
 pub mod proxy_header;
