@@ -876,8 +876,10 @@ fn filter_options_for_the_daemon_like_stock() {
 /// Names that are not UTF-8 (a Latin-1 tree, say) travel as their exact
 /// bytes, as upstream sends them: a directory's name reaches every entry
 /// below it unchanged, with and without incremental recursion, in every
-/// list mode. (Before, such a directory's entries went out with U+FFFD in
-/// their path and the client aborted with "invalid path from sender".)
+/// list mode, and such names may be asked for (paths, globs, `-R`,
+/// `--files-from`) or pushed to. (Before, such a directory's entries went
+/// out with U+FFFD in their path and the client aborted with "invalid
+/// path from sender".)
 #[test]
 fn names_that_are_not_utf8_pull_like_stock() {
     use std::ffi::OsStr;
@@ -894,7 +896,7 @@ fn names_that_are_not_utf8_pull_like_stock() {
                 set_mtime(&at(dir), 1_600_000_000, 0);
             }
         },
-        |root| format!("[mod]\n path = {}\n read only = no\n", root.display()),
+        |root| format!("[mod]\n path = {}\n read only = no\n uid = root\n gid = root\n", root.display()),
     );
     for opts in [
         vec!["-a"],
@@ -960,20 +962,40 @@ fn names_that_are_not_utf8_pull_like_stock() {
             assert!(ours.keys().any(|k| k.contains("\\x")), "{label} {opts:?} {shown}: {ours:?}");
         }
     }
-    // Pushed to such a destination, the upload is refused with a message
-    // saying why (destination paths are text here; stock takes it).
+    // Pushed to such a destination, the upload lands there as with stock,
+    // whose "created directory" line names it by its bytes.
     let src = tempfile::tempdir().unwrap();
     std::fs::write(src.path().join("f"), b"x").unwrap();
+    set_mtime(src.path(), 1_600_000_000, 0);
+    let made = p.src.path().join(OsStr::from_bytes(b"latin/new\xe9"));
     for (label, bin) in clients() {
-        let mut url = format!("rsync://{}/mod/latin/", p.ours.addr).into_bytes();
-        url.extend_from_slice(b"new\xe9/");
-        let src_arg = format!("{}/", src.path().display());
-        let run = rsync_bin(&bin, &[OsStr::new("-a"), OsStr::new(&src_arg), OsStr::from_bytes(&url)], &[]);
-        assert_eq!(run.code, 4, "{label}: {run:?}");
-        assert!(run.stderr.contains("is not valid UTF-8"), "{label}: {run:?}");
+        let runs: Vec<_> = [p.stock.addr, p.ours.addr]
+            .iter()
+            .map(|addr| {
+                let mut url = format!("rsync://{addr}/mod/latin/").into_bytes();
+                url.extend_from_slice(b"new\xe9/");
+                let src_arg = format!("{}/", src.path().display());
+                let run = rsync_bin(
+                    &bin,
+                    &[
+                        OsStr::new("-av"),
+                        OsStr::new("--no-inc-recursive"),
+                        OsStr::new(&src_arg),
+                        OsStr::from_bytes(&url),
+                    ],
+                    &[],
+                );
+                let tree = snapshot(&made);
+                std::fs::remove_dir_all(&made).unwrap();
+                (run, tree)
+            })
+            .collect();
+        assert_eq!(visible_stock(&runs[0].0), visible(&runs[1].0), "{label}: push output");
+        assert_eq!(runs[0].1, runs[1].1, "{label}: pushed trees differ");
         assert!(
-            !p.src.path().join(OsStr::from_bytes(b"latin/new\xe9")).exists(),
-            "{label}: nothing is written"
+            runs[1].0.stdout.contains("created directory latin/new\\#351"),
+            "{label}: {:?}",
+            runs[1].0
         );
     }
     compare(&p, &["-a"], "mod/latin/", None);

@@ -108,12 +108,6 @@ impl SessionRequest {
         self.paths.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect()
     }
 
-    /// The first requested path that is not UTF-8, as text.
-    pub fn path_not_utf8(&self) -> Option<String> {
-        let path = self.paths.iter().find(|p| std::str::from_utf8(p).is_err())?;
-        Some(String::from_utf8_lossy(path).into_owned())
-    }
-
     /// A string parameter of this session's module with its `%VAR%`s
     /// expanded as upstream's daemon expands them for the connection.
     pub fn expand(&self, text: &str) -> String {

@@ -149,14 +149,9 @@ fn run_session<R: BufRead, W: Write + Send>(
     if let Some(message) = refused {
         return refuse(&request, reader, writer, stream, &options, &message, ExitCode::Unsupported);
     }
-    let not_utf8 = match (&request.not_utf8, options.we_send) {
-        (Some(option), _) => Some((option.clone(), "an option value")),
-        (None, false) => request.path_not_utf8().map(|path| (path, "a destination path")),
-        (None, true) => None,
-    };
-    if let Some((arg, what)) = not_utf8 {
+    if let Some(arg) = &request.not_utf8 {
         let message = format!(
-            "rsync: [daemon] the argument \"{arg}\" is not valid UTF-8: this daemon sends and receives such names inside a transfer but cannot yet take one as {what}\n"
+            "rsync: [daemon] the argument \"{arg}\" is not valid UTF-8: this daemon sends and receives such names but cannot yet take one as an option value\n"
         );
         return refuse(&request, reader, writer, stream, &options, &message, ExitCode::Unsupported);
     }
@@ -268,8 +263,7 @@ fn push<R: BufRead, W: Write + Send>(
         opened_root: prepared.opened_root.as_ref(),
         module_numeric_ids: daemon_numeric_ids(m, &root_text),
         temp_dir: m.temp_dir.as_deref(),
-        // UTF-8: a push naming another destination was refused above.
-        paths: &request.paths_text(),
+        paths: &request.paths,
         files_from: files_from.as_ref(),
         max_verbosity: m.max_verbosity,
     };

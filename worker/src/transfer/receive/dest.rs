@@ -3,9 +3,12 @@
 //! missing), or, for a single non-directory sent to a name that is not a
 //! directory, as that name.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+
+use bstr::ByteSlice;
 
 use crate::transfer::flist::sort::SortedEntry;
 use crate::transfer::module_root::ModuleRoot;
@@ -19,19 +22,20 @@ pub struct Destination {
     pub dir: PathBuf,
     /// A single file written under another name (upstream's mode 2).
     pub rename_to: Option<OsString>,
-    /// The directory we created for the list, for `-v`'s message.
-    pub created: Option<String>,
+    /// The directory we created for the list (its exact bytes), for
+    /// `-v`'s message.
+    pub created: Option<Vec<u8>>,
     /// The verbosity the message needs (the client's `-v`).
     pub verbose: bool,
 }
 
 impl Destination {
     /// Upstream's "created directory X" line, when there is one to say.
-    pub fn created_message(&self) -> Option<String> {
+    pub fn created_message(&self) -> Option<Vec<u8>> {
         self.created
             .as_ref()
             .filter(|_| self.verbose)
-            .map(|d| format!("created directory {d}\n"))
+            .map(|d| [&b"created directory "[..], d, b"\n"].concat())
     }
 
     /// The module-relative path of list entry `name`.
@@ -53,16 +57,19 @@ fn select_error(text: String) -> ReceiveError {
 
 /// Resolve the destination of `files` for the session's first path.
 pub fn resolve(root: &ModuleRoot, setup: &ReceiveSetup<'_>, files: &[SortedEntry]) -> Result<Destination, ReceiveError> {
-    let arg = setup.paths.first().map(String::as_str).unwrap_or("");
-    // UTF-8 in, so UTF-8 out: a push naming another path is refused.
-    let given = String::from_utf8_lossy(&module_relative(arg.as_bytes(), setup.module_name)).into_owned();
-    let trailing_slash = given.ends_with('/');
+    let arg = setup.paths.first().map(Vec::as_slice).unwrap_or(b"");
+    // Bytes: the destination may be a name that is not UTF-8; messages
+    // and the module's filters see its text form.
+    let given_bytes = module_relative(arg, setup.module_name);
+    let given = String::from_utf8_lossy(&given_bytes).into_owned();
+    let trailing_slash = given_bytes.ends_with(b"/");
+    let rel_bytes = given_bytes.trim_end_with(|c| c == '/').to_vec();
     let rel = given.trim_end_matches('/').to_string();
     let total = files.iter().filter(|f| f.active).count();
     let first_is_dir = files.first().is_some_and(|f| f.entry.is_dir());
     // Upstream: at INFO_GTE(NAME, 1) or with -i.
     let verbose = setup.options.verbose > 0 || setup.options.itemize;
-    let path = PathBuf::from(&rel);
+    let path = PathBuf::from(OsStr::from_bytes(&rel_bytes));
     // Upstream checks the destination as a file and as a directory.
     if !rel.is_empty() && (setup.daemon_filters.excludes(&rel, false) || setup.daemon_filters.excludes(&rel, true)) {
         return Err(select_error(format!("ERROR: daemon has excluded destination \"{given}\"\n")));
@@ -103,7 +110,7 @@ pub fn resolve(root: &ModuleRoot, setup: &ReceiveSetup<'_>, files: &[SortedEntry
         return Ok(Destination {
             dir: path,
             rename_to: None,
-            created: Some(rel),
+            created: Some(rel_bytes),
             verbose,
         });
     }

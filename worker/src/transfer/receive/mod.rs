@@ -87,7 +87,7 @@ pub struct ReceiveSetup<'a> {
     /// The module's `temp dir` (the operator's path), if set.
     pub temp_dir: Option<&'a std::path::Path>,
     /// The destination argument(s): `module/path`.
-    pub paths: &'a [String],
+    pub paths: &'a [Vec<u8>],
     /// `--files-from=:path` on a push: the module's list file, opened when
     /// the options were read, forwarded to the client while it sends its
     /// file list (see `files_from::forward_to_client`).
@@ -396,7 +396,9 @@ pub fn run<R: Read, W: Write + Send>(
         shared.message(MsgTag::Error, notice)?;
     }
     if let Some(msg) = shared.dest.created_message() {
-        shared.info(&msg)?;
+        let mut out = shared.out.lock().unwrap_or_else(|e| e.into_inner());
+        out.message(MsgTag::Info, &msg)?;
+        out.flush()?;
     }
     if let Some(alt) = &shared.alt_dests {
         // Upstream's FWARNING, which goes out as MSG_INFO below protocol 30.
