@@ -935,13 +935,25 @@ fn names_that_are_not_utf8_pull_like_stock() {
     std::fs::write(list.path(), b"latin/caf\xe9.txt\nlatin/d\xff/sub\xe0/deep\nlatin/l\xe9\n").unwrap();
     std::fs::write(p.src.path().join("names.list"), std::fs::read(list.path()).unwrap()).unwrap();
     let list_option = format!("--files-from={}", list.path().display());
+    // And the client's filters match such names byte for byte (`?` is one
+    // byte; `caf\xe9` is not `caf\xe8`), in rules and in merge files.
+    std::fs::write(p.src.path().join(OsStr::from_bytes(b"latin/caf\xe8.txt")), b"w").unwrap();
+    std::fs::write(p.src.path().join(OsStr::from_bytes(b"latin/d\xff/.rsync-filter")), b"- in\xfe\n").unwrap();
     for (opts, path) in [
-        (vec!["-ai"], &b"mod/latin/caf\xe9.txt"[..]),
-        (vec!["-ai"], b"mod/latin/d\xff/"),
-        (vec!["-aiR"], b"mod/latin/d\xff/sub\xe0"),
-        (vec!["-aiR", "--no-inc-recursive"], b"mod/latin/./d\xff/in\xfe"),
-        (vec!["-ai", list_option.as_str()], b"mod/"),
-        (vec!["-ai", "--no-inc-recursive", "--files-from=:names.list"], b"mod"),
+        (vec![&b"-ai"[..]], &b"mod/latin/caf\xe9.txt"[..]),
+        (vec![b"-ai"], b"mod/latin/d\xff/"),
+        (vec![b"-aiR"], b"mod/latin/d\xff/sub\xe0"),
+        (vec![b"-aiR", b"--no-inc-recursive"], b"mod/latin/./d\xff/in\xfe"),
+        (vec![b"-ai", list_option.as_bytes()], b"mod/"),
+        (vec![b"-ai", b"--no-inc-recursive", b"--files-from=:names.list"], b"mod"),
+        (vec![b"-ai", b"--exclude=caf?.txt"], b"mod/latin/"),
+        (vec![b"-ai", b"--exclude=caf\xe9.txt"], b"mod/latin/"),
+        (
+            vec![b"-ai", b"--no-inc-recursive", b"--exclude=*\xe8*", b"--exclude=sub?"],
+            b"mod/latin/",
+        ),
+        (vec![b"-ai", b"--include=*\xe9*", b"--include=d?/", b"--exclude=*"], b"mod/latin/"),
+        (vec![b"-aiF"], b"mod/latin/"),
     ] {
         for (label, bin) in clients() {
             let runs: Vec<_> = [p.stock.addr, p.ours.addr]
@@ -950,12 +962,13 @@ fn names_that_are_not_utf8_pull_like_stock() {
                     let d = tempfile::tempdir().unwrap();
                     let mut url = format!("rsync://{addr}/").into_bytes();
                     url.extend_from_slice(path);
-                    let mut args: Vec<&OsStr> = opts.iter().map(OsStr::new).collect();
+                    let mut args: Vec<&OsStr> = opts.iter().map(|o| OsStr::from_bytes(o)).collect();
                     args.extend([OsStr::from_bytes(&url), d.path().as_os_str()]);
                     (rsync_bin(&bin, &args, &[]), d)
                 })
                 .collect();
             let shown = String::from_utf8_lossy(path);
+            let opts: Vec<_> = opts.iter().map(|o| String::from_utf8_lossy(o)).collect();
             assert_eq!(visible_stock(&runs[0].0), visible(&runs[1].0), "{label} {opts:?} {shown}");
             let ours = snapshot(runs[1].1.path());
             assert_eq!(snapshot(runs[0].1.path()), ours, "{label} {opts:?} {shown}: trees differ");

@@ -8,7 +8,9 @@ use std::io::{self, Read};
 
 use crate::session::wire::read_int;
 use crate::transfer::filter_merge::{DirMerge, Frame};
-use crate::wildmatch::wildmatch;
+use bstr::ByteSlice;
+
+use crate::wildmatch::wildmatch_bytes;
 
 /// The names CVS ignores by default, as rsync's `--cvs-exclude` documents.
 const CVS_DEFAULT_IGNORES: &str = "RCS SCCS CVS CVS.adm RCSLOG cvslog.* tags TAGS .make.state .nse_depinfo *~ #* .#* ,* _$* *$ \
@@ -30,8 +32,10 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub action: Action,
-    /// The pattern without its leading `/` and trailing `/`.
-    pattern: String,
+    /// The pattern without its leading `/` and trailing `/`: bytes, as a
+    /// client's rule may name files that are not UTF-8 (matched byte for
+    /// byte, as upstream matches them).
+    pattern: Vec<u8>,
     anchored: bool,
     directory_only: bool,
     negate: bool,
@@ -115,20 +119,22 @@ impl FilterList {
             if list.rules.len() >= MAX_RULES {
                 return Err(FilterError::TooMany);
             }
-            list.add_wire_rule(&String::from_utf8_lossy(&text), protocol)?;
+            list.add_wire_rule(&text, protocol)?;
         }
     }
 
     /// Add one rule in the wire form (`- pat`, `+ pat`, `H pat`, `-! pat`, `!`, ...).
-    pub fn add_wire_rule(&mut self, text: &str, protocol: u32) -> Result<(), FilterError> {
-        if text == "!" {
+    pub fn add_wire_rule(&mut self, text: impl AsRef<[u8]>, protocol: u32) -> Result<(), FilterError> {
+        let bytes = text.as_ref();
+        let text = String::from_utf8_lossy(bytes);
+        if bytes == b"!" {
             self.rules.clear();
             return Ok(());
         }
-        let (head, pattern) = match text.split_once(' ') {
-            Some((h, p)) => (h, p),
-            None if protocol < 29 => ("-", text),
-            None => return Err(FilterError::Invalid(text.to_string())),
+        let (head, pattern) = match bytes.split_once_str(" ") {
+            Some((h, p)) => (String::from_utf8_lossy(h), p),
+            None if protocol < 29 => ("-".into(), bytes),
+            None => return Err(FilterError::Invalid(text.into_owned())),
         };
         let mut chars = head.chars();
         let kind = chars.next().ok_or_else(|| FilterError::Invalid(text.to_string()))?;
@@ -148,7 +154,7 @@ impl FilterList {
             'P' | 'R' => return Ok(()),
             // A receiver's per-directory merge files are not read yet.
             ':' if rx => return Ok(()),
-            ':' => return self.add_dir_merge(&modifiers, pattern, text),
+            ':' => return self.add_dir_merge(&modifiers, &pattern.to_str_lossy(), &text),
             _ => return Err(FilterError::Invalid(text.to_string())),
         };
         let mut negate = false;
@@ -284,14 +290,16 @@ impl FilterList {
 
     /// Whether `name` (relative to the transfer root) is excluded. For
     /// the module's own rules the name is the path from the module root.
-    pub fn excludes(&self, name: &str, is_dir: bool) -> bool {
+    pub fn excludes(&self, name: impl AsRef<[u8]>, is_dir: bool) -> bool {
+        let name = name.as_ref();
         self.excludes_at(name, name, is_dir, None)
     }
 
     /// Whether `name` is excluded, with `module_path` (the same file from
     /// the module root) for module-path rules and `frame` holding the
     /// per-directory merge rules in effect where the name was found.
-    pub fn excludes_at(&self, name: &str, module_path: &str, is_dir: bool, frame: Option<&Frame>) -> bool {
+    pub fn excludes_at(&self, name: impl AsRef<[u8]>, module_path: impl AsRef<[u8]>, is_dir: bool, frame: Option<&Frame>) -> bool {
+        let (name, module_path) = (name.as_ref(), module_path.as_ref());
         for rule in &self.rules {
             if let Some(slot) = rule.merge_slot {
                 let Some(frame) = frame else { continue };
@@ -350,25 +358,26 @@ impl Rule {
 
     /// Match `name` (from the transfer root) or, for a module-path rule,
     /// `module_path`.
-    pub fn matches_at(&self, name: &str, module_path: &str, is_dir: bool) -> bool {
-        self.matches(if self.module_path { module_path } else { name }, is_dir)
+    pub fn matches_at(&self, name: impl AsRef<[u8]>, module_path: impl AsRef<[u8]>, is_dir: bool) -> bool {
+        self.matches(if self.module_path { module_path.as_ref() } else { name.as_ref() }, is_dir)
     }
 
     /// A rule for `pattern` as written.
-    pub fn new(action: Action, pattern: &str, negate: bool) -> Rule {
-        let anchored = pattern.starts_with('/');
-        let mut p = pattern.trim_start_matches('/').to_string();
-        let directory_only = p.ends_with('/') && p.len() > 1;
-        while p.ends_with('/') && p.len() > 1 {
+    pub fn new(action: Action, pattern: impl AsRef<[u8]>, negate: bool) -> Rule {
+        let pattern = pattern.as_ref();
+        let anchored = pattern.starts_with(b"/");
+        let mut p = pattern.trim_start_with(|c| c == '/').to_vec();
+        let directory_only = p.ends_with(b"/") && p.len() > 1;
+        while p.ends_with(b"/") && p.len() > 1 {
             p.pop();
         }
-        let wild3_suffix = p.ends_with("/***");
-        let wild = p.contains(['*', '?', '[']);
+        let wild3_suffix = p.ends_with(b"/***");
+        let wild = p.iter().any(|b| matches!(b, b'*' | b'?' | b'['));
         Rule {
             action,
-            slash_count: p.matches('/').count(),
-            wild2: p.contains("**"),
-            wild2_prefix: p.starts_with("**"),
+            slash_count: p.iter().filter(|&&b| b == b'/').count(),
+            wild2: p.contains_str("**"),
+            wild2_prefix: p.starts_with(b"**"),
             wild,
             wild3_suffix,
             anchored,
@@ -380,9 +389,10 @@ impl Rule {
         }
     }
 
-    /// Whether the rule matches `name` (a path relative to the transfer root).
-    pub fn matches(&self, name: &str, is_dir: bool) -> bool {
-        let hit = self.matches_positive(name, is_dir);
+    /// Whether the rule matches `name` (a path relative to the transfer
+    /// root), byte for byte.
+    pub fn matches(&self, name: impl AsRef<[u8]>, is_dir: bool) -> bool {
+        let hit = self.matches_positive(name.as_ref(), is_dir);
         if self.negate {
             !hit
         } else {
@@ -390,29 +400,29 @@ impl Rule {
         }
     }
 
-    fn matches_positive(&self, name: &str, is_dir: bool) -> bool {
-        let name = name.trim_start_matches('/');
-        if name.is_empty() || name == "." {
+    fn matches_positive(&self, name: &[u8], is_dir: bool) -> bool {
+        let name = name.trim_start_with(|c| c == '/');
+        if name.is_empty() || name == b"." {
             return false;
         }
         if self.directory_only && !is_dir {
             return false;
         }
         let mut subject = if self.slash_count == 0 && !self.wild2 && !self.anchored {
-            name.rsplit('/').next().unwrap_or(name).to_string()
+            name.rsplit_str("/").next().unwrap_or(name).to_vec()
         } else if self.wild2_prefix {
-            format!("/{name}")
+            [b"/", name].concat()
         } else {
-            name.to_string()
+            name.to_vec()
         };
         if is_dir && self.wild3_suffix {
-            subject.push('/');
+            subject.push(b'/');
         }
-        let matches = |s: &str| {
+        let matches = |s: &[u8]| {
             if self.wild {
-                wildmatch(&self.pattern, s)
+                wildmatch_bytes(&self.pattern, s)
             } else {
-                s == self.pattern
+                s == self.pattern.as_slice()
             }
         };
         if self.anchored || self.wild2_prefix || (self.slash_count == 0 && !self.wild2) {
@@ -421,20 +431,21 @@ impl Rule {
         }
         if !self.wild2 {
             // The last slash_count + 1 components.
-            let parts: Vec<&str> = subject.split('/').collect();
+            let parts: Vec<&[u8]> = subject.split_str("/").collect();
             let keep = self.slash_count + 1;
             if parts.len() < keep {
                 return false;
             }
-            return matches(&parts[parts.len() - keep..].join("/"));
+            return matches(&bstr::join("/", &parts[parts.len() - keep..]));
         }
         // An inner or trailing `**`: try after every slash.
         if matches(&subject) {
             return true;
         }
         subject
-            .char_indices()
-            .filter(|(_, c)| *c == '/')
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c == b'/')
             .any(|(i, _)| matches(&subject[i + 1..]))
     }
 }

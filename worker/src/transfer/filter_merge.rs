@@ -14,8 +14,11 @@
 
 use std::cell::RefCell;
 use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+
+use bstr::ByteSlice;
 
 use crate::transfer::filter::{Action, Rule};
 use crate::transfer::module_root::ModuleRoot;
@@ -102,7 +105,7 @@ impl MergeStack {
 
     /// Enter `dir` (module-relative) to list it: read its merge files on
     /// top of the current frame. Returns the new frame.
-    pub fn enter(&self, root: &ModuleRoot, dir: &str) -> Option<Rc<Frame>> {
+    pub fn enter(&self, root: &ModuleRoot, dir: &[u8]) -> Option<Rc<Frame>> {
         if !self.active() {
             return None;
         }
@@ -138,11 +141,11 @@ impl MergeStack {
     }
 
     /// The files of the directories above `dir`, from the module root down.
-    fn scan_parents(&self, root: &ModuleRoot, merge: &DirMerge, dir: &str) -> Option<Rc<Level>> {
+    fn scan_parents(&self, root: &ModuleRoot, merge: &DirMerge, dir: &[u8]) -> Option<Rc<Level>> {
         let mut level: Option<Rc<Level>> = None;
-        let components: Vec<&str> = dir.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+        let components: Vec<&[u8]> = dir.split_str("/").filter(|c| !c.is_empty() && *c != b".").collect();
         for depth in 0..components.len() {
-            let ancestor = components[..depth].join("/");
+            let ancestor = bstr::join("/", &components[..depth]);
             let rules = read_merge_file(root, merge, &ancestor);
             if !rules.is_empty() {
                 level = Some(Rc::new(Level { rules, parent: level }));
@@ -153,11 +156,11 @@ impl MergeStack {
 }
 
 /// The rules of `dir`'s merge file; a missing or unreadable file has none.
-fn read_merge_file(root: &ModuleRoot, merge: &DirMerge, dir: &str) -> Vec<Rule> {
+fn read_merge_file(root: &ModuleRoot, merge: &DirMerge, dir: &[u8]) -> Vec<Rule> {
     let path: PathBuf = if dir.is_empty() {
         PathBuf::from(&merge.file)
     } else {
-        Path::new(dir).join(&merge.file)
+        Path::new(std::ffi::OsStr::from_bytes(dir)).join(&merge.file)
     };
     let Ok(file) = root.open_read(&path) else {
         return Vec::new();
@@ -166,27 +169,29 @@ fn read_merge_file(root: &ModuleRoot, merge: &DirMerge, dir: &str) -> Vec<Rule> 
     if file.take(MAX_MERGE_FILE).read_to_end(&mut text).is_err() {
         return Vec::new();
     }
-    parse_merge_text(&String::from_utf8_lossy(&text), merge, dir)
+    parse_merge_text(&text, merge, dir)
 }
 
 /// Parse a merge file's lines into rules; `/`-anchored patterns are tied
 /// to `dir` (upstream's XFLG_ANCHORED2ABS). Lines we cannot use (nested
 /// merges, receiver-only rules, `!` clears) are dropped or applied.
-pub fn parse_merge_text(text: &str, merge: &DirMerge, dir: &str) -> Vec<Rule> {
+/// Bytes: a pattern may name files that are not UTF-8.
+pub fn parse_merge_text(text: impl AsRef<[u8]>, merge: &DirMerge, dir: impl AsRef<[u8]>) -> Vec<Rule> {
+    let dir = dir.as_ref();
     let mut rules: Vec<Rule> = Vec::new();
-    for line in text.lines() {
-        let line = line.trim_end_matches('\r');
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+    for line in text.as_ref().lines() {
+        let line = line.trim_end_with(|c| c == '\r');
+        if line.is_empty() || line.starts_with(b"#") || line.starts_with(b";") {
             continue;
         }
         if let Some(action) = merge.default_action {
-            let words: Vec<&str> = if merge.word_split {
-                line.split_whitespace().collect()
+            let words: Vec<&[u8]> = if merge.word_split {
+                line.fields_with(|c| c.is_ascii_whitespace()).collect()
             } else {
                 vec![line]
             };
             for word in words {
-                if word == "!" {
+                if word == b"!" {
                     rules.clear();
                 } else {
                     rules.push(anchored_in(Rule::new(action, word, false), word, dir));
@@ -194,19 +199,20 @@ pub fn parse_merge_text(text: &str, merge: &DirMerge, dir: &str) -> Vec<Rule> {
             }
             continue;
         }
-        if line == "!" || line == "clear" {
+        if line == b"!" || line == b"clear" {
             rules.clear();
             continue;
         }
         let Some((head, pattern)) = split_rule(line) else { continue };
+        let starts = |c: u8| head.first() == Some(&c);
         let (action, negate) = match head {
-            h if h.starts_with('-') || h.starts_with('H') || h == "exclude" || h == "hide" => (Action::Exclude, h.contains('!')),
-            h if h.starts_with('+') || h.starts_with('S') || h == "include" || h == "show" => (Action::Include, h.contains('!')),
+            h if starts(b'-') || starts(b'H') || h == b"exclude" || h == b"hide" => (Action::Exclude, h.contains(&b'!')),
+            h if starts(b'+') || starts(b'S') || h == b"include" || h == b"show" => (Action::Include, h.contains(&b'!')),
             // Protect/risk, receiver-only rules and nested merges do not
             // decide what the sender lists.
             _ => continue,
         };
-        if head.len() > 1 && head.starts_with(['-', '+', 'H', 'S']) && head.contains('r') {
+        if head.len() > 1 && (starts(b'-') || starts(b'+') || starts(b'H') || starts(b'S')) && head.contains(&b'r') {
             continue;
         }
         rules.push(anchored_in(Rule::new(action, pattern, negate), pattern, dir));
@@ -215,22 +221,23 @@ pub fn parse_merge_text(text: &str, merge: &DirMerge, dir: &str) -> Vec<Rule> {
 }
 
 /// `- pat`, `-! pat`, `exclude pat`, `+,s pat` ... into head and pattern.
-fn split_rule(line: &str) -> Option<(&str, &str)> {
-    let (head, pattern) = line.split_once([' ', '_'])?;
-    let head = head.trim_end_matches(',');
+fn split_rule(line: &[u8]) -> Option<(&[u8], &[u8])> {
+    let cut = line.iter().position(|&b| b == b' ' || b == b'_')?;
+    let (head, pattern) = (&line[..cut], &line[cut + 1..]);
+    let head = head.trim_end_with(|c| c == ',');
     (!pattern.is_empty()).then_some((head, pattern))
 }
 
 /// A pattern anchored with `/` in the merge file of `dir` matches only
 /// below `dir`: it becomes a module-path rule.
-fn anchored_in(rule: Rule, pattern: &str, dir: &str) -> Rule {
-    if !pattern.starts_with('/') {
+fn anchored_in(rule: Rule, pattern: &[u8], dir: &[u8]) -> Rule {
+    if !pattern.starts_with(b"/") {
         return rule;
     }
     let full = if dir.is_empty() {
-        pattern.to_string()
+        pattern.to_vec()
     } else {
-        format!("/{dir}{pattern}")
+        [b"/", dir, pattern].concat()
     };
     Rule::new(rule.action, &full, rule.negated()).module_path_rule()
 }
@@ -284,7 +291,7 @@ mod tests {
         let root = ModuleRoot::open(dir.path()).unwrap();
         let stack = MergeStack::new(vec![merge("/.rsync-filter")]);
         // Entering a/b first scans the module root and a.
-        let frame = stack.enter(&root, "a/b").unwrap();
+        let frame = stack.enter(&root, b"a/b").unwrap();
         let names: Vec<String> = frame.rules(0).map(|r| format!("{r:?}")).collect();
         assert_eq!(names.len(), 3, "{names:?}");
         assert!(frame.rules(0).next().unwrap().is_module_path_rule(), "a/b's own rule first");
@@ -292,6 +299,6 @@ mod tests {
         assert!(stack.current().is_none());
         // Without a path in the name, no parent scan.
         let local_only = MergeStack::new(vec![merge(".rsync-filter")]);
-        assert_eq!(local_only.enter(&root, "a/b").unwrap().rules(0).count(), 1);
+        assert_eq!(local_only.enter(&root, b"a/b").unwrap().rules(0).count(), 1);
     }
 }

@@ -182,7 +182,7 @@ impl Walker<'_> {
     /// Whether the client's rules exclude `name` (from the transfer root;
     /// `module_path` from the module root), with the merge rules of the
     /// directory being listed.
-    pub(crate) fn client_excludes(&self, name: &str, module_path: &str, is_dir: bool) -> bool {
+    pub(crate) fn client_excludes(&self, name: impl AsRef<[u8]>, module_path: impl AsRef<[u8]>, is_dir: bool) -> bool {
         self.filters.excludes_at(name, module_path, is_dir, self.merge.current().as_deref())
     }
 
@@ -259,12 +259,9 @@ impl Walker<'_> {
                 return;
             }
         };
-        let module_path = if name == b"." {
-            base_text.to_string()
-        } else {
-            join_rel(&base_text, &name_text)
-        };
-        if self.daemon_filters.excludes(&module_path, meta.is_dir()) {
+        // Filters match bytes: the module path of what is listed is `local`.
+        let module_path = local.as_os_str().as_bytes();
+        if self.daemon_filters.excludes(module_path, meta.is_dir()) {
             let what = format!(
                 "link_stat {} failed",
                 full_fname(&display_rel(&rel_text, dot_dir), self.module_name)
@@ -273,7 +270,7 @@ impl Walker<'_> {
                 .push(Notice::Error(rsyserr(&what, &std::io::Error::from_raw_os_error(libc::ENOENT))));
             return;
         }
-        if !dot_dir && self.client_excludes(&name_text, &module_path, meta.is_dir()) {
+        if !dot_dir && self.client_excludes(name, module_path, meta.is_dir()) {
             return;
         }
         if meta.is_dir() && !self.options.recursive && !self.options.dirs && !dot_dir {
@@ -288,7 +285,14 @@ impl Walker<'_> {
         if meta.is_dir() && (self.options.recursive || (self.options.dirs && dot_dir)) && (dot_dir || !shallow) {
             let prefix = if name == b"." { Vec::new() } else { [name, b"/"].concat() };
             let dev = meta.dev();
-            self.walk_dir(&local, &prefix, &module_path, self.options.recursive && !shallow, dev, out);
+            self.walk_dir(
+                &local,
+                &prefix,
+                &module_path.to_str_lossy(),
+                self.options.recursive && !shallow,
+                dev,
+                out,
+            );
         }
     }
 
@@ -333,7 +337,8 @@ impl Walker<'_> {
             }
         }
         children.sort();
-        let frame = self.merge.enter(self.root, module_dir);
+        // The directory's module path is `dir` itself, in bytes.
+        let frame = self.merge.enter(self.root, dir.as_os_str().as_bytes());
         if out.dir_frame.is_none() {
             out.dir_frame = frame;
         }
@@ -377,7 +382,8 @@ impl Walker<'_> {
                     continue;
                 }
             };
-            if self.daemon_filters.excludes(&module_path, meta.is_dir()) || self.client_excludes(&name, &module_path, meta.is_dir()) {
+            let path_bytes = local.as_os_str().as_bytes();
+            if self.daemon_filters.excludes(path_bytes, meta.is_dir()) || self.client_excludes(&name_bytes, path_bytes, meta.is_dir()) {
                 continue;
             }
             // -x: a mount point is listed but not entered; -xx leaves it out.

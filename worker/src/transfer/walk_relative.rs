@@ -118,7 +118,7 @@ impl Walker<'_> {
         let dir_text = dir.to_str_lossy();
         let base = as_path(&dir).to_path_buf();
         let searchable = || self.root.stat(&base.join("."));
-        if !dir.is_empty() && (self.daemon_filters.excludes(&dir_text, true) || searchable().is_err()) {
+        if !dir.is_empty() && (self.daemon_filters.excludes(&dir, true) || searchable().is_err()) {
             let err = searchable()
                 .err()
                 .unwrap_or_else(|| std::io::Error::from_raw_os_error(libc::ENOENT));
@@ -149,7 +149,7 @@ impl Walker<'_> {
         let module_path_text = module_path.to_str_lossy();
         let follow = self.options.copy_dirlinks || kind != NameType::Normal;
         let meta = match self.metadata(&local, follow) {
-            Ok(meta) if !self.daemon_filters.excludes(&module_path_text, meta.is_dir()) => meta,
+            Ok(meta) if !self.daemon_filters.excludes(&module_path, meta.is_dir()) => meta,
             result => {
                 let err = result.err().unwrap_or_else(|| std::io::Error::from_raw_os_error(libc::ENOENT));
                 if err.kind() == std::io::ErrorKind::NotFound && self.options.missing_args == MissingArgs::Ignore {
@@ -168,7 +168,7 @@ impl Walker<'_> {
                 return;
             }
         };
-        if kind != NameType::DotDir && self.client_excludes(&name_text, &module_path_text, meta.is_dir()) {
+        if kind != NameType::DotDir && self.client_excludes(&name, &module_path, meta.is_dir()) {
             return;
         }
         if meta.is_dir() && !self.options.recursive && !self.options.dirs {
@@ -257,7 +257,7 @@ impl Walker<'_> {
         };
         let meta = self.metadata(&local, true).ok()?;
         let module_path = if name == b"." { dir.to_vec() } else { join(dir, name) };
-        if self.daemon_filters.excludes(&module_path.to_str_lossy(), meta.is_dir()) {
+        if self.daemon_filters.excludes(&module_path, meta.is_dir()) {
             return None;
         }
         let mut entry = self.entry(name.to_vec(), &local, &meta);
@@ -278,7 +278,7 @@ impl Walker<'_> {
                 let same = matches!(&state.last, Some((_, l)) if *l == name);
                 if !same {
                     let module_path = join(module_dir.as_bytes(), first);
-                    let Some(entry) = self.implied_dir_at(&name, &local.join(as_path(first)), &module_path.to_str_lossy()) else {
+                    let Some(entry) = self.implied_dir_at(&name, &local.join(as_path(first)), &module_path) else {
                         continue;
                     };
                     if !entry.0.is_dir() {
@@ -294,7 +294,6 @@ impl Walker<'_> {
             let name_text = name.to_str_lossy();
             let child = local.join(as_path(rel));
             let module_path = join(module_dir.as_bytes(), rel);
-            let module_path_text = module_path.to_str_lossy();
             let meta = match self.metadata(&child, self.options.copy_dirlinks) {
                 Ok(meta) => meta,
                 Err(e) => {
@@ -304,9 +303,7 @@ impl Walker<'_> {
                     continue;
                 }
             };
-            if self.daemon_filters.excludes(&module_path_text, meta.is_dir())
-                || self.client_excludes(&name_text, &module_path_text, meta.is_dir())
-            {
+            if self.daemon_filters.excludes(&module_path, meta.is_dir()) || self.client_excludes(&name, &module_path, meta.is_dir()) {
                 continue;
             }
             let mut entry = self.entry(name.clone(), &child, &meta);
@@ -317,7 +314,7 @@ impl Walker<'_> {
         }
     }
 
-    fn implied_dir_at(&self, name: &[u8], local: &Path, module_path: &str) -> Option<(FileEntry, std::path::PathBuf)> {
+    fn implied_dir_at(&self, name: &[u8], local: &Path, module_path: &[u8]) -> Option<(FileEntry, std::path::PathBuf)> {
         let meta = self.metadata(local, true).ok()?;
         if self.daemon_filters.excludes(module_path, meta.is_dir()) {
             return None;

@@ -81,9 +81,7 @@ impl<'f> Deleter<'f> {
                 continue;
             }
             let child_rel = rel.join(OsStr::from_bytes(&child));
-            let module_path = child_rel.to_string_lossy();
-            let name_text = String::from_utf8_lossy(&name);
-            if s.setup.daemon_filters.excludes(&module_path, is_dir) || self.client_filters.excludes(&name_text, is_dir) {
+            if s.setup.daemon_filters.excludes(child_rel.as_os_str().as_bytes(), is_dir) || self.client_filters.excludes(&name, is_dir) {
                 continue;
             }
             self.delete_item(s, &name, &child_rel, mode)?;

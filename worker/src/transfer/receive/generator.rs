@@ -408,8 +408,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 return Ok(self.report(text)?);
             }
         }
-        let module_path = rel.to_string_lossy().into_owned();
-        if s.setup.daemon_filters.excludes(&module_path, e.is_dir()) {
+        if s.setup.daemon_filters.excludes(rel.as_os_str().as_bytes(), e.is_dir()) {
             let name = String::from_utf8_lossy(&e.name);
             return Ok(self.report(format!("ERROR: daemon refused to receive {} \"{name}\"\n", kind_word(e)))?);
         }
@@ -861,9 +860,8 @@ impl<'s, W: Write> Generator<'s, '_, W> {
     fn missing_argument(&mut self, e: &FileEntry, rel: &Path) -> Result<(), ReceiveError> {
         let s = self.shared;
         let o = s.setup.options;
-        let name = String::from_utf8_lossy(&e.name).into_owned();
         let Ok(existing) = s.root.lstat(rel) else { return Ok(()) };
-        if s.client_filters.excludes(&name, existing.is_dir()) || o.dry_run {
+        if s.client_filters.excludes(&e.name, existing.is_dir()) || o.dry_run {
             return Ok(());
         }
         let recurse = o.delete_mode || o.force_delete;

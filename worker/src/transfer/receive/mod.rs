@@ -35,6 +35,7 @@ pub mod relative;
 pub mod staging;
 
 use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
 
@@ -201,7 +202,7 @@ fn prune_empty_dirs(files: &mut [SortedEntry], client_filters: &FilterList) {
         let e = &f.entry;
         if !e.is_dir() {
             mark_parents(&e.name, &mut keep);
-        } else if client_filters.excludes(&String::from_utf8_lossy(&e.name), true) {
+        } else if client_filters.excludes(&e.name, true) {
             keep.insert(e.name.clone());
             mark_parents(&e.name, &mut keep);
         }
@@ -348,7 +349,7 @@ pub fn run<R: Read, W: Write + Send>(
     let staging = staging::Staging::new(opts, &dest.dir, &setup.module_root, setup.temp_dir);
     // Upstream's check: no directory the client names for its own use may
     // be one the module's filters exclude (however `..` reached it).
-    let excluded = |dir: &Path| setup.daemon_filters.excludes(&dir.to_string_lossy(), true);
+    let excluded = |dir: &Path| setup.daemon_filters.excludes(dir.as_os_str().as_bytes(), true);
     let (at_parse, after) = staging.client_dirs(opts);
     if backups
         .as_ref()
