@@ -892,11 +892,23 @@ fn names_that_are_not_utf8_pull_like_stock() {
             std::fs::write(at(b"latin/d\xff/in\xfe"), b"y").unwrap();
             std::fs::write(at(b"latin/d\xff/sub\xe0/deep"), b"z").unwrap();
             std::os::unix::fs::symlink(OsStr::from_bytes(b"caf\xe9.txt"), at(b"latin/l\xe9")).unwrap();
-            for dir in [&b"latin/d\xff/sub\xe0"[..], b"latin/d\xff", b"latin"] {
+            // What the `ro` module's uid (nobody) may not read, for messages
+            // that name such files.
+            std::fs::create_dir_all(at(b"latin/priv\xe8")).unwrap();
+            std::fs::write(at(b"latin/priv\xe8/f"), b"p").unwrap();
+            std::fs::write(at(b"latin/secret\xe9"), b"s").unwrap();
+            std::fs::set_permissions(at(b"latin/priv\xe8"), std::fs::Permissions::from_mode(0o700)).unwrap();
+            std::fs::set_permissions(at(b"latin/secret\xe9"), std::fs::Permissions::from_mode(0o600)).unwrap();
+            for dir in [&b"latin/d\xff/sub\xe0"[..], b"latin/d\xff", b"latin/priv\xe8", b"latin"] {
                 set_mtime(&at(dir), 1_600_000_000, 0);
             }
         },
-        |root| format!("[mod]\n path = {}\n read only = no\n uid = root\n gid = root\n", root.display()),
+        |root| {
+            format!(
+                "[mod]\n path = {0}\n read only = no\n uid = root\n gid = root\n[ro]\n path = {0}\n",
+                root.display()
+            )
+        },
     );
     for opts in [
         vec!["-a"],
@@ -939,6 +951,10 @@ fn names_that_are_not_utf8_pull_like_stock() {
     // byte; `caf\xe9` is not `caf\xe8`), in rules and in merge files.
     std::fs::write(p.src.path().join(OsStr::from_bytes(b"latin/caf\xe8.txt")), b"w").unwrap();
     std::fs::write(p.src.path().join(OsStr::from_bytes(b"latin/d\xff/.rsync-filter")), b"- in\xfe\n").unwrap();
+    // Fixed directory times, so "./" itemizes the same whatever the clock.
+    for dir in [&b"latin/d\xff"[..], b"latin", b""] {
+        set_mtime(&p.src.path().join(OsStr::from_bytes(dir)), 1_600_000_000, 0);
+    }
     for (opts, path) in [
         (vec![&b"-ai"[..]], &b"mod/latin/caf\xe9.txt"[..]),
         (vec![b"-ai"], b"mod/latin/d\xff/"),
@@ -954,6 +970,10 @@ fn names_that_are_not_utf8_pull_like_stock() {
         ),
         (vec![b"-ai", b"--include=*\xe9*", b"--include=d?/", b"--exclude=*"], b"mod/latin/"),
         (vec![b"-aiF"], b"mod/latin/"),
+        // Messages name unreadable files by their bytes.
+        (vec![b"-ai"], b"ro/latin/"),
+        (vec![b"-ai", b"--no-inc-recursive"], b"ro/latin/"),
+        (vec![b"-ai", b"--protocol=27"], b"ro/latin/"),
     ] {
         for (label, bin) in clients() {
             let runs: Vec<_> = [p.stock.addr, p.ours.addr]

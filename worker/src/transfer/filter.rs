@@ -337,7 +337,7 @@ impl Rule {
         } else {
             ""
         };
-        Rule::new(action, &format!("{anchor}{pattern}{suffix}"), false)
+        Rule::new(action, format!("{anchor}{pattern}{suffix}"), false)
     }
 
     /// This rule, matched against paths from the module root.

@@ -22,14 +22,16 @@
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
 use crate::session::multiplex::MsgTag;
 use crate::transfer::delta::ChecksumKind;
 use crate::transfer::flist::{f_name_cmp, FileEntry, FlistEncoder};
+use crate::transfer::message::{self, cat, fname_in, syserr};
 use crate::transfer::mux_out::MuxOut;
 use crate::transfer::ndx::{NdxCodec, NDX_FLIST_EOF};
-use crate::transfer::walk::{full_fname, shown_path, Notice, Walked, Walker, IOERR_GENERAL, IOERR_VANISHED};
+use crate::transfer::walk::{Notice, Walked, Walker, IOERR_GENERAL, IOERR_VANISHED};
 
 /// Upstream's NDX_FLIST_OFFSET: `NDX_FLIST_OFFSET - dir_ndx` announces the
 /// list of a directory's contents.
@@ -523,10 +525,10 @@ impl<'a> ListSender<'a> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // Gone since its parent was listed.
                 self.io_error |= IOERR_VANISHED;
-                let shown = shown_path(&String::from_utf8_lossy(&node.name), &module_path);
-                let text = format!("directory has vanished: {}\n", full_fname(&shown, self.walker.module_name));
+                let shown = message::shown(&node.name, local.as_os_str().as_bytes());
+                let text = cat(&[b"directory has vanished: ", &fname_in(shown, self.walker.module_name), b"\n"]);
                 let tag = if self.protocol >= 28 { MsgTag::Warning } else { MsgTag::ErrorXfer };
-                out.message(tag, text.as_bytes())?;
+                out.message(tag, &text)?;
                 return Ok(Vec::new());
             }
             _ => {
@@ -581,18 +583,17 @@ impl<'a> ListSender<'a> {
                     Ok(set) => pending = Some(set),
                     Err(e) => {
                         self.io_error |= IOERR_GENERAL;
-                        use crate::transfer::walk::{full_fname, rsyserr, shown_path};
                         use crate::transfer::xattrs::XattrError;
-                        let name = String::from_utf8_lossy(&entry.name);
-                        let shown = full_fname(&shown_path(&name, &path.to_string_lossy()), self.walker.module_name);
+                        let shown = fname_in(message::shown(&entry.name, path.as_os_str().as_bytes()), self.walker.module_name);
                         let text = match &e {
-                            XattrError::Io(io) => rsyserr(&format!("get_xattr_names: llistxattr({shown},1024) failed"), io),
+                            XattrError::Io(io) => syserr("sender", &cat(&[b"get_xattr_names: llistxattr(", &shown, b",1024) failed"]), io),
                             XattrError::Value { name, err } => {
-                                rsyserr(&format!("get_xattr_data: lgetxattr({shown},\"{name}\",0) failed"), err)
+                                let what = cat(&[b"get_xattr_data: lgetxattr(", &shown, b",\"", name.as_bytes(), b"\",0) failed"]);
+                                syserr("sender", &what, err)
                             }
-                            other => format!("rsync: [sender] {other}\n"),
+                            other => format!("rsync: [sender] {other}\n").into_bytes(),
                         };
-                        out.message(MsgTag::ErrorXfer, text.as_bytes())?;
+                        out.message(MsgTag::ErrorXfer, &text)?;
                         continue;
                     }
                 }
@@ -683,9 +684,9 @@ impl<'a> ListSender<'a> {
 pub fn send_notices<W: Write>(notices: &[Notice], out: &mut MuxOut<W>) -> io::Result<()> {
     for notice in notices {
         match notice {
-            Notice::Error(text) => out.message(MsgTag::ErrorXfer, text.as_bytes())?,
-            Notice::Warning(text) => out.message(MsgTag::Warning, text.as_bytes())?,
-            Notice::Info(text) => out.message(MsgTag::Info, text.as_bytes())?,
+            Notice::Error(text) => out.message(MsgTag::ErrorXfer, text)?,
+            Notice::Warning(text) => out.message(MsgTag::Warning, text)?,
+            Notice::Info(text) => out.message(MsgTag::Info, text)?,
         }
     }
     Ok(())

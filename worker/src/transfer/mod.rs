@@ -26,6 +26,7 @@ pub mod incremental;
 pub mod io_timeout;
 pub mod item;
 pub mod log_format;
+pub mod message;
 pub mod module_dir;
 pub mod module_root;
 pub mod mux_out;

@@ -27,6 +27,7 @@ use crate::transfer::filter::{FilterError, FilterList};
 use crate::transfer::flist::{FlistEncoder, FlistOptions};
 use crate::transfer::incremental::{Item, ListSender, MIN_FILECNT_LOOKAHEAD};
 use crate::transfer::io_timeout::{IdlePolicy, IdleReader};
+use crate::transfer::message::{self, cat, fname_in, syserr};
 use crate::transfer::module_root::ModuleRoot;
 use crate::transfer::mux_out::MuxOut;
 use crate::transfer::ndx::{NdxCodec, NDX_DONE};
@@ -430,10 +431,9 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         } else {
             delta::read_block_sums(&mut input, head)?
         };
-        let transfer_name = String::from_utf8_lossy(&entry.name).into_owned();
-        // Entries' paths are module-relative.
-        let module_path = local.to_string_lossy().into_owned();
-        let name = crate::transfer::walk::shown_path(&transfer_name, &module_path);
+        // How messages name the file (entries' paths are module-relative);
+        // made only for a message.
+        let shown = || fname_in(message::shown(&entry.name, local.as_os_str().as_bytes()), setup.module_name);
         // A followed link (-L, or --copy-unsafe-links on an unsafe one) is
         // listed as its target, and read as it.
         let follow = opts.copy_links || opts.copy_unsafe_links;
@@ -442,17 +442,17 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
             Err(e) => {
                 let text = if e.kind() == io::ErrorKind::NotFound {
                     lists.io_error |= IOERR_VANISHED;
-                    format!("file has vanished: {}\n", full_fname(&name, setup.module_name))
+                    cat(&[b"file has vanished: ", &shown(), b"\n"])
                 } else {
                     lists.io_error |= IOERR_GENERAL;
-                    rsyserr(&format!("send_files failed to open {}", full_fname(&name, setup.module_name)), &e)
+                    syserr("sender", &cat(&[b"send_files failed to open ", &shown()]), &e)
                 };
                 let tag = if e.kind() == io::ErrorKind::NotFound && protocol >= 28 {
                     MsgTag::Warning
                 } else {
                     MsgTag::ErrorXfer
                 };
-                out.message(tag, text.as_bytes())?;
+                out.message(tag, &text)?;
                 if protocol >= 30 {
                     out.message(MsgTag::NoSend, &ndx.to_le_bytes())?;
                 }
@@ -461,8 +461,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         };
         let len = meta.len();
         if appending && len < entry.size {
-            let text = format!("skipped diminished file: {}\n", full_fname(&name, setup.module_name));
-            out.message(MsgTag::Warning, text.as_bytes())?;
+            out.message(MsgTag::Warning, &cat(&[b"skipped diminished file: ", &shown(), b"\n"]))?;
             if protocol >= 30 {
                 out.message(MsgTag::NoSend, &ndx.to_le_bytes())?;
             }
@@ -497,12 +496,12 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
             // Upstream sends zeros and a wrong checksum (the client redoes
             // the file) and reports the read error.
             lists.io_error |= IOERR_GENERAL;
-            let text = rsyserr(&format!("read errors mapping {}", full_fname(&name, setup.module_name)), &e);
-            out.message(MsgTag::ErrorXfer, text.as_bytes())?;
+            out.message(MsgTag::ErrorXfer, &syserr("sender", &cat(&[b"read errors mapping ", &shown()]), &e))?;
         }
         stats.files_sent += 1;
         if let Some(log) = &setup.transfer_log {
             let root = setup.module_root.to_string_lossy();
+            let (long_name, short_name) = (local.to_string_lossy(), String::from_utf8_lossy(&entry.name));
             let line = crate::transfer::log_format::render(
                 log.format,
                 &crate::transfer::log_format::LoggedFile {
@@ -512,8 +511,8 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
                     module: setup.module_name,
                     module_path: &root,
                     user: log.user,
-                    long_name: module_path.as_str(),
-                    short_name: &transfer_name,
+                    long_name: &long_name,
+                    short_name: &short_name,
                     length: len,
                     bytes: outcome.stats.literal_bytes,
                     mode: entry.mode,

@@ -19,6 +19,7 @@ use bstr::ByteSlice;
 use crate::transfer::entry_stat::EntryStat;
 use crate::transfer::filter::FilterList;
 use crate::transfer::flist::FileEntry;
+use crate::transfer::message::{self, cat, fname_in, syserr};
 use crate::transfer::module_root::{DirNames, ModuleRoot};
 use crate::transfer::options::{MissingArgs, TransferOptions};
 
@@ -27,12 +28,13 @@ pub const IOERR_GENERAL: i32 = 1;
 /// Upstream's IOERR_VANISHED: a file vanished while we worked.
 pub const IOERR_VANISHED: i32 = 2;
 
-/// A message for the client (sent as MSG_ERROR_XFER / MSG_INFO).
+/// A message for the client (sent as MSG_ERROR_XFER / MSG_WARNING /
+/// MSG_INFO): bytes, as the files it names may not be UTF-8.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Notice {
-    Error(String),
-    Warning(String),
-    Info(String),
+    Error(Vec<u8>),
+    Warning(Vec<u8>),
+    Info(Vec<u8>),
 }
 
 /// The walk's result.
@@ -85,16 +87,12 @@ pub fn rsyserr(msg: &str, err: &std::io::Error) -> String {
 /// [`rsyserr`] as another of upstream's roles says it (`receiver`,
 /// `generator`, `Receiver`).
 pub fn rsyserr_as(role: &str, msg: &str, err: &std::io::Error) -> String {
-    let errno = err.raw_os_error().unwrap_or(0);
-    // The C library's words (strerror), as upstream prints them.
-    let text = std::io::Error::from_raw_os_error(errno).to_string();
-    let desc = text.split(" (os error").next().unwrap_or(&text);
-    format!("rsync: [{role}] {msg}: {desc} ({errno})\n")
+    String::from_utf8_lossy(&message::syserr(role, msg.as_bytes(), err)).into_owned()
 }
 
 /// Upstream's `full_fname()` inside a module: `"path" (in module)`.
 pub fn full_fname(path: &str, module: &str) -> String {
-    format!("\"{path}\" (in {module})")
+    String::from_utf8_lossy(&message::fname_in(path, module)).into_owned()
 }
 
 /// Strip the module name and sanitise a client path the way upstream's
@@ -218,16 +216,13 @@ impl Walker<'_> {
         let rel = rel.trim_end_with(|c| c == '/');
         let (dir, name) = rel.rsplit_once_str("/").unwrap_or((b"", rel));
         let (base, name): (&[u8], &[u8]) = if dot_dir { (rel, b".") } else { (dir, name) };
-        let rel_text = rel.to_str_lossy();
-        let base_text = base.to_str_lossy();
-        let name_text = name.to_str_lossy();
         let base_path = PathBuf::from(OsStr::from_bytes(base));
         // Upstream chdirs into the argument's directory first; a directory
         // we may not search is reported as that chdir failing.
         if !base.is_empty() {
             if let Err(e) = self.root.stat(&base_path.join(".")) {
-                let what = format!("change_dir {} failed", full_fname(&base_text, self.module_name));
-                out.notices.push(Notice::Error(rsyserr(&what, &e)));
+                let what = cat(&[b"change_dir ", &fname_in(base, self.module_name), b" failed"]);
+                out.notices.push(Notice::Error(syserr("sender", &what, &e)));
                 return;
             }
         }
@@ -237,7 +232,7 @@ impl Walker<'_> {
             base_path.join(OsStr::from_bytes(name))
         };
         let follow = self.options.copy_links || self.options.copy_dirlinks || dot_dir;
-        let meta = match self.metadata_named(&local, &name_text, follow) {
+        let meta = match self.metadata_named(&local, name, follow) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.options.missing_args == MissingArgs::Ignore => return,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.options.missing_args == MissingArgs::Delete => {
@@ -251,30 +246,24 @@ impl Walker<'_> {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     out.io_error |= IOERR_GENERAL;
                 }
-                let what = format!(
-                    "link_stat {} failed",
-                    full_fname(&display_rel(&rel_text, dot_dir), self.module_name)
-                );
-                out.notices.push(Notice::Error(rsyserr(&what, &e)));
+                let what = cat(&[b"link_stat ", &fname_in(display_rel(rel, dot_dir), self.module_name), b" failed"]);
+                out.notices.push(Notice::Error(syserr("sender", &what, &e)));
                 return;
             }
         };
         // Filters match bytes: the module path of what is listed is `local`.
         let module_path = local.as_os_str().as_bytes();
         if self.daemon_filters.excludes(module_path, meta.is_dir()) {
-            let what = format!(
-                "link_stat {} failed",
-                full_fname(&display_rel(&rel_text, dot_dir), self.module_name)
-            );
-            out.notices
-                .push(Notice::Error(rsyserr(&what, &std::io::Error::from_raw_os_error(libc::ENOENT))));
+            let what = cat(&[b"link_stat ", &fname_in(display_rel(rel, dot_dir), self.module_name), b" failed"]);
+            let enoent = std::io::Error::from_raw_os_error(libc::ENOENT);
+            out.notices.push(Notice::Error(syserr("sender", &what, &enoent)));
             return;
         }
         if !dot_dir && self.client_excludes(name, module_path, meta.is_dir()) {
             return;
         }
         if meta.is_dir() && !self.options.recursive && !self.options.dirs && !dot_dir {
-            out.notices.push(Notice::Info(format!("skipping directory {name_text}\n")));
+            out.notices.push(Notice::Info(cat(&[b"skipping directory ", name, b"\n"])));
             return;
         }
         let mut entry = self.entry(name.to_vec(), &local, &meta);
@@ -301,21 +290,20 @@ impl Walker<'_> {
     /// a directory whose name is not UTF-8 passes its exact bytes on to
     /// everything below it. Filters and messages see them as text.
     pub(crate) fn walk_dir(&self, dir: &Path, prefix: &[u8], module_dir: &str, recurse: bool, dev: u64, out: &mut Walked) {
-        let text_prefix = String::from_utf8_lossy(prefix);
+        // The directory's module path is `dir` itself, in bytes.
+        let dir_bytes = dir.as_os_str().as_bytes();
         let read = match self.root.read_dir(dir) {
             Ok(r) => r,
             Err(e) => {
                 out.io_error |= IOERR_GENERAL;
                 let name = if prefix.is_empty() {
-                    "."
+                    b"."
                 } else {
-                    text_prefix.trim_end_matches('/')
+                    prefix.trim_end_with(|c| c == '/')
                 };
-                let shown = shown_path(name, module_dir);
-                out.notices.push(Notice::Error(rsyserr(
-                    &format!("opendir {} failed", full_fname(&shown, self.module_name)),
-                    &e,
-                )));
+                let shown = message::shown(name, dir_bytes);
+                let what = cat(&[b"opendir ", &fname_in(shown, self.module_name), b" failed"]);
+                out.notices.push(Notice::Error(syserr("sender", &what, &e)));
                 return;
             }
         };
@@ -326,19 +314,14 @@ impl Walker<'_> {
                 Ok(name) => children.push(name),
                 Err(e) => {
                     out.io_error |= IOERR_GENERAL;
-                    out.notices.push(Notice::Error(rsyserr(
-                        &format!(
-                            "readdir {} failed",
-                            full_fname(&shown_path(&text_prefix, module_dir), self.module_name)
-                        ),
-                        &e,
-                    )));
+                    let shown = message::shown(prefix, dir_bytes);
+                    let what = cat(&[b"readdir ", &fname_in(shown, self.module_name), b" failed"]);
+                    out.notices.push(Notice::Error(syserr("sender", &what, &e)));
                 }
             }
         }
         children.sort();
-        // The directory's module path is `dir` itself, in bytes.
-        let frame = self.merge.enter(self.root, dir.as_os_str().as_bytes());
+        let frame = self.merge.enter(self.root, dir_bytes);
         if out.dir_frame.is_none() {
             out.dir_frame = frame;
         }
@@ -346,25 +329,21 @@ impl Walker<'_> {
         for child in children {
             let local = dir.join(&child);
             let name_bytes = [prefix, child.as_bytes()].concat();
-            // Borrows unless a name on the way is not UTF-8.
-            let name = String::from_utf8_lossy(&name_bytes);
             let module_path = join_rel(module_dir, &child.to_string_lossy());
             // Only messages show the path; most entries never need it.
-            let shown = || shown_path(&name, &module_path);
-            let meta = match self.child_metadata(&read, &child, &local, &name) {
+            let shown = || fname_in(message::shown(&name_bytes, local.as_os_str().as_bytes()), self.module_name);
+            let meta = match self.child_metadata(&read, &child, &local, &name_bytes) {
                 Ok(m) => m,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     let is_link = self.root.lstat(&local).map(|m| m.file_type().is_symlink()).unwrap_or(false);
                     let copying = self.options.copy_links || self.options.copy_unsafe_links || self.options.copy_dirlinks;
                     if copying && is_link {
                         out.io_error |= IOERR_GENERAL;
-                        out.notices.push(Notice::Error(format!(
-                            "symlink has no referent: {}\n",
-                            full_fname(&shown(), self.module_name)
-                        )));
+                        out.notices
+                            .push(Notice::Error(cat(&[b"symlink has no referent: ", &shown(), b"\n"])));
                     } else {
                         out.io_error |= IOERR_VANISHED;
-                        let text = format!("file has vanished: {}\n", full_fname(&shown(), self.module_name));
+                        let text = cat(&[b"file has vanished: ", &shown(), b"\n"]);
                         out.notices.push(if self.protocol < 28 {
                             Notice::Error(text)
                         } else {
@@ -375,10 +354,8 @@ impl Walker<'_> {
                 }
                 Err(e) => {
                     out.io_error |= IOERR_GENERAL;
-                    out.notices.push(Notice::Error(rsyserr(
-                        &format!("readlink_stat({}) failed", full_fname(&shown(), self.module_name)),
-                        &e,
-                    )));
+                    let what = cat(&[b"readlink_stat(", &shown(), b") failed"]);
+                    out.notices.push(Notice::Error(syserr("sender", &what, &e)));
                     continue;
                 }
             };
@@ -420,7 +397,7 @@ impl Walker<'_> {
     /// link to a directory, or `--copy-unsafe-links` a link leaving the
     /// tree. Like upstream's scan, the entry is looked up relative to the
     /// open directory; `path` is its full module-relative path.
-    fn child_metadata(&self, dir: &DirNames, child: &OsStr, path: &Path, name: &str) -> std::io::Result<EntryStat> {
+    fn child_metadata(&self, dir: &DirNames, child: &OsStr, path: &Path, name: &[u8]) -> std::io::Result<EntryStat> {
         let meta = self.root.lstat_entry(dir, child)?;
         if !meta.is_symlink() {
             return Ok(meta);
@@ -439,7 +416,7 @@ impl Walker<'_> {
             && self
                 .root
                 .read_link(path)
-                .map(|t| crate::transfer::symlinks::is_unsafe(t.as_os_str().as_bytes(), name.as_bytes()))
+                .map(|t| crate::transfer::symlinks::is_unsafe(t.as_os_str().as_bytes(), name))
                 .unwrap_or(false)
         {
             return self.root.stat(path).map(EntryStat::from);
@@ -451,12 +428,12 @@ impl Walker<'_> {
     /// `--copy-unsafe-links`, when the link leaves the tree), resolved
     /// inside the module.
     pub(crate) fn metadata(&self, path: &Path, follow: bool) -> std::io::Result<EntryStat> {
-        self.metadata_named(path, &path.to_string_lossy(), follow)
+        self.metadata_named(path, path.as_os_str().as_bytes(), follow)
     }
 
     /// [`Walker::metadata`] for a file the transfer calls `name` (what
     /// `--copy-unsafe-links` measures a link's depth against).
-    pub(crate) fn metadata_named(&self, path: &Path, name: &str, follow: bool) -> std::io::Result<EntryStat> {
+    pub(crate) fn metadata_named(&self, path: &Path, name: &[u8], follow: bool) -> std::io::Result<EntryStat> {
         let meta = EntryStat::from(self.root.lstat(path)?);
         if !meta.is_symlink() {
             return Ok(meta);
@@ -466,7 +443,7 @@ impl Walker<'_> {
                 && self
                     .root
                     .read_link(path)
-                    .map(|t| crate::transfer::symlinks::is_unsafe(t.as_os_str().as_bytes(), name.as_bytes()))
+                    .map(|t| crate::transfer::symlinks::is_unsafe(t.as_os_str().as_bytes(), name))
                     .unwrap_or(false));
         if !follow {
             return Ok(meta);
@@ -574,15 +551,9 @@ fn readable(root: &ModuleRoot, path: &Path, meta: &EntryStat) -> bool {
     root.open_read(path).is_ok()
 }
 
-/// How upstream names a file in messages: relative to the directory it
-/// changed into for the argument, which shows as `/dir/...` unless that is
-/// the module root.
+/// [`message::shown`] as text.
 pub fn shown_path(transfer_name: &str, module_path: &str) -> String {
-    if module_path == transfer_name || module_path.is_empty() {
-        transfer_name.to_string()
-    } else {
-        format!("/{module_path}")
-    }
+    String::from_utf8_lossy(&message::shown(transfer_name.as_bytes(), module_path.as_bytes())).into_owned()
 }
 
 /// `a` + `/` + `b`, where an empty `a` is the module root.
@@ -594,13 +565,13 @@ fn join_rel(a: &str, b: &str) -> String {
     }
 }
 
-fn display_rel(rel: &str, dot_dir: bool) -> String {
+fn display_rel(rel: &[u8], dot_dir: bool) -> Vec<u8> {
     if rel.is_empty() {
-        ".".into()
+        b".".to_vec()
     } else if dot_dir {
-        format!("{rel}/.")
+        cat(&[rel, b"/."])
     } else {
-        rel.to_string()
+        rel.to_vec()
     }
 }
 

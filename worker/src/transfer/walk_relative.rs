@@ -22,8 +22,9 @@ use std::path::Path;
 use bstr::ByteSlice;
 
 use crate::transfer::flist::FileEntry;
+use crate::transfer::message::{cat, fname_in, syserr};
 use crate::transfer::options::MissingArgs;
-use crate::transfer::walk::{full_fname, rsyserr, Notice, Walked, Walker, IOERR_GENERAL};
+use crate::transfer::walk::{Notice, Walked, Walker, IOERR_GENERAL};
 
 /// Paths waiting to be listed below an implied directory, keyed by that
 /// directory's name in the list (incremental recursion only). Names are
@@ -115,7 +116,6 @@ impl Walker<'_> {
     /// recursion's first list.
     pub(crate) fn walk_relative_arg(&self, sanitized: &[u8], shallow: bool, state: &mut RelativeState, out: &mut Walked) {
         let (dir, name, kind, implied_dot) = split_marker(sanitized);
-        let dir_text = dir.to_str_lossy();
         let base = as_path(&dir).to_path_buf();
         let searchable = || self.root.stat(&base.join("."));
         if !dir.is_empty() && (self.daemon_filters.excludes(&dir, true) || searchable().is_err()) {
@@ -123,8 +123,8 @@ impl Walker<'_> {
                 .err()
                 .unwrap_or_else(|| std::io::Error::from_raw_os_error(libc::ENOENT));
             out.io_error |= IOERR_GENERAL;
-            let what = format!("change_dir {} failed", full_fname(&dir_text, self.module_name));
-            out.notices.push(Notice::Error(rsyserr(&what, &err)));
+            let what = cat(&[b"change_dir ", &fname_in(&dir, self.module_name), b" failed"]);
+            out.notices.push(Notice::Error(syserr("sender", &what, &err)));
             return;
         }
         if implied_dot && !state.dot_dir_sent {
@@ -138,11 +138,10 @@ impl Walker<'_> {
         } else {
             (name, kind)
         };
-        let name_text = name.to_str_lossy();
         let shown = if dir.is_empty() {
-            name_text.to_string()
+            name.clone()
         } else {
-            format!("/{dir_text}/{name_text}")
+            cat(&[b"/", &dir, b"/", &name])
         };
         let local = if name == b"." { base.clone() } else { base.join(as_path(&name)) };
         let module_path = if name == b"." { dir.clone() } else { join(&dir, &name) };
@@ -163,8 +162,8 @@ impl Walker<'_> {
                 if err.kind() != std::io::ErrorKind::NotFound {
                     out.io_error |= IOERR_GENERAL;
                 }
-                let what = format!("link_stat {} failed", full_fname(&shown, self.module_name));
-                out.notices.push(Notice::Error(rsyserr(&what, &err)));
+                let what = cat(&[b"link_stat ", &fname_in(&shown, self.module_name), b" failed"]);
+                out.notices.push(Notice::Error(syserr("sender", &what, &err)));
                 return;
             }
         };
@@ -172,7 +171,7 @@ impl Walker<'_> {
             return;
         }
         if meta.is_dir() && !self.options.recursive && !self.options.dirs {
-            out.notices.push(Notice::Info(format!("skipping directory {name_text}\n")));
+            out.notices.push(Notice::Info(cat(&[b"skipping directory ", &name, b"\n"])));
             return;
         }
         if shallow && name != b"." {
@@ -291,15 +290,14 @@ impl Walker<'_> {
                 continue;
             }
             let name = join(dir_name, rel);
-            let name_text = name.to_str_lossy();
             let child = local.join(as_path(rel));
             let module_path = join(module_dir.as_bytes(), rel);
             let meta = match self.metadata(&child, self.options.copy_dirlinks) {
                 Ok(meta) => meta,
                 Err(e) => {
                     out.io_error |= IOERR_GENERAL;
-                    let what = format!("link_stat {} failed", full_fname(&name_text, self.module_name));
-                    out.notices.push(Notice::Error(rsyserr(&what, &e)));
+                    let what = cat(&[b"link_stat ", &fname_in(&name, self.module_name), b" failed"]);
+                    out.notices.push(Notice::Error(syserr("sender", &what, &e)));
                     continue;
                 }
             };
