@@ -1031,5 +1031,29 @@ fn names_that_are_not_utf8_pull_like_stock() {
             runs[1].0
         );
     }
+    // A push's deletions name such files by their bytes too, in the
+    // daemon's own messages below protocol 29.
+    for (label, bin) in clients() {
+        for protocol in ["--protocol=28", "--protocol=31"] {
+            let runs: Vec<_> = [p.stock.addr, p.ours.addr]
+                .iter()
+                .map(|addr| {
+                    std::fs::create_dir_all(made.join(OsStr::from_bytes(b"gone\xe8"))).unwrap();
+                    std::fs::write(made.join(OsStr::from_bytes(b"old\xe9")), b"o").unwrap();
+                    let mut url = format!("rsync://{addr}/mod/latin/").into_bytes();
+                    url.extend_from_slice(b"new\xe9/");
+                    let src_arg = format!("{}/", src.path().display());
+                    let args = ["-rtOv", "--no-inc-recursive", "--delete", protocol, &src_arg].map(OsStr::new);
+                    let run = rsync_bin(&bin, &[&args[..], &[OsStr::from_bytes(&url)]].concat(), &[]);
+                    let tree = snapshot(&made);
+                    std::fs::remove_dir_all(&made).unwrap();
+                    (run, tree)
+                })
+                .collect();
+            assert_eq!(visible_stock(&runs[0].0), visible(&runs[1].0), "{label} {protocol}: push output");
+            assert_eq!(runs[0].1, runs[1].1, "{label} {protocol}: pushed trees differ");
+            assert!(runs[1].0.stdout.contains("deleting old\\#351"), "{label}: {:?}", runs[1].0);
+        }
+    }
     compare(&p, &["-a"], "mod/latin/", None);
 }

@@ -11,6 +11,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 
 use crate::transfer::flist::FileEntry;
+use crate::transfer::message::{cat, syserr};
 use crate::transfer::module_dir::ModuleDir;
 use crate::transfer::receive::ReceiveSetup;
 
@@ -65,15 +66,16 @@ pub struct AttrError {
 impl AttrError {
     /// Upstream's line for it, as `role` says it, about `shown` (upstream's
     /// `full_fname`).
-    pub fn text(&self, role: &str, shown: &str) -> String {
+    pub fn text(&self, role: &str, shown: &[u8]) -> Vec<u8> {
+        let xattr = format!("failed to write xattr {} for ", crate::transfer::fake_super::STAT_XATTR);
         let what = match self.op {
-            AttrOp::Chown => format!("chown {shown} failed"),
-            AttrOp::Chgrp => format!("chgrp {shown} failed"),
-            AttrOp::FakeSuper => format!("failed to write xattr {} for {shown}", crate::transfer::fake_super::STAT_XATTR),
-            AttrOp::Times => format!("failed to set times on {shown}"),
-            AttrOp::Perms => format!("failed to set permissions on {shown}"),
+            AttrOp::Chown => cat(&[b"chown ", shown, b" failed"]),
+            AttrOp::Chgrp => cat(&[b"chgrp ", shown, b" failed"]),
+            AttrOp::FakeSuper => cat(&[xattr.as_bytes(), shown]),
+            AttrOp::Times => cat(&[b"failed to set times on ", shown]),
+            AttrOp::Perms => cat(&[b"failed to set permissions on ", shown]),
         };
-        crate::transfer::walk::rsyserr_as(role, &what, &self.err)
+        syserr(role, &what, &self.err)
     }
 }
 

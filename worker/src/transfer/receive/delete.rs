@@ -14,9 +14,9 @@ use std::path::Path;
 use crate::session::multiplex::MsgTag;
 use crate::transfer::filter::FilterList;
 use crate::transfer::flist::f_name_cmp;
+use crate::transfer::message::{cat, syserr};
 use crate::transfer::receive::backup::Kept;
 use crate::transfer::receive::Shared;
-use crate::transfer::walk::rsyserr_as;
 
 /// Deletion counts, as upstream's `stats.deleted_*` (`files` counts all).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +112,7 @@ impl<'f> Deleter<'f> {
     pub fn delete_missing<W: Write>(&mut self, s: &Shared<'_, W>, name: &[u8], rel: &Path, mode: u32, recurse: bool) -> io::Result<()> {
         let is_dir = mode & libc::S_IFMT == libc::S_IFDIR;
         if is_dir && !recurse && !children_of(s, rel).is_empty() {
-            return s.info(&format!("cannot delete non-empty directory: {}\n", String::from_utf8_lossy(name)));
+            return s.info(cat(&[b"cannot delete non-empty directory: ", name, b"\n"]));
         }
         self.delete_item(s, name, rel, mode)
     }
@@ -164,22 +164,17 @@ impl<'f> Deleter<'f> {
                     // alone: the name is not there.
                     out.message_ahead(MsgTag::Info, b"*deleting  \n")?;
                 } else if s.setup.verbosity() > 0 {
-                    let slash = if is_dir { "/" } else { "" };
-                    let line = format!("deleting {}{slash}\n", String::from_utf8_lossy(name));
-                    out.message_ahead(MsgTag::Info, line.as_bytes())?;
+                    let slash: &[u8] = if is_dir { b"/" } else { b"" };
+                    out.message_ahead(MsgTag::Info, &cat(&[b"deleting ", name, slash, b"\n"]))?;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => {
-                s.info(&format!("cannot delete non-empty directory: {}\n", String::from_utf8_lossy(name)))?;
+                s.info(cat(&[b"cannot delete non-empty directory: ", name, b"\n"]))?;
             }
             Err(e) => {
-                let text = rsyserr_as(
-                    "generator",
-                    &format!("delete_file: {what}({}) failed", String::from_utf8_lossy(name)),
-                    &e,
-                );
-                s.message(MsgTag::ErrorXfer, &text)?;
+                let what = cat(&[b"delete_file: ", what.as_bytes(), b"(", name, b") failed"]);
+                s.message(MsgTag::ErrorXfer, syserr("generator", &what, &e))?;
             }
         }
         Ok(())

@@ -11,6 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 
 use crate::transfer::fake_super::Seen;
+use crate::transfer::message::{cat, fname_in, syserr};
 use std::path::Path;
 use std::sync::mpsc::Receiver;
 
@@ -143,7 +144,7 @@ pub fn run<W: Write>(shared: &Shared<'_, W>, from_receiver: Receiver<ToGenerator
     if let Some(skipped) = g.deleter.as_ref().map(|d| d.skipped).filter(|&n| n > 0) {
         shared.message(
             MsgTag::Warning,
-            &format!("Deletions stopped due to --max-delete limit ({skipped} skipped)\n"),
+            format!("Deletions stopped due to --max-delete limit ({skipped} skipped)\n"),
         )?;
         // Upstream's IOERR_DEL_LIMIT.
         g.io_error |= 4;
@@ -162,11 +163,9 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 Ok(ToGenerator::PhaseDone | ToGenerator::ReceiverDone | ToGenerator::GoodbyeAnswered) => count -= 1,
                 Ok(ToGenerator::Redo(ndx)) => {
                     self.io_error |= IOERR_GENERAL;
-                    let name = String::from_utf8_lossy(&self.shared.files[ndx as usize].entry.name).into_owned();
-                    self.shared.message(
-                        MsgTag::ErrorXfer,
-                        &format!("ERROR: {name} failed verification -- update discarded.\n"),
-                    )?;
+                    let name = &self.shared.files[ndx as usize].entry.name;
+                    let text = cat(&[b"ERROR: ", name, b" failed verification -- update discarded.\n"]);
+                    self.shared.message(MsgTag::ErrorXfer, text)?;
                 }
                 Ok(ToGenerator::Abort) | Err(_) => return Err(ReceiveError::Protocol("the receiver stopped".into())),
             }
@@ -251,14 +250,13 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                     if early {
                         let iflags = item_flags(s.setup, fe, existing.as_ref(), item::LOCAL_CHANGE | item::XNAME_FOLLOWS);
                         self.send_item_named(follower, iflags, Some(&le.name))?;
-                        self.old_protocol_line(format!("{} => {}\n", plain_name(fe), plain_name(le)))?;
+                        self.old_protocol_line(cat(&[&fe.name, b" => ", &le.name, b"\n"]))?;
                     }
                     s.confirm(follower, false)?;
                 }
                 Err(err) => {
-                    let text =
-                        crate::transfer::walk::rsyserr_as("generator", &format!("link {} => {} failed", quoted(fe), quoted(le)), &err);
-                    self.report(text)?;
+                    let what = cat(&[b"link ", &quoted(fe), b" => ", &quoted(le), b" failed"]);
+                    self.report(syserr("generator", &what, &err))?;
                 }
             }
         }
@@ -268,12 +266,12 @@ impl<'s, W: Write> Generator<'s, '_, W> {
     /// Below protocol 29 the client itemizes only what it sends, and with
     /// `-v` upstream's generator names what it made itself (directories,
     /// links, nodes, hard links) in messages: this sends one such line.
-    fn old_protocol_line(&self, text: String) -> io::Result<()> {
+    fn old_protocol_line(&self, text: Vec<u8>) -> io::Result<()> {
         let s = self.shared;
         if s.setup.protocol >= 29 || s.setup.verbosity() < 1 {
             return Ok(());
         }
-        s.info(&text)
+        s.info(text)
     }
 
     /// A directory (or other non-file) stands where `e` comes: remove it,
@@ -289,7 +287,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             self.make_way(rel, &dir, &name)?;
             return Ok(true);
         }
-        let name = String::from_utf8_lossy(&e.name).into_owned();
+        let name = &e.name;
         let removed = if o.delete_mode || o.force_delete {
             self.with_deleter(|d| d.make_room(s, &e.name, rel))?
         } else if s.root.is_dry_run() && !super::delete::children_of(s, rel).is_empty() {
@@ -303,12 +301,12 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             Ok(()) => Ok(true),
             Err(err) => {
                 if err.raw_os_error() == Some(libc::ENOTEMPTY) || err.raw_os_error() == Some(libc::EEXIST) {
-                    s.info(&format!("cannot delete non-empty directory: {name}\n"))?;
+                    s.info(cat(&[b"cannot delete non-empty directory: ", name, b"\n"]))?;
                 } else {
-                    let text = crate::transfer::walk::rsyserr_as("generator", &format!("delete_file: rmdir({name}) failed"), &err);
-                    s.message(MsgTag::ErrorXfer, &text)?;
+                    let text = syserr("generator", &cat(&[b"delete_file: rmdir(", name, b") failed"]), &err);
+                    s.message(MsgTag::ErrorXfer, text)?;
                 }
-                self.report(format!("could not make way for new {what}: {name}\n"))?;
+                self.report(cat(&[b"could not make way for new ", what.as_bytes(), b": ", name, b"\n"]))?;
                 Ok(false)
             }
         }
@@ -367,14 +365,14 @@ impl<'s, W: Write> Generator<'s, '_, W> {
 
     /// Upstream's `full_fname` of module-relative `rel` (`"."` for the
     /// module root).
-    fn shown(&self, rel: &Path) -> String {
-        let text = rel.to_string_lossy();
-        crate::transfer::walk::full_fname(if text.is_empty() { "." } else { &text }, self.shared.setup.module_name)
+    fn shown(&self, rel: &Path) -> Vec<u8> {
+        let path = rel.as_os_str().as_bytes();
+        fname_in(if path.is_empty() { b"." } else { path }, self.shared.setup.module_name)
     }
 
-    fn report(&mut self, text: String) -> io::Result<()> {
+    fn report(&mut self, text: impl AsRef<[u8]>) -> io::Result<()> {
         self.io_error |= IOERR_GENERAL;
-        self.shared.message(MsgTag::ErrorXfer, &text)
+        self.shared.message(MsgTag::ErrorXfer, text)
     }
 
     /// One entry of the list.
@@ -402,15 +400,20 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         }
         if o.relative && !o.dry_run {
             if let Err(err) = super::relative::make_parents(&s.root, &rel) {
-                let parent = rel.parent().unwrap_or(Path::new("")).to_string_lossy().into_owned();
-                let where_ = crate::transfer::walk::full_fname(&parent, s.setup.module_name);
-                let text = crate::transfer::walk::rsyserr_as("generator", &format!("recv_generator: mkdir {where_} failed"), &err);
-                return Ok(self.report(text)?);
+                let parent = rel.parent().unwrap_or(Path::new("")).as_os_str().as_bytes();
+                let what = cat(&[b"recv_generator: mkdir ", &fname_in(parent, s.setup.module_name), b" failed"]);
+                return Ok(self.report(syserr("generator", &what, &err))?);
             }
         }
         if s.setup.daemon_filters.excludes(rel.as_os_str().as_bytes(), e.is_dir()) {
-            let name = String::from_utf8_lossy(&e.name);
-            return Ok(self.report(format!("ERROR: daemon refused to receive {} \"{name}\"\n", kind_word(e)))?);
+            let text = cat(&[
+                b"ERROR: daemon refused to receive ",
+                kind_word(e).as_bytes(),
+                b" ",
+                &quoted(e),
+                b"\n",
+            ]);
+            return Ok(self.report(text)?);
         }
         let mut existing = s.look(&rel);
         if e.is_dir() && self.link_stands_for_dir(&rel) && existing.as_ref().is_some_and(|m| m.meta.file_type().is_symlink()) {
@@ -599,7 +602,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 Ok(true)
             }
             Err(err) => {
-                let text = crate::transfer::walk::rsyserr_as("generator", &format!("copy of {} failed", quoted(e)), &err);
+                let text = syserr("generator", &cat(&[b"copy of ", &quoted(e), b" failed"]), &err);
                 self.report(text)?;
                 Ok(true)
             }
@@ -832,10 +835,8 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 // A non-directory is in the way: replace it.
                 let (dir, name) = s.root.parent_of(rel)?;
                 if let Err(err) = dir.unlink(&name) {
-                    return Ok(self.report(crate::transfer::walk::rsyserr(
-                        &format!("delete_file: unlink {} failed", quoted(e)),
-                        &err,
-                    ))?);
+                    let what = cat(&[b"delete_file: unlink ", &quoted(e), b" failed"]);
+                    return Ok(self.report(syserr("generator", &what, &err))?);
                 }
                 self.make_dir(e, rel)?
             }
@@ -889,7 +890,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
     fn skip_non_regular(&mut self, e: &FileEntry) -> Result<(), ReceiveError> {
         let s = self.shared;
         if !s.setup.options.quiet {
-            s.info(&format!("skipping non-regular file {}\n", quoted(e)))?;
+            s.info(cat(&[b"skipping non-regular file ", &quoted(e), b"\n"]))?;
         }
         Ok(())
     }
@@ -931,8 +932,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             Ok(()) => Ok(true),
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(false),
             Err(err) => {
-                let text =
-                    crate::transfer::walk::rsyserr_as("generator", &format!("recv_generator: mkdir {} failed", self.shown(rel)), &err);
+                let text = syserr("generator", &cat(&[b"recv_generator: mkdir ", &self.shown(rel), b" failed"]), &err);
                 self.report(text)?;
                 self.shared
                     .message(MsgTag::Error, "*** Skipping any contents from this failed directory ***\n")?;
@@ -981,14 +981,11 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             dir.symlink(&target, &name)
         };
         if let Err(err) = made {
-            return Ok(self.report(crate::transfer::walk::rsyserr_as(
-                "generator",
-                &format!("symlink {} -> \"{}\" failed", quoted(e), String::from_utf8_lossy(&target)),
-                &err,
-            ))?);
+            let what = cat(&[b"symlink ", &quoted(e), b" -> \"", &target, b"\" failed"]);
+            return Ok(self.report(syserr("generator", &what, &err))?);
         }
         let _ = attrs::apply(s.setup, &dir, &name, e, None);
-        self.old_protocol_line(format!("{} -> {}\n", plain_name(e), String::from_utf8_lossy(&target)))?;
+        self.old_protocol_line(cat(&[&e.name, b" -> ", &target, b"\n"]))?;
         let was_link = existing.filter(|m| m.is_symlink());
         self.send_item(i, item_flags(s.setup, e, was_link, item::LOCAL_CHANGE | item::REPORT_CHANGE))?;
         // A new link counts as sent (the older --remove-sent-files too).
@@ -1036,16 +1033,12 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             dir.mknod(&name, e.mode, dev)
         };
         if let Err(err) = made {
-            return Ok(self.report(crate::transfer::walk::rsyserr_as(
-                "generator",
-                &format!("mknod {} failed", quoted(e)),
-                &err,
-            ))?);
+            return Ok(self.report(syserr("generator", &cat(&[b"mknod ", &quoted(e), b" failed"]), &err))?);
         }
         let mode = attrs::dest_mode(s.setup, e, None);
         let _ = attrs::apply(s.setup, &dir, &name, e, Some(mode));
         self.send_item(i, item_flags(s.setup, e, None, item::LOCAL_CHANGE | item::REPORT_CHANGE))?;
-        self.old_protocol_line(format!("{}\n", plain_name(e)))?;
+        self.old_protocol_line(cat(&[&e.name, b"\n"]))?;
         s.confirm(i, false)?;
         Ok(())
     }
@@ -1157,12 +1150,9 @@ fn significant(iflags: u16) -> bool {
 }
 
 /// The entry's name as upstream's messages print a file name.
-fn plain_name(e: &FileEntry) -> String {
-    String::from_utf8_lossy(&e.name).into_owned()
-}
-
-fn quoted(e: &FileEntry) -> String {
-    format!("\"{}\"", String::from_utf8_lossy(&e.name))
+/// `"name"`, as upstream quotes a file in messages.
+fn quoted(e: &FileEntry) -> Vec<u8> {
+    cat(&[b"\"", &e.name, b"\""])
 }
 
 fn kind_word(e: &FileEntry) -> &'static str {

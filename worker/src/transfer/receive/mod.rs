@@ -397,9 +397,7 @@ pub fn run<R: Read, W: Write + Send>(
         shared.message(MsgTag::Error, notice)?;
     }
     if let Some(msg) = shared.dest.created_message() {
-        let mut out = shared.out.lock().unwrap_or_else(|e| e.into_inner());
-        out.message(MsgTag::Info, &msg)?;
-        out.flush()?;
+        shared.info(msg)?;
     }
     if let Some(alt) = &shared.alt_dests {
         // Upstream's FWARNING, which goes out as MSG_INFO below protocol 30.
@@ -524,14 +522,14 @@ impl<W: Write> Shared<'_, W> {
     }
 
     /// Send a message for the user (MSG_INFO), flushed.
-    pub fn info(&self, text: &str) -> io::Result<()> {
+    pub fn info(&self, text: impl AsRef<[u8]>) -> io::Result<()> {
         self.message(crate::session::multiplex::MsgTag::Info, text)
     }
 
     /// Send a message of `tag`, flushed.
-    pub fn message(&self, tag: crate::session::multiplex::MsgTag, text: &str) -> io::Result<()> {
+    pub fn message(&self, tag: crate::session::multiplex::MsgTag, text: impl AsRef<[u8]>) -> io::Result<()> {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        out.message(tag, text.as_bytes())?;
+        out.message(tag, text.as_ref())?;
         out.flush()
     }
 }

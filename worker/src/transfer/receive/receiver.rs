@@ -21,12 +21,13 @@ use crate::transfer::delta::{apply_delta, read_sum_head, DeltaError, FileSum, Su
 use crate::transfer::demux::DemuxReader;
 use crate::transfer::flist::FileEntry;
 use crate::transfer::item;
+use crate::transfer::message::{cat, fname_in, syserr};
 use crate::transfer::module_dir::ModuleDir;
 use crate::transfer::ndx::{NdxCodec, NDX_DONE};
 use crate::transfer::receive::output::{FileWriter, InPlace};
 use crate::transfer::receive::staging::{Staging, BASIS_PARTIAL_DIR};
 use crate::transfer::receive::{attrs, ReceiveError, ReceiveStats, Shared, ToGenerator};
-use crate::transfer::walk::{rsyserr_as, IOERR_GENERAL};
+use crate::transfer::walk::IOERR_GENERAL;
 
 /// Upstream's FNAMECMP_FUZZY: the basis named by the item's xname.
 const FNAMECMP_FUZZY: u8 = 0x83;
@@ -130,11 +131,8 @@ pub fn run<R: Read, W: Write>(
             Received::Failed if phase == 0 => tell(ToGenerator::Redo(ndx))?,
             Received::Failed => {
                 stats.io_error |= IOERR_GENERAL;
-                let name = String::from_utf8_lossy(&e.name);
-                shared.message(
-                    MsgTag::ErrorXfer,
-                    &format!("ERROR: {name} failed verification -- update discarded.\n"),
-                )?;
+                let text = cat(&[b"ERROR: ", &e.name, b" failed verification -- update discarded.\n"]);
+                shared.message(MsgTag::ErrorXfer, text)?;
             }
             Received::Refused => stats.io_error |= IOERR_GENERAL,
         }
@@ -177,7 +175,7 @@ struct Incoming<'s> {
     /// Module-relative target.
     rel: PathBuf,
     /// The target as messages name it.
-    shown: String,
+    shown: Vec<u8>,
 }
 
 /// What is at a file's target before the new content replaces it, as far
@@ -228,7 +226,7 @@ impl<'s> Incoming<'s> {
             ndx,
             entry,
             head,
-            shown: crate::transfer::walk::full_fname(&rel.to_string_lossy(), s.setup.module_name),
+            shown: fname_in(rel.as_os_str().as_bytes(), s.setup.module_name),
             rel,
         })
     }
@@ -278,7 +276,6 @@ fn receive_file<R: Read, W: Write>(
         rel,
         shown,
     } = incoming;
-    let name_text = String::from_utf8_lossy(&e.name).into_owned();
     let partial = s.staging.partial_path(&rel);
     let basis = if head.count > 0 { s.root.open_read(&basis_rel).ok() } else { None };
     // Where the data goes: a temporary file beside the target (or in the
@@ -291,7 +288,7 @@ fn receive_file<R: Read, W: Write>(
     let (dir, final_name, separate_temp_dir, file, temp_name) = match temp {
         Ok(t) => t,
         Err(err) => {
-            let text = rsyserr_as("receiver", &format!("mkstemp \"{name_text}\" failed"), &err);
+            let text = syserr("receiver", &cat(&[b"mkstemp \"", &e.name, b"\" failed"]), &err);
             s.message(MsgTag::ErrorXfer, &text)?;
             drain(tokens, input, &head, s)?;
             return Ok(Received::Refused);
@@ -317,8 +314,8 @@ fn receive_file<R: Read, W: Write>(
         Err(DeltaError::Io { source, context }) if context.starts_with("writing") => {
             // A local write failed (disk full...): upstream ends the
             // transfer with RERR_FILEIO; the temporary file goes with it.
-            let text = rsyserr_as("receiver", &format!("write failed on {shown}"), &source);
-            return Err(ReceiveError::FileIo(text));
+            let text = syserr("receiver", &cat(&[b"write failed on ", &shown]), &source);
+            return Err(ReceiveError::FileIo(String::from_utf8_lossy(&text).into_owned()));
         }
         Err(DeltaError::Io { source, .. }) => {
             // The connection broke mid-file: with --partial what arrived is
@@ -336,7 +333,7 @@ fn receive_file<R: Read, W: Write>(
     // No fsync, as upstream without --fsync: the rename is atomic, and a
     // crash leaves the old file or the new one, never a mix.
     if let Err(err) = flushed {
-        let text = rsyserr_as("receiver", &format!("write failed on \"{name_text}\""), &err);
+        let text = syserr("receiver", &cat(&[b"write failed on \"", &e.name, b"\""]), &err);
         s.message(MsgTag::ErrorXfer, &text)?;
         return Ok(Received::Refused);
     }
@@ -357,11 +354,8 @@ fn receive_file<R: Read, W: Write>(
                     Ok(Received::Delayed(stats.literal_bytes, stats.matched_bytes))
                 }
                 Err(_) => {
-                    let name = String::from_utf8_lossy(&e.name);
-                    s.message(
-                        MsgTag::ErrorXfer,
-                        &format!("Unable to create partial-dir for {name} -- discarding completed file.\n"),
-                    )?;
+                    let text = cat(&[b"Unable to create partial-dir for ", &e.name, b" -- discarding completed file.\n"]);
+                    s.message(MsgTag::ErrorXfer, text)?;
                     Ok(Received::Refused)
                 }
             };
@@ -371,8 +365,8 @@ fn receive_file<R: Read, W: Write>(
         // Kept (hard-linked) before the new file takes its name; without
         // a backup the old file is not replaced (upstream: RERR_FILEIO).
         if let Err(err) = backups.keep(&s.root, &rel, false) {
-            let text = rsyserr_as("receiver", &format!("keep_backup failed: {shown}"), &err);
-            return Err(ReceiveError::FileIo(text));
+            let text = syserr("receiver", &cat(&[b"keep_backup failed: ", &shown]), &err);
+            return Err(ReceiveError::FileIo(String::from_utf8_lossy(&text).into_owned()));
         }
     }
     match move_file(temp_dir, &temp_name, &dir, &final_name) {
@@ -385,7 +379,7 @@ fn receive_file<R: Read, W: Write>(
             Ok(Received::Done(stats.literal_bytes, stats.matched_bytes))
         }
         Err(err) => {
-            let text = rsyserr_as("receiver", &format!("rename \"{name_text}\" failed"), &err);
+            let text = syserr("receiver", &cat(&[b"rename \"", &e.name, b"\" failed"]), &err);
             s.message(MsgTag::ErrorXfer, &text)?;
             Ok(Received::Refused)
         }
@@ -463,8 +457,9 @@ fn finish_delayed<W: Write>(s: &Shared<'_, W>, delayed: &mut Vec<Delayed>, stats
             }
             Err(err) => {
                 stats.io_error |= IOERR_GENERAL;
-                let shown = crate::transfer::walk::full_fname(&rel.to_string_lossy(), s.setup.module_name);
-                let text = rsyserr_as("receiver", &format!("rename failed for {shown} (from {})", partial.display()), &err);
+                let shown = fname_in(rel.as_os_str().as_bytes(), s.setup.module_name);
+                let from = partial.as_os_str().as_bytes();
+                let text = syserr("receiver", &cat(&[b"rename failed for ", &shown, b" (from ", from, b")"]), &err);
                 s.message(MsgTag::ErrorXfer, &text)?;
             }
         }
@@ -501,8 +496,8 @@ fn receive_in_place<R: Read, W: Write>(
     if let (Some(backups), Some(_)) = (&s.backups, &existing) {
         // The file changes under its own name: the backup is a copy.
         if let Err(err) = backups.copy(&s.root, &rel) {
-            let text = rsyserr_as("receiver", &format!("keep_backup failed: {shown}"), &err);
-            return Err(ReceiveError::FileIo(text));
+            let text = syserr("receiver", &cat(&[b"keep_backup failed: ", &shown]), &err);
+            return Err(ReceiveError::FileIo(String::from_utf8_lossy(&text).into_owned()));
         }
     }
     let opened = s.root.parent_of(&rel).and_then(|(dir, name)| {
@@ -512,7 +507,7 @@ fn receive_in_place<R: Read, W: Write>(
     let (dir, name, file) = match opened {
         Ok(t) => t,
         Err(err) => {
-            let text = rsyserr_as("receiver", &format!("open {shown} failed"), &err);
+            let text = syserr("receiver", &cat(&[b"open ", &shown, b" failed"]), &err);
             s.message(MsgTag::ErrorXfer, &text)?;
             drain(tokens, input, &head, s)?;
             return Ok(Received::Refused);
@@ -540,8 +535,8 @@ fn receive_in_place<R: Read, W: Write>(
     let stats = match applied {
         Ok(stats) => stats,
         Err(DeltaError::Io { source, context }) if context.starts_with("writing") => {
-            let text = rsyserr_as("receiver", &format!("write failed on {shown}"), &source);
-            return Err(ReceiveError::FileIo(text));
+            let text = syserr("receiver", &cat(&[b"write failed on ", &shown]), &source);
+            return Err(ReceiveError::FileIo(String::from_utf8_lossy(&text).into_owned()));
         }
         Err(DeltaError::Io { source, .. }) => return Err(ReceiveError::Io(source)),
         Err(other) => return Err(ReceiveError::Protocol(other.to_string())),
@@ -553,7 +548,7 @@ fn receive_in_place<R: Read, W: Write>(
         Err(other) => return Err(ReceiveError::Protocol(other.to_string())),
     };
     if let Err(err) = sink.finish() {
-        let text = rsyserr_as("receiver", &format!("ftruncate failed on {shown}"), &err);
+        let text = syserr("receiver", &cat(&[b"ftruncate failed on ", &shown]), &err);
         s.message(MsgTag::ErrorXfer, &text)?;
     }
     drop(file);
