@@ -1057,3 +1057,59 @@ fn names_that_are_not_utf8_pull_like_stock() {
     }
     compare(&p, &["-a"], "mod/latin/", None);
 }
+
+/// `--open-noatime` and the module's `open noatime`: reading a file for a
+/// pull leaves its access time alone exactly when stock's daemon does
+/// (the client's option, unless the module says yes or no). The stock
+/// 3.2 client has no such option, so the system client is used. The
+/// modules read as root: O_NOATIME needs the file's owner or CAP_FOWNER.
+#[test]
+fn open_noatime_like_stock() {
+    use std::os::unix::fs::MetadataExt;
+    let p = start_pair(
+        |root| {
+            std::fs::create_dir(root.join("d")).unwrap();
+            std::fs::write(root.join("d/f"), b"read me").unwrap();
+        },
+        |root| {
+            let d = root.join("d");
+            format!(
+                "uid = root\ngid = root\n[mod]\n path = {0}\n[yes]\n path = {0}\n open noatime = yes\n[no]\n path = {0}\n open noatime = no\n",
+                d.display()
+            )
+        },
+    );
+    let file = p.src.path().join("d/f");
+    let old = nix::sys::time::TimeSpec::new(1_000_000_000, 0);
+    let mut seen = std::collections::BTreeSet::new();
+    for (opts, module) in [
+        (vec!["-a"], "mod/"),
+        (vec!["-a", "--open-noatime"], "mod/"),
+        (vec!["-a"], "yes/"),
+        (vec!["-a", "--open-noatime"], "no/"),
+        (vec!["-ac", "--open-noatime"], "mod/"),
+        (vec!["-ac"], "mod/"),
+    ] {
+        let kept: Vec<bool> = [p.stock.addr, p.ours.addr]
+            .iter()
+            .map(|addr| {
+                // An access time older than a day: relatime updates it on a read.
+                nix::sys::stat::utimensat(
+                    None,
+                    &file,
+                    &old,
+                    &nix::sys::time::TimeSpec::UTIME_OMIT,
+                    nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+                )
+                .unwrap();
+                let d = tempfile::tempdir().unwrap();
+                let run = pull_paths(Path::new("rsync"), *addr, &opts, &[module], d.path());
+                assert_eq!(run.code, 0, "{opts:?} {module}: {run:?}");
+                std::fs::metadata(&file).unwrap().atime() == 1_000_000_000
+            })
+            .collect();
+        assert_eq!(kept[0], kept[1], "{opts:?} {module}: stock kept the access time: {}", kept[0]);
+        seen.insert(kept[1]);
+    }
+    assert_eq!(seen.len(), 2, "both outcomes were seen (the file system updates access times)");
+}

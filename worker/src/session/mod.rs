@@ -261,6 +261,7 @@ fn push<R: BufRead, W: Write + Send>(
         may_chown,
         fake_super: m.fake_super,
         opened_root: prepared.opened_root.as_ref(),
+        open_noatime: m.open_noatime.unwrap_or(transfer_options.open_noatime),
         module_numeric_ids: daemon_numeric_ids(m, &root_text),
         temp_dir: m.temp_dir.as_deref(),
         paths: &request.paths,
@@ -401,6 +402,7 @@ fn pull<R: BufRead, W: Write>(
         opened_root: prepared.opened_root.as_ref(),
         outgoing_chmod: outgoing_chmod.as_ref(),
         ignore_nonreadable: m.ignore_nonreadable,
+        open_noatime: m.open_noatime.unwrap_or(transfer_options.open_noatime),
         transfer_log: m.transfer_logging.then(|| TransferLog {
             format: &m.log_format,
             host: &request.peer_host,

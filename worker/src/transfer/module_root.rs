@@ -57,6 +57,9 @@ pub struct ModuleRoot {
     /// A dry-run push (`-n`): the directories opened for changes only
     /// pretend to make them (see `ModuleDir`).
     dry_run: bool,
+    /// Files are read with O_NOATIME (`--open-noatime`, the module's
+    /// `open noatime`), so reading them leaves their access time alone.
+    noatime: bool,
 }
 
 /// The first symlink on the way to a module's configured `path` (its last
@@ -93,6 +96,7 @@ impl ModuleRoot {
             path: path.to_path_buf(),
             real,
             dry_run: false,
+            noatime: false,
         };
         // The probe: ENOSYS here means a kernel older than 5.6.
         root.resolve(Path::new(""), libc::O_PATH | libc::O_DIRECTORY).map_err(|e| {
@@ -115,12 +119,19 @@ impl ModuleRoot {
             path: self.path.clone(),
             real: self.real.clone(),
             dry_run: self.dry_run,
+            noatime: self.noatime,
         })
     }
 
     /// This root for a dry run (`-n`): changes through it are pretended.
     pub fn for_dry_run(mut self, dry_run: bool) -> ModuleRoot {
         self.dry_run = dry_run;
+        self
+    }
+
+    /// This root reading files with O_NOATIME (or not).
+    pub fn with_noatime(mut self, noatime: bool) -> ModuleRoot {
+        self.noatime = noatime;
         self
     }
 
@@ -206,7 +217,8 @@ impl ModuleRoot {
     /// Open a regular file for reading, as the sender does: not through a
     /// symlink at its name, never as a controlling terminal, without
     /// blocking on a FIFO swapped in, and without touching its atime when
-    /// we may. Anything but a regular file is handed back in blocking
+    /// asked ([`ModuleRoot::with_noatime`]) and permitted. Anything but a
+    /// regular file is handed back in blocking
     /// mode (a regular file's reads never block, whatever the flag says).
     pub fn open_read(&self, rel: &Path) -> io::Result<File> {
         self.open_read_with_metadata(rel).map(|(file, _)| file)
@@ -220,9 +232,10 @@ impl ModuleRoot {
     pub fn open_read_unchecked(&self, rel: &Path, follow: bool) -> io::Result<File> {
         let nofollow = if follow { 0 } else { libc::O_NOFOLLOW };
         let base = libc::O_RDONLY | nofollow | libc::O_NOCTTY | libc::O_NONBLOCK;
-        let fd = match self.resolve(rel, base | libc::O_NOATIME) {
-            // O_NOATIME needs ownership or CAP_FOWNER.
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => self.resolve(rel, base)?,
+        let fd = match self.resolve(rel, base | if self.noatime { libc::O_NOATIME } else { 0 }) {
+            // O_NOATIME needs ownership or CAP_FOWNER: without it the file
+            // is read all the same (upstream would fail to open it).
+            Err(e) if self.noatime && e.raw_os_error() == Some(libc::EPERM) => self.resolve(rel, base)?,
             other => other?,
         };
         Ok(File::from(fd))

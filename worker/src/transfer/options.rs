@@ -141,6 +141,9 @@ pub struct TransferOptions {
     /// Receiver-side options named as the client gave them, for a push to
     /// refuse what it does not implement yet.
     pub receiver_options: Vec<String>,
+    /// `--open-noatime`: read files without touching their access time
+    /// (the module's `open noatime` has the last word).
+    pub open_noatime: bool,
     /// Options given that this build does not implement, by name.
     pub unsupported: Vec<String>,
     /// Filter options given to the daemon itself (`rsync -M--exclude=...`),
@@ -374,6 +377,8 @@ impl TransferOptions {
             "append" => self.append_mode = self.append_mode.saturating_add(1).min(2),
             "append-verify" => self.append_mode = 2,
             "no-implied-dirs" => self.no_implied_dirs = true,
+            "open-noatime" => self.open_noatime = true,
+            "no-open-noatime" => self.open_noatime = false,
             "usermap" | "groupmap" => {
                 let slot = if name == "usermap" { &mut self.usermap } else { &mut self.groupmap };
                 let value = value.unwrap_or("");
@@ -501,10 +506,12 @@ mod tests {
             ".partial",
             "--checksum-seed=7",
             "--timeout=30",
+            "--open-noatime",
         ]);
         assert_eq!(o.block_size, Some(4096));
         assert_eq!(o.checksum_seed, Some(7));
         assert_eq!(o.timeout, Some(30));
+        assert!(o.open_noatime);
         assert!(o.unsupported.is_empty(), "{:?}", o.unsupported);
     }
 

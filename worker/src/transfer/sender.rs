@@ -63,6 +63,9 @@ pub struct SenderSetup<'a> {
     pub outgoing_chmod: Option<&'a crate::transfer::chmod::ChmodRules>,
     /// `ignore nonreadable`.
     pub ignore_nonreadable: bool,
+    /// Read files with O_NOATIME (the module's `open noatime`, else the
+    /// client's `--open-noatime`).
+    pub open_noatime: bool,
     /// `transfer logging`: the `log format` and the session's names for it.
     pub transfer_log: Option<TransferLog<'a>>,
     /// The module's `dont compress` names every file (`*`): a deflate
@@ -171,7 +174,8 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
     let opened = match setup.opened_root {
         Some(root) => root.try_clone(),
         None => ModuleRoot::open(&setup.module_root),
-    };
+    }
+    .map(|root| root.with_noatime(setup.open_noatime));
     let root = opened.map_err(|e| {
         if e.kind() == io::ErrorKind::Unsupported {
             SenderError::Containment(e)

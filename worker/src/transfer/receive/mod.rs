@@ -83,6 +83,9 @@ pub struct ReceiveSetup<'a> {
     pub fake_super: bool,
     /// The module directory opened while privileged (see `session`).
     pub opened_root: Option<&'a ModuleRoot>,
+    /// Read basis files with O_NOATIME (the module's `open noatime`, else
+    /// the client's `--open-noatime`).
+    pub open_noatime: bool,
     /// The module's `numeric ids`: the client's owner names are not looked up.
     pub module_numeric_ids: bool,
     /// The module's `temp dir` (the operator's path), if set.
@@ -336,7 +339,8 @@ pub fn run<R: Read, W: Write + Send>(
         Some(root) => root.try_clone()?,
         None => ModuleRoot::open(&setup.module_root)?,
     }
-    .for_dry_run(opts.dry_run);
+    .for_dry_run(opts.dry_run)
+    .with_noatime(setup.open_noatime);
     let dest = dest::resolve(&root, setup, &files)?;
     let hard_links = if opts.preserve_hard_links {
         let is_file_here = |i: usize| root.lstat(&dest.path_of(&files[i].entry.name)).is_ok_and(|m| m.is_file());
