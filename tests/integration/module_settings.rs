@@ -91,6 +91,37 @@ fn refuse_options_refuses_with_upstreams_words() {
     }
 }
 
+/// `--copy-devices` (a pull) and `--write-devices` (a push) are refused by
+/// every module that does not name them negated in `refuse options`, in
+/// upstream's words, as stock's daemon refuses them. (The 3.2 client has
+/// `--copy-devices` only.)
+#[test]
+fn device_contents_are_refused_by_default_like_stock() {
+    let (src, stock, ours) = daemons(" read only = no\n");
+    for (label, bin) in clients() {
+        let (s, _) = pull(&bin, stock.addr, &["-a", "--copy-devices"], "mod/");
+        let (o, _) = pull(&bin, ours.addr, &["-a", "--copy-devices"], "mod/");
+        let line = "rsync: The server is configured to refuse --copy-devices";
+        assert!(s.stderr.contains(line), "{label} stock: {s:?}");
+        assert!(o.stderr.contains(line) && o.code == 4, "{label} ours: {o:?}");
+    }
+    let from = format!("{}/a.txt", src.path().display());
+    let runs: Vec<ClientRun> = [stock.addr, ours.addr]
+        .iter()
+        .map(|addr| {
+            rsync_bin(
+                Path::new("rsync"),
+                &["--write-devices", &from, &format!("rsync://{addr}/mod/w.txt")],
+                &[],
+            )
+        })
+        .collect();
+    let line = "rsync: The server is configured to refuse --write-devices";
+    assert!(runs[0].stderr.contains(line), "stock: {:?}", runs[0]);
+    assert!(runs[1].stderr.contains(line) && runs[1].code == 4, "ours: {:?}", runs[1]);
+    assert!(!src.path().join("w.txt").exists(), "nothing is written");
+}
+
 #[test]
 fn write_only_and_read_only_refuse_like_stock() {
     let (src, stock, ours) = daemons(" write only = yes\n");

@@ -318,11 +318,11 @@ fn push<R: BufRead, W: Write + Send>(
 /// a refused option, then `write only` for a pull, `read only` for a push.
 fn module_refusal(request: &SessionRequest, options: &ServerOptions) -> Option<(String, ExitCode)> {
     let settings = &request.module().settings;
-    if let Some(refuse_list) = settings.refuse_options.as_deref() {
-        let used = crate::transfer::refuse::used_options(&request.options);
-        if let Some(text) = crate::transfer::refuse::first_refused(refuse_list, &used, options.we_send) {
-            return Some((format!("rsync: {text}\n"), ExitCode::Unsupported));
-        }
+    // Even without `refuse options`, some options are refused by default.
+    let refuse_list = settings.refuse_options.as_deref().unwrap_or("");
+    let used = crate::transfer::refuse::used_options(&request.options);
+    if let Some(text) = crate::transfer::refuse::first_refused(refuse_list, &used, options.we_send) {
+        return Some((format!("rsync: {text}\n"), ExitCode::Unsupported));
     }
     if options.we_send && settings.write_only {
         return Some(("ERROR: module is write only\n".into(), ExitCode::Syntax));

@@ -104,8 +104,23 @@ const OPTIONS: &[(&str, Option<char>)] = &[
     ("sender", None),
 ];
 
-/// Options a wildcard never refuses.
-const VITAL: &[&str] = &["server", "sender", "dry-run", "no-iconv", "secluded-args", "protect-args"];
+/// Options a wildcard never matches (upstream's exact-match-only names):
+/// a wildcard neither refuses the vital ones nor re-allows the ones a
+/// daemon refuses by default.
+const VITAL: &[&str] = &[
+    "server",
+    "sender",
+    "dry-run",
+    "no-iconv",
+    "secluded-args",
+    "protect-args",
+    "copy-devices",
+    "write-devices",
+];
+/// Refused by every module unless its `refuse options` lists them negated
+/// (`!copy-devices`), as upstream's daemon does: reading or writing a
+/// device's contents is never a module's default.
+const REFUSED_BY_DEFAULT: &[&str] = &["copy-devices", "write-devices"];
 /// What an explicit `a` / `archive` stands for.
 const ARCHIVE_PARTS: &[&str] = &[
     "recursive",
@@ -165,9 +180,13 @@ pub fn used_options(options: &[String]) -> Vec<String> {
 /// The first used option the module refuses, as upstream words the error:
 /// `The server is configured to refuse --times (-t)`.
 pub fn first_refused(refuse: &str, used: &[String], we_send: bool) -> Option<String> {
-    let rules: Vec<(bool, &str)> = refuse
-        .split_whitespace()
-        .map(|r| if let Some(p) = r.strip_prefix('!') { (false, p) } else { (true, r) })
+    let defaults = REFUSED_BY_DEFAULT.iter().map(|&p| (true, p));
+    let rules: Vec<(bool, &str)> = defaults
+        .chain(
+            refuse
+                .split_whitespace()
+                .map(|r| if let Some(p) = r.strip_prefix('!') { (false, p) } else { (true, r) }),
+        )
         // A rule on --del is a rule on --delete-during (used_options says so too).
         .map(|(refuse_it, p)| (refuse_it, if p == "del" { "delete-during" } else { p }))
         .collect();
@@ -238,6 +257,18 @@ mod tests {
         );
         assert!(first_refused("delete", &used(&["--server", "--del"]), false).is_some());
         assert!(first_refused("del", &used(&["--server", "--delete-during"]), false).is_some());
+    }
+
+    #[test]
+    fn device_contents_are_refused_unless_allowed_by_name() {
+        let pull = used(&["--server", "--sender", "-re.iLsfxCIvu", "--copy-devices"]);
+        let text = Some("The server is configured to refuse --copy-devices");
+        assert_eq!(first_refused("", &pull, true).as_deref(), text, "refused by default");
+        assert_eq!(first_refused("!*", &pull, true).as_deref(), text, "a wildcard does not allow it");
+        assert_eq!(first_refused("!copy-devices", &pull, true), None, "its own name does");
+        let push = used(&["--server", "-re.iLsfxCIvu", "--write-devices"]);
+        assert!(first_refused("", &push, false).is_some());
+        assert_eq!(first_refused("", &used(&["--server", "-rD"]), false), None, "-D is not refused");
     }
 
     #[test]
