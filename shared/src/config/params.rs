@@ -203,7 +203,7 @@ pub static PARAMS: &[ParamDef] = &[
     p("write only", &[], M, Bool, Some("no"), true),
     p("munge symlinks", &[], M, Bool3, Some("unset"), true),
     p("numeric ids", &[], M, Bool3, Some("unset"), true),
-    p("open noatime", &[], M, Bool3, Some("unset"), false),
+    p("open noatime", &[], M, Bool3, Some("unset"), true),
     p("use chroot", &[], M, Bool3, Some("unset"), false),
 ];
 

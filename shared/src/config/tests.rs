@@ -181,13 +181,14 @@ fn enforced_flags() {
         "proxy protocol",
         "proxy protocol hosts",
         "early exec",
+        "open noatime",
     ] {
         assert!(enforced.contains(&name), "{name}");
     }
     for name in ["use chroot", "syslog facility", "syslog tag"] {
         assert!(!enforced.contains(&name), "{name}");
     }
-    assert_eq!(enforced.len(), 36 + 20);
+    assert_eq!(enforced.len(), 36 + 21);
 }
 
 #[test]
