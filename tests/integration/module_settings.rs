@@ -197,7 +197,8 @@ fn transfer_logging_writes_a_line_per_file() {
 
 #[test]
 fn unimplemented_options_are_refused_by_name_not_hung() {
-    let (_src, _stock, ours) = daemons("");
+    // A module that allows --copy-devices (refused by default).
+    let (_src, _stock, ours) = daemons(" refuse options = !copy-devices\n");
     for (label, bin) in clients() {
         for (opts, name) in [
             (vec!["-a", "--copy-devices"], "--copy-devices"),
