@@ -1001,28 +1001,27 @@ fn names_that_are_not_utf8_pull_like_stock() {
     std::fs::write(src.path().join("f"), b"x").unwrap();
     set_mtime(src.path(), 1_600_000_000, 0);
     let made = p.src.path().join(OsStr::from_bytes(b"latin/new\xe9"));
-    for (label, bin) in clients() {
-        let runs: Vec<_> = [p.stock.addr, p.ours.addr]
+    // The same push to `mod/latin/new\xe9/` on both daemons, each after
+    // `seed`: each run's output and the tree it left there.
+    let push_both = |bin: &Path, options: &[&str], seed: &dyn Fn()| -> Vec<(ClientRun, _)> {
+        [p.stock.addr, p.ours.addr]
             .iter()
             .map(|addr| {
+                seed();
                 let mut url = format!("rsync://{addr}/mod/latin/").into_bytes();
                 url.extend_from_slice(b"new\xe9/");
                 let src_arg = format!("{}/", src.path().display());
-                let run = rsync_bin(
-                    &bin,
-                    &[
-                        OsStr::new("-av"),
-                        OsStr::new("--no-inc-recursive"),
-                        OsStr::new(&src_arg),
-                        OsStr::from_bytes(&url),
-                    ],
-                    &[],
-                );
+                let mut args: Vec<&OsStr> = options.iter().map(OsStr::new).collect();
+                args.extend([OsStr::new("--no-inc-recursive"), OsStr::new(&src_arg), OsStr::from_bytes(&url)]);
+                let run = rsync_bin(bin, &args, &[]);
                 let tree = snapshot(&made);
                 std::fs::remove_dir_all(&made).unwrap();
                 (run, tree)
             })
-            .collect();
+            .collect()
+    };
+    for (label, bin) in clients() {
+        let runs = push_both(&bin, &["-av"], &|| {});
         assert_eq!(visible_stock(&runs[0].0), visible(&runs[1].0), "{label}: push output");
         assert_eq!(runs[0].1, runs[1].1, "{label}: pushed trees differ");
         assert!(
@@ -1033,23 +1032,13 @@ fn names_that_are_not_utf8_pull_like_stock() {
     }
     // A push's deletions name such files by their bytes too, in the
     // daemon's own messages below protocol 29.
+    let seed = || {
+        std::fs::create_dir_all(made.join(OsStr::from_bytes(b"gone\xe8"))).unwrap();
+        std::fs::write(made.join(OsStr::from_bytes(b"old\xe9")), b"o").unwrap();
+    };
     for (label, bin) in clients() {
         for protocol in ["--protocol=28", "--protocol=31"] {
-            let runs: Vec<_> = [p.stock.addr, p.ours.addr]
-                .iter()
-                .map(|addr| {
-                    std::fs::create_dir_all(made.join(OsStr::from_bytes(b"gone\xe8"))).unwrap();
-                    std::fs::write(made.join(OsStr::from_bytes(b"old\xe9")), b"o").unwrap();
-                    let mut url = format!("rsync://{addr}/mod/latin/").into_bytes();
-                    url.extend_from_slice(b"new\xe9/");
-                    let src_arg = format!("{}/", src.path().display());
-                    let args = ["-rtOv", "--no-inc-recursive", "--delete", protocol, &src_arg].map(OsStr::new);
-                    let run = rsync_bin(&bin, &[&args[..], &[OsStr::from_bytes(&url)]].concat(), &[]);
-                    let tree = snapshot(&made);
-                    std::fs::remove_dir_all(&made).unwrap();
-                    (run, tree)
-                })
-                .collect();
+            let runs = push_both(&bin, &["-rtOv", "--delete", protocol], &seed);
             assert_eq!(visible_stock(&runs[0].0), visible(&runs[1].0), "{label} {protocol}: push output");
             assert_eq!(runs[0].1, runs[1].1, "{label} {protocol}: pushed trees differ");
             assert!(runs[1].0.stdout.contains("deleting old\\#351"), "{label}: {:?}", runs[1].0);
