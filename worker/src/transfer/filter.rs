@@ -408,16 +408,19 @@ impl Rule {
         if self.directory_only && !is_dir {
             return false;
         }
-        let mut subject = if self.slash_count == 0 && !self.wild2 && !self.anchored {
-            name.rsplit_str("/").next().unwrap_or(name).to_vec()
-        } else if self.wild2_prefix {
-            [b"/", name].concat()
+        // Borrowed from `name` unless the rule needs a `/` added: this runs
+        // for every listed file and every rule.
+        let base: &[u8] = if self.slash_count == 0 && !self.wild2 && !self.anchored {
+            name.rsplit_str("/").next().unwrap_or(name)
         } else {
-            name.to_vec()
+            name
         };
-        if is_dir && self.wild3_suffix {
-            subject.push(b'/');
-        }
+        let subject: std::borrow::Cow<[u8]> = match (self.wild2_prefix, is_dir && self.wild3_suffix) {
+            (false, false) => base.into(),
+            (prefix, suffix) => [if prefix { &b"/"[..] } else { b"" }, base, if suffix { b"/" } else { b"" }]
+                .concat()
+                .into(),
+        };
         let matches = |s: &[u8]| {
             if self.wild {
                 wildmatch_bytes(&self.pattern, s)
@@ -431,12 +434,7 @@ impl Rule {
         }
         if !self.wild2 {
             // The last slash_count + 1 components.
-            let parts: Vec<&[u8]> = subject.split_str("/").collect();
-            let keep = self.slash_count + 1;
-            if parts.len() < keep {
-                return false;
-            }
-            return matches(&bstr::join("/", &parts[parts.len() - keep..]));
+            return last_components(&subject, self.slash_count + 1).is_some_and(matches);
         }
         // An inner or trailing `**`: try after every slash.
         if matches(&subject) {
@@ -448,6 +446,19 @@ impl Rule {
             .filter(|(_, &c)| c == b'/')
             .any(|(i, _)| matches(&subject[i + 1..]))
     }
+}
+
+/// The last `keep` `/`-separated components of `path`, or `None` if it
+/// has fewer.
+fn last_components(path: &[u8], keep: usize) -> Option<&[u8]> {
+    let mut end = path.len();
+    for _ in 1..keep {
+        end = path[..end].iter().rposition(|&b| b == b'/')?;
+    }
+    Some(match path[..end].iter().rposition(|&b| b == b'/') {
+        Some(slash) => &path[slash + 1..],
+        None => path,
+    })
 }
 
 #[cfg(test)]
@@ -465,6 +476,14 @@ mod tests {
         assert!(list.excludes("bare", false) && list.excludes("bare", true));
         assert!(!list.excludes("bare/inside", false), "a bare name protects only that entry");
         assert!(!list.excludes("excludedx", false));
+    }
+
+    #[test]
+    fn last_components_cut_at_slashes() {
+        assert_eq!(last_components(b"a/b/c", 1), Some(&b"c"[..]));
+        assert_eq!(last_components(b"a/b/c", 2), Some(&b"b/c"[..]));
+        assert_eq!(last_components(b"a/b/c", 3), Some(&b"a/b/c"[..]));
+        assert_eq!(last_components(b"a/b/c", 4), None);
     }
 
     fn list(rules: &[&str]) -> FilterList {

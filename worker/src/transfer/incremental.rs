@@ -509,15 +509,14 @@ impl<'a> ListSender<'a> {
     ) -> io::Result<Vec<(FileEntry, PathBuf)>> {
         let waiting = std::mem::take(&mut self.dirs[d].relnames);
         let node = &self.dirs[d];
-        let local = &node.local;
         // Module-relative already: the module root is "".
-        let module_path = local.to_string_lossy().into_owned();
+        let local = &node.local;
         if !node.content {
             if waiting.is_empty() {
                 return Ok(Vec::new());
             }
             let mut walked = Walked::default();
-            self.walker.walk_relnames(&node.name, local, &module_path, &waiting, &mut walked);
+            self.walker.walk_relnames(&node.name, local, &waiting, &mut walked);
             relnames.extend(std::mem::take(&mut walked.relnames));
             return self.encode(walked, bytes, out);
         }
@@ -537,11 +536,11 @@ impl<'a> ListSender<'a> {
                     p if p >= 0 => self.dirs[p as usize].frame.clone(),
                     _ => self.top_frame.clone(),
                 };
-                self.walker.walk_dir_contents(local, &prefix, &module_path, node.dev, parent_frame)
+                self.walker.walk_dir_contents(local, &prefix, node.dev, parent_frame)
             }
         };
         if !waiting.is_empty() {
-            self.walker.walk_relnames(&node.name, local, &module_path, &waiting, &mut walked);
+            self.walker.walk_relnames(&node.name, local, &waiting, &mut walked);
             relnames.extend(std::mem::take(&mut walked.relnames));
         }
         self.dirs[d].frame = walked.dir_frame.take();
@@ -568,9 +567,8 @@ impl<'a> ListSender<'a> {
                     Err(e) => {
                         self.io_error |= IOERR_GENERAL;
                         // Upstream names the file as it walked it.
-                        let name = String::from_utf8_lossy(&entry.name);
-                        let shown = crate::transfer::walk::shown_path(&name, &path.to_string_lossy());
-                        if let Some(text) = e.message(&shown) {
+                        let shown = message::shown(&entry.name, path.as_os_str().as_bytes());
+                        if let Some(text) = e.message(&String::from_utf8_lossy(&shown)) {
                             out.message(MsgTag::ErrorXfer, text.as_bytes())?;
                         }
                         continue;

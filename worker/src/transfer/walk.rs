@@ -167,13 +167,12 @@ impl Walker<'_> {
         &self,
         dir: &Path,
         prefix: &[u8],
-        module_dir: &str,
         dev: u64,
         parent_frame: Option<std::rc::Rc<crate::transfer::filter_merge::Frame>>,
     ) -> Walked {
         let mut out = Walked::default();
         self.merge.reset_to(parent_frame);
-        self.walk_dir(dir, prefix, module_dir, false, dev, &mut out);
+        self.walk_dir(dir, prefix, false, dev, &mut out);
         out
     }
 
@@ -274,14 +273,7 @@ impl Walker<'_> {
         if meta.is_dir() && (self.options.recursive || (self.options.dirs && dot_dir)) && (dot_dir || !shallow) {
             let prefix = if name == b"." { Vec::new() } else { [name, b"/"].concat() };
             let dev = meta.dev();
-            self.walk_dir(
-                &local,
-                &prefix,
-                &module_path.to_str_lossy(),
-                self.options.recursive && !shallow,
-                dev,
-                out,
-            );
+            self.walk_dir(&local, &prefix, self.options.recursive && !shallow, dev, out);
         }
     }
 
@@ -289,8 +281,8 @@ impl Walker<'_> {
     /// `prefix` + their own name. Names are bytes, as upstream sends them:
     /// a directory whose name is not UTF-8 passes its exact bytes on to
     /// everything below it. Filters and messages see them as text.
-    pub(crate) fn walk_dir(&self, dir: &Path, prefix: &[u8], module_dir: &str, recurse: bool, dev: u64, out: &mut Walked) {
-        // The directory's module path is `dir` itself, in bytes.
+    pub(crate) fn walk_dir(&self, dir: &Path, prefix: &[u8], recurse: bool, dev: u64, out: &mut Walked) {
+        // `dir` is module-relative: its module path, in bytes.
         let dir_bytes = dir.as_os_str().as_bytes();
         let read = match self.root.read_dir(dir) {
             Ok(r) => r,
@@ -329,7 +321,6 @@ impl Walker<'_> {
         for child in children {
             let local = dir.join(&child);
             let name_bytes = [prefix, child.as_bytes()].concat();
-            let module_path = join_rel(module_dir, &child.to_string_lossy());
             // Only messages show the path; most entries never need it.
             let shown = || fname_in(message::shown(&name_bytes, local.as_os_str().as_bytes()), self.module_name);
             let meta = match self.child_metadata(&read, &child, &local, &name_bytes) {
@@ -379,15 +370,15 @@ impl Walker<'_> {
             match subdir_prefix {
                 Some(prefix) => {
                     out.entries.push((entry, local.clone()));
-                    subdirs.push((local, prefix, module_path));
+                    subdirs.push((local, prefix));
                 }
                 None => out.entries.push((entry, local)),
             }
         }
         // One open directory at a time, however deep the tree.
         drop(read);
-        for (local, prefix, module_path) in subdirs {
-            self.walk_dir(&local, &prefix, &module_path, recurse, dev, out);
+        for (local, prefix) in subdirs {
+            self.walk_dir(&local, &prefix, recurse, dev, out);
         }
         self.merge.leave();
     }
@@ -549,20 +540,6 @@ fn readable(root: &ModuleRoot, path: &Path, meta: &EntryStat) -> bool {
         return true;
     }
     root.open_read(path).is_ok()
-}
-
-/// [`message::shown`] as text.
-pub fn shown_path(transfer_name: &str, module_path: &str) -> String {
-    String::from_utf8_lossy(&message::shown(transfer_name.as_bytes(), module_path.as_bytes())).into_owned()
-}
-
-/// `a` + `/` + `b`, where an empty `a` is the module root.
-fn join_rel(a: &str, b: &str) -> String {
-    if a.is_empty() {
-        b.to_string()
-    } else {
-        format!("{a}/{b}")
-    }
 }
 
 fn display_rel(rel: &[u8], dot_dir: bool) -> Vec<u8> {

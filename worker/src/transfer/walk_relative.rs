@@ -145,7 +145,6 @@ impl Walker<'_> {
         };
         let local = if name == b"." { base.clone() } else { base.join(as_path(&name)) };
         let module_path = if name == b"." { dir.clone() } else { join(&dir, &name) };
-        let module_path_text = module_path.to_str_lossy();
         let follow = self.options.copy_dirlinks || kind != NameType::Normal;
         let meta = match self.metadata(&local, follow) {
             Ok(meta) if !self.daemon_filters.excludes(&module_path, meta.is_dir()) => meta,
@@ -200,7 +199,7 @@ impl Walker<'_> {
                 [name.as_slice(), b"/"].concat()
             };
             let recurse = self.options.recursive && !shallow;
-            self.walk_dir(&local, &prefix, &module_path_text, recurse, meta.dev(), out);
+            self.walk_dir(&local, &prefix, recurse, meta.dev(), out);
         }
     }
 
@@ -268,16 +267,16 @@ impl Walker<'_> {
     }
 
     /// Incremental recursion: what waits below directory `dir_name` (read
-    /// from `local`): each relname one level down, in its own list.
-    pub(crate) fn walk_relnames(&self, dir_name: &[u8], local: &Path, module_dir: &str, relnames: &[Vec<u8>], out: &mut Walked) {
+    /// from `local`, module-relative): each relname one level down, in its
+    /// own list.
+    pub(crate) fn walk_relnames(&self, dir_name: &[u8], local: &Path, relnames: &[Vec<u8>], out: &mut Walked) {
         let mut state = RelativeState::default();
         for rel in relnames {
             if let Some((first, rest)) = rel.split_once_str("/") {
                 let name = join(dir_name, first);
                 let same = matches!(&state.last, Some((_, l)) if *l == name);
                 if !same {
-                    let module_path = join(module_dir.as_bytes(), first);
-                    let Some(entry) = self.implied_dir_at(&name, &local.join(as_path(first)), &module_path) else {
+                    let Some(entry) = self.implied_dir_at(&name, &local.join(as_path(first))) else {
                         continue;
                     };
                     if !entry.0.is_dir() {
@@ -291,7 +290,7 @@ impl Walker<'_> {
             }
             let name = join(dir_name, rel);
             let child = local.join(as_path(rel));
-            let module_path = join(module_dir.as_bytes(), rel);
+            let module_path = child.as_os_str().as_bytes();
             let meta = match self.metadata(&child, self.options.copy_dirlinks) {
                 Ok(meta) => meta,
                 Err(e) => {
@@ -301,7 +300,7 @@ impl Walker<'_> {
                     continue;
                 }
             };
-            if self.daemon_filters.excludes(&module_path, meta.is_dir()) || self.client_excludes(&name, &module_path, meta.is_dir()) {
+            if self.daemon_filters.excludes(module_path, meta.is_dir()) || self.client_excludes(&name, module_path, meta.is_dir()) {
                 continue;
             }
             let mut entry = self.entry(name.clone(), &child, &meta);
@@ -312,9 +311,9 @@ impl Walker<'_> {
         }
     }
 
-    fn implied_dir_at(&self, name: &[u8], local: &Path, module_path: &[u8]) -> Option<(FileEntry, std::path::PathBuf)> {
+    fn implied_dir_at(&self, name: &[u8], local: &Path) -> Option<(FileEntry, std::path::PathBuf)> {
         let meta = self.metadata(local, true).ok()?;
-        if self.daemon_filters.excludes(module_path, meta.is_dir()) {
+        if self.daemon_filters.excludes(local.as_os_str().as_bytes(), meta.is_dir()) {
             return None;
         }
         let mut entry = self.entry(name.to_vec(), local, &meta);

@@ -35,7 +35,7 @@ impl Destination {
         self.created
             .as_ref()
             .filter(|_| self.verbose)
-            .map(|d| [&b"created directory "[..], d, b"\n"].concat())
+            .map(|d| crate::transfer::message::cat(&[b"created directory ", d, b"\n"]))
     }
 
     /// The module-relative path of list entry `name`.
@@ -58,8 +58,8 @@ fn select_error(text: String) -> ReceiveError {
 /// Resolve the destination of `files` for the session's first path.
 pub fn resolve(root: &ModuleRoot, setup: &ReceiveSetup<'_>, files: &[SortedEntry]) -> Result<Destination, ReceiveError> {
     let arg = setup.paths.first().map(Vec::as_slice).unwrap_or(b"");
-    // Bytes: the destination may be a name that is not UTF-8; messages
-    // and the module's filters see its text form.
+    // Bytes: the destination may be a name that is not UTF-8; only the
+    // messages here see its text form.
     let given_bytes = module_relative(arg, setup.module_name);
     let given = String::from_utf8_lossy(&given_bytes).into_owned();
     let trailing_slash = given_bytes.ends_with(b"/");
@@ -71,7 +71,7 @@ pub fn resolve(root: &ModuleRoot, setup: &ReceiveSetup<'_>, files: &[SortedEntry
     let verbose = setup.options.verbose > 0 || setup.options.itemize;
     let path = PathBuf::from(OsStr::from_bytes(&rel_bytes));
     // Upstream checks the destination as a file and as a directory.
-    if !rel.is_empty() && (setup.daemon_filters.excludes(&rel, false) || setup.daemon_filters.excludes(&rel, true)) {
+    if !rel.is_empty() && (setup.daemon_filters.excludes(&rel_bytes, false) || setup.daemon_filters.excludes(&rel_bytes, true)) {
         return Err(select_error(format!("ERROR: daemon has excluded destination \"{given}\"\n")));
     }
     match root.stat(&path) {
