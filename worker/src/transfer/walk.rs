@@ -280,7 +280,7 @@ impl Walker<'_> {
     /// Lists the directory `dir` (module-relative), naming its entries
     /// `prefix` + their own name. Names are bytes, as upstream sends them:
     /// a directory whose name is not UTF-8 passes its exact bytes on to
-    /// everything below it. Filters and messages see them as text.
+    /// everything below it, and filters and messages see those bytes too.
     pub(crate) fn walk_dir(&self, dir: &Path, prefix: &[u8], recurse: bool, dev: u64, out: &mut Walked) {
         // `dir` is module-relative: its module path, in bytes.
         let dir_bytes = dir.as_os_str().as_bytes();
