@@ -11,6 +11,7 @@ mod checksum_cache;
 mod containment;
 mod differential;
 mod fake_super;
+mod hostile;
 mod lifecycle;
 mod limits;
 mod load_smoke;

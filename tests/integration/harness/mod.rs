@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod daemon;
+pub mod hostile;
 pub mod pair;
 pub mod procfs;
 pub mod raw;

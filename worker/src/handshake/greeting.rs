@@ -60,14 +60,18 @@ pub fn parse_client_greeting(line: &str) -> Result<ClientGreeting, GreetingError
 /// The protocol both sides speak, as upstream computes it from the two greetings.
 pub fn negotiate_protocol(client: &ClientGreeting) -> Result<u32, GreetingError> {
     let remote_sub = client.sub.unwrap_or(0);
+    // A client's pre-release sub-protocol steps one version down. The
+    // numbers are the client's: a `0.1` must not wrap below zero into a
+    // huge protocol that passes the minimum check.
+    let step_down = |p: u32| p.checked_sub(1).ok_or(GreetingError::Unsupported(client.protocol));
     let mut ours = PROTOCOL_VERSION;
     if ours > client.protocol {
         ours = client.protocol;
         if remote_sub != 0 {
-            ours -= 1;
+            ours = step_down(ours)?;
         }
     } else if ours == client.protocol && remote_sub != SUBPROTOCOL_VERSION {
-        ours -= 1;
+        ours = step_down(ours)?;
     }
     if ours < MIN_PROTOCOL_VERSION {
         return Err(GreetingError::Unsupported(client.protocol));
@@ -106,6 +110,11 @@ mod tests {
         ));
         let ancient = parse_client_greeting("@RSYNCD: 26").unwrap();
         assert_eq!(negotiate_protocol(&ancient), Err(GreetingError::Unsupported(26)));
+        // A pre-release of protocol 0 must not wrap around to 2^32 - 1.
+        for line in ["@RSYNCD: 0.1", "@RSYNCD: 0", "@RSYNCD: 1.5", "@RSYNCD: 27.1"] {
+            let g = parse_client_greeting(line).unwrap();
+            assert!(matches!(negotiate_protocol(&g), Err(GreetingError::Unsupported(_))), "{line}");
+        }
     }
 
     #[test]

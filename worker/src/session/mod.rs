@@ -304,6 +304,7 @@ fn push<R: BufRead, W: Write + Send>(
         Err(e @ ReceiveError::InvalidPath(_)) => {
             refuse_mid_push(request, reader, writer, stream, options, &format!("{e}\n"), ExitCode::Protocol)
         }
+        Err(ReceiveError::Violation(message)) => refuse_mid_push(request, reader, writer, stream, options, &message, ExitCode::Protocol),
         Err(ReceiveError::Destination(message)) => {
             refuse_mid_push(request, reader, writer, stream, options, &message, ExitCode::FileSelect)
         }

@@ -11,17 +11,28 @@ use crate::session::multiplex::MsgTag;
 use crate::transfer::incremental::FileLists;
 use crate::transfer::module_root::ModuleRoot;
 use crate::transfer::mux_out::MuxOut;
+use crate::transfer::options::TransferOptions;
 use crate::transfer::walk::rsyserr;
 
 /// Act on every confirmed index. `verbose`: the session's capped `-v`
 /// count (upstream reports removals from level 2).
+///
+/// MSG_SUCCESS is the client's word, and a client may send it whatever it
+/// negotiated: unless this session asked for `--remove-source-files` (which
+/// the session refuses for a `read only` module or when `refuse options`
+/// names it), and is no dry run, the confirmations are dropped unread, as
+/// upstream's `successful_send` drops them.
 pub fn remove_confirmed<W: Write>(
     root: &ModuleRoot,
     lists: &FileLists,
     confirmed: Vec<i32>,
+    options: &TransferOptions,
     verbose: i32,
     out: &mut MuxOut<W>,
 ) -> io::Result<()> {
+    if !removal_negotiated(options) {
+        return Ok(());
+    }
     for ndx in confirmed {
         let Some((entry, local)) = lists.entry(ndx) else {
             let text = format!("rsync: [sender] MSG_SUCCESS names an unknown file index {ndx}\n");
@@ -53,4 +64,24 @@ pub fn remove_confirmed<W: Write>(
         }
     }
     Ok(())
+}
+
+/// Whether this session may remove what the client confirms.
+fn removal_negotiated(options: &TransferOptions) -> bool {
+    options.remove_source_files && !options.dry_run
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removal_needs_the_option_and_no_dry_run() {
+        let mut o = TransferOptions::default();
+        assert!(!removal_negotiated(&o));
+        o.remove_source_files = true;
+        assert!(removal_negotiated(&o));
+        o.dry_run = true;
+        assert!(!removal_negotiated(&o));
+    }
 }

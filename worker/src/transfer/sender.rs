@@ -336,7 +336,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         gate.close();
         if !input.successes.is_empty() {
             let confirmed = std::mem::take(&mut input.successes);
-            crate::transfer::remove_source::remove_confirmed(&root, &lists.lists, confirmed, verbosity, &mut out)?;
+            crate::transfer::remove_source::remove_confirmed(&root, &lists.lists, confirmed, opts, verbosity, &mut out)?;
         }
         if ndx == NDX_DONE {
             // With incremental recursion an NDX_DONE first releases the
@@ -537,7 +537,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
     }
     if !input.successes.is_empty() {
         let confirmed = std::mem::take(&mut input.successes);
-        crate::transfer::remove_source::remove_confirmed(&root, &lists.lists, confirmed, verbosity, &mut out)?;
+        crate::transfer::remove_source::remove_confirmed(&root, &lists.lists, confirmed, opts, verbosity, &mut out)?;
     }
     if lists.io_error != io_error_before && protocol >= 30 {
         out.message(MsgTag::IoError, &lists.io_error.to_le_bytes())?;

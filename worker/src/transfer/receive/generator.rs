@@ -705,6 +705,8 @@ impl<'s, W: Write> Generator<'s, '_, W> {
     /// looks afresh.
     fn request(&mut self, i: usize, redo: bool, looked: Option<Option<Seen>>) -> Result<(), ReceiveError> {
         let s = self.shared;
+        // Before the request can reach the client: its data is admitted.
+        s.requested.mark(i);
         let protocol = s.setup.protocol;
         let e = &s.files[i].entry;
         let rel = s.dest.path_of(&e.name);

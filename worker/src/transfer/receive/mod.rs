@@ -32,6 +32,7 @@ pub mod output;
 pub mod owners;
 pub mod receiver;
 pub mod relative;
+pub mod requested;
 pub mod staging;
 
 use std::io::{self, Read, Write};
@@ -140,6 +141,12 @@ pub enum ReceiveError {
     /// The options cannot work here (a missing temp dir): RERR_SYNTAX (exit 1).
     #[error("{0}")]
     Usage(String),
+    /// The client sent something this session never asked for or the
+    /// module forbids (data for an index the generator did not request, a
+    /// daemon-excluded or cleared entry): the text as is, RERR_PROTOCOL
+    /// (exit 2), as upstream's receiver ends such a session.
+    #[error("{0}")]
+    Violation(String),
 }
 
 /// Messages from the receiver to the generator (upstream's pipe).
@@ -183,6 +190,8 @@ pub struct Shared<'a, W: Write> {
     pub staging: staging::Staging,
     /// `--compare-dest` / `--copy-dest` / `--link-dest`.
     pub alt_dests: Option<alt_dest::AltDests>,
+    /// The files the generator asked for: the only data the receiver takes.
+    pub requested: requested::Requested,
 }
 
 /// `-m` (upstream's receiver-side pass in `recv_file_list`): a directory
@@ -378,6 +387,7 @@ pub fn run<R: Read, W: Write + Send>(
             .ok_or_else(|| ReceiveError::Protocol(format!("unsupported compression {name}")))?,
         None => Compression::None,
     };
+    let files_len = files.len();
     let shared = Shared {
         out: Mutex::new(MuxOut::new(writer)),
         setup,
@@ -396,6 +406,7 @@ pub fn run<R: Read, W: Write + Send>(
         backups,
         staging,
         alt_dests,
+        requested: requested::Requested::new(files_len),
     };
     for notice in &map_notices {
         shared.message(MsgTag::Error, notice)?;

@@ -102,6 +102,7 @@ pub fn run<R: Read, W: Write>(
         if iflags & item::XNAME_FOLLOWS != 0 {
             xname = Some(read_vstring(input, 4096)?);
         }
+        admissible(shared, ndx as usize)?;
         if iflags & item::TRANSFER == 0 || shared.setup.options.dry_run {
             // The client echoing an itemized entry back (for its log), or
             // a dry run's transfer, which carries no data: nothing to do.
@@ -110,6 +111,14 @@ pub fn run<R: Read, W: Write>(
         let e = &shared.files[ndx as usize].entry;
         if !e.is_reg() {
             return Err(ReceiveError::Protocol(format!("received data for non-regular file {ndx}")));
+        }
+        if protocol >= 29 && phase == 2 {
+            return Err(ReceiveError::Violation("got transfer request in phase 2 [receiver]\n".into()));
+        }
+        if !shared.requested.take(ndx as usize) {
+            return Err(ReceiveError::Violation(format!(
+                "ERROR: rejecting data for file index {ndx}, which was not requested [receiver]\n"
+            )));
         }
         let incoming = Incoming::read(shared, input, ndx as usize, e)?;
         let in_place = shared.setup.options.inplace || shared.setup.options.append_mode > 0;
@@ -147,6 +156,32 @@ pub fn run<R: Read, W: Write>(
         tell(ToGenerator::GoodbyeAnswered)?;
     }
     Ok(stats)
+}
+
+/// Whatever the client says of entry `ndx`, it must be one the session
+/// kept and the module's filters allow (upstream's checks in `recv_files`,
+/// with its words): a duplicate cleared from the list or a daemon-excluded
+/// name ends the session.
+fn admissible<W: Write>(shared: &Shared<'_, W>, ndx: usize) -> Result<(), ReceiveError> {
+    let f = &shared.files[ndx];
+    if !f.active {
+        return Err(ReceiveError::Violation(format!(
+            "rsync: refusing transfer of cleared file index {ndx}\n"
+        )));
+    }
+    let rel = shared.dest.path_of(&f.entry.name);
+    let name = rel.as_os_str().as_bytes();
+    if !name.is_empty() && name != b"." && shared.setup.daemon_filters.excludes(name, f.entry.is_dir()) {
+        return Err(ReceiveError::Violation(
+            String::from_utf8_lossy(&cat(&[
+                b"ERROR: rejecting file transfer request for daemon excluded file: ",
+                &f.entry.name,
+                b"\n",
+            ]))
+            .into_owned(),
+        ));
+    }
+    Ok(())
 }
 
 /// A file waiting in the partial dir for phase 2 (`--delay-updates`):
