@@ -685,3 +685,81 @@ fn large_file_streams_through_a_bounded_window() {
     // 9 changed bytes, each costs at most one block of literal data.
     assert!(o.stats.literal_bytes <= 9 * sums.head.blength as u64, "{:?}", o.stats);
 }
+
+// ------------------------------------------------------- decompression bombs
+
+/// One token stream of a single data frame holding `compressed`, then the end.
+fn one_frame_stream(compressed: &[u8]) -> Vec<u8> {
+    assert!(compressed.len() <= 16383, "{} bytes do not fit one frame", compressed.len());
+    let mut out = Vec::new();
+    crate::transfer::delta::token_runs::frame_one(compressed, &mut out);
+    out.push(0); // END_FLAG
+    out
+}
+
+/// A frame that expands enormously is handed out in bounded pieces: the
+/// decoder never holds a whole frame's output (a zstd frame of a few KiB
+/// describing 256 MiB, a deflate frame of 16 KiB describing 16 MiB).
+#[test]
+fn expanding_frames_decode_in_bounded_pieces() {
+    let zstd_bomb = {
+        let zeros = vec![0u8; 256 << 20];
+        let mut tx = crate::transfer::delta::token_zstd::ZstdTx::new(19).unwrap();
+        (tx.compress(&zeros, true).unwrap(), zeros.len())
+    };
+    let deflate_bomb = {
+        let zeros = vec![0u8; 16 << 20];
+        let mut c = flate2::Compress::new(flate2::Compression::best(), false);
+        let mut out = Vec::with_capacity(64 << 10);
+        c.compress_vec(&zeros, &mut out, flate2::FlushCompress::Sync).unwrap();
+        assert_eq!(&out[out.len() - 4..], &[0, 0, 0xff, 0xff]);
+        out.truncate(out.len() - 4); // the sync tail travels stripped
+        (out, zeros.len())
+    };
+    for (codec, (bomb, expands_to)) in [
+        (Compression::Zstd { level: 3 }, zstd_bomb),
+        (Compression::ZlibX { level: 6 }, deflate_bomb),
+    ] {
+        let stream = one_frame_stream(&bomb);
+        let mut r = TokenReader::new(codec);
+        let mut input = Cursor::new(&stream[..]);
+        let (mut total, mut largest) = (0usize, 0usize);
+        loop {
+            match r.next(&mut input).unwrap() {
+                Token::Literal(piece) => {
+                    largest = largest.max(piece.len());
+                    total += piece.len();
+                }
+                Token::Block(_) => panic!("{codec:?}: no blocks were sent"),
+                Token::End => break,
+            }
+        }
+        assert_eq!(total, expands_to, "{codec:?}");
+        assert!(largest <= MAX_DECODED_PIECE, "{codec:?}: a piece of {largest} bytes");
+    }
+}
+
+/// A client's `--zl=22` is served at [`ZSTD_MAX_SERVED_LEVEL`]: the
+/// encoder's state at the top levels is hundreds of MiB per session.
+#[test]
+fn client_chosen_zstd_levels_are_capped() {
+    assert_eq!(
+        Compression::from_negotiated(Some("zstd"), Some(22)),
+        Some(Compression::Zstd {
+            level: ZSTD_MAX_SERVED_LEVEL
+        })
+    );
+    assert_eq!(ZSTD_MAX_SERVED_LEVEL, 9);
+    assert_eq!(
+        Compression::from_negotiated(Some("zstd"), Some(5)),
+        Some(Compression::Zstd { level: 5 })
+    );
+    assert_eq!(
+        Compression::from_negotiated(Some("zstd"), Some(-5)),
+        Some(Compression::Zstd { level: -5 })
+    );
+    assert_eq!(
+        Compression::from_negotiated(Some("zstd"), None),
+        Some(Compression::Zstd { level: 3 })
+    );
+}

@@ -16,7 +16,13 @@ pub const CHUNK_SIZE: usize = 32 * 1024;
 /// zstd's ZSTD_CLEVEL_DEFAULT.
 const ZSTD_DEFAULT_LEVEL: i32 = 3;
 const ZSTD_MIN_LEVEL: i32 = -(1 << 17);
-const ZSTD_MAX_LEVEL: i32 = 22;
+/// The highest zstd level we compress at, whatever the client asks:
+/// upstream serves up to 22, but the encoder's state grows with the level
+/// (about 7 MiB at 3, 20 MiB at 9, 100 MiB at 19, 700 MiB at 22, measured
+/// with the zstd CLI on a stream), and a worker holds thousands of
+/// sessions. Any level decodes on the client, so this costs it nothing but
+/// ratio.
+pub const ZSTD_MAX_SERVED_LEVEL: i32 = 9;
 
 /// The negotiated token compression and its (sender-side) level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +38,8 @@ impl Compression {
     /// From the negotiated name and the `--compress-level` the client passed
     /// (`None` = not specified), normalising levels like upstream's
     /// `init_compression_level`: zlib defaults to 6 and clamps to 1..=9 (level
-    /// 0 turns compression off); zstd maps 0/unspecified to 3 and clamps;
+    /// 0 turns compression off); zstd maps 0/unspecified to 3 and clamps
+    /// (at [`ZSTD_MAX_SERVED_LEVEL`] at the top, not upstream's 22);
     /// lz4 has no levels. Unknown names give `None`.
     pub fn from_negotiated(name: Option<&str>, level: Option<i32>) -> Option<Compression> {
         let name = name.unwrap_or("none").to_ascii_lowercase();
@@ -53,7 +60,7 @@ impl Compression {
             "zstd" => {
                 let lvl = match level {
                     None | Some(0) => ZSTD_DEFAULT_LEVEL,
-                    Some(l) => l.clamp(ZSTD_MIN_LEVEL, ZSTD_MAX_LEVEL),
+                    Some(l) => l.clamp(ZSTD_MIN_LEVEL, ZSTD_MAX_SERVED_LEVEL),
                 };
                 Compression::Zstd { level: lvl }
             }
@@ -234,7 +241,18 @@ enum RxCodec {
 pub struct TokenReader {
     codec: RxCodec,
     runs: RunDecoder,
+    /// The compressed data frame being decoded, and how much of it is
+    /// consumed: a frame is decoded [`MAX_DECODED_PIECE`] bytes at a time.
+    frame: Vec<u8>,
+    frame_pos: usize,
+    /// Whether `frame` still has input or buffered output to give.
+    draining: bool,
 }
+
+/// Most bytes one literal token decoded from a compressed frame carries: a
+/// frame that expands (zstd can describe hundreds of MiB in 8 KiB) is
+/// handed out in pieces this big, never decoded whole.
+pub const MAX_DECODED_PIECE: usize = 128 * 1024;
 
 impl TokenReader {
     /// A reader for protocol 31+.
@@ -262,6 +280,9 @@ impl TokenReader {
         Ok(TokenReader {
             codec,
             runs: RunDecoder::default(),
+            frame: Vec::new(),
+            frame_pos: 0,
+            draining: false,
         })
     }
 
@@ -291,6 +312,13 @@ impl TokenReader {
             }
         }
         loop {
+            if self.draining {
+                let piece = self.drain_frame()?;
+                if !piece.is_empty() {
+                    return Ok(Token::Literal(piece));
+                }
+                continue;
+            }
             if let Some(t) = self.runs.next_in_run()? {
                 return Ok(Token::Block(t));
             }
@@ -307,15 +335,9 @@ impl TokenReader {
             }
             match self.runs.decode(flag, r)? {
                 Flag::Data(frame) => {
-                    let out = match &mut self.codec {
-                        RxCodec::Deflate { rx, .. } => rx.data(&frame)?,
-                        RxCodec::Zstd(rx) => rx.data(&frame)?,
-                        RxCodec::Lz4 => lz4_decompress_frame(&frame)?,
-                        RxCodec::Plain { .. } => unreachable!("plain streams have no frames"),
-                    };
-                    if !out.is_empty() {
-                        return Ok(Token::Literal(out));
-                    }
+                    self.frame = frame;
+                    self.frame_pos = 0;
+                    self.draining = true;
                 }
                 Flag::Block(t) => return Ok(Token::Block(t)),
                 Flag::End => {
@@ -326,6 +348,27 @@ impl TokenReader {
                 }
             }
         }
+    }
+
+    /// The next piece of the frame being decoded (possibly empty), at most
+    /// [`MAX_DECODED_PIECE`] bytes; `draining` ends with the frame.
+    fn drain_frame(&mut self) -> Result<Vec<u8>, DeltaError> {
+        let input = &self.frame[self.frame_pos..];
+        let (out, consumed, done) = match &mut self.codec {
+            RxCodec::Deflate { rx, .. } => rx.step(input, MAX_DECODED_PIECE)?,
+            RxCodec::Zstd(rx) => rx.step(input, MAX_DECODED_PIECE)?,
+            RxCodec::Lz4 => (lz4_decompress_frame(input)?, input.len(), true),
+            RxCodec::Plain { .. } => unreachable!("plain streams have no frames"),
+        };
+        if !done && consumed == 0 && out.is_empty() {
+            return Err(DeltaError::Compression {
+                codec: "token stream",
+                detail: "a data frame neither decodes nor ends".into(),
+            });
+        }
+        self.frame_pos += consumed;
+        self.draining = !done;
+        Ok(out)
     }
 
     /// Feed the data of a block token just returned by `next` (zlib only;

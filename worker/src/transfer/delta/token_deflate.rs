@@ -129,12 +129,21 @@ impl DeflateRx {
         }
     }
 
-    /// Inflate one data frame.
-    pub(crate) fn data(&mut self, frame: &[u8]) -> Result<Vec<u8>, DeltaError> {
-        let mut out = Vec::with_capacity(frame.len() * 4 + 1024);
-        self.run(frame, FlushDecompress::None, &mut out)?;
+    /// Inflate from `input` into at most `cap` bytes: the output, the
+    /// input consumed, and whether the frame is done (all input consumed,
+    /// no output held back). Bounded like the zstd decoder's step, so an
+    /// inflate bomb is decoded in pieces.
+    pub(crate) fn step(&mut self, input: &[u8], cap: usize) -> Result<(Vec<u8>, usize, bool), DeltaError> {
+        let mut out = Vec::with_capacity(cap);
+        let before = self.strm.total_in();
+        let st = self.strm.decompress_vec(input, &mut out, FlushDecompress::None).map_err(derr)?;
+        let consumed = (self.strm.total_in() - before) as usize;
+        if st == Status::StreamEnd && consumed < input.len() {
+            return Err(derr("unexpected end of deflate stream"));
+        }
         self.pending_sync = true;
-        Ok(out)
+        let done = consumed == input.len() && out.len() < cap;
+        Ok((out, consumed, done))
     }
 
     /// A non-data flag arrived: supply the stripped sync-flush tail.

@@ -60,22 +60,22 @@ impl ZstdRx {
         })
     }
 
-    /// Decompress one data frame, draining all available output.
-    pub(crate) fn data(&mut self, frame: &[u8]) -> Result<Vec<u8>, DeltaError> {
-        let mut out = Vec::new();
-        let mut buf = vec![0u8; OUT_CHUNK];
-        let mut inb = InBuffer::around(frame);
-        loop {
-            let mut ob = OutBuffer::around(&mut buf[..]);
-            self.dec.run(&mut inb, &mut ob).map_err(|e| DeltaError::Compression {
-                codec: "zstd",
-                detail: e.to_string(),
-            })?;
-            let n = ob.pos();
-            out.extend_from_slice(&buf[..n]);
-            if inb.pos >= frame.len() && n < OUT_CHUNK {
-                return Ok(out);
-            }
-        }
+    /// Decode from `input` into at most `cap` bytes of output: returns the
+    /// output, how much input was consumed, and whether the frame is done
+    /// (all input consumed and nothing more buffered in the decoder). The
+    /// caller comes back for the rest, so a frame built to expand (a few
+    /// KiB of zstd can describe hundreds of MiB) never sits in memory whole.
+    pub(crate) fn step(&mut self, input: &[u8], cap: usize) -> Result<(Vec<u8>, usize, bool), DeltaError> {
+        let mut buf = vec![0u8; cap];
+        let mut inb = InBuffer::around(input);
+        let mut ob = OutBuffer::around(&mut buf[..]);
+        self.dec.run(&mut inb, &mut ob).map_err(|e| DeltaError::Compression {
+            codec: "zstd",
+            detail: e.to_string(),
+        })?;
+        let n = ob.pos();
+        let consumed = inb.pos;
+        buf.truncate(n);
+        Ok((buf, consumed, consumed == input.len() && n < cap))
     }
 }
