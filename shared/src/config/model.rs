@@ -277,6 +277,9 @@ settings_struct! {
         "open noatime" => open_noatime: Option<bool>,
         /// chroot into the module path; unset = try, fall back (not yet enforced).
         "use chroot" => use_chroot: Option<bool>,
+        /// MiB one session may hold in what the client makes the daemon
+        /// keep (its file list, names, filter rules, block sums).
+        "max session memory" => max_session_memory: u32,
     }
 }
 

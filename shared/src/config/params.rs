@@ -205,6 +205,8 @@ pub static PARAMS: &[ParamDef] = &[
     p("numeric ids", &[], M, Bool3, Some("unset"), true),
     p("open noatime", &[], M, Bool3, Some("unset"), true),
     p("use chroot", &[], M, Bool3, Some("unset"), false),
+    // ---- oxrsyncd module parameters ----
+    p("max session memory", &[], M, int(1, 1 << 20), Some("128"), true),
 ];
 
 /// Folds a parameter name to its lookup key: case-insensitive, with

@@ -11,6 +11,7 @@ pub enum ExitCode {
     SocketIo = 10,
     FileIo = 11,
     StreamIo = 12,
+    Malloc = 22,
     Timeout = 30,
 }
 
@@ -25,6 +26,7 @@ impl ExitCode {
             ExitCode::SocketIo => "error in socket IO",
             ExitCode::FileIo => "error in file IO",
             ExitCode::StreamIo => "error in rsync protocol data stream",
+            ExitCode::Malloc => "error allocating core memory buffers",
             ExitCode::Timeout => "timeout in data send/receive",
         }
     }

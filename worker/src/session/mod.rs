@@ -88,12 +88,17 @@ pub fn run<R: BufRead, W: Write + Send>(request: SessionRequest, reader: &mut R,
     } else {
         Vec::new()
     };
+    // What the client makes this session hold is charged to one budget,
+    // for this thread and the threads it starts (see transfer/budget.rs).
+    let mib = usize::try_from(settings.max_session_memory).unwrap_or(usize::MAX >> 20);
+    let previous = crate::transfer::budget::install(Some(crate::transfer::budget::Budget::new(mib << 20)));
     // pre-xfer exec runs before anything else, as the daemon's user.
     let refused_by_pre = pre.as_deref().and_then(|cmd| xfer_exec::pre_xfer(cmd, &env).err());
     let code = run_session(request, reader, writer, stream, refused_by_pre);
     if let Some(cmd) = post.as_deref() {
         xfer_exec::post_xfer(cmd, &env, code);
     }
+    crate::transfer::budget::install(previous);
     code
 }
 
@@ -304,6 +309,15 @@ fn push<R: BufRead, W: Write + Send>(
         Err(e @ ReceiveError::InvalidPath(_)) => {
             refuse_mid_push(request, reader, writer, stream, options, &format!("{e}\n"), ExitCode::Protocol)
         }
+        Err(ReceiveError::OutOfMemory(e)) => refuse_mid_push(
+            request,
+            reader,
+            writer,
+            stream,
+            options,
+            &format!("{e} [receiver]\n"),
+            ExitCode::Malloc,
+        ),
         Err(ReceiveError::Violation(message)) => refuse_mid_push(request, reader, writer, stream, options, &message, ExitCode::Protocol),
         Err(ReceiveError::Destination(message)) => {
             refuse_mid_push(request, reader, writer, stream, options, &message, ExitCode::FileSelect)
@@ -462,6 +476,17 @@ fn pull<R: BufRead, W: Write>(
         Err(SenderError::Io(e)) => {
             info!("connection with {} ({}) ended: {}", request.peer_host, request.peer_addr, e);
             ExitCode::SocketIo as i32
+        }
+        Err(SenderError::OutOfMemory(e)) | Err(SenderError::FilesFrom(crate::transfer::files_from::FilesFromError::OverBudget(e))) => {
+            refuse(
+                request,
+                reader,
+                writer,
+                stream,
+                options,
+                &format!("{e} [sender]\n"),
+                ExitCode::Malloc,
+            )
         }
         Err(SenderError::FileSelect(message)) => refuse(request, reader, writer, stream, options, &message, ExitCode::FileSelect),
         Err(SenderError::OptionError(message)) => refuse(

@@ -31,6 +31,8 @@ pub enum FilesFromError {
     Io(#[from] io::Error),
     #[error("the files-from list holds more than {MAX_NAMES} names")]
     TooMany,
+    #[error(transparent)]
+    OverBudget(#[from] crate::transfer::budget::OverBudget),
 }
 
 /// Read the names the client forwards over the connection.
@@ -67,8 +69,15 @@ fn read_nul_list(input: &mut impl Read) -> Result<Vec<Vec<u8>>, FilesFromError> 
         if names.len() >= MAX_NAMES {
             return Err(FilesFromError::TooMany);
         }
+        charge_name(&name)?;
         names.push(std::mem::take(&mut name));
     }
+}
+
+/// Charge one name to the session's budget: the name, and what a missing
+/// name's message would cost (the walk reports each one).
+fn charge_name(name: &[u8]) -> Result<(), FilesFromError> {
+    Ok(crate::transfer::budget::charge(2 * name.len() + 160, "the files-from list")?)
 }
 
 /// Read a list file from the module: newline (or NUL) separated, comments
@@ -93,6 +102,7 @@ pub fn read_from_file(file: impl Read, nul_separated: bool) -> Result<Vec<Vec<u8
             return Err(FilesFromError::TooMany);
         }
         line.truncate(MAX_NAME);
+        charge_name(&line)?;
         names.push(line.clone());
     }
 }

@@ -18,8 +18,12 @@ const CVS_DEFAULT_IGNORES: &str = "RCS SCCS CVS CVS.adm RCSLOG cvslog.* tags TAG
 
 /// Longest rule we accept.
 const MAX_RULE: usize = 4096;
-/// Most rules we accept in one list.
+/// Most rules we accept in one list: counted as they arrive, so a `!`
+/// (which clears the list) does not reset the count.
 const MAX_RULES: usize = 100_000;
+/// Most per-directory merge rules one list may hold: each costs a file
+/// lookup in every directory listed (a stock client's `-F` uses two).
+pub const MAX_DIR_MERGES: usize = 32;
 
 /// What a matching rule does on the sending side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +81,10 @@ pub enum FilterError {
     TooLong(usize),
     #[error("too many filter rules")]
     TooMany,
+    #[error("too many per-directory merge rules (at most {MAX_DIR_MERGES})")]
+    TooManyMerges,
+    #[error(transparent)]
+    OverBudget(#[from] crate::transfer::budget::OverBudget),
     #[error("unsupported filter rule {0:?}")]
     Unsupported(String),
     #[error("invalid filter rule {0:?}")]
@@ -105,6 +113,7 @@ impl FilterList {
     /// Read the client's list into `list`, after the rules it holds (the
     /// daemon's own, from its command line).
     pub fn receive_into(mut list: FilterList, r: &mut impl Read, protocol: u32) -> Result<FilterList, FilterError> {
+        let mut received = list.rules.len();
         loop {
             let len = read_int(r)?;
             if len == 0 {
@@ -114,11 +123,13 @@ impl FilterList {
             if len > MAX_RULE {
                 return Err(FilterError::TooLong(len));
             }
-            let mut text = vec![0u8; len];
-            r.read_exact(&mut text)?;
-            if list.rules.len() >= MAX_RULES {
+            received += 1;
+            if received > MAX_RULES {
                 return Err(FilterError::TooMany);
             }
+            crate::transfer::budget::charge(len + std::mem::size_of::<Rule>(), "the filter rules")?;
+            let mut text = vec![0u8; len];
+            r.read_exact(&mut text)?;
             list.add_wire_rule(&text, protocol)?;
         }
     }
@@ -128,7 +139,11 @@ impl FilterList {
         let bytes = text.as_ref();
         let text = String::from_utf8_lossy(bytes);
         if bytes == b"!" {
+            // The whole list goes, its per-directory merge rules too (as
+            // upstream's clear), so clearing never frees merge slots that
+            // are still read in every directory.
             self.rules.clear();
+            self.merges.clear();
             return Ok(());
         }
         let (head, pattern) = match bytes.split_once_str(" ") {
@@ -210,6 +225,9 @@ impl FilterList {
         }
         if merge.file.is_empty() || merge.file.contains('/') {
             return Err(FilterError::Unsupported(text.to_string()));
+        }
+        if self.merges.len() >= MAX_DIR_MERGES {
+            return Err(FilterError::TooManyMerges);
         }
         let slot = self.merges.len();
         let mut placeholder = Rule::new(Action::Exclude, &merge.file, false);
@@ -578,5 +596,31 @@ mod tests {
         assert_eq!(l.rules.len(), 2);
         let huge = (1_000_000i32).to_le_bytes();
         assert!(matches!(FilterList::receive(&mut &huge[..], 31), Err(FilterError::TooLong(_))));
+    }
+
+    /// `!` clears the merge rules too, and the count of rules received
+    /// does not start over with it: neither cap can be stepped around.
+    #[test]
+    fn clearing_does_not_reset_the_caps() {
+        let mut list = FilterList::default();
+        for i in 0..MAX_DIR_MERGES {
+            list.add_wire_rule(format!(": m{i}"), 31).unwrap();
+        }
+        assert!(matches!(list.add_wire_rule(": one-more", 31), Err(FilterError::TooManyMerges)));
+        list.add_wire_rule("!", 31).unwrap();
+        assert!(list.merges.is_empty() && list.rules.is_empty());
+        list.add_wire_rule(": again", 31).unwrap();
+        assert_eq!(list.merges.len(), 1);
+
+        let mut wire = Vec::new();
+        for _ in 0..(MAX_RULES / 2 + 1) {
+            for rule in [&b"- x"[..], b"!"] {
+                wire.extend_from_slice(&(rule.len() as i32).to_le_bytes());
+                wire.extend_from_slice(rule);
+            }
+        }
+        wire.extend_from_slice(&0i32.to_le_bytes());
+        let got = FilterList::receive(&mut &wire[..], 31);
+        assert!(matches!(got, Err(FilterError::TooMany)), "{got:?}");
     }
 }

@@ -20,7 +20,7 @@ use std::rc::Rc;
 
 use bstr::ByteSlice;
 
-use crate::transfer::filter::{Action, Rule};
+use crate::transfer::filter::{Action, FilterList, Rule};
 use crate::transfer::module_root::ModuleRoot;
 
 /// Largest merge file read (upstream has no limit; a hostile module file
@@ -73,14 +73,19 @@ impl Frame {
 #[derive(Debug, Default)]
 pub struct MergeStack {
     merges: Vec<DirMerge>,
+    /// The module's own rules: a merge file they hide is never read, or
+    /// its words would tell the client what the hidden file holds.
+    daemon_filters: FilterList,
     stack: RefCell<Vec<Rc<Frame>>>,
 }
 
 impl MergeStack {
-    /// For the dir-merge rules of a filter list (none: every call is free).
-    pub fn new(merges: Vec<DirMerge>) -> Self {
+    /// For the dir-merge rules of a filter list (none: every call is free),
+    /// in a module whose own rules are `daemon_filters`.
+    pub fn new(merges: Vec<DirMerge>, daemon_filters: FilterList) -> Self {
         MergeStack {
             merges,
+            daemon_filters,
             stack: RefCell::default(),
         }
     }
@@ -118,7 +123,7 @@ impl MergeStack {
                 None if merge.parent_scan && !merge.no_inherit => self.scan_parents(root, merge, dir),
                 None => None,
             };
-            let local = read_merge_file(root, merge, dir);
+            let local = read_merge_file(root, merge, dir, &self.daemon_filters);
             frame.slots.push(if local.is_empty() {
                 inherited
             } else {
@@ -146,7 +151,7 @@ impl MergeStack {
         let components: Vec<&[u8]> = dir.split_str("/").filter(|c| !c.is_empty() && *c != b".").collect();
         for depth in 0..components.len() {
             let ancestor = bstr::join("/", &components[..depth]);
-            let rules = read_merge_file(root, merge, &ancestor);
+            let rules = read_merge_file(root, merge, &ancestor, &self.daemon_filters);
             if !rules.is_empty() {
                 level = Some(Rc::new(Level { rules, parent: level }));
             }
@@ -155,13 +160,18 @@ impl MergeStack {
     }
 }
 
-/// The rules of `dir`'s merge file; a missing or unreadable file has none.
-fn read_merge_file(root: &ModuleRoot, merge: &DirMerge, dir: &[u8]) -> Vec<Rule> {
+/// The rules of `dir`'s merge file; a missing or unreadable file has none,
+/// and so has one the module's rules hide (the file, or a directory above
+/// it), as upstream's daemon never reads such a file.
+fn read_merge_file(root: &ModuleRoot, merge: &DirMerge, dir: &[u8], daemon_filters: &FilterList) -> Vec<Rule> {
     let path: PathBuf = if dir.is_empty() {
         PathBuf::from(&merge.file)
     } else {
         Path::new(std::ffi::OsStr::from_bytes(dir)).join(&merge.file)
     };
+    if daemon_hides(daemon_filters, path.as_os_str().as_bytes()) {
+        return Vec::new();
+    }
     let Ok(file) = root.open_read(&path) else {
         return Vec::new();
     };
@@ -170,6 +180,16 @@ fn read_merge_file(root: &ModuleRoot, merge: &DirMerge, dir: &[u8]) -> Vec<Rule>
         return Vec::new();
     }
     parse_merge_text(&text, merge, dir)
+}
+
+/// Whether the module's rules hide module-relative `path`: the file
+/// itself, or any directory on the way to it.
+fn daemon_hides(daemon_filters: &FilterList, path: &[u8]) -> bool {
+    if daemon_filters.rules.is_empty() {
+        return false;
+    }
+    let mut dirs = path.iter().enumerate().filter(|(_, &b)| b == b'/').map(|(at, _)| &path[..at]);
+    dirs.any(|d| !d.is_empty() && d != b"." && daemon_filters.excludes(d, true)) || daemon_filters.excludes(path, false)
 }
 
 /// Parse a merge file's lines into rules; `/`-anchored patterns are tied
@@ -289,7 +309,7 @@ mod tests {
         std::fs::write(dir.path().join("a/.rsync-filter"), "+ keep.log\n").unwrap();
         std::fs::write(dir.path().join("a/b/.rsync-filter"), "- /x\n").unwrap();
         let root = ModuleRoot::open(dir.path()).unwrap();
-        let stack = MergeStack::new(vec![merge("/.rsync-filter")]);
+        let stack = MergeStack::new(vec![merge("/.rsync-filter")], FilterList::default());
         // Entering a/b first scans the module root and a.
         let frame = stack.enter(&root, b"a/b").unwrap();
         let names: Vec<String> = frame.rules(0).map(|r| format!("{r:?}")).collect();
@@ -298,7 +318,29 @@ mod tests {
         stack.leave();
         assert!(stack.current().is_none());
         // Without a path in the name, no parent scan.
-        let local_only = MergeStack::new(vec![merge(".rsync-filter")]);
+        let local_only = MergeStack::new(vec![merge(".rsync-filter")], FilterList::default());
         assert_eq!(local_only.enter(&root, b"a/b").unwrap().rules(0).count(), 1);
+    }
+
+    #[test]
+    fn a_merge_file_the_module_hides_is_never_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("pub/private")).unwrap();
+        for d in ["", "pub", "pub/private"] {
+            std::fs::write(dir.path().join(d).join("secret"), "- a.txt\n").unwrap();
+        }
+        let root = ModuleRoot::open(dir.path()).unwrap();
+        let mut daemon = FilterList::default();
+        daemon.add_wire_rule("- /secret", 31).unwrap();
+        daemon.add_wire_rule("- private/", 31).unwrap();
+        let stack = MergeStack::new(vec![merge("/secret")], daemon);
+        // The root's file is hidden by name, pub/private's by its directory;
+        // only pub/secret is the module's to show.
+        let frame = stack.enter(&root, b"pub/private").unwrap();
+        assert_eq!(frame.rules(0).count(), 1, "only pub/secret is read");
+        let mut all = FilterList::default();
+        all.add_wire_rule("- secret", 31).unwrap();
+        let stack = MergeStack::new(vec![merge("secret")], all);
+        assert_eq!(stack.enter(&root, b"pub").unwrap().rules(0).count(), 0);
     }
 }

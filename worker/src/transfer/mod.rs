@@ -9,6 +9,7 @@
 //!   tokens and compression), [`demux`]/[`mux_out`] (multiplexed I/O).
 
 pub mod acls;
+pub mod budget;
 pub mod bwlimit;
 pub mod checksum_cache;
 pub mod chmod;

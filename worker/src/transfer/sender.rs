@@ -127,6 +127,9 @@ pub enum SenderError {
     /// The module cannot be confined (no openat2): refused, never served unconfined.
     #[error("{0}")]
     Containment(io::Error),
+    /// What the client sent would pass the session's memory budget.
+    #[error("{0}")]
+    OutOfMemory(#[from] crate::transfer::budget::OverBudget),
 }
 
 /// Counts bytes read through it (upstream's total_read).
@@ -162,6 +165,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
     }
     let mut filters = FilterList::receive_into(ours, &mut input, protocol).map_err(|e| match e {
         FilterError::Io(e) => SenderError::Io(e),
+        FilterError::OverBudget(e) => SenderError::OutOfMemory(e),
         other => SenderError::Filter(other),
     })?;
     if opts.cvs_exclude {
@@ -193,7 +197,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         protocol,
         outgoing_chmod: setup.outgoing_chmod,
         ignore_nonreadable: setup.ignore_nonreadable,
-        merge: crate::transfer::filter_merge::MergeStack::new(filters.merges.clone()),
+        merge: crate::transfer::filter_merge::MergeStack::new(filters.merges.clone(), daemon_filters.clone()),
         fake_super: setup.fake_super,
     };
     let kind = ChecksumKind::from_negotiated(&setup.negotiated.checksum, protocol)
@@ -425,6 +429,9 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         let first_pass = !(opts.append_mode > 0 || opts.make_backups) || sent_once.insert(ndx);
         let appending = opts.append_mode > 0 && first_pass;
         let head = delta::read_sum_head(&mut input, protocol, xfer_sum_len)?;
+        // The client chooses how many sums to send: held only while this
+        // file is sent, within the session's budget.
+        let _sums_held = crate::transfer::budget::reserve(head.memory_cost(), "block sums")?;
         // An appending generator announces its length but sends no sums.
         let sums = if appending {
             delta::BlockSums {

@@ -36,6 +36,14 @@ pub struct SumHead {
 }
 
 impl SumHead {
+    /// What holding this head's sums costs in memory (a weak sum and the
+    /// strong sum's bytes per block), for the session's budget.
+    pub fn memory_cost(&self) -> usize {
+        let count = usize::try_from(self.count).unwrap_or(0);
+        let strong = usize::try_from(self.s2length).unwrap_or(0);
+        count.saturating_mul(4 + strong)
+    }
+
     /// Length of block `i` (the last one may be short).
     pub fn block_len(&self, i: i32) -> usize {
         if i == self.count - 1 && self.remainder != 0 {

@@ -60,6 +60,14 @@ impl FileEntry {
             ..Default::default()
         }
     }
+    /// Roughly what keeping this entry costs in memory (the struct and its
+    /// heap parts), for the session's budget.
+    pub fn memory_cost(&self) -> usize {
+        std::mem::size_of::<FileEntry>()
+            + self.name.len()
+            + self.link_target.as_ref().map_or(0, Vec::len)
+            + self.checksum.as_ref().map_or(0, Vec::len)
+    }
     /// Type tests on the mode's type bits.
     pub fn is_dir(&self) -> bool {
         xmit::is_dir(self.mode)

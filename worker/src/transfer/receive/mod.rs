@@ -147,6 +147,10 @@ pub enum ReceiveError {
     /// (exit 2), as upstream's receiver ends such a session.
     #[error("{0}")]
     Violation(String),
+    /// The client's list would pass the session's memory budget
+    /// (upstream's out-of-memory end, RERR_MALLOC, exit 22).
+    #[error("{0}")]
+    OutOfMemory(#[from] crate::transfer::budget::OverBudget),
 }
 
 /// Messages from the receiver to the generator (upstream's pipe).
@@ -260,6 +264,7 @@ pub fn run<R: Read, W: Write + Send>(
     let client_filters = if receiver_wants_filters(opts, protocol) {
         FilterList::receive_into(ours, &mut input, protocol).map_err(|e| match e {
             FilterError::Io(e) => ReceiveError::Io(e),
+            FilterError::OverBudget(e) => ReceiveError::OutOfMemory(e),
             other => ReceiveError::Filter(other),
         })?
     } else {
@@ -302,6 +307,8 @@ pub fn run<R: Read, W: Write + Send>(
         });
         let listed = (|| {
             while let Some(e) = decoder.next(&mut input).map_err(list_error)? {
+                // Kept twice: as received and sorted.
+                crate::transfer::budget::charge(2 * e.memory_cost(), "the file list")?;
                 entries.push(e);
             }
             Ok(())
@@ -423,8 +430,11 @@ pub fn run<R: Read, W: Write + Send>(
     }
     let (to_gen, from_recv) = mpsc::channel();
     let mut stats = std::thread::scope(|scope| -> Result<ReceiveStats, ReceiveError> {
-        let generator = std::thread::Builder::new().name("generator".into()).spawn_scoped(scope, || {
-            let generated = generator::run(&shared, from_recv);
+        let budget = crate::transfer::budget::current();
+        let shared = &shared;
+        let generator = std::thread::Builder::new().name("generator".into()).spawn_scoped(scope, move || {
+            crate::transfer::budget::install(budget);
+            let generated = generator::run(shared, from_recv);
             if generated.is_err() {
                 if let Some(stop) = stop_reading {
                     stop();
