@@ -11,9 +11,12 @@ use crate::transfer::delta::sums::BlockSums;
 use crate::transfer::delta::token::{TokenWriter, CHUNK_SIZE};
 
 /// Candidates with an equal weak sum checked at one offset before giving up
-/// there (upstream MAX_CHAIN_LEN): bounds the work on pathological inputs
-/// (many blocks sharing one weak sum) to linear time.
+/// there (upstream MAX_CHAIN_LEN).
 const MAX_CHAIN_LEN: u32 = 1024;
+/// Bucket entries visited at one offset, equal weak sums or not: the
+/// client chooses the sums, and sums that only share a bucket (the 16-bit
+/// fold makes that easy) cost a visit each without counting as a chain.
+const MAX_BUCKET_VISITS: u32 = 4096;
 /// How much we read from the file at a time.
 const READ_CHUNK: usize = 256 * 1024;
 const NONE: u32 = u32::MAX;
@@ -39,6 +42,52 @@ pub struct MatchStats {
     pub hash_hits: u64,
     /// Weak-sum matches the strong sum rejected (upstream's `false_alarms`).
     pub false_alarms: u64,
+    /// Hash-table entries looked at, all offsets together (the search's
+    /// work, bounded by [`SearchWork`]).
+    pub candidates_visited: u64,
+    /// The search stopped early on its work bound and sent the rest of
+    /// the file as literal data.
+    pub gave_up: bool,
+}
+
+/// What one file's search may spend, in proportion to the file and the
+/// sums: a client sending sums that collide (in weak sums, or only in the
+/// hash bucket) gets the rest of the file as literal data once this is
+/// spent, instead of a search quadratic in the file's length. Real sums
+/// stay far below it: a bucket holds about one block, and a strong sum is
+/// computed once per weak match, which a real basis makes rare except
+/// where blocks match (then the window jumps a block ahead).
+struct SearchWork {
+    /// Bucket entries that may still be visited.
+    visits_left: u64,
+    /// Bytes that may still be hashed for strong sums.
+    hash_left: u64,
+}
+
+impl SearchWork {
+    fn for_file(len: u64, count: usize) -> SearchWork {
+        SearchWork {
+            visits_left: 16 * (len + count as u64) + (1 << 16),
+            hash_left: 4 * len + (16 << 20),
+        }
+    }
+
+    /// Spend one bucket visit; false once none is left.
+    fn visit(&mut self) -> bool {
+        self.visits_left = self.visits_left.saturating_sub(1);
+        self.visits_left > 0
+    }
+
+    /// Spend a strong sum over `bytes`; false once that passes the bound.
+    fn hash(&mut self, bytes: u64) -> bool {
+        match self.hash_left.checked_sub(bytes) {
+            Some(left) => {
+                self.hash_left = left;
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// Result of streaming one file.
@@ -328,6 +377,7 @@ fn search<R: Read, W: Write>(
     let mut k = blen.min(len);
     w.ensure(k);
     let mut rolling = Rolling::new(w.slice(0, k));
+    let mut work = SearchWork::for_file(len, count);
 
     while offset < end {
         let sum = rolling.value();
@@ -339,9 +389,19 @@ fn search<R: Read, W: Write>(
             let l = k; // == min(blength, len - offset)
             let mut strong_here: Option<Vec<u8>> = None;
             let mut chain_len = 0;
+            let mut visits = 0;
             // The link pointing at `i`: a bucket head or a chain entry.
             let mut prev: Option<usize> = None;
             while i != NONE {
+                visits += 1;
+                em.stats.candidates_visited += 1;
+                if !work.visit() {
+                    em.stats.gave_up = true;
+                    break;
+                }
+                if visits > MAX_BUCKET_VISITS {
+                    break;
+                }
                 let iu = i as usize;
                 let next = table.chain[iu];
                 if updating && block_offset(iu) < offset && !same_offset[iu] {
@@ -364,6 +424,10 @@ fn search<R: Read, W: Write>(
                 }
                 if head.block_len(iu as i32) as u64 != l {
                     continue;
+                }
+                if strong_here.is_none() && !work.hash(l) {
+                    em.stats.gave_up = true;
+                    break;
                 }
                 let here = strong_here.get_or_insert_with(|| block_sum(p, w.slice(offset, offset + l))[..s2].to_vec());
                 if here.as_slice() != sums.strong_at(iu) {
@@ -408,6 +472,9 @@ fn search<R: Read, W: Write>(
             }
         }
 
+        if em.stats.gave_up {
+            break;
+        }
         if let Some((bi, at)) = found {
             let l = k;
             w.ensure(at + l);
@@ -442,8 +509,15 @@ fn search<R: Read, W: Write>(
             w.discard_before(offset);
         }
     }
-    w.ensure(len);
-    em.literal(w.slice(last_match, len))?;
+    // The rest as literal data, a window's worth at a time (after a
+    // give-up it may be most of the file).
+    while last_match < len {
+        let to = len.min(last_match + CHUNK_SIZE as u64);
+        w.ensure(to);
+        em.literal(w.slice(last_match, to))?;
+        last_match = to;
+        w.discard_before(last_match);
+    }
     Ok(())
 }
 

@@ -763,3 +763,80 @@ fn client_chosen_zstd_levels_are_capped() {
         Some(Compression::Zstd { level: 3 })
     );
 }
+
+// ------------------------------------------------------- hostile block sums
+
+/// The client's sums, built to make the search walk: `weak` per block,
+/// strong sums that never match.
+fn hostile_sums(weak: Vec<u32>, blength: i32) -> BlockSums {
+    let count = weak.len() as i32;
+    BlockSums {
+        head: SumHead {
+            count,
+            blength,
+            s2length: 2,
+            remainder: 0,
+        },
+        strong: vec![0xAB; weak.len() * 2],
+        weak,
+    }
+}
+
+/// Search a 64 KiB file against `sums`; the outcome's counters.
+fn search_work(sums: &BlockSums, data: &[u8]) -> MatchStats {
+    let p = params(ChecksumKind::Md5, 1, true);
+    let mut out = Vec::new();
+    let outcome = send_file_delta_with(
+        &mut Cursor::new(data),
+        data.len() as u64,
+        sums,
+        &p,
+        SearchMode::default(),
+        &mut TokenWriter::new(Compression::None),
+        &mut out,
+    )
+    .unwrap();
+    // Whatever the search did, the file arrives whole as literal data.
+    let mut r = TokenReader::new(Compression::None);
+    let mut cursor = Cursor::new(&out[..]);
+    let mut got = Vec::new();
+    while let Token::Literal(piece) = r.next(&mut cursor).unwrap() {
+        got.extend(piece);
+    }
+    assert_eq!(got, data);
+    outcome.stats
+}
+
+/// Sums that only share a hash bucket (distinct weak sums folding to the
+/// same 16 bits), or share one weak sum with strong sums that never match,
+/// cost work in proportion to the file, not to file times sums.
+#[test]
+fn colliding_sums_cost_linear_work() {
+    // A file of equal bytes has one rolling sum at every offset (the
+    // client knows what it pulls).
+    let data = vec![7u8; 64 * 1024];
+    let blength = 8;
+    // Every sum folds to the bucket of the file's sum.
+    let target = weak_sum(&data[..blength]);
+    let fold = |s: u32| ((s & 0xFFFF) + (s >> 16)) & 0xFFFF;
+    let bucket = fold(target);
+    let same_bucket: Vec<u32> = (1..=60_000u32)
+        .map(|hi| (hi << 16) | (bucket.wrapping_sub(hi) & 0xFFFF))
+        .filter(|&s| fold(s) == bucket && s != target)
+        .take(50_000)
+        .collect();
+    assert!(same_bucket.len() > 40_000);
+    let len = data.len() as u64;
+    let bound = |count: usize| 16 * (len + count as u64) + (1 << 16);
+    let stats = search_work(&hostile_sums(same_bucket.clone(), blength as i32), &data);
+    assert!(stats.gave_up, "{stats:?}");
+    assert!(stats.candidates_visited <= bound(same_bucket.len()), "{stats:?}");
+
+    // One weak sum that matches at every offset of a file of equal bytes,
+    // with strong sums that never do: each offset would hash a block.
+    let sums = hostile_sums(vec![weak_sum(&data[..4096]); 2000], 4096);
+    let stats = search_work(&sums, &data);
+    assert!(stats.gave_up, "{stats:?}");
+    assert!(stats.hash_hits * 4096 <= 4 * len + (16 << 20) + 4096, "{stats:?}");
+    assert!(stats.candidates_visited <= bound(2000), "{stats:?}");
+}
