@@ -110,9 +110,31 @@ where
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &tracing::Event<'_>) -> std::fmt::Result {
         let now = chrono::Local::now();
         write!(writer, "{} [{}] ", now.format("%Y/%m/%d %H:%M:%S"), std::process::id())?;
-        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        let mut text = String::new();
+        ctx.field_format().format_fields(Writer::new(&mut text), event)?;
+        writer.write_str(&one_line(&text))?;
         writeln!(writer)
     }
+}
+
+/// A message as one log line: its own line end dropped, and every other
+/// control character (a newline or carriage return inside a client's file
+/// name or message) written as upstream escapes it, `\#ooo`, so nothing a
+/// client sends can forge a line of its own in the log.
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    let text = text.trim_end_matches(['\n', '\r']);
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() && c != '\t' {
+            out.push_str(&format!("\\#{:03o}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// An append-mode log file shared by all threads, reopenable by name.
@@ -209,5 +231,16 @@ mod tests {
         }
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "two\n");
         assert_eq!(std::fs::read_to_string(dir.path().join("d.log.1")).unwrap(), "one\n");
+    }
+
+    #[test]
+    fn a_message_is_one_line_whatever_it_holds() {
+        assert_eq!(one_line("plain text\n"), "plain text");
+        assert_eq!(
+            one_line("client said: x\n2026/01/01 00:00:00 [1] forged\r"),
+            "client said: x\\#0122026/01/01 00:00:00 [1] forged"
+        );
+        assert_eq!(one_line("tab\tstays, bell \u{7} goes"), "tab\tstays, bell \\#007 goes");
+        assert!(!one_line("a\nb\rc\u{1b}[31m").contains(['\n', '\r', '\u{1b}']));
     }
 }

@@ -32,6 +32,11 @@ pub struct DemuxReader<R: Read> {
     /// Indexes the client received completely (MSG_SUCCESS, sent with
     /// `--remove-source-files`), not yet acted on.
     pub successes: Vec<i32>,
+    /// Whether MSG_SUCCESS is kept at all: only a sender whose session
+    /// negotiated `--remove-source-files` acts on it; anywhere else a
+    /// client's MSG_SUCCESS is dropped as upstream drops it, so a stream
+    /// of them cannot pile up.
+    keep_successes: bool,
 }
 
 /// The client ended the session with MSG_ERROR_EXIT.
@@ -47,7 +52,15 @@ impl<R: Read> DemuxReader<R> {
             data_left: 0,
             client_io_error: 0,
             successes: Vec::new(),
+            keep_successes: false,
         }
+    }
+
+    /// Keep the client's MSG_SUCCESS indexes for the caller (a sender
+    /// with `--remove-source-files`).
+    pub fn keeping_successes(mut self, keep: bool) -> Self {
+        self.keep_successes = keep;
+        self
     }
 
     /// Whether the client has already committed to sending more data: the
@@ -111,10 +124,18 @@ impl<R: Read> DemuxReader<R> {
         match tag {
             tag::NOOP => {}
             tag::IO_ERROR => self.client_io_error |= int(),
-            tag::SUCCESS if payload.len() == 4 => self.successes.push(int()),
+            tag::SUCCESS if payload.len() == 4 => {
+                if self.keep_successes {
+                    crate::transfer::budget::charge(4, "the client's MSG_SUCCESS list").map_err(io::Error::other)?;
+                    self.successes.push(int());
+                }
+            }
             tag::ERROR_EXIT => return Err(io::Error::other(ClientAborted(int()))),
             tag::INFO | tag::ERROR | tag::WARNING | tag::ERROR_XFER => {
-                info!("client said: {}", String::from_utf8_lossy(payload).trim_end());
+                // The client's words, cut to a line's worth (the log
+                // format escapes what could forge a line).
+                let text = String::from_utf8_lossy(&payload[..payload.len().min(1024)]);
+                info!("client said: {}", text.trim_end());
             }
             other => {
                 return Err(io::Error::new(
@@ -176,5 +197,20 @@ mod tests {
         assert!(err.to_string().contains("exit code 12"));
         let bad = [0u8, 0, 0, 1];
         assert!(DemuxReader::new(&bad[..], true).read(&mut [0u8; 1]).is_err());
+    }
+
+    #[test]
+    fn successes_are_kept_only_when_asked_for() {
+        let mut input = Vec::new();
+        for ndx in 0..1000i32 {
+            input.extend(frame(100, &ndx.to_le_bytes()));
+        }
+        input.extend(frame(0, b"x"));
+        let mut dropped = DemuxReader::new(&input[..], true);
+        dropped.read_exact(&mut [0u8; 1]).unwrap();
+        assert!(dropped.successes.is_empty(), "a push or a plain pull keeps none");
+        let mut kept = DemuxReader::new(&input[..], true).keeping_successes(true);
+        kept.read_exact(&mut [0u8; 1]).unwrap();
+        assert_eq!(kept.successes.len(), 1000);
     }
 }

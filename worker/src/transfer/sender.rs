@@ -155,7 +155,8 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
     let reader = IdleReader::new(reader, idle);
     // --remove-source-files needs the client's MSG_SUCCESS, so its input is
     // multiplexed at every protocol (upstream's need_messages_from_generator).
-    let mut input = DemuxReader::new(Counted { inner: reader, count: 0 }, protocol >= 30 || opts.remove_source_files);
+    let mut input = DemuxReader::new(Counted { inner: reader, count: 0 }, protocol >= 30 || opts.remove_source_files)
+        .keeping_successes(opts.remove_source_files && !opts.dry_run);
     let mut out = MuxOut::new(crate::transfer::bwlimit::Throttled::new(writer, opts.bwlimit));
     let mut stats = SenderStats::default();
 
