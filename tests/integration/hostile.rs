@@ -169,3 +169,151 @@ fn push_data_that_was_not_requested_is_refused() {
     assert_eq!(end.exit_code, Some(2), "{end:?}");
     assert!(still_serves(ours.addr));
 }
+
+/// The one worker of a `--workers=1` daemon.
+fn only_worker(daemon: &Daemon) -> nix::unistd::Pid {
+    let workers = daemon.workers();
+    assert_eq!(workers.len(), 1, "{workers:?}");
+    workers[0]
+}
+
+/// Hole 3: a pushed file list with no end in sight is charged to the
+/// session's budget: the session ends with upstream's out-of-memory exit
+/// (22) once the list passes `max session memory`, the worker's peak RSS
+/// stays within that budget (plus slack), and a client on the same worker
+/// is served meanwhile and after.
+#[test]
+fn a_huge_pushed_file_list_stays_within_the_session_budget() {
+    let dest = tempfile::tempdir().unwrap();
+    let config = format!(
+        "use chroot = no\n[up]\n path = {}\n read only = no\n max session memory = 16\n",
+        dest.path().display()
+    );
+    let daemon = Daemon::start(&config, &["--workers=1"]);
+    let worker = only_worker(&daemon);
+    assert!(still_serves(daemon.addr));
+    let before = crate::harness::procfs::peak_rss_kib(worker);
+    let args = ["--server", &format!("-re.{CAPABILITIES}"), ".", "up/"];
+    let mut s = Hostile::start(daemon.addr, "up", &args, 31).unwrap();
+    // 400,000 entries with 100-byte names: about 160 MiB kept unbudgeted.
+    let mut entries = vec![FileEntry::new(".", 0o040755)];
+    for i in 0..400_000 {
+        entries.push(FileEntry {
+            size: 1,
+            ..FileEntry::new(format!("{i:0>100}"), 0o100644)
+        });
+    }
+    for chunk in entries.chunks(20_000) {
+        let mut enc = oxrsyncd_worker::transfer::flist::FlistEncoder::new(FlistOptions {
+            protocol: 31,
+            ..FlistOptions::default()
+        });
+        let mut out = Vec::new();
+        for e in chunk {
+            enc.encode(e, &mut out).unwrap();
+        }
+        if s.send_data(&out).is_err() {
+            break; // the daemon ended the session
+        }
+        assert!(still_serves(daemon.addr), "another client of the worker is served");
+    }
+    let end = s.finish(Duration::from_secs(10));
+    assert!(end.says("out of memory"), "{end:?}");
+    assert_eq!(end.exit_code, Some(22), "{end:?}");
+    let grown_mib = crate::harness::procfs::peak_rss_kib(worker).saturating_sub(before) / 1024;
+    assert!(grown_mib <= 16 + 24, "the worker's peak grew by {grown_mib} MiB");
+    assert_eq!(only_worker(&daemon), worker, "the worker survived");
+    assert!(still_serves(daemon.addr));
+}
+
+/// Hole 4: a `dir-merge` rule naming a file the module excludes must not
+/// read it (its rules would hide names and so tell what it holds). Stock's
+/// listing and ours agree.
+#[test]
+fn a_daemon_excluded_file_is_never_a_merge_file_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    std::fs::create_dir(src.path().join("sub")).unwrap();
+    for d in ["", "sub"] {
+        std::fs::write(src.path().join(d).join("secret.txt"), "- a.txt\n").unwrap();
+        std::fs::write(src.path().join(d).join("a.txt"), "a\n").unwrap();
+    }
+    let config = format!("use chroot = no\n[m]\n path = {}\n exclude = secret.txt\n", src.path().display());
+    let ours = Daemon::start(&config, &["--workers=1"]);
+    let stock = StockDaemon::start(&config);
+    let mut listings = Vec::new();
+    for addr in [stock.addr, ours.addr] {
+        let out = std::process::Command::new("rsync")
+            .args(["-r", "--list-only", "--filter=: secret.txt"])
+            .arg(format!("rsync://{addr}/m/"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().last().map(str::to_string))
+            .collect();
+        names.sort();
+        listings.push(names);
+    }
+    assert!(listings[1].contains(&"a.txt".to_string()), "{:?}", listings[1]);
+    assert_eq!(listings[0], listings[1], "stock's listing, then ours");
+}
+
+/// Hole 5: dir-merge rules (each costs a lookup in every directory) are
+/// capped, and `!` (which clears the list) neither frees merge slots that
+/// stay in use nor resets the count of rules received.
+#[test]
+fn merge_rules_cannot_be_multiplied() {
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a.txt"), "a\n").unwrap();
+    let config = format!("use chroot = no\n[m]\n path = {}\n", src.path().display());
+    let daemon = Daemon::start(&config, &["--workers=1"]);
+    let rules = |n: usize, clear_every: usize| {
+        let mut wire = Vec::new();
+        for i in 0..n {
+            let rule = if clear_every > 0 && i % clear_every == clear_every - 1 {
+                "!".to_string()
+            } else {
+                format!(": .merge{i}")
+            };
+            wire.extend_from_slice(&(rule.len() as i32).to_le_bytes());
+            wire.extend_from_slice(rule.as_bytes());
+        }
+        wire.extend_from_slice(&0i32.to_le_bytes());
+        wire
+    };
+    // 1,000 merge rules at once; 200,000 rules with a clear after every 30.
+    for (wire, says) in [
+        (rules(1000, 0), "too many per-directory merge rules"),
+        (rules(200_000, 30), "too many filter rules"),
+    ] {
+        let args = ["--server", "--sender", &format!("-re.{CAPABILITIES}"), ".", "m/"];
+        let mut s = Hostile::start(daemon.addr, "m", &args, 31).unwrap();
+        let _ = s.send_data(&wire);
+        let end = s.finish(Duration::from_secs(10));
+        assert!(end.says(says), "{end:?}");
+    }
+    assert!(still_serves(daemon.addr));
+}
+
+/// Hole 9: a client's message text goes to the log as one line: a newline
+/// in it cannot forge a log line of its own.
+#[test]
+fn a_clients_messages_cannot_forge_log_lines() {
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a.txt"), "a\n").unwrap();
+    let config = format!("use chroot = no\n[m]\n path = {}\n", src.path().display());
+    let daemon = Daemon::start(&config, &["--workers=1"]);
+    let args = ["--server", "--sender", &format!("-re.{CAPABILITIES}"), ".", "m/"];
+    let mut s = Hostile::start(daemon.addr, "m", &args, 31).unwrap();
+    s.send_message(tag::INFO, b"hello\n2026/01/01 00:00:00 [1] FORGED rsync on m/ from admin\n")
+        .unwrap();
+    s.send_no_filters().unwrap();
+    let _ = s.read_file_list(FlistOptions::default()).unwrap();
+    s.send_data(&phases_and_goodbye(31)).unwrap();
+    let _ = s.finish(Duration::from_secs(5));
+    assert!(daemon.wait_log("hello", 1, Duration::from_secs(5)), "{}", daemon.log());
+    let log = daemon.log();
+    assert!(!log.lines().any(|l| l.starts_with("2026/01/01 00:00:00 [1] FORGED")), "{log}");
+    assert!(log.contains("hello\\#0122026/01/01"), "{log}");
+}

@@ -72,3 +72,13 @@ pub fn peer_ports(pid: Pid) -> HashSet<u16> {
     }
     ports
 }
+
+/// A process's peak resident set (VmHWM) in KiB.
+pub fn peak_rss_kib(pid: Pid) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
