@@ -30,6 +30,13 @@ fn still_serves(addr: SocketAddr) -> bool {
     crate::harness::raw::list_modules(addr, Duration::from_secs(5)).is_ok()
 }
 
+/// Let the module's user (`nobody` under a root daemon) change `dir`, so
+/// only the daemon's checks stand between a client and its files.
+fn open_to_all(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+}
+
 fn write_files(dir: &Path, names: &[&str]) {
     for name in names {
         std::fs::write(dir.join(name), format!("contents of {name}\n")).unwrap();
@@ -42,6 +49,7 @@ fn write_files(dir: &Path, names: &[&str]) {
 #[test]
 fn msg_success_without_remove_source_files_removes_nothing() {
     let src = tempfile::tempdir().unwrap();
+    open_to_all(src.path());
     let config = format!(
         "use chroot = no\n[ro]\n path = {d}\n[rw]\n path = {d}\n read only = no\n[refusing]\n path = {d}\n read only = no\n refuse options = remove-source-files\n",
         d = src.path().display()
@@ -117,6 +125,7 @@ fn pushed_list(names: &[&str], len: u64, mtime: i64) -> Vec<FileEntry> {
 #[test]
 fn push_data_for_a_daemon_excluded_file_is_rejected_like_stock() {
     let dest = tempfile::tempdir().unwrap();
+    open_to_all(dest.path());
     let config = format!(
         "use chroot = no\n[up]\n path = {}\n read only = no\n exclude = secret*\n",
         dest.path().display()
@@ -150,6 +159,7 @@ fn push_data_for_a_daemon_excluded_file_is_rejected_like_stock() {
 #[test]
 fn push_data_that_was_not_requested_is_refused() {
     let dest = tempfile::tempdir().unwrap();
+    open_to_all(dest.path());
     let target = dest.path().join("same.txt");
     std::fs::write(&target, b"before").unwrap();
     crate::harness::pair::set_mtime(&target, 1_600_000_000, 0);
