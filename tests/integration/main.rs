@@ -11,6 +11,7 @@ mod checksum_cache;
 mod containment;
 mod differential;
 mod fake_super;
+mod handshake_deadline;
 mod lifecycle;
 mod limits;
 mod load_smoke;

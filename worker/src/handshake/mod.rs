@@ -234,6 +234,19 @@ impl Handshake {
         )
     }
 
+    /// The longest the client may stay silent at this step, besides the
+    /// handshake deadline: once admitted (`@RSYNCD: OK` sent) the client
+    /// owes its arguments, and the module's `timeout` applies to that wait
+    /// as upstream's daemon applies it (0: none).
+    pub fn idle_limit(&self) -> Option<std::time::Duration> {
+        if !matches!(self.state, State::Args | State::SecludedArgs) {
+            return None;
+        }
+        let index = self.module_index?;
+        let secs = self.config.modules[index].settings.timeout;
+        (secs > 0).then(|| std::time::Duration::from_secs(u64::from(secs)))
+    }
+
     /// Feed one input (a line without its terminator, or the bytes asked for).
     pub fn feed(&mut self, input: &[u8]) -> Progress {
         match self.state {
