@@ -12,6 +12,7 @@ mod containment;
 mod differential;
 mod fake_super;
 mod handshake_deadline;
+mod host_dns;
 mod lifecycle;
 mod limits;
 mod load_smoke;

@@ -1,6 +1,7 @@
 //! Runs a [`Handshake`] on the tokio accept path. Reads and writes are
-//! async; steps that may block (reverse DNS, secrets and lock files) run on
-//! tokio's blocking pool so one slow lookup never stalls the reactor. The
+//! async; steps that may block (secrets and lock files, and waiting for a
+//! name lookup, which itself runs on the bounded name pool) run on tokio's
+//! blocking pool so they never stall the reactor. The
 //! caller bounds the whole handshake, PROXY header included, by one
 //! `handshake timeout` deadline (`timeout_at`); while the client owes its
 //! arguments the module's `timeout` also bounds each wait for input.

@@ -23,6 +23,7 @@ pub mod host_access;
 pub mod idn_token;
 pub mod listing;
 pub mod motd;
+pub(crate) mod name_pool;
 pub mod proxy_header;
 
 use std::net::IpAddr;
