@@ -13,6 +13,7 @@ mod differential;
 mod fake_super;
 mod handshake_deadline;
 mod host_dns;
+mod least_privilege;
 mod lifecycle;
 mod limits;
 mod load_smoke;

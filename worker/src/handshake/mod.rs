@@ -475,7 +475,8 @@ impl Handshake {
             // never in its command line (a PTR record or user name chosen by
             // the peer must not reach a shell).
             let env = crate::session::xfer_exec::connection_environment(&vars, &path.to_string_lossy());
-            if !crate::session::xfer_exec::early(cmd, &env, self.early_input.as_deref().unwrap_or_default()) {
+            let keep = crate::least_privilege::mask(&crate::least_privilege::kept(identity.as_ref(), false));
+            if !crate::session::xfer_exec::early(cmd, &env, self.early_input.as_deref().unwrap_or_default(), keep) {
                 info!("early exec failed");
                 return self.error("early exec failed");
             }
