@@ -137,7 +137,15 @@ pub fn thread_groups() -> Vec<u32> {
 
 /// Take `id` for file access on the calling thread (irreversible for the
 /// thread: call it on the session thread only).
+///
+/// A thread that already acts as `id` (one the session thread started
+/// after taking it: the kernel copied its credentials) is left as it is:
+/// it may no longer hold the capabilities a change would need.
 pub fn assume_on_this_thread(id: &ModuleIdentity) -> io::Result<()> {
+    let primary = *id.gids.first().unwrap_or(&id.uid);
+    if thread_fsuid() == id.uid && thread_fsgid() == primary && same_groups(&thread_groups(), &id.gids) {
+        return Ok(());
+    }
     let groups: Vec<libc::gid_t> = id.gids.clone();
     // SAFETY: the raw setgroups system call with a valid pointer/length pair;
     // unlike glibc's wrapper it changes only this thread's groups.
@@ -145,7 +153,6 @@ pub fn assume_on_this_thread(id: &ModuleIdentity) -> io::Result<()> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    let primary = *id.gids.first().unwrap_or(&id.uid);
     // setfsgid/setfsuid return the previous value; verify by a second call.
     // SAFETY: plain per-thread system calls without pointers.
     unsafe {
@@ -159,6 +166,18 @@ pub fn assume_on_this_thread(id: &ModuleIdentity) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether two group lists hold the same groups (the kernel keeps them
+/// sorted, so order and repeats do not count).
+fn same_groups(a: &[u32], b: &[u32]) -> bool {
+    let norm = |g: &[u32]| {
+        let mut g = g.to_vec();
+        g.sort_unstable();
+        g.dedup();
+        g
+    };
+    norm(a) == norm(b)
 }
 
 #[cfg(test)]

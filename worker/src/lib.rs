@@ -11,6 +11,7 @@
 pub mod control;
 pub mod handshake;
 pub mod identity;
+pub(crate) mod least_privilege;
 pub mod listener;
 pub mod module_lock;
 pub mod process;

@@ -123,6 +123,24 @@ impl ReadTimeout for Pipes {
     fn set_read_timeout(&self, _timeout: Option<Duration>) -> io::Result<()> {
         Ok(())
     }
+
+    /// A pipe has no receive timeout: wait here for standard input to be
+    /// readable, so the handshake deadline holds on this path too.
+    fn bound_next_read(&self, wait: Duration) -> io::Result<()> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        // SAFETY: borrowing standard input, open for the whole process.
+        let stdin = unsafe { std::os::fd::BorrowedFd::borrow_raw(0) };
+        let timeout = PollTimeout::try_from(wait.max(Duration::from_millis(1))).unwrap_or(PollTimeout::MAX);
+        loop {
+            let mut fds = [PollFd::new(stdin, PollFlags::POLLIN)];
+            match poll(&mut fds, timeout) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::TimedOut, "handshake timeout")),
+                Ok(_) => return Ok(()),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
 }
 
 impl SessionStream for Pipes {

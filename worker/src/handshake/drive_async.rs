@@ -1,7 +1,10 @@
 //! Runs a [`Handshake`] on the tokio accept path. Reads and writes are
-//! async; steps that may block (reverse DNS, secrets and lock files) run on
-//! tokio's blocking pool so one slow lookup never stalls the reactor. The
-//! caller bounds the whole handshake with `handshake timeout`.
+//! async; steps that may block (secrets and lock files, and waiting for a
+//! name lookup, which itself runs on the bounded name pool) run on tokio's
+//! blocking pool so they never stall the reactor. The
+//! caller bounds the whole handshake, PROXY header included, by one
+//! `handshake timeout` deadline (`timeout_at`); while the client owes its
+//! arguments the module's `timeout` also bounds each wait for input.
 
 use std::io;
 
@@ -27,7 +30,16 @@ pub async fn run(mut hs: Handshake, stream: &mut BufReader<TcpStream>) -> io::Re
             done => return Ok((hs, done)),
         };
         crate::listener::quick_ack::rearm(stream.get_ref());
-        let input = read_input(stream, want).await?;
+        let input = match hs.idle_limit() {
+            // The module's `timeout` while the client owes its arguments.
+            Some(idle) => tokio::time::timeout(idle, read_input(stream, want)).await.map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("io timeout after {} seconds waiting for the client's arguments", idle.as_secs()),
+                )
+            })??,
+            None => read_input(stream, want).await?,
+        };
         if hs.next_step_may_block() {
             let (returned, next) = blocking_step(hs, Some(input)).await?;
             hs = returned;

@@ -9,14 +9,27 @@
 //! A hostname token written in Unicode is folded to its IDNA form first
 //! (see [`crate::handshake::idn_token`]).
 //!
-//! A deny-list hostname that cannot be resolved counts as a match (deny),
-//! so a DNS failure never opens a module its configuration closes.
+//! DNS failures never open a module its configuration closes:
+//! - a deny-list hostname that cannot be resolved counts as a match (deny);
+//! - when the peer's own name is unknown (reverse lookup on, but it failed,
+//!   was not forward-confirmed, timed out or found the lookup pool full:
+//!   the name is "UNKNOWN"), every host-name token of `hosts deny` (a
+//!   wildcard pattern or a plain name; not an address or network) matches,
+//!   as upstream 3.5 does since CVE-2026-70452. In `hosts allow` such a
+//!   token does not match. With `reverse lookup = no` the name is
+//!   "UNDETERMINED" by the admin's choice and name tokens simply do not
+//!   match, in either list.
+//!
+//! Every lookup (reverse, its forward confirmation, forward lookups of
+//! configured names) runs on [`crate::handshake::name_pool`], bounded in
+//! threads, queue and time.
 
 use std::net::{IpAddr, SocketAddr};
 
 use dns_lookup::{getaddrinfo, getnameinfo, AddrInfoHints};
 use nix::libc;
 
+use crate::handshake::name_pool::{self, NamePool};
 use crate::wildmatch::iwildmatch;
 
 /// The name used when reverse lookup fails or is not forward-confirmed; it
@@ -48,6 +61,10 @@ pub struct PeerName {
     addr: IpAddr,
     reverse_lookup: bool,
     name: Option<String>,
+    /// The reverse lookup itself (forward-confirmed), replaceable in tests.
+    resolve: fn(IpAddr) -> String,
+    /// Where lookups run, bounded in threads, queue and time.
+    pool: &'static NamePool,
 }
 
 impl PeerName {
@@ -60,6 +77,8 @@ impl PeerName {
             addr: canonical_peer_addr(addr),
             reverse_lookup,
             name: None,
+            resolve: confirmed_reverse_name,
+            pool: name_pool::global(),
         }
     }
 
@@ -69,6 +88,8 @@ impl PeerName {
             addr: canonical_peer_addr(addr),
             reverse_lookup: true,
             name: Some(name),
+            resolve: confirmed_reverse_name,
+            pool: name_pool::global(),
         }
     }
 
@@ -81,15 +102,26 @@ impl PeerName {
     /// [`UNKNOWN_HOST`] if that fails, or [`UNDETERMINED_HOST`] (or a
     /// forward-matched configured hostname) when reverse lookups are off.
     /// Resolved on first use only.
+    /// The lookup runs on the name pool: when it is full or the answer is
+    /// late the name is [`UNKNOWN_HOST`].
     pub fn name(&mut self) -> Option<&str> {
         if self.name.is_none() {
             self.name = Some(if self.reverse_lookup {
-                confirmed_reverse_name(self.addr)
+                let (addr, resolve) = (self.addr, self.resolve);
+                self.pool.run(move || resolve(addr)).unwrap_or_else(|e| {
+                    tracing::info!("reverse lookup of {}: {}", addr, e);
+                    UNKNOWN_HOST.to_owned()
+                })
             } else {
                 UNDETERMINED_HOST.to_owned()
             });
         }
         self.name.as_deref()
+    }
+
+    /// Whether a reverse lookup was made and gave no (confirmed) name.
+    fn is_unknown(&self) -> bool {
+        self.reverse_lookup && self.name.as_deref() == Some(UNKNOWN_HOST)
     }
 
     /// Whether no name has been determined because reverse lookups are off.
@@ -180,12 +212,17 @@ fn token_matches(token: &str, kind: ListKind, forward_lookup: bool, addr: IpAddr
 /// Hostname matching: wildcard against the peer's name, then (for a plain
 /// hostname) a forward lookup of the token.
 fn match_hostname(token: &str, kind: ListKind, forward_lookup: bool, addr: IpAddr, peer: &mut PeerName) -> bool {
+    if !matches!(peer.name(), Some(name) if !name.is_empty()) {
+        return false;
+    }
+    if kind == ListKind::Deny && peer.is_unknown() {
+        // Who the peer is cannot be told: a name pattern that might name
+        // it fails closed (CVE-2026-70452).
+        return true;
+    }
     let Some(name) = peer.name() else {
         return false;
     };
-    if name.is_empty() {
-        return false;
-    }
     if token.len() > 1 && token.starts_with('@') {
         // Netgroups cannot be queried here: a deny entry fails closed.
         return kind == ListKind::Deny;
@@ -198,7 +235,12 @@ fn match_hostname(token: &str, kind: ListKind, forward_lookup: bool, addr: IpAdd
     if !forward_lookup || !is_plain_hostname(token) {
         return false;
     }
-    match forward_ipv4_addrs(token) {
+    let owned = token.to_owned();
+    let forward = peer.pool.run(move || forward_ipv4_addrs(&owned)).unwrap_or_else(|e| {
+        tracing::info!("forward lookup of {}: {}", token, e);
+        None
+    });
+    match forward {
         None => kind == ListKind::Deny,
         Some(addrs) if addrs.contains(&addr) => {
             peer.adopt_forward_matched(token);
@@ -556,6 +598,72 @@ mod tests {
         let mut peer = PeerName::new(ip("127.0.0.1"), true);
         assert!(allow_access(&acl, ip("127.0.0.1"), &mut peer));
         assert!(peer.name.is_none());
+    }
+
+    /// A resolver that finds no name (no PTR record).
+    fn no_ptr(_: IpAddr) -> String {
+        UNKNOWN_HOST.to_owned()
+    }
+
+    /// A resolver slower than any deadline.
+    fn hanging(_: IpAddr) -> String {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        "slow.example.com".to_owned()
+    }
+
+    fn peer_with(addr: &str, resolve: fn(IpAddr) -> String, pool: &'static NamePool) -> PeerName {
+        PeerName {
+            resolve,
+            pool,
+            ..PeerName::new(ip(addr), true)
+        }
+    }
+
+    fn access(allow: &[&str], deny: &[&str], peer: &mut PeerName) -> bool {
+        let (allow, deny) = (list(allow), list(deny));
+        let acl = HostAcl {
+            allow: &allow,
+            deny: &deny,
+            forward_lookup: false,
+        };
+        allow_access(&acl, peer.addr(), peer)
+    }
+
+    #[test]
+    fn an_unknown_peer_name_fails_closed_in_deny_lists_only() {
+        let pool: &'static NamePool = Box::leak(Box::new(NamePool::new(1, 1, std::time::Duration::from_secs(5))));
+        for deny in ["*.example.com", "host.example.com", "*"] {
+            let mut peer = peer_with("192.0.2.7", no_ptr, pool);
+            assert!(!access(&[], &[deny], &mut peer), "deny {deny} must refuse a peer with no name");
+        }
+        // Address tokens are settled by the address alone.
+        assert!(access(&[], &["10.0.0.0/8"], &mut peer_with("192.0.2.7", no_ptr, pool)));
+        // In an allow list a name pattern does not match an unknown peer.
+        assert!(!access(&["*.example.com"], &[], &mut peer_with("192.0.2.7", no_ptr, pool)));
+        // An allow match by address still wins over the deny list.
+        assert!(access(&["192.0.2.0/24"], &["*.example.com"], &mut peer_with("192.0.2.7", no_ptr, pool)));
+        // Reverse lookups off: UNDETERMINED is the admin's choice, not a failure.
+        assert!(access(&[], &["*.example.com"], &mut PeerName::new(ip("192.0.2.7"), false)));
+    }
+
+    #[test]
+    fn a_slow_resolver_gives_unknown_by_the_deadline_and_fails_closed() {
+        let pool: &'static NamePool = Box::leak(Box::new(NamePool::new(1, 1, std::time::Duration::from_millis(300))));
+        let started = std::time::Instant::now();
+        let mut peer = peer_with("192.0.2.8", hanging, pool);
+        assert!(!access(&[], &["*.example.com"], &mut peer), "late name: deny fails closed");
+        assert_eq!(peer.name(), Some(UNKNOWN_HOST));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1), "{:?}", started.elapsed());
+        // The thread is still busy and one more lookup waits in the queue:
+        // the next one is refused at once, also as UNKNOWN.
+        let mut queued = peer_with("192.0.2.9", hanging, pool);
+        let waiter = std::thread::spawn(move || queued.name().map(str::to_owned));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let refused = std::time::Instant::now();
+        let mut busy = peer_with("192.0.2.10", hanging, pool);
+        assert!(!access(&[], &["*.example.com"], &mut busy));
+        assert!(refused.elapsed() < std::time::Duration::from_millis(100), "{:?}", refused.elapsed());
+        assert_eq!(waiter.join().unwrap().as_deref(), Some(UNKNOWN_HOST));
     }
 
     #[test]

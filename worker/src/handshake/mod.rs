@@ -23,6 +23,7 @@ pub mod host_access;
 pub mod idn_token;
 pub mod listing;
 pub mod motd;
+pub(crate) mod name_pool;
 pub mod proxy_header;
 
 use std::net::IpAddr;
@@ -232,6 +233,19 @@ impl Handshake {
             self.state,
             State::NotStarted | State::Command | State::EarlyInput(_) | State::AuthResponse
         )
+    }
+
+    /// The longest the client may stay silent at this step, besides the
+    /// handshake deadline: once admitted (`@RSYNCD: OK` sent) the client
+    /// owes its arguments, and the module's `timeout` applies to that wait
+    /// as upstream's daemon applies it (0: none).
+    pub fn idle_limit(&self) -> Option<std::time::Duration> {
+        if !matches!(self.state, State::Args | State::SecludedArgs) {
+            return None;
+        }
+        let index = self.module_index?;
+        let secs = self.config.modules[index].settings.timeout;
+        (secs > 0).then(|| std::time::Duration::from_secs(u64::from(secs)))
     }
 
     /// Feed one input (a line without its terminator, or the bytes asked for).
@@ -461,7 +475,8 @@ impl Handshake {
             // never in its command line (a PTR record or user name chosen by
             // the peer must not reach a shell).
             let env = crate::session::xfer_exec::connection_environment(&vars, &path.to_string_lossy());
-            if !crate::session::xfer_exec::early(cmd, &env, self.early_input.as_deref().unwrap_or_default()) {
+            let keep = crate::least_privilege::mask(&crate::least_privilege::kept(identity.as_ref(), false));
+            if !crate::session::xfer_exec::early(cmd, &env, self.early_input.as_deref().unwrap_or_default(), keep) {
                 info!("early exec failed");
                 return self.error("early exec failed");
             }

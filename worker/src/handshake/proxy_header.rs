@@ -125,13 +125,19 @@ fn parse_v1(buf: &[u8]) -> Parsed {
 /// unread): the client's address, the socket's `peer` when the header has
 /// none, or None when the header is invalid.
 pub fn read_blocking(r: &mut impl std::io::Read, peer: IpAddr) -> std::io::Result<Option<IpAddr>> {
+    read_with(|out| r.read_exact(out), peer)
+}
+
+/// [`read_blocking`] with the reads done by `read_exact` (which fills the
+/// slice it is given, e.g. under the handshake's deadline).
+pub fn read_with(mut read_exact: impl FnMut(&mut [u8]) -> std::io::Result<()>, peer: IpAddr) -> std::io::Result<Option<IpAddr>> {
     let mut buf = Vec::new();
     loop {
         match parse(&buf) {
             Parsed::NeedMore(n) => {
                 let start = buf.len();
                 buf.resize(start + n, 0);
-                r.read_exact(&mut buf[start..])?;
+                read_exact(&mut buf[start..])?;
             }
             Parsed::Header { source, .. } => return Ok(Some(source.unwrap_or(peer))),
             Parsed::Invalid => return Ok(None),

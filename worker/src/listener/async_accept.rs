@@ -69,12 +69,14 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, permit: OwnedSema
     }
     let mut reader = BufReader::new(stream);
     let timeout = ctx.config.global.handshake_timeout;
+    // One deadline for the PROXY header and the whole handshake.
+    let deadline = tokio::time::Instant::now() + timeout;
     let client = if ctx.config.global.proxy_protocol {
         if !proxy_header::trusted(ctx.config.global.proxy_protocol_hosts.as_deref(), peer.ip()) {
             info!("proxy protocol rejected from untrusted peer {} ({})", UNDETERMINED_HOST, peer.ip());
             return;
         }
-        match tokio::time::timeout(timeout, proxy_header::read_async(&mut reader, peer.ip())).await {
+        match tokio::time::timeout_at(deadline, proxy_header::read_async(&mut reader, peer.ip())).await {
             Ok(Ok(Some(client))) => client,
             _ => return,
         }
@@ -82,7 +84,7 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, permit: OwnedSema
         peer.ip()
     };
     let handshake = Handshake::new(ctx.config.clone(), client);
-    match tokio::time::timeout(timeout, drive_async::run(handshake, &mut reader)).await {
+    match tokio::time::timeout_at(deadline, drive_async::run(handshake, &mut reader)).await {
         Ok(Ok((_, Progress::Session(request)))) => {
             let leftover = reader.buffer().to_vec();
             let stream = reader.into_inner();
@@ -92,6 +94,10 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, permit: OwnedSema
             }
         }
         Ok(Ok((_, _))) => close_gracefully(reader.into_inner()).await,
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+            info!("{} from {}", e, peer.ip());
+            close_gracefully(reader.into_inner()).await;
+        }
         Ok(Err(e)) => debug!("handshake with {} ended: {}", peer.ip(), e),
         Err(_) => {
             info!("handshake timeout ({}s) from {}", timeout.as_secs(), peer.ip());

@@ -92,8 +92,10 @@ pub fn serve_connection(stream: TcpStream, ctx: &WorkerContext) {
             info!("proxy protocol rejected from untrusted peer {} ({})", UNDETERMINED_HOST, peer.ip());
             return;
         }
-        let _ = stream.set_read_timeout(Some(ctx.config.global.handshake_timeout));
-        match proxy_header::read_blocking(&mut reader, peer.ip()) {
+        // The header counts against the handshake's one deadline.
+        let clock = drive_blocking::Clock { deadline, idle: None };
+        let read_exact = |out: &mut [u8]| drive_blocking::read_exact(&mut reader, out, &stream, &clock);
+        match proxy_header::read_with(read_exact, peer.ip()) {
             Ok(Some(client)) => client,
             _ => return,
         }
@@ -110,11 +112,15 @@ pub fn serve_connection(stream: TcpStream, ctx: &WorkerContext) {
         }
         Ok(_) => close_gracefully(&stream),
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut || e.kind() == std::io::ErrorKind::WouldBlock => {
-            info!(
-                "handshake timeout ({}s) from {}",
-                ctx.config.global.handshake_timeout.as_secs(),
-                peer.ip()
-            );
+            if e.to_string() == "handshake timeout" {
+                info!(
+                    "handshake timeout ({}s) from {}",
+                    ctx.config.global.handshake_timeout.as_secs(),
+                    peer.ip()
+                );
+            } else {
+                info!("{} from {}", e, peer.ip());
+            }
             close_gracefully(&stream);
         }
         Err(e) => debug!("handshake with {} ended: {}", peer.ip(), e),

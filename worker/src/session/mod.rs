@@ -92,11 +92,13 @@ pub fn run<R: BufRead, W: Write + Send>(request: SessionRequest, reader: &mut R,
     // for this thread and the threads it starts (see transfer/budget.rs).
     let mib = usize::try_from(settings.max_session_memory).unwrap_or(usize::MAX >> 20);
     let previous = crate::transfer::budget::install(Some(crate::transfer::budget::Budget::new(mib << 20)));
-    // pre-xfer exec runs before anything else, as the daemon's user.
-    let refused_by_pre = pre.as_deref().and_then(|cmd| xfer_exec::pre_xfer(cmd, &env).err());
+    // pre-xfer exec runs before anything else, as the daemon's user with
+    // the module's capability set.
+    let keep = crate::least_privilege::mask(&crate::least_privilege::kept(request.identity.as_ref(), false));
+    let refused_by_pre = pre.as_deref().and_then(|cmd| xfer_exec::pre_xfer(cmd, &env, keep).err());
     let code = run_session(request, reader, writer, stream, refused_by_pre);
     if let Some(cmd) = post.as_deref() {
-        xfer_exec::post_xfer(cmd, &env, code);
+        xfer_exec::post_xfer(cmd, &env, code, keep);
     }
     crate::transfer::budget::install(previous);
     code
@@ -533,6 +535,14 @@ fn prepare_module(request: &SessionRequest, incoming: bool) -> Result<ModuleSetu
             let message = format!("ERROR: cannot take the module's identity (uid {}): {e}\n", identity.uid);
             return Err((message, ExitCode::Syntax));
         }
+    }
+    // Only the capabilities the module needs, from here on (this thread,
+    // what it starts and what it execs); see least_privilege.rs.
+    let reads_xattrs = !incoming && crate::transfer::options::TransferOptions::parse(&request.options).preserve_xattrs > 0;
+    let keep = crate::least_privilege::kept(request.identity.as_ref(), reads_xattrs);
+    if let Err(e) = crate::least_privilege::confine_this_thread(&keep) {
+        info!("module {}: {}", request.module().name, e);
+        return Err(("ERROR: cannot drop the session's privileges\n".to_string(), ExitCode::Syntax));
     }
     let module = request.module();
     let m = &module.settings;

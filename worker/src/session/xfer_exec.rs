@@ -1,6 +1,7 @@
 //! The module's `early exec`, `pre-xfer exec` and `post-xfer exec` commands, as
 //! upstream runs them: through `/bin/sh -c`, as the daemon's user (not the
-//! module's), with the session described in `RSYNC_*` variables. A failing
+//! module's) but with no more capabilities than the module's sessions keep
+//! (see `least_privilege.rs`), with the session described in `RSYNC_*` variables. A failing
 //! pre-xfer command refuses the transfer and its output becomes the
 //! client's error; the post-xfer command learns the session's exit status.
 
@@ -47,17 +48,22 @@ pub fn environment(request: &SessionRequest, module_path: &str) -> Vec<(String, 
 
 /// A shell command as the daemon's user: the session thread may have
 /// taken the module's file-system identity, which the child must not keep.
-fn shell(cmd: &str, env: &[(String, String)]) -> Command {
+/// It runs with at most the capabilities `keep` (a mask from
+/// [`crate::least_privilege::mask`]: the module's session set) and
+/// no_new_privs, whether or not the session thread has shed its own yet.
+fn shell(cmd: &str, env: &[(String, String)], keep: u64) -> Command {
     use std::os::unix::process::CommandExt;
     let mut c = Command::new("/bin/sh");
     c.arg("-c").arg(cmd).envs(env.iter().map(|(k, v)| (k, v)));
     // SAFETY: between fork and exec only async-signal-safe system calls
-    // run: setfsuid/setfsgid back to the process's effective ids.
+    // run: setfsuid/setfsgid back to the process's effective ids (allowed
+    // without CAP_SETUID: they equal the effective ids), then prctl and
+    // capset without allocating (confine_child).
     unsafe {
-        c.pre_exec(|| {
+        c.pre_exec(move || {
             libc::setfsuid(libc::geteuid());
             libc::setfsgid(libc::getegid());
-            Ok(())
+            crate::least_privilege::confine_child(keep)
         });
     }
     c
@@ -65,8 +71,8 @@ fn shell(cmd: &str, env: &[(String, String)]) -> Command {
 
 /// Run `pre-xfer exec`; `Err` is the message for the client (upstream's
 /// "pre-xfer exec returned failure (STATUS)" and the command's output).
-pub fn pre_xfer(cmd: &str, env: &[(String, String)]) -> Result<(), String> {
-    let child = shell(cmd, env)
+pub fn pre_xfer(cmd: &str, env: &[(String, String)], keep: u64) -> Result<(), String> {
+    let child = shell(cmd, env, keep)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -94,9 +100,9 @@ pub fn pre_xfer(cmd: &str, env: &[(String, String)]) -> Result<(), String> {
 /// Run `early exec` before the client is admitted, with the client's
 /// `--early-input` bytes on its standard input, as upstream's daemon does;
 /// whether it succeeded.
-pub fn early(cmd: &str, env: &[(String, String)], input: &[u8]) -> bool {
+pub fn early(cmd: &str, env: &[(String, String)], input: &[u8], keep: u64) -> bool {
     use std::io::Write;
-    let child = shell(cmd, env)
+    let child = shell(cmd, env, keep)
         .env("RSYNC_REQUEST", "(NONE)")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -111,8 +117,8 @@ pub fn early(cmd: &str, env: &[(String, String)], input: &[u8]) -> bool {
 }
 
 /// Run `post-xfer exec` with the session's exit code.
-pub fn post_xfer(cmd: &str, env: &[(String, String)], exit_code: i32) {
-    let mut c = shell(cmd, env);
+pub fn post_xfer(cmd: &str, env: &[(String, String)], exit_code: i32, keep: u64) {
+    let mut c = shell(cmd, env, keep);
     c.env("RSYNC_EXIT_STATUS", exit_code.to_string())
         .env("RSYNC_RAW_STATUS", (exit_code << 8).to_string())
         .stdin(Stdio::null())
