@@ -144,7 +144,11 @@ fn silent_after_ok_is_dropped(async_listener: bool) {
         daemon.log()
     );
     assert!(
-        daemon.wait_log("io timeout after 2 seconds waiting for the client's arguments", 1, Duration::from_secs(5)),
+        daemon.wait_log(
+            "io timeout after 2 seconds waiting for the client's arguments",
+            1,
+            Duration::from_secs(5)
+        ),
         "{}",
         daemon.log()
     );
@@ -168,7 +172,10 @@ fn a_trickling_client_is_dropped_at_the_deadline_remote_shell() {
     let conf = dir.path().join("rsyncd.conf");
     std::fs::write(
         &conf,
-        format!("handshake timeout = 3\nlog file = {0}/d.log\n[mod]\n path = {0}\n", dir.path().display()),
+        format!(
+            "handshake timeout = 3\nlog file = {0}/d.log\n[mod]\n path = {0}\n",
+            dir.path().display()
+        ),
     )
     .unwrap();
     let started = Instant::now();
@@ -199,5 +206,8 @@ fn a_trickling_client_is_dropped_at_the_deadline_remote_shell() {
         let _ = daemon.wait();
     }
     let limit = Duration::from_secs(3) + SLACK;
-    assert!(exited.is_some_and(|t| t <= limit), "remote shell: ended by {limit:?}, was {exited:?}");
+    assert!(
+        exited.is_some_and(|t| t <= limit),
+        "remote shell: ended by {limit:?}, was {exited:?}"
+    );
 }

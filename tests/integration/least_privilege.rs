@@ -35,7 +35,9 @@ fn parked_pull(daemon: &Daemon, module: &str) -> BufReader<TcpStream> {
 
 /// Each thread of `pid` as (name, CapEff, CapPrm, CapBnd, NoNewPrivs).
 fn threads(pid: i32) -> Vec<(String, u64, u64, u64, u32)> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
     tasks
         .flatten()
         .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
@@ -48,7 +50,13 @@ fn threads(pid: i32) -> Vec<(String, u64, u64, u64, u32)> {
                     .unwrap_or_default()
             };
             let hex = |name: &str| u64::from_str_radix(&field(name), 16).unwrap_or(u64::MAX);
-            (field("Name"), hex("CapEff"), hex("CapPrm"), hex("CapBnd"), field("NoNewPrivs").parse().unwrap_or(0))
+            (
+                field("Name"),
+                hex("CapEff"),
+                hex("CapPrm"),
+                hex("CapBnd"),
+                field("NoNewPrivs").parse().unwrap_or(0),
+            )
         })
         .collect()
 }

@@ -123,15 +123,34 @@ pub(crate) fn confine_child(keep: u64) -> std::io::Result<()> {
         if keep & (1u64 << cap) == 0 {
             // SAFETY: prctl with integer arguments only.
             unsafe {
-                if libc::prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) == 1 {
-                    libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong);
+                if libc::prctl(
+                    libc::PR_CAPBSET_READ,
+                    cap as libc::c_ulong,
+                    0 as libc::c_ulong,
+                    0 as libc::c_ulong,
+                    0 as libc::c_ulong,
+                ) == 1
+                {
+                    libc::prctl(
+                        libc::PR_CAPBSET_DROP,
+                        cap as libc::c_ulong,
+                        0 as libc::c_ulong,
+                        0 as libc::c_ulong,
+                        0 as libc::c_ulong,
+                    );
                 }
             }
         }
     }
     // SAFETY: prctl with integer arguments only (EINVAL before Linux 4.3: no ambient set).
     unsafe {
-        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong);
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        );
     }
     raw_capset(keep)
 }
@@ -154,8 +173,15 @@ fn raw_capset(keep: u64) -> std::io::Result<()> {
         inheritable: u32,
     }
     const VERSION_3: u32 = 0x2008_0522;
-    let mut header = Header { version: VERSION_3, pid: 0 };
-    let mut data = [Data { effective: 0, permitted: 0, inheritable: 0 }; 2];
+    let mut header = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let mut data = [Data {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
     // SAFETY: capget/capset with a valid header and two data structs, as
     // version 3 requires; pid 0 is the calling thread.
     unsafe {
@@ -164,9 +190,16 @@ fn raw_capset(keep: u64) -> std::io::Result<()> {
         }
         for (i, d) in data.iter_mut().enumerate() {
             let keep = (keep >> (32 * i)) as u32 & d.permitted;
-            *d = Data { effective: keep, permitted: keep, inheritable: 0 };
+            *d = Data {
+                effective: keep,
+                permitted: keep,
+                inheritable: 0,
+            };
         }
-        header = Header { version: VERSION_3, pid: 0 };
+        header = Header {
+            version: VERSION_3,
+            pid: 0,
+        };
         if libc::syscall(libc::SYS_capset, &header as *const Header, data.as_ptr()) != 0 {
             return Err(std::io::Error::last_os_error());
         }
@@ -177,7 +210,15 @@ fn raw_capset(keep: u64) -> std::io::Result<()> {
 fn set_no_new_privs() -> std::io::Result<()> {
     // SAFETY: prctl with integer arguments only; PR_SET_NO_NEW_PRIVS acts
     // on the calling thread (and what it later creates).
-    let rc = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+    let rc = unsafe {
+        libc::prctl(
+            libc::PR_SET_NO_NEW_PRIVS,
+            1 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
     if rc == 0 {
         Ok(())
     } else {
@@ -255,6 +296,10 @@ mod tests {
         assert_ne!(expected & Capability::CAP_CHOWN.bitmask(), 0);
         assert_eq!(expected & Capability::CAP_SETUID.bitmask(), 0);
         let [eff, ..] = confined(root, true);
-        assert_eq!(eff, expected | Capability::CAP_SYS_ADMIN.bitmask(), "a pull with -X reads trusted. attributes");
+        assert_eq!(
+            eff,
+            expected | Capability::CAP_SYS_ADMIN.bitmask(),
+            "a pull with -X reads trusted. attributes"
+        );
     }
 }

@@ -134,7 +134,13 @@ pub fn read_exact<R: Read>(reader: &mut BufReader<R>, out: &mut [u8], socket: &d
 }
 
 /// Read up to and including `end` (at most [`max_entry_len`] bytes before it).
-fn read_terminated<R: Read>(reader: &mut BufReader<R>, end: u8, buf: &mut Vec<u8>, socket: &dyn ReadTimeout, clock: &Clock) -> io::Result<()> {
+fn read_terminated<R: Read>(
+    reader: &mut BufReader<R>,
+    end: u8,
+    buf: &mut Vec<u8>,
+    socket: &dyn ReadTimeout,
+    clock: &Clock,
+) -> io::Result<()> {
     let limit = max_entry_len(end) + 1;
     let mut n = 0;
     loop {

@@ -641,7 +641,11 @@ mod tests {
         // In an allow list a name pattern does not match an unknown peer.
         assert!(!access(&["*.example.com"], &[], &mut peer_with("192.0.2.7", no_ptr, pool)));
         // An allow match by address still wins over the deny list.
-        assert!(access(&["192.0.2.0/24"], &["*.example.com"], &mut peer_with("192.0.2.7", no_ptr, pool)));
+        assert!(access(
+            &["192.0.2.0/24"],
+            &["*.example.com"],
+            &mut peer_with("192.0.2.7", no_ptr, pool)
+        ));
         // Reverse lookups off: UNDETERMINED is the admin's choice, not a failure.
         assert!(access(&[], &["*.example.com"], &mut PeerName::new(ip("192.0.2.7"), false)));
     }

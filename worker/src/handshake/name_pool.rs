@@ -137,6 +137,9 @@ mod tests {
         for w in waiting {
             assert_eq!(w.join().unwrap(), Err(LookupUnavailable::Late(Duration::from_millis(200))));
         }
-        assert!(started.elapsed() < Duration::from_millis(1000), "callers wait the deadline, not the lookup");
+        assert!(
+            started.elapsed() < Duration::from_millis(1000),
+            "callers wait the deadline, not the lookup"
+        );
     }
 }
