@@ -94,9 +94,9 @@ pub struct XattrSender {
     /// A `fake super` module (upstream am_root < 0).
     fake_super: bool,
     /// The session acts as root. If not, `trusted.` attributes are not
-    /// listed: the kernel hides them only from processes without
-    /// CAP_SYS_ADMIN, which our session threads keep while acting as the
-    /// module's uid, and a non-root upstream daemon never sees them.
+    /// listed, as a non-root upstream daemon never sees them (the kernel
+    /// shows them only with CAP_SYS_ADMIN, which a session thread keeps
+    /// only for a `uid = 0` module's `-X` pull: see least_privilege.rs).
     privileged: bool,
     /// Which entry types carry attributes (upstream's `get_xattr` checks).
     links: bool,
