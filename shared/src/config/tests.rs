@@ -153,8 +153,8 @@ fn table_and_model_agree() {
     for name in ModuleSettings::PARAM_NAMES {
         assert_eq!(lookup(name).map(|d| d.scope), Some(Scope::Module), "{name}");
     }
-    // Upstream's full table (daemon-parm.txt) has 59 entries; we add 9.
-    assert_eq!(PARAMS.len(), UPSTREAM.len() + 9);
+    // Upstream's full table (daemon-parm.txt) has 59 entries; we add 10.
+    assert_eq!(PARAMS.len(), UPSTREAM.len() + 10);
     for (name, scope) in UPSTREAM {
         assert_eq!(lookup(name).map(|d| d.scope), Some(*scope), "upstream parameter {name}");
     }
@@ -182,13 +182,14 @@ fn enforced_flags() {
         "proxy protocol hosts",
         "early exec",
         "open noatime",
+        "max session memory",
     ] {
         assert!(enforced.contains(&name), "{name}");
     }
     for name in ["use chroot", "syslog facility", "syslog tag"] {
         assert!(!enforced.contains(&name), "{name}");
     }
-    assert_eq!(enforced.len(), 36 + 21);
+    assert_eq!(enforced.len(), 36 + 22);
 }
 
 #[test]
