@@ -59,7 +59,8 @@ fn parse(arg: &str, default_unit: char, name: &str, min: u64, zero_is_unlimited:
         1000
     } else if rest.is_empty() || rest.starts_with(['+', '-']) {
         1024
-    } else if rest.len() >= 2 && rest[..2].eq_ignore_ascii_case("ib") {
+    } else if rest.get(..2).is_some_and(|ib| ib.eq_ignore_ascii_case("ib")) {
+        // `get`: the client's text may hold a multi-byte character here.
         rest = &rest[2..];
         1024
     } else {
@@ -134,5 +135,14 @@ mod tests {
         assert_eq!(bw("100"), Ok(102_400));
         assert_eq!(bw("0"), Ok(0));
         assert_eq!(bw("100b"), Err("--bwlimit=100b is too small (min: 512 or 0 for unlimited)".into()));
+    }
+
+    /// Found by fuzzing (tests/fuzz/crashes/option_values-size-arg-char-boundary):
+    /// a multi-byte character after the unit panicked on a slice.
+    #[test]
+    fn a_unit_followed_by_a_multibyte_character_is_invalid() {
+        for text in ["1m\u{20ac}", "1k\u{e9}", "5g\u{1f600}x"] {
+            assert!(parse_size_arg(text, 'b', "--max-size", 0, false).is_err(), "{text}");
+        }
     }
 }
