@@ -4,7 +4,7 @@
 //! compression lists, and the value parsers (sizes, chmod rules,
 //! `--usermap`/`--groupmap`, requested paths and option directories).
 
-use std::io::Cursor;
+use std::io::BufReader;
 use std::path::Path;
 
 use oxrsyncd_worker::fuzzing::delta::{ChecksumKind, Compression};
@@ -14,7 +14,7 @@ use oxrsyncd_worker::fuzzing::options::{
     setup_protocol_with, used_options, ChmodRules, NameMap, ServerOptions, TransferOptions,
 };
 
-use crate::input::{protocol, Input};
+use crate::input::{no_deadline, protocol, Input, NoSocket};
 use crate::known;
 
 /// `refuse options` values a module may have.
@@ -29,11 +29,12 @@ pub fn args(data: &[u8]) {
     let flags = input.byte();
     let protocol = protocol(flags);
     let refuse = input.choose(REFUSE);
-    let mut reader = Cursor::new(input.rest());
+    let mut reader = BufReader::new(input.rest());
+    let clock = no_deadline();
     let nul_terminated = protocol >= 30;
     let mut block = ArgBlock::default();
     loop {
-        let Ok(entry) = read_input(&mut reader, Want::Arg { nul_terminated }) else {
+        let Ok(entry) = read_input(&mut reader, Want::Arg { nul_terminated }, &NoSocket, &clock) else {
             return;
         };
         match block.push(&entry, true) {
@@ -55,7 +56,7 @@ pub fn args(data: &[u8]) {
     let server = ServerOptions::parse(&options);
     let inc_recurse = allow_inc_recurse(&options, &server);
     let seed = i32::from(flags);
-    let rest = &reader.get_ref()[reader.position() as usize..];
+    let rest = [reader.buffer(), *reader.get_ref()].concat();
     let mut out = Vec::new();
     if let Ok(negotiated) = setup_protocol_with(&mut &rest[..], &mut out, protocol, &server, inc_recurse, seed) {
         assert!(out.ends_with(&seed.to_le_bytes()), "the seed goes last");
@@ -73,8 +74,8 @@ pub(crate) fn check_options(options: &[String], refuse: &str) {
     }
     let transfer = TransferOptions::parse(options);
     let server = ServerOptions::parse(options);
-    assert_eq!(transfer.we_send, server.we_send, "--sender seen differently: {options:?}");
-    if !known::cluster_value_before_e(options) {
+    if !known::options_with_values(options) {
+        assert_eq!(transfer.we_send, server.we_send, "--sender seen differently: {options:?}");
         assert_eq!(
             transfer.capabilities, server.capabilities,
             "capabilities seen differently: {options:?}"

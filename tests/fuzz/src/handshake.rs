@@ -3,7 +3,7 @@
 //! arguments, through the blocking driver's own input reader), and the
 //! PROXY protocol header a load balancer puts in front of it.
 
-use std::io::Cursor;
+use std::io::BufReader;
 use std::net::IpAddr;
 
 use oxrsyncd_worker::fuzzing::handshake::{
@@ -12,7 +12,7 @@ use oxrsyncd_worker::fuzzing::handshake::{
 };
 
 use crate::fixture::{self, USERS};
-use crate::input::Input;
+use crate::input::{no_deadline, Input, NoSocket};
 
 /// Client addresses: allowed, denied by `hosts deny`, IPv6, IPv4-mapped.
 const ADDRS: &[&str] = &["127.0.0.1", "10.1.2.3", "::1", "::ffff:10.0.0.9", "fd00::5", "192.0.2.7"];
@@ -24,7 +24,8 @@ pub fn handshake(data: &[u8]) {
     let Ok(fx) = fixture::get() else { return };
     let mut input = Input::new(data);
     let addr: IpAddr = input.choose(ADDRS).parse().expect("a fixed address");
-    let mut reader = Cursor::new(input.rest());
+    let mut reader = BufReader::new(input.rest());
+    let clock = no_deadline();
     let mut hs = Handshake::new(fx.config.clone(), addr);
     let mut progress = hs.begin();
     let greeting = hs.take_output();
@@ -37,7 +38,9 @@ pub fn handshake(data: &[u8]) {
             Progress::Close => return,
             Progress::Session(request) => return check_session(&request),
         };
-        let Ok(mut line) = read_input(&mut reader, want) else { return };
+        let Ok(mut line) = read_input(&mut reader, want, &NoSocket, &clock) else {
+            return;
+        };
         match want {
             Want::Bytes(n) => assert_eq!(line.len(), n),
             Want::Line => assert!(line.len() <= MAX_LINE && !line.contains(&b'\n')),

@@ -1,6 +1,11 @@
 //! A tiny reader over the fuzz input for the parameters a target derives
 //! from its first bytes (protocol, options, sizes): past the end it yields
-//! zeros, so every input is usable.
+//! zeros, so every input is usable. Also what the handshake driver's
+//! reader needs to read from memory.
+
+use std::time::{Duration, Instant};
+
+use oxrsyncd_worker::fuzzing::handshake::{Clock, ReadTimeout};
 
 pub struct Input<'a> {
     data: &'a [u8],
@@ -57,4 +62,22 @@ impl<'a> Input<'a> {
 /// other bits are left for flags).
 pub fn protocol(b: u8) -> u32 {
     27 + u32::from(b & 7) % 6
+}
+
+/// The handshake driver's reader over the input: no socket to bound, a
+/// deadline that does not come.
+pub struct NoSocket;
+
+impl ReadTimeout for NoSocket {
+    fn set_read_timeout(&self, _timeout: Option<Duration>) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A clock that never runs out during one input.
+pub fn no_deadline() -> Clock {
+    Clock {
+        deadline: Instant::now() + Duration::from_secs(3600),
+        idle: None,
+    }
 }

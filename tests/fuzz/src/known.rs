@@ -28,18 +28,36 @@ pub fn size_option_not_ascii(options: &[String]) -> bool {
         && options.iter().any(|o| !o.is_ascii())
 }
 
-/// `crashes/args-capabilities-split`: `ServerOptions` looks for `e` and
-/// `z` anywhere in a short-option cluster, `TransferOptions` (and the
-/// refuse check) stop at `B` and `@`, whose values take the rest: the two
-/// disagree on the capabilities and on compression for `-B1e.iLsfxCIvu`.
-pub fn cluster_value_before_e(options: &[String]) -> bool {
-    stepping_around()
-        && options.iter().any(|o| {
-            o.strip_prefix('-')
-                .filter(|c| !c.starts_with('-'))
-                .and_then(|c| c.find(['B', '@']))
-                .is_some()
-        })
+/// `crashes/args-capabilities-split` and `crashes/args-capabilities-separate-value`:
+/// `ServerOptions` does not know which options take a value.
+/// It looks for `e` and `z` anywhere in a short-option cluster, where
+/// `TransferOptions` (and the refuse check) stop at `B` and `@`, whose
+/// values take the rest (`-B1e.iLsfxCIvu`); and it reads the separate
+/// value of `--temp-dir` and its kind (`--temp-dir -ze.x`) as options.
+/// The two then disagree on the capabilities, compression, even
+/// `--sender` (`--partial-dir --sender`).
+pub fn options_with_values(options: &[String]) -> bool {
+    const SEPARATE_VALUE: &[&str] = &[
+        "--files-from",
+        "--backup-dir",
+        "--partial-dir",
+        "--temp-dir",
+        "--compare-dest",
+        "--copy-dest",
+        "--link-dest",
+        "--suffix",
+        "--exclude",
+        "--include",
+        "--filter",
+        "--exclude-from",
+        "--include-from",
+    ];
+    let in_cluster = |o: &String| {
+        o.strip_prefix('-')
+            .filter(|c| !c.starts_with('-'))
+            .is_some_and(|c| c.contains(['B', '@']))
+    };
+    stepping_around() && (options.iter().any(in_cluster) || options.iter().any(|o| SEPARATE_VALUE.contains(&o.as_str())))
 }
 
 /// `crashes/flist-hardlink-dev-zero`: below protocol 30 the encoder keeps

@@ -18,7 +18,7 @@ struct Model {
     io_error: i32,
 }
 
-fn model(mut s: &[u8]) -> Model {
+fn model(mut s: &[u8], keep_successes: bool) -> Model {
     let mut m = Model::default();
     while s.len() >= 4 {
         let word = u32::from_le_bytes([s[0], s[1], s[2], s[3]]);
@@ -40,20 +40,24 @@ fn model(mut s: &[u8]) -> Model {
         match tag {
             42 | 1..=4 => {}
             22 => m.io_error |= int(),
-            100 if len == 4 => m.successes.push(int()),
+            100 if len == 4 && keep_successes => m.successes.push(int()),
+            100 if len == 4 => {}
             _ => break,
         }
     }
     m
 }
 
-/// Input: four bytes of read sizes, then the client's multiplexed stream.
+/// Input: four bytes of read sizes (the first one's low bit: MSG_SUCCESS
+/// is kept, as for a sender with --remove-source-files), then the
+/// client's multiplexed stream.
 pub fn demux(data: &[u8]) {
     let mut input = Input::new(data);
     let sizes = input.take(4).to_vec();
     let stream = input.rest();
-    let want = model(stream);
-    let mut reader = DemuxReader::new(stream, true);
+    let keep = sizes.first().is_some_and(|b| b & 1 != 0);
+    let want = model(stream, keep);
+    let mut reader = DemuxReader::new(stream, true).keeping_successes(keep);
     let mut got = Vec::new();
     for i in 0.. {
         let n = 1 + usize::from(sizes.get(i % 4).copied().unwrap_or(0));
