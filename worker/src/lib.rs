@@ -7,8 +7,11 @@
 //! - [`session`]: one admitted client on one plain thread: protocol setup,
 //!   multiplexed output, the transfer.
 //! - [`process`]: the worker process lifecycle; [`stdio`]: inetd mode.
+//! - `fuzzing`: the entry points `tests/fuzz` drives (hidden).
 
 pub mod control;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handshake;
 pub mod identity;
 pub(crate) mod least_privilege;
