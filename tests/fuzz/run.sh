@@ -57,7 +57,7 @@ max_len() {
 }
 
 echo "run.sh: libFuzzer, $seconds s per target, one at a time"
-cargo +nightly fuzz build -O -a || exit 2
+cargo +nightly fuzz build --fuzz-dir . -O -a || exit 2
 mkdir -p runs
 status=0
 for t in $targets; do
@@ -72,7 +72,7 @@ for t in $targets; do
         log="runs/$t.log"
         [ "$try" -gt 0 ] && log="runs/$t.$try.log"
         # New inputs go to runs/corpus (kept out of git); the seeds are read only.
-        cargo +nightly fuzz run -O -a "$t" "runs/corpus/$t" "corpus/$t" -- \
+        cargo +nightly fuzz run --fuzz-dir . -O -a "$t" "runs/corpus/$t" "corpus/$t" -- \
             -max_total_time="$left" -max_len="${len:-4096}" -rss_limit_mb=2048 -timeout=30 \
             -print_final_stats=1 -artifact_prefix="artifacts/$t/" >"$log" 2>&1
         rc=$?
