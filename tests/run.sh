@@ -48,3 +48,9 @@ cargo test --workspace --locked
 
 # The tokio-free build must pass the same integration suite.
 cargo test -p oxrsyncd --no-default-features --test integration --locked
+
+# Every fuzz target (tests/fuzz) over its seeds and regression inputs, then
+# random mutations for a few seconds each: the stable smoke runner, so a
+# machine without nightly runs it too. The full libFuzzer run is
+# tests/fuzz/run.sh [SECONDS] (docs/security.md).
+tests/fuzz/run.sh --smoke 5

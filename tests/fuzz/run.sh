@@ -9,8 +9,7 @@
 #
 # Environment: TARGETS="a b" to run some only; RESTARTS (default 2): how
 # often a libFuzzer run that found something starts again with the time
-# left (each finding is saved; the known ones are stepped around, see
-# src/known.rs); CARGO_TARGET_DIR as usual.
+# left (each finding is saved); CARGO_TARGET_DIR as usual.
 # libFuzzer's findings go to artifacts/TARGET/, its logs to runs/TARGET.log,
 # the smoke runner's to smoke-crashes/. Exit status: 0 when nothing was
 # found, 1 when a target crashed, 2 on a usage or build error.

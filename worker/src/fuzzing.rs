@@ -13,7 +13,9 @@ pub mod handshake {
     pub use crate::handshake::digest::AuthDigest;
     pub use crate::handshake::drive_blocking::{read_input, Clock, ReadTimeout};
     pub use crate::handshake::greeting::{negotiate_protocol, parse_client_greeting, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
-    pub use crate::handshake::proxy_header::{parse as parse_proxy_header, read_blocking as read_proxy_header, trusted as proxy_trusted, Parsed};
+    pub use crate::handshake::proxy_header::{
+        parse as parse_proxy_header, read_blocking as read_proxy_header, trusted as proxy_trusted, Parsed,
+    };
     pub use crate::handshake::{Handshake, Progress, SessionRequest, Want, MAX_LINE};
 }
 

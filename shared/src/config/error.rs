@@ -82,6 +82,14 @@ pub enum ValueError {
     /// A TOML array given to a parameter that is not a list.
     #[error("a list is not accepted here")]
     ListNotAccepted,
+    /// A line break inside a value (a TOML string or `--dparam`):
+    /// rsyncd.conf cannot hold one, and in a module's `comment` it would
+    /// add lines to the module listing clients read.
+    #[error("a value must not contain a line break")]
+    LineBreak,
+    /// A path that ends in a backslash once its trailing slashes are cut.
+    #[error("a path must not end in a backslash")]
+    TrailingBackslash,
 }
 
 /// Why a `name = value` setting failed, without its location (the caller

@@ -810,3 +810,19 @@ fn every_parameter_is_documented() {
         );
     }
 }
+
+/// Fuzz findings `config-report-trailing-space` and
+/// `config_toml-report-newline`: what `--check-config` reports parses back
+/// to the same settings, because a value never ends in white space and
+/// never holds a line break.
+#[test]
+fn values_the_report_cannot_write_are_not_kept() {
+    let c = ok("[a]\n path = /x \\\n /\n");
+    assert_eq!(get(&c, Some("a"), "path"), Value::Text("/x".into()));
+    let reparsed = ok(&c.report());
+    assert_eq!(get(&reparsed, Some("a"), "path"), Value::Text("/x".into()));
+    assert!(err("[a]\n path = /x \\/\n").contains("must not end in a backslash"));
+    let toml = parse_toml("[modules.m]\npath = \"/a\"\ncomment = \"x\\ny\"\n", Path::new("/etc/t.toml"), &[]);
+    let e = toml.expect_err("a comment with a line break");
+    assert!(e.to_string().contains("line break"), "{e}");
+}

@@ -104,11 +104,27 @@ pub fn split_list(text: &str, style: ListStyle) -> Vec<String> {
 pub fn parse_value(kind: Kind, raw: RawValue) -> Result<Value, ValueError> {
     let text = match raw {
         RawValue::Text(t) => t,
-        RawValue::List(items) => return parse_list_items(kind, items),
+        RawValue::List(items) => {
+            if items.iter().any(|i| i.contains(['\n', '\r'])) {
+                return Err(ValueError::LineBreak);
+            }
+            return parse_list_items(kind, items);
+        }
     };
+    if text.contains(['\n', '\r']) {
+        return Err(ValueError::LineBreak);
+    }
     match kind {
         Kind::String => Ok(Value::Text(text)),
-        Kind::Path => Ok(Value::Text(strip_trailing_slashes(&text))),
+        Kind::Path => {
+            let path = strip_trailing_slashes(&text);
+            // `/x \/` would end in a backslash once its slash is cut, which
+            // no config line can hold (it continues the line).
+            if path.ends_with('\\') {
+                return Err(ValueError::TrailingBackslash);
+            }
+            Ok(Value::Text(path))
+        }
         Kind::Integer { min, max, unset_ok } => {
             let t = text.trim();
             if unset_ok && t.is_empty() {
@@ -172,11 +188,20 @@ fn parse_list_items(kind: Kind, items: Vec<String>) -> Result<Value, ValueError>
 
 /// Removes trailing slashes but keeps a lone `/` (upstream `P_PATH`).
 fn strip_trailing_slashes(text: &str) -> String {
+    // White space that a cut slash uncovers goes too (`/x /` is `/x`), as
+    // a value's trailing white space always does: otherwise the value
+    // could not be written back in rsyncd.conf (found by fuzzing).
     let mut s = text;
-    while s.len() > 1 && s.ends_with('/') {
-        s = &s[..s.len() - 1];
+    loop {
+        let before = s.len();
+        while s.len() > 1 && s.ends_with('/') {
+            s = &s[..s.len() - 1];
+        }
+        s = s.trim_end();
+        if s.len() == before {
+            return s.to_string();
+        }
     }
-    s.to_string()
 }
 
 /// Whether `%VAR%` references in a value of this kind are expanded when the

@@ -15,7 +15,6 @@ use oxrsyncd_worker::fuzzing::options::{
 };
 
 use crate::input::{no_deadline, protocol, Input, NoSocket};
-use crate::known;
 
 /// `refuse options` values a module may have.
 const REFUSE: &[&str] = &["", "delete* c", "!copy-devices archive", "*", "r t z compress", "-- -"];
@@ -50,9 +49,6 @@ pub fn args(data: &[u8]) {
     for path in block.paths() {
         check_requested_path(path);
     }
-    if known::size_option_not_ascii(&options) {
-        return;
-    }
     let server = ServerOptions::parse(&options);
     let inc_recurse = allow_inc_recurse(&options, &server);
     let seed = i32::from(flags);
@@ -67,20 +63,12 @@ pub fn args(data: &[u8]) {
 }
 
 /// Everything the session derives from the options, with the module's
-/// `refuse options`; the two option parsers must agree on what both read.
+/// `refuse options`.
 pub(crate) fn check_options(options: &[String], refuse: &str) {
-    if known::size_option_not_ascii(options) {
-        return;
-    }
     let transfer = TransferOptions::parse(options);
     let server = ServerOptions::parse(options);
-    if !known::options_with_values(options) {
-        assert_eq!(transfer.we_send, server.we_send, "--sender seen differently: {options:?}");
-        assert_eq!(
-            transfer.capabilities, server.capabilities,
-            "capabilities seen differently: {options:?}"
-        );
-    }
+    // One parser serves both (ServerOptions is derived from TransferOptions
+    // since the fuzz finding args-capabilities-split), so they cannot disagree.
     let used = used_options(options);
     let _ = first_refused(refuse, &used, server.we_send);
     let _ = compat_flags_for(&server);
@@ -139,7 +127,7 @@ pub fn option_values(data: &[u8]) {
     let unit = SIZE_UNITS[usize::from(flags) % SIZE_UNITS.len()];
     let min = SIZE_MINS[usize::from(flags >> 4) % SIZE_MINS.len()];
     let zero_unlimited = flags & 0x80 != 0;
-    if !known::size_value_not_ascii(&text) {
+    {
         match parse_size_arg(&text, unit, "max-size", min, zero_unlimited) {
             Ok(v) => assert!(v <= u64::MAX / 2 && (v >= min || (v == 0 && zero_unlimited)), "{text:?} -> {v}"),
             Err(message) => assert!(message.len() <= 198, "upstream's buffer holds 198 bytes"),

@@ -10,7 +10,6 @@ use oxrsyncd_worker::fuzzing::flist::{
 };
 
 use crate::input::{protocol, Input};
-use crate::known;
 
 /// Most entries decoded from one input.
 const MAX_ENTRIES: usize = 20_000;
@@ -142,13 +141,6 @@ impl IdNamer for NoNames {
 /// the same entries must come back (fields the encoder cannot carry at
 /// this protocol set aside).
 fn round_trip(opts: &FlistOptions, entries: &[FileEntry], roles: &[HlinkRole]) {
-    let dev_zero = entries
-        .iter()
-        .zip(roles)
-        .any(|(e, r)| *r == HlinkRole::DevIno && known::linked_dev_zero(opts.protocol, e.dev));
-    if dev_zero {
-        return;
-    }
     let mut enc_opts = opts.clone();
     enc_opts.local_numeric_ids = true;
     let mut encoder = FlistEncoder::with_namer(enc_opts, Box::new(NoNames));

@@ -16,7 +16,6 @@ mod fixture;
 mod flist;
 mod handshake;
 mod input;
-mod known;
 mod streams;
 
 pub use args::{args, option_values};

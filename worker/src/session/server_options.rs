@@ -2,7 +2,7 @@
 //! (`--server --sender -vlogDtpre.iLsfxCIvu ...`) to set the protocol up:
 //! direction, capability letters, compression and checksum choices.
 
-use crate::handshake::args::short_cluster_letters;
+use crate::transfer::options::TransferOptions;
 
 /// The parts of the client's options that shape protocol setup.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,46 +22,26 @@ pub struct ServerOptions {
 }
 
 impl ServerOptions {
-    /// Parse the option list (everything before the lone `.`).
+    /// Parse the option list (everything before the lone `.`), with the
+    /// transfer's own parser: one reading of the client's options decides
+    /// both the protocol setup and the transfer. (Two parsers disagreed on
+    /// which options take a value: `-B1e.x` or `--temp-dir -ze.x` gave the
+    /// setup other capabilities, compression or even `--sender` than the
+    /// transfer saw. Found by fuzzing.)
     pub fn parse(options: &[String]) -> Self {
-        let mut o = ServerOptions::default();
-        for opt in options {
-            if let Some(long) = opt.strip_prefix("--") {
-                let (name, value) = match long.split_once('=') {
-                    Some((n, v)) => (n, Some(v)),
-                    None => (long, None),
-                };
-                match name {
-                    "sender" => o.we_send = true,
-                    "compress" => o.compress = true,
-                    // What clients send for a forced zlib / zlibx.
-                    "old-compress" => {
-                        o.compress = true;
-                        o.compress_choice = Some("zlib".into());
-                    }
-                    "new-compress" => {
-                        o.compress = true;
-                        o.compress_choice = Some("zlibx".into());
-                    }
-                    "checksum-choice" | "cc" => o.checksum_choice = value.map(str::to_string),
-                    "compress-choice" | "zc" => {
-                        o.compress = true;
-                        o.compress_choice = value.map(str::to_string);
-                    }
-                    "files-from" => o.files_from = true,
-                    _ => {}
-                }
-            } else if let Some(cluster) = opt.strip_prefix('-') {
-                if short_cluster_letters(cluster).contains('z') {
-                    o.compress = true;
-                }
-                if let Some(pos) = cluster.find('e') {
-                    let value = &cluster[pos + 1..];
-                    o.capabilities = value.split_once('.').map(|(_, caps)| caps).unwrap_or(value).to_string();
-                }
-            }
+        Self::from_transfer(&TransferOptions::parse(options))
+    }
+
+    /// The setup's view of options already parsed for the transfer.
+    pub fn from_transfer(t: &TransferOptions) -> Self {
+        ServerOptions {
+            we_send: t.we_send,
+            capabilities: t.capabilities.clone(),
+            compress: t.compress,
+            checksum_choice: t.checksum_choice.clone(),
+            compress_choice: t.compress_choice.clone(),
+            files_from: t.files_from.is_some(),
         }
-        o
     }
 
     /// Whether the client announced capability letter `c`.
@@ -105,5 +85,17 @@ mod tests {
         let old = parse(&["--server", "--sender", "-vlogDtpr"]);
         assert_eq!(old.capabilities, "");
         assert!(!old.has_capability('v'));
+    }
+
+    /// The fuzz findings `args-capabilities-split` and
+    /// `args-capabilities-separate-value`: a value is never read as options.
+    #[test]
+    fn values_are_not_read_as_options() {
+        let b = parse(&["--server", "-B1e.iLsfxCIvu"]);
+        assert_eq!(b.capabilities, "");
+        let separate = parse(&["--server", "--temp-dir", "-ze.x", "-e.iLsf"]);
+        assert!(!separate.compress);
+        assert_eq!(separate.capabilities, "iLsf");
+        assert!(!parse(&["--server", "--partial-dir", "--sender"]).we_send);
     }
 }

@@ -246,8 +246,6 @@ const ACCEPTED_LONG: &[&str] = &[
     "max-alloc",
     "modify-window",
     "use-qsort",
-    "new-compress",
-    "old-compress",
     "omit-dir-times",
     "omit-link-times",
 ];
@@ -312,6 +310,15 @@ impl TransferOptions {
             "compress-choice" | "zc" => {
                 self.compress = true;
                 self.compress_choice = value.map(str::to_string);
+            }
+            // What clients send for a forced zlib / zlibx.
+            "old-compress" => {
+                self.compress = true;
+                self.compress_choice = Some("zlib".into());
+            }
+            "new-compress" => {
+                self.compress = true;
+                self.compress_choice = Some("zlibx".into());
             }
             "checksum-seed" => self.checksum_seed = number(value).map(|n| n as i32),
             "timeout" => self.timeout = number(value).map(|n| n.max(0) as u32),

@@ -58,6 +58,11 @@ pub struct FlistDecoder {
     gid: u32,
     rdev: u64,
     rdev_major: u32,
+    /// Below protocol 30: the last hard-link dev as it travels (the real
+    /// dev plus one). It starts at 1, standing for the sender's starting
+    /// dev of 0, so a first linked entry on dev 0 sent as "same dev" comes
+    /// back as dev 0, not -1 (found by fuzzing; upstream only groups by
+    /// it, and the grouping is the same either way).
     hl_dev: i64,
     received: Vec<FileEntry>,
     roles: Vec<HlinkRole>,
@@ -79,7 +84,7 @@ impl FlistDecoder {
             gid: 0,
             rdev: 0,
             rdev_major: 0,
-            hl_dev: 0,
+            hl_dev: 1,
             received: Vec::new(),
             roles: Vec::new(),
             trailer: FlistTrailer::default(),

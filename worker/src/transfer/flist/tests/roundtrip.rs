@@ -406,3 +406,34 @@ fn inc_recurse_lists_share_state_and_hard_links_span_lists() {
     enc.end_list(1, &mut end);
     assert_eq!(end, [0, 1]);
 }
+
+/// Fuzz finding `flist-hardlink-dev-zero`: below protocol 30 a first
+/// hard-linked entry on dev 0 travels as "same dev" and must come back as
+/// dev 0 (it came back as -1).
+#[test]
+fn a_linked_entry_on_dev_zero_keeps_its_dev_before_protocol_30() {
+    for protocol in [27u32, 28, 29] {
+        let o = FlistOptions {
+            protocol,
+            preserve_hard_links: true,
+            ..FlistOptions::default()
+        };
+        let files = [("a", 0u64, 9u64), ("b", 0, 9), ("c", 4, 2)].map(|(name, dev, ino)| FileEntry {
+            dev,
+            ino,
+            nlink: 2,
+            size: 1,
+            ..FileEntry::new(name, 0o100644)
+        });
+        let mut enc = FlistEncoder::new(o.clone());
+        let mut wire = Vec::new();
+        for f in &files {
+            enc.encode(f, &mut wire).unwrap();
+        }
+        enc.finish(0, &mut wire);
+        let mut dec = FlistDecoder::new(o);
+        let mut r = &wire[..];
+        let got: Vec<(u64, u64)> = std::iter::from_fn(|| dec.next(&mut r).unwrap()).map(|e| (e.dev, e.ino)).collect();
+        assert_eq!(got, vec![(0, 9), (0, 9), (4, 2)], "protocol {protocol}");
+    }
+}
