@@ -7,7 +7,9 @@
 #   run.sh --smoke [SECS]   the stable smoke runner only, SECS (default 5)
 #                           per target: what CI runs (SMOKE=1 does the same)
 #
-# Environment: TARGETS="a b" to run some only; RESTARTS (default 2): how
+# Environment: TARGETS="a b" to run some only; RUNS (default 5000000):
+# executions after which a target stops early (the 5 million or
+# SECONDS, whichever comes first); RESTARTS (default 2): how
 # often a libFuzzer run that found something starts again with the time
 # left (each finding is saved); CARGO_TARGET_DIR as usual.
 # libFuzzer's findings go to artifacts/TARGET/, its logs to runs/TARGET.log,
@@ -72,12 +74,12 @@ for t in $targets; do
         [ "$try" -gt 0 ] && log="runs/$t.$try.log"
         # New inputs go to runs/corpus (kept out of git); the seeds are read only.
         cargo +nightly fuzz run --fuzz-dir . -O -a "$t" "runs/corpus/$t" "corpus/$t" -- \
-            -max_total_time="$left" -max_len="${len:-4096}" -rss_limit_mb=2048 -timeout=30 \
+            -max_total_time="$left" -runs="$((${RUNS:-5000000} - execs))" -max_len="${len:-4096}" -rss_limit_mb=2048 -timeout=30 \
             -print_final_stats=1 -artifact_prefix="artifacts/$t/" >"$log" 2>&1
         rc=$?
         n=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$log" | tail -1)
         execs=$((execs + ${n:-0}))
-        if [ "$rc" -eq 0 ]; then
+        if [ "$rc" -eq 0 ] || [ "$execs" -ge "${RUNS:-5000000}" ]; then
             break
         fi
         artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
