@@ -176,6 +176,7 @@ fn push_data_that_was_not_requested_is_refused() {
     let end = s.finish(Duration::from_secs(10));
     assert_eq!(std::fs::read(&target).unwrap(), b"before", "unrequested data was written");
     assert!(end.says("which was not requested"), "{end:?}");
+    assert!(end.closed, "the session ended: {end:?}");
     assert_eq!(end.exit_code, Some(2), "{end:?}");
     assert!(still_serves(ours.addr));
 }
@@ -326,4 +327,122 @@ fn a_clients_messages_cannot_forge_log_lines() {
     let log = daemon.log();
     assert!(!log.lines().any(|l| l.starts_with("2026/01/01 00:00:00 [1] FORGED")), "{log}");
     assert!(log.contains("hello\\#0122026/01/01"), "{log}");
+}
+
+/// How long a module listing takes now (another client of the worker).
+fn listing_latency(addr: SocketAddr) -> Duration {
+    let start = std::time::Instant::now();
+    assert!(still_serves(addr));
+    start.elapsed()
+}
+
+/// Hole 3, decompression: a pushed file's data is one zstd frame of a few
+/// KiB that expands to 256 MiB. The worker decodes it in pieces (its peak
+/// RSS grows by far less than the frame's output), and a listing from
+/// another client meanwhile answers as fast as before (within a second).
+#[test]
+fn a_zstd_bomb_in_a_push_is_decoded_in_pieces() {
+    let dest = tempfile::tempdir().unwrap();
+    open_to_all(dest.path());
+    let config = format!("use chroot = no\n[up]\n path = {}\n read only = no\n", dest.path().display());
+    let daemon = Daemon::start(&config, &["--workers=1"]);
+    let worker = only_worker(&daemon);
+    let normal = listing_latency(daemon.addr);
+    let before = crate::harness::procfs::peak_rss_kib(worker);
+    let bomb = {
+        let zeros = vec![0u8; 256 << 20];
+        let mut enc = zstd::stream::raw::Encoder::new(19).unwrap();
+        let mut out = vec![0u8; 64 << 10];
+        let mut input = zstd::stream::raw::InBuffer::around(&zeros[..]);
+        let mut produced = 0;
+        use zstd::stream::raw::Operation;
+        while input.pos < zeros.len() {
+            let mut ob = zstd::stream::raw::OutBuffer::around(&mut out[produced..]);
+            enc.run(&mut input, &mut ob).unwrap();
+            produced += ob.pos();
+        }
+        let mut ob = zstd::stream::raw::OutBuffer::around(&mut out[produced..]);
+        while enc.flush(&mut ob).unwrap() != 0 {}
+        produced += ob.pos();
+        out.truncate(produced);
+        out
+    };
+    assert!(bomb.len() <= 16383, "one frame holds it: {} bytes", bomb.len());
+    let args = ["--server", &format!("-rze.{CAPABILITIES}"), "--compress-choice=zstd", ".", "up/"];
+    let mut s = Hostile::start(daemon.addr, "up", &args, 31).unwrap();
+    s.send_file_list(&pushed_list(&["bomb"], 1, 1_600_000_000), FlistOptions::default())
+        .unwrap();
+    // Wait for the generator's request (a real client does), then answer
+    // it with the bomb: index, flags, the empty sum head, one data frame.
+    let mut ndx_in = NdxCodec::new(31);
+    assert_eq!(ndx_in.read(&mut s).unwrap(), 1);
+    let mut head = [0u8; 2 + 16];
+    std::io::Read::read_exact(&mut s, &mut head).unwrap();
+    let mut data = Vec::new();
+    NdxCodec::new(31).write(&mut data, 1).unwrap();
+    data.extend_from_slice(&(1u16 << 15).to_le_bytes());
+    data.extend_from_slice(&[0u8; 16]);
+    data.push(0x40 | (bomb.len() >> 8) as u8);
+    data.push(bomb.len() as u8);
+    data.extend_from_slice(&bomb);
+    data.push(0); // end of the file's tokens
+    data.extend_from_slice(&[0u8; 16]); // a wrong checksum: nothing is kept
+    s.send_data(&data).unwrap();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..10 {
+        slowest = slowest.max(listing_latency(daemon.addr));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.send_data(&phases_and_goodbye(31)).unwrap();
+    let _ = s.finish(Duration::from_secs(20));
+    let grown_mib = crate::harness::procfs::peak_rss_kib(worker).saturating_sub(before) / 1024;
+    assert!(grown_mib < 64, "the worker's peak grew by {grown_mib} MiB for a 256 MiB frame");
+    assert!(
+        slowest < normal + Duration::from_secs(1),
+        "a listing took {slowest:?} (normally {normal:?})"
+    );
+    assert_eq!(only_worker(&daemon), worker, "the worker survived");
+    assert!(!dest.path().join("bomb").exists(), "a file that fails its checksum is not kept");
+}
+
+/// Hole 3, names: a pull whose `--files-from` list (sent by the client)
+/// never ends is charged to the session's budget: exit 22 once it passes
+/// `max session memory`, the worker's peak within the budget.
+#[test]
+fn an_endless_files_from_list_stays_within_the_session_budget() {
+    let src = tempfile::tempdir().unwrap();
+    let config = format!("use chroot = no\n[m]\n path = {}\n max session memory = 16\n", src.path().display());
+    let daemon = Daemon::start(&config, &["--workers=1"]);
+    let worker = only_worker(&daemon);
+    assert!(still_serves(daemon.addr));
+    let before = crate::harness::procfs::peak_rss_kib(worker);
+    let args = [
+        "--server",
+        "--sender",
+        &format!("-re.{CAPABILITIES}"),
+        "--files-from=-",
+        "--from0",
+        ".",
+        "m/",
+    ];
+    let mut s = Hostile::start(daemon.addr, "m", &args, 31).unwrap();
+    s.send_no_filters().unwrap();
+    // A million missing names of 100 bytes (about 360 MiB kept unbudgeted).
+    let mut batch = Vec::new();
+    for i in 0..1_000_000u32 {
+        batch.extend_from_slice(format!("{i:0>100}").as_bytes());
+        batch.push(0);
+        if batch.len() >= 1 << 20 {
+            if s.send_data(&batch).is_err() {
+                break;
+            }
+            batch.clear();
+        }
+    }
+    let end = s.finish(Duration::from_secs(10));
+    assert!(end.says("out of memory"), "{end:?}");
+    assert_eq!(end.exit_code, Some(22), "{end:?}");
+    let grown_mib = crate::harness::procfs::peak_rss_kib(worker).saturating_sub(before) / 1024;
+    assert!(grown_mib <= 16 + 24, "the worker's peak grew by {grown_mib} MiB");
+    assert!(still_serves(daemon.addr));
 }

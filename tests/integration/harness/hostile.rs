@@ -21,9 +21,7 @@ use oxrsyncd_worker::transfer::ndx::NdxCodec;
 /// Upstream's message tags this client sends or looks for.
 pub mod tag {
     pub const DATA: u8 = 0;
-    pub const ERROR_XFER: u8 = 1;
     pub const INFO: u8 = 2;
-    pub const ERROR: u8 = 3;
     pub const ERROR_EXIT: u8 = 86;
     pub const SUCCESS: u8 = 100;
 }
@@ -129,11 +127,6 @@ impl Hostile {
         let mut frame = header.to_le_bytes().to_vec();
         frame.extend_from_slice(payload);
         self.writer.write_all(&frame)
-    }
-
-    /// Send raw bytes, no framing at all.
-    pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.writer.write_all(bytes)
     }
 
     /// An empty filter list (what a client without rules sends).
@@ -242,11 +235,6 @@ impl Hostile {
             .find(|(t, p)| *t == tag::ERROR_EXIT && p.len() == 4)
             .map(|(_, p)| i32::from_le_bytes([p[0], p[1], p[2], p[3]]));
         Ending { texts, exit_code, closed }
-    }
-
-    /// The socket itself (to hold it idle, or shut one side).
-    pub fn socket(&self) -> &TcpStream {
-        &self.writer
     }
 }
 
