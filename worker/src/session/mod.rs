@@ -457,6 +457,10 @@ fn pull<R: BufRead, W: Write>(
                 0
             }
         }
+        Err(SenderError::Io(e)) if crate::transfer::budget::in_io_error(&e).is_some() => {
+            let message = format!("{} [sender]\n", crate::transfer::budget::in_io_error(&e).expect("checked"));
+            refuse(request, reader, writer, stream, options, &message, ExitCode::Malloc)
+        }
         Err(SenderError::Io(e)) if io_timeout::timed_out(&e).is_some() || e.kind() == io::ErrorKind::WouldBlock => {
             // Upstream's server logs this (its client only sees the end).
             let secs = io_timeout::timed_out(&e).unwrap_or_else(|| u64::from(m.timeout));

@@ -108,6 +108,12 @@ pub fn reserve(bytes: usize, what: &'static str) -> Result<Reservation, OverBudg
     Ok(Reservation { budget, bytes })
 }
 
+/// The budget error inside an I/O error, where one travelled as such
+/// (through a reader, or a list sender's `io::Result`).
+pub fn in_io_error(e: &std::io::Error) -> Option<&OverBudget> {
+    e.get_ref().and_then(|inner| inner.downcast_ref::<OverBudget>())
+}
+
 /// Bytes held against a budget until dropped.
 #[derive(Debug)]
 pub struct Reservation {

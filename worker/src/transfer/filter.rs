@@ -337,6 +337,11 @@ impl FilterList {
 }
 
 impl Rule {
+    /// Roughly what keeping this rule costs in memory, for the session's budget.
+    pub(crate) fn memory_cost(&self) -> usize {
+        std::mem::size_of::<Rule>() + self.pattern.len()
+    }
+
     /// A module-config pattern: one with a `/` inside is anchored at the module root.
     fn module_pattern(action: Action, pattern: &str) -> Rule {
         // Upstream's XFLG_ABS_IF_SLASH: a slash inside the pattern (a

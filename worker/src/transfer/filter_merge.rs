@@ -47,6 +47,9 @@ pub struct DirMerge {
 struct Level {
     rules: Vec<Rule>,
     parent: Option<Rc<Level>>,
+    /// The rules' memory, held against the session's budget while the
+    /// level lives (a frame per directory being listed).
+    _held: crate::transfer::budget::Reservation,
 }
 
 /// Every slot's rules for one directory.
@@ -73,6 +76,9 @@ impl Frame {
 #[derive(Debug, Default)]
 pub struct MergeStack {
     merges: Vec<DirMerge>,
+    /// A merge file whose rules would pass the session's memory budget:
+    /// its rules are left out and the walk's caller ends the session.
+    over_budget: RefCell<Option<crate::transfer::budget::OverBudget>>,
     /// The module's own rules: a merge file they hide is never read, or
     /// its words would tell the client what the hidden file holds.
     daemon_filters: FilterList,
@@ -85,6 +91,7 @@ impl MergeStack {
     pub fn new(merges: Vec<DirMerge>, daemon_filters: FilterList) -> Self {
         MergeStack {
             merges,
+            over_budget: RefCell::default(),
             daemon_filters,
             stack: RefCell::default(),
         }
@@ -124,18 +131,36 @@ impl MergeStack {
                 None => None,
             };
             let local = read_merge_file(root, merge, dir, &self.daemon_filters);
-            frame.slots.push(if local.is_empty() {
-                inherited
-            } else {
-                Some(Rc::new(Level {
-                    rules: local,
-                    parent: inherited,
-                }))
-            });
+            frame.slots.push(self.level(local, inherited));
         }
         let frame = Rc::new(frame);
         self.stack.borrow_mut().push(frame.clone());
         Some(frame)
+    }
+
+    /// `rules` on top of `parent`, charged to the session's budget (over
+    /// it: left out, and remembered for [`MergeStack::take_over_budget`]).
+    fn level(&self, rules: Vec<Rule>, parent: Option<Rc<Level>>) -> Option<Rc<Level>> {
+        if rules.is_empty() {
+            return parent;
+        }
+        let cost = rules.iter().map(Rule::memory_cost).sum();
+        match crate::transfer::budget::reserve(cost, "the per-directory merge rules") {
+            Ok(held) => Some(Rc::new(Level {
+                rules,
+                parent,
+                _held: held,
+            })),
+            Err(e) => {
+                self.over_budget.borrow_mut().get_or_insert(e);
+                parent
+            }
+        }
+    }
+
+    /// Whether a merge file passed the session's budget since the last call.
+    pub fn take_over_budget(&self) -> Option<crate::transfer::budget::OverBudget> {
+        self.over_budget.borrow_mut().take()
     }
 
     /// Leave the directory entered last.
@@ -153,7 +178,7 @@ impl MergeStack {
             let ancestor = bstr::join("/", &components[..depth]);
             let rules = read_merge_file(root, merge, &ancestor, &self.daemon_filters);
             if !rules.is_empty() {
-                level = Some(Rc::new(Level { rules, parent: level }));
+                level = self.level(rules, level);
             }
         }
         level
@@ -342,5 +367,33 @@ mod tests {
         all.add_wire_rule("- secret", 31).unwrap();
         let stack = MergeStack::new(vec![merge("secret")], all);
         assert_eq!(stack.enter(&root, b"pub").unwrap().rules(0).count(), 0);
+    }
+
+    #[test]
+    fn merge_rules_are_charged_while_their_directory_is_listed() {
+        use crate::transfer::budget::{self, Budget};
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("big")).unwrap();
+        std::fs::write(dir.path().join(".f"), "- a\n").unwrap();
+        let many: String = (0..20_000).map(|i| format!("- pattern-{i}\n")).collect();
+        std::fs::write(dir.path().join("big/.f"), many).unwrap();
+        let root = ModuleRoot::open(dir.path()).unwrap();
+        let budget = Budget::new(256 << 10);
+        let previous = budget::install(Some(budget.clone()));
+        let stack = MergeStack::new(vec![merge(".f")], FilterList::default());
+        let top = stack.enter(&root, b"").unwrap();
+        assert_eq!(top.rules(0).count(), 1);
+        let held = budget.used();
+        assert!(held > 0);
+        let big = stack.enter(&root, b"big").unwrap();
+        assert_eq!(big.rules(0).count(), 1, "the big file's rules are left out");
+        assert!(stack.take_over_budget().is_some());
+        stack.leave();
+        drop(big);
+        stack.leave();
+        drop(top);
+        assert_eq!(budget.used(), 0, "leaving gives the rules' memory back");
+        assert!(held < 256 << 10);
+        budget::install(previous);
     }
 }

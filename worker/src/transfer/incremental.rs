@@ -550,6 +550,9 @@ impl<'a> ListSender<'a> {
     /// Report a walk's notices, add its checksums (-c) and encode its
     /// entries; returns the entries that made it into the list.
     fn encode<W: Write>(&mut self, mut walked: Walked, bytes: &mut Vec<u8>, out: &mut MuxOut<W>) -> io::Result<Vec<(FileEntry, PathBuf)>> {
+        if let Some(e) = self.walker.merge.take_over_budget() {
+            return Err(io::Error::other(e));
+        }
         send_notices(&walked.notices, out)?;
         self.io_error |= walked.io_error;
         if let Some(hasher) = &self.checksum {
