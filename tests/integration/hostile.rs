@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use oxrsyncd_protocol::ndx::{NdxCodec, NDX_DONE};
 use oxrsyncd_worker::transfer::flist::{FileEntry, FlistOptions};
-use oxrsyncd_worker::transfer::ndx::{NdxCodec, NDX_DONE};
 
 use crate::harness::daemon::Daemon;
 use crate::harness::hostile::{tag, Hostile, CAPABILITIES};

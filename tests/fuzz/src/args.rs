@@ -10,8 +10,8 @@ use std::path::Path;
 use oxrsyncd_worker::fuzzing::delta::{ChecksumKind, Compression};
 use oxrsyncd_worker::fuzzing::handshake::{read_input, wants_secluded_args, ArgBlock, Want, MAX_ARGS};
 use oxrsyncd_worker::fuzzing::options::{
-    allow_inc_recurse, compat_flags_for, first_refused, module_relative, operator_path, parse_size_arg, sanitize_bytes, sanitize_keep_dots,
-    setup_protocol_with, used_options, ChmodRules, NameMap, ServerOptions, TransferOptions,
+    compat_flags_for, first_refused, module_relative, operator_path, parse_size_arg, sanitize_bytes, sanitize_keep_dots,
+    setup_protocol_with, used_options, ChmodRules, NameMap, TransferOptions,
 };
 
 use crate::input::{no_deadline, protocol, Input, NoSocket};
@@ -49,8 +49,9 @@ pub fn args(data: &[u8]) {
     for path in block.paths() {
         check_requested_path(path);
     }
-    let server = ServerOptions::parse(&options);
-    let inc_recurse = allow_inc_recurse(&options, &server);
+    let transfer = TransferOptions::parse(&options);
+    let server = transfer.setup_options();
+    let inc_recurse = transfer.allow_inc_recurse(&options);
     let seed = i32::from(flags);
     let rest = [reader.buffer(), *reader.get_ref()].concat();
     let mut out = Vec::new();
@@ -66,8 +67,8 @@ pub fn args(data: &[u8]) {
 /// `refuse options`.
 pub(crate) fn check_options(options: &[String], refuse: &str) {
     let transfer = TransferOptions::parse(options);
-    let server = ServerOptions::parse(options);
-    // One parser serves both (ServerOptions is derived from TransferOptions
+    let server = transfer.setup_options();
+    // One parser serves both (SetupOptions is derived from TransferOptions
     // since the fuzz finding args-capabilities-split), so they cannot disagree.
     let used = used_options(options);
     let _ = first_refused(refuse, &used, server.we_send);

@@ -12,11 +12,11 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use oxrsyncd_worker::session::protocol_setup::compat;
-use oxrsyncd_worker::session::wire::{read_int, read_varint, write_int};
+use oxrsyncd_protocol::ndx::NdxCodec;
+use oxrsyncd_protocol::setup::compat;
+use oxrsyncd_protocol::wire::{read_int, read_varint, write_int};
 use oxrsyncd_worker::transfer::delta::{ChecksumKind, ChecksumParams, FileSum};
 use oxrsyncd_worker::transfer::flist::{FileEntry, FlistDecoder, FlistEncoder, FlistOptions};
-use oxrsyncd_worker::transfer::ndx::NdxCodec;
 
 /// Upstream's message tags this client sends or looks for.
 pub mod tag {

@@ -9,13 +9,13 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use oxrsyncd_worker::session::multiplex::{MsgTag, MuxWriter};
-use oxrsyncd_worker::session::protocol_setup::compat;
-use oxrsyncd_worker::session::wire::{read_int, read_varint, read_varlong, write_int};
+use oxrsyncd_protocol::mux::DemuxReader;
+use oxrsyncd_protocol::mux::{MsgTag, MuxWriter};
+use oxrsyncd_protocol::ndx::{NdxCodec, NDX_DONE};
+use oxrsyncd_protocol::setup::compat;
+use oxrsyncd_protocol::wire::{read_int, read_varint, read_varlong, write_int};
 use oxrsyncd_worker::transfer::delta::{ChecksumKind, ChecksumParams, FileSum};
-use oxrsyncd_worker::transfer::demux::DemuxReader;
 use oxrsyncd_worker::transfer::flist::{FlistDecoder, FlistOptions};
-use oxrsyncd_worker::transfer::ndx::{NdxCodec, NDX_DONE};
 
 const PROTOCOL: u32 = 31;
 /// Upstream's ITEM_TRANSFER | ITEM_IS_NEW: "send me this new file".

@@ -7,11 +7,6 @@
 //! push engine is not built yet, so a push gets the full protocol setup and
 //! then a clear error naming what is missing.
 
-pub mod exit_code;
-pub mod multiplex;
-pub mod protocol_setup;
-pub mod server_options;
-pub mod wire;
 pub mod xfer_exec;
 
 use std::io::{self, BufRead, Read, Write};
@@ -19,15 +14,14 @@ use std::time::{Duration, Instant};
 
 use tracing::info;
 
-use self::exit_code::ExitCode;
-use self::multiplex::{MsgTag, MuxWriter};
-use self::protocol_setup::{allow_inc_recurse, setup_protocol_with, SetupError};
-use self::server_options::ServerOptions;
 use crate::handshake::SessionRequest;
-use crate::transfer::demux::DemuxReader;
 use crate::transfer::io_timeout::{self, IdlePolicy, KeepaliveGate};
 use crate::transfer::options::TransferOptions;
 use crate::transfer::sender::{self, SenderError, SenderSetup, TransferLog};
+use oxrsyncd_protocol::mux::DemuxReader;
+use oxrsyncd_protocol::mux::{MsgTag, MuxWriter};
+use oxrsyncd_protocol::setup::{self as protocol_setup, setup_protocol_with, SetupError, SetupOptions};
+use oxrsyncd_protocol::{ExitCode, IoError};
 
 /// How long we keep reading after an error exit so the client gets our
 /// messages instead of a reset.
@@ -112,7 +106,8 @@ fn run_session<R: BufRead, W: Write + Send>(
     stream: &dyn SessionStream,
     refused: Option<String>,
 ) -> i32 {
-    let options = ServerOptions::parse(&request.options);
+    let transfer_options = TransferOptions::parse(&request.options);
+    let options = transfer_options.setup_options();
     log_request(&request, &options);
     let module = request.module();
     // Until the transfer starts its own idle policy, the whole timeout
@@ -130,7 +125,7 @@ fn run_session<R: BufRead, W: Write + Send>(
         .find_map(|o| o.strip_prefix("--checksum-seed="))
         .and_then(|v| v.parse::<i32>().ok());
     let seed = client_seed.filter(|&s| s != 0).unwrap_or_else(checksum_seed);
-    let inc_recurse = allow_inc_recurse(&request.options, &options);
+    let inc_recurse = transfer_options.allow_inc_recurse(&request.options);
     let negotiated = match setup_protocol_with(reader, writer, request.protocol, &options, inc_recurse, seed) {
         Ok(n) => n,
         Err(SetupError::Io(e)) => {
@@ -190,7 +185,7 @@ fn push<R: BufRead, W: Write + Send>(
     reader: &mut R,
     writer: &mut W,
     stream: &dyn SessionStream,
-    options: &ServerOptions,
+    options: &SetupOptions,
 ) -> i32 {
     use crate::transfer::receive::{self, ReceiveError, ReceiveSetup};
     let transfer_options = TransferOptions::parse(&request.options);
@@ -290,7 +285,7 @@ fn push<R: BufRead, W: Write + Send>(
             stream.shutdown_write();
             drain_until_eof(reader, stream);
             if stats.io_error != 0 {
-                23
+                ExitCode::PartialTransfer as i32
             } else {
                 0
             }
@@ -333,7 +328,7 @@ fn push<R: BufRead, W: Write + Send>(
 
 /// Why the module turns this transfer away, in upstream's order and words:
 /// a refused option, then `write only` for a pull, `read only` for a push.
-fn module_refusal(request: &SessionRequest, options: &ServerOptions) -> Option<(String, ExitCode)> {
+fn module_refusal(request: &SessionRequest, options: &SetupOptions) -> Option<(String, ExitCode)> {
     let settings = &request.module().settings;
     // Even without `refuse options`, some options are refused by default.
     let refuse_list = settings.refuse_options.as_deref().unwrap_or("");
@@ -366,7 +361,7 @@ fn pull<R: BufRead, W: Write>(
     reader: &mut R,
     writer: &mut W,
     stream: &dyn SessionStream,
-    options: &ServerOptions,
+    options: &SetupOptions,
 ) -> i32 {
     let mut transfer_options = TransferOptions::parse(&request.options);
     // The daemon's --bwlimit caps the client's (upstream's daemon_bwlimit).
@@ -448,13 +443,10 @@ fn pull<R: BufRead, W: Write>(
             drain_until_eof(reader, stream);
             // Upstream's exit status: 23 after any transfer error, 24 when
             // files only vanished.
-            const IOERR_VANISHED: i32 = 2;
-            if stats.xfer_errors > 0 || stats.io_error & !IOERR_VANISHED != 0 {
-                23
-            } else if stats.io_error & IOERR_VANISHED != 0 {
-                24
+            if stats.xfer_errors > 0 {
+                ExitCode::PartialTransfer as i32
             } else {
-                0
+                IoError::exit_code(stats.io_error).map_or(0, |code| code as i32)
             }
         }
         Err(SenderError::Io(e)) if crate::transfer::budget::in_io_error(&e).is_some() => {
@@ -616,7 +608,7 @@ fn refuse<R: BufRead, W: Write>(
     reader: &mut R,
     writer: &mut W,
     stream: &dyn SessionStream,
-    options: &ServerOptions,
+    options: &SetupOptions,
     message: &str,
     code: ExitCode,
 ) -> i32 {
@@ -662,7 +654,7 @@ fn refuse_mid_push<R: BufRead, W: Write>(
     reader: &mut R,
     writer: &mut W,
     stream: &dyn SessionStream,
-    options: &ServerOptions,
+    options: &SetupOptions,
     message: &str,
     code: ExitCode,
 ) -> i32 {
@@ -688,7 +680,7 @@ fn refuse_mid_push<R: BufRead, W: Write>(
 fn send_error_exit<W: Write>(
     request: &SessionRequest,
     writer: &mut W,
-    options: &ServerOptions,
+    options: &SetupOptions,
     message: &str,
     code: ExitCode,
 ) -> io::Result<()> {
@@ -705,7 +697,7 @@ fn send_error_exit<W: Write>(
 
 /// Upstream's closing frames after an error: the summary line and, from
 /// protocol 31, MSG_ERROR_EXIT.
-fn refuse_tail(request: &SessionRequest, options: &ServerOptions, code: ExitCode) -> Vec<(MsgTag, Vec<u8>)> {
+fn refuse_tail(request: &SessionRequest, options: &SetupOptions, code: ExitCode) -> Vec<(MsgTag, Vec<u8>)> {
     let role = if options.we_send { "sender" } else { "Receiver" };
     let summary = format!(
         "rsync error: {} (code {}) at oxrsyncd [{}={}]\n",
@@ -757,7 +749,7 @@ fn daemon_numeric_ids(settings: &oxrsyncd_shared::config::ModuleSettings, path: 
 }
 
 /// Upstream's `rsync on|to REQUEST from [USER@]HOST (ADDR)` line.
-fn log_request(request: &SessionRequest, options: &ServerOptions) {
+fn log_request(request: &SessionRequest, options: &SetupOptions) {
     let mut text = request.paths_text().join(" ");
     text.truncate(1024);
     let direction = if options.we_send { "on" } else { "to" };

@@ -85,6 +85,12 @@ pub fn install(budget: Option<Arc<Budget>>) -> Option<Arc<Budget>> {
     CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), budget))
 }
 
+/// Charge one kept MSG_SUCCESS index (the demultiplexer's hook, see
+/// `DemuxReader::keeping_successes`).
+pub fn charge_success(bytes: usize) -> std::io::Result<()> {
+    charge(bytes, "the client's MSG_SUCCESS list").map_err(std::io::Error::other)
+}
+
 /// This thread's budget, to hand to a thread it starts.
 pub fn current() -> Option<Arc<Budget>> {
     CURRENT.with(|c| c.borrow().clone())

@@ -14,10 +14,10 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 
-use crate::session::multiplex::{MsgTag, MuxWriter};
-use crate::transfer::demux::DemuxReader;
 use crate::transfer::filter::FilterList;
 use crate::transfer::module_root::ModuleRoot;
+use oxrsyncd_protocol::mux::DemuxReader;
+use oxrsyncd_protocol::mux::{MsgTag, MuxWriter};
 
 /// Longest name kept (upstream's MAXPATHLEN buffer); longer ones are cut.
 const MAX_NAME: usize = 4095;

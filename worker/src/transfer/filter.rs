@@ -6,9 +6,9 @@
 
 use std::io::{self, Read};
 
-use crate::session::wire::read_int;
 use crate::transfer::filter_merge::{DirMerge, Frame};
 use bstr::ByteSlice;
+use oxrsyncd_protocol::wire::read_int;
 
 use crate::wildmatch::wildmatch_bytes;
 

@@ -25,17 +25,15 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use crate::session::multiplex::MsgTag;
 use crate::transfer::delta::ChecksumKind;
 use crate::transfer::flist::{f_name_cmp, FileEntry, FlistEncoder};
-use crate::transfer::message::{self, cat, fname_in, syserr};
-use crate::transfer::mux_out::MuxOut;
-use crate::transfer::ndx::{NdxCodec, NDX_FLIST_EOF};
-use crate::transfer::walk::{Notice, Walked, Walker, IOERR_GENERAL, IOERR_VANISHED};
+use crate::transfer::walk::{Notice, Walked, Walker};
+use oxrsyncd_protocol::message::{self, cat, fname_in, syserr};
+use oxrsyncd_protocol::mux::MsgTag;
+use oxrsyncd_protocol::mux::MuxOut;
+use oxrsyncd_protocol::ndx::{NdxCodec, NDX_FLIST_EOF, NDX_FLIST_OFFSET};
+use oxrsyncd_protocol::IoError;
 
-/// Upstream's NDX_FLIST_OFFSET: `NDX_FLIST_OFFSET - dir_ndx` announces the
-/// list of a directory's contents.
-pub const NDX_FLIST_OFFSET: i32 = -101;
 /// Upstream's MIN_FILECNT_LOOKAHEAD: how many entries the sender keeps
 /// listed beyond the list the client is working in.
 pub const MIN_FILECNT_LOOKAHEAD: i64 = 1000;
@@ -523,7 +521,7 @@ impl<'a> ListSender<'a> {
         let mut walked = match self.walker.root.lstat(local) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // Gone since its parent was listed.
-                self.io_error |= IOERR_VANISHED;
+                self.io_error |= IoError::Vanished.bit();
                 let shown = message::shown(&node.name, local.as_os_str().as_bytes());
                 let text = cat(&[b"directory has vanished: ", &fname_in(shown, self.walker.module_name), b"\n"]);
                 let tag = if self.protocol >= 28 { MsgTag::Warning } else { MsgTag::ErrorXfer };
@@ -568,7 +566,7 @@ impl<'a> ListSender<'a> {
                 match sender.read_entry(self.walker.root, &path, entry.mode) {
                     Ok(read) => acls = Some(read),
                     Err(e) => {
-                        self.io_error |= IOERR_GENERAL;
+                        self.io_error |= IoError::General.bit();
                         // Upstream names the file as it walked it.
                         let shown = message::shown(&entry.name, path.as_os_str().as_bytes());
                         if let Some(text) = e.message(&String::from_utf8_lossy(&shown)) {
@@ -583,7 +581,7 @@ impl<'a> ListSender<'a> {
                 match xattrs.read_entry(self.walker.root, &path, entry.mode) {
                     Ok(set) => pending = Some(set),
                     Err(e) => {
-                        self.io_error |= IOERR_GENERAL;
+                        self.io_error |= IoError::General.bit();
                         use crate::transfer::xattrs::XattrError;
                         let shown = fname_in(message::shown(&entry.name, path.as_os_str().as_bytes()), self.walker.module_name);
                         let text = match &e {
@@ -614,7 +612,7 @@ impl<'a> ListSender<'a> {
                     kept.push((entry, path));
                 }
                 Err(e) => {
-                    self.io_error |= IOERR_GENERAL;
+                    self.io_error |= IoError::General.bit();
                     let text = format!("rsync: [sender] skipping {:?}: {}\n", String::from_utf8_lossy(&entry.name), e);
                     out.message(MsgTag::ErrorXfer, text.as_bytes())?;
                 }

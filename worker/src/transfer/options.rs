@@ -3,6 +3,8 @@
 //! not implement is refused by name, never silently ignored: a client that
 //! asked for `--remove-source-files` must not believe it happened.
 
+use oxrsyncd_protocol::setup::SetupOptions;
+
 /// Everything a transfer needs from the client's options.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TransferOptions {
@@ -483,11 +485,93 @@ impl TransferOptions {
     pub fn has_capability(&self, c: char) -> bool {
         self.capabilities.contains(c)
     }
+
+    /// The protocol setup's view of these options. One reading of the
+    /// client's options decides both the setup and the transfer: two
+    /// parsers once disagreed on which options take a value (`-B1e.x`,
+    /// `--temp-dir -ze.x` gave the setup other capabilities, compression
+    /// or even `--sender` than the transfer saw; found by fuzzing).
+    pub fn setup_options(&self) -> SetupOptions {
+        SetupOptions {
+            we_send: self.we_send,
+            capabilities: self.capabilities.clone(),
+            compress: self.compress,
+            checksum_choice: self.checksum_choice.clone(),
+            compress_choice: self.compress_choice.clone(),
+            files_from: self.files_from.is_some(),
+        }
+    }
+
+    /// Whether this session may use incremental recursion: upstream's
+    /// `set_allow_inc_recurse` for a server, from the client's whole option
+    /// list (`raw_options`, everything before the lone `.`). It needs `-r`,
+    /// no `--use-qsort` (its unstable sort would break the per-directory
+    /// lists' agreement) and the client's `i` capability (a client run
+    /// with `--no-inc-recursive` leaves it out). A receiving server would
+    /// also refuse it for `--delete-before`/`--delete-after`,
+    /// `--delay-updates` and `--prune-empty-dirs`; our receiving side has
+    /// no incremental recursion yet, so a push never gets it.
+    pub fn allow_inc_recurse(&self, raw_options: &[String]) -> bool {
+        self.we_send && self.recursive && !raw_options.iter().any(|o| o == "--use-qsort") && self.has_capability('i')
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn setup(v: &[&str]) -> SetupOptions {
+        parse(v).setup_options()
+    }
+
+    #[test]
+    fn setup_options_of_a_typical_pull_and_push() {
+        let pull = setup(&["--server", "--sender", "-vlogDtpre.iLsfxCIvu"]);
+        assert!(pull.we_send && !pull.compress);
+        assert_eq!(pull.capabilities, "iLsfxCIvu");
+        let push = setup(&[
+            "--server",
+            "-vlogDtprze.iLsfxCIvu",
+            "--compress-choice=zstd",
+            "--checksum-choice=md5",
+        ]);
+        assert!(!push.we_send && push.compress);
+        assert_eq!(push.compress_choice.as_deref(), Some("zstd"));
+        assert_eq!(push.checksum_choice.as_deref(), Some("md5"));
+        assert!(push.has_capability('v'));
+        assert_eq!(setup(&["-ze.iLsfxCIvu", "--old-compress"]).compress_choice.as_deref(), Some("zlib"));
+        assert_eq!(
+            setup(&["-ze.iLsfxCIvu", "--new-compress"]).compress_choice.as_deref(),
+            Some("zlibx")
+        );
+        let old = setup(&["--server", "--sender", "-vlogDtpr"]);
+        assert_eq!(old.capabilities, "");
+        assert!(!old.has_capability('v'));
+    }
+
+    /// The fuzz findings `args-capabilities-split` and
+    /// `args-capabilities-separate-value`: a value is never read as options.
+    #[test]
+    fn setup_never_reads_a_value_as_options() {
+        assert_eq!(setup(&["--server", "-B1e.iLsfxCIvu"]).capabilities, "");
+        let separate = setup(&["--server", "--temp-dir", "-ze.x", "-e.iLsf"]);
+        assert!(!separate.compress);
+        assert_eq!(separate.capabilities, "iLsf");
+        assert!(!setup(&["--server", "--partial-dir", "--sender"]).we_send);
+    }
+
+    #[test]
+    fn inc_recurse_like_upstream() {
+        let raw = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let allowed = |v: &[&str]| parse(v).allow_inc_recurse(&raw(v));
+        assert!(allowed(&["--server", "--sender", "-vlogDtpre.iLsfxCIvu"]));
+        // No -r, --no-inc-recursive (no `i`), --use-qsort, an old client, a push.
+        assert!(!allowed(&["--server", "--sender", "-vlogDtpe.iLsfxCIvu"]));
+        assert!(!allowed(&["--server", "--sender", "-vlogDtpre.LsfxCIvu"]));
+        assert!(!allowed(&["--server", "--sender", "-vlogDtpre.iLsfxCIvu", "--use-qsort"]));
+        assert!(!allowed(&["--server", "--sender", "-vlogDtpr"]));
+        assert!(!allowed(&["--server", "-vlogDtpre.iLsfxCIvu"]));
+    }
 
     fn parse(v: &[&str]) -> TransferOptions {
         TransferOptions::parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())

@@ -7,12 +7,12 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use crate::session::multiplex::MsgTag;
 use crate::transfer::incremental::FileLists;
 use crate::transfer::module_root::ModuleRoot;
-use crate::transfer::mux_out::MuxOut;
 use crate::transfer::options::TransferOptions;
 use crate::transfer::walk::rsyserr;
+use oxrsyncd_protocol::mux::MsgTag;
+use oxrsyncd_protocol::mux::MuxOut;
 
 /// Act on every confirmed index. `verbose`: the session's capped `-v`
 /// count (upstream reports removals from level 2).

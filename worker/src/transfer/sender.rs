@@ -18,26 +18,25 @@ use std::time::Instant;
 use bstr::ByteSlice;
 use tracing::{debug, info};
 
-use crate::session::multiplex::MsgTag;
-use crate::session::protocol_setup::{compat, Negotiated};
-use crate::session::wire::{read_varint, write_longint, write_varint, write_varlong};
 use crate::transfer::delta::{self, ChecksumKind, ChecksumParams, Compression, SearchMode, TokenWriter};
-use crate::transfer::demux::DemuxReader;
 use crate::transfer::filter::{FilterError, FilterList};
 use crate::transfer::flist::{FlistEncoder, FlistOptions};
 use crate::transfer::incremental::{Item, ListSender, MIN_FILECNT_LOOKAHEAD};
 use crate::transfer::io_timeout::{IdlePolicy, IdleReader};
-use crate::transfer::message::{self, cat, fname_in, syserr};
 use crate::transfer::module_root::ModuleRoot;
-use crate::transfer::mux_out::MuxOut;
-use crate::transfer::ndx::{NdxCodec, NDX_DONE};
 use crate::transfer::options::TransferOptions;
-use crate::transfer::walk::{full_fname, rsyserr, Walker, IOERR_GENERAL, IOERR_VANISHED};
+use crate::transfer::walk::{full_fname, rsyserr, Walker};
 use crate::transfer::xattrs::XattrSender;
+use oxrsyncd_protocol::message::{self, cat, fname_in, syserr};
+use oxrsyncd_protocol::mux::MsgTag;
+use oxrsyncd_protocol::mux::MuxOut;
+use oxrsyncd_protocol::mux::{DemuxReader, SuccessCharge};
+use oxrsyncd_protocol::ndx::{NdxCodec, NDX_DEL_STATS, NDX_DONE};
+use oxrsyncd_protocol::setup::{compat, Negotiated};
+use oxrsyncd_protocol::wire::{read_varint, write_longint, write_varint, write_varlong};
+use oxrsyncd_protocol::IoError;
 
-use crate::transfer::item;
-/// `NDX_DEL_STATS`: deletion counts the client's generator reports.
-const NDX_DEL_STATS: i32 = -3;
+use oxrsyncd_protocol::item::{self, basis, write_ndx_and_attrs, ItemAttrs};
 
 /// What the sender needs to run.
 pub struct SenderSetup<'a> {
@@ -156,7 +155,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
     // --remove-source-files needs the client's MSG_SUCCESS, so its input is
     // multiplexed at every protocol (upstream's need_messages_from_generator).
     let mut input = DemuxReader::new(Counted { inner: reader, count: 0 }, protocol >= 30 || opts.remove_source_files)
-        .keeping_successes(opts.remove_source_files && !opts.dry_run);
+        .keeping_successes((opts.remove_source_files && !opts.dry_run).then_some(crate::transfer::budget::charge_success as SuccessCharge));
     let mut out = MuxOut::new(crate::transfer::bwlimit::Throttled::new(writer, opts.bwlimit));
     let mut stats = SenderStats::default();
 
@@ -371,7 +370,11 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
                 lists.lists.last_ndx()
             )));
         }
-        let (iflags, basis_type, xname) = read_item_attrs(&mut input, protocol)?;
+        let ItemAttrs {
+            iflags,
+            basis: basis_type,
+            xname,
+        } = ItemAttrs::read(&mut input, protocol)?;
         let found = match lists.lists.find(ndx) {
             Ok(found) => found,
             // Protocol 29 keep-alive: the list's length, "new", nothing else.
@@ -453,10 +456,10 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
             Ok(opened) => opened,
             Err(e) => {
                 let text = if e.kind() == io::ErrorKind::NotFound {
-                    lists.io_error |= IOERR_VANISHED;
+                    lists.io_error |= IoError::Vanished.bit();
                     cat(&[b"file has vanished: ", &shown(), b"\n"])
                 } else {
-                    lists.io_error |= IOERR_GENERAL;
+                    lists.io_error |= IoError::General.bit();
                     syserr("sender", &cat(&[b"send_files failed to open ", &shown()]), &e)
                 };
                 let tag = if e.kind() == io::ErrorKind::NotFound && protocol >= 28 {
@@ -507,7 +510,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         if let Some(e) = outcome.read_error {
             // Upstream sends zeros and a wrong checksum (the client redoes
             // the file) and reports the read error.
-            lists.io_error |= IOERR_GENERAL;
+            lists.io_error |= IoError::General.bit();
             out.message(MsgTag::ErrorXfer, &syserr("sender", &cat(&[b"read errors mapping ", &shown()]), &e))?;
         }
         stats.files_sent += 1;
@@ -629,15 +632,13 @@ fn files_from_paths<R: Read>(
 /// partial-dir file for a client with the `I` capability). `first_pass`:
 /// backups are made on the first pass only (the redo pass updates in place).
 fn updating_basis(opts: &TransferOptions, basis_type: Option<u8>, inplace_partial: bool, protocol: u32, first_pass: bool) -> bool {
-    const FNAMECMP_FNAME: u8 = 0x80;
-    const FNAMECMP_PARTIAL_DIR: u8 = 0x81;
-    let basis = basis_type.unwrap_or(FNAMECMP_FNAME);
+    let basis = basis_type.unwrap_or(basis::FNAME);
     let in_place = if protocol >= 29 {
-        basis == FNAMECMP_FNAME
+        basis == basis::FNAME
     } else {
         !(opts.make_backups && first_pass)
     };
-    (inplace_partial && basis == FNAMECMP_PARTIAL_DIR) || (opts.inplace && in_place)
+    (inplace_partial && basis == basis::PARTIAL_DIR) || (opts.inplace && in_place)
 }
 
 fn input_count<R: Read>(input: &DemuxReader<Counted<IdleReader<R>>>) -> u64 {
@@ -651,27 +652,6 @@ fn write_varlong30(w: &mut impl Write, x: i64, protocol: u32) -> io::Result<()> 
     } else {
         write_varlong(w, x, 3)
     }
-}
-
-/// Item flags, basis type and xname after an index (protocol >= 29).
-fn read_item_attrs(r: &mut impl Read, protocol: u32) -> io::Result<(u16, Option<u8>, Option<Vec<u8>>)> {
-    if protocol < 29 {
-        return Ok((item::TRANSFER, None, None));
-    }
-    let mut b = [0u8; 2];
-    r.read_exact(&mut b)?;
-    let iflags = u16::from_le_bytes(b);
-    let mut basis = None;
-    if iflags & item::BASIS_TYPE_FOLLOWS != 0 {
-        let mut t = [0u8; 1];
-        r.read_exact(&mut t)?;
-        basis = Some(t[0]);
-    }
-    let mut xname = None;
-    if iflags & item::XNAME_FOLLOWS != 0 {
-        xname = Some(crate::session::wire::read_vstring(r, 4096)?);
-    }
-    Ok((iflags, basis, xname))
 }
 
 /// -X: the values the client asked for with an item, after our echo of
@@ -688,31 +668,8 @@ fn send_xattr_reply<W: Write>(
     };
     let failed = xattrs.send_requested(set, root, &local, out, &name)?;
     for text in failed {
-        lists.io_error |= IOERR_GENERAL;
+        lists.io_error |= IoError::General.bit();
         out.message(MsgTag::ErrorXfer, text.as_bytes())?;
-    }
-    Ok(())
-}
-
-pub(crate) fn write_ndx_and_attrs(
-    w: &mut impl Write,
-    codec: &mut NdxCodec,
-    ndx: i32,
-    iflags: u16,
-    basis: Option<u8>,
-    xname: Option<&[u8]>,
-    protocol: u32,
-) -> io::Result<()> {
-    codec.write(w, ndx)?;
-    if protocol < 29 {
-        return Ok(());
-    }
-    w.write_all(&iflags.to_le_bytes())?;
-    if let Some(b) = basis {
-        w.write_all(&[b])?;
-    }
-    if let Some(x) = xname {
-        crate::session::wire::write_vstring(w, x)?;
     }
     Ok(())
 }
@@ -726,7 +683,7 @@ fn read_final_goodbye<R: Read, W: Write>(
     protocol: u32,
 ) -> Result<(), SenderError> {
     if protocol < 29 {
-        let i = crate::session::wire::read_int(input)?;
+        let i = oxrsyncd_protocol::wire::read_int(input)?;
         return if i == NDX_DONE {
             Ok(())
         } else {

@@ -10,6 +10,7 @@
 //! then inside the module: a target that does not exist there has no
 //! referent.
 
+use oxrsyncd_protocol::IoError;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -19,14 +20,9 @@ use bstr::ByteSlice;
 use crate::transfer::entry_stat::EntryStat;
 use crate::transfer::filter::FilterList;
 use crate::transfer::flist::FileEntry;
-use crate::transfer::message::{self, cat, fname_in, syserr};
 use crate::transfer::module_root::{DirNames, ModuleRoot};
 use crate::transfer::options::{MissingArgs, TransferOptions};
-
-/// Upstream's IOERR_GENERAL: some file could not be listed or read.
-pub const IOERR_GENERAL: i32 = 1;
-/// Upstream's IOERR_VANISHED: a file vanished while we worked.
-pub const IOERR_VANISHED: i32 = 2;
+use oxrsyncd_protocol::message::{self, cat, fname_in, syserr};
 
 /// A message for the client (sent as MSG_ERROR_XFER / MSG_WARNING /
 /// MSG_INFO): bytes, as the files it names may not be UTF-8.
@@ -243,7 +239,7 @@ impl Walker<'_> {
                 // A missing argument is reported but, as upstream, does not
                 // set io_error (which would inhibit deletions on the client).
                 if e.kind() != std::io::ErrorKind::NotFound {
-                    out.io_error |= IOERR_GENERAL;
+                    out.io_error |= IoError::General.bit();
                 }
                 let what = cat(&[b"link_stat ", &fname_in(display_rel(rel, dot_dir), self.module_name), b" failed"]);
                 out.notices.push(Notice::Error(syserr("sender", &what, &e)));
@@ -287,7 +283,7 @@ impl Walker<'_> {
         let read = match self.root.read_dir(dir) {
             Ok(r) => r,
             Err(e) => {
-                out.io_error |= IOERR_GENERAL;
+                out.io_error |= IoError::General.bit();
                 let name = if prefix.is_empty() {
                     b"."
                 } else {
@@ -305,7 +301,7 @@ impl Walker<'_> {
             match item {
                 Ok(name) => children.push(name),
                 Err(e) => {
-                    out.io_error |= IOERR_GENERAL;
+                    out.io_error |= IoError::General.bit();
                     let shown = message::shown(prefix, dir_bytes);
                     let what = cat(&[b"readdir ", &fname_in(shown, self.module_name), b" failed"]);
                     out.notices.push(Notice::Error(syserr("sender", &what, &e)));
@@ -329,11 +325,11 @@ impl Walker<'_> {
                     let is_link = self.root.lstat(&local).map(|m| m.file_type().is_symlink()).unwrap_or(false);
                     let copying = self.options.copy_links || self.options.copy_unsafe_links || self.options.copy_dirlinks;
                     if copying && is_link {
-                        out.io_error |= IOERR_GENERAL;
+                        out.io_error |= IoError::General.bit();
                         out.notices
                             .push(Notice::Error(cat(&[b"symlink has no referent: ", &shown(), b"\n"])));
                     } else {
-                        out.io_error |= IOERR_VANISHED;
+                        out.io_error |= IoError::Vanished.bit();
                         let text = cat(&[b"file has vanished: ", &shown(), b"\n"]);
                         out.notices.push(if self.protocol < 28 {
                             Notice::Error(text)
@@ -344,7 +340,7 @@ impl Walker<'_> {
                     continue;
                 }
                 Err(e) => {
-                    out.io_error |= IOERR_GENERAL;
+                    out.io_error |= IoError::General.bit();
                     let what = cat(&[b"readlink_stat(", &shown(), b") failed"]);
                     out.notices.push(Notice::Error(syserr("sender", &what, &e)));
                     continue;

@@ -22,9 +22,10 @@ use std::path::Path;
 use bstr::ByteSlice;
 
 use crate::transfer::flist::FileEntry;
-use crate::transfer::message::{cat, fname_in, syserr};
 use crate::transfer::options::MissingArgs;
-use crate::transfer::walk::{Notice, Walked, Walker, IOERR_GENERAL};
+use crate::transfer::walk::{Notice, Walked, Walker};
+use oxrsyncd_protocol::message::{cat, fname_in, syserr};
+use oxrsyncd_protocol::IoError;
 
 /// Paths waiting to be listed below an implied directory, keyed by that
 /// directory's name in the list (incremental recursion only). Names are
@@ -122,7 +123,7 @@ impl Walker<'_> {
             let err = searchable()
                 .err()
                 .unwrap_or_else(|| std::io::Error::from_raw_os_error(libc::ENOENT));
-            out.io_error |= IOERR_GENERAL;
+            out.io_error |= IoError::General.bit();
             let what = cat(&[b"change_dir ", &fname_in(&dir, self.module_name), b" failed"]);
             out.notices.push(Notice::Error(syserr("sender", &what, &err)));
             return;
@@ -159,7 +160,7 @@ impl Walker<'_> {
                     return;
                 }
                 if err.kind() != std::io::ErrorKind::NotFound {
-                    out.io_error |= IOERR_GENERAL;
+                    out.io_error |= IoError::General.bit();
                 }
                 let what = cat(&[b"link_stat ", &fname_in(&shown, self.module_name), b" failed"]);
                 out.notices.push(Notice::Error(syserr("sender", &what, &err)));
@@ -294,7 +295,7 @@ impl Walker<'_> {
             let meta = match self.metadata(&child, self.options.copy_dirlinks) {
                 Ok(meta) => meta,
                 Err(e) => {
-                    out.io_error |= IOERR_GENERAL;
+                    out.io_error |= IoError::General.bit();
                     let what = cat(&[b"link_stat ", &fname_in(&name, self.module_name), b" failed"]);
                     out.notices.push(Notice::Error(syserr("sender", &what, &e)));
                     continue;

@@ -25,10 +25,10 @@ use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::session::wire::{read_varint, write_varint};
 use crate::transfer::delta::{ChecksumParams, FileSum};
 use crate::transfer::fake_super::proc_path;
 use crate::transfer::module_root::ModuleRoot;
+use oxrsyncd_protocol::wire::{read_varint, write_varint};
 
 /// Longest value sent whole in the list (upstream MAX_FULL_DATUM).
 pub const MAX_FULL_DATUM: usize = 32;

@@ -6,9 +6,9 @@
 
 use std::io::{self, Read, Write};
 
-use crate::session::wire::{read_int, write_int};
 use crate::transfer::delta::checksum::{block_sum, weak_sum, ChecksumParams};
 use crate::transfer::delta::error::DeltaError;
+use oxrsyncd_protocol::wire::{read_int, write_int};
 
 /// Upstream BLOCK_SIZE: the minimum / small-file block length.
 pub const BLOCK_SIZE: i32 = 700;

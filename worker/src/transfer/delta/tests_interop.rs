@@ -9,8 +9,8 @@ use std::io::Cursor;
 use std::path::Path;
 use std::process::Command;
 
-use crate::session::wire::{read_int, read_varint};
 use crate::transfer::delta::*;
+use oxrsyncd_protocol::wire::{read_int, read_varint};
 
 fn rsync_available() -> bool {
     Command::new("rsync")

@@ -4,12 +4,12 @@
 
 use std::io::{self, Read, Write};
 
-use crate::session::wire::{read_int, write_int};
 use crate::transfer::delta::error::DeltaError;
 use crate::transfer::delta::token_deflate::{DeflateRx, DeflateTx};
 use crate::transfer::delta::token_lz4::{lz4_compress_frames, lz4_decompress_frame};
 use crate::transfer::delta::token_runs::{frame_data, Flag, RunDecoder, RunEncoder, DEFLATED_DATA, END_FLAG};
 use crate::transfer::delta::token_zstd::{ZstdRx, ZstdTx};
+use oxrsyncd_protocol::wire::{read_int, write_int};
 
 /// Upstream CHUNK_SIZE: the largest plain literal run we send at once.
 pub const CHUNK_SIZE: usize = 32 * 1024;

@@ -4,8 +4,8 @@
 
 use std::io::Read;
 
-use crate::session::wire::read_int;
 use crate::transfer::delta::error::DeltaError;
+use oxrsyncd_protocol::wire::read_int;
 
 /// End of the file's token stream.
 pub(crate) const END_FLAG: u8 = 0;

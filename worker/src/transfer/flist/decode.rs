@@ -3,9 +3,9 @@
 //! every length and name from the (possibly hostile) peer, and returns
 //! errors instead of panicking.
 
+use oxrsyncd_protocol::IoError;
 use std::io::Read;
 
-use crate::session::wire::read_varlong;
 use crate::transfer::flist::entry::FileEntry;
 use crate::transfer::flist::error::{show, FlistError};
 use crate::transfer::flist::ids::{recv_id_list, recv_name};
@@ -13,6 +13,7 @@ use crate::transfer::flist::options::FlistOptions;
 use crate::transfer::flist::wire30::*;
 use crate::transfer::flist::xmit::*;
 use crate::transfer::flist::MAXPATHLEN;
+use oxrsyncd_protocol::wire::read_varlong;
 
 /// What follows the last entry.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -42,9 +43,6 @@ pub enum HlinkRole {
     /// Protocol < 30: dev/ino travelled (in the entry's dev/ino fields).
     DevIno,
 }
-
-/// upstream IOERR_GENERAL | IOERR_VANISHED | IOERR_DEL_LIMIT.
-const IOERR_VALID_MASK: i32 = 1 | 2 | 4;
 
 /// Decodes entries in the order they arrive (sending order).
 pub struct FlistDecoder {
@@ -109,7 +107,7 @@ impl FlistDecoder {
             let f = get_varint(r, "entry flags")? as u32;
             if f == 0 {
                 let err = get_varint(r, "end-of-list io_error")?;
-                self.trailer.io_error |= err & IOERR_VALID_MASK;
+                self.trailer.io_error |= err & IoError::VALID_MASK;
                 self.ended = true;
                 return Ok(None);
             }
@@ -128,7 +126,7 @@ impl FlistDecoder {
                     return Err(FlistError::BadFlags { flags: f });
                 }
                 let err = get_varint(r, "end-of-list io_error")?;
-                self.trailer.io_error |= err & IOERR_VALID_MASK;
+                self.trailer.io_error |= err & IoError::VALID_MASK;
                 self.ended = true;
                 return Ok(None);
             }
@@ -410,7 +408,7 @@ impl FlistDecoder {
         }
         if o.protocol < 30 {
             let err = get_int(r, "io_error")?;
-            self.trailer.io_error |= err & IOERR_VALID_MASK;
+            self.trailer.io_error |= err & IoError::VALID_MASK;
         }
         Ok(self.trailer.clone())
     }

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 
-use crate::session::wire::encode_varlong;
 use crate::transfer::flist::entry::FileEntry;
 use crate::transfer::flist::error::{show, FlistError};
 use crate::transfer::flist::ids::{IdKind, IdList, IdNamer, SystemIdNamer};
@@ -13,6 +12,7 @@ use crate::transfer::flist::options::FlistOptions;
 use crate::transfer::flist::wire30::{put_int, put_longint, put_shortint, put_varint, put_varint30, put_varlong30};
 use crate::transfer::flist::xmit::*;
 use crate::transfer::flist::MAXPATHLEN;
+use oxrsyncd_protocol::wire::encode_varlong;
 
 /// Encodes entries in sending order. One encoder per list: its state must
 /// match the receiver's decoder byte for byte.

@@ -1,12 +1,12 @@
 //! Protocol-switched primitives the file list uses on top of
-//! `crate::session::wire`: int below 30 / varint from 30 ("varint30"),
+//! `oxrsyncd_protocol::wire`: int below 30 / varint from 30 ("varint30"),
 //! longint below 30 / varlong from 30 ("varlong30"), plus single bytes and
 //! 16-bit shorts. Writers append to a `Vec<u8>`, which cannot fail.
 
 use std::io::Read;
 
-use crate::session::wire::{encode_varint, encode_varlong, read_int, read_longint, read_varint, read_varlong};
 use crate::transfer::flist::error::FlistError;
+use oxrsyncd_protocol::wire::{encode_varint, encode_varlong, read_int, read_longint, read_varint, read_varlong};
 
 /// Append a little-endian int32.
 pub fn put_int(out: &mut Vec<u8>, x: i32) {

@@ -11,9 +11,9 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 
 use crate::transfer::flist::FileEntry;
-use crate::transfer::message::{cat, syserr};
 use crate::transfer::module_dir::ModuleDir;
 use crate::transfer::receive::ReceiveSetup;
+use oxrsyncd_protocol::message::{cat, syserr};
 
 /// Permission bits rsync transfers (upstream CHMOD_BITS).
 const CHMOD_BITS: u32 = 0o7777;

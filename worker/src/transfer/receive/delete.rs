@@ -11,12 +11,12 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::session::multiplex::MsgTag;
 use crate::transfer::filter::FilterList;
 use crate::transfer::flist::f_name_cmp;
-use crate::transfer::message::{cat, syserr};
 use crate::transfer::receive::backup::Kept;
 use crate::transfer::receive::Shared;
+use oxrsyncd_protocol::message::{cat, syserr};
+use oxrsyncd_protocol::mux::MsgTag;
 
 /// Deletion counts, as upstream's `stats.deleted_*` (`files` counts all).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -35,7 +35,7 @@ impl Destination {
         self.created
             .as_ref()
             .filter(|_| self.verbose)
-            .map(|d| crate::transfer::message::cat(&[b"created directory ", d, b"\n"]))
+            .map(|d| oxrsyncd_protocol::message::cat(&[b"created directory ", d, b"\n"]))
     }
 
     /// The module-relative path of list entry `name`.

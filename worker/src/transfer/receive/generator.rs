@@ -11,22 +11,22 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 
 use crate::transfer::fake_super::Seen;
-use crate::transfer::message::{cat, fname_in, syserr};
+use oxrsyncd_protocol::message::{cat, fname_in, syserr};
 use std::path::Path;
 use std::sync::mpsc::Receiver;
 
-use crate::session::multiplex::MsgTag;
 use crate::transfer::delta::sums::SUM_LENGTH;
 use crate::transfer::delta::{sum_sizes_sqroot, write_block_sums, write_sum_head, FileSum, SumHead, SumSizing};
 use crate::transfer::flist::FileEntry;
-use crate::transfer::item;
-use crate::transfer::ndx::{NdxCodec, NDX_DONE};
 use crate::transfer::options::{AltDest, DeleteTiming};
 use crate::transfer::receive::alt_dest::Match;
 use crate::transfer::receive::delete::Deleter;
 use crate::transfer::receive::fuzzy::Candidate;
 use crate::transfer::receive::{attrs, ReceiveError, Shared, ToGenerator};
-use crate::transfer::walk::IOERR_GENERAL;
+use oxrsyncd_protocol::item::{self, basis, write_ndx_and_attrs};
+use oxrsyncd_protocol::mux::MsgTag;
+use oxrsyncd_protocol::ndx::{NdxCodec, NDX_DEL_STATS, NDX_DONE};
+use oxrsyncd_protocol::IoError;
 
 /// How the generator compares an existing file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +72,7 @@ pub fn run<W: Write>(shared: &Shared<'_, W>, from_receiver: Receiver<ToGenerator
     let o = shared.setup.options;
     let deleter = o.delete_mode.then(|| {
         let listed = shared.files.iter().filter(|f| f.active).map(|f| f.entry.name.clone()).collect();
-        let io_error = shared.sender_io_error & IOERR_GENERAL != 0 && !o.ignore_errors;
+        let io_error = shared.sender_io_error & IoError::General.bit() != 0 && !o.ignore_errors;
         Deleter::new(listed, &shared.client_filters, io_error, o.max_delete)
     });
     let mut g = Generator {
@@ -162,7 +162,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             match from_receiver.recv() {
                 Ok(ToGenerator::PhaseDone | ToGenerator::ReceiverDone | ToGenerator::GoodbyeAnswered) => count -= 1,
                 Ok(ToGenerator::Redo(ndx)) => {
-                    self.io_error |= IOERR_GENERAL;
+                    self.io_error |= IoError::General.bit();
                     let name = &self.shared.files[ndx as usize].entry.name;
                     let text = cat(&[b"ERROR: ", name, b" failed verification -- update discarded.\n"]);
                     self.shared.message(MsgTag::ErrorXfer, text)?;
@@ -176,7 +176,6 @@ impl<'s, W: Write> Generator<'s, '_, W> {
     /// Protocol >= 31: the deletion stats (with --delete) and the phase end
     /// that closes deleting.
     fn write_delete_done(&mut self) -> io::Result<()> {
-        const NDX_DEL_STATS: i32 = -3;
         let Some(stats) = self.deleter.as_ref().map(|d| d.stats) else {
             return self.write_done(1);
         };
@@ -184,7 +183,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         self.ndx_out.write(&mut *out, NDX_DEL_STATS)?;
         let plain = stats.files - stats.dirs - stats.symlinks - stats.devices - stats.specials;
         for n in [plain, stats.dirs, stats.symlinks, stats.devices, stats.specials] {
-            crate::session::wire::write_varint(&mut *out, n)?;
+            oxrsyncd_protocol::wire::write_varint(&mut *out, n)?;
         }
         self.ndx_out.write(&mut *out, NDX_DONE)?;
         out.flush()
@@ -360,7 +359,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             return Ok(());
         }
         let mut out = self.shared.out.lock().unwrap_or_else(|e| e.into_inner());
-        crate::transfer::sender::write_ndx_and_attrs(&mut *out, &mut self.ndx_out, ndx as i32, iflags, None, xname, protocol)
+        write_ndx_and_attrs(&mut *out, &mut self.ndx_out, ndx as i32, iflags, None, xname, protocol)
     }
 
     /// Upstream's `full_fname` of module-relative `rel` (`"."` for the
@@ -371,7 +370,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
     }
 
     fn report(&mut self, text: impl AsRef<[u8]>) -> io::Result<()> {
-        self.io_error |= IOERR_GENERAL;
+        self.io_error |= IoError::General.bit();
         self.shared.message(MsgTag::ErrorXfer, text)
     }
 
@@ -727,9 +726,9 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             None
         };
         let (basis_rel, existing, basis_type) = match (&partial, &alt, &fuzzy) {
-            (Some(p), _, _) => (p.clone(), s.look(p), Some(crate::transfer::receive::staging::BASIS_PARTIAL_DIR)),
+            (Some(p), _, _) => (p.clone(), s.look(p), Some(basis::PARTIAL_DIR)),
             (None, Some((j, path)), _) => (path.clone(), s.look(path), Some(*j)),
-            (None, None, Some((i, path, _))) => (path.clone(), s.look(path), Some(FNAMECMP_FUZZY + *i)),
+            (None, None, Some((i, path, _))) => (path.clone(), s.look(path), Some(basis::FUZZY + *i)),
             (None, None, None) => (rel.clone(), target.clone(), None),
         };
         let xname = fuzzy.as_ref().map(|(_, _, name)| name.as_slice());
@@ -761,7 +760,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             // -n: the item alone (upstream's !do_xfers); no sums, and the
             // client sends no data.
             let mut out = s.out.lock().unwrap_or_else(|e| e.into_inner());
-            crate::transfer::sender::write_ndx_and_attrs(&mut *out, &mut self.ndx_out, i as i32, iflags, basis_type, xname, protocol)?;
+            write_ndx_and_attrs(&mut *out, &mut self.ndx_out, i as i32, iflags, basis_type, xname, protocol)?;
             return Ok(());
         }
         // --append (first pass): the head alone says how much we keep; the
@@ -774,7 +773,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 .and_then(|m| sum_sizes_sqroot(m.len(), protocol, xfer_sum_len, sizing))
                 .unwrap_or_default();
             let mut out = s.out.lock().unwrap_or_else(|e| e.into_inner());
-            crate::transfer::sender::write_ndx_and_attrs(&mut *out, &mut self.ndx_out, i as i32, iflags, basis_type, xname, protocol)?;
+            write_ndx_and_attrs(&mut *out, &mut self.ndx_out, i as i32, iflags, basis_type, xname, protocol)?;
             write_sum_head(&mut *out, &head, protocol)?;
             return Ok(());
         }
@@ -786,7 +785,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             _ => None,
         };
         let mut out = s.out.lock().unwrap_or_else(|e| e.into_inner());
-        crate::transfer::sender::write_ndx_and_attrs(&mut *out, &mut self.ndx_out, i as i32, iflags, basis_type, xname, protocol)?;
+        write_ndx_and_attrs(&mut *out, &mut self.ndx_out, i as i32, iflags, basis_type, xname, protocol)?;
         match sums {
             Some(sums) => write_block_sums(&mut *out, &sums, protocol)?,
             None => write_sum_head(&mut *out, &SumHead::default(), protocol)?,
@@ -1075,9 +1074,6 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         Ok(())
     }
 }
-
-/// Upstream's FNAMECMP_FUZZY: a `--fuzzy` basis (plus the list it came from).
-const FNAMECMP_FUZZY: u8 = 0x83;
 
 /// The regular files of directory `dir`, sorted by name (upstream's
 /// `get_dirlist`, filters ignored).

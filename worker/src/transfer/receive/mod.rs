@@ -41,18 +41,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
 
 use crate::identity::ModuleIdentity;
-use crate::session::multiplex::MsgTag;
-use crate::session::protocol_setup::{compat, Negotiated};
 use crate::transfer::chmod::ChmodRules;
 use crate::transfer::delta::{ChecksumKind, ChecksumParams, Compression};
-use crate::transfer::demux::DemuxReader;
 use crate::transfer::filter::{FilterError, FilterList};
 use crate::transfer::flist::sort::{sort_and_mark_duplicates, SortedEntry};
 use crate::transfer::flist::{FlistDecoder, FlistOptions};
 use crate::transfer::io_timeout::{IdlePolicy, IdleReader};
 use crate::transfer::module_root::ModuleRoot;
-use crate::transfer::mux_out::MuxOut;
 use crate::transfer::options::TransferOptions;
+use oxrsyncd_protocol::mux::DemuxReader;
+use oxrsyncd_protocol::mux::MsgTag;
+use oxrsyncd_protocol::mux::MuxOut;
+use oxrsyncd_protocol::setup::{compat, Negotiated};
 
 /// Everything a push needs from the session.
 pub struct ReceiveSetup<'a> {
@@ -543,16 +543,16 @@ impl<W: Write> Shared<'_, W> {
             return Ok(());
         }
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        out.message_ahead(crate::session::multiplex::MsgTag::Success, &(ndx as i32).to_le_bytes())
+        out.message_ahead(oxrsyncd_protocol::mux::MsgTag::Success, &(ndx as i32).to_le_bytes())
     }
 
     /// Send a message for the user (MSG_INFO), flushed.
     pub fn info(&self, text: impl AsRef<[u8]>) -> io::Result<()> {
-        self.message(crate::session::multiplex::MsgTag::Info, text)
+        self.message(oxrsyncd_protocol::mux::MsgTag::Info, text)
     }
 
     /// Send a message of `tag`, flushed.
-    pub fn message(&self, tag: crate::session::multiplex::MsgTag, text: impl AsRef<[u8]>) -> io::Result<()> {
+    pub fn message(&self, tag: oxrsyncd_protocol::mux::MsgTag, text: impl AsRef<[u8]>) -> io::Result<()> {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         out.message(tag, text.as_ref())?;
         out.flush()

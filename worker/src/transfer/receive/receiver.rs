@@ -14,23 +14,19 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 
-use crate::session::multiplex::MsgTag;
-use crate::session::wire::read_vstring;
 use crate::transfer::delta::apply::{apply_tokens, verify_file_sum};
 use crate::transfer::delta::{apply_delta, read_sum_head, DeltaError, FileSum, SumHead, TokenReader};
-use crate::transfer::demux::DemuxReader;
 use crate::transfer::flist::FileEntry;
-use crate::transfer::item;
-use crate::transfer::message::{cat, fname_in, syserr};
 use crate::transfer::module_dir::ModuleDir;
-use crate::transfer::ndx::{NdxCodec, NDX_DONE};
 use crate::transfer::receive::output::{FileWriter, InPlace};
-use crate::transfer::receive::staging::{Staging, BASIS_PARTIAL_DIR};
+use crate::transfer::receive::staging::Staging;
 use crate::transfer::receive::{attrs, ReceiveError, ReceiveStats, Shared, ToGenerator};
-use crate::transfer::walk::IOERR_GENERAL;
-
-/// Upstream's FNAMECMP_FUZZY: the basis named by the item's xname.
-const FNAMECMP_FUZZY: u8 = 0x83;
+use oxrsyncd_protocol::item::{self, basis, ItemAttrs};
+use oxrsyncd_protocol::message::{cat, fname_in, syserr};
+use oxrsyncd_protocol::mux::DemuxReader;
+use oxrsyncd_protocol::mux::MsgTag;
+use oxrsyncd_protocol::ndx::{NdxCodec, NDX_DONE};
+use oxrsyncd_protocol::IoError;
 
 /// A temporary file that is removed unless it was renamed into place.
 struct TempFile<'d> {
@@ -85,23 +81,11 @@ pub fn run<R: Read, W: Write>(
                 shared.files.len() as i64 - 1
             )));
         }
-        let iflags = if protocol >= 29 {
-            let mut b = [0u8; 2];
-            input.read_exact(&mut b)?;
-            u16::from_le_bytes(b)
-        } else {
-            item::TRANSFER
-        };
-        let mut basis_type = None;
-        if iflags & item::BASIS_TYPE_FOLLOWS != 0 {
-            let mut b = [0u8; 1];
-            input.read_exact(&mut b)?;
-            basis_type = Some(b[0]);
-        }
-        let mut xname = None;
-        if iflags & item::XNAME_FOLLOWS != 0 {
-            xname = Some(read_vstring(input, 4096)?);
-        }
+        let ItemAttrs {
+            iflags,
+            basis: basis_type,
+            xname,
+        } = ItemAttrs::read(input, protocol)?;
         admissible(shared, ndx as usize)?;
         if iflags & item::TRANSFER == 0 || shared.setup.options.dry_run {
             // The client echoing an itemized entry back (for its log), or
@@ -139,11 +123,11 @@ pub fn run<R: Read, W: Write>(
             }
             Received::Failed if phase == 0 => tell(ToGenerator::Redo(ndx))?,
             Received::Failed => {
-                stats.io_error |= IOERR_GENERAL;
+                stats.io_error |= IoError::General.bit();
                 let text = cat(&[b"ERROR: ", &e.name, b" failed verification -- update discarded.\n"]);
                 shared.message(MsgTag::ErrorXfer, text)?;
             }
-            Received::Refused => stats.io_error |= IOERR_GENERAL,
+            Received::Refused => stats.io_error |= IoError::General.bit(),
         }
     }
     // Below protocol 29 there is no phase 2: delayed files go in now.
@@ -275,10 +259,10 @@ impl<'s> Incoming<'s> {
 fn basis_path<W: Write>(s: &Shared<'_, W>, rel: &Path, basis_type: Option<u8>, xname: Option<&[u8]>) -> PathBuf {
     let plain_name = xname.filter(|x| !x.is_empty() && !x.contains(&b'/') && *x != b"..");
     let found = match (basis_type, &s.alt_dests) {
-        (Some(BASIS_PARTIAL_DIR), _) => s.staging.partial_path(rel),
+        (Some(basis::PARTIAL_DIR), _) => s.staging.partial_path(rel),
         (Some(j), Some(alt)) if j < 0x80 => alt.path(usize::from(j), rel),
-        (Some(t), alt) if t >= FNAMECMP_FUZZY => plain_name.and_then(|x| {
-            let dir = match (usize::from(t - FNAMECMP_FUZZY), alt) {
+        (Some(t), alt) if t >= basis::FUZZY => plain_name.and_then(|x| {
+            let dir = match (usize::from(t - basis::FUZZY), alt) {
                 (0, _) => Some(rel.to_path_buf()),
                 (i, Some(alt)) => alt.path(i - 1, rel),
                 _ => None,
@@ -491,7 +475,7 @@ fn finish_delayed<W: Write>(s: &Shared<'_, W>, delayed: &mut Vec<Delayed>, stats
                 s.confirm(ndx, true)?;
             }
             Err(err) => {
-                stats.io_error |= IOERR_GENERAL;
+                stats.io_error |= IoError::General.bit();
                 let shown = fname_in(rel.as_os_str().as_bytes(), s.setup.module_name);
                 let from = partial.as_os_str().as_bytes();
                 let text = syserr("receiver", &cat(&[b"rename failed for ", &shown, b" (from ", from, b")"]), &err);

@@ -14,10 +14,6 @@ use crate::transfer::module_root::ModuleRoot;
 use crate::transfer::options::TransferOptions;
 use crate::transfer::walk::{operator_path, sanitize};
 
-/// Upstream's FNAMECMP_PARTIAL_DIR: the basis named by the byte that
-/// follows ITEM_BASIS_TYPE_FOLLOWS.
-pub const BASIS_PARTIAL_DIR: u8 = 0x81;
-
 /// The push's staging places.
 #[derive(Debug, Default)]
 pub struct Staging {

@@ -19,7 +19,7 @@ fn raw_entry(name: &[u8], mode: u32) -> Vec<u8> {
     let mut v = vec![0x80, 0x18]; // varint XMIT_SAME_UID|XMIT_SAME_GID (no SAME_TIME)
     if name.len() > 255 {
         v[1] |= XMIT_LONG_NAME as u8;
-        v.extend_from_slice(&crate::session::wire::encode_varint(name.len() as i32));
+        v.extend_from_slice(&oxrsyncd_protocol::wire::encode_varint(name.len() as i32));
     } else {
         v.push(name.len() as u8);
     }
@@ -92,7 +92,7 @@ fn rejects_overlong_names_and_bad_prefixes() {
     ));
     // negative long-name length
     let mut bytes = vec![0x80, XMIT_LONG_NAME as u8 | 0x18];
-    bytes.extend_from_slice(&crate::session::wire::encode_varint(-5));
+    bytes.extend_from_slice(&oxrsyncd_protocol::wire::encode_varint(-5));
     assert!(decode_all(o, &bytes).is_err());
 }
 
@@ -110,25 +110,25 @@ fn rejects_bad_modes_sizes_links_and_root() {
     assert!(matches!(e, FlistError::RootNotDir { .. } | FlistError::Io { .. }), "{e}");
     // symlink target longer than MAXPATHLEN
     let mut bytes = raw_entry(b"l", S_IFLNK | 0o777);
-    bytes.extend_from_slice(&crate::session::wire::encode_varint(5000));
+    bytes.extend_from_slice(&oxrsyncd_protocol::wire::encode_varint(5000));
     assert!(matches!(decode_all(o.clone(), &bytes).unwrap_err(), FlistError::BadLength { .. }));
     let mut bytes = raw_entry(b"l", S_IFLNK | 0o777);
-    bytes.extend_from_slice(&crate::session::wire::encode_varint(-1));
+    bytes.extend_from_slice(&oxrsyncd_protocol::wire::encode_varint(-1));
     assert!(matches!(decode_all(o.clone(), &bytes).unwrap_err(), FlistError::BadLength { .. }));
     // negative size
     let mut bytes = vec![0x80, 0x18, 1, b'a'];
-    bytes.extend_from_slice(&crate::session::wire::encode_varlong(-7, 3));
+    bytes.extend_from_slice(&oxrsyncd_protocol::wire::encode_varlong(-7, 3));
     bytes.extend_from_slice(&[0, 0, 0, 0]);
     bytes.extend_from_slice(&((S_IFREG | 0o644) as i32).to_le_bytes());
     bytes.extend_from_slice(&[0; 16]);
     assert!(matches!(decode_all(o.clone(), &bytes).unwrap_err(), FlistError::BadLength { .. }));
     // nsec out of range
     let mut bytes = vec![0x80 | 0x20, 0x18, 1, b'a', 0, 0, 0, 0, 0, 0, 0];
-    bytes.extend_from_slice(&crate::session::wire::encode_varint(1_000_000_000));
+    bytes.extend_from_slice(&oxrsyncd_protocol::wire::encode_varint(1_000_000_000));
     assert!(matches!(decode_all(o.clone(), &bytes).unwrap_err(), FlistError::BadLength { .. }));
     // hard-link follower pointing forward
     let mut bytes = vec![0x82, 0x18, 1, b'a'];
-    bytes.extend_from_slice(&crate::session::wire::encode_varint(0));
+    bytes.extend_from_slice(&oxrsyncd_protocol::wire::encode_varint(0));
     assert!(matches!(decode_all(o, &bytes).unwrap_err(), FlistError::BadHlinkIndex { .. }));
     // io_error end form without safe flist at protocol 30 (byte flags)
     let o30 = FlistOptions {

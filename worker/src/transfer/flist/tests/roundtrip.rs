@@ -358,7 +358,7 @@ fn encoder_refuses_unencodable_entries() {
 
 #[test]
 fn inc_recurse_lists_share_state_and_hard_links_span_lists() {
-    use crate::session::wire::{encode_varint, encode_varlong};
+    use oxrsyncd_protocol::wire::{encode_varint, encode_varlong};
     let o = FlistOptions {
         protocol: 31,
         varint_flags: true,

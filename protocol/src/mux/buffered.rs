@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 
-use crate::session::multiplex::{MsgTag, MuxWriter};
+use super::{MsgTag, MuxWriter};
 
 /// Data buffered before a frame is written.
 const FRAME_DATA: usize = 32 * 1024;

@@ -5,23 +5,7 @@
 
 use std::io::{self, Write};
 
-/// Message tags we send (upstream's `enum msgcode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum MsgTag {
-    Data = 0,
-    ErrorXfer = 1,
-    Info = 2,
-    Error = 3,
-    Warning = 4,
-    IoError = 22,
-    IoTimeout = 33,
-    Noop = 42,
-    ErrorExit = 86,
-    Success = 100,
-    Deleted = 101,
-    NoSend = 102,
-}
+use super::MsgTag;
 
 /// Largest payload one frame may carry.
 pub const MAX_FRAME: usize = 0x00FF_FFFF;

@@ -7,18 +7,12 @@ use std::io::{self, Read};
 
 use tracing::info;
 
-/// Tags we may receive.
-mod tag {
-    pub const DATA: u8 = 0;
-    pub const ERROR_XFER: u8 = 1;
-    pub const INFO: u8 = 2;
-    pub const ERROR: u8 = 3;
-    pub const WARNING: u8 = 4;
-    pub const IO_ERROR: u8 = 22;
-    pub const NOOP: u8 = 42;
-    pub const SUCCESS: u8 = 100;
-    pub const ERROR_EXIT: u8 = 86;
-}
+use super::MsgTag;
+
+/// How a reader that keeps MSG_SUCCESS indexes pays for each one kept
+/// (4 bytes): the caller's memory budget, so a stream of them cannot grow
+/// without bound. An error ends the read with that error.
+pub type SuccessCharge = fn(usize) -> io::Result<()>;
 
 /// Reads the data stream out of a multiplexed input (or passes a plain one through).
 pub struct DemuxReader<R: Read> {
@@ -32,11 +26,12 @@ pub struct DemuxReader<R: Read> {
     /// Indexes the client received completely (MSG_SUCCESS, sent with
     /// `--remove-source-files`), not yet acted on.
     pub successes: Vec<i32>,
-    /// Whether MSG_SUCCESS is kept at all: only a sender whose session
-    /// negotiated `--remove-source-files` acts on it; anywhere else a
-    /// client's MSG_SUCCESS is dropped as upstream drops it, so a stream
-    /// of them cannot pile up.
-    keep_successes: bool,
+    /// Whether MSG_SUCCESS is kept at all, and what each kept index is
+    /// charged to: only a sender whose session negotiated
+    /// `--remove-source-files` acts on it; anywhere else a client's
+    /// MSG_SUCCESS is dropped as upstream drops it, so a stream of them
+    /// cannot pile up.
+    keep_successes: Option<SuccessCharge>,
 }
 
 /// The client ended the session with MSG_ERROR_EXIT.
@@ -52,14 +47,15 @@ impl<R: Read> DemuxReader<R> {
             data_left: 0,
             client_io_error: 0,
             successes: Vec::new(),
-            keep_successes: false,
+            keep_successes: None,
         }
     }
 
     /// Keep the client's MSG_SUCCESS indexes for the caller (a sender
-    /// with `--remove-source-files`).
-    pub fn keeping_successes(mut self, keep: bool) -> Self {
-        self.keep_successes = keep;
+    /// with `--remove-source-files`), each charged with `charge`; `None`
+    /// drops them.
+    pub fn keeping_successes(mut self, charge: Option<SuccessCharge>) -> Self {
+        self.keep_successes = charge;
         self
     }
 
@@ -102,7 +98,7 @@ impl<R: Read> DemuxReader<R> {
                     format!("unexpected tag {tag} in multiplexed input"),
                 ));
             };
-            if tag == tag::DATA {
+            if tag == MsgTag::Data as u8 {
                 self.data_left = len;
                 continue;
             }
@@ -114,33 +110,33 @@ impl<R: Read> DemuxReader<R> {
                 ));
             }
             self.inner.read_exact(&mut payload)?;
-            self.handle_message(tag, &payload)?;
+            self.handle_message(MsgTag::from_wire(tag), tag, &payload)?;
         }
         Ok(())
     }
 
-    fn handle_message(&mut self, tag: u8, payload: &[u8]) -> io::Result<()> {
+    fn handle_message(&mut self, tag: Option<MsgTag>, raw_tag: u8, payload: &[u8]) -> io::Result<()> {
         let int = || payload.get(..4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(0);
         match tag {
-            tag::NOOP => {}
-            tag::IO_ERROR => self.client_io_error |= int(),
-            tag::SUCCESS if payload.len() == 4 => {
-                if self.keep_successes {
-                    crate::transfer::budget::charge(4, "the client's MSG_SUCCESS list").map_err(io::Error::other)?;
+            Some(MsgTag::Noop) => {}
+            Some(MsgTag::IoError) => self.client_io_error |= int(),
+            Some(MsgTag::Success) if payload.len() == 4 => {
+                if let Some(charge) = self.keep_successes {
+                    charge(4)?;
                     self.successes.push(int());
                 }
             }
-            tag::ERROR_EXIT => return Err(io::Error::other(ClientAborted(int()))),
-            tag::INFO | tag::ERROR | tag::WARNING | tag::ERROR_XFER => {
+            Some(MsgTag::ErrorExit) => return Err(io::Error::other(ClientAborted(int()))),
+            Some(MsgTag::Info | MsgTag::Error | MsgTag::Warning | MsgTag::ErrorXfer) => {
                 // The client's words, cut to a line's worth (the log
                 // format escapes what could forge a line).
                 let text = String::from_utf8_lossy(&payload[..payload.len().min(1024)]);
                 info!("client said: {}", text.trim_end());
             }
-            other => {
+            _ => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!("unexpected message {other} from the client"),
+                    format!("unexpected message {raw_tag} from the client"),
                 ));
             }
         }
@@ -209,8 +205,10 @@ mod tests {
         let mut dropped = DemuxReader::new(&input[..], true);
         dropped.read_exact(&mut [0u8; 1]).unwrap();
         assert!(dropped.successes.is_empty(), "a push or a plain pull keeps none");
-        let mut kept = DemuxReader::new(&input[..], true).keeping_successes(true);
+        let mut kept = DemuxReader::new(&input[..], true).keeping_successes(Some(|_| Ok(())));
         kept.read_exact(&mut [0u8; 1]).unwrap();
         assert_eq!(kept.successes.len(), 1000);
+        let mut refused = DemuxReader::new(&input[..], true).keeping_successes(Some(|_| Err(io::Error::other("over budget"))));
+        assert!(refused.read_exact(&mut [0u8; 1]).is_err(), "the charge's refusal ends the read");
     }
 }

@@ -4,8 +4,32 @@
 
 use std::io::{self, Read, Write};
 
-use super::server_options::ServerOptions;
-use super::wire::{read_vstring, write_int, write_varint, write_vstring};
+use crate::wire::{read_vstring, write_int, write_varint, write_vstring};
+
+/// The parts of the client's options that shape protocol setup (the
+/// worker derives them from its one parse of the option list).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetupOptions {
+    /// `--sender`: the client pulls, so we send.
+    pub we_send: bool,
+    /// The capability letters after `-e.` (e.g. `iLsfxCIvu`); empty for old clients.
+    pub capabilities: String,
+    /// `-z` / `--compress` (or a compress choice) was given.
+    pub compress: bool,
+    /// `--checksum-choice=NAME` forced by the client.
+    pub checksum_choice: Option<String>,
+    /// `--compress-choice=NAME` forced by the client.
+    pub compress_choice: Option<String>,
+    /// `--files-from` was given.
+    pub files_from: bool,
+}
+
+impl SetupOptions {
+    /// Whether the client announced capability letter `c`.
+    pub fn has_capability(&self, c: char) -> bool {
+        self.capabilities.contains(c)
+    }
+}
 
 /// Compat flag bits (upstream's CF_*).
 pub mod compat {
@@ -50,27 +74,9 @@ pub enum SetupError {
     Io(#[from] io::Error),
 }
 
-/// Whether this session may use incremental recursion: upstream's
-/// `set_allow_inc_recurse` for a server, decided from the client's whole
-/// option list (`raw_options`, everything before the lone `.`). It needs
-/// `-r` (the client sends it as `r` in its short options), no
-/// `--use-qsort` (its unstable sort would break the per-directory lists'
-/// agreement) and the client's `i` capability (a client run with
-/// `--no-inc-recursive` leaves it out). A receiving server would also
-/// refuse it for `--delete-before`/`--delete-after`, `--delay-updates` and
-/// `--prune-empty-dirs`; our receiving side has no incremental recursion
-/// yet, so a push never gets it.
-pub fn allow_inc_recurse(raw_options: &[String], options: &ServerOptions) -> bool {
-    if !options.we_send {
-        return false;
-    }
-    let transfer = crate::transfer::options::TransferOptions::parse(raw_options);
-    transfer.recursive && !raw_options.iter().any(|o| o == "--use-qsort") && options.has_capability('i')
-}
-
 /// Compat flags for this client, incremental recursion aside (see
 /// [`setup_protocol_with`]).
-pub fn compat_flags_for(options: &ServerOptions) -> i32 {
+pub fn compat_flags_for(options: &SetupOptions) -> i32 {
     let mut flags = compat::SYMLINK_TIMES;
     for (letter, bit) in [
         ('f', compat::SAFE_FLIST),
@@ -93,21 +99,21 @@ pub fn setup_protocol<R: Read, W: Write>(
     reader: &mut R,
     writer: &mut W,
     protocol: u32,
-    options: &ServerOptions,
+    options: &SetupOptions,
     seed: i32,
 ) -> Result<Negotiated, SetupError> {
     setup_protocol_with(reader, writer, protocol, options, false, seed)
 }
 
-/// Run setup on the raw (not yet multiplexed) stream; `inc_recurse` (from
-/// [`allow_inc_recurse`]) sets CF_INC_RECURSE, which exists from protocol
+/// Run setup on the raw (not yet multiplexed) stream; `inc_recurse` (the
+/// worker's decision) sets CF_INC_RECURSE, which exists from protocol
 /// 30 only. The transfer reads the decision back from
 /// `Negotiated::compat_flags`.
 pub fn setup_protocol_with<R: Read, W: Write>(
     reader: &mut R,
     writer: &mut W,
     protocol: u32,
-    options: &ServerOptions,
+    options: &SetupOptions,
     inc_recurse: bool,
     seed: i32,
 ) -> Result<Negotiated, SetupError> {
@@ -177,13 +183,19 @@ fn choose(kind: &'static str, client: &str, ours: &'static str) -> Result<String
 mod tests {
     use super::*;
 
-    fn opts(v: &[&str]) -> ServerOptions {
-        ServerOptions::parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    /// A client's setup options: `we_send`, its capability letters, `-z`.
+    fn opts(we_send: bool, capabilities: &str, compress: bool) -> SetupOptions {
+        SetupOptions {
+            we_send,
+            capabilities: capabilities.to_string(),
+            compress,
+            ..SetupOptions::default()
+        }
     }
 
     #[test]
     fn modern_client_negotiates_lists() {
-        let o = opts(&["--server", "--sender", "-vlogDtprze.iLsfxCIvu"]);
+        let o = opts(true, "iLsfxCIvu", true);
         let mut client = Vec::new();
         write_vstring(&mut client, b"xxh128 xxh3 xxh64 md5 md4 sha1").unwrap();
         write_vstring(&mut client, b"zstd lz4 zlibx zlib").unwrap();
@@ -194,7 +206,7 @@ mod tests {
         // varint flags (0x1AA: 2 bytes), both lists, then the seed.
         let flags = compat_flags_for(&o);
         assert_eq!(flags & compat::INC_RECURSE, 0);
-        let mut expected = super::super::wire::encode_varint(flags);
+        let mut expected = crate::wire::encode_varint(flags);
         write_vstring(&mut expected, CHECKSUM_LIST.as_bytes()).unwrap();
         write_vstring(&mut expected, COMPRESS_LIST.as_bytes()).unwrap();
         expected.extend_from_slice(&0x01020304i32.to_le_bytes());
@@ -203,7 +215,7 @@ mod tests {
 
     #[test]
     fn old_protocol_sends_only_the_seed() {
-        let o = opts(&["--server", "--sender", "-vlogDtpr"]);
+        let o = opts(true, "", false);
         let mut out = Vec::new();
         let n = setup_protocol(&mut &[][..], &mut out, 29, &o, 7).unwrap();
         assert_eq!(out, 7i32.to_le_bytes());
@@ -212,24 +224,14 @@ mod tests {
     }
 
     #[test]
-    fn inc_recurse_like_upstream() {
-        let raw = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let allowed = |v: &[&str]| allow_inc_recurse(&raw(v), &opts(v));
-        assert!(allowed(&["--server", "--sender", "-vlogDtpre.iLsfxCIvu"]));
-        // No -r, --no-inc-recursive (no `i`), --use-qsort, an old client, a push.
-        assert!(!allowed(&["--server", "--sender", "-vlogDtpe.iLsfxCIvu"]));
-        assert!(!allowed(&["--server", "--sender", "-vlogDtpre.LsfxCIvu"]));
-        assert!(!allowed(&["--server", "--sender", "-vlogDtpre.iLsfxCIvu", "--use-qsort"]));
-        assert!(!allowed(&["--server", "--sender", "-vlogDtpr"]));
-        assert!(!allowed(&["--server", "-vlogDtpre.iLsfxCIvu"]));
-
-        let o = opts(&["--server", "--sender", "-vlogDtpre.iLsfxCIvu"]);
+    fn inc_recurse_sets_its_flag_from_protocol_30_only() {
+        let o = opts(true, "iLsfxCIvu", false);
         let mut client = Vec::new();
         write_vstring(&mut client, b"md5").unwrap();
         let mut out = Vec::new();
         let n = setup_protocol_with(&mut &client[..], &mut out, 30, &o, true, 9).unwrap();
         assert_eq!(n.compat_flags, compat_flags_for(&o) | compat::INC_RECURSE);
-        assert_eq!(&out[..2], &super::super::wire::encode_varint(n.compat_flags)[..]);
+        assert_eq!(&out[..2], &crate::wire::encode_varint(n.compat_flags)[..]);
         // Below 30 there are no compat flags at all.
         let n = setup_protocol_with(&mut &[][..], &mut Vec::new(), 29, &o, true, 9).unwrap();
         assert_eq!(n.compat_flags, 0);
@@ -237,7 +239,7 @@ mod tests {
 
     #[test]
     fn no_common_checksum_is_an_error() {
-        let o = opts(&["--server", "-re.v"]);
+        let o = opts(false, "v", false);
         let mut client = Vec::new();
         write_vstring(&mut client, b"blake9").unwrap();
         let err = setup_protocol(&mut &client[..], &mut Vec::new(), 31, &o, 1).unwrap_err();

@@ -4,12 +4,18 @@
 
 use std::io::{self, Read, Write};
 
-use crate::session::wire::{read_int, write_int};
+use crate::wire::{read_int, write_int};
 
 /// End of a phase (or of the run).
 pub const NDX_DONE: i32 = -1;
 /// End of the incremental file lists (sent once every directory's list is out).
 pub const NDX_FLIST_EOF: i32 = -2;
+/// Deletion counts follow (five varints), from a generator at protocol 30
+/// on.
+pub const NDX_DEL_STATS: i32 = -3;
+/// `NDX_FLIST_OFFSET - dir_ndx` announces the list of a directory's
+/// contents (incremental recursion).
+pub const NDX_FLIST_OFFSET: i32 = -101;
 
 /// One direction's delta state.
 #[derive(Debug, Clone)]

@@ -12,6 +12,10 @@ pub enum ExitCode {
     FileIo = 11,
     StreamIo = 12,
     Malloc = 22,
+    /// Some files or attributes were not transferred (any transfer error).
+    PartialTransfer = 23,
+    /// Some files vanished before they could be transferred.
+    Vanished = 24,
     Timeout = 30,
 }
 
@@ -27,6 +31,8 @@ impl ExitCode {
             ExitCode::FileIo => "error in file IO",
             ExitCode::StreamIo => "error in rsync protocol data stream",
             ExitCode::Malloc => "error allocating core memory buffers",
+            ExitCode::PartialTransfer => "some files/attrs were not transferred (see previous errors)",
+            ExitCode::Vanished => "some files vanished before they could be transferred",
             ExitCode::Timeout => "timeout in data send/receive",
         }
     }
