@@ -42,6 +42,22 @@ pub fn shown(transfer_name: &[u8], module_path: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Upstream's `rsyserr()` line as text: `rsync: [sender] <msg>: <strerror> (<errno>)`.
+pub fn rsyserr(msg: &str, err: &std::io::Error) -> String {
+    rsyserr_as("sender", msg, err)
+}
+
+/// [`rsyserr`] as another of upstream's roles says it (`receiver`,
+/// `generator`, `Receiver`).
+pub fn rsyserr_as(role: &str, msg: &str, err: &std::io::Error) -> String {
+    String::from_utf8_lossy(&syserr(role, msg.as_bytes(), err)).into_owned()
+}
+
+/// Upstream's `full_fname()` inside a module: `"path" (in module)`.
+pub fn full_fname(path: &str, module: &str) -> String {
+    String::from_utf8_lossy(&fname_in(path, module)).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

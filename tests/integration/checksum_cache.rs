@@ -21,7 +21,7 @@ const SETTLE_WAIT: Duration = Duration::from_millis(2_200);
 /// worker) and the checksum summary logged.
 fn daemons(config: &str) -> (StockDaemon, Daemon) {
     let stock = StockDaemon::start(config);
-    let log = [("OXRSYNCD_LOG", "info,oxrsyncd_worker::transfer::flist_checksums=debug")];
+    let log = [("OXRSYNCD_LOG", "info,oxrsyncd_worker::transfer::send::flist_checksums=debug")];
     let ours = Daemon::start_with_env(config, &["--workers=1"], &log);
     (stock, ours)
 }

@@ -21,13 +21,13 @@ pub mod handshake {
 
 /// The client's options and what the session derives from them.
 pub mod options {
-    pub use crate::transfer::chmod::ChmodRules;
-    pub use crate::transfer::options::TransferOptions;
+    pub use crate::transfer::fs::paths::{module_relative, operator_path, sanitize_bytes};
+    pub use crate::transfer::options::chmod::ChmodRules;
+    pub use crate::transfer::options::client::TransferOptions;
+    pub use crate::transfer::options::refuse::{first_refused, used_options};
+    pub use crate::transfer::options::size_arg::parse_size_arg;
     pub use crate::transfer::receive::owners::NameMap;
-    pub use crate::transfer::refuse::{first_refused, used_options};
-    pub use crate::transfer::size_arg::parse_size_arg;
-    pub use crate::transfer::walk::{module_relative, operator_path, sanitize_bytes};
-    pub use crate::transfer::walk_relative::sanitize_keep_dots;
+    pub use crate::transfer::send::walk::relative::sanitize_keep_dots;
     pub use oxrsyncd_protocol::setup::{compat_flags_for, setup_protocol_with, Negotiated, SetupOptions};
 }
 
@@ -53,12 +53,13 @@ pub mod delta {
 /// The rest of what the client sends: multiplexed frames, file indexes,
 /// filter rules and merge files, `--files-from` lists, `-X`/`-A` state.
 pub mod wire {
-    pub use crate::transfer::acls::AclSender;
-    pub use crate::transfer::files_from::{read_from_client, read_from_file};
-    pub use crate::transfer::filter::{Action, FilterList};
-    pub use crate::transfer::filter_merge::{parse_merge_text, DirMerge};
-    pub use crate::transfer::module_root::ModuleRoot;
-    pub use crate::transfer::xattrs::XattrSender;
+    pub use crate::transfer::filter::files_from::{read_from_client, read_from_file};
+    pub use crate::transfer::filter::merge::parse_merge_text;
+    pub use crate::transfer::filter::rules::DirMerge;
+    pub use crate::transfer::filter::rules::{Action, FilterList};
+    pub use crate::transfer::fs::module_root::ModuleRoot;
+    pub use crate::transfer::send::acls::AclSender;
+    pub use crate::transfer::send::xattrs::XattrSender;
     pub use oxrsyncd_protocol::mux::DemuxReader;
     pub use oxrsyncd_protocol::ndx::{NdxCodec, NDX_DONE};
     pub use oxrsyncd_protocol::wire::{read_int, read_varint, write_int, write_varint, write_vstring};

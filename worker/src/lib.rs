@@ -13,6 +13,7 @@ pub mod control;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handshake;
+pub(crate) mod hooks;
 pub mod identity;
 pub(crate) mod least_privilege;
 pub mod listener;

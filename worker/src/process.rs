@@ -101,7 +101,7 @@ fn run(identity: WorkerIdentity, inherited: Inherited) -> Result<(), WorkerStart
     let drain = DrainSignal::new().map_err(WorkerStartError::Drain)?;
     let control = ControlChannel::new(inherited.control);
     control.spawn_reader(drain.clone()).map_err(WorkerStartError::Control)?;
-    crate::transfer::checksum_cache::install(config.global.checksum_cache_entries as usize);
+    crate::transfer::send::checksum_cache::install(config.global.checksum_cache_entries as usize);
     let socket_options = match &config.global.socket_options {
         Some(list) => oxrsyncd_shared::socket_options::parse(list)?,
         None => Vec::new(),

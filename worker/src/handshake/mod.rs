@@ -460,7 +460,7 @@ impl Handshake {
             info!("chdir {} failed", path.display());
             return self.error("chdir failed");
         }
-        if let Some((link, uid)) = crate::transfer::module_root::untrusted_link_in(&path) {
+        if let Some((link, uid)) = crate::transfer::fs::module_root::untrusted_link_in(&path) {
             info!(
                 "chdir {} failed: {} is a symlink owned by uid {}",
                 path.display(),
@@ -474,9 +474,9 @@ impl Handshake {
             // Connection values reach the command in its environment only,
             // never in its command line (a PTR record or user name chosen by
             // the peer must not reach a shell).
-            let env = crate::session::xfer_exec::connection_environment(&vars, &path.to_string_lossy());
+            let env = crate::hooks::connection_environment(&vars, &path.to_string_lossy());
             let keep = crate::least_privilege::mask(&crate::least_privilege::kept(identity.as_ref(), false));
-            if !crate::session::xfer_exec::early(cmd, &env, self.early_input.as_deref().unwrap_or_default(), keep) {
+            if !crate::hooks::early(cmd, &env, self.early_input.as_deref().unwrap_or_default(), keep) {
                 info!("early exec failed");
                 return self.error("early exec failed");
             }

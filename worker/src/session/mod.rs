@@ -3,21 +3,21 @@
 //! The handshake (async or not) ends with a [`SessionRequest`]; from here on
 //! nothing is async. This module owns protocol setup, the multiplexed
 //! output, refusals (`read only`, `write only`) and the orderly end of a
-//! session. A pull runs the sender engine (`crate::transfer::sender`); the
+//! session. A pull runs the sender engine (`crate::transfer::send::sender`); the
 //! push engine is not built yet, so a push gets the full protocol setup and
 //! then a clear error naming what is missing.
-
-pub mod xfer_exec;
 
 use std::io::{self, BufRead, Read, Write};
 use std::time::{Duration, Instant};
 
 use tracing::info;
 
+use crate::hooks;
+
 use crate::handshake::SessionRequest;
-use crate::transfer::io_timeout::{self, IdlePolicy, KeepaliveGate};
-use crate::transfer::options::TransferOptions;
-use crate::transfer::sender::{self, SenderError, SenderSetup, TransferLog};
+use crate::transfer::limits::io_timeout::{self, IdlePolicy, KeepaliveGate};
+use crate::transfer::options::client::TransferOptions;
+use crate::transfer::send::sender::{self, SenderError, SenderSetup, TransferLog};
 use oxrsyncd_protocol::mux::DemuxReader;
 use oxrsyncd_protocol::mux::{MsgTag, MuxWriter};
 use oxrsyncd_protocol::setup::{self as protocol_setup, setup_protocol_with, SetupError, SetupOptions};
@@ -78,23 +78,24 @@ pub fn run<R: BufRead, W: Write + Send>(request: SessionRequest, reader: &mut R,
         .unwrap_or_default();
     let (pre, post) = (settings.pre_xfer_exec.clone(), settings.post_xfer_exec.clone());
     let env = if pre.is_some() || post.is_some() {
-        xfer_exec::environment(&request, &module_path)
+        let addr = request.peer_addr.to_string();
+        hooks::environment(&request.vars(&addr), &module_path, &request.options, request.paths_text())
     } else {
         Vec::new()
     };
     // What the client makes this session hold is charged to one budget,
     // for this thread and the threads it starts (see transfer/budget.rs).
     let mib = usize::try_from(settings.max_session_memory).unwrap_or(usize::MAX >> 20);
-    let previous = crate::transfer::budget::install(Some(crate::transfer::budget::Budget::new(mib << 20)));
+    let previous = crate::transfer::limits::budget::install(Some(crate::transfer::limits::budget::Budget::new(mib << 20)));
     // pre-xfer exec runs before anything else, as the daemon's user with
     // the module's capability set.
     let keep = crate::least_privilege::mask(&crate::least_privilege::kept(request.identity.as_ref(), false));
-    let refused_by_pre = pre.as_deref().and_then(|cmd| xfer_exec::pre_xfer(cmd, &env, keep).err());
+    let refused_by_pre = pre.as_deref().and_then(|cmd| hooks::pre_xfer(cmd, &env, keep).err());
     let code = run_session(request, reader, writer, stream, refused_by_pre);
     if let Some(cmd) = post.as_deref() {
-        xfer_exec::post_xfer(cmd, &env, code, keep);
+        hooks::post_xfer(cmd, &env, code, keep);
     }
-    crate::transfer::budget::install(previous);
+    crate::transfer::limits::budget::install(previous);
     code
 }
 
@@ -222,10 +223,10 @@ fn push<R: BufRead, W: Write + Send>(
         }
         Some(source) => {
             let opened = match prepared.opened_root.as_ref() {
-                Some(root) => crate::transfer::files_from::open_in_module(root, source, &daemon_filters),
-                None => crate::transfer::module_root::ModuleRoot::open(std::path::Path::new(&root_text))
+                Some(root) => crate::transfer::filter::files_from::open_in_module(root, source, &daemon_filters),
+                None => crate::transfer::fs::module_root::ModuleRoot::open(std::path::Path::new(&root_text))
                     .map_err(|e| format!("failed to open files-from file {source}: {e}\n"))
-                    .and_then(|root| crate::transfer::files_from::open_in_module(&root, source, &daemon_filters)),
+                    .and_then(|root| crate::transfer::filter::files_from::open_in_module(&root, source, &daemon_filters)),
             };
             match opened {
                 Ok(file) => Some(file),
@@ -332,8 +333,8 @@ fn module_refusal(request: &SessionRequest, options: &SetupOptions) -> Option<(S
     let settings = &request.module().settings;
     // Even without `refuse options`, some options are refused by default.
     let refuse_list = settings.refuse_options.as_deref().unwrap_or("");
-    let used = crate::transfer::refuse::used_options(&request.options);
-    if let Some(text) = crate::transfer::refuse::first_refused(refuse_list, &used, options.we_send) {
+    let used = crate::transfer::options::refuse::used_options(&request.options);
+    if let Some(text) = crate::transfer::options::refuse::first_refused(refuse_list, &used, options.we_send) {
         return Some((format!("rsync: {text}\n"), ExitCode::Unsupported));
     }
     if options.we_send && settings.write_only {
@@ -449,8 +450,8 @@ fn pull<R: BufRead, W: Write>(
                 IoError::exit_code(stats.io_error).map_or(0, |code| code as i32)
             }
         }
-        Err(SenderError::Io(e)) if crate::transfer::budget::in_io_error(&e).is_some() => {
-            let message = format!("{} [sender]\n", crate::transfer::budget::in_io_error(&e).expect("checked"));
+        Err(SenderError::Io(e)) if crate::transfer::limits::budget::in_io_error(&e).is_some() => {
+            let message = format!("{} [sender]\n", crate::transfer::limits::budget::in_io_error(&e).expect("checked"));
             refuse(request, reader, writer, stream, options, &message, ExitCode::Malloc)
         }
         Err(SenderError::Io(e)) if io_timeout::timed_out(&e).is_some() || e.kind() == io::ErrorKind::WouldBlock => {
@@ -475,17 +476,16 @@ fn pull<R: BufRead, W: Write>(
             info!("connection with {} ({}) ended: {}", request.peer_host, request.peer_addr, e);
             ExitCode::SocketIo as i32
         }
-        Err(SenderError::OutOfMemory(e)) | Err(SenderError::FilesFrom(crate::transfer::files_from::FilesFromError::OverBudget(e))) => {
-            refuse(
-                request,
-                reader,
-                writer,
-                stream,
-                options,
-                &format!("{e} [sender]\n"),
-                ExitCode::Malloc,
-            )
-        }
+        Err(SenderError::OutOfMemory(e))
+        | Err(SenderError::FilesFrom(crate::transfer::filter::files_from::FilesFromError::OverBudget(e))) => refuse(
+            request,
+            reader,
+            writer,
+            stream,
+            options,
+            &format!("{e} [sender]\n"),
+            ExitCode::Malloc,
+        ),
         Err(SenderError::FileSelect(message)) => refuse(request, reader, writer, stream, options, &message, ExitCode::FileSelect),
         Err(SenderError::OptionError(message)) => refuse(
             request,
@@ -507,14 +507,14 @@ fn pull<R: BufRead, W: Write>(
 /// once: the session's identity, the module's filter rules and its chmod
 /// rules for this direction, and its path. `Err` is the refusal.
 struct ModuleSetup {
-    daemon_filters: crate::transfer::filter::FilterList,
-    chmod: Option<crate::transfer::chmod::ChmodRules>,
+    daemon_filters: crate::transfer::filter::rules::FilterList,
+    chmod: Option<crate::transfer::options::chmod::ChmodRules>,
     root_text: String,
     /// The module directory, opened before the session took the module's
     /// identity (as upstream changes into it while still root), so a
     /// module below a directory its uid may not enter is still served.
     /// None if it could not be opened: the transfer reports why.
-    opened_root: Option<crate::transfer::module_root::ModuleRoot>,
+    opened_root: Option<crate::transfer::fs::module_root::ModuleRoot>,
 }
 
 fn prepare_module(request: &SessionRequest, incoming: bool) -> Result<ModuleSetup, (String, ExitCode)> {
@@ -525,7 +525,7 @@ fn prepare_module(request: &SessionRequest, incoming: bool) -> Result<ModuleSetu
         .as_deref()
         .map(|p| request.expand(&p.to_string_lossy()))
         .unwrap_or_default();
-    let opened_root = crate::transfer::module_root::ModuleRoot::open(std::path::Path::new(&root_text)).ok();
+    let opened_root = crate::transfer::fs::module_root::ModuleRoot::open(std::path::Path::new(&root_text)).ok();
     if let Some(identity) = &request.identity {
         if let Err(e) = crate::identity::assume_on_this_thread(identity) {
             let message = format!("ERROR: cannot take the module's identity (uid {}): {e}\n", identity.uid);
@@ -534,7 +534,7 @@ fn prepare_module(request: &SessionRequest, incoming: bool) -> Result<ModuleSetu
     }
     // Only the capabilities the module needs, from here on (this thread,
     // what it starts and what it execs); see least_privilege.rs.
-    let reads_xattrs = !incoming && crate::transfer::options::TransferOptions::parse(&request.options).preserve_xattrs > 0;
+    let reads_xattrs = !incoming && crate::transfer::options::client::TransferOptions::parse(&request.options).preserve_xattrs > 0;
     let keep = crate::least_privilege::kept(request.identity.as_ref(), reads_xattrs);
     if let Err(e) = crate::least_privilege::confine_this_thread(&keep) {
         info!("module {}: {}", request.module().name, e);
@@ -542,7 +542,7 @@ fn prepare_module(request: &SessionRequest, incoming: bool) -> Result<ModuleSetu
     }
     let module = request.module();
     let m = &module.settings;
-    let daemon_filters = crate::transfer::filter::FilterList::from_module(
+    let daemon_filters = crate::transfer::filter::rules::FilterList::from_module(
         m.filter.as_deref(),
         m.include_from.as_deref(),
         m.include.as_deref(),
@@ -559,7 +559,7 @@ fn prepare_module(request: &SessionRequest, incoming: bool) -> Result<ModuleSetu
         ("outgoing chmod", m.outgoing_chmod.as_deref())
     };
     let chmod = spec
-        .map(|spec| crate::transfer::chmod::ChmodRules::parse(spec, crate::transfer::chmod::current_umask()))
+        .map(|spec| crate::transfer::options::chmod::ChmodRules::parse(spec, crate::transfer::options::chmod::current_umask()))
         .transpose()
         .map_err(|e| {
             info!("Invalid \"{}\" directive: {}", param, e);
@@ -581,13 +581,13 @@ fn prepare_module(request: &SessionRequest, incoming: bool) -> Result<ModuleSetu
 /// (`failed to open exclude file ...`, exit 11) and its exit code.
 fn server_filter_rules(
     transfer_options: &TransferOptions,
-    opened_root: Option<&crate::transfer::module_root::ModuleRoot>,
+    opened_root: Option<&crate::transfer::fs::module_root::ModuleRoot>,
     root_text: &str,
-    daemon_filters: &crate::transfer::filter::FilterList,
+    daemon_filters: &crate::transfer::filter::rules::FilterList,
     role: &str,
 ) -> Result<Vec<String>, (String, ExitCode)> {
-    use crate::transfer::module_root::ModuleRoot;
-    use crate::transfer::server_filters::{expand, Refusal};
+    use crate::transfer::filter::server::{expand, Refusal};
+    use crate::transfer::fs::module_root::ModuleRoot;
     if transfer_options.server_filters.is_empty() {
         return Ok(Vec::new());
     }

@@ -12,8 +12,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::transfer::options::{AltDest, TransferOptions};
-use crate::transfer::walk::operator_path;
+use crate::transfer::fs::paths::operator_path;
+use crate::transfer::options::client::{AltDest, TransferOptions};
 
 /// The push's alternate destination directories.
 #[derive(Debug)]
@@ -58,7 +58,7 @@ impl AltDests {
     /// Upstream's warnings for directories that are missing or not
     /// directories (`check_alt_basis_dirs`), as the client names them (an
     /// absolute one under the module's path).
-    pub fn warnings(&self, o: &TransferOptions, root: &crate::transfer::module_root::ModuleRoot, module_path: &Path) -> Vec<String> {
+    pub fn warnings(&self, o: &TransferOptions, root: &crate::transfer::fs::module_root::ModuleRoot, module_path: &Path) -> Vec<String> {
         let opt = match self.kind {
             AltDest::Compare => "--compare-dest",
             AltDest::Copy => "--copy-dest",

@@ -11,7 +11,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 
 use crate::transfer::flist::FileEntry;
-use crate::transfer::module_dir::ModuleDir;
+use crate::transfer::fs::module_dir::ModuleDir;
 use crate::transfer::receive::ReceiveSetup;
 use oxrsyncd_protocol::message::{cat, syserr};
 
@@ -36,7 +36,7 @@ pub fn dest_mode(setup: &ReceiveSetup<'_>, entry: &FileEntry, existing: Option<u
         }
         m
     } else {
-        entry.mode & CHMOD_BITS & !0o7000 & (0o777 & !crate::transfer::chmod::current_umask())
+        entry.mode & CHMOD_BITS & !0o7000 & (0o777 & !crate::transfer::options::chmod::current_umask())
     };
     match setup.incoming_chmod {
         Some(rules) => rules.apply((entry.mode & !CHMOD_BITS) | mode) & CHMOD_BITS,
@@ -67,7 +67,7 @@ impl AttrError {
     /// Upstream's line for it, as `role` says it, about `shown` (upstream's
     /// `full_fname`).
     pub fn text(&self, role: &str, shown: &[u8]) -> Vec<u8> {
-        let xattr = format!("failed to write xattr {} for ", crate::transfer::fake_super::STAT_XATTR);
+        let xattr = format!("failed to write xattr {} for ", crate::transfer::fs::fake_super::STAT_XATTR);
         let what = match self.op {
             AttrOp::Chown => cat(&[b"chown ", shown, b" failed"]),
             AttrOp::Chgrp => cat(&[b"chgrp ", shown, b" failed"]),
@@ -157,14 +157,14 @@ fn apply_to(setup: &ReceiveSetup<'_>, target: Target<'_>, entry: &FileEntry, mod
     let fail = |op: AttrOp| move |err: io::Error| AttrError { op, err };
     if setup.fake_super {
         // Owners and modes go to the module's attribute, not the file.
-        let wanted = crate::transfer::fake_super::Wanted {
+        let wanted = crate::transfer::fs::fake_super::Wanted {
             file_type: entry.mode & libc::S_IFMT,
             perms: if entry.is_symlink() { Some(entry.mode & CHMOD_BITS) } else { mode },
             rdev: (entry.rdev_major, entry.rdev_minor),
             uid: o.preserve_uid.then_some(entry.uid),
             gid: o.preserve_gid.then_some(entry.gid),
         };
-        crate::transfer::fake_super::record(dir, name, wanted).map_err(fail(AttrOp::FakeSuper))?;
+        crate::transfer::fs::fake_super::record(dir, name, wanted).map_err(fail(AttrOp::FakeSuper))?;
     } else if setup.may_chown && (o.preserve_uid || o.preserve_gid) {
         let uid = o.preserve_uid.then_some(entry.uid);
         let gid = o.preserve_gid.then_some(entry.gid);

@@ -17,10 +17,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::transfer::module_dir::ModuleDir;
-use crate::transfer::module_root::ModuleRoot;
-use crate::transfer::options::TransferOptions;
-use crate::transfer::walk::operator_path;
+use crate::transfer::fs::module_dir::ModuleDir;
+use crate::transfer::fs::module_root::ModuleRoot;
+use crate::transfer::fs::paths::operator_path;
+use crate::transfer::options::client::TransferOptions;
 
 /// Upstream's BACKUP_SUFFIX, used without a backup directory.
 const DEFAULT_SUFFIX: &str = "~";

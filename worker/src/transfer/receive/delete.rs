@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::transfer::filter::FilterList;
+use crate::transfer::filter::rules::FilterList;
 use crate::transfer::flist::f_name_cmp;
 use crate::transfer::receive::backup::Kept;
 use crate::transfer::receive::Shared;

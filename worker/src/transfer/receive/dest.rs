@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use bstr::ByteSlice;
 
 use crate::transfer::flist::sort::SortedEntry;
-use crate::transfer::module_root::ModuleRoot;
+use crate::transfer::fs::module_root::ModuleRoot;
+use crate::transfer::fs::paths::module_relative;
 use crate::transfer::receive::{ReceiveError, ReceiveSetup};
-use crate::transfer::walk::{full_fname, module_relative, rsyserr, rsyserr_as};
+use oxrsyncd_protocol::message::{full_fname, rsyserr, rsyserr_as};
 
 /// The resolved destination.
 #[derive(Debug, Clone)]
@@ -102,7 +103,7 @@ pub fn resolve(root: &ModuleRoot, setup: &ReceiveSetup<'_>, files: &[SortedEntry
         // Like mkdir(2), not mkdir -p: a missing parent is an error (exit 11).
         let made = root
             .parent_of(&path)
-            .and_then(|(dir, name)| dir.mkdir(&name, 0o777 & !crate::transfer::chmod::current_umask()));
+            .and_then(|(dir, name)| dir.mkdir(&name, 0o777 & !crate::transfer::options::chmod::current_umask()));
         if let Err(e) = made {
             let text = rsyserr_as("Receiver", &format!("mkdir {} failed", full_fname(&rel, setup.module_name)), &e);
             return Err(ReceiveError::FileIo(text));

@@ -10,7 +10,7 @@ use std::io::{self, BufReader, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 
-use crate::transfer::fake_super::Seen;
+use crate::transfer::fs::fake_super::Seen;
 use oxrsyncd_protocol::message::{cat, fname_in, syserr};
 use std::path::Path;
 use std::sync::mpsc::Receiver;
@@ -18,7 +18,7 @@ use std::sync::mpsc::Receiver;
 use crate::transfer::delta::sums::SUM_LENGTH;
 use crate::transfer::delta::{sum_sizes_sqroot, write_block_sums, write_sum_head, FileSum, SumHead, SumSizing};
 use crate::transfer::flist::FileEntry;
-use crate::transfer::options::{AltDest, DeleteTiming};
+use crate::transfer::options::client::{AltDest, DeleteTiming};
 use crate::transfer::receive::alt_dest::Match;
 use crate::transfer::receive::delete::Deleter;
 use crate::transfer::receive::fuzzy::Candidate;
@@ -313,14 +313,20 @@ impl<'s, W: Write> Generator<'s, '_, W> {
 
     /// Remove the non-directory at `rel` (`name` in `dir`) for a new
     /// symlink or node; with `-b` it is kept (moved) first.
-    fn make_way(&mut self, rel: &Path, dir: &crate::transfer::module_dir::ModuleDir, name: &std::ffi::OsStr) -> Result<(), ReceiveError> {
+    fn make_way(
+        &mut self,
+        rel: &Path,
+        dir: &crate::transfer::fs::module_dir::ModuleDir,
+        name: &std::ffi::OsStr,
+    ) -> Result<(), ReceiveError> {
         let s = self.shared;
         if let Some(backups) = &s.backups {
             match backups.keep(&s.root, rel, true) {
                 Ok(crate::transfer::receive::backup::Kept::Moved) => return Ok(()),
                 Ok(_) => {}
                 Err(err) => {
-                    let text = crate::transfer::walk::rsyserr_as("generator", &format!("keep_backup failed: \"{}\"", rel.display()), &err);
+                    let text =
+                        oxrsyncd_protocol::message::rsyserr_as("generator", &format!("keep_backup failed: \"{}\"", rel.display()), &err);
                     self.report(text)?;
                     return Ok(());
                 }
@@ -950,14 +956,14 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         }
         let Some(target) = &e.link_target else { return Ok(()) };
         let target = if s.setup.munge_symlinks {
-            [crate::transfer::symlinks::MUNGE_PREFIX, target.as_slice()].concat()
+            [crate::transfer::fs::symlinks::MUNGE_PREFIX, target.as_slice()].concat()
         } else {
             target.clone()
         };
         let (dir, name) = s.root.parent_of(rel)?;
         if let Some(m) = existing {
             let same_target = if m.is_fake_symlink() {
-                crate::transfer::fake_super::read_fake_link(&s.root, rel).is_ok_and(|t| t == target)
+                crate::transfer::fs::fake_super::read_fake_link(&s.root, rel).is_ok_and(|t| t == target)
             } else {
                 m.meta.file_type().is_symlink() && s.root.read_link(rel).is_ok_and(|t| t.as_os_str().as_bytes() == target.as_slice())
             };
@@ -1077,7 +1083,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
 
 /// The regular files of directory `dir`, sorted by name (upstream's
 /// `get_dirlist`, filters ignored).
-fn list_candidates(root: &crate::transfer::module_root::ModuleRoot, dir: &Path) -> Vec<Candidate> {
+fn list_candidates(root: &crate::transfer::fs::module_root::ModuleRoot, dir: &Path) -> Vec<Candidate> {
     let Ok(names) = root.read_dir(dir) else { return Vec::new() };
     let mut out: Vec<Candidate> = names
         .flatten()

@@ -18,8 +18,8 @@
 //! Every change goes through [`ModuleRoot`]/[`ModuleDir`]: created as the
 //! module's uid/gid, never outside the module, never through a symlink.
 //!
-//! [`ModuleRoot`]: crate::transfer::module_root::ModuleRoot
-//! [`ModuleDir`]: crate::transfer::module_dir::ModuleDir
+//! [`ModuleRoot`]: crate::transfer::fs::module_root::ModuleRoot
+//! [`ModuleDir`]: crate::transfer::fs::module_dir::ModuleDir
 
 pub mod alt_dest;
 pub mod attrs;
@@ -41,14 +41,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
 
 use crate::identity::ModuleIdentity;
-use crate::transfer::chmod::ChmodRules;
 use crate::transfer::delta::{ChecksumKind, ChecksumParams, Compression};
-use crate::transfer::filter::{FilterError, FilterList};
+use crate::transfer::filter::rules::{FilterError, FilterList};
 use crate::transfer::flist::sort::{sort_and_mark_duplicates, SortedEntry};
 use crate::transfer::flist::{FlistDecoder, FlistOptions};
-use crate::transfer::io_timeout::{IdlePolicy, IdleReader};
-use crate::transfer::module_root::ModuleRoot;
-use crate::transfer::options::TransferOptions;
+use crate::transfer::fs::module_root::ModuleRoot;
+use crate::transfer::limits::io_timeout::{IdlePolicy, IdleReader};
+use crate::transfer::options::chmod::ChmodRules;
+use crate::transfer::options::client::TransferOptions;
 use oxrsyncd_protocol::mux::DemuxReader;
 use oxrsyncd_protocol::mux::MsgTag;
 use oxrsyncd_protocol::mux::MuxOut;
@@ -150,7 +150,7 @@ pub enum ReceiveError {
     /// The client's list would pass the session's memory budget
     /// (upstream's out-of-memory end, RERR_MALLOC, exit 22).
     #[error("{0}")]
-    OutOfMemory(#[from] crate::transfer::budget::OverBudget),
+    OutOfMemory(#[from] crate::transfer::limits::budget::OverBudget),
 }
 
 /// Messages from the receiver to the generator (upstream's pipe).
@@ -288,7 +288,7 @@ pub fn run<R: Read, W: Write + Send>(
         safe_flist: opts.has_capability('f'),
         inc_recurse: false,
         allow_absolute: opts.relative,
-        missing_entries: opts.missing_args == crate::transfer::options::MissingArgs::Delete,
+        missing_entries: opts.missing_args == crate::transfer::options::client::MissingArgs::Delete,
         preserve_atimes: opts.preserve_atimes,
         ..FlistOptions::default()
     });
@@ -303,12 +303,12 @@ pub fn run<R: Read, W: Write + Send>(
         // built from it, comes back: both at once, or big lists deadlock.
         let forwarder = setup.files_from.map(|file| {
             let out = &mut writer;
-            scope.spawn(move || crate::transfer::files_from::forward_to_client(file, opts.from0, protocol, out))
+            scope.spawn(move || crate::transfer::filter::files_from::forward_to_client(file, opts.from0, protocol, out))
         });
         let listed = (|| {
             while let Some(e) = decoder.next(&mut input).map_err(list_error)? {
                 // Kept twice: as received and sorted.
-                crate::transfer::budget::charge(2 * e.memory_cost(), "the file list")?;
+                crate::transfer::limits::budget::charge(2 * e.memory_cost(), "the file list")?;
                 entries.push(e);
             }
             Ok(())
@@ -430,10 +430,10 @@ pub fn run<R: Read, W: Write + Send>(
     }
     let (to_gen, from_recv) = mpsc::channel();
     let mut stats = std::thread::scope(|scope| -> Result<ReceiveStats, ReceiveError> {
-        let budget = crate::transfer::budget::current();
+        let budget = crate::transfer::limits::budget::current();
         let shared = &shared;
         let generator = std::thread::Builder::new().name("generator".into()).spawn_scoped(scope, move || {
-            crate::transfer::budget::install(budget);
+            crate::transfer::limits::budget::install(budget);
             let generated = generator::run(shared, from_recv);
             if generated.is_err() {
                 if let Some(stop) = stop_reading {
@@ -528,8 +528,8 @@ impl ReceiveSetup<'_> {
 impl<W: Write> Shared<'_, W> {
     /// What is at module-relative `rel` now, as the module sees it (with
     /// a `fake super` module's attribute folded in); None if nothing.
-    pub fn look(&self, rel: &Path) -> Option<crate::transfer::fake_super::Seen> {
-        crate::transfer::fake_super::Seen::look(&self.root, rel, self.setup.fake_super).ok()
+    pub fn look(&self, rel: &Path) -> Option<crate::transfer::fs::fake_super::Seen> {
+        crate::transfer::fs::fake_super::Seen::look(&self.root, rel, self.setup.fake_super).ok()
     }
 
     /// `--remove-source-files`: tell the client that entry `ndx` is in

@@ -17,7 +17,7 @@ use std::sync::mpsc::Sender;
 use crate::transfer::delta::apply::{apply_tokens, verify_file_sum};
 use crate::transfer::delta::{apply_delta, read_sum_head, DeltaError, FileSum, SumHead, TokenReader};
 use crate::transfer::flist::FileEntry;
-use crate::transfer::module_dir::ModuleDir;
+use crate::transfer::fs::module_dir::ModuleDir;
 use crate::transfer::receive::output::{FileWriter, InPlace};
 use crate::transfer::receive::staging::Staging;
 use crate::transfer::receive::{attrs, ReceiveError, ReceiveStats, Shared, ToGenerator};

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::transfer::flist::sort::SortedEntry;
 use crate::transfer::flist::FileEntry;
-use crate::transfer::module_root::ModuleRoot;
+use crate::transfer::fs::module_root::ModuleRoot;
 use crate::transfer::receive::ReceiveError;
 
 /// Protocols below 30: mark the directories that are not content
@@ -64,7 +64,7 @@ pub fn make_parents(root: &ModuleRoot, rel: &Path) -> io::Result<()> {
     if parent.as_os_str().is_empty() || root.lstat(parent).is_ok() {
         return Ok(());
     }
-    let mode = 0o777 & !crate::transfer::chmod::current_umask();
+    let mode = 0o777 & !crate::transfer::options::chmod::current_umask();
     let mut path = PathBuf::new();
     for part in parent.components() {
         path.push(part);

@@ -9,10 +9,10 @@ use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::transfer::module_dir::ModuleDir;
-use crate::transfer::module_root::ModuleRoot;
-use crate::transfer::options::TransferOptions;
-use crate::transfer::walk::{operator_path, sanitize};
+use crate::transfer::fs::module_dir::ModuleDir;
+use crate::transfer::fs::module_root::ModuleRoot;
+use crate::transfer::fs::paths::{operator_path, sanitize};
+use crate::transfer::options::client::TransferOptions;
 
 /// The push's staging places.
 #[derive(Debug, Default)]

@@ -7,10 +7,10 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use crate::transfer::incremental::FileLists;
-use crate::transfer::module_root::ModuleRoot;
-use crate::transfer::options::TransferOptions;
-use crate::transfer::walk::rsyserr;
+use crate::transfer::fs::module_root::ModuleRoot;
+use crate::transfer::options::client::TransferOptions;
+use crate::transfer::send::incremental::FileLists;
+use oxrsyncd_protocol::message::rsyserr;
 use oxrsyncd_protocol::mux::MsgTag;
 use oxrsyncd_protocol::mux::MuxOut;
 

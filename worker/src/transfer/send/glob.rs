@@ -11,7 +11,7 @@ use std::path::Path;
 
 use bstr::ByteSlice;
 
-use crate::transfer::module_root::ModuleRoot;
+use crate::transfer::fs::module_root::ModuleRoot;
 use crate::wildmatch::wildmatch_bytes;
 
 /// Most matches one argument may expand to.

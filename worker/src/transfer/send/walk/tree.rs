@@ -1,161 +1,22 @@
-//! Building the file list the sender announces: the client's paths are
-//! sanitised and resolved inside the module, then walked (recursively with
-//! `-r`), filtered, and turned into [`FileEntry`]s with the module-relative
-//! path each one is read from.
-//!
-//! Containment: every path is sanitised and module-relative, and every
-//! access goes through [`ModuleRoot`], which resolves it as if the module
-//! were a chroot (see [`crate::transfer::module_root`]). Symlinks are only
-//! followed when the client asked (`-L`, `-k`, `--copy-unsafe-links`), and
-//! then inside the module: a target that does not exist there has no
-//! referent.
+//! One requested path, and the contents of a directory (recursively, or
+//! one level for incremental recursion): each entry stat'ed through the
+//! module root, filtered, and turned into a [`FileEntry`].
 
 use oxrsyncd_protocol::IoError;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use bstr::ByteSlice;
 
-use crate::transfer::entry_stat::EntryStat;
-use crate::transfer::filter::FilterList;
 use crate::transfer::flist::FileEntry;
-use crate::transfer::module_root::{DirNames, ModuleRoot};
-use crate::transfer::options::{MissingArgs, TransferOptions};
+use crate::transfer::fs::entry_stat::EntryStat;
+use crate::transfer::fs::module_root::{DirNames, ModuleRoot};
+use crate::transfer::options::client::MissingArgs;
+use crate::transfer::send::walk::walker::{Notice, Walked, Walker};
 use oxrsyncd_protocol::message::{self, cat, fname_in, syserr};
 
-/// A message for the client (sent as MSG_ERROR_XFER / MSG_WARNING /
-/// MSG_INFO): bytes, as the files it names may not be UTF-8.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Notice {
-    Error(Vec<u8>),
-    Warning(Vec<u8>),
-    Info(Vec<u8>),
-}
-
-/// The walk's result.
-#[derive(Debug, Default)]
-pub struct Walked {
-    /// Entries in sending order, with the module-relative path of each.
-    pub entries: Vec<(FileEntry, PathBuf)>,
-    /// Upstream io_error bits.
-    pub io_error: i32,
-    pub notices: Vec<Notice>,
-    /// `-R` with incremental recursion: paths still to be listed below the
-    /// implied directories of this walk.
-    pub relnames: crate::transfer::walk_relative::Relnames,
-    /// The per-directory merge rules of the first directory listed (kept
-    /// on its tree node for the lists of its subdirectories).
-    pub dir_frame: Option<std::rc::Rc<crate::transfer::filter_merge::Frame>>,
-}
-
-/// How to walk.
-pub struct Walker<'a> {
-    /// The module's directory: every access goes through it.
-    pub root: &'a ModuleRoot,
-    pub module_name: &'a str,
-    pub options: &'a TransferOptions,
-    pub filters: &'a FilterList,
-    /// The module's own `filter`/`include`/`exclude` rules, matched against
-    /// paths relative to the module root. What they exclude does not exist
-    /// for the client: not listed, not sent, not even named in errors.
-    pub daemon_filters: &'a FilterList,
-    /// `munge symlinks`: strip the munge prefix from link targets we send.
-    pub munge_symlinks: bool,
-    /// Negotiated protocol (message levels differ below 28).
-    pub protocol: u32,
-    /// `outgoing chmod`: applied to every mode we send except symlinks'.
-    pub outgoing_chmod: Option<&'a crate::transfer::chmod::ChmodRules>,
-    /// `ignore nonreadable`: leave out what the session may not read.
-    pub ignore_nonreadable: bool,
-    /// The per-directory merge rules of the directories being listed.
-    pub merge: crate::transfer::filter_merge::MergeStack,
-    /// `fake super`: files are listed as their `user.rsync.%stat`
-    /// attribute describes them (see `fake_super.rs`).
-    pub fake_super: bool,
-}
-
-/// Upstream's `rsyserr()` line: `rsync: [sender] <msg>: <strerror> (<errno>)`.
-pub fn rsyserr(msg: &str, err: &std::io::Error) -> String {
-    rsyserr_as("sender", msg, err)
-}
-
-/// [`rsyserr`] as another of upstream's roles says it (`receiver`,
-/// `generator`, `Receiver`).
-pub fn rsyserr_as(role: &str, msg: &str, err: &std::io::Error) -> String {
-    String::from_utf8_lossy(&message::syserr(role, msg.as_bytes(), err)).into_owned()
-}
-
-/// Upstream's `full_fname()` inside a module: `"path" (in module)`.
-pub fn full_fname(path: &str, module: &str) -> String {
-    String::from_utf8_lossy(&message::fname_in(path, module)).into_owned()
-}
-
-/// Strip the module name and sanitise a client path the way upstream's
-/// daemon does: `mod/a/../b` becomes `b`, leading slashes and `..` that
-/// would climb above the module vanish. Bytes: a requested path may name
-/// a file that is not UTF-8.
-pub fn module_relative(arg: &[u8], module: &str) -> Vec<u8> {
-    let rest = arg.strip_prefix(module.as_bytes()).unwrap_or(arg);
-    sanitize_bytes(rest)
-}
-
-/// Remove leading `/`, `.` components and `..` that would leave the root;
-/// keep a trailing `/` (it means "the directory's contents").
-pub fn sanitize(path: &str) -> String {
-    String::from_utf8(sanitize_bytes(path.as_bytes())).expect("cut only at '/', so still UTF-8")
-}
-
-/// [`sanitize`] on bytes.
-pub fn sanitize_bytes(path: &[u8]) -> Vec<u8> {
-    let trailing_slash = path.ends_with(b"/") || path.ends_with(b"/.") || path == b".";
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for comp in path.split_str("/") {
-        match comp {
-            b"" | b"." => {}
-            b".." => {
-                parts.pop();
-            }
-            other => parts.push(other),
-        }
-    }
-    let mut out = bstr::join("/", parts);
-    if trailing_slash && !out.is_empty() {
-        out.push(b'/');
-    }
-    out
-}
-
-/// Where a directory named in the client's options or the module's
-/// settings (`--temp-dir`, `--backup-dir`, `--partial-dir`, `temp dir`,
-/// `--*-dest`) is, module-relative, as upstream's daemon sanitises it: an
-/// absolute path starts at the module root, a relative one at the
-/// destination `dest`. `..` never climbs above the start, except that
-/// with `up_to_root` (the `--*-dest` directories, sanitised at the
-/// destination's depth) a relative one may climb to the module root.
-pub fn operator_path(dest: &Path, given: &str, up_to_root: bool) -> PathBuf {
-    let clean = match given.strip_prefix('/') {
-        Some(rest) => sanitize(rest),
-        None if up_to_root => sanitize(&dest.join(given).to_string_lossy()),
-        None => return dest.join(sanitize(given).trim_end_matches('/')),
-    };
-    PathBuf::from(clean.trim_end_matches('/'))
-}
-
 impl Walker<'_> {
-    /// Walk every requested path.
-    pub fn walk(&self, args: &[Vec<u8>]) -> Walked {
-        self.walk_args(args, false)
-    }
-
-    /// Incremental recursion's first list: each argument's own entry and,
-    /// for a `dir/` argument, the directory's immediate contents. Nothing is
-    /// descended into; every directory's contents come later in a list of
-    /// their own ([`Walker::walk_dir_contents`]).
-    pub fn walk_top_level(&self, args: &[Vec<u8>]) -> Walked {
-        self.walk_args(args, true)
-    }
-
     /// One directory's immediate contents (names prefixed with `prefix`),
     /// without descending: an incremental-recursion list.
     /// `parent_frame` holds the merge rules in effect in its parent.
@@ -164,7 +25,7 @@ impl Walker<'_> {
         dir: &Path,
         prefix: &[u8],
         dev: u64,
-        parent_frame: Option<std::rc::Rc<crate::transfer::filter_merge::Frame>>,
+        parent_frame: Option<std::rc::Rc<crate::transfer::filter::merge::Frame>>,
     ) -> Walked {
         let mut out = Walked::default();
         self.merge.reset_to(parent_frame);
@@ -172,40 +33,10 @@ impl Walker<'_> {
         out
     }
 
-    /// Whether the client's rules exclude `name` (from the transfer root;
-    /// `module_path` from the module root), with the merge rules of the
-    /// directory being listed.
-    pub(crate) fn client_excludes(&self, name: impl AsRef<[u8]>, module_path: impl AsRef<[u8]>, is_dir: bool) -> bool {
-        self.filters.excludes_at(name, module_path, is_dir, self.merge.current().as_deref())
-    }
-
-    fn walk_args(&self, args: &[Vec<u8>], shallow: bool) -> Walked {
-        let mut out = Walked::default();
-        let args: &[Vec<u8>] = if args.is_empty() { &[Vec::new()] } else { args };
-        if self.options.relative {
-            let mut state = crate::transfer::walk_relative::RelativeState::default();
-            for arg in args {
-                let rest = arg.strip_prefix(self.module_name.as_bytes()).unwrap_or(arg);
-                let rel = crate::transfer::walk_relative::sanitize_keep_dots(rest);
-                for expanded in crate::transfer::glob::expand(self.root, &rel) {
-                    self.walk_relative_arg(&expanded, shallow, &mut state, &mut out);
-                }
-            }
-            return out;
-        }
-        for arg in args {
-            let rel = module_relative(arg, self.module_name);
-            for expanded in crate::transfer::glob::expand(self.root, &rel) {
-                self.walk_arg(&expanded, shallow, &mut out);
-            }
-        }
-        out
-    }
-
     /// One requested path (module-relative, sanitised). Bytes, as a glob
     /// may have matched a name that is not UTF-8; filters and messages see
     /// its text form.
-    fn walk_arg(&self, rel: &[u8], shallow: bool, out: &mut Walked) {
+    pub(crate) fn walk_arg(&self, rel: &[u8], shallow: bool, out: &mut Walked) {
         // "dir/" and "" mean the directory's contents, sent as ".".
         let dot_dir = rel.is_empty() || rel.ends_with(b"/");
         let rel = rel.trim_end_with(|c| c == '/');
@@ -403,7 +234,7 @@ impl Walker<'_> {
             && self
                 .root
                 .read_link(path)
-                .map(|t| crate::transfer::symlinks::is_unsafe(t.as_os_str().as_bytes(), name))
+                .map(|t| crate::transfer::fs::symlinks::is_unsafe(t.as_os_str().as_bytes(), name))
                 .unwrap_or(false)
         {
             return self.root.stat(path).map(EntryStat::from);
@@ -430,7 +261,7 @@ impl Walker<'_> {
                 && self
                     .root
                     .read_link(path)
-                    .map(|t| crate::transfer::symlinks::is_unsafe(t.as_os_str().as_bytes(), name))
+                    .map(|t| crate::transfer::fs::symlinks::is_unsafe(t.as_os_str().as_bytes(), name))
                     .unwrap_or(false));
         if !follow {
             return Ok(meta);
@@ -445,7 +276,7 @@ impl Walker<'_> {
             self.root.read_link(local).ok().map(|t| {
                 let raw = t.as_os_str().as_bytes();
                 if self.munge_symlinks {
-                    crate::transfer::symlinks::unmunge(raw).to_vec()
+                    crate::transfer::fs::symlinks::unmunge(raw).to_vec()
                 } else {
                     raw.to_vec()
                 }
@@ -494,7 +325,7 @@ impl Walker<'_> {
     /// A `fake super` module's file as its attribute describes it: type,
     /// permissions, owner, device; a kept symlink's target is its content.
     fn fold_fake_super(&self, entry: &mut FileEntry, local: &Path) {
-        let Ok(Some(fake)) = crate::transfer::fake_super::Seen::look(self.root, local, true).map(|s| s.fake) else {
+        let Ok(Some(fake)) = crate::transfer::fs::fake_super::Seen::look(self.root, local, true).map(|s| s.fake) else {
             return;
         };
         let kind = fake.mode & libc::S_IFMT;
@@ -511,10 +342,10 @@ impl Walker<'_> {
                 let target = self
                     .options
                     .preserve_links
-                    .then(|| crate::transfer::fake_super::read_fake_link(self.root, local).ok());
+                    .then(|| crate::transfer::fs::fake_super::read_fake_link(self.root, local).ok());
                 entry.link_target = target.flatten().map(|raw| {
                     if self.munge_symlinks {
-                        crate::transfer::symlinks::unmunge(&raw).to_vec()
+                        crate::transfer::fs::symlinks::unmunge(&raw).to_vec()
                     } else {
                         raw
                     }
@@ -545,31 +376,5 @@ fn display_rel(rel: &[u8], dot_dir: bool) -> Vec<u8> {
         cat(&[rel, b"/."])
     } else {
         rel.to_vec()
-    }
-}
-
-/// Whether a path stays inside `root` lexically (used for sanity checks).
-pub fn is_inside(root: &Path, path: &Path) -> bool {
-    path.strip_prefix(root)
-        .map(|rest| rest.components().all(|c| matches!(c, Component::Normal(_))))
-        .unwrap_or(false)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sanitizes_like_the_daemon() {
-        assert_eq!(module_relative(b"mod/", "mod"), b"");
-        assert_eq!(module_relative(b"mod", "mod"), b"");
-        assert_eq!(module_relative(b"mod/a/b", "mod"), b"a/b");
-        assert_eq!(module_relative(b"mod/../../etc/passwd", "mod"), b"etc/passwd");
-        assert_eq!(module_relative(b"mod//a/./b/", "mod"), b"a/b/");
-        assert_eq!(module_relative(b"mod/a/..", "mod"), b"");
-        assert_eq!(module_relative(b"mod/d\xff/../caf\xe9/", "mod"), b"caf\xe9/", "bytes are kept");
-        assert_eq!(sanitize("/abs/path"), "abs/path");
-        assert!(is_inside(Path::new("/srv/m"), Path::new("/srv/m/a/b")));
-        assert!(!is_inside(Path::new("/srv/m"), Path::new("/srv/m/../x")));
     }
 }

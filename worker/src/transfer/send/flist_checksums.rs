@@ -19,10 +19,10 @@ use std::time::SystemTime;
 
 use tracing::{debug, info};
 
-use crate::transfer::checksum_cache::{self, CacheKey, ChecksumCache};
 use crate::transfer::delta::checksum::{ChecksumKind, ChecksumParams, FileSum};
 use crate::transfer::flist::FileEntry;
-use crate::transfer::module_root::ModuleRoot;
+use crate::transfer::fs::module_root::ModuleRoot;
+use crate::transfer::send::checksum_cache::{self, CacheKey, ChecksumCache};
 
 /// Most threads one list is hashed on (the session thread included): more
 /// rarely helps a disk, and a busy daemon has other sessions to serve.

@@ -14,7 +14,6 @@
 //! a *relname* and is sent in the directory's own list, one level at a
 //! time (upstream's `F_DIR_RELNAMES` and `send1extra`).
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -22,15 +21,10 @@ use std::path::Path;
 use bstr::ByteSlice;
 
 use crate::transfer::flist::FileEntry;
-use crate::transfer::options::MissingArgs;
-use crate::transfer::walk::{Notice, Walked, Walker};
+use crate::transfer::options::client::MissingArgs;
+use crate::transfer::send::walk::walker::{Notice, Walked, Walker};
 use oxrsyncd_protocol::message::{cat, fname_in, syserr};
 use oxrsyncd_protocol::IoError;
-
-/// Paths waiting to be listed below an implied directory, keyed by that
-/// directory's name in the list (incremental recursion only). Names are
-/// bytes, as a glob may have matched one that is not UTF-8.
-pub type Relnames = HashMap<Vec<u8>, Vec<Vec<u8>>>;
 
 /// State kept across the arguments of one list, as upstream's statics.
 #[derive(Debug, Default)]

@@ -5,7 +5,7 @@
 //! file list, then the generator's requests (index, item flags, block
 //! sums) answered with token streams, phase ends echoed, our stats, and
 //! the final goodbye. With incremental recursion (CF_INC_RECURSE, see
-//! [`crate::transfer::incremental`]) the file list is the top level only;
+//! [`crate::transfer::send::incremental`]) the file list is the top level only;
 //! each directory's list follows in the request loop, kept ahead of the
 //! client's progress, and the client releases each list with an NDX_DONE
 //! before the one that ends phase 0.
@@ -19,15 +19,16 @@ use bstr::ByteSlice;
 use tracing::{debug, info};
 
 use crate::transfer::delta::{self, ChecksumKind, ChecksumParams, Compression, SearchMode, TokenWriter};
-use crate::transfer::filter::{FilterError, FilterList};
+use crate::transfer::filter::rules::{FilterError, FilterList};
 use crate::transfer::flist::{FlistEncoder, FlistOptions};
-use crate::transfer::incremental::{Item, ListSender, MIN_FILECNT_LOOKAHEAD};
-use crate::transfer::io_timeout::{IdlePolicy, IdleReader};
-use crate::transfer::module_root::ModuleRoot;
-use crate::transfer::options::TransferOptions;
-use crate::transfer::walk::{full_fname, rsyserr, Walker};
-use crate::transfer::xattrs::XattrSender;
+use crate::transfer::fs::module_root::ModuleRoot;
+use crate::transfer::limits::io_timeout::{IdlePolicy, IdleReader};
+use crate::transfer::options::client::TransferOptions;
+use crate::transfer::send::incremental::{Item, ListSender, MIN_FILECNT_LOOKAHEAD};
+use crate::transfer::send::walk::walker::Walker;
+use crate::transfer::send::xattrs::XattrSender;
 use oxrsyncd_protocol::message::{self, cat, fname_in, syserr};
+use oxrsyncd_protocol::message::{full_fname, rsyserr};
 use oxrsyncd_protocol::mux::MsgTag;
 use oxrsyncd_protocol::mux::MuxOut;
 use oxrsyncd_protocol::mux::{DemuxReader, SuccessCharge};
@@ -59,7 +60,7 @@ pub struct SenderSetup<'a> {
     /// The module's `numeric ids` setting: never look names up.
     pub module_numeric_ids: bool,
     /// `outgoing chmod` rules.
-    pub outgoing_chmod: Option<&'a crate::transfer::chmod::ChmodRules>,
+    pub outgoing_chmod: Option<&'a crate::transfer::options::chmod::ChmodRules>,
     /// `ignore nonreadable`.
     pub ignore_nonreadable: bool,
     /// Read files with O_NOATIME (the module's `open noatime`, else the
@@ -120,7 +121,7 @@ pub enum SenderError {
     #[error("{0}")]
     OptionError(String),
     #[error("{0}")]
-    FilesFrom(#[from] crate::transfer::files_from::FilesFromError),
+    FilesFrom(#[from] crate::transfer::filter::files_from::FilesFromError),
     #[error("{0}")]
     Delta(#[from] delta::DeltaError),
     /// The module cannot be confined (no openat2): refused, never served unconfined.
@@ -128,7 +129,7 @@ pub enum SenderError {
     Containment(io::Error),
     /// What the client sent would pass the session's memory budget.
     #[error("{0}")]
-    OutOfMemory(#[from] crate::transfer::budget::OverBudget),
+    OutOfMemory(#[from] crate::transfer::limits::budget::OverBudget),
 }
 
 /// Counts bytes read through it (upstream's total_read).
@@ -154,9 +155,10 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
     let reader = IdleReader::new(reader, idle);
     // --remove-source-files needs the client's MSG_SUCCESS, so its input is
     // multiplexed at every protocol (upstream's need_messages_from_generator).
-    let mut input = DemuxReader::new(Counted { inner: reader, count: 0 }, protocol >= 30 || opts.remove_source_files)
-        .keeping_successes((opts.remove_source_files && !opts.dry_run).then_some(crate::transfer::budget::charge_success as SuccessCharge));
-    let mut out = MuxOut::new(crate::transfer::bwlimit::Throttled::new(writer, opts.bwlimit));
+    let mut input = DemuxReader::new(Counted { inner: reader, count: 0 }, protocol >= 30 || opts.remove_source_files).keeping_successes(
+        (opts.remove_source_files && !opts.dry_run).then_some(crate::transfer::limits::budget::charge_success as SuccessCharge),
+    );
+    let mut out = MuxOut::new(crate::transfer::limits::bwlimit::Throttled::new(writer, opts.bwlimit));
     let mut stats = SenderStats::default();
 
     let mut ours = FilterList::default();
@@ -197,7 +199,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         protocol,
         outgoing_chmod: setup.outgoing_chmod,
         ignore_nonreadable: setup.ignore_nonreadable,
-        merge: crate::transfer::filter_merge::MergeStack::new(filters.merges.clone(), daemon_filters.clone()),
+        merge: crate::transfer::filter::merge::MergeStack::new(filters.merges.clone(), daemon_filters.clone()),
         fake_super: setup.fake_super,
     };
     let kind = ChecksumKind::from_negotiated(&setup.negotiated.checksum, protocol)
@@ -263,7 +265,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
                 "--acls requires protocol 30 or higher (negotiated {protocol})."
             )));
         }
-        lists = lists.with_acls(crate::transfer::acls::AclSender::new(
+        lists = lists.with_acls(crate::transfer::send::acls::AclSender::new(
             setup.fake_super,
             opts.preserve_devices,
             opts.preserve_specials,
@@ -340,7 +342,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         gate.close();
         if !input.successes.is_empty() {
             let confirmed = std::mem::take(&mut input.successes);
-            crate::transfer::remove_source::remove_confirmed(&root, &lists.lists, confirmed, opts, verbosity, &mut out)?;
+            crate::transfer::send::remove_source::remove_confirmed(&root, &lists.lists, confirmed, opts, verbosity, &mut out)?;
         }
         if ndx == NDX_DONE {
             // With incremental recursion an NDX_DONE first releases the
@@ -398,7 +400,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
                 };
                 let name = shown.as_ref().map_or("", |s| s.1.as_str());
                 xattrs.read_request(set, &mut input, name).map_err(|e| match e {
-                    crate::transfer::xattrs::XattrError::Io(e) => SenderError::Io(e),
+                    crate::transfer::send::xattrs::XattrError::Io(e) => SenderError::Io(e),
                     other => SenderError::Protocol(other.to_string()),
                 })?;
                 set.zip(shown)
@@ -435,7 +437,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
         let head = delta::read_sum_head(&mut input, protocol, xfer_sum_len)?;
         // The client chooses how many sums to send: held only while this
         // file is sent, within the session's budget.
-        let _sums_held = crate::transfer::budget::reserve(head.memory_cost(), "block sums")?;
+        let _sums_held = crate::transfer::limits::budget::reserve(head.memory_cost(), "block sums")?;
         // An appending generator announces its length but sends no sums.
         let sums = if appending {
             delta::BlockSums {
@@ -548,7 +550,7 @@ pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idl
     }
     if !input.successes.is_empty() {
         let confirmed = std::mem::take(&mut input.successes);
-        crate::transfer::remove_source::remove_confirmed(&root, &lists.lists, confirmed, opts, verbosity, &mut out)?;
+        crate::transfer::send::remove_source::remove_confirmed(&root, &lists.lists, confirmed, opts, verbosity, &mut out)?;
     }
     if lists.io_error != io_error_before && protocol >= 30 {
         out.message(MsgTag::IoError, &lists.io_error.to_le_bytes())?;
@@ -596,10 +598,10 @@ fn files_from_paths<R: Read>(
     input: &mut DemuxReader<R>,
     protocol: u32,
 ) -> Result<Vec<Vec<u8>>, SenderError> {
-    use crate::transfer::files_from;
+    use crate::transfer::filter::files_from;
     let module = setup.module_name;
     let base_arg = setup.paths.first().map(Vec::as_slice).unwrap_or(b"");
-    let given = crate::transfer::walk::module_relative(base_arg, module);
+    let given = crate::transfer::fs::paths::module_relative(base_arg, module);
     let base_shown = given.to_str_lossy();
     let base_bytes = given.trim_end_with(|c| c == '/');
     let names = if source == "-" {

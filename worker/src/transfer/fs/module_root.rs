@@ -23,7 +23,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use crate::transfer::entry_stat::EntryStat;
+use crate::transfer::fs::entry_stat::EntryStat;
 
 /// How often a lookup that lost a race (EAGAIN) is retried. The kernel
 /// gives up on a `..` step under RESOLVE_IN_ROOT whenever *any* rename or

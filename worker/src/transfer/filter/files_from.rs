@@ -14,8 +14,8 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 
-use crate::transfer::filter::FilterList;
-use crate::transfer::module_root::ModuleRoot;
+use crate::transfer::filter::rules::FilterList;
+use crate::transfer::fs::module_root::ModuleRoot;
 use oxrsyncd_protocol::mux::DemuxReader;
 use oxrsyncd_protocol::mux::{MsgTag, MuxWriter};
 
@@ -32,7 +32,7 @@ pub enum FilesFromError {
     #[error("the files-from list holds more than {MAX_NAMES} names")]
     TooMany,
     #[error(transparent)]
-    OverBudget(#[from] crate::transfer::budget::OverBudget),
+    OverBudget(#[from] crate::transfer::limits::budget::OverBudget),
 }
 
 /// Read the names the client forwards over the connection.
@@ -77,7 +77,10 @@ fn read_nul_list(input: &mut impl Read) -> Result<Vec<Vec<u8>>, FilesFromError> 
 /// Charge one name to the session's budget: the name, and what a missing
 /// name's message would cost (the walk reports each one).
 fn charge_name(name: &[u8]) -> Result<(), FilesFromError> {
-    Ok(crate::transfer::budget::charge(2 * name.len() + 160, "the files-from list")?)
+    Ok(crate::transfer::limits::budget::charge(
+        2 * name.len() + 160,
+        "the files-from list",
+    )?)
 }
 
 /// Read a list file from the module: newline (or NUL) separated, comments
@@ -137,7 +140,7 @@ pub enum NamedFileError {
 /// sanitised into the module, the module's filters consulted, then read
 /// through the module root.
 pub fn open_named_in_module(root: &ModuleRoot, source: &str, daemon_filters: &FilterList) -> Result<std::fs::File, NamedFileError> {
-    let rel = crate::transfer::walk::sanitize(source);
+    let rel = crate::transfer::fs::paths::sanitize(source);
     if !daemon_filters.rules.is_empty() && (rel.is_empty() || daemon_filters.excludes(&rel, false)) {
         return Err(NamedFileError::Rejected);
     }

@@ -369,7 +369,7 @@ impl TransferOptions {
             "delay-updates" => self.delay_updates = true,
             "temp-dir" => self.temp_dir = value.map(String::from).filter(|d| !d.is_empty()),
             "max-size" | "min-size" => {
-                let parsed = crate::transfer::size_arg::parse_size_arg(value.unwrap_or(""), 'b', name, 0, false);
+                let parsed = crate::transfer::options::size_arg::parse_size_arg(value.unwrap_or(""), 'b', name, 0, false);
                 match (parsed, name) {
                     (Ok(n), "max-size") => self.max_size = Some(n),
                     (Ok(n), _) => self.min_size = Some(n),

@@ -21,9 +21,9 @@ use std::collections::HashMap;
 use std::io;
 use std::path::Path;
 
-use crate::transfer::fake_super::proc_path;
 use crate::transfer::flist::ids::IdKind;
-use crate::transfer::module_root::ModuleRoot;
+use crate::transfer::fs::fake_super::proc_path;
+use crate::transfer::fs::module_root::ModuleRoot;
 
 /// An entry not present (upstream's NO_ENTRY).
 const NO_ENTRY: u8 = 0x80;
@@ -187,7 +187,7 @@ impl AclReadError {
     /// malformed fake-super record, which upstream leaves out silently.
     pub fn message(&self, shown: &str) -> Option<String> {
         self.err.raw_os_error()?;
-        Some(crate::transfer::walk::rsyserr(
+        Some(oxrsyncd_protocol::message::rsyserr(
             &format!("get_acl: xacl_get({shown}, {})", self.kind),
             &self.err,
         ))

@@ -27,7 +27,7 @@ use std::path::PathBuf;
 
 use crate::transfer::delta::ChecksumKind;
 use crate::transfer::flist::{f_name_cmp, FileEntry, FlistEncoder};
-use crate::transfer::walk::{Notice, Walked, Walker};
+use crate::transfer::send::walk::walker::{Notice, Walked, Walker};
 use oxrsyncd_protocol::message::{self, cat, fname_in, syserr};
 use oxrsyncd_protocol::mux::MsgTag;
 use oxrsyncd_protocol::mux::MuxOut;
@@ -230,7 +230,7 @@ struct DirNode {
     relnames: Vec<Vec<u8>>,
     /// The per-directory merge rules in effect for its contents, once its
     /// list has been made (its subdirectories' lists start from them).
-    frame: Option<std::rc::Rc<crate::transfer::filter_merge::Frame>>,
+    frame: Option<std::rc::Rc<crate::transfer::filter::merge::Frame>>,
     /// `-X`: the directory's attribute set, for requests naming it as the
     /// parent of its own list.
     xattr_set: Option<u32>,
@@ -245,7 +245,7 @@ pub struct ListSender<'a> {
     ignore_errors: bool,
     /// `-c`: whole-file checksums go in the list, hashed (or found in the
     /// worker's cache) by this.
-    checksum: Option<crate::transfer::flist_checksums::ListHasher>,
+    checksum: Option<crate::transfer::send::flist_checksums::ListHasher>,
     /// Upstream's io_error, for the whole session.
     pub io_error: i32,
     /// Size of the regular files and symlinks listed (upstream total_size).
@@ -264,12 +264,12 @@ pub struct ListSender<'a> {
     held: Vec<u8>,
     /// The merge rules of the transfer root, when the first list listed it
     /// (`mod/`): its top-level directories' lists start from them.
-    top_frame: Option<std::rc::Rc<crate::transfer::filter_merge::Frame>>,
+    top_frame: Option<std::rc::Rc<crate::transfer::filter::merge::Frame>>,
     /// `-X`: the attribute sets sent after each entry, and the state of
     /// their abbreviated values (the sender loop serves requests from it).
-    pub xattrs: Option<crate::transfer::xattrs::XattrSender>,
+    pub xattrs: Option<crate::transfer::send::xattrs::XattrSender>,
     /// `-A`: the ACLs sent after each entry (before its attributes).
-    acls: Option<crate::transfer::acls::AclSender>,
+    acls: Option<crate::transfer::send::acls::AclSender>,
 }
 
 impl<'a> ListSender<'a> {
@@ -283,7 +283,7 @@ impl<'a> ListSender<'a> {
             ignore_errors,
             checksum: checksum.map(|kind| {
                 let follow = walker.options.copy_links || walker.options.copy_unsafe_links;
-                crate::transfer::flist_checksums::ListHasher::new(kind, follow)
+                crate::transfer::send::flist_checksums::ListHasher::new(kind, follow)
             }),
             io_error: 0,
             total_size: 0,
@@ -299,13 +299,13 @@ impl<'a> ListSender<'a> {
     }
 
     /// `-A`: send each entry's ACLs after it.
-    pub fn with_acls(mut self, acls: crate::transfer::acls::AclSender) -> Self {
+    pub fn with_acls(mut self, acls: crate::transfer::send::acls::AclSender) -> Self {
         self.acls = Some(acls);
         self
     }
 
     /// `-X`: send each entry's extended attributes after it.
-    pub fn with_xattrs(mut self, xattrs: crate::transfer::xattrs::XattrSender) -> Self {
+    pub fn with_xattrs(mut self, xattrs: crate::transfer::send::xattrs::XattrSender) -> Self {
         self.xattrs = Some(xattrs);
         self
     }
@@ -502,7 +502,7 @@ impl<'a> ListSender<'a> {
         &mut self,
         d: usize,
         bytes: &mut Vec<u8>,
-        relnames: &mut crate::transfer::walk_relative::Relnames,
+        relnames: &mut crate::transfer::send::walk::walker::Relnames,
         out: &mut MuxOut<W>,
     ) -> io::Result<Vec<(FileEntry, PathBuf)>> {
         let waiting = std::mem::take(&mut self.dirs[d].relnames);
@@ -558,7 +558,7 @@ impl<'a> ListSender<'a> {
         }
         let mut kept = Vec::with_capacity(walked.entries.len());
         for (mut entry, path) in walked.entries {
-            use crate::transfer::acls::AclSender;
+            use crate::transfer::send::acls::AclSender;
             // -A, then -X: read first; a file whose ACLs or attributes
             // cannot be read is left out, as upstream leaves it out.
             let mut acls = None;
@@ -582,7 +582,7 @@ impl<'a> ListSender<'a> {
                     Ok(set) => pending = Some(set),
                     Err(e) => {
                         self.io_error |= IoError::General.bit();
-                        use crate::transfer::xattrs::XattrError;
+                        use crate::transfer::send::xattrs::XattrError;
                         let shown = fname_in(message::shown(&entry.name, path.as_os_str().as_bytes()), self.walker.module_name);
                         let text = match &e {
                             XattrError::Io(io) => syserr("sender", &cat(&[b"get_xattr_names: llistxattr(", &shown, b",1024) failed"]), io),
@@ -641,7 +641,12 @@ impl<'a> ListSender<'a> {
 
     /// Upstream's add_dirs_to_tree: append a list's directories (sorted
     /// order) to the tree as children of `parent` (-1: top level).
-    fn add_dirs_to_tree(&mut self, parent: i32, entries: &[(FileEntry, PathBuf)], relnames: &mut crate::transfer::walk_relative::Relnames) {
+    fn add_dirs_to_tree(
+        &mut self,
+        parent: i32,
+        entries: &[(FileEntry, PathBuf)],
+        relnames: &mut crate::transfer::send::walk::walker::Relnames,
+    ) {
         let mut prev: i32 = -1;
         let mut prev_dir_name: Option<&[u8]> = None;
         for (entry, local) in entries {

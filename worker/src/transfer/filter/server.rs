@@ -8,10 +8,10 @@
 
 use std::io::{BufRead, BufReader};
 
-use crate::transfer::files_from::{open_named_in_module, NamedFileError};
-use crate::transfer::filter::FilterList;
-use crate::transfer::module_root::ModuleRoot;
-use crate::transfer::options::ServerFilter;
+use crate::transfer::filter::files_from::{open_named_in_module, NamedFileError};
+use crate::transfer::filter::rules::FilterList;
+use crate::transfer::fs::module_root::ModuleRoot;
+use crate::transfer::options::client::ServerFilter;
 
 /// Rules a merge file may hold, and merge files nested in merge files.
 const MAX_RULES: usize = 10_000;
@@ -145,7 +145,7 @@ fn read_lines(name: &str, what: &str, root: &ModuleRoot, daemon_filters: &Filter
         Err(NamedFileError::Open { rel, err }) => {
             let shown = root.path().join(&rel);
             return Err(Refusal {
-                message: crate::transfer::walk::rsyserr_as(role, &format!("failed to open {what} file {}", shown.display()), &err),
+                message: oxrsyncd_protocol::message::rsyserr_as(role, &format!("failed to open {what} file {}", shown.display()), &err),
                 file_error: true,
             });
         }
@@ -153,7 +153,7 @@ fn read_lines(name: &str, what: &str, root: &ModuleRoot, daemon_filters: &Filter
     let mut lines = Vec::new();
     for line in BufReader::new(file).split(b'\n') {
         let line = line.map_err(|e| Refusal {
-            message: crate::transfer::walk::rsyserr_as(role, &format!("reading {what} file {name}"), &e),
+            message: oxrsyncd_protocol::message::rsyserr_as(role, &format!("reading {what} file {name}"), &e),
             file_error: true,
         })?;
         let line = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();

@@ -24,8 +24,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
-use crate::transfer::module_dir::ModuleDir;
-use crate::transfer::module_root::ModuleRoot;
+use crate::transfer::fs::module_dir::ModuleDir;
+use crate::transfer::fs::module_root::ModuleRoot;
 
 /// The attribute's name (upstream's XSTAT_ATTR on Linux).
 pub const STAT_XATTR: &str = "user.rsync.%stat";

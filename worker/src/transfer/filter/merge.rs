@@ -20,27 +20,12 @@ use std::rc::Rc;
 
 use bstr::ByteSlice;
 
-use crate::transfer::filter::{Action, FilterList, Rule};
-use crate::transfer::module_root::ModuleRoot;
+use crate::transfer::filter::rules::{Action, DirMerge, FilterList, LocalRules, Rule};
+use crate::transfer::fs::module_root::ModuleRoot;
 
 /// Largest merge file read (upstream has no limit; a hostile module file
 /// must not exhaust memory).
 const MAX_MERGE_FILE: u64 = 1 << 20;
-
-/// One dir-merge rule, as the client sent it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirMerge {
-    /// The file name looked for in each directory.
-    pub file: String,
-    /// The name had a path (`/.rsync-filter`): scan parent directories too.
-    pub parent_scan: bool,
-    /// `n`: rules do not apply in subdirectories.
-    pub no_inherit: bool,
-    /// `-` or `+`: every line is a pattern with this action.
-    pub default_action: Option<Action>,
-    /// `w`: lines hold several patterns split on white space.
-    pub word_split: bool,
-}
 
 /// The rules in effect for one slot: a directory's own, then its parents'.
 #[derive(Debug)]
@@ -49,7 +34,7 @@ struct Level {
     parent: Option<Rc<Level>>,
     /// The rules' memory, held against the session's budget while the
     /// level lives (a frame per directory being listed).
-    _held: crate::transfer::budget::Reservation,
+    _held: crate::transfer::limits::budget::Reservation,
 }
 
 /// Every slot's rules for one directory.
@@ -71,6 +56,12 @@ impl Frame {
     }
 }
 
+impl LocalRules for Frame {
+    fn first_match(&self, slot: usize, matches: &mut dyn FnMut(&Rule) -> bool) -> Option<&Rule> {
+        self.rules(slot).find(|rule| matches(rule))
+    }
+}
+
 /// The frames of the directories being walked (the walk is single
 /// threaded; frames are shared with the incremental directory tree).
 #[derive(Debug, Default)]
@@ -78,7 +69,7 @@ pub struct MergeStack {
     merges: Vec<DirMerge>,
     /// A merge file whose rules would pass the session's memory budget:
     /// its rules are left out and the walk's caller ends the session.
-    over_budget: RefCell<Option<crate::transfer::budget::OverBudget>>,
+    over_budget: RefCell<Option<crate::transfer::limits::budget::OverBudget>>,
     /// The module's own rules: a merge file they hide is never read, or
     /// its words would tell the client what the hidden file holds.
     daemon_filters: FilterList,
@@ -145,7 +136,7 @@ impl MergeStack {
             return parent;
         }
         let cost = rules.iter().map(Rule::memory_cost).sum();
-        match crate::transfer::budget::reserve(cost, "the per-directory merge rules") {
+        match crate::transfer::limits::budget::reserve(cost, "the per-directory merge rules") {
             Ok(held) => Some(Rc::new(Level {
                 rules,
                 parent,
@@ -159,7 +150,7 @@ impl MergeStack {
     }
 
     /// Whether a merge file passed the session's budget since the last call.
-    pub fn take_over_budget(&self) -> Option<crate::transfer::budget::OverBudget> {
+    pub fn take_over_budget(&self) -> Option<crate::transfer::limits::budget::OverBudget> {
         self.over_budget.borrow_mut().take()
     }
 
@@ -371,7 +362,7 @@ mod tests {
 
     #[test]
     fn merge_rules_are_charged_while_their_directory_is_listed() {
-        use crate::transfer::budget::{self, Budget};
+        use crate::transfer::limits::budget::{self, Budget};
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("big")).unwrap();
         std::fs::write(dir.path().join(".f"), "- a\n").unwrap();

@@ -26,8 +26,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::transfer::delta::{ChecksumParams, FileSum};
-use crate::transfer::fake_super::proc_path;
-use crate::transfer::module_root::ModuleRoot;
+use crate::transfer::fs::fake_super::proc_path;
+use crate::transfer::fs::module_root::ModuleRoot;
 use oxrsyncd_protocol::wire::{read_varint, write_varint};
 
 /// Longest value sent whole in the list (upstream MAX_FULL_DATUM).

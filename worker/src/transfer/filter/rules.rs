@@ -6,7 +6,6 @@
 
 use std::io::{self, Read};
 
-use crate::transfer::filter_merge::{DirMerge, Frame};
 use bstr::ByteSlice;
 use oxrsyncd_protocol::wire::read_int;
 
@@ -84,7 +83,7 @@ pub enum FilterError {
     #[error("too many per-directory merge rules (at most {MAX_DIR_MERGES})")]
     TooManyMerges,
     #[error(transparent)]
-    OverBudget(#[from] crate::transfer::budget::OverBudget),
+    OverBudget(#[from] crate::transfer::limits::budget::OverBudget),
     #[error("unsupported filter rule {0:?}")]
     Unsupported(String),
     #[error("invalid filter rule {0:?}")]
@@ -127,7 +126,7 @@ impl FilterList {
             if received > MAX_RULES {
                 return Err(FilterError::TooMany);
             }
-            crate::transfer::budget::charge(len + std::mem::size_of::<Rule>(), "the filter rules")?;
+            crate::transfer::limits::budget::charge(len + std::mem::size_of::<Rule>(), "the filter rules")?;
             let mut text = vec![0u8; len];
             r.read_exact(&mut text)?;
             list.add_wire_rule(&text, protocol)?;
@@ -310,21 +309,25 @@ impl FilterList {
     /// the module's own rules the name is the path from the module root.
     pub fn excludes(&self, name: impl AsRef<[u8]>, is_dir: bool) -> bool {
         let name = name.as_ref();
-        self.excludes_at(name, name, is_dir, None)
+        self.excludes_at(name, name, is_dir, None::<&NoLocalRules>)
     }
 
     /// Whether `name` is excluded, with `module_path` (the same file from
     /// the module root) for module-path rules and `frame` holding the
     /// per-directory merge rules in effect where the name was found.
-    pub fn excludes_at(&self, name: impl AsRef<[u8]>, module_path: impl AsRef<[u8]>, is_dir: bool, frame: Option<&Frame>) -> bool {
+    pub fn excludes_at(
+        &self,
+        name: impl AsRef<[u8]>,
+        module_path: impl AsRef<[u8]>,
+        is_dir: bool,
+        frame: Option<&impl LocalRules>,
+    ) -> bool {
         let (name, module_path) = (name.as_ref(), module_path.as_ref());
         for rule in &self.rules {
             if let Some(slot) = rule.merge_slot {
                 let Some(frame) = frame else { continue };
-                for local in frame.rules(slot) {
-                    if local.matches_at(name, module_path, is_dir) {
-                        return local.action == Action::Exclude;
-                    }
+                if let Some(local) = frame.first_match(slot, &mut |local| local.matches_at(name, module_path, is_dir)) {
+                    return local.action == Action::Exclude;
                 }
                 continue;
             }
@@ -333,6 +336,37 @@ impl FilterList {
             }
         }
         false
+    }
+}
+
+/// One dir-merge rule, as the client sent it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirMerge {
+    /// The file name looked for in each directory.
+    pub file: String,
+    /// The name had a path (`/.rsync-filter`): scan parent directories too.
+    pub parent_scan: bool,
+    /// `n`: rules do not apply in subdirectories.
+    pub no_inherit: bool,
+    /// `-` or `+`: every line is a pattern with this action.
+    pub default_action: Option<Action>,
+    /// `w`: lines hold several patterns split on white space.
+    pub word_split: bool,
+}
+
+/// The per-directory merge rules in effect where a name was found (a
+/// frame of the merge stack), looked up by a dir-merge rule's slot.
+pub trait LocalRules {
+    /// The first of `slot`'s rules, most local first, that `matches`.
+    fn first_match(&self, slot: usize, matches: &mut dyn FnMut(&Rule) -> bool) -> Option<&Rule>;
+}
+
+/// No per-directory rules (the module's own list, or no merge rules).
+pub struct NoLocalRules;
+
+impl LocalRules for NoLocalRules {
+    fn first_match(&self, _slot: usize, _matches: &mut dyn FnMut(&Rule) -> bool) -> Option<&Rule> {
+        None
     }
 }
 

@@ -21,7 +21,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
-use crate::transfer::module_root::ModuleRoot;
+use crate::transfer::fs::module_root::ModuleRoot;
 
 /// How many names a temporary file may try before giving up.
 const TEMP_TRIES: usize = 100;

@@ -10,8 +10,6 @@ use std::process::{Command, Stdio};
 
 use oxrsyncd_shared::config::SessionVars;
 
-use crate::handshake::SessionRequest;
-
 /// Longest output of a pre-xfer command shown to the client (upstream's
 /// buffer).
 const MAX_OUTPUT: u64 = 4096;
@@ -31,15 +29,13 @@ pub fn connection_environment(vars: &SessionVars<'_>, module_path: &str) -> Vec<
     .collect()
 }
 
-/// The variables the transfer's commands get: the connection, the request
-/// and its arguments.
-pub fn environment(request: &SessionRequest, module_path: &str) -> Vec<(String, String)> {
-    let addr = request.peer_addr.to_string();
-    let mut env = connection_environment(&request.vars(&addr), module_path);
-    let paths = request.paths_text();
+/// The variables the transfer's commands get: the connection, the
+/// request's paths and its arguments (`options`, then `.`, then `paths`).
+pub fn environment(vars: &SessionVars<'_>, module_path: &str, options: &[String], paths: Vec<String>) -> Vec<(String, String)> {
+    let mut env = connection_environment(vars, module_path);
     env.push(("RSYNC_REQUEST".to_string(), paths.join(" ")));
     let args = std::iter::once("rsyncd".to_string())
-        .chain(request.options.iter().cloned())
+        .chain(options.iter().cloned())
         .chain(std::iter::once(".".to_string()))
         .chain(paths);
     env.extend(args.enumerate().map(|(i, a)| (format!("RSYNC_ARG{i}"), a)));
