@@ -12,9 +12,11 @@
 //!   `--files-from`).
 //! - [`options`]: the client's options, parsed once.
 //! - [`fs`]: the module's file system, confined to the module.
+//! - [`context`]: what the session hands every engine, built once.
 //! - [`limits`]: memory budget, I/O timeout, bandwidth limit.
 //! - [`log_format`]: the per-file transfer log lines.
 
+pub mod context;
 pub mod delta;
 pub mod filter;
 pub mod flist;

@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use crate::transfer::flist::FileEntry;
 use crate::transfer::fs::module_dir::ModuleDir;
-use crate::transfer::receive::ReceiveSetup;
+use crate::transfer::receive::setup::ReceiveSetup;
 use oxrsyncd_protocol::message::{cat, syserr};
 
 /// Permission bits rsync transfers (upstream CHMOD_BITS).

@@ -14,7 +14,7 @@ use std::path::Path;
 use crate::transfer::filter::rules::FilterList;
 use crate::transfer::flist::f_name_cmp;
 use crate::transfer::receive::backup::Kept;
-use crate::transfer::receive::Shared;
+use crate::transfer::receive::shared::Shared;
 use oxrsyncd_protocol::message::{cat, syserr};
 use oxrsyncd_protocol::mux::MsgTag;
 

@@ -13,7 +13,7 @@ use bstr::ByteSlice;
 use crate::transfer::flist::sort::SortedEntry;
 use crate::transfer::fs::module_root::ModuleRoot;
 use crate::transfer::fs::paths::module_relative;
-use crate::transfer::receive::{ReceiveError, ReceiveSetup};
+use crate::transfer::receive::setup::{ReceiveError, ReceiveSetup};
 use oxrsyncd_protocol::message::{full_fname, rsyserr, rsyserr_as};
 
 /// The resolved destination.

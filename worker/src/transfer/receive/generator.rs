@@ -20,9 +20,11 @@ use crate::transfer::delta::{sum_sizes_sqroot, write_block_sums, write_sum_head,
 use crate::transfer::flist::FileEntry;
 use crate::transfer::options::client::{AltDest, DeleteTiming};
 use crate::transfer::receive::alt_dest::Match;
+use crate::transfer::receive::attrs;
 use crate::transfer::receive::delete::Deleter;
 use crate::transfer::receive::fuzzy::Candidate;
-use crate::transfer::receive::{attrs, ReceiveError, Shared, ToGenerator};
+use crate::transfer::receive::setup::{ReceiveError, ToGenerator};
+use crate::transfer::receive::shared::Shared;
 use oxrsyncd_protocol::item::{self, basis, write_ndx_and_attrs};
 use oxrsyncd_protocol::mux::MsgTag;
 use oxrsyncd_protocol::ndx::{NdxCodec, NDX_DEL_STATS, NDX_DONE};
@@ -1102,7 +1104,7 @@ fn list_candidates(root: &crate::transfer::fs::module_root::ModuleRoot, dir: &Pa
 
 /// Upstream's `itemize()` (protocol >= 29 itemizes everything): how `e`
 /// differs from what is there (`old`; None: it is new), on top of `base`.
-fn item_flags(setup: &crate::transfer::receive::ReceiveSetup<'_>, e: &FileEntry, old: Option<&Seen>, base: u16) -> u16 {
+fn item_flags(setup: &crate::transfer::receive::setup::ReceiveSetup<'_>, e: &FileEntry, old: Option<&Seen>, base: u16) -> u16 {
     let o = setup.options;
     let mut f = base;
     let Some(st) = old else {

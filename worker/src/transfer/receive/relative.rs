@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use crate::transfer::flist::sort::SortedEntry;
 use crate::transfer::flist::FileEntry;
 use crate::transfer::fs::module_root::ModuleRoot;
-use crate::transfer::receive::ReceiveError;
+use crate::transfer::receive::setup::ReceiveError;
 
 /// Protocols below 30: mark the directories that are not content
 /// directories (`no_content_dir`), in the order received. A top directory

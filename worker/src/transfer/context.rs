@@ -1,0 +1,61 @@
+//! What every transfer engine gets from its session, built once per
+//! session: the module, the negotiated protocol, and the client's options
+//! parsed once. The send and receive setups add only what is theirs.
+
+use std::path::PathBuf;
+
+use oxrsyncd_protocol::setup::Negotiated;
+
+use crate::transfer::filter::rules::FilterList;
+use crate::transfer::fs::module_root::ModuleRoot;
+use crate::transfer::options::client::TransferOptions;
+
+/// The module and the session's agreements, shared by both directions.
+pub struct ModuleContext<'a> {
+    /// The negotiated protocol version.
+    pub protocol: u32,
+    /// Compat flags, checksum, compression and seed from protocol setup.
+    pub negotiated: &'a Negotiated,
+    /// The client's options, parsed once for the whole session.
+    pub options: &'a TransferOptions,
+    /// The module's name, as messages name it.
+    pub module_name: &'a str,
+    /// The module's directory (with `%` variables expanded).
+    pub module_root: PathBuf,
+    /// The module's own filter rules: what they exclude does not exist for
+    /// the client (never listed, sent, created, changed or deleted).
+    pub daemon_filters: &'a FilterList,
+    /// Filter rules given to the daemon itself (`-M--exclude=...`), in the
+    /// wire's short form: they go before the client's.
+    pub server_rules: &'a [String],
+    /// `munge symlinks` in effect for the module.
+    pub munge_symlinks: bool,
+    /// `fake super = yes`: owners, special bits, devices and symlinks live
+    /// in the `user.rsync.%stat` attribute (see `fs/fake_super.rs`).
+    pub fake_super: bool,
+    /// The module directory, opened while the session was still
+    /// privileged (see `session`); `None`: opened by path.
+    pub opened_root: Option<&'a ModuleRoot>,
+    /// The module's `numeric ids`: owner names are never looked up.
+    pub module_numeric_ids: bool,
+    /// Files are read with O_NOATIME (the module's `open noatime`, else the
+    /// client's `--open-noatime`).
+    pub open_noatime: bool,
+    /// The module's `max verbosity`: caps the client's `-v` for what the
+    /// daemon reports itself.
+    pub max_verbosity: i32,
+    /// The request's path arguments (`module/path`).
+    pub paths: &'a [Vec<u8>],
+}
+
+impl ModuleContext<'_> {
+    /// The client's `-v` level as the module lets it count.
+    pub fn verbosity(&self) -> i32 {
+        i32::from(self.options.verbose).min(self.max_verbosity)
+    }
+
+    /// Whether compat flag `flag` was agreed.
+    pub fn has_compat(&self, flag: i32) -> bool {
+        self.negotiated.compat_flags & flag != 0
+    }
+}

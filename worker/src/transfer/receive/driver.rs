@@ -1,0 +1,357 @@
+//! The push, step by step (upstream's `do_server_recv` / `do_recv`):
+//!
+//! 1. [`receive_list`]: the client's filter rules (when we will delete or
+//!    prune), its file list (with a module `--files-from` list forwarded
+//!    to it at the same time), owners mapped, sorted, checked, pruned;
+//! 2. [`prepare`]: the destination resolved inside the module, hard-link
+//!    groups, backups, `--*-dest` and staging directories checked against
+//!    the module's rules, and the state both threads share;
+//! 3. [`run_threads`]: the generator on its own thread, the receiver on
+//!    this one, so neither direction of the connection can stall the other.
+
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Mutex};
+
+use oxrsyncd_protocol::mux::{DemuxReader, MsgTag, MuxOut};
+use oxrsyncd_protocol::setup::compat;
+
+use crate::transfer::delta::{ChecksumKind, ChecksumParams, Compression};
+use crate::transfer::filter::rules::{FilterError, FilterList};
+use crate::transfer::flist::error::FlistError;
+use crate::transfer::flist::sort::{sort_and_mark_duplicates, SortedEntry};
+use crate::transfer::flist::{FileEntry, FlistDecoder, FlistOptions, FlistTrailer, HlinkRole};
+use crate::transfer::fs::module_root::ModuleRoot;
+use crate::transfer::limits::budget;
+use crate::transfer::limits::io_timeout::{IdlePolicy, IdleReader};
+use crate::transfer::options::client::{MissingArgs, TransferOptions};
+use crate::transfer::receive::hard_links::hard_link_followers;
+use crate::transfer::receive::prune::prune_empty_dirs;
+use crate::transfer::receive::setup::{ReceiveError, ReceiveSetup, ReceiveStats, ToGenerator};
+use crate::transfer::receive::shared::Shared;
+use crate::transfer::receive::{alt_dest, backup, dest, generator, owners, receiver, relative, requested, staging};
+
+/// Run the push on this thread (the receiver) and a generator thread.
+/// `stop_reading` wakes this thread from a read of the client's stream;
+/// the generator calls it when it fails, since the client then never
+/// sends what the receiver waits for.
+pub fn run<R: Read, W: Write + Send>(
+    setup: &ReceiveSetup<'_>,
+    reader: R,
+    mut writer: W,
+    idle: Option<IdlePolicy>,
+    stop_reading: Option<&(dyn Fn() + Send + Sync)>,
+) -> Result<ReceiveStats, ReceiveError> {
+    let mut input = DemuxReader::new(IdleReader::new(reader, idle), setup.protocol >= 30);
+    let list = receive_list(setup, &mut input, &mut writer)?;
+    let shared = prepare(setup, list, writer)?;
+    run_threads(&shared, &mut input, stop_reading)
+}
+
+/// The client's list, received and ready for the generator.
+pub struct ReceivedList {
+    /// The sorted list (indexes are positions), duplicates cleared.
+    pub files: Vec<SortedEntry>,
+    /// `-H`: each entry's hard-link role, by its position as sent.
+    pub roles: Vec<HlinkRole>,
+    /// The list's end: the sender's I/O errors and its owner names.
+    pub trailer: FlistTrailer,
+    /// The client's rules for the receiving side (and the daemon's `-M`
+    /// rules before them): what they protect is never deleted.
+    pub client_filters: FilterList,
+    /// `--usermap`/`--groupmap` notices for the client.
+    pub map_notices: Vec<String>,
+    /// The negotiated transfer checksum.
+    pub kind: ChecksumKind,
+}
+
+/// Step 1: the client's filter rules and file list. `writer` carries a
+/// module `--files-from` list to the client while its file list comes in.
+pub fn receive_list<R: Read, W: Write + Send>(
+    setup: &ReceiveSetup<'_>,
+    input: &mut DemuxReader<R>,
+    writer: &mut W,
+) -> Result<ReceivedList, ReceiveError> {
+    let (protocol, opts) = (setup.protocol, setup.options);
+    let client_filters = read_client_filters(setup, input)?;
+    let kind = ChecksumKind::from_negotiated(&setup.negotiated.checksum, protocol)
+        .ok_or_else(|| ReceiveError::Protocol(format!("unsupported checksum {}", setup.negotiated.checksum)))?;
+    let mut decoder = FlistDecoder::new(flist_options(setup, kind));
+    let mut entries = decode_entries(setup, &mut decoder, input, writer)?;
+    if protocol < 30 {
+        relative::mark_content_dirs_before_30(&mut entries, opts.recursive, opts.relative);
+    }
+    let roles = decoder.hlink_roles().to_vec();
+    let trailer = decoder.finish(input).map_err(list_error)?;
+    let map_notices = map_owners(setup, &trailer, &mut entries)?;
+    let mut files = sort_and_mark_duplicates(entries, protocol);
+    relative::check_parents_listed(&files)?;
+    if opts.prune_empty_dirs {
+        prune_empty_dirs(&mut files, &client_filters);
+    }
+    Ok(ReceivedList {
+        files,
+        roles,
+        trailer,
+        client_filters,
+        map_notices,
+        kind,
+    })
+}
+
+/// Upstream's `receiver_wants_list`: the client sends its filter rules
+/// only when we will delete or prune.
+fn receiver_wants_filters(o: &TransferOptions, protocol: u32) -> bool {
+    o.prune_empty_dirs || (o.delete_mode && (!o.delete_excluded || protocol >= 29))
+}
+
+/// The client's rules, read for the receiving side after the daemon's own
+/// `-M` rules: what they protect is never deleted.
+fn read_client_filters<R: Read>(setup: &ReceiveSetup<'_>, input: &mut DemuxReader<R>) -> Result<FilterList, ReceiveError> {
+    let (protocol, opts) = (setup.protocol, setup.options);
+    let mut ours = FilterList {
+        receiver_side: true,
+        delete_excluded: opts.delete_excluded,
+        ..FilterList::default()
+    };
+    for rule in setup.server_rules {
+        ours.add_wire_rule(rule, protocol).map_err(ReceiveError::Filter)?;
+    }
+    if !receiver_wants_filters(opts, protocol) {
+        return Ok(ours);
+    }
+    FilterList::receive_into(ours, input, protocol).map_err(|e| match e {
+        FilterError::Io(e) => ReceiveError::Io(e),
+        FilterError::OverBudget(e) => ReceiveError::OutOfMemory(e),
+        other => ReceiveError::Filter(other),
+    })
+}
+
+/// How the client's list is decoded.
+fn flist_options(setup: &ReceiveSetup<'_>, kind: ChecksumKind) -> FlistOptions {
+    let opts = setup.options;
+    FlistOptions {
+        protocol: setup.protocol,
+        varint_flags: setup.has_compat(compat::VARINT_FLIST_FLAGS),
+        id0_names: setup.has_compat(compat::ID0_NAMES),
+        preserve_uid: opts.preserve_uid,
+        preserve_gid: opts.preserve_gid,
+        numeric_ids: opts.numeric_ids,
+        preserve_links: opts.preserve_links,
+        preserve_devices: opts.preserve_devices,
+        preserve_specials: opts.preserve_specials,
+        preserve_hard_links: opts.preserve_hard_links,
+        checksum_len: opts.always_checksum.then(|| kind.digest_len()),
+        safe_flist: opts.has_capability('f'),
+        inc_recurse: false,
+        allow_absolute: opts.relative,
+        missing_entries: opts.missing_args == MissingArgs::Delete,
+        preserve_atimes: opts.preserve_atimes,
+        ..FlistOptions::default()
+    }
+}
+
+/// A list decoding error as the push reports it.
+fn list_error(e: FlistError) -> ReceiveError {
+    match e {
+        FlistError::UnsafeName { name } => ReceiveError::UnsafeName(name),
+        other => ReceiveError::Protocol(other.to_string()),
+    }
+}
+
+/// Every entry of the client's list, each charged to the session's
+/// budget. A list in the module goes to the client while its file list,
+/// built from it, comes back: both at once, or big lists deadlock.
+fn decode_entries<R: Read, W: Write + Send>(
+    setup: &ReceiveSetup<'_>,
+    decoder: &mut FlistDecoder,
+    input: &mut DemuxReader<R>,
+    writer: &mut W,
+) -> Result<Vec<FileEntry>, ReceiveError> {
+    let (protocol, from0) = (setup.protocol, setup.options.from0);
+    let mut entries = Vec::new();
+    std::thread::scope(|scope| -> Result<(), ReceiveError> {
+        let forwarder = setup.files_from.map(|file| {
+            let out = &mut *writer;
+            scope.spawn(move || crate::transfer::filter::files_from::forward_to_client(file, from0, protocol, out))
+        });
+        let listed = (|| {
+            while let Some(e) = decoder.next(input).map_err(list_error)? {
+                // Kept twice: as received and sorted.
+                budget::charge(2 * e.memory_cost(), "the file list")?;
+                entries.push(e);
+            }
+            Ok(())
+        })();
+        if let Some(forwarder) = forwarder {
+            let sent = forwarder
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("files-from forwarding panicked")));
+            // A broken list is the error to report; else a failed forward.
+            if listed.is_ok() {
+                sent?;
+            }
+        }
+        listed
+    })?;
+    Ok(entries)
+}
+
+/// Owners by name (unless numeric) and through `--usermap`/`--groupmap`;
+/// returns the maps' notices for the client.
+fn map_owners(setup: &ReceiveSetup<'_>, trailer: &FlistTrailer, entries: &mut [FileEntry]) -> Result<Vec<String>, ReceiveError> {
+    let opts = setup.options;
+    let mut notices = Vec::new();
+    let mut parse_map = |text: Option<&String>, users: bool| -> Result<Option<owners::NameMap>, ReceiveError> {
+        let Some(text) = text else { return Ok(None) };
+        let (map, map_notices) = owners::NameMap::parse(text, users).map_err(|e| ReceiveError::Usage(format!("{e}\n")))?;
+        notices.extend(map_notices);
+        Ok(Some(map))
+    };
+    let usermap = parse_map(opts.usermap.as_ref(), true)?;
+    let groupmap = parse_map(opts.groupmap.as_ref(), false)?;
+    owners::Owners {
+        uid_names: &trailer.uid_names,
+        gid_names: &trailer.gid_names,
+        usermap: usermap.as_ref(),
+        groupmap: groupmap.as_ref(),
+        by_name: !opts.numeric_ids && !setup.module_numeric_ids,
+    }
+    .apply(entries);
+    Ok(notices)
+}
+
+/// Step 2: the destination and the places a push writes, checked, and
+/// the state both threads share; the client hears the notices.
+pub fn prepare<'a, W: Write>(setup: &'a ReceiveSetup<'a>, list: ReceivedList, writer: W) -> Result<Shared<'a, W>, ReceiveError> {
+    let opts = setup.options;
+    let root = match setup.opened_root {
+        Some(root) => root.try_clone()?,
+        None => ModuleRoot::open(&setup.module_root)?,
+    }
+    .for_dry_run(opts.dry_run)
+    .with_noatime(setup.open_noatime);
+    let files = list.files;
+    let dest = dest::resolve(&root, setup, &files)?;
+    let hard_links = if opts.preserve_hard_links {
+        let is_file_here = |i: usize| root.lstat(&dest.path_of(&files[i].entry.name)).is_ok_and(|m| m.is_file());
+        hard_link_followers(&files, &list.roles, is_file_here)
+    } else {
+        Vec::new()
+    };
+    let backups = backup::Backups::new(opts, &dest.dir);
+    let alt_dests = alt_dest::AltDests::new(opts, &dest.dir);
+    let staging = staging::Staging::new(opts, &dest.dir, &setup.module_root, setup.temp_dir);
+    check_client_dirs(setup, backups.as_ref(), alt_dests.as_ref(), &staging)?;
+    match staging.check_temp_dir(&root) {
+        Ok(()) => {}
+        Err((message, true)) => return Err(ReceiveError::Usage(message)),
+        Err((message, false)) => return Err(ReceiveError::FileIo(message)),
+    }
+    let compression = match &setup.negotiated.compression {
+        Some(name) => Compression::from_negotiated(Some(name), opts.compress_level)
+            .ok_or_else(|| ReceiveError::Protocol(format!("unsupported compression {name}")))?,
+        None => Compression::None,
+    };
+    let files_len = files.len();
+    let shared = Shared {
+        out: Mutex::new(MuxOut::new(writer)),
+        setup,
+        root,
+        files,
+        dest,
+        params: ChecksumParams {
+            kind: list.kind,
+            seed: setup.negotiated.seed,
+            proper_seed_order: setup.has_compat(compat::CHKSUM_SEED_FIX),
+        },
+        compression,
+        client_filters: list.client_filters,
+        sender_io_error: list.trailer.io_error,
+        hard_links,
+        backups,
+        staging,
+        alt_dests,
+        requested: requested::Requested::new(files_len),
+    };
+    announce(&shared, &list.map_notices)?;
+    Ok(shared)
+}
+
+/// Upstream's check: no directory the client names for its own use may
+/// be one the module's filters exclude (however `..` reached it).
+fn check_client_dirs(
+    setup: &ReceiveSetup<'_>,
+    backups: Option<&backup::Backups>,
+    alt_dests: Option<&alt_dest::AltDests>,
+    staging: &staging::Staging,
+) -> Result<(), ReceiveError> {
+    let excluded = |dir: &Path| setup.daemon_filters.excludes(dir.as_os_str().as_bytes(), true);
+    let (at_parse, after) = staging.client_dirs(setup.options);
+    if backups.and_then(|b| b.client_dir()).into_iter().chain(at_parse).any(excluded) {
+        return Err(ReceiveError::OptionsRejected { at_parse: true });
+    }
+    let alt = alt_dests.map(|a| a.dirs()).unwrap_or_default();
+    if after.into_iter().chain(alt.iter().map(PathBuf::as_path)).any(excluded) {
+        return Err(ReceiveError::OptionsRejected { at_parse: false });
+    }
+    Ok(())
+}
+
+/// What the client hears before the transfer: the maps' notices, a
+/// created destination, `--*-dest` warnings.
+fn announce<W: Write>(shared: &Shared<'_, W>, map_notices: &[String]) -> Result<(), ReceiveError> {
+    let setup = shared.setup;
+    for notice in map_notices {
+        shared.message(MsgTag::Error, notice)?;
+    }
+    if let Some(msg) = shared.dest.created_message() {
+        shared.info(msg)?;
+    }
+    if let Some(alt) = &shared.alt_dests {
+        // Upstream's FWARNING, which goes out as MSG_INFO below protocol 30.
+        let tag = if setup.protocol >= 30 { MsgTag::Warning } else { MsgTag::Info };
+        for text in alt.warnings(setup.options, &shared.root, &setup.module_root) {
+            shared.message(tag, &text)?;
+        }
+    }
+    Ok(())
+}
+
+/// Step 3: the generator on its own thread (with the session's budget),
+/// the receiver on this one; the generator's failure is the cause when
+/// both stop.
+pub fn run_threads<R: Read, W: Write + Send>(
+    shared: &Shared<'_, W>,
+    input: &mut DemuxReader<R>,
+    stop_reading: Option<&(dyn Fn() + Send + Sync)>,
+) -> Result<ReceiveStats, ReceiveError> {
+    let (to_gen, from_recv) = mpsc::channel();
+    let mut stats = std::thread::scope(|scope| -> Result<ReceiveStats, ReceiveError> {
+        let session_budget = budget::current();
+        let generator = std::thread::Builder::new().name("generator".into()).spawn_scoped(scope, move || {
+            budget::install(session_budget);
+            let generated = generator::run(shared, from_recv);
+            if generated.is_err() {
+                if let Some(stop) = stop_reading {
+                    stop();
+                }
+            }
+            generated
+        })?;
+        let received = receiver::run(shared, input, &to_gen);
+        if received.is_err() {
+            let _ = to_gen.send(ToGenerator::Abort);
+        }
+        let generated = generator
+            .join()
+            .map_err(|_| ReceiveError::Protocol("the generator thread panicked".into()))?;
+        let gen_io_error = generated?;
+        let mut stats = received?;
+        stats.io_error |= gen_io_error | shared.sender_io_error;
+        Ok(stats)
+    })?;
+    stats.total_read = 0;
+    Ok(stats)
+}

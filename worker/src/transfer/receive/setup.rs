@@ -1,0 +1,110 @@
+//! What a push starts from and ends with: the setup the session hands
+//! over ([`ReceiveSetup`], the module context plus what only a receiver
+//! needs), the receiver's messages to the generator, what a push did and
+//! why it failed.
+
+use std::io;
+use std::ops::Deref;
+use std::path::Path;
+
+use crate::identity::ModuleIdentity;
+use crate::transfer::context::ModuleContext;
+use crate::transfer::filter::rules::FilterError;
+use crate::transfer::options::chmod::ChmodRules;
+
+/// Everything a push needs from the session: the module context and what
+/// only a receiver has.
+pub struct ReceiveSetup<'a> {
+    /// The module and the session's agreements.
+    pub module: &'a ModuleContext<'a>,
+    /// `incoming chmod` rules.
+    pub incoming_chmod: Option<&'a ChmodRules>,
+    /// The module's identity, which the generator thread takes too.
+    pub identity: Option<&'a ModuleIdentity>,
+    /// Whether owners may be set (the session runs as root).
+    pub may_chown: bool,
+    /// The module's `temp dir` (the operator's path), if set.
+    pub temp_dir: Option<&'a Path>,
+    /// `--files-from=:path` on a push: the module's list file, opened when
+    /// the options were read, forwarded to the client while it sends its
+    /// file list (see `files_from::forward_to_client`).
+    pub files_from: Option<&'a std::fs::File>,
+}
+
+/// A receiver's setup reads as its module context too (`setup.options`,
+/// `setup.protocol`): the context is what the setup extends.
+impl<'a> Deref for ReceiveSetup<'a> {
+    type Target = ModuleContext<'a>;
+    fn deref(&self) -> &ModuleContext<'a> {
+        self.module
+    }
+}
+
+/// What a push did.
+#[derive(Debug, Default, Clone)]
+pub struct ReceiveStats {
+    pub files_received: u64,
+    pub literal_bytes: u64,
+    pub matched_bytes: u64,
+    /// Upstream io_error bits (some files failed: exit 23).
+    pub io_error: i32,
+    pub total_read: u64,
+}
+
+/// Why a push failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    #[error("connection: {0}")]
+    Io(#[from] io::Error),
+    #[error("{0}")]
+    Filter(FilterError),
+    #[error("{0}")]
+    Protocol(String),
+    /// A problem with the destination the client should see as is (exit 3).
+    #[error("{0}")]
+    Destination(String),
+    /// The client's list names something outside the destination (exit 4).
+    #[error("ABORTING due to unsafe pathname from sender: {0}")]
+    UnsafeName(String),
+    /// A directory the client named is one the module's filters exclude.
+    /// Upstream refuses `--backup-dir` and `--temp-dir` while parsing the
+    /// options (its daemon's words, exit 4), `--partial-dir` and the
+    /// `--*-dest` directories once the destination is known (exit 1).
+    #[error("{}Your options have been rejected by the server.", if *.at_parse { "rsync: " } else { "" })]
+    OptionsRejected { at_parse: bool },
+    /// An entry of the client's list lies in a directory the list does not
+    /// have (upstream's generator check; exit 2).
+    #[error("ABORTING due to invalid path from sender: {0}")]
+    InvalidPath(String),
+    /// Writing a file failed (disk full...): upstream's RERR_FILEIO (exit 11).
+    #[error("{0}")]
+    FileIo(String),
+    /// The options cannot work here (a missing temp dir): RERR_SYNTAX (exit 1).
+    #[error("{0}")]
+    Usage(String),
+    /// The client sent something this session never asked for or the
+    /// module forbids (data for an index the generator did not request, a
+    /// daemon-excluded or cleared entry): the text as is, RERR_PROTOCOL
+    /// (exit 2), as upstream's receiver ends such a session.
+    #[error("{0}")]
+    Violation(String),
+    /// The client's list would pass the session's memory budget
+    /// (upstream's out-of-memory end, RERR_MALLOC, exit 22).
+    #[error("{0}")]
+    OutOfMemory(#[from] crate::transfer::limits::budget::OverBudget),
+}
+
+/// Messages from the receiver to the generator (upstream's pipe).
+#[derive(Debug)]
+pub enum ToGenerator {
+    /// A file failed verification in phase 0: ask for it again.
+    Redo(i32),
+    /// The client ended a phase (the receiver read its NDX_DONE).
+    PhaseDone,
+    /// The receiver read everything the client sends before the goodbye.
+    ReceiverDone,
+    /// Protocol >= 31: the client answered our early goodbye.
+    GoodbyeAnswered,
+    /// The receiver stopped on an error: the generator stops too.
+    Abort,
+}
