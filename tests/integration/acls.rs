@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use crate::harness::client::{clients, pull_paths, ClientRun};
-use crate::harness::pair::{set_mtime, start_pair, Pair};
-use crate::harness::tree::{copy_tree, snapshot};
+use crate::harness::pair::{start_pair, Pair};
+use crate::harness::tree::{copy_tree, set_mtime, snapshot, TreeBuilder};
 
 /// The kernel's ACL entry tags (linux/posix_acl_xattr.h).
 const USER_OBJ: u16 = 0x01;
@@ -43,20 +43,12 @@ fn ids() -> (u32, u32, u32) {
     (user, group, 54_321)
 }
 
-fn write(root: &Path, name: &str, data: &[u8]) {
-    let path = root.join(name);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, data).unwrap();
-}
-
 /// The served tree: plain files, a file with named entries and a mask, one
 /// whose ACL equals another's (sent by index), an id without a name, and a
 /// directory with a default ACL.
 fn acl_tree(root: &Path) {
     let (user, group, unnamed) = ids();
-    for f in ["plain", "named", "same-as-named", "unnamed", "dir/inner", "dir/sub/deep"] {
-        write(root, f, f.as_bytes());
-    }
+    TreeBuilder::new(root).self_named_files(["plain", "named", "same-as-named", "unnamed", "dir/inner", "dir/sub/deep"]);
     let named = [
         (USER_OBJ, 6, NO_ID),
         (USER, 4, user),
@@ -218,14 +210,15 @@ fn fake_super_acls_like_stock() {
     let (user, _, _) = ids();
     let p = start_pair(
         move |root| {
-            write(root, "kept", b"kept");
-            write(root, "none", b"none");
             // Owner, group, mask, other (0x80: none), then (id, perms | user bit).
             let mut value = Vec::new();
             for v in [0x80u32, 0x80, 6, 0x80, user, 4 | (1 << 31)] {
                 value.extend_from_slice(&v.to_le_bytes());
             }
-            xattr::set(root.join("kept"), "user.rsync.%aacl", &value).unwrap();
+            TreeBuilder::new(root)
+                .file("kept", b"kept")
+                .file("none", b"none")
+                .xattr("kept", "user.rsync.%aacl", &value);
         },
         |root| format!("[mod]\n path = {}\n fake super = yes\n", root.display()),
     );

@@ -2,14 +2,13 @@
 //! gets its digests from the cache yet sees every change stock sees, and
 //! a digest computed for one module's user never answers for another.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
 use crate::harness::client::{clients, pull_paths, ClientRun};
 use crate::harness::daemon::Daemon;
 use crate::harness::stock::StockDaemon;
-use crate::harness::tree::{copy_tree, snapshot};
+use crate::harness::tree::{copy_tree, snapshot, TreeBuilder};
 
 /// Our log's summary line of one `-c` list (debug level).
 const SUMMARY: &str = "file digests from the checksum cache";
@@ -39,12 +38,6 @@ fn summaries_since(ours: &Daemon, from: usize) -> (usize, usize) {
         total.1 += words[at + 1].parse::<usize>().unwrap();
     }
     total
-}
-
-fn write(root: &Path, name: &str, data: &[u8]) {
-    let path = root.join(name);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, data).unwrap();
 }
 
 /// Same client, same options, into copies of `seed` for each daemon: the
@@ -90,14 +83,11 @@ fn pull_both(
 #[test]
 fn repeated_checksum_pulls_see_every_change_like_stock() {
     let src = tempfile::tempdir().unwrap();
+    let t = TreeBuilder::new(src.path());
     for i in 0..30 {
-        write(
-            src.path(),
-            &format!("d{}/f{i}", i % 3),
-            format!("file {i}\n").repeat(i * 50 + 1).as_bytes(),
-        );
+        t.file(format!("d{}/f{i}", i % 3), format!("file {i}\n").repeat(i * 50 + 1));
     }
-    write(src.path(), "big.bin", &vec![5u8; 3_000_000]);
+    t.file("big.bin", vec![5u8; 3_000_000]);
     // The cache keeps only files that have not changed for 2 s.
     std::thread::sleep(SETTLE_WAIT);
     let config = format!("use chroot = no\n[mod]\n path = {}\n", src.path().display());
@@ -144,17 +134,19 @@ fn a_cached_digest_is_not_given_to_another_user() {
         return;
     }
     let src = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(src.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    write(src.path(), "public.txt", b"anyone may read this\n");
-    write(src.path(), "secret.txt", b"root only\n");
-    std::fs::set_permissions(src.path().join("secret.txt"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    TreeBuilder::new(src.path())
+        .mode("", 0o755)
+        .file("public.txt", b"anyone may read this\n")
+        .file("secret.txt", b"root only\n")
+        .mode("secret.txt", 0o600);
     std::thread::sleep(SETTLE_WAIT);
     let path = src.path().display();
     let config = format!("use chroot = no\n[root]\n path = {path}\n uid = root\n gid = root\n[nobody]\n path = {path}\n uid = nobody\n");
     let (stock, ours) = daemons(&config);
     let seed = tempfile::tempdir().unwrap();
-    write(seed.path(), "public.txt", b"anyone may read this\n");
-    write(seed.path(), "secret.txt", b"root only\n");
+    TreeBuilder::new(seed.path())
+        .file("public.txt", b"anyone may read this\n")
+        .file("secret.txt", b"root only\n");
     for (n, (label, bin)) in clients().into_iter().enumerate() {
         let (s, _, cached) = pull_both(&bin, &stock, &ours, &["-rc", "-i"], "root/", seed.path());
         assert_eq!(s.code, 0, "{label}: {s:?}");

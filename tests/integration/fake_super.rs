@@ -4,45 +4,39 @@
 //! files and attributes as stock's daemon, a repeated push must find
 //! nothing to change, and a pull must give the original tree back.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use crate::harness::client::{clients, rsync_bin};
 use crate::harness::daemon::Daemon;
-use crate::harness::pair::set_mtime;
 use crate::harness::stock::StockDaemon;
-use crate::harness::tree::snapshot;
+use crate::harness::tree::{snapshot, TreeBuilder};
 
 /// What root's backup holds: owners, odd modes, a device, a fifo, links.
 fn build_source(root: &Path) {
+    let t = TreeBuilder::new(root);
+    // A file, then its owner, mode (after the owner, as chown may clear
+    // set-id bits) and time.
     let w = |p: &str, data: &[u8], mode: u32, owner: (u32, u32)| {
-        let path = root.join(p);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, data).unwrap();
-        std::os::unix::fs::chown(&path, Some(owner.0), Some(owner.1)).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-        set_mtime(&path, 1_600_000_000, 0);
+        t.file(p, data).owner(p, owner.0, owner.1).mode(p, mode).mtime(p, 1_600_000_000, 0);
     };
     w("plain.txt", b"plain\n", 0o644, (0, 0));
     w("setuid-tool", b"#!/bin/sh\n", 0o4755, (0, 0));
     w("secret", b"key\n", 0o600, (1234, 5678));
     w("readonly", b"ro\n", 0o444, (0, 0));
     w("home/alice/notes", b"alice's\n", 0o640, (1001, 1001));
-    std::fs::create_dir(root.join("shared")).unwrap();
-    std::fs::set_permissions(root.join("shared"), std::fs::Permissions::from_mode(0o1777)).unwrap();
-    std::os::unix::fs::chown(root.join("home/alice"), Some(1001), Some(1001)).unwrap();
-    std::os::unix::fs::symlink("plain.txt", root.join("link")).unwrap();
-    std::os::unix::fs::symlink("/etc/hostname", root.join("abs-link")).unwrap();
-    let node = |name: &str, mode: u32, dev: u64| {
-        let path = std::ffi::CString::new(root.join(name).to_str().unwrap()).unwrap();
-        // SAFETY: mknod(2) on a fresh NUL-terminated path.
-        assert_eq!(unsafe { libc::mknod(path.as_ptr(), mode, dev) }, 0, "mknod {name}");
-    };
-    node("null-dev", libc::S_IFCHR | 0o666, libc::makedev(1, 3));
-    node("fifo", libc::S_IFIFO | 0o620, 0);
-    for d in ["link", "abs-link", "null-dev", "fifo", "home/alice", "home", "shared"] {
-        set_mtime(&root.join(d), 1_600_000_000, 0);
-    }
+    t.dir("shared")
+        .mode("shared", 0o1777)
+        .owner("home/alice", 1001, 1001)
+        .symlink("link", "plain.txt")
+        .symlink("abs-link", "/etc/hostname")
+        .node("null-dev", libc::S_IFCHR | 0o666, libc::makedev(1, 3))
+        .node("fifo", libc::S_IFIFO | 0o620, 0)
+        .mtimes(
+            ["link", "abs-link", "null-dev", "fifo", "home/alice", "home", "shared"],
+            1_600_000_000,
+            0,
+        );
 }
 
 /// A module owned by `nobody` (the module's uid), fake super on.

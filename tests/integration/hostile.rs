@@ -162,7 +162,7 @@ fn push_data_that_was_not_requested_is_refused() {
     open_to_all(dest.path());
     let target = dest.path().join("same.txt");
     std::fs::write(&target, b"before").unwrap();
-    crate::harness::pair::set_mtime(&target, 1_600_000_000, 0);
+    crate::harness::tree::set_mtime(&target, 1_600_000_000, 0);
     let config = format!("use chroot = no\n[up]\n path = {}\n read only = no\n", dest.path().display());
     let ours = Daemon::start(&config, &["--workers=1"]);
     let args = ["--server", &format!("-re.{CAPABILITIES}"), ".", "up/"];

@@ -5,20 +5,19 @@ use std::path::Path;
 use crate::harness::client::{clients, rsync_bin, ClientRun};
 use crate::harness::daemon::Daemon;
 use crate::harness::stock::StockDaemon;
+use crate::harness::tree::{set_mtime, TreeBuilder};
 
+/// The module tree: a few small files, some of which the filter tests'
+/// rules (`secret/`, `*.key`, `*.tmp`, `+ keep/`) pick.
 fn tree(root: &Path) {
-    for (p, data) in [
+    TreeBuilder::new(root).files([
         ("a.txt", "a"),
         ("b.tmp", "b"),
         ("secret/key", "k"),
         ("sub/c.key", "c"),
         ("sub/d.txt", "d"),
         ("keep/e.tmp", "e"),
-    ] {
-        let path = root.join(p);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, data).unwrap();
-    }
+    ]);
 }
 
 fn listing(dir: &Path) -> Vec<String> {
@@ -266,7 +265,7 @@ fn remove_source_files_like_stock() {
     // Same times on both sides, so itemized directory lines agree.
     for src in [stock_src.path(), ours_src.path()] {
         for d in ["", "sub", "secret", "keep"] {
-            crate::harness::pair::set_mtime(&src.join(d), 1_500_000_000, 0);
+            set_mtime(&src.join(d), 1_500_000_000, 0);
         }
     }
     let conf = |src: &Path, extra: &str| {

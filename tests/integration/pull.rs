@@ -2,38 +2,34 @@
 //! against stock `rsync --daemon` and oxrsyncd on the same module tree must
 //! produce the same destination tree, exit code and user-visible output.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::harness::client::{clients, pull_paths, rsync_bin, ClientRun};
-use crate::harness::pair::{set_mtime, start_pair, Pair};
-use crate::harness::tree::snapshot;
+use crate::harness::pair::{start_pair, Pair};
+use crate::harness::tree::{set_mtime, snapshot, TreeBuilder};
 
 /// A varied module tree.
 fn build_tree(root: &Path) {
-    let w = |p: &str, data: &[u8]| {
-        let path = root.join(p);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, data).unwrap();
-    };
-    w("empty", b"");
-    w("small.txt", b"hello world\n");
     let big: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-    w("big.bin", &big);
-    w("dir/nested/deep/file.c", b"int main() { return 0; }\n");
-    w("dir/other.o", &[0u8; 10_000]);
-    w("unicode/h\u{e9}llo w\u{f6}rld \u{1F600}.txt", "caf\u{e9}\n".as_bytes());
-    w("odd/name with spaces", b"x");
-    w("odd/-dash", b"y");
-    std::fs::create_dir_all(root.join("emptydir")).unwrap();
-    std::os::unix::fs::symlink("small.txt", root.join("link-in")).unwrap();
-    std::os::unix::fs::symlink("../../etc/passwd", root.join("link-out")).unwrap();
-    std::os::unix::fs::symlink("nowhere", root.join("dangling")).unwrap();
-    std::fs::set_permissions(root.join("small.txt"), std::fs::Permissions::from_mode(0o640)).unwrap();
-    std::fs::set_permissions(root.join("dir/nested"), std::fs::Permissions::from_mode(0o750)).unwrap();
-    let _ = nix::unistd::mkfifo(&root.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o644));
+    let t = TreeBuilder::new(root);
+    t.file("empty", b"")
+        .file("small.txt", b"hello world\n")
+        .file("big.bin", &big)
+        .file("dir/nested/deep/file.c", b"int main() { return 0; }\n")
+        .file("dir/other.o", [0u8; 10_000])
+        .file("unicode/h\u{e9}llo w\u{f6}rld \u{1F600}.txt", "caf\u{e9}\n")
+        .file("odd/name with spaces", b"x")
+        .file("odd/-dash", b"y")
+        .dir("emptydir")
+        .symlink("link-in", "small.txt")
+        .symlink("link-out", "../../etc/passwd")
+        .symlink("dangling", "nowhere")
+        .mode("small.txt", 0o640)
+        .mode("dir/nested", 0o750);
+    // A fifo, where one can be made (a failure is ignored).
+    let _ = t.fifo("fifo", 0o644);
     // A fixed past mtime with nanoseconds on one file.
-    set_mtime(&root.join("small.txt"), 1_600_000_000, 123_456_789);
+    t.mtime("small.txt", 1_600_000_000, 123_456_789);
 }
 
 fn pair() -> Pair {
@@ -442,40 +438,28 @@ fn files_from_lists_like_stock() {
 
 /// A tree with per-directory filter files (.rsync-filter, .gitignore).
 fn merge_tree(root: &Path) {
-    let w = |p: &str, data: &str| {
-        let path = root.join(p);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, data).unwrap();
-    };
-    w(".rsync-filter", "# root rules\n- *.log\n- /top-only.txt\n");
-    for f in [
-        "top-only.txt",
-        "a.log",
-        "x.tmp",
-        "keep.txt",
-        "sub/top-only.txt",
-        "sub/b.log",
-        "sub/important.log",
-    ] {
-        w(f, f);
-    }
-    w("sub/.rsync-filter", "+ important.log\n- *.tmp\n");
-    w("sub/x.tmp", "t");
-    w("sub/deeper/.rsync-filter", "- /y\n");
-    for f in ["sub/deeper/y", "sub/deeper/z", "sub/y"] {
-        w(f, f);
-    }
-    w("c/.gitignore", "*.o\nbuild\n");
-    for f in ["c/m.o", "c/build/z", "c/src/n.o", "c/src/n.c"] {
-        w(f, f);
-    }
-    w("c/src/.gitignore", "!\n*.c\n");
+    let t = TreeBuilder::new(root);
+    t.file(".rsync-filter", "# root rules\n- *.log\n- /top-only.txt\n")
+        .self_named_files([
+            "top-only.txt",
+            "a.log",
+            "x.tmp",
+            "keep.txt",
+            "sub/top-only.txt",
+            "sub/b.log",
+            "sub/important.log",
+        ])
+        .file("sub/.rsync-filter", "+ important.log\n- *.tmp\n")
+        .file("sub/x.tmp", "t")
+        .file("sub/deeper/.rsync-filter", "- /y\n")
+        .self_named_files(["sub/deeper/y", "sub/deeper/z", "sub/y"])
+        .file("c/.gitignore", "*.o\nbuild\n")
+        .self_named_files(["c/m.o", "c/build/z", "c/src/n.o", "c/src/n.c"])
+        .file("c/src/.gitignore", "!\n*.c\n");
     // The transfer roots get a fixed past time, so whether the client's
     // fresh destination shows "./" as changed never depends on a second
     // ticking over between making the tree and making the destination.
-    for d in ["", "sub"] {
-        set_mtime(&root.join(d), 1_500_000_000, 0);
-    }
+    t.mtimes(["", "sub"], 1_500_000_000, 0);
 }
 
 #[test]
@@ -509,8 +493,7 @@ fn one_file_system_and_copy_dirlinks_like_stock() {
     let p = start_pair(
         |root| {
             build_tree(root);
-            std::os::unix::fs::symlink("dir", root.join("dirlink")).unwrap();
-            std::fs::create_dir_all(root.join("mnt")).unwrap();
+            TreeBuilder::new(root).symlink("dirlink", "dir").dir("mnt");
         },
         |root| format!("[mod]\n path = {}\n uid = root\n gid = root\n", root.display()),
     );
@@ -618,25 +601,19 @@ fn cvs_exclude_like_stock() {
     let p = start_pair(
         |root| {
             merge_tree(root);
-            let w = |f: &str, data: &str| {
-                let path = root.join(f);
-                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-                std::fs::write(path, data).unwrap();
-            };
-            for f in [
-                "x.o",
-                "core",
-                ".git/HEAD",
-                "notes~",
-                "keep.c",
-                "sub/y.bak",
-                "sub/z.local",
-                "sub/deeper/z.local",
-            ] {
-                w(f, f);
-            }
-            w("sub/.cvsignore", "*.local  *.tmp2\n*.local2\n");
-            w(".cvsignore", "*.local\n");
+            TreeBuilder::new(root)
+                .self_named_files([
+                    "x.o",
+                    "core",
+                    ".git/HEAD",
+                    "notes~",
+                    "keep.c",
+                    "sub/y.bak",
+                    "sub/z.local",
+                    "sub/deeper/z.local",
+                ])
+                .file("sub/.cvsignore", "*.local  *.tmp2\n*.local2\n")
+                .file(".cvsignore", "*.local\n");
         },
         |root| format!("[mod]\n path = {}\n", root.display()),
     );
@@ -770,16 +747,17 @@ fn atimes_list_like_stock() {
 /// rsync's own `%` names (only with `-XX`). None on a file system
 /// without user attributes.
 fn build_xattr_tree(root: &Path) {
+    let t = TreeBuilder::new(root);
+    // A directory (a name ending in `/`) or a file holding its own name,
+    // then its attributes.
     let w = |p: &str, attrs: &[(&str, &[u8])]| {
-        let path = root.join(p);
         if p.ends_with('/') {
-            std::fs::create_dir_all(&path).unwrap();
+            t.dir(p);
         } else {
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, p.as_bytes()).unwrap();
+            t.file(p, p);
         }
         for (name, value) in attrs {
-            xattr::set(&path, name, value).unwrap();
+            t.xattr(p, name, value);
         }
     };
     let long = [b'L'; 100];
@@ -789,10 +767,8 @@ fn build_xattr_tree(root: &Path) {
     w("dir/c", &[("trusted.t", &[b'T'; 50]), ("user.rsync.%own", b"x")]);
     w("dir/sub/d", &[("user.rsync.security.label", b"kept")]);
     w("plain", &[]);
-    std::os::unix::fs::symlink("a", root.join("link")).unwrap();
-    for p in ["a", "b", "dir/c", "dir/sub/d", "plain", "dir/sub", "dir"] {
-        set_mtime(&root.join(p), 1_600_000_000, 0);
-    }
+    t.symlink("link", "a")
+        .mtimes(["a", "b", "dir/c", "dir/sub/d", "plain", "dir/sub", "dir"], 1_600_000_000, 0);
 }
 
 /// `-X` pulls: the same attributes arrive as from stock, with `-XX`,
@@ -886,22 +862,25 @@ fn names_that_are_not_utf8_pull_like_stock() {
     use std::os::unix::ffi::OsStrExt;
     let p = start_pair(
         |root| {
-            let at = |name: &[u8]| root.join(OsStr::from_bytes(name));
-            std::fs::create_dir_all(at(b"latin/d\xff/sub\xe0")).unwrap();
-            std::fs::write(at(b"latin/caf\xe9.txt"), b"x").unwrap();
-            std::fs::write(at(b"latin/d\xff/in\xfe"), b"y").unwrap();
-            std::fs::write(at(b"latin/d\xff/sub\xe0/deep"), b"z").unwrap();
-            std::os::unix::fs::symlink(OsStr::from_bytes(b"caf\xe9.txt"), at(b"latin/l\xe9")).unwrap();
+            let at = |name: &'static [u8]| OsStr::from_bytes(name);
+            let t = TreeBuilder::new(root);
+            t.dir(at(b"latin/d\xff/sub\xe0"))
+                .file(at(b"latin/caf\xe9.txt"), b"x")
+                .file(at(b"latin/d\xff/in\xfe"), b"y")
+                .file(at(b"latin/d\xff/sub\xe0/deep"), b"z")
+                .symlink(at(b"latin/l\xe9"), at(b"caf\xe9.txt"));
             // What the `ro` module's uid (nobody) may not read, for messages
             // that name such files.
-            std::fs::create_dir_all(at(b"latin/priv\xe8")).unwrap();
-            std::fs::write(at(b"latin/priv\xe8/f"), b"p").unwrap();
-            std::fs::write(at(b"latin/secret\xe9"), b"s").unwrap();
-            std::fs::set_permissions(at(b"latin/priv\xe8"), std::fs::Permissions::from_mode(0o700)).unwrap();
-            std::fs::set_permissions(at(b"latin/secret\xe9"), std::fs::Permissions::from_mode(0o600)).unwrap();
-            for dir in [&b"latin/d\xff/sub\xe0"[..], b"latin/d\xff", b"latin/priv\xe8", b"latin"] {
-                set_mtime(&at(dir), 1_600_000_000, 0);
-            }
+            t.dir(at(b"latin/priv\xe8"))
+                .file(at(b"latin/priv\xe8/f"), b"p")
+                .file(at(b"latin/secret\xe9"), b"s")
+                .mode(at(b"latin/priv\xe8"), 0o700)
+                .mode(at(b"latin/secret\xe9"), 0o600)
+                .mtimes(
+                    [&b"latin/d\xff/sub\xe0"[..], b"latin/d\xff", b"latin/priv\xe8", b"latin"].map(at),
+                    1_600_000_000,
+                    0,
+                );
         },
         |root| {
             format!(

@@ -6,12 +6,11 @@
 //! output (`receiving incremental file list`, the order of -v/-i lines,
 //! errors) and the same destination tree.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::harness::client::{clients, pull_paths, ClientRun};
-use crate::harness::pair::{set_mtime, start_pair, Pair};
-use crate::harness::tree::snapshot;
+use crate::harness::pair::{start_pair, Pair};
+use crate::harness::tree::{set_mtime, snapshot, TreeBuilder};
 
 /// Directories under `tree/`: with four files each, more entries than the
 /// sender's look-ahead (1000), so lists go out in several batches while
@@ -21,41 +20,32 @@ const DIRS: usize = 250;
 /// A tree with several levels, many directories, empty and unreadable
 /// directories, hard links within and across lists, symlinks.
 fn build_tree(root: &Path) {
-    let w = |p: &str, data: &[u8]| {
-        let path = root.join(p);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, data).unwrap();
-    };
-    w("small.txt", b"hello world\n");
-    w("empty", b"");
     let big: Vec<u8> = (0..300_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-    w("big.bin", &big);
+    let t = TreeBuilder::new(root);
+    t.file("small.txt", b"hello world\n").file("empty", b"").file("big.bin", &big);
     for d in 0..DIRS {
         for f in 0..4 {
-            w(&format!("tree/d{d:03}/f{f}.txt"), format!("{d}-{f}\n").repeat(d % 7 + 1).as_bytes());
+            t.file(format!("tree/d{d:03}/f{f}.txt"), format!("{d}-{f}\n").repeat(d % 7 + 1));
         }
         if d % 25 == 0 {
-            w(&format!("tree/d{d:03}/sub/deeper/x"), b"x");
-            std::fs::create_dir_all(root.join(format!("tree/d{d:03}/emptysub"))).unwrap();
+            t.file(format!("tree/d{d:03}/sub/deeper/x"), b"x")
+                .dir(format!("tree/d{d:03}/emptysub"));
         }
     }
-    w("chain/a/b/c/d/e/f/leaf", b"leaf\n");
-    std::fs::create_dir_all(root.join("emptydir")).unwrap();
-    std::fs::create_dir_all(root.join("chain/a/b/empty")).unwrap();
+    t.file("chain/a/b/c/d/e/f/leaf", b"leaf\n").dir("emptydir").dir("chain/a/b/empty");
     // Root-owned 0750: sessions run as `nobody` (stock's default as root),
     // so its contents cannot be listed: an opendir error in its own list.
-    w("locked/inner/secret", b"secret\n");
-    std::fs::set_permissions(root.join("locked"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    t.file("locked/inner/secret", b"secret\n").mode("locked", 0o750);
     // Hard links: a group inside one directory, and one across lists.
-    w("hl/m", b"linked\n");
+    t.file("hl/m", b"linked\n");
     for n in ["a", "z", "c", "k"] {
-        std::fs::hard_link(root.join("hl/m"), root.join(format!("hl/{n}"))).unwrap();
+        t.hard_link(format!("hl/{n}"), "hl/m");
     }
-    std::fs::hard_link(root.join("tree/d000/f0.txt"), root.join(format!("tree/d{:03}/hl", DIRS - 1))).unwrap();
-    std::fs::hard_link(root.join("small.txt"), root.join("chain/a/b/c/small-link")).unwrap();
-    std::os::unix::fs::symlink("small.txt", root.join("link-in")).unwrap();
-    std::os::unix::fs::symlink("../f0.txt", root.join("tree/d001/sub-link")).unwrap();
-    set_mtime(&root.join("small.txt"), 1_600_000_000, 123_456_789);
+    t.hard_link(format!("tree/d{:03}/hl", DIRS - 1), "tree/d000/f0.txt")
+        .hard_link("chain/a/b/c/small-link", "small.txt")
+        .symlink("link-in", "small.txt")
+        .symlink("tree/d001/sub-link", "../f0.txt")
+        .mtime("small.txt", 1_600_000_000, 123_456_789);
 }
 
 fn pair() -> Pair {

@@ -8,256 +8,46 @@ use std::path::Path;
 
 use crate::harness::client::{clients, rsync_bin, ClientRun};
 use crate::harness::daemon::Daemon;
-use crate::harness::pair::set_mtime;
+use crate::harness::push_pair::{every_dir_made_by_the_run, made_by_the_run, start_push_pair, stock_redid_a_file, Normaliser, PushPair};
 use crate::harness::stock::StockDaemon;
-use crate::harness::tree::snapshot;
+use crate::harness::tree::{set_mtime, snapshot, TreeBuilder};
 
 /// What the client uploads.
 fn build_source(root: &Path) {
-    let w = |p: &str, data: &[u8]| {
-        let path = root.join(p);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, data).unwrap();
-    };
-    w("empty", b"");
-    w("small.txt", b"hello world\n");
     let big: Vec<u8> = (0..2_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-    w("big.bin", &big);
-    w("dir/nested/deep/file.c", b"int main() { return 0; }\n");
-    w("dir/other.o", &[0u8; 10_000]);
     // Mostly zeros, for -S.
     let mut img = vec![0u8; 1 << 20];
     img.extend_from_slice(b"end of image\n");
     img.extend(std::iter::repeat_n(0u8, 300_000));
-    w("sparse.img", &img);
-    // Grows between pushes, for --append.
-    w("grow.log", &b"line of a growing log\n".repeat(20_000));
-    w("unicode/h\u{e9}llo \u{1F600}.txt", "caf\u{e9}\n".as_bytes());
-    w("odd/name with spaces", b"x");
-    std::fs::create_dir_all(root.join("emptydir")).unwrap();
-    std::os::unix::fs::symlink("small.txt", root.join("link-in")).unwrap();
-    std::os::unix::fs::symlink("../../etc/passwd", root.join("link-out")).unwrap();
-    std::fs::set_permissions(root.join("small.txt"), std::fs::Permissions::from_mode(0o640)).unwrap();
-    std::fs::set_permissions(root.join("dir/nested"), std::fs::Permissions::from_mode(0o750)).unwrap();
-    set_mtime(&root.join("small.txt"), 1_600_000_000, 123_456_789);
+    TreeBuilder::new(root)
+        .file("empty", b"")
+        .file("small.txt", b"hello world\n")
+        .file("big.bin", &big)
+        .file("dir/nested/deep/file.c", b"int main() { return 0; }\n")
+        .file("dir/other.o", [0u8; 10_000])
+        .file("sparse.img", &img)
+        // Grows between pushes, for --append.
+        .file("grow.log", b"line of a growing log\n".repeat(20_000))
+        .file("unicode/h\u{e9}llo \u{1F600}.txt", "caf\u{e9}\n")
+        .file("odd/name with spaces", b"x")
+        .dir("emptydir")
+        .symlink("link-in", "small.txt")
+        .symlink("link-out", "../../etc/passwd")
+        .mode("small.txt", 0o640)
+        .mode("dir/nested", 0o750)
+        .mtime("small.txt", 1_600_000_000, 123_456_789);
+}
+
+/// One source ([`build_source`]) pushed to two modules, each section
+/// ending in `module_extra`.
+fn push_pair(module_extra: &str) -> PushPair {
+    start_push_pair(build_source, module_extra)
 }
 
 /// The same literal and matched byte counts (`--stats`) for both daemons.
 fn assert_same_delta(s: &ClientRun, o: &ClientRun, what: &dyn std::fmt::Debug) {
     for label in ["Literal data:", "Matched data:"] {
         assert_eq!(s.stat_line(label), o.stat_line(label), "{what:?}: {label}");
-    }
-}
-
-/// A normaliser for [`PushPair::compare_normalised`]: the times of the
-/// directories `names`, which the push makes outside its list and so
-/// stamp with the time of the run.
-fn made_by_the_run(names: &'static [&'static str]) -> impl Fn(&mut std::collections::BTreeMap<String, String>) {
-    move |t| {
-        for name in names {
-            if let Some(v) = t.get_mut(*name) {
-                *v = v.split(" mtime").next().unwrap_or_default().to_string();
-            }
-        }
-    }
-}
-
-/// What a tree snapshot goes through before comparing (for what
-/// legitimately differs between two runs).
-type Normaliser = dyn Fn(&mut std::collections::BTreeMap<String, String>);
-
-/// A normaliser: the times of all directories, for pushes that make or
-/// leave directories with the time of the run.
-fn every_dir_made_by_the_run(t: &mut std::collections::BTreeMap<String, String>) {
-    for v in t.values_mut() {
-        if v.starts_with("dir ") {
-            *v = v.split(" mtime").next().unwrap_or_default().to_string();
-        }
-    }
-}
-
-/// One source, two writable modules (stock's and ours) on the same settings.
-struct PushPair {
-    src: tempfile::TempDir,
-    stock_dst: tempfile::TempDir,
-    ours_dst: tempfile::TempDir,
-    stock: StockDaemon,
-    ours: Daemon,
-}
-
-fn push_pair(module_extra: &str) -> PushPair {
-    let src = tempfile::tempdir().unwrap();
-    build_source(src.path());
-    let (stock_dst, ours_dst) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let config = |dst: &Path| {
-        format!(
-            "use chroot = no\n[w]\n path = {}\n read only = no\n uid = root\n gid = root\n{module_extra}",
-            dst.display()
-        )
-    };
-    let stock = StockDaemon::start(&config(stock_dst.path()));
-    let ours = Daemon::start(&config(ours_dst.path()), &["--workers=1"]);
-    PushPair {
-        src,
-        stock_dst,
-        ours_dst,
-        stock,
-        ours,
-    }
-}
-
-impl PushPair {
-    /// Empty both modules, then let `seed` put the same older tree in each.
-    fn reset(&self, seed: Option<&dyn Fn(&Path)>) {
-        for d in [self.stock_dst.path(), self.ours_dst.path()] {
-            for entry in std::fs::read_dir(d).unwrap() {
-                let p = entry.unwrap().path();
-                if p.is_dir() && !p.is_symlink() {
-                    std::fs::remove_dir_all(&p).unwrap();
-                } else {
-                    std::fs::remove_file(&p).unwrap();
-                }
-            }
-            if let Some(seed) = seed {
-                seed(d);
-            }
-            // Same module-root time on both sides (it shows in -i output).
-            set_mtime(d, 1_500_000_000, 0);
-        }
-    }
-
-    /// The same push to both daemons with `bin`; returns both runs.
-    fn push_with(&self, bin: &Path, options: &[&str], source: &str, target: &str) -> (ClientRun, ClientRun) {
-        let src = format!("{}/{source}", self.src.path().display());
-        let run = |addr: std::net::SocketAddr| {
-            let url = format!("rsync://{addr}/{target}");
-            let mut args: Vec<&str> = options.to_vec();
-            args.push(&src);
-            args.push(&url);
-            rsync_bin(bin, &args, &[])
-        };
-        (run(self.stock.addr), run(self.ours.addr))
-    }
-
-    /// Push with every client from the same starting point; the trees,
-    /// exit codes and visible output must match stock's.
-    fn compare(&self, options: &[&str], source: &str, target: &str, seed: Option<&dyn Fn(&Path)>) -> (ClientRun, ClientRun) {
-        self.compare_normalised(options, source, target, seed, &|_| {})
-    }
-
-    /// [`PushPair::compare`] with the tree snapshots passed through
-    /// `normalise` first (for what legitimately differs, such as the time
-    /// a directory was made).
-    fn compare_normalised(
-        &self,
-        options: &[&str],
-        source: &str,
-        target: &str,
-        seed: Option<&dyn Fn(&Path)>,
-        normalise: &Normaliser,
-    ) -> (ClientRun, ClientRun) {
-        self.compare_with(options, source, target, seed, normalise, None)
-    }
-
-    /// [`PushPair::compare`] for output whose order is not fixed: the
-    /// client prints deletions (messages) as they arrive and itemized
-    /// lines as its sender reaches them, so how they interleave depends
-    /// on buffering, in stock's runs too. The lines are compared sorted.
-    fn compare_unordered(&self, options: &[&str], source: &str, target: &str, seed: Option<&dyn Fn(&Path)>) -> (ClientRun, ClientRun) {
-        self.compare_with(options, source, target, seed, &|_| {}, Some(&|_| false))
-    }
-
-    /// [`PushPair::compare_unordered`] leaving out the lines `skip` picks.
-    fn compare_unordered_without(
-        &self,
-        options: &[&str],
-        source: &str,
-        target: &str,
-        seed: Option<&dyn Fn(&Path)>,
-        skip: &dyn Fn(&str) -> bool,
-    ) -> (ClientRun, ClientRun) {
-        self.compare_with(options, source, target, seed, &|_| {}, Some(skip))
-    }
-
-    fn compare_with(
-        &self,
-        options: &[&str],
-        source: &str,
-        target: &str,
-        seed: Option<&dyn Fn(&Path)>,
-        normalise: &Normaliser,
-        // Some: compare the lines sorted, without those this picks.
-        unordered: Option<&dyn Fn(&str) -> bool>,
-    ) -> (ClientRun, ClientRun) {
-        let mut last = None;
-        for (label, bin) in clients() {
-            self.reset(seed);
-            let (mut s, mut o) = self.push_with(&bin, options, source, target);
-            if stock_redid_a_file(&s) {
-                // Seen once under CI load, stock's own run only: its
-                // receiver failed a file's verification and sent it again
-                // (a partial-dir push). That is stock's doing, not a
-                // difference to compare: the push is made once more.
-                eprintln!("{label} {options:?}: stock redid a file, pushing again: {s:?}");
-                self.reset(seed);
-                (s, o) = self.push_with(&bin, options, source, target);
-            }
-            // Stock's client shows 0 deletions for a push to a stock daemon;
-            // we send the real counts, so that line is left out.
-            let shown = |r: &ClientRun, drop_reset: bool| {
-                let (code, out, err) = r.visible(drop_reset);
-                let mut out: Vec<String> = out.into_iter().filter(|l| !l.starts_with("Number of deleted files:")).collect();
-                if let Some(skip) = unordered {
-                    out.retain(|l| !skip(l));
-                    out.sort();
-                }
-                (code, out, err)
-            };
-            assert_eq!(
-                shown(&s, true),
-                shown(&o, false),
-                "{label} {options:?} {source} -> {target}: output differs\nstock: {s:?}\nours: {o:?}\nlog:\n{}",
-                self.ours.log()
-            );
-            let tree = |d: &Path| {
-                let mut t = snapshot(d);
-                if source.is_empty() && target == "w/" {
-                    // The module root takes the list's "." attributes too.
-                    let root = std::fs::metadata(d).unwrap();
-                    t.insert(".".into(), format!("dir {:o} mtime {}", root.mode() & 0o7777, root.mtime()));
-                }
-                normalise(&mut t);
-                t
-            };
-            assert_eq!(
-                tree(self.stock_dst.path()),
-                tree(self.ours_dst.path()),
-                "{label} {options:?} {source} -> {target}: trees differ\nours: {o:?}"
-            );
-            last = Some((s, o));
-        }
-        last.expect("at least one client")
-    }
-}
-
-/// Whether a `--stats` run transferred some regular file twice (a redo
-/// after a failed verification): more files transferred than listed.
-fn stock_redid_a_file(run: &ClientRun) -> bool {
-    let number = |prefix: &str| -> Option<u64> {
-        let line = run.stdout.lines().find_map(|l| l.strip_prefix(prefix))?;
-        line.split(|c: char| !c.is_ascii_digit() && c != ',')
-            .find(|w| !w.is_empty())
-            .and_then(|w| w.replace(',', "").parse().ok())
-    };
-    let listed = run
-        .stdout
-        .lines()
-        .find_map(|l| l.split_once("(reg: ").map(|(_, rest)| rest))
-        .and_then(|rest| rest.split([',', ')']).next())
-        .and_then(|n| n.replace(',', "").parse::<u64>().ok());
-    match (number("Number of regular files transferred: "), listed) {
-        (Some(sent), Some(listed)) => sent > listed,
-        _ => false,
     }
 }
 
@@ -988,24 +778,23 @@ fn a_full_disk_fails_the_push_without_damage() {
 fn deletions_like_stock() {
     let p = push_pair(" exclude = /protected\n");
     let seed = |dst: &Path| {
-        for f in ["extra.txt", "dir/stale.o", "gone/deep/x", "protected", "keep.tmp"] {
-            let path = dst.join(f);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, f).unwrap();
-        }
-        std::os::unix::fs::symlink("nowhere", dst.join("oldlink")).unwrap();
-        for f in [
-            "extra.txt",
-            "dir/stale.o",
-            "gone/deep/x",
-            "protected",
-            "keep.tmp",
-            "dir",
-            "gone/deep",
-            "gone",
-        ] {
-            set_mtime(&dst.join(f), 1_500_000_000, 0);
-        }
+        TreeBuilder::new(dst)
+            .self_named_files(["extra.txt", "dir/stale.o", "gone/deep/x", "protected", "keep.tmp"])
+            .symlink("oldlink", "nowhere")
+            .mtimes(
+                [
+                    "extra.txt",
+                    "dir/stale.o",
+                    "gone/deep/x",
+                    "protected",
+                    "keep.tmp",
+                    "dir",
+                    "gone/deep",
+                    "gone",
+                ],
+                1_500_000_000,
+                0,
+            );
     };
     for opts in [
         vec!["-a", "--delete"],
@@ -1499,41 +1288,40 @@ fn atimes_push_like_stock() {
 fn dry_run_pushes_change_nothing_like_stock() {
     let p = push_pair(" exclude = /protected\n");
     let seed = |dst: &Path| {
-        for f in [
+        let t = TreeBuilder::new(dst);
+        t.self_named_files([
             "extra.txt",
             "gone/deep/x",
             "protected",
             "small.txt",
             "dir/other.o/in-the-way",
             "prev/big.bin",
-        ] {
-            let path = dst.join(f);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, f).unwrap();
-        }
+        ]);
         // A directory where the list has a symlink, a file where it has a directory.
-        std::fs::create_dir_all(dst.join("link-in/sub")).unwrap();
-        std::fs::write(dst.join("emptydir"), b"a file where a directory goes").unwrap();
-        std::os::unix::fs::symlink("elsewhere", dst.join("link-out")).unwrap();
-        for f in [
-            "extra.txt",
-            "gone/deep/x",
-            "protected",
-            "small.txt",
-            "dir/other.o/in-the-way",
-            "dir/other.o",
-            "dir",
-            "gone/deep",
-            "gone",
-            "link-in/sub",
-            "link-in",
-            "link-out",
-            "emptydir",
-            "prev/big.bin",
-            "prev",
-        ] {
-            set_mtime(&dst.join(f), 1_500_000_000, 0);
-        }
+        t.dir("link-in/sub")
+            .file("emptydir", b"a file where a directory goes")
+            .symlink("link-out", "elsewhere")
+            .mtimes(
+                [
+                    "extra.txt",
+                    "gone/deep/x",
+                    "protected",
+                    "small.txt",
+                    "dir/other.o/in-the-way",
+                    "dir/other.o",
+                    "dir",
+                    "gone/deep",
+                    "gone",
+                    "link-in/sub",
+                    "link-in",
+                    "link-out",
+                    "emptydir",
+                    "prev/big.bin",
+                    "prev",
+                ],
+                1_500_000_000,
+                0,
+            );
     };
     let before = |d: &Path| {
         let mut t = snapshot(d);
@@ -1587,23 +1375,18 @@ fn dry_run_pushes_change_nothing_like_stock() {
 fn remove_source_files_pushes_like_stock() {
     let p = push_pair("");
     let make_source = |root: &Path| {
+        let t = TreeBuilder::new(root);
         let w = |name: &str, data: &[u8]| {
-            let path = root.join(name);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, data).unwrap();
-            set_mtime(&path, 1_600_000_000, 0);
+            t.file(name, data).mtime(name, 1_600_000_000, 0);
         };
         w("new.txt", b"new\n");
         w("same.txt", b"already there\n");
         w("changed.bin", &vec![7u8; 100_000]);
         w("sub/deep/file", b"deep\n");
         w("linked-a", b"hard linked\n");
-        std::fs::hard_link(root.join("linked-a"), root.join("sub/linked-b")).unwrap();
-        std::os::unix::fs::symlink("new.txt", root.join("link")).unwrap();
-        nix::unistd::mkfifo(&root.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
-        for d in ["sub/deep", "sub", ""] {
-            set_mtime(&root.join(d), 1_600_000_000, 0);
-        }
+        t.hard_link("sub/linked-b", "linked-a").symlink("link", "new.txt");
+        t.fifo("fifo", 0o644).unwrap();
+        t.mtimes(["sub/deep", "sub", ""], 1_600_000_000, 0);
     };
     let seed = |dst: &Path| {
         std::fs::write(dst.join("same.txt"), b"already there\n").unwrap();
@@ -1679,15 +1462,14 @@ fn old_protocol_push_output_like_stock() {
     let p = push_pair("");
     std::fs::hard_link(p.src.path().join("small.txt"), p.src.path().join("small-again.txt")).unwrap();
     let seed = |dst: &Path| {
-        for f in ["stale/deep/x", "extra.txt", "dir/old.o"] {
-            let path = dst.join(f);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, f).unwrap();
-        }
-        std::fs::create_dir_all(dst.join("odd")).unwrap();
-        for f in ["stale/deep/x", "extra.txt", "dir/old.o", "stale/deep", "stale", "dir", "odd"] {
-            set_mtime(&dst.join(f), 1_500_000_000, 0);
-        }
+        TreeBuilder::new(dst)
+            .self_named_files(["stale/deep/x", "extra.txt", "dir/old.o"])
+            .dir("odd")
+            .mtimes(
+                ["stale/deep/x", "extra.txt", "dir/old.o", "stale/deep", "stale", "dir", "odd"],
+                1_500_000_000,
+                0,
+            );
     };
     for proto in ["--protocol=28", "--protocol=27"] {
         for opts in [
@@ -1736,13 +1518,11 @@ fn a_large_delta_push_like_stock() {
 fn filter_options_for_the_daemon_on_a_push_like_stock() {
     let p = push_pair("");
     let seed = |dst: &Path| {
+        let t = TreeBuilder::new(dst);
         for f in ["keep.me", "drop.me", "dir/keep.me"] {
-            let path = dst.join(f);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, f).unwrap();
-            set_mtime(&path, 1_500_000_000, 0);
+            t.file(f, f).mtime(f, 1_500_000_000, 0);
         }
-        set_mtime(&dst.join("dir"), 1_500_000_000, 0);
+        t.mtime("dir", 1_500_000_000, 0);
     };
     for opts in [
         vec!["-a", "--delete", "-M--exclude=keep.me"],

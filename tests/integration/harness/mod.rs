@@ -1,12 +1,14 @@
 //! Shared pieces of the integration suite: starting the real `oxrsyncd`
-//! binary and stock `rsync --daemon`, running the stock client, a raw
-//! protocol client for load loops, and /proc helpers.
+//! binary and stock `rsync --daemon`, the differential pull and push
+//! setups, running the stock client, building and comparing test trees, a
+//! raw protocol client for load loops, and /proc helpers.
 
 pub mod client;
 pub mod daemon;
 pub mod hostile;
 pub mod pair;
 pub mod procfs;
+pub mod push_pair;
 pub mod raw;
 pub mod stock;
 pub mod tree;

@@ -1,5 +1,6 @@
 //! The differential setup: one source tree served by stock `rsync --daemon`
-//! and by oxrsyncd on the same config.
+//! and by oxrsyncd on the same config (for pushes into two modules, see
+//! `push_pair`).
 
 use std::path::Path;
 
@@ -10,7 +11,9 @@ use super::stock::StockDaemon;
 pub struct Pair {
     /// The served tree.
     pub src: tempfile::TempDir,
+    /// Stock `rsync --daemon`, the oracle.
     pub stock: StockDaemon,
+    /// oxrsyncd, two workers.
     pub ours: Daemon,
 }
 
@@ -23,10 +26,4 @@ pub fn start_pair(build: impl Fn(&Path), modules: impl Fn(&Path) -> String) -> P
     let stock = StockDaemon::start(&config);
     let ours = Daemon::start(&config, &["--workers=2"]);
     Pair { src, stock, ours }
-}
-
-/// Set a path's atime and mtime (not following a symlink).
-pub fn set_mtime(path: &Path, secs: i64, nsec: i64) {
-    let t = nix::sys::time::TimeSpec::new(secs, nsec);
-    nix::sys::stat::utimensat(None, path, &t, &t, nix::sys::stat::UtimensatFlags::NoFollowSymlink).unwrap();
 }
