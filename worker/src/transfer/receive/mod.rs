@@ -43,3 +43,5 @@ pub mod requested;
 pub mod setup;
 pub mod shared;
 pub mod staging;
+#[cfg(test)]
+mod tests;

@@ -17,6 +17,8 @@
 pub mod finish;
 pub mod serve;
 pub mod setup;
+#[cfg(test)]
+mod tests;
 
 use std::io::{Read, Write};
 use std::time::Instant;
