@@ -78,10 +78,12 @@ fn entry(name: &str, mode: u32, size: u64) -> FileEntry {
     e
 }
 
-/// The client's file list, as its sender encodes it (unframed).
-fn list(entries: &[FileEntry]) -> Vec<u8> {
+/// The client's file list, as its sender encodes it for `options`
+/// (unframed).
+fn list(entries: &[FileEntry], options: &TransferOptions) -> Vec<u8> {
     let mut encoder = FlistEncoder::new(FlistOptions {
         protocol: PROTOCOL,
+        preserve_links: options.preserve_links,
         ..FlistOptions::default()
     });
     let mut out = Vec::new();
@@ -105,7 +107,7 @@ fn received(dir: &Path, options: &TransferOptions, entries: &[FileEntry]) -> Res
         // The client sends its (empty) filter list first.
         write_int(&mut stream, 0).unwrap();
     }
-    stream.extend(list(entries));
+    stream.extend(list(entries, options));
     let input = framed(&stream);
     with_setup(dir, options, &FilterList::default(), |setup| {
         let mut input = DemuxReader::new(&input[..], true);
@@ -169,7 +171,7 @@ fn a_backup_dir_the_module_excludes_is_rejected_while_preparing() {
     let dir = tempfile::tempdir().unwrap();
     let options = options(&["-b", "--backup-dir=hidden"]);
     let daemon_filters = FilterList::from_module(None, None, None, None, Some("hidden")).unwrap();
-    let input = framed(&list(&[entry(".", 0o40755, 0), entry("a", 0o100644, 1)]));
+    let input = framed(&list(&[entry(".", 0o40755, 0), entry("a", 0o100644, 1)], &options));
     let result = with_setup(dir.path(), &options, &daemon_filters, |setup| {
         let mut input = DemuxReader::new(&input[..], true);
         let list = receive_list(setup, &mut input, &mut Vec::new())?;
@@ -240,6 +242,11 @@ fn file_data(ndx: i32, content: &[u8], ndx_codec: &mut NdxCodec, out: &mut Vec<u
 
 /// A whole push of `entries` (file data from `data`, by index) into `dir`.
 fn push(dir: &Path, entries: &[FileEntry], data: &[(i32, &[u8])]) -> (Result<u64, ReceiveError>, Vec<u8>) {
+    push_with(dir, &["-t"], entries, data)
+}
+
+/// [`push`] with the client's options `extra`.
+fn push_with(dir: &Path, extra: &[&str], entries: &[FileEntry], data: &[(i32, &[u8])]) -> (Result<u64, ReceiveError>, Vec<u8>) {
     let mut after = Vec::new();
     let mut ndx = NdxCodec::new(PROTOCOL);
     for (i, content) in data {
@@ -249,13 +256,13 @@ fn push(dir: &Path, entries: &[FileEntry], data: &[(i32, &[u8])]) -> (Result<u64
     for _ in 0..4 {
         ndx.write(&mut after, NDX_DONE).unwrap();
     }
+    let options = options(extra);
     let output = SharedOutput::default();
     let client = ClientStream {
-        list: io::Cursor::new(framed(&list(entries))),
+        list: io::Cursor::new(framed(&list(entries, &options))),
         after: io::Cursor::new(framed(&after)),
         output: output.clone(),
     };
-    let options = options(&["-t"]);
     let result = with_setup(dir, &options, &FilterList::default(), |setup| {
         run(setup, client, output.clone(), None, None).map(|stats| stats.files_received)
     });
@@ -271,19 +278,86 @@ fn a_push_makes_directories_and_receives_files() {
     assert_eq!(result.expect("the push succeeds"), 1);
     assert_eq!(std::fs::read(dir.path().join("d/f")).unwrap(), b"hello");
     assert!(dir.path().join("d").is_dir());
-    // What the generator asked for: index 2 (after any items it only
-    // reports), with an empty sum head.
-    let mut ours = DemuxReader::new(&output[..], true);
+    // What the generator asked for: index 2, with an empty sum head.
+    assert_eq!(requests(&output), [(2, 0)]);
+}
+
+/// The generator's requests in our output: (index, block sums offered).
+fn requests(output: &[u8]) -> Vec<(i32, i32)> {
+    let mut ours = DemuxReader::new(output, true);
     let mut codec = NdxCodec::new(PROTOCOL);
-    let requested = loop {
+    let mut asked = Vec::new();
+    loop {
         let ndx = codec.read(&mut ours).unwrap();
+        if ndx == NDX_DONE {
+            return asked;
+        }
         let attrs = ItemAttrs::read(&mut ours, PROTOCOL).unwrap();
         if attrs.iflags & item::TRANSFER != 0 {
-            break ndx;
+            let head = read_sum_head(&mut ours, PROTOCOL, 16).unwrap();
+            let mut sums = vec![0u8; head.count as usize * (4 + head.s2length as usize)];
+            ours.read_exact(&mut sums).unwrap();
+            asked.push((ndx, head.count));
         }
-    };
-    assert_eq!(requested, 2);
-    assert_eq!(read_sum_head(&mut ours, PROTOCOL, 16).unwrap().count, 0);
+    }
+}
+
+/// A file as the list names it, already in the module with `content` and
+/// the list's time.
+fn existing(dir: &Path, name: &str, content: &[u8]) -> FileEntry {
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    let e = entry(name, 0o100644, content.len() as u64);
+    let time = std::time::UNIX_EPOCH + Duration::from_secs(e.mtime as u64);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(time)
+        .unwrap();
+    e
+}
+
+#[test]
+fn the_generator_leaves_an_up_to_date_file_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = existing(dir.path(), "a", b"same");
+    let (result, output) = push(dir.path(), &[entry(".", 0o40755, 0), a], &[]);
+    assert_eq!(result.unwrap(), 0);
+    assert_eq!(requests(&output), [], "same size and time: nothing asked for");
+}
+
+#[test]
+fn the_generator_asks_for_a_changed_file_with_the_sums_of_its_basis() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = existing(dir.path(), "a", b"old contents");
+    a.size = 3;
+    let (result, output) = push(dir.path(), &[entry(".", 0o40755, 0), a], &[(1, b"new")]);
+    assert_eq!(result.unwrap(), 1);
+    assert_eq!(requests(&output), [(1, 1)], "one block of the old file offered as the basis");
+    assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"new");
+}
+
+#[test]
+fn ignore_existing_skips_a_file_that_is_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = existing(dir.path(), "a", b"old");
+    a.size = 10;
+    let (result, output) = push_with(dir.path(), &["-t", "--ignore-existing"], &[entry(".", 0o40755, 0), a], &[]);
+    assert_eq!(result.unwrap(), 0);
+    assert_eq!(requests(&output), []);
+    assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"old");
+}
+
+#[test]
+fn the_generator_makes_symlinks_with_l() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut link = entry("l", 0o120777, 6);
+    link.link_target = Some(b"target".to_vec());
+    let list = [entry(".", 0o40755, 0), link];
+    let (result, _) = push_with(dir.path(), &["-lt"], &list, &[]);
+    result.unwrap();
+    assert_eq!(std::fs::read_link(dir.path().join("l")).unwrap(), Path::new("target"));
 }
 
 #[test]
