@@ -21,6 +21,8 @@ mod pull;
 mod push;
 mod refusals;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 use std::io::{BufRead, Write};
 
