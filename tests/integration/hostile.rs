@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use oxrsyncd_protocol::ndx::{NdxCodec, NDX_DONE};
-use oxrsyncd_worker::transfer::flist::{FileEntry, FlistOptions};
+use oxrsyncd_worker::codecs::{FileEntry, FlistOptions};
 
 use crate::harness::daemon::Daemon;
 use crate::harness::hostile::{tag, Hostile, CAPABILITIES};
@@ -215,7 +215,7 @@ fn a_huge_pushed_file_list_stays_within_the_session_budget() {
         });
     }
     for chunk in entries.chunks(20_000) {
-        let mut enc = oxrsyncd_worker::transfer::flist::FlistEncoder::new(FlistOptions {
+        let mut enc = oxrsyncd_worker::codecs::FlistEncoder::new(FlistOptions {
             protocol: 31,
             ..FlistOptions::default()
         });

@@ -13,25 +13,25 @@ use tracing::{info, warn};
 use crate::listener::drain::DrainSignal;
 
 /// Our end of the control socketpair.
-pub struct ControlChannel {
+pub(crate) struct ControlChannel {
     fd: OwnedFd,
 }
 
 impl ControlChannel {
-    pub fn new(fd: OwnedFd) -> Self {
+    pub(crate) fn new(fd: OwnedFd) -> Self {
         ControlChannel { fd }
     }
 
     /// Tell the supervisor something; failures only matter if it is gone,
     /// which the reader thread notices.
-    pub fn send(&self, msg: &ToSupervisor) {
+    pub(crate) fn send(&self, msg: &ToSupervisor) {
         if let Err(e) = send(self.fd.as_raw_fd(), &encode(msg), MsgFlags::MSG_NOSIGNAL) {
             warn!("control message to supervisor failed: {}", e);
         }
     }
 
     /// Start the reader thread.
-    pub fn spawn_reader(&self, drain: DrainSignal) -> std::io::Result<()> {
+    pub(crate) fn spawn_reader(&self, drain: DrainSignal) -> std::io::Result<()> {
         let fd = self.fd.try_clone()?;
         std::thread::Builder::new()
             .name("control".into())

@@ -55,8 +55,7 @@ pub mod delta {
 pub mod wire {
     pub use crate::transfer::filter::files_from::{read_from_client, read_from_file};
     pub use crate::transfer::filter::merge::parse_merge_text;
-    pub use crate::transfer::filter::rules::DirMerge;
-    pub use crate::transfer::filter::rules::{Action, FilterList};
+    pub use crate::transfer::filter::rules::{Action, DirMerge, FilterList, NoLocalRules};
     pub use crate::transfer::fs::module_root::ModuleRoot;
     pub use crate::transfer::send::acls::AclSender;
     pub use crate::transfer::send::xattrs::XattrSender;

@@ -15,7 +15,7 @@ use oxrsyncd_shared::config::SessionVars;
 const MAX_OUTPUT: u64 = 4096;
 
 /// The connection, as every command (`early exec` included) gets it.
-pub fn connection_environment(vars: &SessionVars<'_>, module_path: &str) -> Vec<(String, String)> {
+pub(crate) fn connection_environment(vars: &SessionVars<'_>, module_path: &str) -> Vec<(String, String)> {
     [
         ("RSYNC_MODULE_NAME", vars.module_name.to_string()),
         ("RSYNC_MODULE_PATH", module_path.to_string()),
@@ -31,7 +31,7 @@ pub fn connection_environment(vars: &SessionVars<'_>, module_path: &str) -> Vec<
 
 /// The variables the transfer's commands get: the connection, the
 /// request's paths and its arguments (`options`, then `.`, then `paths`).
-pub fn environment(vars: &SessionVars<'_>, module_path: &str, options: &[String], paths: Vec<String>) -> Vec<(String, String)> {
+pub(crate) fn environment(vars: &SessionVars<'_>, module_path: &str, options: &[String], paths: Vec<String>) -> Vec<(String, String)> {
     let mut env = connection_environment(vars, module_path);
     env.push(("RSYNC_REQUEST".to_string(), paths.join(" ")));
     let args = std::iter::once("rsyncd".to_string())
@@ -67,7 +67,7 @@ fn shell(cmd: &str, env: &[(String, String)], keep: u64) -> Command {
 
 /// Run `pre-xfer exec`; `Err` is the message for the client (upstream's
 /// "pre-xfer exec returned failure (STATUS)" and the command's output).
-pub fn pre_xfer(cmd: &str, env: &[(String, String)], keep: u64) -> Result<(), String> {
+pub(crate) fn pre_xfer(cmd: &str, env: &[(String, String)], keep: u64) -> Result<(), String> {
     let child = shell(cmd, env, keep)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -96,7 +96,7 @@ pub fn pre_xfer(cmd: &str, env: &[(String, String)], keep: u64) -> Result<(), St
 /// Run `early exec` before the client is admitted, with the client's
 /// `--early-input` bytes on its standard input, as upstream's daemon does;
 /// whether it succeeded.
-pub fn early(cmd: &str, env: &[(String, String)], input: &[u8], keep: u64) -> bool {
+pub(crate) fn early(cmd: &str, env: &[(String, String)], input: &[u8], keep: u64) -> bool {
     use std::io::Write;
     let child = shell(cmd, env, keep)
         .env("RSYNC_REQUEST", "(NONE)")
@@ -113,7 +113,7 @@ pub fn early(cmd: &str, env: &[(String, String)], input: &[u8], keep: u64) -> bo
 }
 
 /// Run `post-xfer exec` with the session's exit code.
-pub fn post_xfer(cmd: &str, env: &[(String, String)], exit_code: i32, keep: u64) {
+pub(crate) fn post_xfer(cmd: &str, env: &[(String, String)], exit_code: i32, keep: u64) {
     let mut c = shell(cmd, env, keep);
     c.env("RSYNC_EXIT_STATUS", exit_code.to_string())
         .env("RSYNC_RAW_STATUS", (exit_code << 8).to_string())

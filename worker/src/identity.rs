@@ -32,7 +32,7 @@ const NOBODY_GROUPS: [&str; 2] = ["nogroup", "nobody"];
 /// and `gid` list, else `nobody`/`nogroup` when the daemon runs as root,
 /// else none (a non-root daemon keeps its own identity). The error text is
 /// what follows `@ERROR: ` for the client.
-pub fn resolve(uid: Option<&str>, gid: Option<&str>, running_as_root: bool) -> Result<Option<ModuleIdentity>, String> {
+pub(crate) fn resolve(uid: Option<&str>, gid: Option<&str>, running_as_root: bool) -> Result<Option<ModuleIdentity>, String> {
     let uid_name = uid.map(str::trim).filter(|s| !s.is_empty());
     let gid_list = gid.map(str::trim).filter(|s| !s.is_empty());
     if !running_as_root {
@@ -102,14 +102,14 @@ fn group_id(name: &str) -> Option<u32> {
 
 /// The file-system uid this thread acts as. (setfsuid with an id that
 /// cannot be taken changes nothing and reports the current one.)
-pub fn thread_fsuid() -> u32 {
+pub(crate) fn thread_fsuid() -> u32 {
     // SAFETY: setfsuid takes a plain integer; u32::MAX is never a valid
     // uid, so the call only returns the thread's current fsuid.
     unsafe { libc::setfsuid(u32::MAX) as u32 }
 }
 
 /// The file-system gid this thread acts as (as [`thread_fsuid`]).
-pub fn thread_fsgid() -> u32 {
+pub(crate) fn thread_fsgid() -> u32 {
     // SAFETY: setfsgid takes a plain integer; u32::MAX is never a valid
     // gid, so the call only returns the thread's current fsgid.
     unsafe { libc::setfsgid(u32::MAX) as u32 }
@@ -117,7 +117,7 @@ pub fn thread_fsgid() -> u32 {
 
 /// This thread's supplementary groups (the raw system call reports the
 /// caller's own, which `assume_on_this_thread` sets per thread).
-pub fn thread_groups() -> Vec<u32> {
+pub(crate) fn thread_groups() -> Vec<u32> {
     let mut groups = vec![0 as libc::gid_t; 64];
     loop {
         // SAFETY: the raw getgroups system call with a valid pointer/length
@@ -141,7 +141,7 @@ pub fn thread_groups() -> Vec<u32> {
 /// A thread that already acts as `id` (one the session thread started
 /// after taking it: the kernel copied its credentials) is left as it is:
 /// it may no longer hold the capabilities a change would need.
-pub fn assume_on_this_thread(id: &ModuleIdentity) -> io::Result<()> {
+pub(crate) fn assume_on_this_thread(id: &ModuleIdentity) -> io::Result<()> {
     let primary = *id.gids.first().unwrap_or(&id.uid);
     if thread_fsuid() == id.uid && thread_fsgid() == primary && same_groups(&thread_groups(), &id.gids) {
         return Ok(());

@@ -24,7 +24,7 @@ pub struct ModuleSlot {
 
 /// Why a slot could not be claimed.
 #[derive(Debug, thiserror::Error)]
-pub enum ClaimError {
+pub(crate) enum ClaimError {
     /// All `max connections` records are held.
     #[error("max connections ({0}) reached")]
     Full(u32),
@@ -34,7 +34,7 @@ pub enum ClaimError {
 }
 
 /// Claim one of `max` slots in `lock_file`; `max == 0` means unlimited.
-pub fn claim(lock_file: &Path, max: u32) -> Result<ModuleSlot, ClaimError> {
+pub(crate) fn claim(lock_file: &Path, max: u32) -> Result<ModuleSlot, ClaimError> {
     if max == 0 {
         return Ok(ModuleSlot { _lock: None });
     }

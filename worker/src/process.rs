@@ -23,7 +23,7 @@ use crate::listener::{blocking_accept, WorkerContext};
 /// Why a worker could not start; it exits with status 1 (the supervisor
 /// counts that against its crash budget).
 #[derive(Debug, thiserror::Error)]
-pub enum WorkerStartError {
+pub(crate) enum WorkerStartError {
     #[error("cannot read the config handed over by the supervisor: {0}")]
     ConfigRead(std::io::Error),
     #[error("the config handed over by the supervisor is malformed: {0}")]
@@ -38,6 +38,7 @@ pub enum WorkerStartError {
     SocketOptions(#[from] oxrsyncd_shared::socket_options::SocketOptionError),
     #[error("logging: {0}")]
     Logging(#[from] logging::LoggingError),
+    #[cfg(feature = "async")]
     #[error("cannot build the async runtime: {0}")]
     Runtime(std::io::Error),
     #[error("accept loop failed: {0}")]

@@ -9,7 +9,7 @@
 use std::io;
 
 /// Build the runtime with `threads` worker threads.
-pub fn build(threads: usize) -> io::Result<tokio::runtime::Runtime> {
+pub(crate) fn build(threads: usize) -> io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         .thread_name("oxrsyncd-async")
@@ -19,6 +19,6 @@ pub fn build(threads: usize) -> io::Result<tokio::runtime::Runtime> {
 }
 
 /// The default number of runtime threads.
-pub fn default_threads() -> usize {
+pub(crate) fn default_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8)
 }

@@ -19,13 +19,13 @@
 /// Whether `pattern` matches the whole of `text`, case-sensitively.
 ///
 /// This is the matcher rsync uses for `auth users` rules and group names.
-pub fn wildmatch(pattern: &str, text: &str) -> bool {
+pub(crate) fn wildmatch(pattern: &str, text: &str) -> bool {
     Matcher { fold_case: false }.matches(pattern.as_bytes(), text.as_bytes())
 }
 
 /// [`wildmatch`] on bytes: a name that is not UTF-8 (a file a glob may
 /// match) is matched byte for byte, as upstream does.
-pub fn wildmatch_bytes(pattern: &[u8], text: &[u8]) -> bool {
+pub(crate) fn wildmatch_bytes(pattern: &[u8], text: &[u8]) -> bool {
     Matcher { fold_case: false }.matches(pattern, text)
 }
 
@@ -35,7 +35,7 @@ pub fn wildmatch_bytes(pattern: &[u8], text: &[u8]) -> bool {
 /// This is the matcher rsync uses for `hosts allow`/`hosts deny` hostname
 /// patterns: folding the pattern as well as the text keeps an upper-case
 /// deny token from silently failing to match.
-pub fn iwildmatch(pattern: &str, text: &str) -> bool {
+pub(crate) fn iwildmatch(pattern: &str, text: &str) -> bool {
     Matcher { fold_case: true }.matches(pattern.as_bytes(), text.as_bytes())
 }
 

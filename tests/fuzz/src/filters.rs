@@ -3,7 +3,7 @@
 //! push), and a per-directory merge file's contents; the rules are then
 //! matched against names the input also chooses.
 
-use oxrsyncd_worker::fuzzing::wire::{parse_merge_text, Action, DirMerge, FilterList};
+use oxrsyncd_worker::fuzzing::wire::{parse_merge_text, Action, DirMerge, FilterList, NoLocalRules};
 
 use crate::input::{protocol, Input};
 
@@ -41,7 +41,7 @@ pub fn filter(data: &[u8]) {
     for name in names(r) {
         for dir in [false, true] {
             let _ = list.excludes(name, dir);
-            let _ = list.excludes_at(name, [b"sub/", name].concat(), dir, None);
+            let _ = list.excludes_at(name, [b"sub/", name].concat(), dir, None::<&NoLocalRules>);
         }
     }
 }

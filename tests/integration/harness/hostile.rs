@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use oxrsyncd_protocol::ndx::NdxCodec;
 use oxrsyncd_protocol::setup::compat;
 use oxrsyncd_protocol::wire::{read_int, read_varint, write_int};
-use oxrsyncd_worker::transfer::delta::{ChecksumKind, ChecksumParams, FileSum};
-use oxrsyncd_worker::transfer::flist::{FileEntry, FlistDecoder, FlistEncoder, FlistOptions};
+use oxrsyncd_worker::codecs::{ChecksumKind, ChecksumParams, FileSum};
+use oxrsyncd_worker::codecs::{FileEntry, FlistDecoder, FlistEncoder, FlistOptions};
 
 /// Upstream's message tags this client sends or looks for.
 pub mod tag {

@@ -14,8 +14,8 @@ use oxrsyncd_protocol::mux::{MsgTag, MuxWriter};
 use oxrsyncd_protocol::ndx::{NdxCodec, NDX_DONE};
 use oxrsyncd_protocol::setup::compat;
 use oxrsyncd_protocol::wire::{read_int, read_varint, read_varlong, write_int};
-use oxrsyncd_worker::transfer::delta::{ChecksumKind, ChecksumParams, FileSum};
-use oxrsyncd_worker::transfer::flist::{FlistDecoder, FlistOptions};
+use oxrsyncd_worker::codecs::{ChecksumKind, ChecksumParams, FileSum};
+use oxrsyncd_worker::codecs::{FlistDecoder, FlistOptions};
 
 const PROTOCOL: u32 = 31;
 /// Upstream's ITEM_TRANSFER | ITEM_IS_NEW: "send me this new file".

@@ -95,7 +95,7 @@ impl ArgBlock {
 
 /// Undo the client's `safe_arg()` escaping of option values (3.2.4+):
 /// a backslash makes the next character literal.
-pub fn unbackslash(arg: &str) -> String {
+pub(crate) fn unbackslash(arg: &str) -> String {
     let mut out = String::with_capacity(arg.len());
     let mut chars = arg.chars();
     while let Some(c) = chars.next() {
@@ -126,7 +126,7 @@ pub fn wants_secluded_args(options: &[String]) -> bool {
 
 /// The option letters of a short cluster, stopping at `e` whose value (the
 /// client's capability string) takes the rest.
-pub fn short_cluster_letters(cluster: &str) -> &str {
+pub(crate) fn short_cluster_letters(cluster: &str) -> &str {
     match cluster.find('e') {
         Some(i) => &cluster[..i],
         None => cluster,

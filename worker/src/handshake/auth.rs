@@ -22,9 +22,7 @@ use crate::wildmatch::wildmatch;
 
 /// A module's authentication settings, borrowed from the parsed config.
 #[derive(Debug, Clone, Copy)]
-pub struct AuthPolicy<'a> {
-    /// Module name (for the caller's log lines; not used in matching).
-    pub module: &'a str,
+pub(crate) struct AuthPolicy<'a> {
     /// `auth users`, already split into rules such as `joe:deny` or `@staff:ro`.
     pub auth_users: &'a [String],
     /// `secrets file`, if configured.
@@ -39,7 +37,7 @@ pub struct AuthPolicy<'a> {
 
 /// A per-rule `:ro` / `:rw` override of the module's `read only` setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AccessOverride {
+pub(crate) enum AccessOverride {
     /// Keep the module's `read only` setting.
     None,
     /// The rule said `:ro`.
@@ -50,7 +48,7 @@ pub enum AccessOverride {
 
 /// A successful authentication: who, and any access override of their rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Authorized {
+pub(crate) struct Authorized {
     pub user: String,
     pub access: AccessOverride,
 }
@@ -61,7 +59,7 @@ pub struct Authorized {
 /// so the caller can log `auth failed on module M from H (A) for U: REASON`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}")]
-pub struct AuthFailure {
+pub(crate) struct AuthFailure {
     /// The user name the client sent, once it could be parsed.
     pub user: Option<String>,
     pub reason: String,
@@ -78,7 +76,8 @@ impl AuthFailure {
 
 /// Whether the module asks for a password at all.  With no `auth users`
 /// upstream admits everyone anonymously and sends no challenge.
-pub fn requires_auth(policy: &AuthPolicy) -> bool {
+#[cfg(test)]
+pub(crate) fn requires_auth(policy: &AuthPolicy) -> bool {
     !policy.auth_users.is_empty()
 }
 
@@ -87,7 +86,7 @@ pub fn requires_auth(policy: &AuthPolicy) -> bool {
 /// Checked before the challenge is sent, like upstream, so a downgraded
 /// client never gets a challenge to answer.  A floor naming a digest we do
 /// not implement refuses everyone (fail closed).
-pub fn check_digest_floor(policy: &AuthPolicy, digest: AuthDigest) -> Result<(), AuthFailure> {
+pub(crate) fn check_digest_floor(policy: &AuthPolicy, digest: AuthDigest) -> Result<(), AuthFailure> {
     let floor_name = match policy.auth_digest_floor {
         Some(name) if !name.is_empty() => name,
         _ => return Ok(()),
@@ -117,7 +116,12 @@ pub fn check_digest_floor(policy: &AuthPolicy, digest: AuthDigest) -> Result<(),
 /// file; the comparison is constant-time.  `response_line` is the line as
 /// read, without its newline (a trailing `\n` and any `\r` are ignored).
 /// The digest floor is re-checked here so a caller cannot skip it.
-pub fn verify_response(policy: &AuthPolicy, digest: AuthDigest, challenge: &str, response_line: &str) -> Result<Authorized, AuthFailure> {
+pub(crate) fn verify_response(
+    policy: &AuthPolicy,
+    digest: AuthDigest,
+    challenge: &str,
+    response_line: &str,
+) -> Result<Authorized, AuthFailure> {
     check_digest_floor(policy, digest)?;
     let (user, response) = split_response(response_line).ok_or_else(|| AuthFailure::new(None, "invalid challenge response"))?;
     let fail = |reason: &str| AuthFailure::new(Some(&user), reason);
@@ -344,7 +348,7 @@ const MAX_SYMLINK_FOLLOWS: usize = 40;
 /// otherwise pass the mode checks (they look at the target) and let the
 /// daemon authenticate against foreign secrets.  The final component is
 /// opened with `O_NOFOLLOW` so it cannot be swapped for a link afterwards.
-pub fn open_without_untrusted_symlinks(path: &Path) -> io::Result<File> {
+pub(crate) fn open_without_untrusted_symlinks(path: &Path) -> io::Result<File> {
     let leaf = resolve_trusted_symlinks(path)?;
     OpenOptions::new()
         .read(true)
@@ -430,7 +434,6 @@ mod tests {
 
     fn policy(fx: &Fixture) -> AuthPolicy<'_> {
         AuthPolicy {
-            module: "mod",
             auth_users: &fx.rules,
             secrets_file: Some(&fx.secrets),
             strict_modes: true,

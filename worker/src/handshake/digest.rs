@@ -146,7 +146,7 @@ fn digest_of<D: Digest>(prefix: &[u8], parts: &[&[u8]]) -> Vec<u8> {
 }
 
 /// Base64 with the standard alphabet and no `=` padding, as rsync writes it.
-pub fn encode_b64(bytes: &[u8]) -> String {
+pub(crate) fn encode_b64(bytes: &[u8]) -> String {
     STANDARD_NO_PAD.encode(bytes)
 }
 
@@ -156,7 +156,7 @@ pub fn encode_b64(bytes: &[u8]) -> String {
 /// legacy mix-in block (up to 16 bytes of the client address, the time in
 /// seconds and microseconds and our pid, little-endian), in unpadded base64.
 /// Its length therefore depends on the digest, as the client expects.
-pub fn new_challenge(digest: AuthDigest, client_addr: &str) -> String {
+pub(crate) fn new_challenge(digest: AuthDigest, client_addr: &str) -> String {
     let mut random = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut random);
     let mix_in = legacy_mix_in(client_addr);

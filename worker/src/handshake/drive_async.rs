@@ -17,7 +17,7 @@ use super::{Handshake, Progress, Want};
 /// Drive `hs` to completion over `stream`. The handshake object and the
 /// progress come back so the caller can hand the socket (and any bytes
 /// already buffered past the argument block) to a session thread.
-pub async fn run(mut hs: Handshake, stream: &mut BufReader<TcpStream>) -> io::Result<(Handshake, Progress)> {
+pub(crate) async fn run(mut hs: Handshake, stream: &mut BufReader<TcpStream>) -> io::Result<(Handshake, Progress)> {
     let (returned, mut progress) = blocking_step(hs, None).await?;
     hs = returned;
     loop {

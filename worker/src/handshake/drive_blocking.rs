@@ -74,7 +74,7 @@ fn handshake_expired() -> io::Error {
 /// Drive `hs` to completion. Returns `Close` or `Session`; I/O errors,
 /// EOF and the deadline are errors (the caller just drops the connection;
 /// a deadline is `ErrorKind::TimedOut`).
-pub fn run<R: Read, W: Write>(
+pub(crate) fn run<R: Read, W: Write>(
     hs: &mut Handshake,
     reader: &mut BufReader<R>,
     writer: &mut W,
@@ -118,7 +118,7 @@ pub fn read_input<R: Read>(reader: &mut BufReader<R>, want: Want, socket: &dyn R
 
 /// Fill `out` completely, each fill bounded by `clock` (for the PROXY
 /// header, read before the handshake under the same deadline).
-pub fn read_exact<R: Read>(reader: &mut BufReader<R>, out: &mut [u8], socket: &dyn ReadTimeout, clock: &Clock) -> io::Result<()> {
+pub(crate) fn read_exact<R: Read>(reader: &mut BufReader<R>, out: &mut [u8], socket: &dyn ReadTimeout, clock: &Clock) -> io::Result<()> {
     let mut filled = 0;
     while filled < out.len() {
         let chunk = fill(reader, socket, clock)?;

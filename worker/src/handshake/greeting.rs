@@ -4,7 +4,7 @@
 /// The newest protocol we speak.
 pub const PROTOCOL_VERSION: u32 = 32;
 /// Our sub-protocol (0: a final release).
-pub const SUBPROTOCOL_VERSION: u32 = 0;
+pub(crate) const SUBPROTOCOL_VERSION: u32 = 0;
 /// The oldest protocol we speak.
 pub const MIN_PROTOCOL_VERSION: u32 = 27;
 
@@ -33,7 +33,7 @@ pub enum GreetingError {
 }
 
 /// Our greeting line, digest list included.
-pub fn server_greeting(advertised_digests: &str) -> String {
+pub(crate) fn server_greeting(advertised_digests: &str) -> String {
     format!("@RSYNCD: {PROTOCOL_VERSION}.{SUBPROTOCOL_VERSION} {advertised_digests}\n")
 }
 

@@ -34,17 +34,17 @@ use crate::wildmatch::iwildmatch;
 
 /// The name used when reverse lookup fails or is not forward-confirmed; it
 /// may itself be written in `hosts allow`/`hosts deny`.
-pub const UNKNOWN_HOST: &str = "UNKNOWN";
+pub(crate) const UNKNOWN_HOST: &str = "UNKNOWN";
 
 /// The name used when reverse lookups are disabled.
-pub const UNDETERMINED_HOST: &str = "UNDETERMINED";
+pub(crate) const UNDETERMINED_HOST: &str = "UNDETERMINED";
 
 /// Longest host name upstream's 100-byte name buffer can hold.
 const MAX_HOST_NAME_LEN: usize = 99;
 
 /// A module's host access lists.
 #[derive(Debug, Clone, Copy)]
-pub struct HostAcl<'a> {
+pub(crate) struct HostAcl<'a> {
     /// `hosts allow` entries (each may hold several comma/space separated tokens).
     pub allow: &'a [String],
     /// `hosts deny` entries.
@@ -57,7 +57,7 @@ pub struct HostAcl<'a> {
 /// The peer's host name, resolved lazily so one session does at most one
 /// reverse lookup, and only when a pattern actually needs a name.
 #[derive(Debug, Clone)]
-pub struct PeerName {
+pub(crate) struct PeerName {
     addr: IpAddr,
     reverse_lookup: bool,
     name: Option<String>,
@@ -72,7 +72,7 @@ impl PeerName {
     /// address, as upstream does).  Without `reverse_lookup` the name is
     /// [`UNDETERMINED_HOST`] until a forward lookup of a configured hostname
     /// proves who the peer is.
-    pub fn new(addr: IpAddr, reverse_lookup: bool) -> Self {
+    pub(crate) fn new(addr: IpAddr, reverse_lookup: bool) -> Self {
         PeerName {
             addr: canonical_peer_addr(addr),
             reverse_lookup,
@@ -82,19 +82,9 @@ impl PeerName {
         }
     }
 
-    /// A peer whose name the caller already resolved (e.g. at connect time).
-    pub fn with_name(addr: IpAddr, name: String) -> Self {
-        PeerName {
-            addr: canonical_peer_addr(addr),
-            reverse_lookup: true,
-            name: Some(name),
-            resolve: confirmed_reverse_name,
-            pool: name_pool::global(),
-        }
-    }
-
     /// The peer's address, IPv4-mapped addresses unmapped.
-    pub fn addr(&self) -> IpAddr {
+    #[cfg(test)]
+    pub(crate) fn addr(&self) -> IpAddr {
         self.addr
     }
 
@@ -104,7 +94,7 @@ impl PeerName {
     /// Resolved on first use only.
     /// The lookup runs on the name pool: when it is full or the answer is
     /// late the name is [`UNKNOWN_HOST`].
-    pub fn name(&mut self) -> Option<&str> {
+    pub(crate) fn name(&mut self) -> Option<&str> {
         if self.name.is_none() {
             self.name = Some(if self.reverse_lookup {
                 let (addr, resolve) = (self.addr, self.resolve);
@@ -151,7 +141,7 @@ fn canonical_peer_addr(addr: IpAddr) -> IpAddr {
 /// Upstream's order: a `hosts allow` match always admits; with an allow list
 /// and no deny list everyone else is refused; a `hosts deny` match refuses;
 /// anyone else is admitted.
-pub fn allow_access(acl: &HostAcl, addr: IpAddr, peer: &mut PeerName) -> bool {
+pub(crate) fn allow_access(acl: &HostAcl, addr: IpAddr, peer: &mut PeerName) -> bool {
     let addr = canonical_peer_addr(addr);
     let has_allow = list_configured(acl.allow);
     let has_deny = list_configured(acl.deny);

@@ -13,7 +13,7 @@
 
 /// The token with its non-ASCII labels folded to A-labels, or `None` when
 /// it is all ASCII or cannot be folded (then the caller keeps the token).
-pub fn fold(token: &str) -> Option<String> {
+pub(crate) fn fold(token: &str) -> Option<String> {
     if token.is_ascii() {
         return None;
     }

@@ -12,19 +12,19 @@
 //! Order of checks, wording of every `@ERROR:` line and of the log lines
 //! follow upstream's daemon so clients and log parsers see no difference.
 
-pub mod args;
-pub mod auth;
-pub mod digest;
+pub(crate) mod args;
+pub(crate) mod auth;
+pub(crate) mod digest;
 #[cfg(feature = "async")]
-pub mod drive_async;
-pub mod drive_blocking;
-pub mod greeting;
-pub mod host_access;
-pub mod idn_token;
-pub mod listing;
-pub mod motd;
+pub(crate) mod drive_async;
+pub(crate) mod drive_blocking;
+pub(crate) mod greeting;
+pub(crate) mod host_access;
+pub(crate) mod idn_token;
+pub(crate) mod listing;
+pub(crate) mod motd;
 pub(crate) mod name_pool;
-pub mod proxy_header;
+pub(crate) mod proxy_header;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -386,7 +386,6 @@ impl Handshake {
     fn auth_policy(&self, index: usize) -> AuthPolicy<'_> {
         let s = &self.config.modules[index].settings;
         AuthPolicy {
-            module: &self.config.modules[index].name,
             auth_users: &s.auth_users,
             secrets_file: s.secrets_file.as_deref(),
             strict_modes: s.strict_modes,
@@ -553,7 +552,7 @@ impl Handshake {
 }
 
 /// IPv4-mapped IPv6 addresses are logged and matched as IPv4, as upstream does.
-pub fn canonical_addr(addr: IpAddr) -> IpAddr {
+pub(crate) fn canonical_addr(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(addr),
         v4 => v4,

@@ -10,7 +10,7 @@ const MAX_MOTD: u64 = 64 * 1024;
 /// The motd bytes followed by the extra newline upstream sends (the newline
 /// alone when the file cannot be read), or nothing when no motd is configured. A symlink not owned by
 /// root or by us is refused, so a planted link cannot leak another file.
-pub fn motd_bytes(path: Option<&Path>) -> Vec<u8> {
+pub(crate) fn motd_bytes(path: Option<&Path>) -> Vec<u8> {
     let Some(path) = path else { return Vec::new() };
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         let me = nix::unistd::geteuid().as_raw();

@@ -130,7 +130,7 @@ pub fn read_blocking(r: &mut impl std::io::Read, peer: IpAddr) -> std::io::Resul
 
 /// [`read_blocking`] with the reads done by `read_exact` (which fills the
 /// slice it is given, e.g. under the handshake's deadline).
-pub fn read_with(mut read_exact: impl FnMut(&mut [u8]) -> std::io::Result<()>, peer: IpAddr) -> std::io::Result<Option<IpAddr>> {
+pub(crate) fn read_with(mut read_exact: impl FnMut(&mut [u8]) -> std::io::Result<()>, peer: IpAddr) -> std::io::Result<Option<IpAddr>> {
     let mut buf = Vec::new();
     loop {
         match parse(&buf) {
@@ -147,7 +147,7 @@ pub fn read_with(mut read_exact: impl FnMut(&mut [u8]) -> std::io::Result<()>, p
 
 /// [`read_blocking`] for the async accept loop.
 #[cfg(feature = "async")]
-pub async fn read_async(r: &mut (impl tokio::io::AsyncRead + Unpin), peer: IpAddr) -> std::io::Result<Option<IpAddr>> {
+pub(crate) async fn read_async(r: &mut (impl tokio::io::AsyncRead + Unpin), peer: IpAddr) -> std::io::Result<Option<IpAddr>> {
     use tokio::io::AsyncReadExt;
     let mut buf = Vec::new();
     loop {

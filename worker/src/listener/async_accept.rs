@@ -20,7 +20,7 @@ use crate::handshake::{drive_async, proxy_header, Handshake, Progress};
 const LINGER: Duration = Duration::from_secs(2);
 
 /// Accept until the drain signal, then return (sessions may still run).
-pub async fn accept_loop(listener: std::net::TcpListener, ctx: Arc<WorkerContext>, on_ready: impl FnOnce()) -> std::io::Result<()> {
+pub(crate) async fn accept_loop(listener: std::net::TcpListener, ctx: Arc<WorkerContext>, on_ready: impl FnOnce()) -> std::io::Result<()> {
     let listener = TcpListener::from_std(listener)?;
     let per_worker = ctx.config.global.max_sessions_per_worker.max(1) as usize;
     let permits = Arc::new(Semaphore::new(per_worker));

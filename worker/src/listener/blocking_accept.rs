@@ -20,7 +20,7 @@ use crate::handshake::{proxy_header, Handshake, Progress};
 const CONNECTION_STACK: usize = session_thread::SESSION_STACK;
 
 /// Accept until the drain signal (the listener must be non-blocking).
-pub fn accept_loop(listener: TcpListener, ctx: Arc<WorkerContext>, on_ready: impl FnOnce()) -> std::io::Result<()> {
+pub(crate) fn accept_loop(listener: TcpListener, ctx: Arc<WorkerContext>, on_ready: impl FnOnce()) -> std::io::Result<()> {
     let per_worker = ctx.config.global.max_sessions_per_worker.max(1) as usize;
     on_ready();
     while !ctx.drain.is_draining() {
@@ -69,7 +69,7 @@ fn spawn_connection(stream: TcpStream, ctx: Arc<WorkerContext>) {
 }
 
 /// Serve one connection on this thread: capacity check, handshake, session.
-pub fn serve_connection(stream: TcpStream, ctx: &WorkerContext) {
+pub(crate) fn serve_connection(stream: TcpStream, ctx: &WorkerContext) {
     let Ok(peer) = stream.peer_addr() else { return };
     let _ = stream.set_nonblocking(false);
     let max_total = ctx.config.global.max_sessions;
@@ -128,7 +128,7 @@ pub fn serve_connection(stream: TcpStream, ctx: &WorkerContext) {
 }
 
 /// Half-close, then wait briefly for the client's EOF.
-pub fn close_gracefully(stream: &TcpStream) {
+pub(crate) fn close_gracefully(stream: &TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let mut sink = [0u8; 1024];

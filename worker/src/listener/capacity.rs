@@ -9,7 +9,7 @@ use oxrsyncd_shared::session_table::SessionTable;
 
 /// Connections (handshakes and sessions) in flight in this worker.
 #[derive(Clone, Default)]
-pub struct ActiveSessions {
+pub(crate) struct ActiveSessions {
     inner: Arc<ActiveInner>,
 }
 
@@ -23,18 +23,18 @@ struct ActiveInner {
 
 impl ActiveSessions {
     /// Count one connection until the returned guard drops.
-    pub fn enter(&self) -> ActiveGuard {
+    pub(crate) fn enter(&self) -> ActiveGuard {
         self.inner.count.fetch_add(1, Ordering::AcqRel);
         ActiveGuard { inner: self.inner.clone() }
     }
 
     /// Connections in flight now.
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.inner.count.load(Ordering::Acquire)
     }
 
     /// Block until fewer than `limit` are in flight, or `timeout` passes.
-    pub fn wait_below(&self, limit: usize, timeout: Duration) -> bool {
+    pub(crate) fn wait_below(&self, limit: usize, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         let mut guard = self.inner.lock.lock().unwrap_or_else(|p| p.into_inner());
         while self.count() >= limit {
@@ -54,7 +54,7 @@ impl ActiveSessions {
 }
 
 /// One counted connection.
-pub struct ActiveGuard {
+pub(crate) struct ActiveGuard {
     inner: Arc<ActiveInner>,
 }
 
@@ -67,14 +67,14 @@ impl Drop for ActiveGuard {
 }
 
 /// A connection's claim on the daemon-wide `max sessions`.
-pub struct TableClaim {
+pub(crate) struct TableClaim {
     table: Arc<SessionTable>,
     row: usize,
 }
 
 impl TableClaim {
     /// Claim, unless `max` (0 = unlimited) sessions are already open daemon-wide.
-    pub fn try_new(table: &Arc<SessionTable>, row: usize, max: u32) -> Option<TableClaim> {
+    pub(crate) fn try_new(table: &Arc<SessionTable>, row: usize, max: u32) -> Option<TableClaim> {
         table.try_claim(row, max).then(|| TableClaim { table: table.clone(), row })
     }
 }

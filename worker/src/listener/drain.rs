@@ -9,7 +9,7 @@ use std::time::Duration;
 
 /// Shared, cloneable drain state.
 #[derive(Clone)]
-pub struct DrainSignal {
+pub(crate) struct DrainSignal {
     inner: Arc<DrainInner>,
 }
 
@@ -28,7 +28,7 @@ struct DrainInner {
 }
 
 impl DrainSignal {
-    pub fn new() -> std::io::Result<Self> {
+    pub(crate) fn new() -> std::io::Result<Self> {
         let (wake_read, wake_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NONBLOCK)?;
         Ok(DrainSignal {
             inner: Arc::new(DrainInner {
@@ -43,7 +43,7 @@ impl DrainSignal {
     }
 
     /// Begin draining (idempotent): in-flight sessions get `timeout`.
-    pub fn start(&self, timeout: Duration) {
+    pub(crate) fn start(&self, timeout: Duration) {
         self.inner.timeout_ms.store(timeout.as_millis() as u64, Ordering::Release);
         if !self.inner.draining.swap(true, Ordering::AcqRel) {
             let _ = nix::unistd::write(&self.inner.wake_write, b"d");
@@ -52,23 +52,23 @@ impl DrainSignal {
         }
     }
 
-    pub fn is_draining(&self) -> bool {
+    pub(crate) fn is_draining(&self) -> bool {
         self.inner.draining.load(Ordering::Acquire)
     }
 
     /// The grace period given with the drain request.
-    pub fn timeout(&self) -> Duration {
+    pub(crate) fn timeout(&self) -> Duration {
         Duration::from_millis(self.inner.timeout_ms.load(Ordering::Acquire))
     }
 
     /// The descriptor the blocking loop polls.
-    pub fn wake_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+    pub(crate) fn wake_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.inner.wake_read.as_fd()
     }
 
     /// A receiver for the tokio loop.
     #[cfg(feature = "async")]
-    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<bool> {
+    pub(crate) fn subscribe(&self) -> tokio::sync::watch::Receiver<bool> {
         self.inner.watch.subscribe()
     }
 }

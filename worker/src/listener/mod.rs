@@ -9,12 +9,12 @@
 //!   `async` feature).
 
 #[cfg(feature = "async")]
-pub mod async_accept;
-pub mod blocking_accept;
-pub mod capacity;
-pub mod drain;
-pub mod quick_ack;
-pub mod session_thread;
+pub(crate) mod async_accept;
+pub(crate) mod blocking_accept;
+pub(crate) mod capacity;
+pub(crate) mod drain;
+pub(crate) mod quick_ack;
+pub(crate) mod session_thread;
 
 use std::sync::Arc;
 
@@ -26,7 +26,7 @@ use self::capacity::ActiveSessions;
 use self::drain::DrainSignal;
 
 /// What every connection handler of one worker shares.
-pub struct WorkerContext {
+pub(crate) struct WorkerContext {
     /// The validated config of this worker's generation.
     pub config: Arc<Config>,
     /// Daemon-wide session counters and our row in them.
@@ -43,7 +43,7 @@ pub struct WorkerContext {
 /// The line a client gets when the daemon-wide `max sessions` is reached:
 /// our greeting first (clients read one before anything else), then the
 /// refusal in upstream's wording.
-pub fn over_capacity_reply(max: u32) -> Vec<u8> {
+pub(crate) fn over_capacity_reply(max: u32) -> Vec<u8> {
     let mut out = crate::handshake::greeting::server_greeting(crate::handshake::digest::AuthDigest::ADVERTISED).into_bytes();
     out.extend_from_slice(format!("@ERROR: max connections ({max}) reached -- try again later\n").as_bytes());
     out

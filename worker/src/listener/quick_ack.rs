@@ -18,18 +18,18 @@ use socket2::SockRef;
 /// Leave delayed-ACK mode on `stream` for the data we are about to read.
 /// The kernel re-enters it whenever we reply quickly, hence re-arming it
 /// before every read. Failure only costs latency, so it is ignored.
-pub fn rearm(stream: &impl std::os::fd::AsFd) {
+pub(crate) fn rearm(stream: &impl std::os::fd::AsFd) {
     let _ = SockRef::from(stream).set_quickack(true);
 }
 
 /// A socket reader that re-arms quick acknowledgements before each read.
-pub struct QuickAckReader {
+pub(crate) struct QuickAckReader {
     /// The connection (a clone of the session's socket).
     stream: TcpStream,
 }
 
 impl QuickAckReader {
-    pub fn new(stream: TcpStream) -> Self {
+    pub(crate) fn new(stream: TcpStream) -> Self {
         QuickAckReader { stream }
     }
 }

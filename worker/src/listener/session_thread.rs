@@ -10,12 +10,13 @@ use crate::session;
 
 /// Stack size for session threads: the transfer engine keeps big buffers
 /// on the heap, so a modest stack lets thousands of sessions coexist.
-pub const SESSION_STACK: usize = 512 * 1024;
+pub(crate) const SESSION_STACK: usize = 512 * 1024;
 
 /// Run the session for `request` on a new thread. `leftover` holds bytes
 /// the handshake read past the argument block. `keep` is dropped when the
 /// session ends (permits, counters).
-pub fn spawn<K: Send + 'static>(request: Box<SessionRequest>, stream: TcpStream, leftover: Vec<u8>, keep: K) {
+#[cfg(feature = "async")]
+pub(crate) fn spawn<K: Send + 'static>(request: Box<SessionRequest>, stream: TcpStream, leftover: Vec<u8>, keep: K) {
     let peer = request.peer_addr;
     let result = std::thread::Builder::new()
         .name("session".into())
@@ -30,7 +31,7 @@ pub fn spawn<K: Send + 'static>(request: Box<SessionRequest>, stream: TcpStream,
 }
 
 /// Run the session for `request` on the calling thread.
-pub fn run_on_this_thread(request: SessionRequest, stream: TcpStream, leftover: Vec<u8>) {
+pub(crate) fn run_on_this_thread(request: SessionRequest, stream: TcpStream, leftover: Vec<u8>) {
     let (Ok(read_half), Ok(write_half)) = (stream.try_clone(), stream.try_clone()) else {
         warn!("cannot duplicate the socket of {}", request.peer_addr);
         return;

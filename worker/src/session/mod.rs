@@ -26,14 +26,14 @@ mod tests;
 
 use std::io::{BufRead, Write};
 
-pub use self::stream::SessionStream;
+pub(crate) use self::stream::SessionStream;
 use crate::handshake::SessionRequest;
 use crate::hooks;
 
 /// Run a session to its end. `reader` may hold bytes already read past the
 /// argument block; `writer` is the same connection. Returns the exit code
 /// the client was given (0 on success).
-pub fn run<R: BufRead, W: Write + Send>(request: SessionRequest, reader: &mut R, writer: &mut W, stream: &dyn SessionStream) -> i32 {
+pub(crate) fn run<R: BufRead, W: Write + Send>(request: SessionRequest, reader: &mut R, writer: &mut W, stream: &dyn SessionStream) -> i32 {
     let settings = &request.module().settings;
     let module_path = settings
         .path

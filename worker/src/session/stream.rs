@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 /// The connection a session owns.
-pub trait SessionStream: Send {
+pub(crate) trait SessionStream: Send {
     /// Set (or clear) the receive timeout of the underlying socket.
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
     /// Set (or clear) the send timeout: a client that stops reading must

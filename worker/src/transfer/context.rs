@@ -11,7 +11,7 @@ use crate::transfer::fs::module_root::ModuleRoot;
 use crate::transfer::options::client::TransferOptions;
 
 /// The module and the session's agreements, shared by both directions.
-pub struct ModuleContext<'a> {
+pub(crate) struct ModuleContext<'a> {
     /// The negotiated protocol version.
     pub protocol: u32,
     /// Compat flags, checksum, compression and seed from protocol setup.
@@ -50,12 +50,12 @@ pub struct ModuleContext<'a> {
 
 impl ModuleContext<'_> {
     /// The client's `-v` level as the module lets it count.
-    pub fn verbosity(&self) -> i32 {
+    pub(crate) fn verbosity(&self) -> i32 {
         i32::from(self.options.verbose).min(self.max_verbosity)
     }
 
     /// Whether compat flag `flag` was agreed.
-    pub fn has_compat(&self, flag: i32) -> bool {
+    pub(crate) fn has_compat(&self, flag: i32) -> bool {
         self.negotiated.compat_flags & flag != 0
     }
 }

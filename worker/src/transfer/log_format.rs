@@ -3,7 +3,7 @@
 
 /// What one log line can mention.
 #[derive(Debug, Clone, Default)]
-pub struct LoggedFile<'a> {
+pub(crate) struct LoggedFile<'a> {
     /// `send`, `recv` or `del.`.
     pub operation: &'a str,
     pub host: &'a str,
@@ -29,7 +29,7 @@ pub struct LoggedFile<'a> {
 
 /// Expand `format` for `f`. Unknown escapes are kept as written; a
 /// numeric width (`%10l`, `%-10n`) pads, and `'` adds thousands separators.
-pub fn render(format: &str, f: &LoggedFile<'_>) -> String {
+pub(crate) fn render(format: &str, f: &LoggedFile<'_>) -> String {
     let mut out = String::with_capacity(format.len() + 64);
     let mut chars = format.chars().peekable();
     while let Some(c) = chars.next() {

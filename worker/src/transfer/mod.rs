@@ -16,13 +16,13 @@
 //! - [`limits`]: memory budget, I/O timeout, bandwidth limit.
 //! - [`log_format`]: the per-file transfer log lines.
 
-pub mod context;
-pub mod delta;
-pub mod filter;
-pub mod flist;
-pub mod fs;
-pub mod limits;
-pub mod log_format;
-pub mod options;
-pub mod receive;
-pub mod send;
+pub(crate) mod context;
+pub(crate) mod delta;
+pub(crate) mod filter;
+pub(crate) mod flist;
+pub(crate) mod fs;
+pub(crate) mod limits;
+pub(crate) mod log_format;
+pub(crate) mod options;
+pub(crate) mod receive;
+pub(crate) mod send;

@@ -12,7 +12,7 @@ use crate::transfer::delta::token::{TokenWriter, CHUNK_SIZE};
 
 /// What an append sent.
 #[derive(Debug)]
-pub struct AppendOutcome {
+pub(crate) struct AppendOutcome {
     /// The whole-file checksum to write after the tokens.
     pub file_sum: Vec<u8>,
     /// Bytes sent as literal data.
@@ -22,7 +22,7 @@ pub struct AppendOutcome {
 /// Send `file` (of `file_len` bytes) to a receiver that already holds its
 /// first `kept` bytes (clamped to what the file has, as a hostile peer may
 /// claim more).
-pub fn send_file_append(
+pub(crate) fn send_file_append(
     file: &mut impl Read,
     file_len: u64,
     kept: u64,

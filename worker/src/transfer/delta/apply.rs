@@ -65,7 +65,7 @@ pub fn apply_delta<B: Read + Seek>(
 /// The token part of [`apply_delta`]: everything up to the end token, fed
 /// to `fsum` as well as to `out` (a caller that keeps data already in
 /// place, as `--append-verify` does, feeds that to `fsum` first).
-pub fn apply_tokens<B: Read + Seek>(
+pub(crate) fn apply_tokens<B: Read + Seek>(
     tokens: &mut TokenReader,
     r: &mut impl Read,
     mut basis: Option<&mut B>,
@@ -116,7 +116,7 @@ pub fn apply_tokens<B: Read + Seek>(
 }
 
 /// Read the sender's whole-file checksum and compare it with ours.
-pub fn verify_file_sum(r: &mut impl Read, fsum: FileSum, p: &ChecksumParams) -> Result<(), DeltaError> {
+pub(crate) fn verify_file_sum(r: &mut impl Read, fsum: FileSum, p: &ChecksumParams) -> Result<(), DeltaError> {
     let ours = fsum.finish();
     let mut sender = vec![0u8; p.kind.digest_len()];
     r.read_exact(&mut sender).map_err(DeltaError::io("reading whole-file checksum"))?;

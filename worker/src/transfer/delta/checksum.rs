@@ -82,7 +82,7 @@ pub fn weak_sum(block: &[u8]) -> u32 {
 
 /// The weak sum over a sliding window, updatable in O(1) per byte.
 #[derive(Clone, Copy, Debug)]
-pub struct Rolling {
+pub(crate) struct Rolling {
     s1: u32,
     s2: u32,
     len: u32,
@@ -103,7 +103,7 @@ impl Rolling {
     /// `a[k] = Σ_p c` and `r[k]` (the running total of `a[k]` after each
     /// piece, `Σ_p (P - p)·c`), which need only additions; the lanes are
     /// combined at the end, since `Σ p·c = P·a - r`.
-    pub fn new(block: &[u8]) -> Rolling {
+    pub(crate) fn new(block: &[u8]) -> Rolling {
         const LANES: usize = 16;
         let n = block.len() as u32;
         let mut a = [0u32; LANES];
@@ -136,7 +136,7 @@ impl Rolling {
 
     /// Slide the window one byte: drop `out_byte` from the front, append `in_byte`.
     #[inline]
-    pub fn roll(&mut self, out_byte: u8, in_byte: u8) {
+    pub(crate) fn roll(&mut self, out_byte: u8, in_byte: u8) {
         self.s1 = self.s1.wrapping_sub(sc(out_byte)).wrapping_add(sc(in_byte));
         self.s2 = self.s2.wrapping_sub(self.len.wrapping_mul(sc(out_byte))).wrapping_add(self.s1);
     }
@@ -144,25 +144,21 @@ impl Rolling {
     /// Drop `out_byte` from the front without appending (the window shrinks
     /// near the end of the file).
     #[inline]
-    pub fn roll_out(&mut self, out_byte: u8) {
+    pub(crate) fn roll_out(&mut self, out_byte: u8) {
         self.s1 = self.s1.wrapping_sub(sc(out_byte));
         self.s2 = self.s2.wrapping_sub(self.len.wrapping_mul(sc(out_byte)));
         self.len = self.len.saturating_sub(1);
     }
 
     /// Current window length.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.len as usize
-    }
-
-    /// Whether the window is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// The weak sum of the current window.
     #[inline]
-    pub fn value(&self) -> u32 {
+    pub(crate) fn value(&self) -> u32 {
         (self.s1 & 0xffff) | (self.s2 << 16)
     }
 }

@@ -21,7 +21,13 @@ const MAX_THREADS: usize = 4;
 const READ_CHUNK: usize = 1 << 20;
 
 /// [`compute_block_sums`] of `file`, whose first `len` bytes are the basis.
-pub fn block_sums_of_file(file: &File, len: u64, p: &ChecksumParams, protocol: u32, sizing: SumSizing) -> Result<BlockSums, DeltaError> {
+pub(crate) fn block_sums_of_file(
+    file: &File,
+    len: u64,
+    p: &ChecksumParams,
+    protocol: u32,
+    sizing: SumSizing,
+) -> Result<BlockSums, DeltaError> {
     let threads = if len >= PARALLEL_MIN_BYTES {
         std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS)
     } else {

@@ -232,7 +232,8 @@ fn check_sums(sums: &BlockSums, p: &ChecksumParams) -> Result<(), DeltaError> {
 /// Stream one file against the generator's sums: writes the token stream
 /// including the end token and returns the whole-file checksum (the caller
 /// writes it). `file_len` bytes are read sequentially from `file`.
-pub fn send_file_delta(
+#[cfg(test)]
+pub(crate) fn send_file_delta(
     file: &mut impl Read,
     file_len: u64,
     sums: &BlockSums,

@@ -8,14 +8,14 @@
 //! * [`token`] — token stream writers/readers for every compression mode.
 //! * [`apply`] — the receiver: rebuild a file from a basis and a token stream.
 
-pub mod append;
-pub mod apply;
-pub mod checksum;
-pub mod error;
-pub mod file_sums;
-pub mod matcher;
-pub mod sums;
-pub mod token;
+pub(crate) mod append;
+pub(crate) mod apply;
+pub(crate) mod checksum;
+pub(crate) mod error;
+pub(crate) mod file_sums;
+pub(crate) mod matcher;
+pub(crate) mod sums;
+pub(crate) mod token;
 mod token_deflate;
 mod token_lz4;
 mod token_runs;
@@ -26,11 +26,12 @@ mod tests;
 #[cfg(test)]
 mod tests_interop;
 
-pub use apply::{apply_delta, ApplyStats};
-pub use checksum::{block_sum, weak_sum, ChecksumKind, ChecksumParams, FileSum, Rolling};
-pub use error::DeltaError;
-pub use matcher::{send_file_delta, send_file_delta_with, MatchStats, SearchMode, SendOutcome};
-pub use sums::{
-    compute_block_sums, read_block_sums, read_sum_head, sum_sizes_sqroot, write_block_sums, write_sum_head, BlockSums, SumHead, SumSizing,
-};
-pub use token::{dont_compress_matches_all, Compression, Token, TokenReader, TokenWriter};
+pub use apply::apply_delta;
+pub use checksum::{block_sum, weak_sum, ChecksumKind, ChecksumParams, FileSum};
+pub(crate) use error::DeltaError;
+pub use matcher::{send_file_delta_with, SearchMode};
+pub(crate) use matcher::{MatchStats, SendOutcome};
+pub use sums::{read_block_sums, read_sum_head, write_block_sums, BlockSums, SumHead};
+pub(crate) use sums::{sum_sizes_sqroot, write_sum_head, SumSizing};
+pub(crate) use token::dont_compress_matches_all;
+pub use token::{Compression, Token, TokenReader, TokenWriter};

@@ -11,20 +11,20 @@ use crate::transfer::delta::error::DeltaError;
 use oxrsyncd_protocol::wire::{read_int, write_int};
 
 /// Upstream BLOCK_SIZE: the minimum / small-file block length.
-pub const BLOCK_SIZE: i32 = 700;
+pub(crate) const BLOCK_SIZE: i32 = 700;
 /// Upstream MAX_BLOCK_SIZE (protocol >= 30).
-pub const MAX_BLOCK_SIZE: i32 = 1 << 17;
+pub(crate) const MAX_BLOCK_SIZE: i32 = 1 << 17;
 /// Upstream OLD_MAX_BLOCK_SIZE (protocol < 30).
-pub const OLD_MAX_BLOCK_SIZE: i32 = 1 << 29;
+pub(crate) const OLD_MAX_BLOCK_SIZE: i32 = 1 << 29;
 /// Upstream SUM_LENGTH: the full strong-sum length used for the redo phase.
-pub const SUM_LENGTH: usize = 16;
+pub(crate) const SUM_LENGTH: usize = 16;
 /// Upstream SHORT_SUM_LENGTH: the minimum strong-sum length of the first pass.
-pub const SHORT_SUM_LENGTH: usize = 2;
+pub(crate) const SHORT_SUM_LENGTH: usize = 2;
 const BLOCKSUM_BIAS: i32 = 10;
 /// Upper bound on the block count we accept from a peer. 2^26 blocks covers
 /// an 8 TiB file at the 128 KiB maximum block length; anything larger is
 /// refused rather than trusted to drive allocations.
-pub const MAX_SUM_COUNT: i32 = 1 << 26;
+pub(crate) const MAX_SUM_COUNT: i32 = 1 << 26;
 
 /// The header preceding a block-sum list (`struct sum_struct` on the wire).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -102,7 +102,7 @@ impl BlockSums {
 /// How the generator sizes blocks: upstream's `--block-size` and
 /// `csum_length` (SHORT_SUM_LENGTH normally, SUM_LENGTH in the redo pass).
 #[derive(Clone, Copy, Debug)]
-pub struct SumSizing {
+pub(crate) struct SumSizing {
     /// Fixed block length from `-B`, or `None` for the square-root rule.
     pub block_size: Option<i32>,
     /// Minimum strong-sum length (2 first pass, 16 for redo).
@@ -162,7 +162,7 @@ pub fn read_sum_head(r: &mut impl Read, protocol: u32, xfer_sum_len: usize) -> R
 }
 
 /// Write a sum head (s2length only from protocol 27).
-pub fn write_sum_head(w: &mut impl Write, h: &SumHead, protocol: u32) -> io::Result<()> {
+pub(crate) fn write_sum_head(w: &mut impl Write, h: &SumHead, protocol: u32) -> io::Result<()> {
     let mut b = Vec::with_capacity(16);
     write_int(&mut b, h.count)?;
     write_int(&mut b, h.blength)?;
@@ -208,7 +208,7 @@ pub fn write_block_sums(w: &mut impl Write, s: &BlockSums, protocol: u32) -> io:
 
 /// Upstream `sum_sizes_sqroot`: choose block length and strong-sum length for
 /// a basis of `len` bytes. `None` if the block count overflows an int32.
-pub fn sum_sizes_sqroot(len: u64, protocol: u32, xfer_sum_len: usize, sizing: SumSizing) -> Option<SumHead> {
+pub(crate) fn sum_sizes_sqroot(len: u64, protocol: u32, xfer_sum_len: usize, sizing: SumSizing) -> Option<SumHead> {
     let len = i64::try_from(len).ok()?;
     let max_s2length = SUM_LENGTH.min(xfer_sum_len) as i32;
     let csum_length = sizing.csum_length as i32;
@@ -282,7 +282,7 @@ pub fn sum_sizes_sqroot(len: u64, protocol: u32, xfer_sum_len: usize, sizing: Su
 /// Generator side: size and compute the block sums of a basis of `len` bytes
 /// read sequentially from `basis` (upstream `generate_and_send_sums`).
 /// A basis shorter than `len` is an error (the file changed under us).
-pub fn compute_block_sums(
+pub(crate) fn compute_block_sums(
     basis: &mut impl Read,
     len: u64,
     p: &ChecksumParams,

@@ -7,6 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::transfer::delta::checksum::*;
+use crate::transfer::delta::matcher::send_file_delta;
 use crate::transfer::delta::sums::*;
 use crate::transfer::delta::token::*;
 use crate::transfer::delta::*;

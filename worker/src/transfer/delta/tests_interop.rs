@@ -9,6 +9,8 @@ use std::io::Cursor;
 use std::path::Path;
 use std::process::Command;
 
+use crate::transfer::delta::matcher::send_file_delta;
+use crate::transfer::delta::sums::compute_block_sums;
 use crate::transfer::delta::*;
 use oxrsyncd_protocol::wire::{read_int, read_varint};
 

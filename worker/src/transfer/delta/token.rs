@@ -12,7 +12,7 @@ use crate::transfer::delta::token_zstd::{ZstdRx, ZstdTx};
 use oxrsyncd_protocol::wire::{read_int, write_int};
 
 /// Upstream CHUNK_SIZE: the largest plain literal run we send at once.
-pub const CHUNK_SIZE: usize = 32 * 1024;
+pub(crate) const CHUNK_SIZE: usize = 32 * 1024;
 /// zstd's ZSTD_CLEVEL_DEFAULT.
 const ZSTD_DEFAULT_LEVEL: i32 = 3;
 const ZSTD_MIN_LEVEL: i32 = -(1 << 17);
@@ -22,7 +22,7 @@ const ZSTD_MIN_LEVEL: i32 = -(1 << 17);
 /// with the zstd CLI on a stream), and a worker holds thousands of
 /// sessions. Any level decodes on the client, so this costs it nothing but
 /// ratio.
-pub const ZSTD_MAX_SERVED_LEVEL: i32 = 9;
+pub(crate) const ZSTD_MAX_SERVED_LEVEL: i32 = 9;
 
 /// The negotiated token compression and its (sender-side) level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,7 +86,7 @@ impl Compression {
 
 /// Whether a `dont compress` list names every file: upstream's only
 /// pattern that still changes the stream (`*`, case and spacing aside).
-pub fn dont_compress_matches_all(list: &str) -> bool {
+pub(crate) fn dont_compress_matches_all(list: &str) -> bool {
     list.split_whitespace().any(|p| p == "*")
 }
 
@@ -252,7 +252,7 @@ pub struct TokenReader {
 /// Most bytes one literal token decoded from a compressed frame carries: a
 /// frame that expands (zstd can describe hundreds of MiB in 8 KiB) is
 /// handed out in pieces this big, never decoded whole.
-pub const MAX_DECODED_PIECE: usize = 128 * 1024;
+pub(crate) const MAX_DECODED_PIECE: usize = 128 * 1024;
 
 impl TokenReader {
     /// A reader for protocol 31+.

@@ -114,7 +114,7 @@ pub fn read_from_file(file: impl Read, nul_separated: bool) -> Result<Vec<Vec<u8
 /// module, as upstream's option parsing does for either direction: the
 /// path sanitised, the module's filters consulted. `Err`: the words
 /// upstream refuses with.
-pub fn open_in_module(root: &ModuleRoot, source: &str, daemon_filters: &FilterList) -> Result<std::fs::File, String> {
+pub(crate) fn open_in_module(root: &ModuleRoot, source: &str, daemon_filters: &FilterList) -> Result<std::fs::File, String> {
     open_named_in_module(root, source, daemon_filters).map_err(|e| match e {
         NamedFileError::Rejected => "Your options have been rejected by the server.\n".into(),
         NamedFileError::Open { rel, err } => {
@@ -129,7 +129,7 @@ pub fn open_in_module(root: &ModuleRoot, source: &str, daemon_filters: &FilterLi
 /// Why a file a client names for the daemon to read (a `--files-from`
 /// list, an `--exclude-from` list, a merge file) was not opened.
 #[derive(Debug)]
-pub enum NamedFileError {
+pub(crate) enum NamedFileError {
     /// The module's filters hide the path (or it sanitises to nothing).
     Rejected,
     /// It could not be opened: its sanitised module-relative path and why.
@@ -139,7 +139,7 @@ pub enum NamedFileError {
 /// Open a file a client names, as upstream's daemon does: the path
 /// sanitised into the module, the module's filters consulted, then read
 /// through the module root.
-pub fn open_named_in_module(root: &ModuleRoot, source: &str, daemon_filters: &FilterList) -> Result<std::fs::File, NamedFileError> {
+pub(crate) fn open_named_in_module(root: &ModuleRoot, source: &str, daemon_filters: &FilterList) -> Result<std::fs::File, NamedFileError> {
     let rel = crate::transfer::fs::paths::sanitize(source);
     if !daemon_filters.rules.is_empty() && (rel.is_empty() || daemon_filters.excludes(&rel, false)) {
         return Err(NamedFileError::Rejected);
@@ -159,7 +159,7 @@ pub fn open_named_in_module(root: &ModuleRoot, source: &str, daemon_filters: &Fi
 /// From protocol 31 the names travel in data frames; older clients read
 /// them unframed. The client reads them while it sends its list, so this
 /// runs beside the list's reader (one thread each).
-pub fn forward_to_client<W: Write>(mut file: impl Read, from0: bool, protocol: u32, out: &mut W) -> io::Result<()> {
+pub(crate) fn forward_to_client<W: Write>(mut file: impl Read, from0: bool, protocol: u32, out: &mut W) -> io::Result<()> {
     let framed = protocol >= 31;
     let mut send = |data: &[u8]| -> io::Result<()> {
         if framed {

@@ -39,13 +39,13 @@ struct Level {
 
 /// Every slot's rules for one directory.
 #[derive(Debug, Default)]
-pub struct Frame {
+pub(crate) struct Frame {
     slots: Vec<Option<Rc<Level>>>,
 }
 
 impl Frame {
     /// The rules of `slot`, most local first.
-    pub fn rules(&self, slot: usize) -> impl Iterator<Item = &Rule> {
+    pub(crate) fn rules(&self, slot: usize) -> impl Iterator<Item = &Rule> {
         let mut level = self.slots.get(slot).and_then(|l| l.as_deref());
         std::iter::from_fn(move || {
             let l = level?;
@@ -65,7 +65,7 @@ impl LocalRules for Frame {
 /// The frames of the directories being walked (the walk is single
 /// threaded; frames are shared with the incremental directory tree).
 #[derive(Debug, Default)]
-pub struct MergeStack {
+pub(crate) struct MergeStack {
     merges: Vec<DirMerge>,
     /// A merge file whose rules would pass the session's memory budget:
     /// its rules are left out and the walk's caller ends the session.
@@ -79,7 +79,7 @@ pub struct MergeStack {
 impl MergeStack {
     /// For the dir-merge rules of a filter list (none: every call is free),
     /// in a module whose own rules are `daemon_filters`.
-    pub fn new(merges: Vec<DirMerge>, daemon_filters: FilterList) -> Self {
+    pub(crate) fn new(merges: Vec<DirMerge>, daemon_filters: FilterList) -> Self {
         MergeStack {
             merges,
             over_budget: RefCell::default(),
@@ -89,18 +89,18 @@ impl MergeStack {
     }
 
     /// Whether any dir-merge rule is in play.
-    pub fn active(&self) -> bool {
+    pub(crate) fn active(&self) -> bool {
         !self.merges.is_empty()
     }
 
     /// The frame names are matched against now.
-    pub fn current(&self) -> Option<Rc<Frame>> {
+    pub(crate) fn current(&self) -> Option<Rc<Frame>> {
         self.stack.borrow().last().cloned()
     }
 
     /// Start over from `frame` (incremental recursion lists a directory
     /// whose parent's frame was kept on its tree node).
-    pub fn reset_to(&self, frame: Option<Rc<Frame>>) {
+    pub(crate) fn reset_to(&self, frame: Option<Rc<Frame>>) {
         let mut stack = self.stack.borrow_mut();
         stack.clear();
         stack.extend(frame);
@@ -108,7 +108,7 @@ impl MergeStack {
 
     /// Enter `dir` (module-relative) to list it: read its merge files on
     /// top of the current frame. Returns the new frame.
-    pub fn enter(&self, root: &ModuleRoot, dir: &[u8]) -> Option<Rc<Frame>> {
+    pub(crate) fn enter(&self, root: &ModuleRoot, dir: &[u8]) -> Option<Rc<Frame>> {
         if !self.active() {
             return None;
         }
@@ -150,12 +150,12 @@ impl MergeStack {
     }
 
     /// Whether a merge file passed the session's budget since the last call.
-    pub fn take_over_budget(&self) -> Option<crate::transfer::limits::budget::OverBudget> {
+    pub(crate) fn take_over_budget(&self) -> Option<crate::transfer::limits::budget::OverBudget> {
         self.over_budget.borrow_mut().take()
     }
 
     /// Leave the directory entered last.
-    pub fn leave(&self) {
+    pub(crate) fn leave(&self) {
         if self.active() {
             self.stack.borrow_mut().pop();
         }

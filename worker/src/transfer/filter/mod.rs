@@ -2,7 +2,7 @@
 //! matches them, per-directory merge files, the daemon's own filter
 //! options, and `--files-from` lists.
 
-pub mod files_from;
-pub mod merge;
-pub mod rules;
-pub mod server;
+pub(crate) mod files_from;
+pub(crate) mod merge;
+pub(crate) mod rules;
+pub(crate) mod server;

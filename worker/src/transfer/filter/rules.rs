@@ -22,7 +22,7 @@ const MAX_RULE: usize = 4096;
 const MAX_RULES: usize = 100_000;
 /// Most per-directory merge rules one list may hold: each costs a file
 /// lookup in every directory listed (a stock client's `-F` uses two).
-pub const MAX_DIR_MERGES: usize = 32;
+pub(crate) const MAX_DIR_MERGES: usize = 32;
 
 /// What a matching rule does on the sending side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,7 +20,7 @@ const MAX_DEPTH: usize = 8;
 /// Why the options cannot be taken: the line for the client and whether
 /// it is a file error (exit 11) or a refusal (exit 4).
 #[derive(Debug, PartialEq, Eq)]
-pub struct Refusal {
+pub(crate) struct Refusal {
     pub message: String,
     pub file_error: bool,
 }
@@ -28,7 +28,7 @@ pub struct Refusal {
 /// The rules of `given`, in order, in the wire's short form (`- pat`,
 /// `+ pat`, `: .rules`, ...). `role` names us in messages ("sender",
 /// "receiver").
-pub fn expand(
+pub(crate) fn expand(
     given: &[(ServerFilter, String)],
     root: &ModuleRoot,
     daemon_filters: &FilterList,

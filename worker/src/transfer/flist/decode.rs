@@ -417,7 +417,7 @@ impl FlistDecoder {
 /// Upstream clean_fname with CFN_REFUSE_DOT_DOT_DIRS: drop duplicate
 /// slashes, interior "." components and a trailing slash; refuse "..".
 /// Returns None for names with a ".." component.
-pub fn clean_fname(name: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn clean_fname(name: &[u8]) -> Option<Vec<u8>> {
     let anchored = name.first() == Some(&b'/');
     let mut out: Vec<u8> = Vec::with_capacity(name.len());
     if anchored {

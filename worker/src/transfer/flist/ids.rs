@@ -28,7 +28,7 @@ pub trait IdNamer: Send {
 
 /// getpwuid/getgrgid through nix.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct SystemIdNamer;
+pub(crate) struct SystemIdNamer;
 
 impl IdNamer for SystemIdNamer {
     fn name(&self, kind: IdKind, id: u32) -> Option<Vec<u8>> {
@@ -47,14 +47,14 @@ impl IdNamer for SystemIdNamer {
 
 /// The sender's record of ids seen, in first-seen order.
 #[derive(Debug, Default)]
-pub struct IdList {
+pub(crate) struct IdList {
     seen: Vec<(u32, Option<Vec<u8>>)>,
 }
 
 impl IdList {
     /// Record `id` if new (upstream add_uid/add_gid); returns the name only
     /// when the id was new, which is when inc_recurse would send it inline.
-    pub fn add(&mut self, namer: &dyn IdNamer, kind: IdKind, id: u32) -> Option<Vec<u8>> {
+    pub(crate) fn add(&mut self, namer: &dyn IdNamer, kind: IdKind, id: u32) -> Option<Vec<u8>> {
         if self.seen.iter().any(|(i, _)| *i == id) {
             return None;
         }
@@ -65,7 +65,7 @@ impl IdList {
 
     /// Write the list: upstream keeps a push-front list, so the newest id
     /// goes first; id 0 and unnamed ids are skipped; then the terminator.
-    pub fn send(&self, opts: &FlistOptions, namer: &dyn IdNamer, kind: IdKind, out: &mut Vec<u8>) {
+    pub(crate) fn send(&self, opts: &FlistOptions, namer: &dyn IdNamer, kind: IdKind, out: &mut Vec<u8>) {
         for (id, name) in self.seen.iter().rev() {
             if let (true, Some(name)) = (*id != 0, name) {
                 send_one_name(opts.protocol, *id, name, out);
@@ -89,14 +89,14 @@ fn send_one_name(protocol: u32, id: u32, name: &[u8], out: &mut Vec<u8>) {
 
 /// Read a one-byte-length name (as after a uid with XMIT_USER_NAME_FOLLOWS,
 /// or in the id lists).
-pub fn recv_name(r: &mut impl Read) -> Result<Vec<u8>, FlistError> {
+pub(crate) fn recv_name(r: &mut impl Read) -> Result<Vec<u8>, FlistError> {
     let len = get_byte(r, "id name length")? as usize;
     get_bytes(r, len, "id name")
 }
 
 /// Read one complete id list: `(id, name)` pairs in wire order, ending
 /// with id 0 (whose name is included when CF_ID0_NAMES is on).
-pub fn recv_id_list(r: &mut impl Read, opts: &FlistOptions) -> Result<Vec<(u32, Vec<u8>)>, FlistError> {
+pub(crate) fn recv_id_list(r: &mut impl Read, opts: &FlistOptions) -> Result<Vec<(u32, Vec<u8>)>, FlistError> {
     let mut list = Vec::new();
     loop {
         let id = get_varint30(r, opts.protocol, "id list entry")? as u32;

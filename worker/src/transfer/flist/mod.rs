@@ -2,26 +2,26 @@
 //! decoded from the peer, sorted so both sides agree on indexes, and how the
 //! uid/gid name lists that follow the list are built and read.
 
-pub mod decode;
-pub mod encode;
-pub mod entry;
-pub mod error;
-pub mod ids;
-pub mod options;
-pub mod sort;
-pub mod wire30;
-pub mod xmit;
+pub(crate) mod decode;
+pub(crate) mod encode;
+pub(crate) mod entry;
+pub(crate) mod error;
+pub(crate) mod ids;
+pub(crate) mod options;
+pub(crate) mod sort;
+pub(crate) mod wire30;
+pub(crate) mod xmit;
 
 #[cfg(test)]
 mod tests;
 
-pub use decode::{FlistDecoder, FlistTrailer, HlinkRole};
+pub(crate) use decode::FlistTrailer;
+pub use decode::{FlistDecoder, HlinkRole};
 pub use encode::FlistEncoder;
 pub use entry::FileEntry;
-pub use error::FlistError;
-pub use ids::{IdKind, IdNamer, SystemIdNamer};
+pub use ids::{IdKind, IdNamer};
 pub use options::FlistOptions;
-pub use sort::{f_name_cmp, sort_and_clean, sort_and_mark_duplicates, SortedEntry};
+pub use sort::{f_name_cmp, sort_and_mark_duplicates, SortedEntry};
 
 /// Longest path (including the terminating NUL upstream keeps) a Linux rsync
 /// accepts in a file list: upstream uses the platform's MAXPATHLEN (4096).

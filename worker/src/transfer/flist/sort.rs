@@ -164,7 +164,8 @@ fn cmp_entries(a: &FileEntry, b: &FileEntry, protocol: u32) -> Ordering {
 /// duplicates here (its receiver only marks them, see
 /// `sort_and_mark_duplicates`), so neither do we: dropping one would shift
 /// every later index.
-pub fn sort_and_clean(entries: Vec<FileEntry>, protocol: u32) -> Vec<FileEntry> {
+#[cfg(test)]
+pub(crate) fn sort_and_clean(entries: Vec<FileEntry>, protocol: u32) -> Vec<FileEntry> {
     sort_with_origin(entries, protocol).into_iter().map(|s| s.entry).collect()
 }
 

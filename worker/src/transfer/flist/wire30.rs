@@ -9,15 +9,15 @@ use crate::transfer::flist::error::FlistError;
 use oxrsyncd_protocol::wire::{encode_varint, encode_varlong, read_int, read_longint, read_varint, read_varlong};
 
 /// Append a little-endian int32.
-pub fn put_int(out: &mut Vec<u8>, x: i32) {
+pub(crate) fn put_int(out: &mut Vec<u8>, x: i32) {
     out.extend_from_slice(&x.to_le_bytes());
 }
 /// Append a varint.
-pub fn put_varint(out: &mut Vec<u8>, x: i32) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, x: i32) {
     out.extend_from_slice(&encode_varint(x));
 }
 /// int32 below protocol 30, varint from 30 (upstream write_varint30).
-pub fn put_varint30(out: &mut Vec<u8>, protocol: u32, x: i32) {
+pub(crate) fn put_varint30(out: &mut Vec<u8>, protocol: u32, x: i32) {
     if protocol < 30 {
         put_int(out, x)
     } else {
@@ -25,7 +25,7 @@ pub fn put_varint30(out: &mut Vec<u8>, protocol: u32, x: i32) {
     }
 }
 /// Upstream's longint: int32, or -1 followed by the 64-bit value.
-pub fn put_longint(out: &mut Vec<u8>, x: i64) {
+pub(crate) fn put_longint(out: &mut Vec<u8>, x: i64) {
     if (0..=0x7FFF_FFFF).contains(&x) {
         put_int(out, x as i32);
     } else {
@@ -34,7 +34,7 @@ pub fn put_longint(out: &mut Vec<u8>, x: i64) {
     }
 }
 /// longint below protocol 30, varlong from 30 (upstream write_varlong30).
-pub fn put_varlong30(out: &mut Vec<u8>, protocol: u32, x: i64, min_bytes: usize) {
+pub(crate) fn put_varlong30(out: &mut Vec<u8>, protocol: u32, x: i64, min_bytes: usize) {
     if protocol < 30 {
         put_longint(out, x)
     } else {
@@ -42,26 +42,26 @@ pub fn put_varlong30(out: &mut Vec<u8>, protocol: u32, x: i64, min_bytes: usize)
     }
 }
 /// Append a little-endian u16 (the 2-byte flag form).
-pub fn put_shortint(out: &mut Vec<u8>, x: u16) {
+pub(crate) fn put_shortint(out: &mut Vec<u8>, x: u16) {
     out.extend_from_slice(&x.to_le_bytes());
 }
 
 /// Read one byte.
-pub fn get_byte(r: &mut impl Read, ctx: &'static str) -> Result<u8, FlistError> {
+pub(crate) fn get_byte(r: &mut impl Read, ctx: &'static str) -> Result<u8, FlistError> {
     let mut b = [0u8; 1];
     r.read_exact(&mut b).map_err(FlistError::io(ctx))?;
     Ok(b[0])
 }
 /// Read an int32.
-pub fn get_int(r: &mut impl Read, ctx: &'static str) -> Result<i32, FlistError> {
+pub(crate) fn get_int(r: &mut impl Read, ctx: &'static str) -> Result<i32, FlistError> {
     read_int(r).map_err(FlistError::io(ctx))
 }
 /// Read a varint.
-pub fn get_varint(r: &mut impl Read, ctx: &'static str) -> Result<i32, FlistError> {
+pub(crate) fn get_varint(r: &mut impl Read, ctx: &'static str) -> Result<i32, FlistError> {
     read_varint(r).map_err(FlistError::io(ctx))
 }
 /// Read an int32 (< 30) or varint (>= 30).
-pub fn get_varint30(r: &mut impl Read, protocol: u32, ctx: &'static str) -> Result<i32, FlistError> {
+pub(crate) fn get_varint30(r: &mut impl Read, protocol: u32, ctx: &'static str) -> Result<i32, FlistError> {
     if protocol < 30 {
         get_int(r, ctx)
     } else {
@@ -69,11 +69,11 @@ pub fn get_varint30(r: &mut impl Read, protocol: u32, ctx: &'static str) -> Resu
     }
 }
 /// Read a longint.
-pub fn get_longint(r: &mut impl Read, ctx: &'static str) -> Result<i64, FlistError> {
+pub(crate) fn get_longint(r: &mut impl Read, ctx: &'static str) -> Result<i64, FlistError> {
     read_longint(r).map_err(FlistError::io(ctx))
 }
 /// Read a longint (< 30) or varlong (>= 30).
-pub fn get_varlong30(r: &mut impl Read, protocol: u32, min_bytes: usize, ctx: &'static str) -> Result<i64, FlistError> {
+pub(crate) fn get_varlong30(r: &mut impl Read, protocol: u32, min_bytes: usize, ctx: &'static str) -> Result<i64, FlistError> {
     if protocol < 30 {
         get_longint(r, ctx)
     } else {
@@ -81,7 +81,7 @@ pub fn get_varlong30(r: &mut impl Read, protocol: u32, min_bytes: usize, ctx: &'
     }
 }
 /// Read exactly n bytes (callers bound n first).
-pub fn get_bytes(r: &mut impl Read, n: usize, ctx: &'static str) -> Result<Vec<u8>, FlistError> {
+pub(crate) fn get_bytes(r: &mut impl Read, n: usize, ctx: &'static str) -> Result<Vec<u8>, FlistError> {
     let mut v = vec![0u8; n];
     r.read_exact(&mut v).map_err(FlistError::io(ctx))?;
     Ok(v)

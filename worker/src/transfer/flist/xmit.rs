@@ -2,94 +2,94 @@
 //! the st_mode type constants the list logic needs.
 
 /// Directory named on the command line (also a filler bit for non-dirs).
-pub const XMIT_TOP_DIR: u32 = 1 << 0;
+pub(crate) const XMIT_TOP_DIR: u32 = 1 << 0;
 /// Mode equals the previous entry's.
-pub const XMIT_SAME_MODE: u32 = 1 << 1;
+pub(crate) const XMIT_SAME_MODE: u32 = 1 << 1;
 /// Protocol < 28 only: rdev equals the previous one.
-pub const XMIT_SAME_RDEV_PRE28: u32 = 1 << 2;
+pub(crate) const XMIT_SAME_RDEV_PRE28: u32 = 1 << 2;
 /// Protocol >= 28: a second flag byte follows (1/2-byte flag form).
-pub const XMIT_EXTENDED_FLAGS: u32 = 1 << 2;
+pub(crate) const XMIT_EXTENDED_FLAGS: u32 = 1 << 2;
 /// uid equals the previous entry's (or uids are not sent).
-pub const XMIT_SAME_UID: u32 = 1 << 3;
+pub(crate) const XMIT_SAME_UID: u32 = 1 << 3;
 /// gid equals the previous entry's (or gids are not sent).
-pub const XMIT_SAME_GID: u32 = 1 << 4;
+pub(crate) const XMIT_SAME_GID: u32 = 1 << 4;
 /// A byte follows with the length shared with the previous name.
-pub const XMIT_SAME_NAME: u32 = 1 << 5;
+pub(crate) const XMIT_SAME_NAME: u32 = 1 << 5;
 /// The name suffix length is a varint30 instead of a byte.
-pub const XMIT_LONG_NAME: u32 = 1 << 6;
+pub(crate) const XMIT_LONG_NAME: u32 = 1 << 6;
 /// mtime equals the previous entry's.
-pub const XMIT_SAME_TIME: u32 = 1 << 7;
+pub(crate) const XMIT_SAME_TIME: u32 = 1 << 7;
 /// Devices (protocol >= 28): major equals the previous one.
-pub const XMIT_SAME_RDEV_MAJOR: u32 = 1 << 8;
+pub(crate) const XMIT_SAME_RDEV_MAJOR: u32 = 1 << 8;
 /// Directories (protocol >= 30): contents are not part of the transfer.
-pub const XMIT_NO_CONTENT_DIR: u32 = 1 << 8;
+pub(crate) const XMIT_NO_CONTENT_DIR: u32 = 1 << 8;
 /// Part of a hard-link group.
-pub const XMIT_HLINKED: u32 = 1 << 9;
+pub(crate) const XMIT_HLINKED: u32 = 1 << 9;
 /// Protocols 28-29: hard-link dev equals the previous one.
-pub const XMIT_SAME_DEV_PRE30: u32 = 1 << 10;
+pub(crate) const XMIT_SAME_DEV_PRE30: u32 = 1 << 10;
 /// Protocol >= 30 (inc_recurse): the user name follows the uid.
-pub const XMIT_USER_NAME_FOLLOWS: u32 = 1 << 10;
+pub(crate) const XMIT_USER_NAME_FOLLOWS: u32 = 1 << 10;
 /// Protocols 28-29: the rdev minor fits one byte.
-pub const XMIT_RDEV_MINOR_8_PRE30: u32 = 1 << 11;
+pub(crate) const XMIT_RDEV_MINOR_8_PRE30: u32 = 1 << 11;
 /// Protocol >= 30 (inc_recurse): the group name follows the gid.
-pub const XMIT_GROUP_NAME_FOLLOWS: u32 = 1 << 11;
+pub(crate) const XMIT_GROUP_NAME_FOLLOWS: u32 = 1 << 11;
 /// Protocol >= 30: first of a hard-link group (the leader).
-pub const XMIT_HLINK_FIRST: u32 = 1 << 12;
+pub(crate) const XMIT_HLINK_FIRST: u32 = 1 << 12;
 /// With XMIT_EXTENDED_FLAGS alone: end of list carrying an io_error.
-pub const XMIT_IO_ERROR_ENDLIST: u32 = 1 << 12;
+pub(crate) const XMIT_IO_ERROR_ENDLIST: u32 = 1 << 12;
 /// Protocol >= 31: a varint of mtime nanoseconds follows.
-pub const XMIT_MOD_NSEC: u32 = 1 << 13;
+pub(crate) const XMIT_MOD_NSEC: u32 = 1 << 13;
 /// `-U`: the access time is the previous entry's.
-pub const XMIT_SAME_ATIME: u32 = 1 << 14;
+pub(crate) const XMIT_SAME_ATIME: u32 = 1 << 14;
 
 /// st_mode type mask and types (Linux values, which the wire uses).
-pub const S_IFMT: u32 = 0o170000;
-pub const S_IFSOCK: u32 = 0o140000;
-pub const S_IFLNK: u32 = 0o120000;
-pub const S_IFREG: u32 = 0o100000;
-pub const S_IFBLK: u32 = 0o060000;
-pub const S_IFDIR: u32 = 0o040000;
-pub const S_IFCHR: u32 = 0o020000;
-pub const S_IFIFO: u32 = 0o010000;
+pub(crate) const S_IFMT: u32 = 0o170000;
+pub(crate) const S_IFSOCK: u32 = 0o140000;
+pub(crate) const S_IFLNK: u32 = 0o120000;
+pub(crate) const S_IFREG: u32 = 0o100000;
+pub(crate) const S_IFBLK: u32 = 0o060000;
+pub(crate) const S_IFDIR: u32 = 0o040000;
+pub(crate) const S_IFCHR: u32 = 0o020000;
+pub(crate) const S_IFIFO: u32 = 0o010000;
 
 /// Largest nanosecond value upstream accepts on the wire.
-pub const MAX_WIRE_NSEC: i32 = 999_999_999;
+pub(crate) const MAX_WIRE_NSEC: i32 = 999_999_999;
 
 /// Directory?
-pub fn is_dir(mode: u32) -> bool {
+pub(crate) fn is_dir(mode: u32) -> bool {
     mode & S_IFMT == S_IFDIR
 }
 /// Regular file?
-pub fn is_reg(mode: u32) -> bool {
+pub(crate) fn is_reg(mode: u32) -> bool {
     mode & S_IFMT == S_IFREG
 }
 /// Symlink?
-pub fn is_lnk(mode: u32) -> bool {
+pub(crate) fn is_lnk(mode: u32) -> bool {
     mode & S_IFMT == S_IFLNK
 }
 /// Character or block device?
-pub fn is_device(mode: u32) -> bool {
+pub(crate) fn is_device(mode: u32) -> bool {
     matches!(mode & S_IFMT, S_IFCHR | S_IFBLK)
 }
 /// FIFO or socket (upstream IS_SPECIAL)?
-pub fn is_special(mode: u32) -> bool {
+pub(crate) fn is_special(mode: u32) -> bool {
     matches!(mode & S_IFMT, S_IFIFO | S_IFSOCK)
 }
 /// One of the seven real file types (upstream rejects anything else).
-pub fn is_valid_type(mode: u32) -> bool {
+pub(crate) fn is_valid_type(mode: u32) -> bool {
     is_dir(mode) || is_reg(mode) || is_lnk(mode) || is_device(mode) || is_special(mode)
 }
 
 /// glibc's dev_t packing, used for the protocol < 28 rdev int.
-pub fn makedev(major: u32, minor: u32) -> u64 {
+pub(crate) fn makedev(major: u32, minor: u32) -> u64 {
     let (ma, mi) = (u64::from(major), u64::from(minor));
     (mi & 0xff) | ((ma & 0xfff) << 8) | ((mi & !0xff) << 12) | ((ma & !0xfff) << 32)
 }
 /// glibc major() of a packed dev_t.
-pub fn dev_major(dev: u64) -> u32 {
+pub(crate) fn dev_major(dev: u64) -> u32 {
     (((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff)) as u32
 }
 /// glibc minor() of a packed dev_t.
-pub fn dev_minor(dev: u64) -> u32 {
+pub(crate) fn dev_minor(dev: u64) -> u32 {
     ((dev & 0xff) | ((dev >> 12) & !0xff)) as u32
 }

@@ -28,14 +28,14 @@ use crate::transfer::fs::module_dir::ModuleDir;
 use crate::transfer::fs::module_root::ModuleRoot;
 
 /// The attribute's name (upstream's XSTAT_ATTR on Linux).
-pub const STAT_XATTR: &str = "user.rsync.%stat";
+pub(crate) const STAT_XATTR: &str = "user.rsync.%stat";
 
 /// Longest value read (upstream reads into a 256-byte buffer).
 const MAX_VALUE: usize = 255;
 
 /// What the attribute says a file really is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FakeStat {
+pub(crate) struct FakeStat {
     /// Type and permission bits.
     pub mode: u32,
     pub rdev_major: u32,
@@ -46,7 +46,7 @@ pub struct FakeStat {
 
 impl FakeStat {
     /// Parse upstream's `"%o %d,%d %d:%d"`.
-    pub fn parse(text: &[u8]) -> Option<FakeStat> {
+    pub(crate) fn parse(text: &[u8]) -> Option<FakeStat> {
         let text = std::str::from_utf8(text).ok()?.trim_end_matches('\0');
         let mut words = text.split(' ');
         let mode = u32::from_str_radix(words.next()?, 8).ok()?;
@@ -65,7 +65,7 @@ impl FakeStat {
     }
 
     /// The attribute's text.
-    pub fn to_text(self) -> String {
+    pub(crate) fn to_text(self) -> String {
         format!("{:o} {},{} {}:{}", self.mode, self.rdev_major, self.rdev_minor, self.uid, self.gid)
     }
 
@@ -76,7 +76,7 @@ impl FakeStat {
 
 /// Why a stored attribute could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum FakeStatError {
+pub(crate) enum FakeStatError {
     #[error("failed to read xattr {STAT_XATTR}: {0}")]
     Io(#[from] io::Error),
     #[error("Corrupt {STAT_XATTR} xattr: \"{0}\"")]
@@ -108,7 +108,7 @@ fn read_fd(fd: &OwnedFd) -> Result<Option<FakeStat>, FakeStatError> {
 /// attribute's type, permissions, owner and device on top. Outside such
 /// modules `fake` is always None and this is the plain metadata.
 #[derive(Debug, Clone)]
-pub struct Seen {
+pub(crate) struct Seen {
     /// The real `lstat`.
     pub meta: Metadata,
     /// What the attribute says, if the file has one.
@@ -124,13 +124,13 @@ impl std::ops::Deref for Seen {
 
 impl Seen {
     /// The plain metadata (no module attribute).
-    pub fn real(meta: Metadata) -> Seen {
+    pub(crate) fn real(meta: Metadata) -> Seen {
         Seen { meta, fake: None }
     }
 
     /// `lstat` of `rel`, with the attribute folded in when `fake_super`
     /// (only regular files and directories carry one, as upstream reads it).
-    pub fn look(root: &ModuleRoot, rel: &Path, fake_super: bool) -> io::Result<Seen> {
+    pub(crate) fn look(root: &ModuleRoot, rel: &Path, fake_super: bool) -> io::Result<Seen> {
         if !fake_super {
             return root.lstat(rel).map(Seen::real);
         }
@@ -155,37 +155,37 @@ impl Seen {
     }
 
     /// Type and permission bits.
-    pub fn mode(&self) -> u32 {
+    pub(crate) fn mode(&self) -> u32 {
         self.fake.map_or(self.meta.mode(), |f| f.mode)
     }
-    pub fn uid(&self) -> u32 {
+    pub(crate) fn uid(&self) -> u32 {
         self.fake.map_or(self.meta.uid(), |f| f.uid)
     }
-    pub fn gid(&self) -> u32 {
+    pub(crate) fn gid(&self) -> u32 {
         self.fake.map_or(self.meta.gid(), |f| f.gid)
     }
     /// The device number (major, minor).
-    pub fn rdev(&self) -> (u32, u32) {
+    pub(crate) fn rdev(&self) -> (u32, u32) {
         match self.fake {
             Some(f) => (f.rdev_major, f.rdev_minor),
             None => (libc::major(self.meta.rdev()), libc::minor(self.meta.rdev())),
         }
     }
-    pub fn is_file(&self) -> bool {
+    pub(crate) fn is_file(&self) -> bool {
         self.file_type() == libc::S_IFREG
     }
-    pub fn is_dir(&self) -> bool {
+    pub(crate) fn is_dir(&self) -> bool {
         self.meta.is_dir()
     }
-    pub fn is_symlink(&self) -> bool {
+    pub(crate) fn is_symlink(&self) -> bool {
         self.file_type() == libc::S_IFLNK
     }
     /// A symlink kept as a regular file holding its target.
-    pub fn is_fake_symlink(&self) -> bool {
+    pub(crate) fn is_fake_symlink(&self) -> bool {
         self.meta.is_file() && self.is_symlink()
     }
     /// Device, fifo or socket (real or kept as an empty file).
-    pub fn is_special(&self) -> bool {
+    pub(crate) fn is_special(&self) -> bool {
         let ft = self.meta.file_type();
         self.fake
             .is_some_and(|f| matches!(f.file_type(), libc::S_IFCHR | libc::S_IFBLK | libc::S_IFIFO | libc::S_IFSOCK))
@@ -195,13 +195,13 @@ impl Seen {
             || ft.is_socket()
     }
     /// The file type bits, real or from the attribute.
-    pub fn type_bits(&self) -> u32 {
+    pub(crate) fn type_bits(&self) -> u32 {
         self.file_type()
     }
 }
 
 /// The target a kept symlink holds (the file's content).
-pub fn read_fake_link(root: &ModuleRoot, rel: &Path) -> io::Result<Vec<u8>> {
+pub(crate) fn read_fake_link(root: &ModuleRoot, rel: &Path) -> io::Result<Vec<u8>> {
     use std::io::Read;
     let mut target = Vec::new();
     root.open_read(rel)?.take(libc::PATH_MAX as u64).read_to_end(&mut target)?;
@@ -211,7 +211,7 @@ pub fn read_fake_link(root: &ModuleRoot, rel: &Path) -> io::Result<Vec<u8>> {
 /// What a `fake super` file should record (see [`record`]); None keeps
 /// what it records now.
 #[derive(Debug, Clone, Copy)]
-pub struct Wanted {
+pub(crate) struct Wanted {
     /// The list's file type bits.
     pub file_type: u32,
     pub perms: Option<u32>,
@@ -224,7 +224,7 @@ pub struct Wanted {
 /// the file keeps the permission bits plus owner access, and the
 /// attribute holds what the file itself cannot show, or is removed when
 /// the file shows it all.
-pub fn record(dir: &ModuleDir, name: &OsStr, wanted: Wanted) -> io::Result<()> {
+pub(crate) fn record(dir: &ModuleDir, name: &OsStr, wanted: Wanted) -> io::Result<()> {
     if dir.is_dry_run() {
         return Ok(());
     }

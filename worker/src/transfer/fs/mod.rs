@@ -3,9 +3,9 @@
 //! entry's stat says, `fake super`'s stored attributes, the symlink
 //! rules, and sanitising the paths a client or operator names.
 
-pub mod entry_stat;
-pub mod fake_super;
-pub mod module_dir;
-pub mod module_root;
-pub mod paths;
-pub mod symlinks;
+pub(crate) mod entry_stat;
+pub(crate) mod fake_super;
+pub(crate) mod module_dir;
+pub(crate) mod module_root;
+pub(crate) mod paths;
+pub(crate) mod symlinks;

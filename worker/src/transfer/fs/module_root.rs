@@ -66,7 +66,7 @@ pub struct ModuleRoot {
 /// component included) that belongs to neither root nor the daemon's own
 /// user, and that user's uid. Whoever owns such a link could point the
 /// module anywhere, so upstream 3.5 refuses to follow one; so do we.
-pub fn untrusted_link_in(path: &Path) -> Option<(PathBuf, u32)> {
+pub(crate) fn untrusted_link_in(path: &Path) -> Option<(PathBuf, u32)> {
     use std::os::unix::fs::MetadataExt;
     let trusted = [0, nix::unistd::geteuid().as_raw()];
     let mut walked = PathBuf::new();

@@ -2,7 +2,7 @@
 //! safe before anything is opened: upstream's `sanitize_path` for a
 //! daemon, and where an option's directory lands inside the module.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use bstr::ByteSlice;
 
@@ -17,7 +17,7 @@ pub fn module_relative(arg: &[u8], module: &str) -> Vec<u8> {
 
 /// Remove leading `/`, `.` components and `..` that would leave the root;
 /// keep a trailing `/` (it means "the directory's contents").
-pub fn sanitize(path: &str) -> String {
+pub(crate) fn sanitize(path: &str) -> String {
     String::from_utf8(sanitize_bytes(path.as_bytes())).expect("cut only at '/', so still UTF-8")
 }
 
@@ -57,13 +57,6 @@ pub fn operator_path(dest: &Path, given: &str, up_to_root: bool) -> PathBuf {
     PathBuf::from(clean.trim_end_matches('/'))
 }
 
-/// Whether a path stays inside `root` lexically (used for sanity checks).
-pub fn is_inside(root: &Path, path: &Path) -> bool {
-    path.strip_prefix(root)
-        .map(|rest| rest.components().all(|c| matches!(c, Component::Normal(_))))
-        .unwrap_or(false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,7 +71,5 @@ mod tests {
         assert_eq!(module_relative(b"mod/a/..", "mod"), b"");
         assert_eq!(module_relative(b"mod/d\xff/../caf\xe9/", "mod"), b"caf\xe9/", "bytes are kept");
         assert_eq!(sanitize("/abs/path"), "abs/path");
-        assert!(is_inside(Path::new("/srv/m"), Path::new("/srv/m/a/b")));
-        assert!(!is_inside(Path::new("/srv/m"), Path::new("/srv/m/../x")));
     }
 }

@@ -4,13 +4,13 @@
 //! received munged.
 
 /// The prefix `munge symlinks` puts in front of a received link's target.
-pub const MUNGE_PREFIX: &[u8] = b"/rsyncd-munged/";
+pub(crate) const MUNGE_PREFIX: &[u8] = b"/rsyncd-munged/";
 
 /// Whether `target`, stored in a symlink at `link_path` (relative to the
 /// transfer root), points outside the tree, by upstream's rules: absolute
 /// or empty; a `..` anywhere after the leading run of `../`; a target
 /// ending in `/..`; or more `..` than the link is deep at any point.
-pub fn is_unsafe(target: &[u8], link_path: &[u8]) -> bool {
+pub(crate) fn is_unsafe(target: &[u8], link_path: &[u8]) -> bool {
     if target.is_empty() || target[0] == b'/' {
         return true;
     }
@@ -66,7 +66,7 @@ fn trim_leading_slashes(bytes: &[u8]) -> &[u8] {
 }
 
 /// A munged target without its prefix (what we send for `munge symlinks`).
-pub fn unmunge(target: &[u8]) -> &[u8] {
+pub(crate) fn unmunge(target: &[u8]) -> &[u8] {
     match target.strip_prefix(MUNGE_PREFIX) {
         Some(rest) if !rest.is_empty() => rest,
         _ => target,

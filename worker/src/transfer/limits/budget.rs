@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 /// One session's limit and what it holds now.
 #[derive(Debug)]
-pub struct Budget {
+pub(crate) struct Budget {
     /// The most bytes the session may hold in charged structures.
     limit: usize,
     /// Bytes charged and not yet released, by every thread of the session.
@@ -46,7 +46,7 @@ thread_local! {
 
 impl Budget {
     /// A budget of `limit` bytes, nothing charged yet.
-    pub fn new(limit: usize) -> Arc<Budget> {
+    pub(crate) fn new(limit: usize) -> Arc<Budget> {
         Arc::new(Budget {
             limit,
             used: AtomicUsize::new(0),
@@ -54,7 +54,8 @@ impl Budget {
     }
 
     /// Bytes charged now.
-    pub fn used(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn used(&self) -> usize {
         self.used.load(Ordering::Relaxed)
     }
 
@@ -81,23 +82,23 @@ impl Budget {
 
 /// Make `budget` this thread's (a session thread at its start, and every
 /// thread it starts with [`current`]'s value). Returns the one it replaces.
-pub fn install(budget: Option<Arc<Budget>>) -> Option<Arc<Budget>> {
+pub(crate) fn install(budget: Option<Arc<Budget>>) -> Option<Arc<Budget>> {
     CURRENT.with(|c| std::mem::replace(&mut *c.borrow_mut(), budget))
 }
 
 /// Charge one kept MSG_SUCCESS index (the demultiplexer's hook, see
 /// `DemuxReader::keeping_successes`).
-pub fn charge_success(bytes: usize) -> std::io::Result<()> {
+pub(crate) fn charge_success(bytes: usize) -> std::io::Result<()> {
     charge(bytes, "the client's MSG_SUCCESS list").map_err(std::io::Error::other)
 }
 
 /// This thread's budget, to hand to a thread it starts.
-pub fn current() -> Option<Arc<Budget>> {
+pub(crate) fn current() -> Option<Arc<Budget>> {
     CURRENT.with(|c| c.borrow().clone())
 }
 
 /// Charge `bytes` for good (for what lives as long as the session).
-pub fn charge(bytes: usize, what: &'static str) -> Result<(), OverBudget> {
+pub(crate) fn charge(bytes: usize, what: &'static str) -> Result<(), OverBudget> {
     CURRENT.with(|c| match &*c.borrow() {
         Some(b) => b.try_charge(bytes, what),
         None => Ok(()),
@@ -106,7 +107,7 @@ pub fn charge(bytes: usize, what: &'static str) -> Result<(), OverBudget> {
 
 /// Charge `bytes` until the returned reservation is dropped (for what is
 /// freed before the session ends: one file's block sums).
-pub fn reserve(bytes: usize, what: &'static str) -> Result<Reservation, OverBudget> {
+pub(crate) fn reserve(bytes: usize, what: &'static str) -> Result<Reservation, OverBudget> {
     let budget = current();
     if let Some(b) = &budget {
         b.try_charge(bytes, what)?;
@@ -116,13 +117,13 @@ pub fn reserve(bytes: usize, what: &'static str) -> Result<Reservation, OverBudg
 
 /// The budget error inside an I/O error, where one travelled as such
 /// (through a reader, or a list sender's `io::Result`).
-pub fn in_io_error(e: &std::io::Error) -> Option<&OverBudget> {
+pub(crate) fn in_io_error(e: &std::io::Error) -> Option<&OverBudget> {
     e.get_ref().and_then(|inner| inner.downcast_ref::<OverBudget>())
 }
 
 /// Bytes held against a budget until dropped.
 #[derive(Debug)]
-pub struct Reservation {
+pub(crate) struct Reservation {
     /// The budget charged (none: nothing to give back).
     budget: Option<Arc<Budget>>,
     /// How much to give back.

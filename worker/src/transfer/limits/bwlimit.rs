@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 const MIN_SLEEP: Duration = Duration::from_millis(100);
 
 /// A writer that keeps its average rate at or under a limit.
-pub struct Throttled<W> {
+pub(crate) struct Throttled<W> {
     inner: W,
     /// Bytes per second allowed (None: unlimited).
     limit: Option<u64>,
@@ -22,7 +22,7 @@ pub struct Throttled<W> {
 
 impl<W: Write> Throttled<W> {
     /// Limit `inner` to `kib_per_sec` KiB/s (0 or None: no limit).
-    pub fn new(inner: W, kib_per_sec: Option<u64>) -> Self {
+    pub(crate) fn new(inner: W, kib_per_sec: Option<u64>) -> Self {
         Throttled {
             inner,
             limit: kib_per_sec.filter(|&k| k > 0).map(|k| k * 1024),

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 /// The timeout a session runs with: the client's `--timeout`, lowered by
 /// the module's `timeout` (0: none), as upstream's `rsync_module()`.
-pub fn effective_timeout(client_secs: Option<u32>, module_secs: u32) -> Option<Duration> {
+pub(crate) fn effective_timeout(client_secs: Option<u32>, module_secs: u32) -> Option<Duration> {
     let client = client_secs.filter(|&s| s > 0);
     let secs = match (client, module_secs) {
         (None, 0) => return None,
@@ -34,18 +34,18 @@ pub fn effective_timeout(client_secs: Option<u32>, module_secs: u32) -> Option<D
 }
 
 /// Upstream's `allowed_lull`: half the timeout, rounded up, at least 1 s.
-pub fn keepalive_interval(timeout: Duration) -> Duration {
+pub(crate) fn keepalive_interval(timeout: Duration) -> Duration {
     Duration::from_secs(timeout.as_secs().div_ceil(2).max(1))
 }
 
 /// The error a timed-out read or write carries.
 #[derive(Debug, thiserror::Error)]
 #[error("io timeout after {0} seconds -- exiting")]
-pub struct IoTimedOut(pub u64);
+pub(crate) struct IoTimedOut(pub u64);
 
 /// Whether an I/O error is the session timing out (our own verdict, or the
 /// socket's send timeout expiring under a blocked write).
-pub fn timed_out(e: &io::Error) -> Option<u64> {
+pub(crate) fn timed_out(e: &io::Error) -> Option<u64> {
     if let Some(t) = e.get_ref().and_then(|inner| inner.downcast_ref::<IoTimedOut>()) {
         return Some(t.0);
     }
@@ -56,16 +56,16 @@ pub fn timed_out(e: &io::Error) -> Option<u64> {
 /// sender waits for the client with every byte of its output written, the
 /// only moment a keep-alive frame can go straight onto the socket.
 #[derive(Clone, Default)]
-pub struct KeepaliveGate(Rc<Cell<Option<Instant>>>);
+pub(crate) struct KeepaliveGate(Rc<Cell<Option<Instant>>>);
 
 impl KeepaliveGate {
     /// Our output is all on the wire (flushed just now); keep-alives may go.
-    pub fn open(&self) {
+    pub(crate) fn open(&self) {
         self.0.set(Some(Instant::now()));
     }
 
     /// We are about to write again.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.0.set(None);
     }
 
@@ -81,7 +81,7 @@ impl KeepaliveGate {
 }
 
 /// The timeout policy of one session's input.
-pub struct IdlePolicy {
+pub(crate) struct IdlePolicy {
     /// No I/O for this long ends the session.
     pub timeout: Duration,
     /// A second handle on the socket for keep-alive frames, if the
@@ -93,7 +93,7 @@ pub struct IdlePolicy {
 
 /// A reader that waits out the socket's short receive timeouts, sending
 /// keep-alives through the gate, until the session's timeout passes.
-pub struct IdleReader<R> {
+pub(crate) struct IdleReader<R> {
     inner: R,
     policy: Option<IdlePolicy>,
     /// Last time bytes arrived.
@@ -102,7 +102,7 @@ pub struct IdleReader<R> {
 
 impl<R: Read> IdleReader<R> {
     /// Wrap `inner`; without a policy reads pass straight through.
-    pub fn new(inner: R, policy: Option<IdlePolicy>) -> Self {
+    pub(crate) fn new(inner: R, policy: Option<IdlePolicy>) -> Self {
         IdleReader {
             inner,
             policy,

@@ -208,7 +208,7 @@ fn parse_clause(clause: &str, umask: u32) -> Option<Step> {
 
 /// The process umask, read without changing it (umask(2) would race with
 /// other threads creating files).
-pub fn current_umask() -> u32 {
+pub(crate) fn current_umask() -> u32 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -2,7 +2,7 @@
 //! ([`client`]), which of them the module refuses ([`refuse`]), and the
 //! values with a grammar of their own ([`size_arg`], [`chmod`]).
 
-pub mod chmod;
-pub mod client;
-pub mod refuse;
-pub mod size_arg;
+pub(crate) mod chmod;
+pub(crate) mod client;
+pub(crate) mod refuse;
+pub(crate) mod size_arg;

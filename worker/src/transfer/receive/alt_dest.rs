@@ -17,7 +17,7 @@ use crate::transfer::options::client::{AltDest, TransferOptions};
 
 /// The push's alternate destination directories.
 #[derive(Debug)]
-pub struct AltDests {
+pub(crate) struct AltDests {
     pub kind: AltDest,
     /// Module-relative, in the order given.
     dirs: Vec<PathBuf>,
@@ -27,7 +27,7 @@ pub struct AltDests {
 
 /// How well a file in one of the directories matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Match {
+pub(crate) enum Match {
     /// A regular file of that name: a basis for the delta.
     Exists,
     /// Same content by the quick check.
@@ -38,11 +38,11 @@ pub enum Match {
 
 impl AltDests {
     /// The directories, module-relative, in the order given.
-    pub fn dirs(&self) -> &[PathBuf] {
+    pub(crate) fn dirs(&self) -> &[PathBuf] {
         &self.dirs
     }
 
-    pub fn new(o: &TransferOptions, dest: &Path) -> Option<AltDests> {
+    pub(crate) fn new(o: &TransferOptions, dest: &Path) -> Option<AltDests> {
         let kind = o.alt_dest?;
         if o.basis_dirs.is_empty() {
             return None;
@@ -58,7 +58,12 @@ impl AltDests {
     /// Upstream's warnings for directories that are missing or not
     /// directories (`check_alt_basis_dirs`), as the client names them (an
     /// absolute one under the module's path).
-    pub fn warnings(&self, o: &TransferOptions, root: &crate::transfer::fs::module_root::ModuleRoot, module_path: &Path) -> Vec<String> {
+    pub(crate) fn warnings(
+        &self,
+        o: &TransferOptions,
+        root: &crate::transfer::fs::module_root::ModuleRoot,
+        module_path: &Path,
+    ) -> Vec<String> {
         let opt = match self.kind {
             AltDest::Compare => "--compare-dest",
             AltDest::Copy => "--copy-dest",
@@ -81,17 +86,12 @@ impl AltDests {
     }
 
     /// How many directories there are.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.dirs.len()
     }
 
-    /// Whether there are none (never, once built).
-    pub fn is_empty(&self) -> bool {
-        self.dirs.is_empty()
-    }
-
     /// Where module-relative `rel` would be in directory `j`.
-    pub fn path(&self, j: usize, rel: &Path) -> Option<PathBuf> {
+    pub(crate) fn path(&self, j: usize, rel: &Path) -> Option<PathBuf> {
         let tail = rel.strip_prefix(&self.dest).unwrap_or(rel);
         self.dirs.get(j).map(|d| d.join(tail))
     }
@@ -99,7 +99,7 @@ impl AltDests {
     /// Upstream's search: the first directory where the file is unchanged,
     /// else the first where its content is the same, else the first where
     /// a regular file of that name exists. `rate` says how one matches.
-    pub fn find(&self, rel: &Path, mut rate: impl FnMut(&Path) -> Option<Match>) -> Option<(usize, Match, PathBuf)> {
+    pub(crate) fn find(&self, rel: &Path, mut rate: impl FnMut(&Path) -> Option<Match>) -> Option<(usize, Match, PathBuf)> {
         let mut best: Option<(usize, Match, PathBuf)> = None;
         for j in 0..self.dirs.len() {
             let Some(path) = self.path(j, rel) else { continue };

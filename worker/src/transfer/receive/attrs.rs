@@ -20,7 +20,7 @@ const CHMOD_BITS: u32 = 0o7777;
 
 /// The mode a file gets (upstream's `dest_mode`, then `incoming chmod`).
 /// `existing`: the mode of what is already there, if anything.
-pub fn dest_mode(setup: &ReceiveSetup<'_>, entry: &FileEntry, existing: Option<u32>) -> u32 {
+pub(crate) fn dest_mode(setup: &ReceiveSetup<'_>, entry: &FileEntry, existing: Option<u32>) -> u32 {
     let o = setup.options;
     let mode = if o.preserve_perms {
         entry.mode & CHMOD_BITS
@@ -89,14 +89,20 @@ impl From<AttrError> for io::Error {
 /// `name` in `dir`, in upstream's order, stopping at the first failure; in
 /// a `fake super` module owners and mode go to the module's attribute
 /// instead (`fake_super::record`).
-pub fn apply(setup: &ReceiveSetup<'_>, dir: &ModuleDir, name: &OsStr, entry: &FileEntry, mode: Option<u32>) -> Result<(), AttrError> {
+pub(crate) fn apply(
+    setup: &ReceiveSetup<'_>,
+    dir: &ModuleDir,
+    name: &OsStr,
+    entry: &FileEntry,
+    mode: Option<u32>,
+) -> Result<(), AttrError> {
     apply_to(setup, Target { dir, name, open: None }, entry, mode)
 }
 
 /// [`apply`] on a file we hold open as `file` (a temporary file just
 /// written): the changes go through the descriptor, with no name to look
 /// up three times; `fake super`'s record still goes by name.
-pub fn apply_open(
+pub(crate) fn apply_open(
     setup: &ReceiveSetup<'_>,
     file: &File,
     dir: &ModuleDir,

@@ -27,7 +27,7 @@ const DEFAULT_SUFFIX: &str = "~";
 
 /// Where backups go.
 #[derive(Debug, Clone)]
-pub struct Backups {
+pub(crate) struct Backups {
     /// The push's destination directory (module-relative): names are
     /// relative to it, and so is the backup directory.
     dest: PathBuf,
@@ -40,7 +40,7 @@ pub struct Backups {
 
 /// What [`Backups::keep`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kept {
+pub(crate) enum Kept {
     /// Nothing to keep (no such file).
     Nothing,
     /// Hard-linked or copied: the original is still there.
@@ -51,12 +51,12 @@ pub enum Kept {
 
 impl Backups {
     /// `--backup-dir` (module-relative), if the client named one.
-    pub fn client_dir(&self) -> Option<&Path> {
+    pub(crate) fn client_dir(&self) -> Option<&Path> {
         self.dir.as_deref()
     }
 
     /// The backup settings of a push into `dest`, if it makes backups.
-    pub fn new(o: &TransferOptions, dest: &Path) -> Option<Backups> {
+    pub(crate) fn new(o: &TransferOptions, dest: &Path) -> Option<Backups> {
         if !o.make_backups {
             return None;
         }
@@ -80,7 +80,7 @@ impl Backups {
 
     /// Whether `name` is itself a backup (beside-the-file backups only):
     /// deleting one does not back it up again.
-    pub fn is_backup_file(&self, name: &[u8]) -> bool {
+    pub(crate) fn is_backup_file(&self, name: &[u8]) -> bool {
         self.dir.is_none() && !self.suffix.is_empty() && name.ends_with(&self.suffix)
     }
 
@@ -100,7 +100,7 @@ impl Backups {
 
     /// Keep `rel` before it is replaced (`move_it`: false, a hard link) or
     /// deleted (`move_it`: true, a rename). A directory is never kept.
-    pub fn keep(&self, root: &ModuleRoot, rel: &Path, move_it: bool) -> io::Result<Kept> {
+    pub(crate) fn keep(&self, root: &ModuleRoot, rel: &Path, move_it: bool) -> io::Result<Kept> {
         let Ok(meta) = root.lstat(rel) else { return Ok(Kept::Nothing) };
         if meta.is_dir() {
             return Ok(Kept::Nothing);
@@ -129,7 +129,7 @@ impl Backups {
 
     /// `--inplace`: the file is about to change under its own name, so the
     /// backup is a copy (content, mode and times).
-    pub fn copy(&self, root: &ModuleRoot, rel: &Path) -> io::Result<Kept> {
+    pub(crate) fn copy(&self, root: &ModuleRoot, rel: &Path) -> io::Result<Kept> {
         let Ok(meta) = root.lstat(rel) else { return Ok(Kept::Nothing) };
         if !meta.is_file() {
             return self.keep(root, rel, false);
@@ -194,7 +194,7 @@ fn copy_all(src: &mut File, mut out: &File) -> io::Result<()> {
 }
 
 /// Remove `rel` and, if a directory, everything in it.
-pub fn remove_tree(root: &ModuleRoot, rel: &Path) -> io::Result<()> {
+pub(crate) fn remove_tree(root: &ModuleRoot, rel: &Path) -> io::Result<()> {
     let meta = root.lstat(rel)?;
     let (dir, name) = root.parent_of(rel)?;
     if !meta.is_dir() {

@@ -20,7 +20,7 @@ use oxrsyncd_protocol::mux::MsgTag;
 
 /// Deletion counts, as upstream's `stats.deleted_*` (`files` counts all).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct DeleteStats {
+pub(crate) struct DeleteStats {
     pub files: i32,
     pub dirs: i32,
     pub symlinks: i32,
@@ -29,7 +29,7 @@ pub struct DeleteStats {
 }
 
 /// Deletion state for one push.
-pub struct Deleter<'f> {
+pub(crate) struct Deleter<'f> {
     /// Every name the list holds (active entries).
     listed: HashSet<Vec<u8>>,
     /// The client's rules for the receiving side.
@@ -45,7 +45,7 @@ pub struct Deleter<'f> {
 }
 
 impl<'f> Deleter<'f> {
-    pub fn new(listed: HashSet<Vec<u8>>, client_filters: &'f FilterList, skip_for_io_error: bool, limit: Option<i64>) -> Self {
+    pub(crate) fn new(listed: HashSet<Vec<u8>>, client_filters: &'f FilterList, skip_for_io_error: bool, limit: Option<i64>) -> Self {
         Deleter {
             listed,
             client_filters,
@@ -60,7 +60,7 @@ impl<'f> Deleter<'f> {
 
     /// Remove what directory `dir_name` (its name in the list; `.` for the
     /// destination itself, found at `rel`) holds that the list does not.
-    pub fn delete_in_dir<W: Write>(&mut self, s: &Shared<'_, W>, dir_name: &[u8], rel: &Path) -> io::Result<()> {
+    pub(crate) fn delete_in_dir<W: Write>(&mut self, s: &Shared<'_, W>, dir_name: &[u8], rel: &Path) -> io::Result<()> {
         if self.skip_for_io_error {
             if !self.warned {
                 self.warned = true;
@@ -94,7 +94,7 @@ impl<'f> Deleter<'f> {
     /// it holds is deleted as any deletion is (logged, counted, backed
     /// up), the directory itself silently. Returns the error that kept the
     /// directory, if one did.
-    pub fn make_room<W: Write>(&mut self, s: &Shared<'_, W>, name: &[u8], rel: &Path) -> io::Result<Result<(), io::Error>> {
+    pub(crate) fn make_room<W: Write>(&mut self, s: &Shared<'_, W>, name: &[u8], rel: &Path) -> io::Result<Result<(), io::Error>> {
         let protocol = s.setup.protocol;
         let mut children = children_of(s, rel);
         children.sort_by(|a, b| f_name_cmp(&a.0, a.1, &b.0, b.1, protocol));
@@ -109,7 +109,14 @@ impl<'f> Deleter<'f> {
     /// `--delete-missing-args`: delete what is at `rel` for a missing
     /// argument, logged and counted as any deletion; a directory with
     /// contents only when `recurse` (`--delete` or `--force`).
-    pub fn delete_missing<W: Write>(&mut self, s: &Shared<'_, W>, name: &[u8], rel: &Path, mode: u32, recurse: bool) -> io::Result<()> {
+    pub(crate) fn delete_missing<W: Write>(
+        &mut self,
+        s: &Shared<'_, W>,
+        name: &[u8],
+        rel: &Path,
+        mode: u32,
+        recurse: bool,
+    ) -> io::Result<()> {
         let is_dir = mode & libc::S_IFMT == libc::S_IFDIR;
         if is_dir && !recurse && !children_of(s, rel).is_empty() {
             return s.info(cat(&[b"cannot delete non-empty directory: ", name, b"\n"]));

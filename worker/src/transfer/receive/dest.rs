@@ -18,7 +18,7 @@ use oxrsyncd_protocol::message::{full_fname, rsyserr, rsyserr_as};
 
 /// The resolved destination.
 #[derive(Debug, Clone)]
-pub struct Destination {
+pub(crate) struct Destination {
     /// The directory the list's names are relative to (module-relative).
     pub dir: PathBuf,
     /// A single file written under another name (upstream's mode 2).
@@ -32,7 +32,7 @@ pub struct Destination {
 
 impl Destination {
     /// Upstream's "created directory X" line, when there is one to say.
-    pub fn created_message(&self) -> Option<Vec<u8>> {
+    pub(crate) fn created_message(&self) -> Option<Vec<u8>> {
         self.created
             .as_ref()
             .filter(|_| self.verbose)
@@ -40,7 +40,7 @@ impl Destination {
     }
 
     /// The module-relative path of list entry `name`.
-    pub fn path_of(&self, name: &[u8]) -> PathBuf {
+    pub(crate) fn path_of(&self, name: &[u8]) -> PathBuf {
         use std::os::unix::ffi::OsStrExt;
         if let Some(to) = &self.rename_to {
             return self.dir.join(to);
@@ -57,7 +57,7 @@ fn select_error(text: String) -> ReceiveError {
 }
 
 /// Resolve the destination of `files` for the session's first path.
-pub fn resolve(root: &ModuleRoot, setup: &ReceiveSetup<'_>, files: &[SortedEntry]) -> Result<Destination, ReceiveError> {
+pub(crate) fn resolve(root: &ModuleRoot, setup: &ReceiveSetup<'_>, files: &[SortedEntry]) -> Result<Destination, ReceiveError> {
     let arg = setup.paths.first().map(Vec::as_slice).unwrap_or(b"");
     // Bytes: the destination may be a name that is not UTF-8; only the
     // messages here see its text form.

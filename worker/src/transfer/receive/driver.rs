@@ -36,7 +36,7 @@ use crate::transfer::receive::{alt_dest, backup, dest, generator, owners, receiv
 /// `stop_reading` wakes this thread from a read of the client's stream;
 /// the generator calls it when it fails, since the client then never
 /// sends what the receiver waits for.
-pub fn run<R: Read, W: Write + Send>(
+pub(crate) fn run<R: Read, W: Write + Send>(
     setup: &ReceiveSetup<'_>,
     reader: R,
     mut writer: W,
@@ -50,7 +50,7 @@ pub fn run<R: Read, W: Write + Send>(
 }
 
 /// The client's list, received and ready for the generator.
-pub struct ReceivedList {
+pub(crate) struct ReceivedList {
     /// The sorted list (indexes are positions), duplicates cleared.
     pub files: Vec<SortedEntry>,
     /// `-H`: each entry's hard-link role, by its position as sent.
@@ -68,7 +68,7 @@ pub struct ReceivedList {
 
 /// Step 1: the client's filter rules and file list. `writer` carries a
 /// module `--files-from` list to the client while its file list comes in.
-pub fn receive_list<R: Read, W: Write + Send>(
+pub(crate) fn receive_list<R: Read, W: Write + Send>(
     setup: &ReceiveSetup<'_>,
     input: &mut DemuxReader<R>,
     writer: &mut W,
@@ -224,7 +224,7 @@ fn map_owners(setup: &ReceiveSetup<'_>, trailer: &FlistTrailer, entries: &mut [F
 
 /// Step 2: the destination and the places a push writes, checked, and
 /// the state both threads share; the client hears the notices.
-pub fn prepare<'a, W: Write>(setup: &'a ReceiveSetup<'a>, list: ReceivedList, writer: W) -> Result<Shared<'a, W>, ReceiveError> {
+pub(crate) fn prepare<'a, W: Write>(setup: &'a ReceiveSetup<'a>, list: ReceivedList, writer: W) -> Result<Shared<'a, W>, ReceiveError> {
     let opts = setup.options;
     let root = match setup.opened_root {
         Some(root) => root.try_clone()?,
@@ -322,7 +322,7 @@ fn announce<W: Write>(shared: &Shared<'_, W>, map_notices: &[String]) -> Result<
 /// Step 3: the generator on its own thread (with the session's budget),
 /// the receiver on this one; the generator's failure is the cause when
 /// both stop.
-pub fn run_threads<R: Read, W: Write + Send>(
+pub(crate) fn run_threads<R: Read, W: Write + Send>(
     shared: &Shared<'_, W>,
     input: &mut DemuxReader<R>,
     stop_reading: Option<&(dyn Fn() + Send + Sync)>,

@@ -11,7 +11,7 @@ const UNIT: u32 = 1 << 16;
 
 /// A regular file that could serve as the basis.
 #[derive(Debug, Clone)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     pub name: Vec<u8>,
     pub size: u64,
     pub mtime: i64,
@@ -21,7 +21,7 @@ pub struct Candidate {
 /// name (leading dots are no suffix; `~`, `.bak`, `.old`, `.orig` and
 /// `.~N` backups are looked through; an all-digit suffix yields to the
 /// one before it).
-pub fn suffix(name: &[u8]) -> &[u8] {
+pub(crate) fn suffix(name: &[u8]) -> &[u8] {
     let mut fn_ = name;
     while let [b'.', rest @ ..] = fn_ {
         fn_ = rest;
@@ -58,7 +58,7 @@ pub fn suffix(name: &[u8]) -> &[u8] {
 /// character also costing its byte distance, an inserted or deleted one
 /// its byte value. Beyond `upper` (judged by the length difference alone)
 /// the answer is just "too far".
-pub fn distance(s1: &[u8], s2: &[u8], upper: u32) -> u32 {
+pub(crate) fn distance(s1: &[u8], s2: &[u8], upper: u32) -> u32 {
     let (len1, len2) = (s1.len() as u32, s2.len() as u32);
     if len1.abs_diff(len2).saturating_mul(UNIT) > upper {
         return 0xFFFF * UNIT + 1;
@@ -101,7 +101,7 @@ pub fn distance(s1: &[u8], s2: &[u8], upper: u32) -> u32 {
 /// The basis for `name` (size `size`, mtime `mtime`) among `dirs` (each
 /// sorted by name, as upstream's directory lists): which list and which
 /// file.
-pub fn find(name: &[u8], size: u64, mtime: i64, dirs: &[&[Candidate]]) -> Option<(usize, Vec<u8>)> {
+pub(crate) fn find(name: &[u8], size: u64, mtime: i64, dirs: &[&[Candidate]]) -> Option<(usize, Vec<u8>)> {
     let usable = |c: &&Candidate| c.size > 0;
     for (i, list) in dirs.iter().enumerate() {
         if let Some(c) = list.iter().filter(usable).find(|c| c.size == size && c.mtime == mtime) {

@@ -25,23 +25,23 @@
 //! [`ModuleRoot`]: crate::transfer::fs::module_root::ModuleRoot
 //! [`ModuleDir`]: crate::transfer::fs::module_dir::ModuleDir
 
-pub mod alt_dest;
-pub mod attrs;
-pub mod backup;
-pub mod delete;
-pub mod dest;
-pub mod driver;
-pub mod fuzzy;
-pub mod generator;
-pub mod hard_links;
-pub mod output;
-pub mod owners;
-pub mod prune;
-pub mod receiver;
-pub mod relative;
-pub mod requested;
-pub mod setup;
-pub mod shared;
-pub mod staging;
+pub(crate) mod alt_dest;
+pub(crate) mod attrs;
+pub(crate) mod backup;
+pub(crate) mod delete;
+pub(crate) mod dest;
+pub(crate) mod driver;
+pub(crate) mod fuzzy;
+pub(crate) mod generator;
+pub(crate) mod hard_links;
+pub(crate) mod output;
+pub(crate) mod owners;
+pub(crate) mod prune;
+pub(crate) mod receiver;
+pub(crate) mod relative;
+pub(crate) mod requested;
+pub(crate) mod setup;
+pub(crate) mod shared;
+pub(crate) mod staging;
 #[cfg(test)]
 mod tests;

@@ -16,7 +16,7 @@ const WRITE_BUF: usize = 256 * 1024;
 const SPARSE_PIECE: usize = 1024;
 
 /// A new file written front to back through one buffer.
-pub struct FileWriter<'f> {
+pub(crate) struct FileWriter<'f> {
     file: &'f File,
     buf: Vec<u8>,
     /// `-S`: seek over all-zero pieces instead of writing them.
@@ -26,7 +26,7 @@ pub struct FileWriter<'f> {
 }
 
 impl<'f> FileWriter<'f> {
-    pub fn new(file: &'f File, sparse: bool) -> FileWriter<'f> {
+    pub(crate) fn new(file: &'f File, sparse: bool) -> FileWriter<'f> {
         FileWriter {
             file,
             buf: Vec::with_capacity(WRITE_BUF),
@@ -60,7 +60,7 @@ impl<'f> FileWriter<'f> {
 
     /// Write what is buffered and give the file its full length (a
     /// trailing hole is made by extending it).
-    pub fn finish(mut self) -> io::Result<()> {
+    pub(crate) fn finish(mut self) -> io::Result<()> {
         self.write_buf()?;
         if self.hole > 0 {
             let mut f = self.file;
@@ -96,7 +96,7 @@ impl Write for FileWriter<'_> {
 /// The target rewritten in place: data goes where the rebuilt file has it
 /// (pwrite); a block that the sender matched at its own offset is already
 /// there and is not written again (upstream's `skip_matched`).
-pub struct InPlace<'f> {
+pub(crate) struct InPlace<'f> {
     file: &'f File,
     /// Where the next rebuilt byte goes.
     pub offset: u64,
@@ -104,12 +104,12 @@ pub struct InPlace<'f> {
 
 impl<'f> InPlace<'f> {
     /// Rebuilding from `offset` on (0, or what `--append` keeps).
-    pub fn new(file: &'f File, offset: u64) -> InPlace<'f> {
+    pub(crate) fn new(file: &'f File, offset: u64) -> InPlace<'f> {
         InPlace { file, offset }
     }
 
     /// Cut what the old file had beyond the new one's end.
-    pub fn finish(self) -> io::Result<()> {
+    pub(crate) fn finish(self) -> io::Result<()> {
         self.file.set_len(self.offset)
     }
 }

@@ -131,7 +131,7 @@ impl Mapping<'_> {
 }
 
 /// What a push needs to give its entries our owners.
-pub struct Owners<'a> {
+pub(crate) struct Owners<'a> {
     pub uid_names: &'a [(u32, Vec<u8>)],
     pub gid_names: &'a [(u32, Vec<u8>)],
     pub usermap: Option<&'a NameMap>,
@@ -142,7 +142,7 @@ pub struct Owners<'a> {
 
 impl Owners<'_> {
     /// Give every entry our ids.
-    pub fn apply(&self, entries: &mut [FileEntry]) {
+    pub(crate) fn apply(&self, entries: &mut [FileEntry]) {
         if !self.by_name && self.usermap.is_none() && self.groupmap.is_none() {
             return;
         }

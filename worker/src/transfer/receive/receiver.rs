@@ -46,7 +46,7 @@ impl Drop for TempFile<'_> {
 
 /// Run the receiver until the client's last phase end (and, from protocol
 /// 31, its answer to our goodbye).
-pub fn run<R: Read, W: Write>(
+pub(crate) fn run<R: Read, W: Write>(
     shared: &Shared<'_, W>,
     input: &mut DemuxReader<R>,
     to_gen: &Sender<ToGenerator>,

@@ -52,14 +52,14 @@ pub fn mark_content_dirs_before_30(entries: &mut [FileEntry], recursive: bool, r
 
 /// Whether `e` is a parent the sender added only to carry `-R` paths
 /// (protocol 30 and later flag these).
-pub fn is_implied_dir(e: &FileEntry, protocol: u32) -> bool {
+pub(crate) fn is_implied_dir(e: &FileEntry, protocol: u32) -> bool {
     protocol >= 30 && e.is_dir() && e.top_dir && e.no_content_dir
 }
 
 /// Make the missing directories above module-relative `rel`, as
 /// upstream's `make_path` does for `-R` lists without implied parents:
 /// silently, with the umask's default mode.
-pub fn make_parents(root: &ModuleRoot, rel: &Path) -> io::Result<()> {
+pub(crate) fn make_parents(root: &ModuleRoot, rel: &Path) -> io::Result<()> {
     let Some(parent) = rel.parent() else { return Ok(()) };
     if parent.as_os_str().is_empty() || root.lstat(parent).is_ok() {
         return Ok(());

@@ -11,28 +11,28 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One flag per entry of the sorted list.
-pub struct Requested {
+pub(crate) struct Requested {
     /// Set by the generator's request, cleared by the data that answers it.
     slots: Vec<AtomicBool>,
 }
 
 impl Requested {
     /// Nothing requested yet, for a list of `len` entries.
-    pub fn new(len: usize) -> Requested {
+    pub(crate) fn new(len: usize) -> Requested {
         Requested {
             slots: (0..len).map(|_| AtomicBool::new(false)).collect(),
         }
     }
 
     /// The generator is about to ask for entry `ndx`.
-    pub fn mark(&self, ndx: usize) {
+    pub(crate) fn mark(&self, ndx: usize) {
         if let Some(slot) = self.slots.get(ndx) {
             slot.store(true, Ordering::Release);
         }
     }
 
     /// Data for `ndx` arrived: whether it was asked for (and is no longer).
-    pub fn take(&self, ndx: usize) -> bool {
+    pub(crate) fn take(&self, ndx: usize) -> bool {
         self.slots.get(ndx).is_some_and(|slot| slot.swap(false, Ordering::AcqRel))
     }
 }

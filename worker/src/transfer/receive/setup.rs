@@ -14,7 +14,7 @@ use crate::transfer::options::chmod::ChmodRules;
 
 /// Everything a push needs from the session: the module context and what
 /// only a receiver has.
-pub struct ReceiveSetup<'a> {
+pub(crate) struct ReceiveSetup<'a> {
     /// The module and the session's agreements.
     pub module: &'a ModuleContext<'a>,
     /// `incoming chmod` rules.
@@ -42,7 +42,7 @@ impl<'a> Deref for ReceiveSetup<'a> {
 
 /// What a push did.
 #[derive(Debug, Default, Clone)]
-pub struct ReceiveStats {
+pub(crate) struct ReceiveStats {
     pub files_received: u64,
     pub literal_bytes: u64,
     pub matched_bytes: u64,
@@ -96,7 +96,7 @@ pub enum ReceiveError {
 
 /// Messages from the receiver to the generator (upstream's pipe).
 #[derive(Debug)]
-pub enum ToGenerator {
+pub(crate) enum ToGenerator {
     /// A file failed verification in phase 0: ask for it again.
     Redo(i32),
     /// The client ended a phase (the receiver read its NDX_DONE).

@@ -16,7 +16,7 @@ use crate::transfer::receive::setup::ReceiveSetup;
 use crate::transfer::receive::{alt_dest, backup, dest, requested, staging};
 
 /// The state both threads share.
-pub struct Shared<'a, W: Write> {
+pub(crate) struct Shared<'a, W: Write> {
     /// Our multiplexed output; whole requests and messages are written
     /// under the lock.
     pub out: Mutex<MuxOut<W>>,
@@ -48,7 +48,7 @@ pub struct Shared<'a, W: Write> {
 impl<W: Write> Shared<'_, W> {
     /// What is at module-relative `rel` now, as the module sees it (with
     /// a `fake super` module's attribute folded in); None if nothing.
-    pub fn look(&self, rel: &Path) -> Option<crate::transfer::fs::fake_super::Seen> {
+    pub(crate) fn look(&self, rel: &Path) -> Option<crate::transfer::fs::fake_super::Seen> {
         crate::transfer::fs::fake_super::Seen::look(&self.root, rel, self.setup.fake_super).ok()
     }
 
@@ -57,7 +57,7 @@ impl<W: Write> Shared<'_, W> {
     /// `sent` says whether the entry's data travelled (or, for a symlink,
     /// it was made): the older `--remove-sent-files` confirms only those.
     /// Nothing in a dry run.
-    pub fn confirm(&self, ndx: usize, sent: bool) -> io::Result<()> {
+    pub(crate) fn confirm(&self, ndx: usize, sent: bool) -> io::Result<()> {
         let o = self.setup.options;
         if !o.remove_source_files || o.dry_run || (o.remove_sent_files_only && !sent) {
             return Ok(());
@@ -67,12 +67,12 @@ impl<W: Write> Shared<'_, W> {
     }
 
     /// Send a message for the user (MSG_INFO), flushed.
-    pub fn info(&self, text: impl AsRef<[u8]>) -> io::Result<()> {
+    pub(crate) fn info(&self, text: impl AsRef<[u8]>) -> io::Result<()> {
         self.message(MsgTag::Info, text)
     }
 
     /// Send a message of `tag`, flushed.
-    pub fn message(&self, tag: MsgTag, text: impl AsRef<[u8]>) -> io::Result<()> {
+    pub(crate) fn message(&self, tag: MsgTag, text: impl AsRef<[u8]>) -> io::Result<()> {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         out.message(tag, text.as_ref())?;
         out.flush()

@@ -16,7 +16,7 @@ use crate::transfer::options::client::TransferOptions;
 
 /// The push's staging places.
 #[derive(Debug, Default)]
-pub struct Staging {
+pub(crate) struct Staging {
     /// `--partial-dir`: relative ones are one per directory; an absolute
     /// one is a single module-relative directory.
     partial_dir: Option<PartialDir>,
@@ -37,7 +37,7 @@ impl Staging {
     /// The staging settings of a push into `dest` (module-relative), in
     /// the module at `module_root`; `module_temp_dir`: the module's `temp
     /// dir`, used when the client names none.
-    pub fn new(o: &TransferOptions, dest: &Path, module_root: &Path, module_temp_dir: Option<&Path>) -> Staging {
+    pub(crate) fn new(o: &TransferOptions, dest: &Path, module_root: &Path, module_temp_dir: Option<&Path>) -> Staging {
         let partial_dir = o.partial_dir.as_deref().map(|d| match d.strip_prefix('/') {
             Some(_) => PartialDir::Single(operator_path(dest, d, false)),
             None => PartialDir::PerDirectory(PathBuf::from(sanitize(d).trim_end_matches('/'))),
@@ -62,7 +62,7 @@ impl Staging {
 
     /// The places the client named (module-relative): its `--temp-dir`,
     /// if it gave one, and an absolute `--partial-dir`.
-    pub fn client_dirs(&self, o: &TransferOptions) -> (Option<&Path>, Option<&Path>) {
+    pub(crate) fn client_dirs(&self, o: &TransferOptions) -> (Option<&Path>, Option<&Path>) {
         let temp = self.temp.as_ref().filter(|_| o.temp_dir.is_some()).map(|(rel, _)| rel.as_path());
         let partial = match &self.partial_dir {
             Some(PartialDir::Single(d)) => Some(d.as_path()),
@@ -72,7 +72,7 @@ impl Staging {
     }
 
     /// Upstream's check before receiving: the temp dir must be a directory.
-    pub fn check_temp_dir(&self, root: &ModuleRoot) -> Result<(), (String, bool)> {
+    pub(crate) fn check_temp_dir(&self, root: &ModuleRoot) -> Result<(), (String, bool)> {
         let Some((rel, shown)) = &self.temp else { return Ok(()) };
         match root.stat(rel) {
             Ok(m) if m.is_dir() => Ok(()),
@@ -88,7 +88,7 @@ impl Staging {
 
     /// The partial-dir path of the module-relative `rel`, if there is a
     /// partial dir.
-    pub fn partial_path(&self, rel: &Path) -> Option<PathBuf> {
+    pub(crate) fn partial_path(&self, rel: &Path) -> Option<PathBuf> {
         let name = rel.file_name()?;
         match self.partial_dir.as_ref()? {
             PartialDir::PerDirectory(dir) => Some(rel.parent().unwrap_or(Path::new("")).join(dir).join(name)),
@@ -97,7 +97,7 @@ impl Staging {
     }
 
     /// A kept partial file for `rel`, if a regular one is there.
-    pub fn existing_partial(&self, root: &ModuleRoot, rel: &Path) -> Option<PathBuf> {
+    pub(crate) fn existing_partial(&self, root: &ModuleRoot, rel: &Path) -> Option<PathBuf> {
         let p = self.partial_path(rel)?;
         root.lstat(&p).ok().filter(|m| m.is_file()).map(|_| p)
     }
@@ -105,7 +105,7 @@ impl Staging {
     /// The directory temporary files go in when it is not the target's
     /// own (`--temp-dir`, the module's `temp dir`), opened; `None`: beside
     /// the target.
-    pub fn separate_temp_dir(&self, root: &ModuleRoot) -> Option<io::Result<ModuleDir>> {
+    pub(crate) fn separate_temp_dir(&self, root: &ModuleRoot) -> Option<io::Result<ModuleDir>> {
         self.temp.as_ref().map(|(rel, _)| root.dir(rel))
     }
 
@@ -113,7 +113,7 @@ impl Staging {
     /// goes in (`0700`; a non-directory there is replaced), and open it.
     ///
     /// [`partial_path`]: Staging::partial_path
-    pub fn make_partial_dir(root: &ModuleRoot, partial: &Path) -> io::Result<(ModuleDir, OsString)> {
+    pub(crate) fn make_partial_dir(root: &ModuleRoot, partial: &Path) -> io::Result<(ModuleDir, OsString)> {
         let dir_rel = partial.parent().unwrap_or(Path::new(""));
         match root.lstat(dir_rel) {
             Ok(m) if m.is_dir() => {}
@@ -132,7 +132,7 @@ impl Staging {
     }
 
     /// Remove `partial` and then its partial dir if that is now empty.
-    pub fn discard_partial(&self, root: &ModuleRoot, partial: &Path) {
+    pub(crate) fn discard_partial(&self, root: &ModuleRoot, partial: &Path) {
         if let Ok((dir, name)) = root.parent_of(partial) {
             let _ = dir.unlink(&name);
         }
@@ -141,7 +141,7 @@ impl Staging {
 
     /// Remove the partial dir `partial` was in, if it is empty (a single
     /// absolute partial dir stays, as upstream's).
-    pub fn remove_partial_dir(&self, root: &ModuleRoot, partial: &Path) {
+    pub(crate) fn remove_partial_dir(&self, root: &ModuleRoot, partial: &Path) {
         if matches!(self.partial_dir, Some(PartialDir::Single(_))) {
             return;
         }

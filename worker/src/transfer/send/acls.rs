@@ -57,7 +57,7 @@ const FAKE_DEFAULT_XATTR: &str = "user.rsync.%dacl";
 
 /// One ACL as rsync carries it (upstream's `rsync_acl`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct RsyncAcl {
+pub(crate) struct RsyncAcl {
     /// Named users and groups: (id, access bits | NAME_IS_USER for users),
     /// users first, each by id.
     names: Vec<(u32, u32)>,

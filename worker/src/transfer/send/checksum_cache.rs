@@ -40,7 +40,7 @@ use crate::transfer::flist::FileEntry;
 
 /// How long before a read began a file's last change must lie for its
 /// digest to be kept: well above the kernel's coarse timestamp tick.
-pub const SETTLE: Duration = Duration::from_secs(2);
+pub(crate) const SETTLE: Duration = Duration::from_secs(2);
 
 /// Longest digest kept (SHA-1's 20 bytes; the others are 8 or 16).
 const MAX_DIGEST: usize = 20;
@@ -50,20 +50,20 @@ static SHARED: OnceLock<ChecksumCache> = OnceLock::new();
 
 /// Give this process a cache of at most `entries` digests (0: none).
 /// Called once by the worker at start; later calls change nothing.
-pub fn install(entries: usize) {
+pub(crate) fn install(entries: usize) {
     if entries > 0 {
         let _ = SHARED.set(ChecksumCache::new(entries));
     }
 }
 
 /// The process's cache, if it has one.
-pub fn shared() -> Option<&'static ChecksumCache> {
+pub(crate) fn shared() -> Option<&'static ChecksumCache> {
     SHARED.get()
 }
 
 /// What identifies one file's content for one reader and one digest.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct CacheKey {
+pub(crate) struct CacheKey {
     dev: u64,
     ino: u64,
     size: u64,
@@ -80,7 +80,7 @@ impl CacheKey {
     /// The key of a listed regular file, read by `reader` for `kind`;
     /// `None` for an entry without the ctime it was listed with (nothing
     /// could tell that it is unchanged).
-    pub fn of(entry: &FileEntry, kind: ChecksumKind, reader: u64) -> Option<CacheKey> {
+    pub(crate) fn of(entry: &FileEntry, kind: ChecksumKind, reader: u64) -> Option<CacheKey> {
         if entry.ctime == 0 && entry.ctime_nsec == 0 {
             return None;
         }
@@ -116,7 +116,7 @@ struct Digest {
 }
 
 /// Digests by key, in two generations (see the module docs).
-pub struct ChecksumCache {
+pub(crate) struct ChecksumCache {
     /// Most entries one generation holds (half the configured size).
     per_generation: usize,
     generations: Mutex<Generations>,
@@ -132,7 +132,7 @@ struct Generations {
 
 impl ChecksumCache {
     /// A cache of at most `entries` digests.
-    pub fn new(entries: usize) -> ChecksumCache {
+    pub(crate) fn new(entries: usize) -> ChecksumCache {
         ChecksumCache {
             per_generation: (entries / 2).max(1),
             generations: Mutex::new(Generations::default()),
@@ -140,7 +140,7 @@ impl ChecksumCache {
     }
 
     /// The digest remembered for `key`, if any.
-    pub fn lookup(&self, key: &CacheKey) -> Option<Vec<u8>> {
+    pub(crate) fn lookup(&self, key: &CacheKey) -> Option<Vec<u8>> {
         let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(d) = g.current.get(key) {
             return Some(d.bytes[..usize::from(d.len)].to_vec());
@@ -153,7 +153,7 @@ impl ChecksumCache {
 
     /// Remember `digest` for `key` if the file had settled before its
     /// read began; returns whether it was kept.
-    pub fn remember(&self, key: CacheKey, digest: &[u8], read_began: SystemTime) -> bool {
+    pub(crate) fn remember(&self, key: CacheKey, digest: &[u8], read_began: SystemTime) -> bool {
         if digest.len() > MAX_DIGEST || !key.settled_before(read_began) {
             return false;
         }
@@ -169,12 +169,14 @@ impl ChecksumCache {
     }
 
     /// How many digests are held (both generations).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         let g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
         g.current.len() + g.previous.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
@@ -189,7 +191,7 @@ impl ChecksumCache {
 /// A tag of the calling thread's file credentials: fsuid, fsgid and
 /// supplementary groups (all per thread on Linux; see `identity.rs`).
 /// Keyed with this process's random hash keys, so a tag cannot be chosen.
-pub fn reader_tag() -> u64 {
+pub(crate) fn reader_tag() -> u64 {
     static KEYS: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
     let mut h = KEYS.get_or_init(Default::default).build_hasher();
     crate::identity::thread_fsuid().hash(&mut h);

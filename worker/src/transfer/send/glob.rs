@@ -20,7 +20,7 @@ const MAX_MATCHES: usize = 100_000;
 /// Expand `rel` (sanitised, module-relative, may end in `/`) under `root`.
 /// Names are bytes: a match that is not UTF-8 comes back exactly as the
 /// directory holds it, and patterns match byte for byte (`?` is one byte).
-pub fn expand(root: &ModuleRoot, rel: &[u8]) -> Vec<Vec<u8>> {
+pub(crate) fn expand(root: &ModuleRoot, rel: &[u8]) -> Vec<Vec<u8>> {
     if !rel.contains(&b'*') && !rel.contains(&b'?') && !rel.contains(&b'[') {
         return vec![rel.to_vec()];
     }

@@ -36,14 +36,14 @@ use oxrsyncd_protocol::IoError;
 
 /// Upstream's MIN_FILECNT_LOOKAHEAD: how many entries the sender keeps
 /// listed beyond the list the client is working in.
-pub const MIN_FILECNT_LOOKAHEAD: i64 = 1000;
+pub(crate) const MIN_FILECNT_LOOKAHEAD: i64 = 1000;
 /// Upstream's IO_BUFFER_SIZE: list data held back (so that messages
 /// overtake it, as upstream's output buffer lets them) up to this much.
 const HELD_LIST_DATA: usize = 32 * 1024;
 
 /// One list sent and not yet released by the client.
 #[derive(Debug)]
-pub struct SentList {
+pub(crate) struct SentList {
     /// Index of its first entry.
     pub ndx_start: i32,
     /// Directory-tree index of the directory whose contents it holds (-1:
@@ -57,7 +57,7 @@ pub struct SentList {
 
 /// A list's parent directory, as a request for `ndx_start - 1` needs it.
 #[derive(Debug, Clone)]
-pub struct ParentDir {
+pub(crate) struct ParentDir {
     /// Its name in the transfer.
     pub name: String,
     /// Where it is read from.
@@ -68,7 +68,7 @@ pub struct ParentDir {
 
 /// What an index names.
 #[derive(Debug)]
-pub enum Item {
+pub(crate) enum Item {
     /// An entry of a list: its name and where it is read from.
     File { entry: FileEntry, local: PathBuf },
     /// A list's parent directory (`ndx_start - 1`).
@@ -78,7 +78,7 @@ pub enum Item {
 /// The chain of lists in flight (upstream's `first_flist` .. `cur_flist`),
 /// with the look-ahead counters.
 #[derive(Debug, Default)]
-pub struct FileLists {
+pub(crate) struct FileLists {
     lists: VecDeque<SentList>,
     /// Sequence number of `lists[0]`.
     front_seq: u64,
@@ -116,18 +116,18 @@ impl FileLists {
     }
 
     /// The first list (the whole list without incremental recursion).
-    pub fn first(&self) -> Option<&SentList> {
+    pub(crate) fn first(&self) -> Option<&SentList> {
         self.lists.front()
     }
 
     /// Whether the first list has nothing in it (upstream's sender then
     /// has nothing to do and exits at once).
-    pub fn first_is_empty(&self) -> bool {
+    pub(crate) fn first_is_empty(&self) -> bool {
         self.lists.front().is_none() || self.lists[0].entries.is_empty()
     }
 
     /// The highest index sent so far (for error messages).
-    pub fn last_ndx(&self) -> i64 {
+    pub(crate) fn last_ndx(&self) -> i64 {
         self.lists
             .back()
             .map(|l| i64::from(l.ndx_start) + l.entries.len() as i64 - 1)
@@ -138,7 +138,7 @@ impl FileLists {
     /// (an `NDX_DONE` in phase 0). Returns true when lists remain, i.e.
     /// when the `NDX_DONE` only released a list (the caller echoes it);
     /// false when it also ends the phase, as in upstream's send_files.
-    pub fn release_first(&mut self) -> bool {
+    pub(crate) fn release_first(&mut self) -> bool {
         if !self.inc_recurse {
             return false;
         }
@@ -163,7 +163,7 @@ impl FileLists {
     }
 
     /// The entry at `ndx`, without changing the current list.
-    pub fn entry(&self, ndx: i32) -> Option<(&FileEntry, &PathBuf)> {
+    pub(crate) fn entry(&self, ndx: i32) -> Option<(&FileEntry, &PathBuf)> {
         let list = self
             .lists
             .iter()
@@ -174,7 +174,7 @@ impl FileLists {
 
     /// Upstream's flist_for_ndx plus the bookkeeping read_ndx_and_attrs
     /// does on the sender: `ndx` becomes the current list.
-    pub fn find(&mut self, ndx: i32) -> Result<Item, String> {
+    pub(crate) fn find(&mut self, ndx: i32) -> Result<Item, String> {
         // Starts increase along the chain: the first list not ending
         // before `ndx`, if `ndx` is its parent index or one of its own.
         let end = |l: &SentList| i64::from(l.ndx_start) + l.entries.len() as i64;
@@ -237,7 +237,7 @@ struct DirNode {
 }
 
 /// How the lists are built and sent.
-pub struct ListSender<'a> {
+pub(crate) struct ListSender<'a> {
     walker: &'a Walker<'a>,
     encoder: FlistEncoder,
     protocol: u32,
@@ -273,7 +273,7 @@ pub struct ListSender<'a> {
 }
 
 impl<'a> ListSender<'a> {
-    pub fn new(walker: &'a Walker<'a>, encoder: FlistEncoder, ignore_errors: bool, checksum: Option<ChecksumKind>) -> Self {
+    pub(crate) fn new(walker: &'a Walker<'a>, encoder: FlistEncoder, ignore_errors: bool, checksum: Option<ChecksumKind>) -> Self {
         let opts = encoder.options().clone();
         ListSender {
             walker,
@@ -299,20 +299,20 @@ impl<'a> ListSender<'a> {
     }
 
     /// `-A`: send each entry's ACLs after it.
-    pub fn with_acls(mut self, acls: crate::transfer::send::acls::AclSender) -> Self {
+    pub(crate) fn with_acls(mut self, acls: crate::transfer::send::acls::AclSender) -> Self {
         self.acls = Some(acls);
         self
     }
 
     /// `-X`: send each entry's extended attributes after it.
-    pub fn with_xattrs(mut self, xattrs: crate::transfer::send::xattrs::XattrSender) -> Self {
+    pub(crate) fn with_xattrs(mut self, xattrs: crate::transfer::send::xattrs::XattrSender) -> Self {
         self.xattrs = Some(xattrs);
         self
     }
 
     /// Hand the held list data to the multiplexer (before anything else is
     /// written, and before waiting for the client).
-    pub fn flush<W: Write>(&mut self, out: &mut MuxOut<W>) -> io::Result<()> {
+    pub(crate) fn flush<W: Write>(&mut self, out: &mut MuxOut<W>) -> io::Result<()> {
         if !self.held.is_empty() {
             out.write_all(&self.held)?;
             self.held.clear();
@@ -330,7 +330,7 @@ impl<'a> ListSender<'a> {
     }
 
     /// Whether incremental recursion is on.
-    pub fn inc_recurse(&self) -> bool {
+    pub(crate) fn inc_recurse(&self) -> bool {
         self.inc_recurse
     }
 
@@ -346,7 +346,7 @@ impl<'a> ListSender<'a> {
     /// Upstream's send_file_list: the first (or only) list, and with
     /// incremental recursion `NDX_FLIST_EOF` when no directory has contents
     /// to send, or one more list when the first holds a single entry.
-    pub fn send_first<W: Write>(&mut self, paths: &[Vec<u8>], out: &mut MuxOut<W>, ndx_out: &mut NdxCodec) -> io::Result<()> {
+    pub(crate) fn send_first<W: Write>(&mut self, paths: &[Vec<u8>], out: &mut MuxOut<W>, ndx_out: &mut NdxCodec) -> io::Result<()> {
         let mut walked = if self.inc_recurse {
             self.walker.walk_top_level(paths)
         } else {
@@ -409,7 +409,7 @@ impl<'a> ListSender<'a> {
     /// Upstream's send_extra_file_list: send directories' lists until at
     /// least `at_least` entries are listed beyond the client's current list
     /// (a negative value: at least one more list), or all are sent.
-    pub fn send_extra<W: Write>(&mut self, at_least: i64, out: &mut MuxOut<W>, ndx_out: &mut NdxCodec) -> io::Result<()> {
+    pub(crate) fn send_extra<W: Write>(&mut self, at_least: i64, out: &mut MuxOut<W>, ndx_out: &mut NdxCodec) -> io::Result<()> {
         if self.eof {
             return Ok(());
         }
@@ -685,7 +685,7 @@ impl<'a> ListSender<'a> {
 }
 
 /// Send a walk's messages for the client.
-pub fn send_notices<W: Write>(notices: &[Notice], out: &mut MuxOut<W>) -> io::Result<()> {
+pub(crate) fn send_notices<W: Write>(notices: &[Notice], out: &mut MuxOut<W>) -> io::Result<()> {
     for notice in notices {
         match notice {
             Notice::Error(text) => out.message(MsgTag::ErrorXfer, text)?,

@@ -3,12 +3,12 @@
 //! whole-file checksums and their cache, ACLs and xattrs for the list,
 //! and removing sources the client confirmed.
 
-pub mod acls;
-pub mod checksum_cache;
-pub mod flist_checksums;
-pub mod glob;
-pub mod incremental;
-pub mod remove_source;
-pub mod sender;
-pub mod walk;
-pub mod xattrs;
+pub(crate) mod acls;
+pub(crate) mod checksum_cache;
+pub(crate) mod flist_checksums;
+pub(crate) mod glob;
+pub(crate) mod incremental;
+pub(crate) mod remove_source;
+pub(crate) mod sender;
+pub(crate) mod walk;
+pub(crate) mod xattrs;

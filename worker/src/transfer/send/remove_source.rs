@@ -22,7 +22,7 @@ use oxrsyncd_protocol::mux::MuxOut;
 /// the session refuses for a `read only` module or when `refuse options`
 /// names it), and is no dry run, the confirmations are dropped unread, as
 /// upstream's `successful_send` drops them.
-pub fn remove_confirmed<W: Write>(
+pub(crate) fn remove_confirmed<W: Write>(
     root: &ModuleRoot,
     lists: &FileLists,
     confirmed: Vec<i32>,

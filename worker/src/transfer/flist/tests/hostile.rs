@@ -1,7 +1,8 @@
 //! The decoder refuses hostile or corrupt lists with errors, never panics.
 
+use crate::transfer::flist::error::FlistError;
 use crate::transfer::flist::xmit::*;
-use crate::transfer::flist::{FileEntry, FlistDecoder, FlistEncoder, FlistError, FlistOptions};
+use crate::transfer::flist::{FileEntry, FlistDecoder, FlistEncoder, FlistOptions};
 
 fn opts(protocol: u32) -> FlistOptions {
     FlistOptions {

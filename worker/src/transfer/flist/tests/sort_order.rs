@@ -2,8 +2,9 @@
 
 use std::cmp::Ordering::*;
 
+use crate::transfer::flist::sort::sort_and_clean;
 use crate::transfer::flist::xmit::{S_IFDIR, S_IFREG};
-use crate::transfer::flist::{f_name_cmp, sort_and_clean, sort_and_mark_duplicates, FileEntry};
+use crate::transfer::flist::{f_name_cmp, sort_and_mark_duplicates, FileEntry};
 
 fn f(n: &str) -> FileEntry {
     FileEntry::new(n, S_IFREG | 0o644)

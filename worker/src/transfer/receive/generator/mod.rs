@@ -35,7 +35,7 @@ use oxrsyncd_protocol::IoError;
 use self::state::Generator;
 
 /// Run the generator; returns the io_error bits it collected.
-pub fn run<W: Write>(shared: &Shared<'_, W>, from_receiver: Receiver<ToGenerator>) -> Result<i32, ReceiveError> {
+pub(crate) fn run<W: Write>(shared: &Shared<'_, W>, from_receiver: Receiver<ToGenerator>) -> Result<i32, ReceiveError> {
     if let Some(id) = shared.setup.identity {
         crate::identity::assume_on_this_thread(id)?;
     }

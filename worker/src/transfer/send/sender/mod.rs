@@ -14,9 +14,9 @@
 //! list sender), [`serve`] (one request at a time), [`finish`] (stats and
 //! goodbye); [`run`] strings them together.
 
-pub mod finish;
-pub mod serve;
-pub mod setup;
+pub(crate) mod finish;
+pub(crate) mod serve;
+pub(crate) mod setup;
 #[cfg(test)]
 mod tests;
 
@@ -27,14 +27,19 @@ use oxrsyncd_protocol::mux::MuxOut;
 use oxrsyncd_protocol::ndx::NdxCodec;
 use tracing::debug;
 
-pub use self::setup::{SenderError, SenderSetup, SenderStats, TransferLog};
+pub(crate) use self::setup::{SenderError, SenderSetup, SenderStats, TransferLog};
 use crate::transfer::delta::TokenWriter;
 use crate::transfer::limits::bwlimit::Throttled;
 use crate::transfer::limits::io_timeout::IdlePolicy;
 
 /// Run the whole pull. `idle` is the session's timeout policy (none: wait
 /// forever).
-pub fn run<R: Read, W: Write>(setup: &SenderSetup<'_>, reader: R, writer: W, idle: Option<IdlePolicy>) -> Result<SenderStats, SenderError> {
+pub(crate) fn run<R: Read, W: Write>(
+    setup: &SenderSetup<'_>,
+    reader: R,
+    writer: W,
+    idle: Option<IdlePolicy>,
+) -> Result<SenderStats, SenderError> {
     let gate = idle.as_ref().map(|p| p.gate.clone()).unwrap_or_default();
     let mut input = setup::open_input(setup, reader, idle);
     let mut out = MuxOut::new(Throttled::new(writer, setup.options.bwlimit));

@@ -27,7 +27,7 @@ use crate::transfer::send::xattrs::XattrSender;
 
 /// What the sender needs to run: the session's [`ModuleContext`] and the
 /// settings only a sender has.
-pub struct SenderSetup<'a> {
+pub(crate) struct SenderSetup<'a> {
     /// The module and the session's agreements.
     pub module: &'a ModuleContext<'a>,
     /// `outgoing chmod` rules.
@@ -51,7 +51,7 @@ impl<'a> Deref for SenderSetup<'a> {
 }
 
 /// What a `transfer logging` line needs besides the file.
-pub struct TransferLog<'a> {
+pub(crate) struct TransferLog<'a> {
     pub format: &'a str,
     pub host: &'a str,
     pub addr: &'a str,
@@ -60,7 +60,7 @@ pub struct TransferLog<'a> {
 
 /// How a pull ended (for the daemon log and the exit status).
 #[derive(Debug, Default)]
-pub struct SenderStats {
+pub(crate) struct SenderStats {
     pub total_read: u64,
     pub total_written: u64,
     pub total_size: u64,
@@ -78,7 +78,7 @@ pub struct SenderStats {
 
 /// Why a pull failed.
 #[derive(Debug, thiserror::Error)]
-pub enum SenderError {
+pub(crate) enum SenderError {
     #[error("{0}")]
     Filter(#[from] FilterError),
     #[error("connection: {0}")]

@@ -6,7 +6,7 @@ use crate::transfer::send::walk::walker::{Walked, Walker};
 
 impl Walker<'_> {
     /// Walk every requested path.
-    pub fn walk(&self, args: &[Vec<u8>]) -> Walked {
+    pub(crate) fn walk(&self, args: &[Vec<u8>]) -> Walked {
         self.walk_args(args, false)
     }
 
@@ -14,7 +14,7 @@ impl Walker<'_> {
     /// for a `dir/` argument, the directory's immediate contents. Nothing is
     /// descended into; every directory's contents come later in a list of
     /// their own ([`Walker::walk_dir_contents`]).
-    pub fn walk_top_level(&self, args: &[Vec<u8>]) -> Walked {
+    pub(crate) fn walk_top_level(&self, args: &[Vec<u8>]) -> Walked {
         self.walk_args(args, true)
     }
 

@@ -15,7 +15,7 @@
 //! - [`tree`]: one path, and a directory's contents, recursively.
 //! - [`relative`]: `-R`, with its implied directories.
 
-pub mod args;
-pub mod relative;
-pub mod tree;
-pub mod walker;
+pub(crate) mod args;
+pub(crate) mod relative;
+pub(crate) mod tree;
+pub(crate) mod walker;

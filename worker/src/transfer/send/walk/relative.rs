@@ -28,7 +28,7 @@ use oxrsyncd_protocol::IoError;
 
 /// State kept across the arguments of one list, as upstream's statics.
 #[derive(Debug, Default)]
-pub struct RelativeState {
+pub(crate) struct RelativeState {
     /// The last path whose implied directories were sent (`lastpath`),
     /// with the base directory it was found in.
     last: Option<(Vec<u8>, Vec<u8>)>,

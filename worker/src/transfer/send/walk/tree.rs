@@ -20,7 +20,7 @@ impl Walker<'_> {
     /// One directory's immediate contents (names prefixed with `prefix`),
     /// without descending: an incremental-recursion list.
     /// `parent_frame` holds the merge rules in effect in its parent.
-    pub fn walk_dir_contents(
+    pub(crate) fn walk_dir_contents(
         &self,
         dir: &Path,
         prefix: &[u8],

@@ -13,12 +13,12 @@ use crate::transfer::options::client::TransferOptions;
 /// Paths waiting to be listed below an implied directory, keyed by that
 /// directory's name in the list (incremental recursion only). Names are
 /// bytes, as a glob may have matched one that is not UTF-8.
-pub type Relnames = HashMap<Vec<u8>, Vec<Vec<u8>>>;
+pub(crate) type Relnames = HashMap<Vec<u8>, Vec<Vec<u8>>>;
 
 /// A message for the client (sent as MSG_ERROR_XFER / MSG_WARNING /
 /// MSG_INFO): bytes, as the files it names may not be UTF-8.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Notice {
+pub(crate) enum Notice {
     Error(Vec<u8>),
     Warning(Vec<u8>),
     Info(Vec<u8>),
@@ -26,7 +26,7 @@ pub enum Notice {
 
 /// The walk's result.
 #[derive(Debug, Default)]
-pub struct Walked {
+pub(crate) struct Walked {
     /// Entries in sending order, with the module-relative path of each.
     pub entries: Vec<(FileEntry, PathBuf)>,
     /// Upstream io_error bits.
@@ -41,7 +41,7 @@ pub struct Walked {
 }
 
 /// How to walk.
-pub struct Walker<'a> {
+pub(crate) struct Walker<'a> {
     /// The module's directory: every access goes through it.
     pub root: &'a ModuleRoot,
     pub module_name: &'a str,
