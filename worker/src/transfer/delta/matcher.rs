@@ -369,8 +369,7 @@ fn search<R: Read, W: Write>(
     // Blocks proven identical at the same offset in both files (upstream SUMFLG_SAME_OFFSET).
     let mut same_offset = if updating { vec![false; count] } else { Vec::new() };
     let block_offset = |i: usize| i as u64 * blen;
-    let mut aligned_offset = 0u64;
-    let mut aligned_i = 0usize;
+    let mut aligned = Aligned::default();
 
     let mut offset = 0u64;
     let mut last_match = 0u64;
@@ -435,40 +434,25 @@ fn search<R: Read, W: Write>(
                     em.stats.false_alarms += 1;
                     continue;
                 }
-                let mut pick = iu;
-                let mut at = offset;
-                let mut pick_sum = sum;
-                let mut pick_strong = here.clone();
+                let mut pick = Pick {
+                    block: iu,
+                    at: offset,
+                    sum,
+                    strong: here.clone(),
+                };
                 if updating {
-                    while aligned_offset < offset {
-                        aligned_offset += blen;
-                        aligned_i += 1;
-                    }
-                    let zeros_ahead = sum == 0 && l == blen && aligned_offset + l <= len;
-                    if (offset == aligned_offset || zeros_ahead) && aligned_i < count {
-                        if let Some((a_at, a_sum, a_strong)) =
-                            realign(w, sums, p, offset, aligned_offset, aligned_i, pick, sum, &pick_strong, l)
-                        {
-                            pick = aligned_i;
-                            at = a_at;
-                            pick_sum = a_sum;
-                            pick_strong = a_strong;
-                            same_offset[pick] = true;
-                            want_i = pick;
-                        }
+                    if let Some(aligned) = aligned.realign(w, sums, p, &pick) {
+                        pick = aligned;
+                        same_offset[pick.block] = true;
+                        want_i = pick.block;
                     }
                 }
                 // An adjacent block makes a cheaper token run.
-                if want_i != pick
-                    && want_i < count
-                    && (!updating || block_offset(want_i) >= at || same_offset[want_i])
-                    && sums.weak[want_i] == pick_sum
-                    && head.block_len(want_i as i32) as u64 == l
-                    && sums.strong_at(want_i) == pick_strong.as_slice()
-                {
-                    pick = want_i;
+                let usable = |b: usize| !updating || block_offset(b) >= pick.at || same_offset[b];
+                if want_i != pick.block && want_i < count && usable(want_i) && pick.same_sums_as(sums, want_i) {
+                    pick.block = want_i;
                 }
-                found = Some((pick, at));
+                found = Some((pick.block, pick.at));
                 break;
             }
         }
@@ -510,16 +494,79 @@ fn search<R: Read, W: Write>(
             w.discard_before(offset);
         }
     }
-    // The rest as literal data, a window's worth at a time (after a
-    // give-up it may be most of the file).
-    while last_match < len {
-        let to = len.min(last_match + CHUNK_SIZE as u64);
+    send_rest(w, em, last_match)
+}
+
+/// The rest of the file from `from` as literal data, a window's worth at a
+/// time (after a give-up it may be most of the file).
+fn send_rest<R: Read, W: Write>(w: &mut Window<'_, R>, em: &mut Emitter<'_, W>, mut from: u64) -> Result<(), DeltaError> {
+    let len = w.file_len;
+    while from < len {
+        let to = len.min(from + CHUNK_SIZE as u64);
         w.ensure(to);
-        em.literal(w.slice(last_match, to))?;
-        last_match = to;
-        w.discard_before(last_match);
+        em.literal(w.slice(from, to))?;
+        from = to;
+        w.discard_before(from);
     }
     Ok(())
+}
+
+/// A match the search settled on: the block, where the data starts, and
+/// that data's sums.
+struct Pick {
+    /// The basis block.
+    block: usize,
+    /// The offset of the matching data in the new file.
+    at: u64,
+    /// Its weak sum.
+    sum: u32,
+    /// Its strong sum, cut to the sums' length.
+    strong: Vec<u8>,
+}
+
+impl Pick {
+    /// Whether block `b` has this match's length and sums.
+    fn same_sums_as(&self, sums: &BlockSums, b: usize) -> bool {
+        sums.weak[b] == self.sum
+            && sums.head.block_len(b as i32) == sums.head.block_len(self.block as i32)
+            && sums.strong_at(b) == self.strong.as_slice()
+    }
+}
+
+/// `--inplace` bookkeeping: the block whose offset in the basis is the
+/// first at or after the search's offset.
+#[derive(Default)]
+struct Aligned {
+    /// That block's offset.
+    offset: u64,
+    /// Its index.
+    block: usize,
+}
+
+impl Aligned {
+    /// Upstream's in-place preference: moves `pick` to the block at the
+    /// same offset in both files when that block matches too (or, for a
+    /// run of zeros, to the aligned position just ahead); `None` keeps it.
+    fn realign<R: Read>(&mut self, w: &mut Window<'_, R>, sums: &BlockSums, p: &ChecksumParams, pick: &Pick) -> Option<Pick> {
+        let head = sums.head;
+        let blen = head.blength as u64;
+        let l = head.block_len(pick.block as i32) as u64;
+        while self.offset < pick.at {
+            self.offset += blen;
+            self.block += 1;
+        }
+        let zeros_ahead = pick.sum == 0 && l == blen && self.offset + l <= w.file_len;
+        if !((pick.at == self.offset || zeros_ahead) && self.block < head.count as usize) {
+            return None;
+        }
+        let (at, sum, strong) = realign(w, sums, p, pick.at, self.offset, self.block, pick.block, pick.sum, &pick.strong, l)?;
+        Some(Pick {
+            block: self.block,
+            at,
+            sum,
+            strong,
+        })
+    }
 }
 
 /// Upstream's in-place preference for a block at the same offset in both

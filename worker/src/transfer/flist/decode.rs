@@ -176,6 +176,11 @@ impl FlistDecoder {
         Ok(cleaned)
     }
 
+    /// One entry after its flags (upstream's `recv_file_entry`). Long on
+    /// purpose, as the encoder: the fields are read in upstream's wire
+    /// order with each one's protocol and option conditions beside it, so
+    /// the decoder reads side by side with upstream's and with
+    /// [`crate::transfer::flist::FlistEncoder::encode`], whose mirror it is.
     fn entry(&mut self, r: &mut impl Read, flags: u32, p: u32) -> Result<FileEntry, FlistError> {
         let name = self.read_name(r, flags, p)?;
         let o = self.opts.clone();

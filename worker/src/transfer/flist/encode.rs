@@ -109,6 +109,15 @@ impl FlistEncoder {
     /// sides sort afterwards). Fails only for entries the wire cannot carry
     /// (empty/NUL-containing/overlong names, overlong symlink targets, a
     /// checksum of the wrong length); nothing is written then.
+    ///
+    /// This function stays long on purpose: it is upstream's
+    /// `send_file_entry` field by field, in wire order (flags, name, size,
+    /// times, mode, owners and their names, devices, link target, hard-link
+    /// data, checksum), with each field's protocol-version and option
+    /// conditions beside it. Split into helpers, the order and the
+    /// conditions that tie one field's flag bits to the next field's bytes
+    /// would no longer read side by side with upstream's, which is how it
+    /// is checked.
     pub fn encode(&mut self, e: &FileEntry, out: &mut Vec<u8>) -> Result<(), FlistError> {
         self.check(e)?;
         let p = self.opts.protocol;
