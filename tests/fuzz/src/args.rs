@@ -51,7 +51,7 @@ pub fn args(data: &[u8]) {
     }
     let transfer = TransferOptions::parse(&options);
     let server = transfer.setup_options();
-    let inc_recurse = transfer.allow_inc_recurse(&options);
+    let inc_recurse = transfer.allow_inc_recurse();
     let seed = i32::from(flags);
     let rest = [reader.buffer(), *reader.get_ref()].concat();
     let mut out = Vec::new();

@@ -50,7 +50,7 @@ pub(crate) fn run_session<R: BufRead, W: Write + Send>(
 
     // A client's --checksum-seed=N (non-zero) is used as given, as upstream does.
     let seed = options.checksum_seed.filter(|&s| s != 0).unwrap_or_else(checksum_seed);
-    let inc_recurse = options.allow_inc_recurse(&request.options);
+    let inc_recurse = options.allow_inc_recurse();
     let negotiated = match setup_protocol_with(conn.reader, conn.writer, request.protocol, &setup_options, inc_recurse, seed) {
         Ok(n) => n,
         Err(SetupError::Io(e)) => {

@@ -25,8 +25,7 @@ pub(crate) fn module_refusal(request: &SessionRequest, options: &TransferOptions
     let settings = &request.module().settings;
     // Even without `refuse options`, some options are refused by default.
     let refuse_list = settings.refuse_options.as_deref().unwrap_or("");
-    let used = crate::transfer::options::refuse::used_options(&request.options);
-    if let Some(text) = crate::transfer::options::refuse::first_refused(refuse_list, &used, options.we_send) {
+    if let Some(text) = crate::transfer::options::refuse::first_refused(refuse_list, &options.used, options.we_send) {
         return Some((format!("rsync: {text}\n"), ExitCode::Unsupported));
     }
     if options.we_send && settings.write_only {
@@ -34,11 +33,12 @@ pub(crate) fn module_refusal(request: &SessionRequest, options: &TransferOptions
     }
     if options.we_send && request.read_only {
         // A pull that would delete its sources needs a writable module.
-        for (option, word) in [("--remove-source-files", "source"), ("--remove-sent-files", "sent")] {
-            if request.options.iter().any(|o| o == option) {
-                let text = format!("ERROR: --remove-{word}-files cannot be used with a read-only module\n");
-                return Some((text, ExitCode::Syntax));
-            }
+        // The last of the two options given names itself, as upstream's
+        // remove_source_files (1: source, 2: sent) does.
+        if options.remove_source_files {
+            let word = if options.remove_sent_files_only { "sent" } else { "source" };
+            let text = format!("ERROR: --remove-{word}-files cannot be used with a read-only module\n");
+            return Some((text, ExitCode::Syntax));
         }
     }
     if !options.we_send && request.read_only {

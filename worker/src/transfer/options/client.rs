@@ -69,6 +69,12 @@ pub struct TransferOptions {
     pub from0: bool,
     /// The capability letters after `-e.`.
     pub capabilities: String,
+    /// The long names of the options given, as `refuse options` matches
+    /// them (see `refuse::used_options`).
+    pub used: Vec<String>,
+    /// `--use-qsort`: the client sorts unstably, which rules out
+    /// incremental recursion.
+    pub use_qsort: bool,
     /// Delete options are the receiving side's business on a pull; remembered for the filter rules.
     pub delete_mode: bool,
     pub delete_excluded: bool,
@@ -247,7 +253,6 @@ const ACCEPTED_LONG: &[&str] = &[
     "skip-compress",
     "max-alloc",
     "modify-window",
-    "use-qsort",
     "omit-dir-times",
     "omit-link-times",
 ];
@@ -255,7 +260,10 @@ const ACCEPTED_LONG: &[&str] = &[
 impl TransferOptions {
     /// Parse the option list (everything before the lone `.`).
     pub fn parse(options: &[String]) -> TransferOptions {
-        let mut o = TransferOptions::default();
+        let mut o = TransferOptions {
+            used: crate::transfer::options::refuse::used_options(options),
+            ..TransferOptions::default()
+        };
         let mut iter = options.iter();
         while let Some(opt) = iter.next() {
             if let Some(long) = opt.strip_prefix("--") {
@@ -300,6 +308,7 @@ impl TransferOptions {
         let number = |v: Option<&str>| v.and_then(|v| v.parse::<i64>().ok());
         match name {
             "sender" => self.we_send = true,
+            "use-qsort" => self.use_qsort = true,
             "numeric-ids" => self.numeric_ids = true,
             "list-only" => self.list_only = true,
             "copy-unsafe-links" => self.copy_unsafe_links = true,
@@ -503,16 +512,15 @@ impl TransferOptions {
     }
 
     /// Whether this session may use incremental recursion: upstream's
-    /// `set_allow_inc_recurse` for a server, from the client's whole option
-    /// list (`raw_options`, everything before the lone `.`). It needs `-r`,
+    /// `set_allow_inc_recurse` for a server. It needs `-r`,
     /// no `--use-qsort` (its unstable sort would break the per-directory
     /// lists' agreement) and the client's `i` capability (a client run
     /// with `--no-inc-recursive` leaves it out). A receiving server would
     /// also refuse it for `--delete-before`/`--delete-after`,
     /// `--delay-updates` and `--prune-empty-dirs`; our receiving side has
     /// no incremental recursion yet, so a push never gets it.
-    pub fn allow_inc_recurse(&self, raw_options: &[String]) -> bool {
-        self.we_send && self.recursive && !raw_options.iter().any(|o| o == "--use-qsort") && self.has_capability('i')
+    pub fn allow_inc_recurse(&self) -> bool {
+        self.we_send && self.recursive && !self.use_qsort && self.has_capability('i')
     }
 }
 
@@ -562,8 +570,7 @@ mod tests {
 
     #[test]
     fn inc_recurse_like_upstream() {
-        let raw = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let allowed = |v: &[&str]| parse(v).allow_inc_recurse(&raw(v));
+        let allowed = |v: &[&str]| parse(v).allow_inc_recurse();
         assert!(allowed(&["--server", "--sender", "-vlogDtpre.iLsfxCIvu"]));
         // No -r, --no-inc-recursive (no `i`), --use-qsort, an old client, a push.
         assert!(!allowed(&["--server", "--sender", "-vlogDtpe.iLsfxCIvu"]));
