@@ -49,9 +49,16 @@ daemon_config() {
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # start_daemons STOCK_CONF OURS_CONF: sets $stock_pid $stock_port $ours_pid $ours_port.
+# With BASELINE_BIN set, that oxrsyncd binary (an earlier build) takes
+# stock's place: the "stock" columns are then the baseline build, the
+# ratio baseline / this build (tests/bench/compare_builds.sh).
 start_daemons() {
   stock_port=$(free_port)
-  rsync --daemon --no-detach --address=127.0.0.1 --port="$stock_port" --config="$1" &
+  if [ -n "${BASELINE_BIN:-}" ]; then
+    "$BASELINE_BIN" --config="$1" --address=127.0.0.1 --port="$stock_port" --workers=2 2>"$work/baseline.log" &
+  else
+    rsync --daemon --no-detach --address=127.0.0.1 --port="$stock_port" --config="$1" &
+  fi
   stock_pid=$!
   ours_port=$(free_port)
   "$bin" --config="$2" --address=127.0.0.1 --port="$ours_port" --workers=2 2>"$work/ours.log" &
@@ -125,7 +132,8 @@ median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{a[NR]=$1} END {print a[in
 # report_header FILE
 report_header() {
   {
-    echo "| scenario | stock s | oxrsyncd s | ratio (stock/ours) | stock daemon CPU s | oxrsyncd daemon CPU s | CPU ratio (stock/ours) | client CPU s (stock / oxrsyncd runs) | stock peak RSS MiB | oxrsyncd peak RSS MiB |"
+    local b=${BASELINE_BIN:+baseline}; b=${b:-stock}
+    echo "| scenario | $b s | oxrsyncd s | ratio ($b/ours) | $b daemon CPU s | oxrsyncd daemon CPU s | CPU ratio ($b/ours) | client CPU s ($b / oxrsyncd runs) | $b peak RSS MiB | oxrsyncd peak RSS MiB |"
     echo "|---|---|---|---|---|---|---|---|---|---|"
   } > "$1"
 }

@@ -4,26 +4,29 @@
 //! daemon) and see what the daemon answers.
 //!
 //! It takes a session through the text handshake, the argument block and
-//! protocol setup (compat flags, checksum seed), then gives the test the
+//! protocol setup (compat flags, checksum seed) with the load generator's
+//! `raw_session::open`, then gives the test the
 //! raw streams: data and messages out, and the daemon's multiplexed output
 //! in, with every message it sends kept for the test to look at.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use oxrsyncd_load::raw_session::{self, RawSession};
 use oxrsyncd_protocol::ndx::NdxCodec;
 use oxrsyncd_protocol::setup::compat;
-use oxrsyncd_protocol::wire::{read_int, read_varint, write_int};
+use oxrsyncd_protocol::wire::write_int;
 use oxrsyncd_worker::codecs::{ChecksumKind, ChecksumParams, FileSum};
 use oxrsyncd_worker::codecs::{FileEntry, FlistDecoder, FlistEncoder, FlistOptions};
 
-/// Upstream's message tags this client sends or looks for.
+/// Upstream's message tags this client sends or looks for, as bytes.
 pub mod tag {
-    pub const DATA: u8 = 0;
-    pub const INFO: u8 = 2;
-    pub const ERROR_EXIT: u8 = 86;
-    pub const SUCCESS: u8 = 100;
+    use oxrsyncd_protocol::mux::MsgTag;
+    pub const DATA: u8 = MsgTag::Data as u8;
+    pub const INFO: u8 = MsgTag::Info as u8;
+    pub const ERROR_EXIT: u8 = MsgTag::ErrorExit as u8;
+    pub const SUCCESS: u8 = MsgTag::Success as u8;
 }
 
 /// Capability letters for `-e.`: safe file list, checksum seed fix, id0
@@ -69,36 +72,12 @@ impl Hostile {
         stream.set_read_timeout(Some(Duration::from_secs(20)))?;
         stream.set_write_timeout(Some(Duration::from_secs(20)))?;
         stream.set_nodelay(true)?;
-        let mut reader = BufReader::new(stream.try_clone()?);
-        let mut writer = stream;
-        let mut line = String::new();
-        reader.read_line(&mut line)?;
-        if !line.starts_with("@RSYNCD: ") {
-            return Err(bad(format!("greeting {line:?}")));
-        }
-        writer.write_all(format!("@RSYNCD: {protocol}.0 md5 md4\n{module}\n").as_bytes())?;
-        loop {
-            line.clear();
-            if reader.read_line(&mut line)? == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            if line.starts_with("@RSYNCD: OK") {
-                break;
-            }
-            if line.starts_with("@ERROR") || line.starts_with("@RSYNCD: EXIT") {
-                return Err(bad(line.trim_end().to_string()));
-            }
-        }
-        let end = if protocol >= 30 { "\0" } else { "\n" };
-        let mut block = String::new();
-        for arg in args {
-            block.push_str(arg);
-            block.push_str(end);
-        }
-        block.push_str(end);
-        writer.write_all(block.as_bytes())?;
-        let compat_flags = if protocol >= 30 { read_varint(&mut reader)? } else { 0 };
-        let seed = read_int(&mut reader)?;
+        let RawSession {
+            reader,
+            writer,
+            compat_flags,
+            seed,
+        } = raw_session::open(stream, module, args, protocol)?;
         Ok(Hostile {
             reader,
             writer,

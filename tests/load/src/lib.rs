@@ -8,6 +8,8 @@
 //!   reloading or killing workers meanwhile.
 //! - [`pull`]: N concurrent whole-file pulls through the real protocol.
 //! - [`spawn_cost`]: what spawning one session thread costs here.
+//! - [`raw_session`]: a session opened by hand up to the transfer (also
+//!   the raw-protocol tests' starting point).
 //!
 //! Every scenario is bounded in count and time and binds loopback only.
 
@@ -19,6 +21,7 @@ pub mod limits;
 pub mod probe;
 pub mod pull;
 pub mod pull_client;
+pub mod raw_session;
 pub mod runtime;
 pub mod sources;
 pub mod spawn_cost;

@@ -5,7 +5,7 @@
 //! stream, the whole-file checksum, phases, stats and the goodbye) so a
 //! load run exercises exactly what a client pull costs the daemon.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -13,9 +13,11 @@ use oxrsyncd_protocol::mux::DemuxReader;
 use oxrsyncd_protocol::mux::{MsgTag, MuxWriter};
 use oxrsyncd_protocol::ndx::{NdxCodec, NDX_DONE};
 use oxrsyncd_protocol::setup::compat;
-use oxrsyncd_protocol::wire::{read_int, read_varint, read_varlong, write_int};
+use oxrsyncd_protocol::wire::{read_int, read_varlong, write_int};
 use oxrsyncd_worker::codecs::{ChecksumKind, ChecksumParams, FileSum};
 use oxrsyncd_worker::codecs::{FlistDecoder, FlistOptions};
+
+use crate::raw_session::{self, RawSession};
 
 const PROTOCOL: u32 = 31;
 /// Upstream's ITEM_TRANSFER | ITEM_IS_NEW: "send me this new file".
@@ -42,34 +44,20 @@ pub fn pull_one(target: SocketAddr, source: SocketAddr, module: &str, path: &str
     socket.set_read_timeout(Some(limit))?;
     socket.set_write_timeout(Some(limit))?;
     socket.set_nodelay(true)?;
-    let mut reader = BufReader::new(socket.try_clone()?);
-    let mut writer = socket;
-
-    // The text handshake.
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    if !line.starts_with("@RSYNCD: ") {
-        return Err(bad(format!("greeting {line:?}")));
-    }
-    writer.write_all(format!("@RSYNCD: {PROTOCOL}.0 md5 md4\n{module}\n").as_bytes())?;
-    loop {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        if line.starts_with("@RSYNCD: OK") {
-            break;
-        }
-        if line.starts_with("@ERROR") || line.starts_with("@RSYNCD: EXIT") {
-            return Err(bad(line.trim_end().to_string()));
-        }
-    }
-    let args = format!("--server\0--sender\0-We.{CAPABILITIES}\0.\0{module}/{path}\0\0");
-    writer.write_all(args.as_bytes())?;
-
-    // Protocol setup: compat flags and the checksum seed.
-    let compat_flags = read_varint(&mut reader)?;
-    let seed = read_int(&mut reader)?;
+    let args = [
+        "--server".to_string(),
+        "--sender".to_string(),
+        format!("-We.{CAPABILITIES}"),
+        ".".to_string(),
+        format!("{module}/{path}"),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let RawSession {
+        reader,
+        writer,
+        compat_flags,
+        seed,
+    } = raw_session::open(socket, module, &args, PROTOCOL)?;
 
     // From here the daemon multiplexes; so do we (protocol >= 30).
     let mut input = DemuxReader::new(reader, true);
