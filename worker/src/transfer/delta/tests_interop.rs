@@ -9,10 +9,11 @@ use std::io::Cursor;
 use std::path::Path;
 use std::process::Command;
 
+use oxrsyncd_protocol::wire::{read_int, read_varint};
+
 use crate::transfer::delta::matcher::send_file_delta;
 use crate::transfer::delta::sums::compute_block_sums;
 use crate::transfer::delta::*;
-use oxrsyncd_protocol::wire::{read_int, read_varint};
 
 fn rsync_available() -> bool {
     Command::new("rsync")

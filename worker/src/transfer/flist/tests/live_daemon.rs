@@ -9,8 +9,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::transfer::flist::{FileEntry, FlistDecoder, FlistEncoder, FlistOptions, FlistTrailer};
 use oxrsyncd_protocol::wire::{read_varint, read_vstring, write_vstring};
+
+use crate::transfer::flist::{FileEntry, FlistDecoder, FlistEncoder, FlistOptions, FlistTrailer};
 
 struct Daemon {
     child: Child,

@@ -6,24 +6,23 @@
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-
-use crate::transfer::fs::fake_super::Seen;
-use oxrsyncd_protocol::message::{cat, syserr};
 use std::path::Path;
+
+use oxrsyncd_protocol::item::{self, basis, write_ndx_and_attrs};
+use oxrsyncd_protocol::message::{cat, syserr};
 
 use crate::transfer::delta::sums::SUM_LENGTH;
 use crate::transfer::delta::{sum_sizes_sqroot, write_block_sums, write_sum_head, SumHead, SumSizing};
 use crate::transfer::flist::FileEntry;
+use crate::transfer::fs::fake_super::Seen;
 use crate::transfer::options::client::AltDest;
 use crate::transfer::receive::alt_dest::Match;
 use crate::transfer::receive::attrs;
 use crate::transfer::receive::fuzzy::Candidate;
-use crate::transfer::receive::setup::ReceiveError;
-use oxrsyncd_protocol::item::{self, basis, write_ndx_and_attrs};
-
 use crate::transfer::receive::generator::flags::item_flags;
 use crate::transfer::receive::generator::output::quoted;
 use crate::transfer::receive::generator::state::Generator;
+use crate::transfer::receive::setup::ReceiveError;
 
 impl<'s, W: Write> Generator<'s, '_, W> {
     /// `--compare-dest` / `--copy-dest` / `--link-dest` for file `i`

@@ -5,20 +5,19 @@
 use std::io::{BufReader, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-
-use crate::transfer::fs::fake_super::Seen;
-use oxrsyncd_protocol::message::{cat, fname_in, syserr};
 use std::path::Path;
+
+use oxrsyncd_protocol::item;
+use oxrsyncd_protocol::message::{cat, fname_in, syserr};
 
 use crate::transfer::delta::FileSum;
 use crate::transfer::flist::FileEntry;
+use crate::transfer::fs::fake_super::Seen;
 use crate::transfer::receive::attrs;
-use crate::transfer::receive::setup::ReceiveError;
-use oxrsyncd_protocol::item::{self};
-
 use crate::transfer::receive::generator::flags::item_flags;
 use crate::transfer::receive::generator::output::{kind_word, quoted};
 use crate::transfer::receive::generator::state::{Generator, Verdict};
+use crate::transfer::receive::setup::ReceiveError;
 
 impl<'s, W: Write> Generator<'s, '_, W> {
     /// One entry of the list.

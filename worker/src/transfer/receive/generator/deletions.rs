@@ -4,9 +4,8 @@
 use std::io::Write;
 
 use crate::transfer::receive::delete::Deleter;
-use crate::transfer::receive::setup::ReceiveError;
-
 use crate::transfer::receive::generator::state::Generator;
+use crate::transfer::receive::setup::ReceiveError;
 
 impl<'s, W: Write> Generator<'s, '_, W> {
     /// `--delete-before` / `--delete-after`: every content directory of

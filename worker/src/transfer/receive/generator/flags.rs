@@ -6,7 +6,7 @@ use std::os::unix::fs::MetadataExt;
 use crate::transfer::fs::fake_super::Seen;
 
 use crate::transfer::flist::FileEntry;
-use oxrsyncd_protocol::item::{self};
+use oxrsyncd_protocol::item;
 
 /// Upstream's `itemize()` (protocol >= 29 itemizes everything): how `e`
 /// differs from what is there (`old`; None: it is new), on top of `base`.

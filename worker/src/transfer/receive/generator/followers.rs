@@ -4,15 +4,14 @@
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 
-use crate::transfer::fs::fake_super::Seen;
+use oxrsyncd_protocol::item;
 use oxrsyncd_protocol::message::{cat, syserr};
 
-use crate::transfer::receive::setup::ReceiveError;
-use oxrsyncd_protocol::item::{self};
-
+use crate::transfer::fs::fake_super::Seen;
 use crate::transfer::receive::generator::flags::item_flags;
 use crate::transfer::receive::generator::output::quoted;
 use crate::transfer::receive::generator::state::Generator;
+use crate::transfer::receive::setup::ReceiveError;
 
 impl<'s, W: Write> Generator<'s, '_, W> {
     /// `-H`: link every follower to its group's transferred file (now in

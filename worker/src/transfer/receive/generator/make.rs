@@ -5,22 +5,21 @@
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
-
-use crate::transfer::fs::fake_super::Seen;
-use oxrsyncd_protocol::message::{cat, syserr};
 use std::path::Path;
 
+use oxrsyncd_protocol::item;
+use oxrsyncd_protocol::message::{cat, syserr};
+use oxrsyncd_protocol::mux::MsgTag;
+
 use crate::transfer::flist::FileEntry;
+use crate::transfer::fs::fake_super::Seen;
 use crate::transfer::options::client::DeleteTiming;
 use crate::transfer::receive::alt_dest::Match;
 use crate::transfer::receive::attrs;
-use crate::transfer::receive::setup::ReceiveError;
-use oxrsyncd_protocol::item::{self};
-use oxrsyncd_protocol::mux::MsgTag;
-
 use crate::transfer::receive::generator::flags::item_flags;
 use crate::transfer::receive::generator::output::quoted;
 use crate::transfer::receive::generator::state::Generator;
+use crate::transfer::receive::setup::ReceiveError;
 
 impl<'s, W: Write> Generator<'s, '_, W> {
     /// A directory (or other non-file) stands where `e` comes: remove it,

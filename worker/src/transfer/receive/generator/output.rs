@@ -4,13 +4,11 @@
 
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
-
-use oxrsyncd_protocol::message::{cat, fname_in};
 use std::path::Path;
 use std::sync::mpsc::Receiver;
 
-use crate::transfer::receive::setup::{ReceiveError, ToGenerator};
 use oxrsyncd_protocol::item::write_ndx_and_attrs;
+use oxrsyncd_protocol::message::{cat, fname_in};
 use oxrsyncd_protocol::mux::MsgTag;
 use oxrsyncd_protocol::ndx::{NDX_DEL_STATS, NDX_DONE};
 use oxrsyncd_protocol::IoError;
@@ -18,6 +16,7 @@ use oxrsyncd_protocol::IoError;
 use crate::transfer::flist::FileEntry;
 use crate::transfer::receive::generator::flags::significant;
 use crate::transfer::receive::generator::state::Generator;
+use crate::transfer::receive::setup::{ReceiveError, ToGenerator};
 
 impl<'s, W: Write> Generator<'s, '_, W> {
     /// Wait for `count` progress messages from the receiver (phase ends,

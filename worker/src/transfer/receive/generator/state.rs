@@ -20,8 +20,11 @@ pub(super) enum Verdict {
 
 /// The generator's per-session state.
 pub(super) struct Generator<'s, 'a, W: Write> {
+    /// What the receiver shares with us: the list, the destination, the output.
     pub(super) shared: &'s Shared<'a, W>,
+    /// Index encoding state of our requests.
     pub(super) ndx_out: NdxCodec,
+    /// I/O-error bits the generator collected (exit 23 at the end).
     pub(super) io_error: i32,
     /// Directories to give their final mode and time once everything is
     /// in, and whether we created them.

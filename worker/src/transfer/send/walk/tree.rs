@@ -2,19 +2,19 @@
 //! one level for incremental recursion): each entry stat'ed through the
 //! module root, filtered, and turned into a [`FileEntry`].
 
-use oxrsyncd_protocol::IoError;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use bstr::ByteSlice;
+use oxrsyncd_protocol::message::{self, cat, fname_in, syserr};
+use oxrsyncd_protocol::IoError;
 
 use crate::transfer::flist::FileEntry;
 use crate::transfer::fs::entry_stat::EntryStat;
 use crate::transfer::fs::module_root::{DirNames, ModuleRoot};
 use crate::transfer::options::client::MissingArgs;
 use crate::transfer::send::walk::walker::{Notice, Walked, Walker};
-use oxrsyncd_protocol::message::{self, cat, fname_in, syserr};
 
 impl Walker<'_> {
     /// One directory's immediate contents (names prefixed with `prefix`),
