@@ -4,9 +4,11 @@
 
 use std::path::PathBuf;
 
-use oxrsyncd_protocol::setup::Negotiated;
+use oxrsyncd_protocol::setup::{compat, Negotiated};
 
+use crate::transfer::delta::ChecksumKind;
 use crate::transfer::filter::rules::FilterList;
+use crate::transfer::flist::FlistOptions;
 use crate::transfer::fs::module_root::ModuleRoot;
 use crate::transfer::options::client::TransferOptions;
 
@@ -57,5 +59,59 @@ impl ModuleContext<'_> {
     /// Whether compat flag `flag` was agreed.
     pub(crate) fn has_compat(&self, flag: i32) -> bool {
         self.negotiated.compat_flags & flag != 0
+    }
+
+    /// The file list's encoding as both directions agree on it (what each
+    /// side adds of its own is set by that side): the protocol, the compat
+    /// flags, what the options preserve, `-c`'s digest length.
+    pub(crate) fn flist_options(&self, kind: ChecksumKind) -> FlistOptions {
+        let opts = self.options;
+        FlistOptions {
+            protocol: self.protocol,
+            varint_flags: self.has_compat(compat::VARINT_FLIST_FLAGS),
+            id0_names: self.has_compat(compat::ID0_NAMES),
+            preserve_uid: opts.preserve_uid,
+            preserve_gid: opts.preserve_gid,
+            numeric_ids: opts.numeric_ids,
+            preserve_links: opts.preserve_links,
+            preserve_devices: opts.preserve_devices,
+            preserve_specials: opts.preserve_specials,
+            preserve_hard_links: opts.preserve_hard_links,
+            checksum_len: opts.always_checksum.then(|| kind.digest_len()),
+            safe_flist: opts.has_capability('f'),
+            preserve_atimes: opts.preserve_atimes,
+            ..FlistOptions::default()
+        }
+    }
+}
+
+#[cfg(test)]
+impl<'a> ModuleContext<'a> {
+    /// A module in `root` for the engines' unit tests: named `mod`, no
+    /// rules of its own beyond `daemon_filters`, numeric ids, no munging.
+    pub(crate) fn for_tests(
+        protocol: u32,
+        negotiated: &'a Negotiated,
+        options: &'a TransferOptions,
+        daemon_filters: &'a FilterList,
+        root: &std::path::Path,
+        paths: &'a [Vec<u8>],
+    ) -> Self {
+        ModuleContext {
+            protocol,
+            negotiated,
+            options,
+            module_name: "mod",
+            module_root: root.to_path_buf(),
+            daemon_filters,
+            server_rules: &[],
+            munge_symlinks: false,
+            fake_super: false,
+            opened_root: None,
+            module_numeric_ids: true,
+            open_noatime: false,
+            max_verbosity: 1,
+            paths,
+        }
     }
 }

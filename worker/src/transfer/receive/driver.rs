@@ -128,27 +128,16 @@ fn read_client_filters<R: Read>(setup: &ReceiveSetup<'_>, input: &mut DemuxReade
     })
 }
 
-/// How the client's list is decoded.
+/// How the client's list is decoded: no incremental recursion on a push,
+/// absolute names only with `-R`, entries for missing arguments with
+/// `--delete-missing-args`.
 fn flist_options(setup: &ReceiveSetup<'_>, kind: ChecksumKind) -> FlistOptions {
     let opts = setup.options;
     FlistOptions {
-        protocol: setup.protocol,
-        varint_flags: setup.has_compat(compat::VARINT_FLIST_FLAGS),
-        id0_names: setup.has_compat(compat::ID0_NAMES),
-        preserve_uid: opts.preserve_uid,
-        preserve_gid: opts.preserve_gid,
-        numeric_ids: opts.numeric_ids,
-        preserve_links: opts.preserve_links,
-        preserve_devices: opts.preserve_devices,
-        preserve_specials: opts.preserve_specials,
-        preserve_hard_links: opts.preserve_hard_links,
-        checksum_len: opts.always_checksum.then(|| kind.digest_len()),
-        safe_flist: opts.has_capability('f'),
         inc_recurse: false,
         allow_absolute: opts.relative,
         missing_entries: opts.missing_args == MissingArgs::Delete,
-        preserve_atimes: opts.preserve_atimes,
-        ..FlistOptions::default()
+        ..setup.module.flist_options(kind)
     }
 }
 

@@ -44,22 +44,7 @@ fn options(extra: &[&str]) -> TransferOptions {
 fn with_setup<T>(dir: &Path, options: &TransferOptions, daemon_filters: &FilterList, f: impl FnOnce(&ReceiveSetup<'_>) -> T) -> T {
     let negotiated = negotiated();
     let paths = vec![b"mod/".to_vec()];
-    let context = ModuleContext {
-        protocol: PROTOCOL,
-        negotiated: &negotiated,
-        options,
-        module_name: "mod",
-        module_root: dir.to_path_buf(),
-        daemon_filters,
-        server_rules: &[],
-        munge_symlinks: false,
-        fake_super: false,
-        opened_root: None,
-        module_numeric_ids: true,
-        open_noatime: false,
-        max_verbosity: 1,
-        paths: &paths,
-    };
+    let context = ModuleContext::for_tests(PROTOCOL, &negotiated, options, daemon_filters, dir, &paths);
     let setup = ReceiveSetup {
         module: &context,
         incoming_chmod: None,

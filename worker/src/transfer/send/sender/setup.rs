@@ -201,27 +201,14 @@ pub(crate) fn checksum_params(setup: &SenderSetup<'_>) -> Result<ChecksumParams,
     })
 }
 
-/// How this pull's file lists are encoded.
+/// How this pull's file lists are encoded: incremental recursion as
+/// agreed, the module's `numeric ids`, `-A`.
 fn flist_options(setup: &SenderSetup<'_>, kind: ChecksumKind) -> FlistOptions {
-    let opts = setup.options;
     FlistOptions {
-        protocol: setup.protocol,
-        varint_flags: setup.has_compat(compat::VARINT_FLIST_FLAGS),
-        id0_names: setup.has_compat(compat::ID0_NAMES),
-        preserve_uid: opts.preserve_uid,
-        preserve_gid: opts.preserve_gid,
-        numeric_ids: opts.numeric_ids,
-        preserve_links: opts.preserve_links,
-        preserve_devices: opts.preserve_devices,
-        preserve_specials: opts.preserve_specials,
-        preserve_hard_links: opts.preserve_hard_links,
-        checksum_len: opts.always_checksum.then(|| kind.digest_len()),
-        safe_flist: opts.has_capability('f'),
         local_numeric_ids: setup.module_numeric_ids,
         inc_recurse: setup.has_compat(compat::INC_RECURSE),
-        preserve_atimes: opts.preserve_atimes,
-        preserve_acls: opts.preserve_acls,
-        ..FlistOptions::default()
+        preserve_acls: setup.options.preserve_acls,
+        ..setup.module.flist_options(kind)
     }
 }
 

@@ -89,22 +89,7 @@ fn pull(dir: &Path, input: Vec<u8>) -> (Result<SenderStats, SenderError>, Vec<u8
     };
     let daemon_filters = FilterList::default();
     let paths = vec![b"mod/".to_vec()];
-    let context = ModuleContext {
-        protocol: PROTOCOL,
-        negotiated: &negotiated,
-        options: &options,
-        module_name: "mod",
-        module_root: dir.to_path_buf(),
-        daemon_filters: &daemon_filters,
-        server_rules: &[],
-        munge_symlinks: false,
-        fake_super: false,
-        opened_root: None,
-        module_numeric_ids: true,
-        open_noatime: false,
-        max_verbosity: 1,
-        paths: &paths,
-    };
+    let context = ModuleContext::for_tests(PROTOCOL, &negotiated, &options, &daemon_filters, dir, &paths);
     let setup = SenderSetup {
         module: &context,
         outgoing_chmod: None,
