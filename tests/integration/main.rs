@@ -23,6 +23,7 @@ mod notify;
 mod pull;
 mod pull_incremental;
 mod push;
+mod push_compat;
 mod remote_shell;
 mod systemd_units;
 mod timeouts;

@@ -96,7 +96,23 @@ pub(crate) fn apply(
     entry: &FileEntry,
     mode: Option<u32>,
 ) -> Result<(), AttrError> {
-    apply_to(setup, Target { dir, name, open: None }, entry, mode)
+    apply_to(setup, Target { dir, name, open: None }, entry, mode, false)
+}
+
+/// [`apply`] on an entry that was already there with modification time
+/// `old_mtime` (seconds): its time is left alone when the second is the
+/// list's, as upstream's `same_mtime` judges it without
+/// `--modify-window`, so the nanoseconds a list without them (below
+/// protocol 31) or an older copy cannot carry are not rewritten.
+pub(crate) fn apply_settled(
+    setup: &ReceiveSetup<'_>,
+    dir: &ModuleDir,
+    name: &OsStr,
+    entry: &FileEntry,
+    mode: Option<u32>,
+    old_mtime: i64,
+) -> Result<(), AttrError> {
+    apply_to(setup, Target { dir, name, open: None }, entry, mode, old_mtime == entry.mtime)
 }
 
 /// [`apply`] on a file we hold open as `file` (a temporary file just
@@ -119,6 +135,7 @@ pub(crate) fn apply_open(
         },
         entry,
         mode,
+        false,
     )
 }
 
@@ -157,7 +174,7 @@ impl Target<'_> {
     }
 }
 
-fn apply_to(setup: &ReceiveSetup<'_>, target: Target<'_>, entry: &FileEntry, mode: Option<u32>) -> Result<(), AttrError> {
+fn apply_to(setup: &ReceiveSetup<'_>, target: Target<'_>, entry: &FileEntry, mode: Option<u32>, keep_time: bool) -> Result<(), AttrError> {
     let (dir, name) = (target.dir, target.name);
     let o = setup.options;
     let fail = |op: AttrOp| move |err: io::Error| AttrError { op, err };
@@ -177,7 +194,7 @@ fn apply_to(setup: &ReceiveSetup<'_>, target: Target<'_>, entry: &FileEntry, mod
         let op = if o.preserve_uid { AttrOp::Chown } else { AttrOp::Chgrp };
         target.chown(uid, gid).map_err(fail(op))?;
     }
-    let skip_time = (entry.is_dir() && o.omit_dir_times) || (entry.is_symlink() && o.omit_link_times);
+    let skip_time = keep_time || (entry.is_dir() && o.omit_dir_times) || (entry.is_symlink() && o.omit_link_times);
     if o.preserve_times && !skip_time {
         // -U: non-directories get the sender's access time too.
         let atime = if o.preserve_atimes && !entry.is_dir() {

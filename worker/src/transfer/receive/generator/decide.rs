@@ -112,7 +112,8 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 self.send_item(i, item_flags(s.setup, e, existing.as_ref(), 0))?;
                 let (dir, name) = s.root.parent_of(&rel)?;
                 let mode = attrs::dest_mode(s.setup, e, existing.as_ref().map(|m| m.mode()));
-                if let Err(err) = attrs::apply(s.setup, &dir, &name, e, Some(mode)) {
+                let old_mtime = existing.as_ref().map_or(i64::MIN, |m| m.mtime());
+                if let Err(err) = attrs::apply_settled(s.setup, &dir, &name, e, Some(mode), old_mtime) {
                     self.report(err.text("generator", &self.shown(&rel)))?;
                 }
                 s.confirm(i, false)?;

@@ -350,7 +350,10 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 }
             }
             let (dir, name) = s.root.attr_target(&target)?;
-            let result = attrs::apply(s.setup, &dir, &name, e, mode);
+            // As upstream's set_file_attrs, a directory whose time is still
+            // the list's second (nothing changed in it) keeps its own.
+            let now_mtime = s.root.lstat(&target).map_or(i64::MIN, |m| m.mtime());
+            let result = attrs::apply_settled(s.setup, &dir, &name, e, mode, now_mtime);
             if let Err(err) = result {
                 self.report(err.text("generator", &self.shown(&rel)))?;
             }
