@@ -350,6 +350,51 @@ fn pre_and_post_xfer_exec_like_stock() {
     assert_eq!(lines[3], "post 23 5888", "{text}");
 }
 
+/// What `pre-xfer exec` and `post-xfer exec` are told, compared with
+/// stock variable by variable: the pre-xfer command gets `RSYNC_REQUEST`
+/// as the client wrote it and `RSYNC_ARG#` with each path made
+/// module-relative (a `/./` kept, wildcards expanded in the module); the
+/// post-xfer command gets the connection and the exit status only.
+#[test]
+fn hook_environment_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    tree(src.path());
+    let (stock_out, ours_out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let bin = tempfile::tempdir().unwrap();
+    let script = bin.path().join("hook-env.sh");
+    std::fs::write(&script, "#!/bin/sh\nenv | grep '^RSYNC_' | grep -v '^RSYNC_PID=' | sort > \"$1\"\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = |out: &Path| {
+        format!(
+            "use chroot = no\n[mod]\n path = {}\n pre-xfer exec = {s} {o}/pre\n post-xfer exec = {s} {o}/post\n",
+            src.path().display(),
+            s = script.display(),
+            o = out.display()
+        )
+    };
+    let stock = StockDaemon::start(&config(stock_out.path()));
+    let ours = Daemon::start(&config(ours_out.path()), &["--workers=1"]);
+    let read = |dir: &Path, name: &str| {
+        let path = dir.join(name);
+        crate::harness::eventually(std::time::Duration::from_secs(5), || path.exists());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let _ = std::fs::remove_file(&path);
+        text.replace(&stock.addr.port().to_string(), "PORT")
+            .replace(&ours.addr.port().to_string(), "PORT")
+    };
+    for path in ["mod/sub/", "mod/./sub", "mod/su?/d.txt", "mod", "mod/sub/../a.txt"] {
+        let (s, _) = pull(Path::new("rsync"), stock.addr, &["-a"], path);
+        let (o, _) = pull(Path::new("rsync"), ours.addr, &["-a"], path);
+        assert_eq!(s.code, o.code, "{path}: {s:?} {o:?}");
+        for hook in ["pre", "post"] {
+            let (theirs, mine) = (read(stock_out.path(), hook), read(ours_out.path(), hook));
+            assert!(!theirs.is_empty(), "{path}: stock ran its {hook}-xfer command");
+            assert_eq!(mine, theirs, "{path}: {hook}-xfer environment");
+        }
+    }
+}
+
 /// `-c` hashes a big list on several threads: each reads as the module's
 /// user (here `nobody`, a root daemon's default), so 0600 root files are as
 /// unreadable as for stock (zero sums, then a failed send), and every sum

@@ -29,16 +29,13 @@ pub(crate) fn connection_environment(vars: &SessionVars<'_>, module_path: &str) 
     .collect()
 }
 
-/// The variables the transfer's commands get: the connection, the
-/// request's paths and its arguments (`options`, then `.`, then `paths`).
-pub(crate) fn environment(vars: &SessionVars<'_>, module_path: &str, options: &[String], paths: Vec<String>) -> Vec<(String, String)> {
+/// The variables a `pre-xfer exec` command gets: the connection, the
+/// request as the client wrote it (`RSYNC_REQUEST`) and the arguments as
+/// the daemon read them (`RSYNC_ARG0` = `rsyncd`, ...).
+pub(crate) fn pre_xfer_environment(vars: &SessionVars<'_>, module_path: &str, request: String, args: Vec<String>) -> Vec<(String, String)> {
     let mut env = connection_environment(vars, module_path);
-    env.push(("RSYNC_REQUEST".to_string(), paths.join(" ")));
-    let args = std::iter::once("rsyncd".to_string())
-        .chain(options.iter().cloned())
-        .chain(std::iter::once(".".to_string()))
-        .chain(paths);
-    env.extend(args.enumerate().map(|(i, a)| (format!("RSYNC_ARG{i}"), a)));
+    env.push(("RSYNC_REQUEST".to_string(), request));
+    env.extend(args.into_iter().enumerate().map(|(i, a)| (format!("RSYNC_ARG{i}"), a)));
     env
 }
 

@@ -15,6 +15,7 @@
 //! [`ModuleContext`]: crate::transfer::context::ModuleContext
 
 mod connection;
+mod hook_env;
 mod module;
 mod preamble;
 mod pull;
@@ -41,12 +42,11 @@ pub(crate) fn run<R: BufRead, W: Write + Send>(request: SessionRequest, reader: 
         .map(|p| request.expand(&p.to_string_lossy()))
         .unwrap_or_default();
     let (pre, post) = (settings.pre_xfer_exec.clone(), settings.post_xfer_exec.clone());
-    let env = if pre.is_some() || post.is_some() {
-        let addr = request.peer_addr.to_string();
-        hooks::environment(&request.vars(&addr), &module_path, &request.options, request.paths_text())
-    } else {
-        Vec::new()
-    };
+    let pre_env = pre.as_ref().map(|_| hook_env::pre_xfer(&request, &module_path)).unwrap_or_default();
+    let post_env = post
+        .as_ref()
+        .map(|_| hook_env::post_xfer(&request, &module_path))
+        .unwrap_or_default();
     // What the client makes this session hold is charged to one budget,
     // for this thread and the threads it starts (see transfer/budget.rs).
     let mib = usize::try_from(settings.max_session_memory).unwrap_or(usize::MAX >> 20);
@@ -54,10 +54,10 @@ pub(crate) fn run<R: BufRead, W: Write + Send>(request: SessionRequest, reader: 
     // pre-xfer exec runs before anything else, as the daemon's user with
     // the module's capability set.
     let keep = crate::least_privilege::mask(&crate::least_privilege::kept(request.identity.as_ref(), false));
-    let refused_by_pre = pre.as_deref().and_then(|cmd| hooks::pre_xfer(cmd, &env, keep).err());
+    let refused_by_pre = pre.as_deref().and_then(|cmd| hooks::pre_xfer(cmd, &pre_env, keep).err());
     let code = preamble::run_session(&request, reader, writer, stream, refused_by_pre);
     if let Some(cmd) = post.as_deref() {
-        hooks::post_xfer(cmd, &env, code, keep);
+        hooks::post_xfer(cmd, &post_env, code, keep);
     }
     crate::transfer::limits::budget::install(previous);
     code
