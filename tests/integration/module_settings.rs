@@ -184,6 +184,39 @@ fn outgoing_chmod_and_ignore_nonreadable_like_stock() {
     }
 }
 
+/// `ignore nonreadable` leaves out devices and FIFOs the module's user
+/// may not read, as stock's `access(R_OK)` does, and keeps those it may.
+#[test]
+fn ignore_nonreadable_leaves_out_devices_and_fifos_like_stock() {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::Uid::effective().is_root() {
+        return;
+    }
+    let (src, stock, ours) = daemons(" ignore nonreadable = yes\n");
+    let node = |name: &str, kind: nix::sys::stat::SFlag, dev: u64, mode: u32| {
+        let path = src.path().join(name);
+        nix::sys::stat::mknod(&path, kind, nix::sys::stat::Mode::from_bits_truncate(mode), dev).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let null = nix::sys::stat::makedev(1, 3);
+    node("fifo-closed", nix::sys::stat::SFlag::S_IFIFO, 0, 0o600);
+    node("fifo-open", nix::sys::stat::SFlag::S_IFIFO, 0, 0o644);
+    node("dev-closed", nix::sys::stat::SFlag::S_IFCHR, null, 0o600);
+    node("dev-open", nix::sys::stat::SFlag::S_IFCHR, null, 0o666);
+    for (label, bin) in clients() {
+        let (s, d1) = pull(&bin, stock.addr, &["-a"], "mod/");
+        let (o, d2) = pull(&bin, ours.addr, &["-a"], "mod/");
+        assert_eq!((s.code, &s.stderr), (o.code, &o.stderr), "{label}");
+        assert_eq!(listing(d1.path()), listing(d2.path()), "{label}");
+        let names = listing(d2.path());
+        assert!(!names.iter().any(|n| n.ends_with("-closed")), "{label}: {names:?}");
+        assert!(
+            names.iter().any(|n| n.contains("fifo-open")) && names.iter().any(|n| n.contains("dev-open")),
+            "{label}: {names:?}"
+        );
+    }
+}
+
 #[test]
 fn transfer_logging_writes_a_line_per_file() {
     let (_src, _stock, ours) = daemons(" transfer logging = yes\n log format = %o %h [%a] %m (%u) %f %l\n");

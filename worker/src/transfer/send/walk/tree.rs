@@ -10,6 +10,7 @@ use bstr::ByteSlice;
 use oxrsyncd_protocol::message::{self, cat, fname_in, syserr};
 use oxrsyncd_protocol::IoError;
 
+use crate::identity;
 use crate::transfer::flist::FileEntry;
 use crate::transfer::fs::entry_stat::EntryStat;
 use crate::transfer::fs::module_root::{DirNames, ModuleRoot};
@@ -357,16 +358,40 @@ impl Walker<'_> {
     }
 }
 
-/// Whether the session may read a regular file or list a directory (tried
-/// for real: access(2) would check the real uid, not the session's).
+/// Whether the session may read an entry, as upstream's
+/// `access(R_OK)` as the module's user (`ignore nonreadable`): a regular
+/// file or a directory is tried for real (access(2) would check the real
+/// uid, not the session's); a device or FIFO, which opening could disturb,
+/// by its permission bits against the thread's file-system identity; a
+/// symlink always is.
 fn readable(root: &ModuleRoot, path: &Path, meta: &EntryStat) -> bool {
     if meta.is_dir() {
         return root.read_dir(path).is_ok();
     }
-    if !meta.is_file() {
+    if meta.is_symlink() {
         return true;
     }
+    if !meta.is_file() {
+        return readable_by_mode(meta, identity::thread_fsuid(), identity::thread_fsgid(), &identity::thread_groups());
+    }
     root.open_read(path).is_ok()
+}
+
+/// The kernel's read check by mode bits for a session acting as `fsuid`,
+/// `fsgid` and `groups` (root reads everything: a module run as uid 0 keeps
+/// CAP_DAC_OVERRIDE, see `least_privilege.rs`).
+fn readable_by_mode(meta: &EntryStat, fsuid: u32, fsgid: u32, groups: &[u32]) -> bool {
+    let mode = meta.mode();
+    if fsuid == 0 {
+        return true;
+    }
+    if meta.uid() == fsuid {
+        mode & 0o400 != 0
+    } else if meta.gid() == fsgid || groups.contains(&meta.gid()) {
+        mode & 0o040 != 0
+    } else {
+        mode & 0o004 != 0
+    }
 }
 
 fn display_rel(rel: &[u8], dot_dir: bool) -> Vec<u8> {
@@ -376,5 +401,33 @@ fn display_rel(rel: &[u8], dot_dir: bool) -> Vec<u8> {
         cat(&[rel, b"/."])
     } else {
         rel.to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(mode: u32, uid: u32, gid: u32) -> EntryStat {
+        // SAFETY: libc::stat is plain data; all zeros is a valid value.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        st.st_mode = libc::S_IFIFO | mode;
+        st.st_uid = uid;
+        st.st_gid = gid;
+        EntryStat::from(&st)
+    }
+
+    #[test]
+    fn nodes_are_readable_by_their_mode_bits_as_the_kernel_checks() {
+        assert!(readable_by_mode(&node(0o600, 0, 0), 0, 0, &[]), "root reads everything");
+        assert!(!readable_by_mode(&node(0o600, 0, 0), 65534, 65534, &[]));
+        assert!(readable_by_mode(&node(0o400, 7, 0), 7, 65534, &[]), "the owner's bits");
+        assert!(
+            !readable_by_mode(&node(0o044, 7, 0), 7, 0, &[]),
+            "the owner's bits only, for the owner"
+        );
+        assert!(readable_by_mode(&node(0o040, 0, 9), 7, 8, &[9]), "a supplementary group");
+        assert!(!readable_by_mode(&node(0o040, 0, 9), 7, 8, &[]));
+        assert!(readable_by_mode(&node(0o004, 0, 9), 7, 8, &[]), "others");
     }
 }
