@@ -6,7 +6,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::harness::client::clients;
+use crate::harness::client::{clients, rsync_bin};
 use crate::harness::push_pair::start_push_pair;
 use crate::harness::tree::TreeBuilder;
 
@@ -49,5 +49,83 @@ fn up_to_date_entries_keep_their_nanoseconds_like_stock() {
                 assert_eq!(o, (1_600_000_000, 999_999_999), "{label}, protocol {protocol}: {name} left alone");
             }
         }
+    }
+}
+
+/// `transfer logging` on a push writes a `recv` line per file received,
+/// as stock does, and both directions end with upstream's summary line
+/// (`sent N bytes  received N bytes  total size N`); every escape of the
+/// `log format` that does not depend on the process or the clock is
+/// compared with stock's lines.
+#[test]
+fn transfer_logging_lines_like_stock() {
+    let build = |root: &Path| {
+        TreeBuilder::new(root)
+            .file("a", b"one")
+            .file("d/b", b"two!")
+            .symlink("l", "a")
+            .mtimes(["a", "d/b", "d"], 1_600_000_000, 0);
+    };
+    let format = "%o %h [%a] %m (%u) %f %n %l %B %M %U %G %L|";
+    let p = start_push_pair(build, &format!(" transfer logging = yes\n log format = {format}\n"));
+    // What the log lines say, without the date, time and pid in front.
+    let lines = |log: &str, pick: &dyn Fn(&str) -> bool| -> Vec<String> {
+        let mut out: Vec<String> = log
+            .lines()
+            .filter_map(|l| l.splitn(4, ' ').nth(3))
+            .filter(|l| pick(l))
+            .map(str::to_string)
+            .collect();
+        out.sort();
+        out
+    };
+    let per_file = |l: &str| l.starts_with("send ") || l.starts_with("recv ");
+    let totals = |l: &str| l.contains(" total size ");
+    let total_sizes = |log: &str| -> Vec<String> {
+        lines(log, &totals)
+            .iter()
+            .map(|l| l.rsplit(' ').next().unwrap_or("").to_string())
+            .collect()
+    };
+    for (round, (label, bin)) in clients().into_iter().enumerate() {
+        p.reset(None);
+        let (stock, ours) = p.push_with(&bin, &["-a"], "", "w/");
+        assert_eq!((stock.code, ours.code), (0, 0), "{label}: {stock:?} {ours:?}");
+        for addr in [p.stock.addr, p.ours.addr] {
+            let dst = tempfile::tempdir().unwrap();
+            let pulled = rsync_bin(
+                &bin,
+                &["-a".to_string(), format!("rsync://{addr}/w/"), format!("{}/", dst.path().display())],
+                &[],
+            );
+            assert_eq!(pulled.code, 0, "{label}: {pulled:?}");
+        }
+        // Stock's session writes its summary as its process ends: wait
+        // for both sessions' lines (a push and a pull per round).
+        let want = 2 * (round + 1);
+        crate::harness::eventually(std::time::Duration::from_secs(5), || {
+            lines(&p.stock.log(), &totals).len() >= want && lines(&p.ours.log(), &totals).len() >= want
+        });
+        let (stock_log, ours_log) = (p.stock.log(), p.ours.log());
+        assert_eq!(lines(&ours_log, &per_file), lines(&stock_log, &per_file), "{label}: per-file lines");
+        assert!(
+            lines(&ours_log, &per_file).iter().any(|l| l.starts_with("recv ")),
+            "{label}: {ours_log}"
+        );
+        assert_eq!(total_sizes(&ours_log), total_sizes(&stock_log), "{label}: summary lines");
+        assert!(
+            lines(&ours_log, &totals)
+                .iter()
+                .all(|l| l.starts_with("sent ") && l.contains(" bytes  received ")),
+            "{ours_log}"
+        );
+        assert_eq!(
+            lines(&ours_log, &|l| l == "receiving file list").len(),
+            lines(&stock_log, &|l| l == "receiving file list").len()
+        );
+        assert_eq!(
+            lines(&ours_log, &|l| l == "building file list").len(),
+            lines(&stock_log, &|l| l == "building file list").len()
+        );
     }
 }

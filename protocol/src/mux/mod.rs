@@ -7,13 +7,16 @@
 //! - [`MuxOut`]: data buffered into `MSG_DATA` frames, messages in order.
 //! - [`DemuxReader`]: the data stream out of framed input, with the
 //!   messages in between handled.
+//! - [`Counted`]: the bytes read, for the stats.
 
 mod buffered;
+mod counted;
 mod demux;
 mod frames;
 mod tag;
 
 pub use buffered::MuxOut;
+pub use counted::Counted;
 pub use demux::{ClientAborted, DemuxReader, SuccessCharge};
 pub use frames::{MuxWriter, MAX_FRAME};
 pub use tag::MsgTag;

@@ -49,6 +49,13 @@ impl StockDaemon {
     }
 }
 
+impl StockDaemon {
+    /// What the daemon has written to its log file so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("rsyncd.log")).unwrap_or_default()
+    }
+}
+
 impl Drop for StockDaemon {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -12,8 +12,9 @@ use tracing::info;
 use crate::session::connection::Connection;
 use crate::session::module::{prepare_module, server_filter_rules, transfer_timeout};
 use crate::transfer::limits::io_timeout;
+use crate::transfer::log_format::TransferLog;
 use crate::transfer::options::client::TransferOptions;
-use crate::transfer::send::sender::{self, SenderError, SenderSetup, SenderStats, TransferLog};
+use crate::transfer::send::sender::{self, SenderError, SenderSetup, SenderStats};
 
 /// Serve a pull with the client's options (parsed once by the preamble).
 pub(crate) fn serve<R: BufRead, W: Write>(conn: &mut Connection<'_, R, W>, negotiated: &Negotiated, mut options: TransferOptions) -> i32 {

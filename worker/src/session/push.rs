@@ -12,6 +12,7 @@ use tracing::info;
 use crate::session::connection::Connection;
 use crate::session::module::{prepare_module, server_filter_rules, transfer_timeout, PreparedModule};
 use crate::transfer::fs::module_root::ModuleRoot;
+use crate::transfer::log_format::TransferLog;
 use crate::transfer::options::client::TransferOptions;
 use crate::transfer::receive::setup::{ReceiveError, ReceiveSetup, ReceiveStats};
 
@@ -53,6 +54,8 @@ pub(crate) fn serve<R: BufRead, W: Write + Send>(
         None => nix::unistd::geteuid().is_root(),
     };
     let m = &request.module().settings;
+    let user = request.user.clone().unwrap_or_default();
+    let addr = request.peer_addr.to_string();
     let context = prepared.context(request, negotiated, &options, &server_rules);
     let setup = ReceiveSetup {
         module: &context,
@@ -61,6 +64,12 @@ pub(crate) fn serve<R: BufRead, W: Write + Send>(
         may_chown,
         temp_dir: m.temp_dir.as_deref(),
         files_from: files_from.as_ref(),
+        transfer_log: m.transfer_logging.then(|| TransferLog {
+            format: &m.log_format,
+            host: &request.peer_host,
+            addr: &addr,
+            user: &user,
+        }),
     };
     let idle = transfer_timeout(&options, m.timeout, conn.stream);
     let stop_reading = conn.stream.read_stopper();
@@ -107,8 +116,8 @@ fn finish<R: BufRead, W: Write>(conn: &mut Connection<'_, R, W>, outcome: Result
     let (message, code) = match outcome {
         Ok(stats) => {
             info!(
-                "received {} files, {} bytes literal, {} bytes matched",
-                stats.files_received, stats.literal_bytes, stats.matched_bytes
+                "sent {} bytes  received {} bytes  total size {}",
+                stats.total_written, stats.total_read, stats.total_size
             );
             conn.close();
             return if stats.io_error != 0 { ExitCode::PartialTransfer as i32 } else { 0 };

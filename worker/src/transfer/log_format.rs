@@ -1,6 +1,19 @@
 //! `transfer logging` lines: upstream's `log format` escapes (`%o %h [%a]
 //! %m (%u) %f %l` by default) expanded for one transferred file.
 
+/// What a `transfer logging` line needs besides the file: the module's
+/// `log format` and the session's names for the client.
+pub(crate) struct TransferLog<'a> {
+    /// The module's `log format`.
+    pub format: &'a str,
+    /// The client's host name (`%h`).
+    pub host: &'a str,
+    /// The client's address (`%a`).
+    pub addr: &'a str,
+    /// The authenticated user, or empty (`%u`).
+    pub user: &'a str,
+}
+
 /// What one log line can mention.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LoggedFile<'a> {

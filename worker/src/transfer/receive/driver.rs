@@ -14,7 +14,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
 
-use oxrsyncd_protocol::mux::{DemuxReader, MsgTag, MuxOut};
+use oxrsyncd_protocol::mux::{Counted, DemuxReader, MsgTag, MuxOut};
 use oxrsyncd_protocol::setup::compat;
 
 use crate::transfer::delta::{ChecksumKind, ChecksumParams, Compression};
@@ -43,10 +43,19 @@ pub(crate) fn run<R: Read, W: Write + Send>(
     idle: Option<IdlePolicy>,
     stop_reading: Option<&(dyn Fn() + Send + Sync)>,
 ) -> Result<ReceiveStats, ReceiveError> {
-    let mut input = DemuxReader::new(IdleReader::new(reader, idle), setup.protocol >= 30);
+    let mut input = DemuxReader::new(Counted::new(IdleReader::new(reader, idle)), setup.protocol >= 30);
     let list = receive_list(setup, &mut input, &mut writer)?;
     let shared = prepare(setup, list, writer)?;
-    run_threads(&shared, &mut input, stop_reading)
+    let mut stats = run_threads(&shared, &mut input, stop_reading)?;
+    stats.total_read = input.inner_ref().count;
+    stats.total_written = shared.out.lock().unwrap_or_else(|e| e.into_inner()).total_written;
+    stats.total_size = shared
+        .files
+        .iter()
+        .filter(|f| f.entry.is_reg() || f.entry.is_symlink())
+        .map(|f| f.entry.size)
+        .sum();
+    Ok(stats)
 }
 
 /// The client's list, received and ready for the generator.
@@ -75,6 +84,8 @@ pub(crate) fn receive_list<R: Read, W: Write + Send>(
 ) -> Result<ReceivedList, ReceiveError> {
     let (protocol, opts) = (setup.protocol, setup.options);
     let client_filters = read_client_filters(setup, input)?;
+    // Upstream's daemon log line (FLOG) as the list starts.
+    tracing::info!("receiving file list");
     let kind = ChecksumKind::from_negotiated(&setup.negotiated.checksum, protocol)
         .ok_or_else(|| ReceiveError::Protocol(format!("unsupported checksum {}", setup.negotiated.checksum)))?;
     let mut decoder = FlistDecoder::new(flist_options(setup, kind));
@@ -317,7 +328,7 @@ pub(crate) fn run_threads<R: Read, W: Write + Send>(
     stop_reading: Option<&(dyn Fn() + Send + Sync)>,
 ) -> Result<ReceiveStats, ReceiveError> {
     let (to_gen, from_recv) = mpsc::channel();
-    let mut stats = std::thread::scope(|scope| -> Result<ReceiveStats, ReceiveError> {
+    let stats = std::thread::scope(|scope| -> Result<ReceiveStats, ReceiveError> {
         let session_budget = budget::current();
         let generator = std::thread::Builder::new().name("generator".into()).spawn_scoped(scope, move || {
             budget::install(session_budget);
@@ -341,6 +352,5 @@ pub(crate) fn run_threads<R: Read, W: Write + Send>(
         stats.io_error |= gen_io_error | shared.sender_io_error;
         Ok(stats)
     })?;
-    stats.total_read = 0;
     Ok(stats)
 }

@@ -29,6 +29,9 @@ pub(crate) struct ReceiveSetup<'a> {
     /// the options were read, forwarded to the client while it sends its
     /// file list (see `files_from::forward_to_client`).
     pub files_from: Option<&'a std::fs::File>,
+    /// `transfer logging`: a `recv` line per file received, in the
+    /// module's `log format`.
+    pub transfer_log: Option<crate::transfer::log_format::TransferLog<'a>>,
 }
 
 /// A receiver's setup reads as its module context too (`setup.options`,
@@ -48,7 +51,13 @@ pub(crate) struct ReceiveStats {
     pub matched_bytes: u64,
     /// Upstream io_error bits (some files failed: exit 23).
     pub io_error: i32,
+    /// Bytes read from the client, frame headers included (upstream's
+    /// `total_read`).
     pub total_read: u64,
+    /// Bytes written to the client (upstream's `total_written`).
+    pub total_written: u64,
+    /// The list's files and symlinks, by length (upstream's `total_size`).
+    pub total_size: u64,
 }
 
 /// Why a push failed.

@@ -52,6 +52,7 @@ fn with_setup<T>(dir: &Path, options: &TransferOptions, daemon_filters: &FilterL
         may_chown: false,
         temp_dir: None,
         files_from: None,
+        transfer_log: None,
     };
     f(&setup)
 }

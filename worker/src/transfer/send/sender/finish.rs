@@ -4,12 +4,12 @@
 
 use std::io::{self, Read, Write};
 
-use oxrsyncd_protocol::mux::{DemuxReader, MsgTag, MuxOut};
+use oxrsyncd_protocol::mux::{Counted, DemuxReader, MsgTag, MuxOut};
 use oxrsyncd_protocol::ndx::{NdxCodec, NDX_DEL_STATS, NDX_DONE};
 use oxrsyncd_protocol::wire::{read_varint, write_longint, write_varint, write_varlong};
 
 use crate::transfer::send::sender::serve::Sender;
-use crate::transfer::send::sender::setup::{Counted, SenderError, SenderStats};
+use crate::transfer::send::sender::setup::{SenderError, SenderStats};
 
 impl Sender<'_> {
     /// End the transfer once the last phase is over.

@@ -27,7 +27,7 @@ use oxrsyncd_protocol::mux::MuxOut;
 use oxrsyncd_protocol::ndx::NdxCodec;
 use tracing::debug;
 
-pub(crate) use self::setup::{SenderError, SenderSetup, SenderStats, TransferLog};
+pub(crate) use self::setup::{SenderError, SenderSetup, SenderStats};
 use crate::transfer::delta::TokenWriter;
 use crate::transfer::limits::bwlimit::Throttled;
 use crate::transfer::limits::io_timeout::IdlePolicy;
@@ -54,6 +54,8 @@ pub(crate) fn run<R: Read, W: Write>(
     // wait for the client.
     let paths = setup::requested_paths(setup, &root, &mut input)?;
     let mut ndx_out = NdxCodec::new(setup.protocol);
+    // Upstream's daemon log line (FLOG) as the list starts.
+    tracing::info!("building file list");
     lists.send_first(&paths, &mut out, &mut ndx_out)?;
     debug!(
         "first file list of {} entries sent in {:?} (incremental: {})",

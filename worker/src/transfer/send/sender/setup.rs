@@ -11,7 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use bstr::ByteSlice;
 use oxrsyncd_protocol::message::{full_fname, rsyserr};
-use oxrsyncd_protocol::mux::{DemuxReader, SuccessCharge};
+use oxrsyncd_protocol::mux::{Counted, DemuxReader, SuccessCharge};
 use oxrsyncd_protocol::setup::compat;
 
 use crate::transfer::context::ModuleContext;
@@ -35,7 +35,7 @@ pub(crate) struct SenderSetup<'a> {
     /// `ignore nonreadable`.
     pub ignore_nonreadable: bool,
     /// `transfer logging`: the `log format` and the session's names for it.
-    pub transfer_log: Option<TransferLog<'a>>,
+    pub transfer_log: Option<crate::transfer::log_format::TransferLog<'a>>,
     /// The module's `dont compress` names every file (`*`): a deflate
     /// stream runs at level 0, as upstream's.
     pub dont_compress_all: bool,
@@ -48,14 +48,6 @@ impl<'a> Deref for SenderSetup<'a> {
     fn deref(&self) -> &ModuleContext<'a> {
         self.module
     }
-}
-
-/// What a `transfer logging` line needs besides the file.
-pub(crate) struct TransferLog<'a> {
-    pub format: &'a str,
-    pub host: &'a str,
-    pub addr: &'a str,
-    pub user: &'a str,
 }
 
 /// How a pull ended (for the daemon log and the exit status).
@@ -103,26 +95,6 @@ pub(crate) enum SenderError {
     /// What the client sent would pass the session's memory budget.
     #[error("{0}")]
     OutOfMemory(#[from] crate::transfer::limits::budget::OverBudget),
-}
-
-/// Counts bytes read through it (upstream's total_read).
-pub(crate) struct Counted<R> {
-    inner: R,
-    pub(crate) count: u64,
-}
-
-impl<R> Counted<R> {
-    pub(crate) fn new(inner: R) -> Self {
-        Counted { inner, count: 0 }
-    }
-}
-
-impl<R: Read> Read for Counted<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
 }
 
 /// The client's stream as the sender reads it: idle-timed, counted, and
