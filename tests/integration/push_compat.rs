@@ -129,3 +129,67 @@ fn transfer_logging_lines_like_stock() {
         );
     }
 }
+
+/// `-F` with `--delete`: the `.rsync-filter` files at the destination
+/// protect what they exclude, as stock's receiver reads them while it
+/// deletes; `--delete-excluded` lifts that, `-FF` keeps the filter files
+/// out of the transfer. Before, every excluded file at the destination was
+/// deleted (data loss on a routine backup command).
+#[test]
+fn per_directory_filter_files_protect_from_deletion_like_stock() {
+    let build = |root: &Path| {
+        TreeBuilder::new(root)
+            .file(".rsync-filter", "- top.tmp\n")
+            .file("d/.rsync-filter", "- *.tmp\nP keep.me\n")
+            .file("d/f", "kept\n")
+            .file("e/g", "other\n")
+            .mtimes([".rsync-filter", "d/.rsync-filter", "d/f", "e/g", "d", "e"], 1_600_000_000, 0);
+    };
+    let p = start_push_pair(build, "");
+    let seed = |dst: &Path| {
+        TreeBuilder::new(dst)
+            .file(".rsync-filter", "- top.tmp\n")
+            .file("d/.rsync-filter", "- *.tmp\nP keep.me\n")
+            .file("d/f", "kept\n")
+            .file("d/x.tmp", "excluded here\n")
+            .file("d/keep.me", "protected here\n")
+            .file("d/gone", "extraneous\n")
+            .file("top.tmp", "excluded at the top\n")
+            .file("e/g", "other\n")
+            .file("e/y.tmp", "no filter file here\n")
+            .mtimes(
+                [
+                    ".rsync-filter",
+                    "d/.rsync-filter",
+                    "d/f",
+                    "e/g",
+                    "d/x.tmp",
+                    "d/keep.me",
+                    "d/gone",
+                    "top.tmp",
+                    "e/y.tmp",
+                    "d",
+                    "e",
+                ],
+                1_600_000_000,
+                0,
+            );
+    };
+    for options in [
+        vec!["-aiF", "--delete"],
+        vec!["-aiF", "--delete-after"],
+        vec!["-aiF", "--delete", "--delete-excluded"],
+        vec!["-aiFF", "--delete"],
+    ] {
+        let (_, ours) = p.compare_unordered(&options, "", "w/", Some(&seed));
+        assert_eq!(ours.code, 0, "{options:?}: {ours:?}");
+    }
+    // The case that lost data: both protected files are still there.
+    p.reset(Some(&seed));
+    let (_, ours) = p.push_with(Path::new("rsync"), &["-aF", "--delete"], "", "w/");
+    assert_eq!(ours.code, 0, "{ours:?}");
+    for kept in ["d/x.tmp", "d/keep.me", "top.tmp"] {
+        assert!(p.ours_dst.path().join(kept).exists(), "{kept} was deleted");
+    }
+    assert!(!p.ours_dst.path().join("d/gone").exists());
+}

@@ -60,6 +60,8 @@ pub fn merge(data: &[u8]) {
         no_inherit: b & 0x08 != 0,
         default_action: [None, Some(Action::Exclude), Some(Action::Include), None][usize::from(b) & 3],
         word_split: b & 0x10 != 0,
+        receiver_side: b & 0x80 != 0,
+        delete_excluded: false,
     };
     let dir = DIRS[usize::from(b >> 5) % DIRS.len()];
     let text = input.rest();

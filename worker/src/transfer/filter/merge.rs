@@ -154,6 +154,32 @@ impl MergeStack {
         self.over_budget.borrow_mut().take()
     }
 
+    /// The frame in force in `dir` (module-relative) on the receiving
+    /// side, built afresh: the merge files of every directory from `base`
+    /// (the transfer's destination) down to `dir`, each level inheriting
+    /// the one above unless its rule says `n`. It is what upstream's
+    /// receiver has read by the time it deletes in `dir`
+    /// (`change_local_filter_dir`): the files already at the destination.
+    pub(crate) fn frame_at(&self, root: &ModuleRoot, base: &[u8], dir: &[u8]) -> Option<Rc<Frame>> {
+        if !self.active() {
+            return None;
+        }
+        self.reset_to(None);
+        let rest = dir.strip_prefix(base).unwrap_or(dir);
+        let mut path = base.to_vec();
+        self.enter(root, &path);
+        for component in rest.split_str("/").filter(|c| !c.is_empty() && *c != b".") {
+            if !path.is_empty() {
+                path.push(b'/');
+            }
+            path.extend_from_slice(component);
+            self.enter(root, &path);
+        }
+        let frame = self.current();
+        self.reset_to(None);
+        frame
+    }
+
     /// Leave the directory entered last.
     pub(crate) fn leave(&self) {
         if self.active() {
@@ -240,20 +266,42 @@ pub fn parse_merge_text(text: impl AsRef<[u8]>, merge: &DirMerge, dir: impl AsRe
             continue;
         }
         let Some((head, pattern)) = split_rule(line) else { continue };
-        let starts = |c: u8| head.first() == Some(&c);
-        let (action, negate) = match head {
-            h if starts(b'-') || starts(b'H') || h == b"exclude" || h == b"hide" => (Action::Exclude, h.contains(&b'!')),
-            h if starts(b'+') || starts(b'S') || h == b"include" || h == b"show" => (Action::Include, h.contains(&b'!')),
-            // Protect/risk, receiver-only rules and nested merges do not
-            // decide what the sender lists.
-            _ => continue,
-        };
-        if head.len() > 1 && (starts(b'-') || starts(b'+') || starts(b'H') || starts(b'S')) && head.contains(&b'r') {
+        let Some((action, negate)) = line_action(head, merge) else {
             continue;
-        }
+        };
         rules.push(anchored_in(Rule::new(action, pattern, negate), pattern, dir));
     }
     rules
+}
+
+/// What a merge-file line's head (`-`, `+!`, `-s`, `hide`, `P`, ...) does
+/// on the side `merge` is read for, and whether it is negated; `None`:
+/// nothing there. The sender lists by exclude/include and hide/show; the
+/// receiver protects by exclude/include (unless `--delete-excluded`) and
+/// protect/risk. `s`/`r` modifiers tie a line to one side; nested merge
+/// rules are not followed.
+fn line_action(head: &[u8], merge: &DirMerge) -> Option<(Action, bool)> {
+    let rx = merge.receiver_side;
+    // `-!`, `-r`, `+s` or `exclude,r`: the rule's word, then its modifiers.
+    let (word, modifiers): (&[u8], &[u8]) = match head.iter().position(|&b| b == b',') {
+        Some(comma) => (&head[..comma], &head[comma + 1..]),
+        None if head.first().is_some_and(|b| b"-+HSPR".contains(b)) => (&head[..1], &head[1..]),
+        None => (head, b""),
+    };
+    let (action, both_sides) = match word {
+        b"-" | b"exclude" => (Action::Exclude, true),
+        b"+" | b"include" => (Action::Include, true),
+        b"H" | b"hide" if !rx => (Action::Exclude, false),
+        b"S" | b"show" if !rx => (Action::Include, false),
+        b"P" | b"protect" if rx => (Action::Exclude, false),
+        b"R" | b"risk" if rx => (Action::Include, false),
+        _ => return None,
+    };
+    let (only_receiver, only_sender) = (modifiers.contains(&b'r'), modifiers.contains(&b's'));
+    if both_sides && ((!rx && only_receiver) || (rx && only_sender) || (rx && merge.delete_excluded && !only_receiver)) {
+        return None;
+    }
+    Some((action, modifiers.contains(&b'!')))
 }
 
 /// `- pat`, `-! pat`, `exclude pat`, `+,s pat` ... into head and pattern.
@@ -289,6 +337,8 @@ mod tests {
             no_inherit: false,
             default_action: None,
             word_split: false,
+            receiver_side: false,
+            delete_excluded: false,
         }
     }
 
@@ -303,6 +353,42 @@ mod tests {
         assert!(rules[0].matches("a/b.o", false));
         assert!(rules[1].matches("x/keep.o", false));
         assert!(rules[2].is_module_path_rule() && rules[2].matches("src/build", true) && !rules[2].matches("build", true));
+    }
+
+    #[test]
+    fn each_side_reads_its_own_lines() {
+        let text = "- a\nH b\nP c\n-s d\n-r e\nexclude f\nprotect g\n";
+        let names = |m: &DirMerge| -> Vec<String> {
+            parse_merge_text(text, m, "")
+                .iter()
+                .map(|r| {
+                    ["a", "b", "c", "d", "e", "f", "g"]
+                        .into_iter()
+                        .find(|n| r.matches(n, false))
+                        .unwrap()
+                        .to_string()
+                })
+                .collect()
+        };
+        assert_eq!(names(&merge(".f")), ["a", "b", "d", "f"], "the sender lists by exclude and hide");
+        let receiver = DirMerge {
+            receiver_side: true,
+            ..merge(".f")
+        };
+        assert_eq!(
+            names(&receiver),
+            ["a", "c", "e", "f", "g"],
+            "the receiver protects by exclude and protect"
+        );
+        let delete_excluded = DirMerge {
+            delete_excluded: true,
+            ..receiver
+        };
+        assert_eq!(
+            names(&delete_excluded),
+            ["c", "e", "g"],
+            "--delete-excluded: only receiver rules protect"
+        );
     }
 
     #[test]

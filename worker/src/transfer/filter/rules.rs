@@ -166,8 +166,6 @@ impl FilterList {
             'P' if rx => Action::Exclude,
             'R' if rx => Action::Include,
             'P' | 'R' => return Ok(()),
-            // A receiver's per-directory merge files are not read yet.
-            ':' if rx => return Ok(()),
             ':' => return self.add_dir_merge(&modifiers, &pattern.to_str_lossy(), &text),
             _ => return Err(FilterError::Invalid(text.to_string())),
         };
@@ -208,8 +206,13 @@ impl FilterList {
             no_inherit: false,
             default_action: None,
             word_split: false,
+            receiver_side: self.receiver_side,
+            delete_excluded: self.delete_excluded,
         };
         let mut exclude_self = false;
+        // A merge rule for one side only (`s`: the sender's, `r`: the
+        // receiver's) does not exist on the other.
+        let other_side = if self.receiver_side { 's' } else { 'r' };
         for m in modifiers.chars() {
             match m {
                 '-' => merge.default_action = Some(Action::Exclude),
@@ -217,8 +220,8 @@ impl FilterList {
                 'n' => merge.no_inherit = true,
                 'w' => merge.word_split = true,
                 'e' => exclude_self = true,
-                's' | 'p' => {}
-                'r' => return Ok(()),
+                m if m == other_side => return Ok(()),
+                's' | 'r' | 'p' => {}
                 _ => return Err(FilterError::Unsupported(text.to_string())),
             }
         }
@@ -352,6 +355,12 @@ pub struct DirMerge {
     pub default_action: Option<Action>,
     /// `w`: lines hold several patterns split on white space.
     pub word_split: bool,
+    /// The rules are read on the receiving side, for deletion: hide and
+    /// show lines do not count, protect and risk lines do.
+    pub receiver_side: bool,
+    /// `--delete-excluded` (receiving side): plain exclude and include
+    /// lines protect nothing; only `r`-modified ones, and protect/risk.
+    pub delete_excluded: bool,
 }
 
 /// The per-directory merge rules in effect where a name was found (a

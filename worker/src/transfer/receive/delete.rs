@@ -3,7 +3,9 @@
 //! not name is removed, directories with their contents, deepest first,
 //! each reported to the client (MSG_DELETED, which it prints as
 //! "deleting NAME") and counted for its `--stats`. Files the module's own
-//! filters exclude, and those the client's rules protect, stay.
+//! filters exclude, and those the client's rules protect, stay; so do
+//! those that the per-directory merge files at the destination exclude
+//! (`-F`'s `.rsync-filter`, any `dir-merge` rule the client sent).
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -11,6 +13,7 @@ use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use crate::transfer::filter::merge::MergeStack;
 use crate::transfer::filter::rules::FilterList;
 use crate::transfer::flist::f_name_cmp;
 use crate::transfer::receive::backup::Kept;
@@ -34,6 +37,12 @@ pub(crate) struct Deleter<'f> {
     listed: HashSet<Vec<u8>>,
     /// The client's rules for the receiving side.
     client_filters: &'f FilterList,
+    /// The client's dir-merge rules, read from the destination's
+    /// directories as each is cleaned.
+    merge: MergeStack,
+    /// The transfer's destination, module-relative (where merge files are
+    /// first looked for).
+    base: Vec<u8>,
     /// The sender could not read everything: deleting could lose data.
     skip_for_io_error: bool,
     warned: bool,
@@ -45,10 +54,19 @@ pub(crate) struct Deleter<'f> {
 }
 
 impl<'f> Deleter<'f> {
-    pub(crate) fn new(listed: HashSet<Vec<u8>>, client_filters: &'f FilterList, skip_for_io_error: bool, limit: Option<i64>) -> Self {
+    pub(crate) fn new(
+        listed: HashSet<Vec<u8>>,
+        client_filters: &'f FilterList,
+        daemon_filters: &FilterList,
+        base: &Path,
+        skip_for_io_error: bool,
+        limit: Option<i64>,
+    ) -> Self {
         Deleter {
             listed,
             client_filters,
+            merge: MergeStack::new(client_filters.merges.clone(), daemon_filters.clone()),
+            base: base.as_os_str().as_bytes().to_vec(),
             skip_for_io_error,
             warned: false,
             stats: DeleteStats::default(),
@@ -71,6 +89,7 @@ impl<'f> Deleter<'f> {
         let protocol = s.setup.protocol;
         let mut children = children_of(s, rel);
         children.sort_by(|a, b| f_name_cmp(&a.0, a.1, &b.0, b.1, protocol));
+        let frame = self.merge.frame_at(&s.root, &self.base, rel.as_os_str().as_bytes());
         for (child, is_dir, mode) in children.into_iter().rev() {
             let name = if dir_name == b"." {
                 child.clone()
@@ -81,7 +100,10 @@ impl<'f> Deleter<'f> {
                 continue;
             }
             let child_rel = rel.join(OsStr::from_bytes(&child));
-            if s.setup.daemon_filters.excludes(child_rel.as_os_str().as_bytes(), is_dir) || self.client_filters.excludes(&name, is_dir) {
+            let module_path = child_rel.as_os_str().as_bytes();
+            if s.setup.daemon_filters.excludes(module_path, is_dir)
+                || self.client_filters.excludes_at(&name, module_path, is_dir, frame.as_deref())
+            {
                 continue;
             }
             self.delete_item(s, &name, &child_rel, mode)?;

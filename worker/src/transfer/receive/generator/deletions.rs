@@ -33,6 +33,8 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             None => f(&mut Deleter::new(
                 Default::default(),
                 &s.client_filters,
+                s.setup.daemon_filters,
+                &s.dest.dir,
                 false,
                 s.setup.options.max_delete,
             )),

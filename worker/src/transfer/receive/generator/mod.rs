@@ -44,7 +44,14 @@ pub(crate) fn run<W: Write>(shared: &Shared<'_, W>, from_receiver: Receiver<ToGe
     let deleter = o.delete_mode.then(|| {
         let listed = shared.files.iter().filter(|f| f.active).map(|f| f.entry.name.clone()).collect();
         let io_error = shared.sender_io_error & IoError::General.bit() != 0 && !o.ignore_errors;
-        Deleter::new(listed, &shared.client_filters, io_error, o.max_delete)
+        Deleter::new(
+            listed,
+            &shared.client_filters,
+            shared.setup.daemon_filters,
+            &shared.dest.dir,
+            io_error,
+            o.max_delete,
+        )
     });
     let mut g = Generator {
         shared,
