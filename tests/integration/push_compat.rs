@@ -193,3 +193,48 @@ fn per_directory_filter_files_protect_from_deletion_like_stock() {
     }
     assert!(!p.ours_dst.path().join("d/gone").exists());
 }
+
+/// Symlinks pushed into a module that is not chrooted and does not munge
+/// links: stock keeps every target inside the module (an absolute target
+/// made relative, `..` only as deep as the link sits), so none leads out,
+/// with or without `--safe-links`; with munging (the default there) the
+/// targets carry the munge prefix as stock's do.
+#[test]
+fn pushed_symlinks_stay_inside_an_unchrooted_module_like_stock() {
+    let build = |root: &Path| {
+        TreeBuilder::new(root)
+            .file("a", "a\n")
+            .dir("sub")
+            .symlink("abs", "/etc/passwd")
+            .symlink("up", "../../outside")
+            .symlink("inside", "sub/../a")
+            .symlink("sub/upone", "../a")
+            .symlink("sub/uptwo", "../../b")
+            .mtimes(["a", "sub"], 1_600_000_000, 0);
+    };
+    for module_extra in [" munge symlinks = no\n", ""] {
+        let p = start_push_pair(build, module_extra);
+        for options in [vec!["-a"], vec!["-a", "--safe-links"], vec!["-ai", "--copy-unsafe-links"]] {
+            // Trees, exit codes and output as stock's (the client's own
+            // `--copy-unsafe-links` errors included).
+            p.compare_normalised(&options, "", "w/", None, &crate::harness::push_pair::every_dir_made_by_the_run);
+        }
+        // With -v both name each link left out (munged targets are absolute).
+        p.reset(None);
+        let (stock, ours) = p.push_with(Path::new("rsync"), &["-av", "--safe-links"], "", "w/");
+        let ignored = |out: &str| {
+            let mut lines: Vec<&str> = out.lines().filter(|l| l.starts_with("ignoring unsafe symlink")).collect();
+            lines.sort();
+            lines.join("\n")
+        };
+        assert_eq!(ignored(&ours.stdout), ignored(&stock.stdout), "{module_extra:?}");
+        if module_extra.contains("munge") {
+            p.reset(None);
+            p.push_with(Path::new("rsync"), &["-a"], "", "w/");
+            for link in ["abs", "up", "sub/uptwo"] {
+                let target = std::fs::read_link(p.ours_dst.path().join(link)).unwrap();
+                assert!(!target.is_absolute() && !target.starts_with("../.."), "{link} -> {target:?}");
+            }
+        }
+    }
+}

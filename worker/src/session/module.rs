@@ -115,6 +115,7 @@ impl PreparedModule {
             daemon_filters: &self.daemon_filters,
             server_rules,
             munge_symlinks: munge_symlinks(m, &self.root_text),
+            sanitize_paths: !m.use_chroot.unwrap_or(!self.root_text.contains("/./")) || self.root_text.contains("/./"),
             fake_super: m.fake_super,
             opened_root: self.opened_root.as_ref(),
             module_numeric_ids: daemon_numeric_ids(m, &self.root_text),

@@ -32,6 +32,10 @@ pub(crate) struct ModuleContext<'a> {
     pub server_rules: &'a [String],
     /// `munge symlinks` in effect for the module.
     pub munge_symlinks: bool,
+    /// The module is not chrooted to its path (`use chroot = no`, or a
+    /// path with `/./`): upstream's `sanitize_paths`, under which received
+    /// symlink targets are kept inside the module when not munged.
+    pub sanitize_paths: bool,
     /// `fake super = yes`: owners, special bits, devices and symlinks live
     /// in the `user.rsync.%stat` attribute (see `fs/fake_super.rs`).
     pub fake_super: bool,
@@ -106,6 +110,7 @@ impl<'a> ModuleContext<'a> {
             daemon_filters,
             server_rules: &[],
             munge_symlinks: false,
+            sanitize_paths: false,
             fake_super: false,
             opened_root: None,
             module_numeric_ids: true,

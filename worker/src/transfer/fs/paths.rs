@@ -57,9 +57,64 @@ pub fn operator_path(dest: &Path, given: &str, up_to_root: bool) -> PathBuf {
     PathBuf::from(clean.trim_end_matches('/'))
 }
 
+/// A received symlink's target as upstream's daemon sanitises it when the
+/// module is not chrooted and links are not munged (`sanitize_path(bp, bp,
+/// "", depth)` in `recv_file_entry`): slashes and `.` components dropped,
+/// so an absolute target becomes relative, and `..` kept only for the
+/// `depth` directories the link sits below; an empty result is `.`.
+pub(crate) fn sanitize_link_target(target: &[u8], depth: usize) -> Vec<u8> {
+    let mut depth = depth;
+    let mut out: Vec<&[u8]> = Vec::new();
+    // Components before `start` are the `..`s the depth allows.
+    let mut start = 0;
+    for component in target.split_str("/") {
+        match component {
+            b"" | b"." => {}
+            b".." if depth == 0 || out.len() > start => {
+                if out.len() > start {
+                    out.pop();
+                }
+            }
+            b".." => {
+                depth -= 1;
+                out.push(component);
+                start = out.len();
+            }
+            _ => out.push(component),
+        }
+    }
+    if out.is_empty() {
+        return b".".to_vec();
+    }
+    let mut sanitized = bstr::join("/", out);
+    if target.ends_with(b"/") {
+        sanitized.push(b'/');
+    }
+    sanitized
+}
+
+/// How many directories deep `dir` is (upstream's `count_dir_elements`:
+/// `.` components do not count).
+pub(crate) fn dir_depth(dir: &[u8]) -> usize {
+    dir.split_str("/").filter(|c| !c.is_empty() && *c != b".").count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_targets_stay_inside_the_module() {
+        assert_eq!(sanitize_link_target(b"/etc/passwd", 0), b"etc/passwd");
+        assert_eq!(sanitize_link_target(b"../../outside", 0), b"outside");
+        assert_eq!(sanitize_link_target(b"sub/../a", 0), b"a");
+        assert_eq!(sanitize_link_target(b"../a", 1), b"../a");
+        assert_eq!(sanitize_link_target(b"../../b", 1), b"../b");
+        assert_eq!(sanitize_link_target(b"./x/./y/", 0), b"x/y/");
+        assert_eq!(sanitize_link_target(b"..", 0), b".");
+        assert_eq!(dir_depth(b"a/./b"), 2);
+        assert_eq!(dir_depth(b""), 0);
+    }
 
     #[test]
     fn sanitizes_like_the_daemon() {

@@ -14,6 +14,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Mutex};
 
+use bstr::ByteSlice;
+
 use oxrsyncd_protocol::mux::{Counted, DemuxReader, MsgTag, MuxOut};
 use oxrsyncd_protocol::setup::compat;
 
@@ -23,6 +25,7 @@ use crate::transfer::flist::error::FlistError;
 use crate::transfer::flist::sort::{sort_and_mark_duplicates, SortedEntry};
 use crate::transfer::flist::{FileEntry, FlistDecoder, FlistOptions, FlistTrailer, HlinkRole};
 use crate::transfer::fs::module_root::ModuleRoot;
+use crate::transfer::fs::paths::{dir_depth, sanitize_link_target};
 use crate::transfer::limits::budget;
 use crate::transfer::limits::io_timeout::{IdlePolicy, IdleReader};
 use crate::transfer::options::client::{MissingArgs, TransferOptions};
@@ -93,6 +96,9 @@ pub(crate) fn receive_list<R: Read, W: Write + Send>(
     if protocol < 30 {
         relative::mark_content_dirs_before_30(&mut entries, opts.recursive, opts.relative);
     }
+    if setup.sanitize_paths && !setup.munge_symlinks {
+        sanitize_link_targets(&mut entries);
+    }
     let roles = decoder.hlink_roles().to_vec();
     let trailer = decoder.finish(input).map_err(list_error)?;
     let map_notices = map_owners(setup, &trailer, &mut entries)?;
@@ -109,6 +115,18 @@ pub(crate) fn receive_list<R: Read, W: Write + Send>(
         map_notices,
         kind,
     })
+}
+
+/// A module that is not chrooted keeps received symlink targets inside
+/// itself when it does not munge them, as upstream's `recv_file_entry`
+/// sanitises each against the depth of the link's directory.
+fn sanitize_link_targets(entries: &mut [FileEntry]) {
+    for e in entries.iter_mut() {
+        let depth = dir_depth(e.name.rsplit_once_str("/").map_or(&b""[..], |(dir, _)| dir));
+        if let Some(target) = e.link_target.as_mut().filter(|t| !t.is_empty()) {
+            *target = sanitize_link_target(target, depth);
+        }
+    }
 }
 
 /// Upstream's `receiver_wants_list`: the client sends its filter rules

@@ -238,6 +238,15 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         } else {
             target.clone()
         };
+        // --safe-links: a link leading out of the tree is not made, judged
+        // by the target as it would be stored (a munged one is absolute),
+        // as upstream's generator does.
+        if s.setup.options.safe_links && crate::transfer::fs::symlinks::is_unsafe(&target, &e.name) {
+            if s.setup.verbosity() >= 1 {
+                s.info(cat(&[b"ignoring unsafe symlink ", &quoted(e), b" -> \"", &target, b"\"\n"]))?;
+            }
+            return Ok(());
+        }
         let (dir, name) = s.root.parent_of(rel)?;
         if let Some(m) = existing {
             let same_target = if m.is_fake_symlink() {
