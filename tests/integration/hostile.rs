@@ -446,3 +446,39 @@ fn an_endless_files_from_list_stays_within_the_session_budget() {
     assert!(grown_mib <= 16 + 24, "the worker's peak grew by {grown_mib} MiB");
     assert!(still_serves(daemon.addr));
 }
+
+/// `refuse options = compress-threads` refuses the option under its other
+/// name, `--zt`, too (upstream 3.5 once left the alias open), in stock's
+/// words; without the rule the option is taken and starts no thread.
+#[test]
+fn a_refused_option_is_refused_under_its_alias_like_stock() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &["f"]);
+    let config = format!(
+        "use chroot = no\n[mod]\n path = {}\n refuse options = compress-threads\n",
+        dir.path().display()
+    );
+    let ours = Daemon::start(&config, &["--workers=1"]);
+    let stock = StockDaemon::start(&config);
+    for (daemon, addr) in [("oxrsyncd", ours.addr), ("stock", stock.addr)] {
+        for (spelled, shown) in [("--zt=256", "--zt"), ("--compress-threads=2", "--compress-threads")] {
+            let args = [
+                "--server",
+                "--sender",
+                "-e.LsfxCIu",
+                "--compress",
+                "--compress-choice=zstd",
+                spelled,
+                ".",
+                "mod/f",
+            ];
+            let s = Hostile::start(addr, "mod", &args, 30).unwrap();
+            let end = s.finish(Duration::from_secs(10));
+            assert!(
+                end.says(&format!("The server is configured to refuse {shown}")),
+                "{daemon} {spelled}: {end:?}"
+            );
+        }
+    }
+    assert!(still_serves(ours.addr));
+}

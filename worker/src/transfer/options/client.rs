@@ -254,6 +254,11 @@ const ACCEPTED_LONG: &[&str] = &[
     "max-alloc",
     "modify-window",
     "omit-dir-times",
+    // The zstd worker count (`--zt` is its other name): taken and
+    // ignored, as oxrsyncd compresses on the session's own thread, so no
+    // client can make the daemon start threads with it.
+    "compress-threads",
+    "zt",
     "omit-link-times",
 ];
 
@@ -316,6 +321,8 @@ impl TransferOptions {
             "ignore-errors" => self.ignore_errors = true,
             "specials" => self.preserve_specials = true,
             "no-specials" => self.preserve_specials = false,
+            // `-z` spelled long (a stock client bundles it as `z`).
+            "compress" => self.compress = true,
             "compress-level" => self.compress_level = number(value).map(|n| n as i32),
             "checksum-choice" | "cc" => self.checksum_choice = value.map(str::to_string),
             "compress-choice" | "zc" => {

@@ -121,6 +121,12 @@ const VITAL: &[&str] = &[
 /// (`!copy-devices`), as upstream's daemon does: reading or writing a
 /// device's contents is never a module's default.
 const REFUSED_BY_DEFAULT: &[&str] = &["copy-devices", "write-devices"];
+/// Options with a second long name, as upstream's option table has them:
+/// a rule on either name refuses both, and the refusal names the spelling
+/// the client used (upstream's `set_refuse_options` once stopped at the
+/// first name, leaving `--zt` open where `compress-threads` was refused).
+const ALIASES: &[(&str, &str)] = &[("zt", "compress-threads")];
+
 /// What an explicit `a` / `archive` stands for.
 const ARCHIVE_PARTS: &[&str] = &[
     "recursive",
@@ -211,9 +217,17 @@ pub fn first_refused(refuse: &str, used: &[String], we_send: bool) -> Option<Str
 fn rule_matches(pattern: &str, name: &str, short: Option<char>, we_send: bool) -> bool {
     let wild = pattern.contains(['*', '?', '[']);
     if wild {
-        return !VITAL.contains(&name) && wildmatch(pattern, name);
+        // An alias is refused with its option: `compress-*` covers `--zt`.
+        let canonical = ALIASES.iter().find(|(alias, _)| *alias == name).map_or(name, |(_, c)| *c);
+        return !VITAL.contains(&name) && (wildmatch(pattern, name) || wildmatch(pattern, canonical));
     }
     if pattern == name || (pattern.len() == 1 && short.map(|c| pattern.starts_with(c)).unwrap_or(false)) {
+        return true;
+    }
+    if ALIASES
+        .iter()
+        .any(|&(alias, canonical)| (name == alias && pattern == canonical) || (name == canonical && pattern == alias))
+    {
         return true;
     }
     if (pattern == "a" || pattern == "archive") && ARCHIVE_PARTS.contains(&name) {
@@ -228,6 +242,19 @@ mod tests {
 
     fn used(v: &[&str]) -> Vec<String> {
         used_options(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn a_rule_on_either_name_of_an_option_refuses_both() {
+        for rule in ["compress-threads", "zt", "compress-*"] {
+            for (spelled, shown) in [("--zt=256", "--zt"), ("--compress-threads=2", "--compress-threads")] {
+                assert_eq!(
+                    first_refused(rule, &used(&["--server", "--sender", spelled]), true),
+                    Some(format!("The server is configured to refuse {shown}")),
+                    "{rule} against {spelled}"
+                );
+            }
+        }
     }
 
     #[test]
