@@ -9,6 +9,7 @@ use std::path::Path;
 
 use oxrsyncd_protocol::item;
 use oxrsyncd_protocol::message::{cat, fname_in, syserr};
+use oxrsyncd_protocol::mux::MsgTag;
 
 use crate::transfer::delta::FileSum;
 use crate::transfer::flist::FileEntry;
@@ -58,7 +59,14 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 &quoted(e),
                 b"\n",
             ]);
-            return Ok(self.report(text)?);
+            self.report(text)?;
+            if e.is_dir() {
+                // As upstream's generator: nothing below a refused
+                // directory is looked at (or reported) either.
+                s.message(MsgTag::Error, "*** Skipping any contents from this failed directory ***\n")?;
+                self.failed_dir = Some(e.name.clone());
+            }
+            return Ok(());
         }
         let mut existing = s.look(&rel);
         if e.is_dir() && self.link_stands_for_dir(&rel) && existing.as_ref().is_some_and(|m| m.meta.file_type().is_symlink()) {
