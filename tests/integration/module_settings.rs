@@ -772,3 +772,82 @@ fn hosts_lists_fold_unicode_names_like_upstream() {
         }
     }
 }
+
+/// `%RSYNC_USER_NAME%` and the other connection variables in a hook's
+/// command line are substituted as upstream 3.5 substitutes them: quoted
+/// for where they stand, and a value that could be shell syntax (here an
+/// authenticated user name carrying `$(...)`) refuses the hook and the
+/// transfer, in every quoting context, a nested shell's included; an
+/// ordinary value reaches the hook intact. Compared with stock.
+#[test]
+fn hook_command_variables_refuse_shell_syntax_like_stock() {
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    TreeBuilder::new(&src).file("f", "x\n");
+    let hostile = "$(touch${IFS}pwned)x";
+    let benign = "alice.b-1_x";
+    let templates = [
+        ("unq", "printf %s %RSYNC_USER_NAME% >{out}"),
+        ("sq", "printf %s '%RSYNC_USER_NAME%' >{out}"),
+        ("dq", "printf %s \"%RSYNC_USER_NAME%\" >{out}"),
+        ("nest", "sh -c 'printf %s %RSYNC_USER_NAME% >{out}'"),
+    ];
+    let secrets = work.path().join("secrets");
+    std::fs::write(&secrets, format!("{hostile}:pw\n{benign}:pw\n")).unwrap();
+    std::fs::set_permissions(&secrets, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let password = work.path().join("password");
+    std::fs::write(&password, "pw\n").unwrap();
+    std::fs::set_permissions(&password, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    for daemon in ["stock", "oxrsyncd"] {
+        let out_dir = work.path().join(format!("out-{daemon}"));
+        std::fs::create_dir_all(&out_dir).unwrap();
+        let mut config = String::from("use chroot = no\n");
+        for (label, template) in templates {
+            let dest = work.path().join(format!("dest-{daemon}-{label}"));
+            std::fs::create_dir_all(&dest).unwrap();
+            let out = out_dir.join(label);
+            config.push_str(&format!(
+                "[{label}]\n path = {}\n read only = no\n uid = root\n gid = root\n auth users = *\n secrets file = {}\n pre-xfer exec = cd {} && {}\n",
+                dest.display(),
+                secrets.display(),
+                out_dir.display(),
+                template.replace("{out}", &out.display().to_string())
+            ));
+        }
+        let (stock, ours);
+        let addr = if daemon == "stock" {
+            stock = Some(StockDaemon::start(&config));
+            stock.as_ref().unwrap().addr
+        } else {
+            ours = Some(Daemon::start(&config, &["--workers=1"]));
+            ours.as_ref().unwrap().addr
+        };
+        for (label, _) in templates {
+            for (user, ok) in [(hostile, false), (benign, true)] {
+                let url = format!("rsync://{user}@{addr}/{label}/");
+                let run = rsync_bin(
+                    Path::new("rsync"),
+                    &[
+                        "-r".to_string(),
+                        format!("--password-file={}", password.display()),
+                        format!("{}/", src.display()),
+                        url,
+                    ],
+                    &[],
+                );
+                let out = out_dir.join(label);
+                assert!(!out_dir.join("pwned").exists(), "{daemon} {label}: the value ran as shell syntax");
+                if ok {
+                    assert_eq!(run.code, 0, "{daemon} {label}: {run:?}");
+                    // Inside double quotes upstream also wraps the value in
+                    // single quotes (for a nested shell): they show.
+                    let expected = if label == "dq" { format!("'{benign}'") } else { benign.to_string() };
+                    assert_eq!(std::fs::read_to_string(&out).unwrap_or_default(), expected, "{daemon} {label}");
+                    let _ = std::fs::remove_file(&out);
+                } else {
+                    assert_ne!(run.code, 0, "{daemon} {label}: a hostile value ran the transfer: {run:?}");
+                }
+            }
+        }
+    }
+}

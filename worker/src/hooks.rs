@@ -4,6 +4,9 @@
 //! (see `least_privilege.rs`), with the session described in `RSYNC_*` variables. A failing
 //! pre-xfer command refuses the transfer and its output becomes the
 //! client's error; the post-xfer command learns the session's exit status.
+//! `%NAME%` in a command line is substituted as upstream 3.5 does
+//! ([`expand_command`]): a connection variable is quoted for where it
+//! stands, and one holding shell syntax refuses the hook.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -39,6 +42,90 @@ pub(crate) fn pre_xfer_environment(vars: &SessionVars<'_>, module_path: &str, re
     env
 }
 
+/// What upstream 3.5 refuses in a connection variable substituted into a
+/// hook's command line (`shell_unsafe_value`): everything that can turn
+/// the value into shell syntax in some quoting context, a nested shell's
+/// included; and control characters.
+const SHELL_UNSAFE: &[u8] = b"'\"`$\\;&|<>()*?[]# !~{}";
+
+/// A connection variable holding shell syntax, named in upstream's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("refusing to run shell hook: %{0}% holds a shell metacharacter")]
+pub(crate) struct UnsafeHookValue(pub(crate) String);
+
+/// Where a command line's text stands, for quoting a substituted value.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    Unquoted,
+    Single,
+    Double,
+}
+
+/// `cmd` with its `%NAME%` variables substituted, as upstream's
+/// `expand_vars` does for a shell hook: a `RSYNC_*` name takes the
+/// connection's value from `env` (the request and its arguments are not
+/// there), refused if it could be shell syntax and otherwise quoted for
+/// where it stands; any other name takes the daemon's environment
+/// verbatim; an unknown name stays as written.
+pub(crate) fn expand_command(cmd: &str, env: &[(String, String)]) -> Result<String, UnsafeHookValue> {
+    let connection = |name: &str| {
+        let request_only = name == "RSYNC_REQUEST" || name.starts_with("RSYNC_ARG");
+        env.iter().find(|(k, _)| k == name && !request_only).map(|(_, v)| v.clone())
+    };
+    let mut out = String::with_capacity(cmd.len());
+    let mut quoting = Quoting::Unquoted;
+    let mut escaped = false;
+    let mut rest = cmd;
+    while let Some(c) = rest.chars().next() {
+        if c == '%' && rest[1..].starts_with(|n: char| n.is_ascii_uppercase()) {
+            if let Some(close) = rest[1..].find('%') {
+                let name = &rest[1..=close];
+                let value = if name.starts_with("RSYNC_") {
+                    connection(name)
+                } else {
+                    std::env::var(name).ok()
+                };
+                if let Some(value) = value {
+                    if name.starts_with("RSYNC_") {
+                        if value.bytes().any(|b| SHELL_UNSAFE.contains(&b) || b < 0x20 || b == 0x7f) {
+                            return Err(UnsafeHookValue(name.to_string()));
+                        }
+                        // A safe value has no quote to escape: single-quoted
+                        // unless already inside single quotes (upstream also
+                        // wraps a double-quoted one, for a nested shell).
+                        match quoting {
+                            Quoting::Single => out.push_str(&value),
+                            Quoting::Unquoted | Quoting::Double => {
+                                out.push('\'');
+                                out.push_str(&value);
+                                out.push('\'');
+                            }
+                        }
+                    } else {
+                        out.push_str(&value);
+                    }
+                    rest = &rest[close + 2..];
+                    continue;
+                }
+            }
+        }
+        match quoting {
+            Quoting::Single if c == '\'' => quoting = Quoting::Unquoted,
+            Quoting::Single => {}
+            _ if escaped => escaped = false,
+            _ if c == '\\' => escaped = true,
+            Quoting::Double if c == '"' => quoting = Quoting::Unquoted,
+            Quoting::Double => {}
+            Quoting::Unquoted if c == '\'' => quoting = Quoting::Single,
+            Quoting::Unquoted if c == '"' => quoting = Quoting::Double,
+            Quoting::Unquoted => {}
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    Ok(out)
+}
+
 /// A shell command as the daemon's user: the session thread may have
 /// taken the module's file-system identity, which the child must not keep.
 /// It runs with at most the capabilities `keep` (a mask from
@@ -65,7 +152,11 @@ fn shell(cmd: &str, env: &[(String, String)], keep: u64) -> Command {
 /// Run `pre-xfer exec`; `Err` is the message for the client (upstream's
 /// "pre-xfer exec returned failure (STATUS)" and the command's output).
 pub(crate) fn pre_xfer(cmd: &str, env: &[(String, String)], keep: u64) -> Result<(), String> {
-    let child = shell(cmd, env, keep)
+    let cmd = expand_command(cmd, env).map_err(|e| {
+        tracing::info!("{e}");
+        format!("{e}\n")
+    })?;
+    let child = shell(&cmd, env, keep)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -95,7 +186,14 @@ pub(crate) fn pre_xfer(cmd: &str, env: &[(String, String)], keep: u64) -> Result
 /// whether it succeeded.
 pub(crate) fn early(cmd: &str, env: &[(String, String)], input: &[u8], keep: u64) -> bool {
     use std::io::Write;
-    let child = shell(cmd, env, keep)
+    let cmd = match expand_command(cmd, env) {
+        Ok(cmd) => cmd,
+        Err(e) => {
+            tracing::info!("{e}");
+            return false;
+        }
+    };
+    let child = shell(&cmd, env, keep)
         .env("RSYNC_REQUEST", "(NONE)")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -111,7 +209,11 @@ pub(crate) fn early(cmd: &str, env: &[(String, String)], input: &[u8], keep: u64
 
 /// Run `post-xfer exec` with the session's exit code.
 pub(crate) fn post_xfer(cmd: &str, env: &[(String, String)], exit_code: i32, keep: u64) {
-    let mut c = shell(cmd, env, keep);
+    let cmd = match expand_command(cmd, env) {
+        Ok(cmd) => cmd,
+        Err(e) => return tracing::info!("{e}"),
+    };
+    let mut c = shell(&cmd, env, keep);
     c.env("RSYNC_EXIT_STATUS", exit_code.to_string())
         .env("RSYNC_RAW_STATUS", (exit_code << 8).to_string())
         .stdin(Stdio::null())
@@ -119,5 +221,53 @@ pub(crate) fn post_xfer(cmd: &str, env: &[(String, String)], exit_code: i32, kee
         .stderr(Stdio::null());
     if let Err(e) = c.status() {
         tracing::info!("post-xfer exec failed to run: {}", e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(user: &str) -> Vec<(String, String)> {
+        vec![
+            ("RSYNC_USER_NAME".to_string(), user.to_string()),
+            ("RSYNC_MODULE_NAME".to_string(), "mod".to_string()),
+            ("RSYNC_REQUEST".to_string(), "mod/x".to_string()),
+        ]
+    }
+
+    #[test]
+    fn connection_variables_are_quoted_for_where_they_stand() {
+        let e = env("alice.b-1_x");
+        assert_eq!(expand_command("echo %RSYNC_USER_NAME% >o", &e).unwrap(), "echo 'alice.b-1_x' >o");
+        assert_eq!(expand_command("echo '%RSYNC_USER_NAME%'", &e).unwrap(), "echo 'alice.b-1_x'");
+        assert_eq!(
+            expand_command("echo \"it's %RSYNC_MODULE_NAME%\"", &e).unwrap(),
+            "echo \"it's 'mod'\""
+        );
+        assert_eq!(
+            expand_command("echo %RSYNC_REQUEST% %NOSUCH% 100%", &e).unwrap(),
+            "echo %RSYNC_REQUEST% %NOSUCH% 100%"
+        );
+    }
+
+    #[test]
+    fn shell_syntax_in_a_value_is_refused_in_every_context() {
+        let e = env("$(touch${IFS}x)x");
+        for cmd in [
+            "echo %RSYNC_USER_NAME%",
+            "echo '%RSYNC_USER_NAME%'",
+            "echo \"%RSYNC_USER_NAME%\"",
+            "sh -c 'echo %RSYNC_USER_NAME%'",
+        ] {
+            assert_eq!(expand_command(cmd, &e), Err(UnsafeHookValue("RSYNC_USER_NAME".into())), "{cmd}");
+        }
+        for bad in ["a b", "a!b", "~a", "a{b}", "a\nb"] {
+            assert!(expand_command("x %RSYNC_USER_NAME%", &env(bad)).is_err(), "{bad:?}");
+        }
+        assert!(
+            expand_command("no variables here", &env("$bad")).is_ok(),
+            "an unused value is not looked at"
+        );
     }
 }
