@@ -122,6 +122,10 @@ fn finish<R: BufRead, W: Write>(conn: &mut Connection<'_, R, W>, outcome: Result
             conn.close();
             return if stats.io_error != 0 { ExitCode::PartialTransfer as i32 } else { 0 };
         }
+        Err(ReceiveError::Io(e)) if crate::transfer::limits::budget::in_io_error(&e).is_some() => {
+            let over = crate::transfer::limits::budget::in_io_error(&e).expect("checked");
+            (format!("{over} [generator]\n"), ExitCode::Malloc)
+        }
         Err(ReceiveError::Io(e)) => {
             info!("connection with {} ({}) ended: {}", request.peer_host, request.peer_addr, e);
             return ExitCode::SocketIo as i32;

@@ -1,6 +1,11 @@
 //! `transfer logging` lines: upstream's `log format` escapes (`%o %h [%a]
 //! %m (%u) %f %l` by default) expanded for one transferred file.
 
+use std::path::Path;
+
+use crate::transfer::context::ModuleContext;
+use crate::transfer::flist::FileEntry;
+
 /// What a `transfer logging` line needs besides the file: the module's
 /// `log format` and the session's names for the client.
 pub(crate) struct TransferLog<'a> {
@@ -12,6 +17,38 @@ pub(crate) struct TransferLog<'a> {
     pub addr: &'a str,
     /// The authenticated user, or empty (`%u`).
     pub user: &'a str,
+}
+
+impl TransferLog<'_> {
+    /// Log the line of one file that travelled (`operation`: `send` or
+    /// `recv`): `entry` as the list has it, `path` where it is in the
+    /// module (`%f`), `length` its size, `bytes` its literal data (`%b`).
+    pub(crate) fn file(&self, operation: &str, context: &ModuleContext<'_>, entry: &FileEntry, path: &Path, length: u64, bytes: u64) {
+        let root = context.module_root.to_string_lossy();
+        let (long_name, short_name) = (path.to_string_lossy(), String::from_utf8_lossy(&entry.name));
+        let line = render(
+            self.format,
+            &LoggedFile {
+                operation,
+                host: self.host,
+                addr: self.addr,
+                module: context.module_name,
+                module_path: &root,
+                user: self.user,
+                long_name: &long_name,
+                short_name: &short_name,
+                length,
+                bytes,
+                mode: entry.mode,
+                uid: entry.uid,
+                gid: entry.gid,
+                mtime: entry.mtime,
+                itemize: "",
+                link_target: None,
+            },
+        );
+        tracing::info!("{}", line);
+    }
 }
 
 /// What one log line can mention.

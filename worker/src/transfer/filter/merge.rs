@@ -74,6 +74,9 @@ pub(crate) struct MergeStack {
     /// its words would tell the client what the hidden file holds.
     daemon_filters: FilterList,
     stack: RefCell<Vec<Rc<Frame>>>,
+    /// The receiving side's frames by directory, once read (see
+    /// [`MergeStack::frame_at`]); their rules stay charged while kept.
+    frames_read: RefCell<std::collections::HashMap<Vec<u8>, Option<Rc<Frame>>>>,
 }
 
 impl MergeStack {
@@ -85,6 +88,7 @@ impl MergeStack {
             over_budget: RefCell::default(),
             daemon_filters,
             stack: RefCell::default(),
+            frames_read: RefCell::default(),
         }
     }
 
@@ -164,19 +168,30 @@ impl MergeStack {
         if !self.active() {
             return None;
         }
-        self.reset_to(None);
         let rest = dir.strip_prefix(base).unwrap_or(dir);
         let mut path = base.to_vec();
-        self.enter(root, &path);
+        let mut frame = self.frame_of(root, &path, None);
         for component in rest.split_str("/").filter(|c| !c.is_empty() && *c != b".") {
             if !path.is_empty() {
                 path.push(b'/');
             }
             path.extend_from_slice(component);
-            self.enter(root, &path);
+            frame = self.frame_of(root, &path, frame);
         }
-        let frame = self.current();
+        frame
+    }
+
+    /// The frame of `dir` on top of its parent's `parent`, read once: a
+    /// directory's merge files are read the first time [`MergeStack::frame_at`]
+    /// passes it, not again for each directory below it.
+    fn frame_of(&self, root: &ModuleRoot, dir: &[u8], parent: Option<Rc<Frame>>) -> Option<Rc<Frame>> {
+        if let Some(known) = self.frames_read.borrow().get(dir) {
+            return known.clone();
+        }
+        self.reset_to(parent);
+        let frame = self.enter(root, dir);
         self.reset_to(None);
+        self.frames_read.borrow_mut().insert(dir.to_vec(), frame.clone());
         frame
     }
 
@@ -471,6 +486,34 @@ mod tests {
         drop(top);
         assert_eq!(budget.used(), 0, "leaving gives the rules' memory back");
         assert!(held < 256 << 10);
+        budget::install(previous);
+    }
+
+    /// The receiving side's frames: every merge file from the destination
+    /// down, each read once however many directories below it are
+    /// cleaned, and a file past the budget flagged (the deleter then ends
+    /// the push rather than delete what its rules would have protected).
+    #[test]
+    fn receiver_frames_inherit_are_read_once_and_flag_the_budget() {
+        use crate::transfer::limits::budget::{self, Budget};
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("d/e")).unwrap();
+        std::fs::write(dir.path().join(".f"), "- top\n").unwrap();
+        std::fs::write(dir.path().join("d/.f"), "- mid\n").unwrap();
+        let root = ModuleRoot::open(dir.path()).unwrap();
+        let stack = MergeStack::new(vec![merge(".f")], FilterList::default());
+        let deep = stack.frame_at(&root, b"", b"d/e").unwrap();
+        assert_eq!(deep.rules(0).count(), 2, "d/e inherits d's and the top's rules");
+        std::fs::write(dir.path().join("d/.f"), "- changed\n- more\n").unwrap();
+        let again = stack.frame_at(&root, b"", b"d").unwrap();
+        assert_eq!(again.rules(0).count(), 2, "d's file was read once, when first passed");
+
+        let many: String = (0..20_000).map(|i| format!("- pattern-{i}\n")).collect();
+        std::fs::write(dir.path().join("d/e/.f"), many).unwrap();
+        let previous = budget::install(Some(Budget::new(64 << 10)));
+        let fresh = MergeStack::new(vec![merge(".f")], FilterList::default());
+        fresh.frame_at(&root, b"", b"d/e");
+        assert!(fresh.take_over_budget().is_some());
         budget::install(previous);
     }
 }

@@ -90,6 +90,11 @@ impl<'f> Deleter<'f> {
         let mut children = children_of(s, rel);
         children.sort_by(|a, b| f_name_cmp(&a.0, a.1, &b.0, b.1, protocol));
         let frame = self.merge.frame_at(&s.root, &self.base, rel.as_os_str().as_bytes());
+        // Merge rules left out for the budget would leave what they protect
+        // unprotected: the push ends (exit 22) rather than delete it.
+        if let Some(over) = self.merge.take_over_budget() {
+            return Err(io::Error::other(over));
+        }
         for (child, is_dir, mode) in children.into_iter().rev() {
             let name = if dir_name == b"." {
                 child.clone()

@@ -116,7 +116,10 @@ pub(crate) fn run<R: Read, W: Write>(
         };
         match outcome {
             Received::Done(literal, matched) | Received::Delayed(literal, matched) => {
-                log_received(shared, e, literal);
+                if let Some(log) = &shared.setup.transfer_log {
+                    // `%f` is the file's path in the module.
+                    log.file("recv", shared.setup.module, e, &shared.dest.path_of(&e.name), e.size, literal);
+                }
                 stats.files_received += 1;
                 stats.literal_bytes += literal;
                 stats.matched_bytes += matched;
@@ -615,37 +618,4 @@ fn drain<R: Read, W: Write>(
         Err(DeltaError::Io { source, .. }) => Err(ReceiveError::Io(source)),
         Err(other) => Err(ReceiveError::Protocol(other.to_string())),
     }
-}
-
-/// `transfer logging`: the `recv` line of a file received, in the
-/// module's `log format` (upstream's `log_item` on the receiving side).
-/// `%f` is the file's path in the module; `%b` counts its literal data.
-fn log_received<W: Write>(shared: &Shared<'_, W>, e: &FileEntry, literal: u64) {
-    let setup = shared.setup;
-    let Some(log) = &setup.transfer_log else { return };
-    let root = setup.module_root.to_string_lossy();
-    let path = shared.dest.path_of(&e.name);
-    let (long_name, short_name) = (path.to_string_lossy(), String::from_utf8_lossy(&e.name));
-    let line = crate::transfer::log_format::render(
-        log.format,
-        &crate::transfer::log_format::LoggedFile {
-            operation: "recv",
-            host: log.host,
-            addr: log.addr,
-            module: setup.module_name,
-            module_path: &root,
-            user: log.user,
-            long_name: &long_name,
-            short_name: &short_name,
-            length: e.size,
-            bytes: literal,
-            mode: e.mode,
-            uid: e.uid,
-            gid: e.gid,
-            mtime: e.mtime,
-            itemize: "",
-            link_target: None,
-        },
-    );
-    tracing::info!("{}", line);
 }

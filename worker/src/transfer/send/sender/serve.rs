@@ -17,7 +17,6 @@ use oxrsyncd_protocol::ndx::{NdxCodec, NDX_DEL_STATS, NDX_DONE};
 use oxrsyncd_protocol::setup::compat;
 use oxrsyncd_protocol::wire::{read_varint, write_varint};
 use oxrsyncd_protocol::IoError;
-use tracing::info;
 
 use crate::transfer::delta::{self, ChecksumParams, SearchMode, TokenWriter};
 use crate::transfer::flist::FileEntry;
@@ -389,7 +388,9 @@ impl<'a> Sender<'a> {
             self.lists.io_error |= IoError::General.bit();
             out.message(MsgTag::ErrorXfer, &syserr("sender", &cat(&[b"read errors mapping ", &shown()]), &e))?;
         }
-        self.log_transfer(entry, local, len, outcome.stats.literal_bytes);
+        if let Some(log) = &setup.transfer_log {
+            log.file("send", setup.module, entry, local, len, outcome.stats.literal_bytes);
+        }
         let stats = &mut self.stats;
         stats.files_sent += 1;
         stats.literal_bytes += outcome.stats.literal_bytes;
@@ -398,36 +399,6 @@ impl<'a> Sender<'a> {
         stats.hash_hits += outcome.stats.hash_hits;
         stats.false_alarms += outcome.stats.false_alarms;
         Ok(())
-    }
-
-    /// `transfer logging`: the file's line in the daemon log.
-    fn log_transfer(&self, entry: &FileEntry, local: &Path, len: u64, literal_bytes: u64) {
-        let setup = self.setup;
-        let Some(log) = &setup.transfer_log else { return };
-        let root = setup.module_root.to_string_lossy();
-        let (long_name, short_name) = (local.to_string_lossy(), String::from_utf8_lossy(&entry.name));
-        let line = crate::transfer::log_format::render(
-            log.format,
-            &crate::transfer::log_format::LoggedFile {
-                operation: "send",
-                host: log.host,
-                addr: log.addr,
-                module: setup.module_name,
-                module_path: &root,
-                user: log.user,
-                long_name: &long_name,
-                short_name: &short_name,
-                length: len,
-                bytes: literal_bytes,
-                mode: entry.mode,
-                uid: entry.uid,
-                gid: entry.gid,
-                mtime: entry.mtime,
-                itemize: "",
-                link_target: None,
-            },
-        );
-        info!("{}", line);
     }
 
     /// -X: the values the client asked for with an item, after our echo of
