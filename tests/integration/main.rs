@@ -24,6 +24,7 @@ mod pull;
 mod pull_incremental;
 mod push;
 mod push_compat;
+mod push_incremental;
 mod remote_shell;
 mod systemd_units;
 mod timeouts;

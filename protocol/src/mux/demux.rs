@@ -32,6 +32,13 @@ pub struct DemuxReader<R: Read> {
     /// MSG_SUCCESS is dropped as upstream drops it, so a stream of them
     /// cannot pile up.
     keep_successes: Option<SuccessCharge>,
+    /// Indexes the client's sender will not send after all (MSG_NO_SEND:
+    /// it could not open the file), not yet acted on.
+    pub no_sends: Vec<i32>,
+    /// Whether MSG_NO_SEND is kept (by a receiver, which must count the
+    /// file as done), and what each kept index is charged to; elsewhere
+    /// it is an unexpected message.
+    keep_no_sends: Option<SuccessCharge>,
 }
 
 /// The client ended the session with MSG_ERROR_EXIT.
@@ -48,6 +55,8 @@ impl<R: Read> DemuxReader<R> {
             client_io_error: 0,
             successes: Vec::new(),
             keep_successes: None,
+            no_sends: Vec::new(),
+            keep_no_sends: None,
         }
     }
 
@@ -56,6 +65,13 @@ impl<R: Read> DemuxReader<R> {
     /// drops them.
     pub fn keeping_successes(mut self, charge: Option<SuccessCharge>) -> Self {
         self.keep_successes = charge;
+        self
+    }
+
+    /// Keep the client's MSG_NO_SEND indexes for the caller (a receiver),
+    /// each charged with `charge`.
+    pub fn keeping_no_sends(mut self, charge: Option<SuccessCharge>) -> Self {
+        self.keep_no_sends = charge;
         self
     }
 
@@ -124,6 +140,12 @@ impl<R: Read> DemuxReader<R> {
                 if let Some(charge) = self.keep_successes {
                     charge(4)?;
                     self.successes.push(int());
+                }
+            }
+            Some(MsgTag::NoSend) if payload.len() == 4 && self.keep_no_sends.is_some() => {
+                if let Some(charge) = self.keep_no_sends {
+                    charge(4)?;
+                    self.no_sends.push(int());
                 }
             }
             Some(MsgTag::ErrorExit) => return Err(io::Error::other(ClientAborted(int()))),

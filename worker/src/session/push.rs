@@ -132,7 +132,7 @@ fn finish<R: BufRead, W: Write>(conn: &mut Connection<'_, R, W>, outcome: Result
         }
         Err(ReceiveError::FileIo(message)) => (message, ExitCode::FileIo),
         Err(ReceiveError::Usage(message)) => (message, ExitCode::Syntax),
-        Err(e @ ReceiveError::UnsafeName(_)) => (format!("{e}\n"), ExitCode::Unsupported),
+        Err(e @ (ReceiveError::UnsafeName(_) | ReceiveError::OutsideListDir(_))) => (format!("{e}\n"), ExitCode::Unsupported),
         Err(e @ ReceiveError::OptionsRejected { at_parse }) => {
             let code = if at_parse { ExitCode::Unsupported } else { ExitCode::Syntax };
             (format!("{e}\n"), code)

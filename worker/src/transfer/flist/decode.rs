@@ -62,8 +62,13 @@ pub struct FlistDecoder {
     /// back as dev 0, not -1 (found by fuzzing; upstream only groups by
     /// it, and the grouping is the same either way).
     hl_dev: i64,
+    /// This list's entries so far (a hard link's leader in the same list
+    /// lends its attributes to its followers).
     received: Vec<FileEntry>,
     roles: Vec<HlinkRole>,
+    /// Index of this list's first entry (incremental recursion numbers
+    /// entries across lists; hard-link leaders are named by it).
+    ndx_start: usize,
     trailer: FlistTrailer,
     ended: bool,
     finished: bool,
@@ -85,13 +90,34 @@ impl FlistDecoder {
             hl_dev: 1,
             received: Vec::new(),
             roles: Vec::new(),
+            ndx_start: 0,
             trailer: FlistTrailer::default(),
             ended: false,
             finished: false,
         }
     }
 
-    /// Hard-link roles of the entries received so far, by receiving index.
+    /// Incremental recursion: the next list starts at index `ndx_start`.
+    /// The "same as the previous entry" state and the inline owner names
+    /// carry over from the list before, as upstream's static state does;
+    /// the entries, their hard-link roles and the end of list start anew.
+    pub fn start_list(&mut self, ndx_start: usize) {
+        self.ndx_start = ndx_start;
+        self.received.clear();
+        self.roles.clear();
+        self.ended = false;
+        self.finished = false;
+        self.trailer.io_error = 0;
+    }
+
+    /// What the lists said besides their entries so far (the io_error of
+    /// the current list, inline owner names of all).
+    pub fn trailer(&self) -> &FlistTrailer {
+        &self.trailer
+    }
+
+    /// Hard-link roles of the entries received so far, by receiving index
+    /// in this list.
     pub fn hlink_roles(&self) -> &[HlinkRole] {
         &self.roles
     }
@@ -188,43 +214,25 @@ impl FlistDecoder {
             name,
             ..Default::default()
         };
-        let this_ndx = self.received.len();
+        let this_ndx = self.ndx_start + self.received.len();
 
+        // A follower names its group's first entry by index. In the same
+        // list that entry lends its attributes; in an earlier one (only
+        // with incremental recursion) they travel in full.
+        let mut leader_elsewhere = None;
         if p >= 30 && flags & XMIT_HLINKED != 0 && flags & XMIT_HLINK_FIRST == 0 {
             let ndx = get_varint(r, "hard-link leader index")?;
             if ndx < 0 || ndx as usize >= this_ndx {
                 return Err(FlistError::BadHlinkIndex { ndx, count: this_ndx });
             }
-            let first = &self.received[ndx as usize];
-            e.size = first.size;
-            e.mtime = first.mtime;
-            e.mtime_nsec = first.mtime_nsec;
-            e.atime = first.atime;
-            if o.preserve_atimes && !is_dir(first.mode) {
-                self.atime = first.atime;
+            if (ndx as usize) < self.ndx_start {
+                leader_elsewhere = Some(ndx as u32);
+            } else {
+                self.copy_leader(&mut e, ndx as usize - self.ndx_start);
+                self.set_dir_flags(&mut e, flags, p)?;
+                self.roles.push(HlinkRole::Follower(ndx as u32));
+                return Ok(e);
             }
-            e.mode = first.mode;
-            e.uid = first.uid;
-            e.gid = first.gid;
-            e.rdev_major = first.rdev_major;
-            e.rdev_minor = first.rdev_minor;
-            e.link_target = first.link_target.clone();
-            e.checksum = first.checksum.clone();
-            self.mtime = first.mtime;
-            self.mode = first.mode;
-            if o.preserve_uid {
-                self.uid = first.uid;
-            }
-            if o.preserve_gid {
-                self.gid = first.gid;
-            }
-            if o.preserve_devices && is_device(first.mode) {
-                self.rdev_major = first.rdev_major;
-                self.rdev = makedev(first.rdev_major, first.rdev_minor);
-            }
-            self.set_dir_flags(&mut e, flags, p)?;
-            self.roles.push(HlinkRole::Follower(ndx as u32));
-            return Ok(e);
         }
 
         let size = get_varlong30(r, p, 3, "file size")?;
@@ -355,7 +363,9 @@ impl FlistDecoder {
         let is_reg_entry = is_reg(e.mode);
         let linked = o.preserve_hard_links && (flags & XMIT_HLINKED != 0 || (p < 28 && is_reg_entry));
         let mut role = HlinkRole::None;
-        if p >= 30 && flags & XMIT_HLINKED != 0 {
+        if let Some(first) = leader_elsewhere {
+            role = HlinkRole::Follower(first);
+        } else if p >= 30 && flags & XMIT_HLINKED != 0 {
             role = HlinkRole::Leader;
         } else if linked && p < 30 {
             if flags & XMIT_SAME_DEV_PRE30 == 0 {
@@ -379,6 +389,44 @@ impl FlistDecoder {
         self.set_dir_flags(&mut e, flags, p)?;
         self.roles.push(role);
         Ok(e)
+    }
+
+    /// A follower in the same list as its leader (at `pos`) takes the
+    /// leader's attributes, and they become the "previous entry" state.
+    fn copy_leader(&mut self, e: &mut FileEntry, pos: usize) {
+        let (atimes, uid, gid, devices) = (
+            self.opts.preserve_atimes,
+            self.opts.preserve_uid,
+            self.opts.preserve_gid,
+            self.opts.preserve_devices,
+        );
+        let first = self.received[pos].clone();
+        e.size = first.size;
+        e.mtime = first.mtime;
+        e.mtime_nsec = first.mtime_nsec;
+        e.atime = first.atime;
+        if atimes && !is_dir(first.mode) {
+            self.atime = first.atime;
+        }
+        e.mode = first.mode;
+        e.uid = first.uid;
+        e.gid = first.gid;
+        e.rdev_major = first.rdev_major;
+        e.rdev_minor = first.rdev_minor;
+        e.link_target = first.link_target;
+        e.checksum = first.checksum;
+        self.mtime = first.mtime;
+        self.mode = first.mode;
+        if uid {
+            self.uid = first.uid;
+        }
+        if gid {
+            self.gid = first.gid;
+        }
+        if devices && is_device(first.mode) {
+            self.rdev_major = first.rdev_major;
+            self.rdev = makedev(first.rdev_major, first.rdev_minor);
+        }
     }
 
     fn set_dir_flags(&self, e: &mut FileEntry, flags: u32, p: u32) -> Result<(), FlistError> {

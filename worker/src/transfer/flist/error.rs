@@ -25,7 +25,7 @@ pub enum FlistError {
     #[error("file list: invalid file mode {mode:#o} for {name:?}")]
     BadMode { mode: u32, name: String },
     /// "." (the transfer root) arrived as something other than a directory.
-    #[error("file list: non-directory transfer-root entry {name:?}")]
+    #[error("ERROR: rejecting non-directory transfer-root entry: {name}")]
     RootNotDir { name: String },
     /// A length field on the wire is out of range.
     #[error("file list: bogus {what} {value} for {name:?}")]

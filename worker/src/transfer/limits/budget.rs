@@ -130,6 +130,18 @@ pub(crate) struct Reservation {
     bytes: usize,
 }
 
+impl Reservation {
+    /// Hold `bytes` more under this reservation (a list charged entry by
+    /// entry as it arrives and given back whole when it is freed).
+    pub(crate) fn grow(&mut self, bytes: usize, what: &'static str) -> Result<(), OverBudget> {
+        if let Some(b) = &self.budget {
+            b.try_charge(bytes, what)?;
+        }
+        self.bytes += bytes;
+        Ok(())
+    }
+}
+
 impl Drop for Reservation {
     fn drop(&mut self) {
         if let Some(b) = &self.budget {

@@ -522,12 +522,16 @@ impl TransferOptions {
     /// `set_allow_inc_recurse` for a server. It needs `-r`,
     /// no `--use-qsort` (its unstable sort would break the per-directory
     /// lists' agreement) and the client's `i` capability (a client run
-    /// with `--no-inc-recursive` leaves it out). A receiving server would
-    /// also refuse it for `--delete-before`/`--delete-after`,
-    /// `--delay-updates` and `--prune-empty-dirs`; our receiving side has
-    /// no incremental recursion yet, so a push never gets it.
+    /// with `--no-inc-recursive` leaves it out). A receiving server also
+    /// refuses it for `--delete-before`/`--delete-after`,
+    /// `--delay-updates` and `--prune-empty-dirs`, which need the whole
+    /// list first; ours also for `--delete-delay`, whose pass after the
+    /// transfer goes over the whole list (upstream keeps a list of what
+    /// to delete instead).
     pub fn allow_inc_recurse(&self) -> bool {
-        self.we_send && self.recursive && !self.use_qsort && self.has_capability('i')
+        let whole_list_first = !self.we_send
+            && ((self.delete_mode && self.delete_timing != DeleteTiming::During) || self.delay_updates || self.prune_empty_dirs);
+        self.recursive && !self.use_qsort && self.has_capability('i') && !whole_list_first
     }
 }
 
@@ -579,12 +583,21 @@ mod tests {
     fn inc_recurse_like_upstream() {
         let allowed = |v: &[&str]| parse(v).allow_inc_recurse();
         assert!(allowed(&["--server", "--sender", "-vlogDtpre.iLsfxCIvu"]));
-        // No -r, --no-inc-recursive (no `i`), --use-qsort, an old client, a push.
+        // No -r, --no-inc-recursive (no `i`), --use-qsort, an old client.
         assert!(!allowed(&["--server", "--sender", "-vlogDtpe.iLsfxCIvu"]));
         assert!(!allowed(&["--server", "--sender", "-vlogDtpre.LsfxCIvu"]));
         assert!(!allowed(&["--server", "--sender", "-vlogDtpre.iLsfxCIvu", "--use-qsort"]));
         assert!(!allowed(&["--server", "--sender", "-vlogDtpr"]));
-        assert!(!allowed(&["--server", "-vlogDtpre.iLsfxCIvu"]));
+        // A push, and with it --delete during the transfer and -H.
+        assert!(allowed(&["--server", "-vlogDtpre.iLsfxCIvu"]));
+        assert!(allowed(&["--server", "-vlogDtpre.iLsfxCIvu", "--delete"]));
+        assert!(allowed(&["--server", "-vlogHDtpre.iLsfxCIvu", "--delete-during"]));
+        // What needs the whole list on the receiving side first.
+        for late in ["--delete-before", "--delete-after", "--delete-delay", "--delay-updates", "-m"] {
+            assert!(!allowed(&["--server", "-vlogDtpre.iLsfxCIvu", "--delete", late]), "{late}");
+        }
+        // Those only matter to a receiver.
+        assert!(allowed(&["--server", "--sender", "-vlogDtpre.iLsfxCIvu", "--delete-after"]));
     }
 
     fn parse(v: &[&str]) -> TransferOptions {

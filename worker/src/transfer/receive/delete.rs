@@ -76,6 +76,18 @@ impl<'f> Deleter<'f> {
         }
     }
 
+    /// Incremental recursion: the names of the list now worked in, which
+    /// holds the contents of the directory swept next.
+    pub(crate) fn set_listed(&mut self, listed: HashSet<Vec<u8>>) {
+        self.listed = listed;
+    }
+
+    /// The sender reported an I/O error in a later list: no deletions
+    /// from now on.
+    pub(crate) fn skip_from_now(&mut self) {
+        self.skip_for_io_error = true;
+    }
+
     /// Remove what directory `dir_name` (its name in the list; `.` for the
     /// destination itself, found at `rel`) holds that the list does not.
     pub(crate) fn delete_in_dir<W: Write>(&mut self, s: &Shared<'_, W>, dir_name: &[u8], rel: &Path) -> io::Result<()> {

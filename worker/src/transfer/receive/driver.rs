@@ -12,28 +12,25 @@
 use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Mutex};
-
-use bstr::ByteSlice;
+use std::sync::{mpsc, Arc, Mutex};
 
 use oxrsyncd_protocol::mux::{Counted, DemuxReader, MsgTag, MuxOut};
 use oxrsyncd_protocol::setup::compat;
 
 use crate::transfer::delta::{ChecksumKind, ChecksumParams, Compression};
 use crate::transfer::filter::rules::{FilterError, FilterList};
-use crate::transfer::flist::error::FlistError;
-use crate::transfer::flist::sort::{sort_and_mark_duplicates, SortedEntry};
-use crate::transfer::flist::{FileEntry, FlistDecoder, FlistOptions, FlistTrailer, HlinkRole};
+use crate::transfer::flist::{FileEntry, FlistDecoder, FlistOptions, HlinkRole};
 use crate::transfer::fs::module_root::ModuleRoot;
-use crate::transfer::fs::paths::{dir_depth, sanitize_link_target};
-use crate::transfer::limits::budget;
+use crate::transfer::limits::budget::{self, Reservation};
 use crate::transfer::limits::io_timeout::{IdlePolicy, IdleReader};
 use crate::transfer::options::client::{MissingArgs, TransferOptions};
 use crate::transfer::receive::hard_links::hard_link_followers;
+use crate::transfer::receive::list_reader::{list_error, ListReader, OwnerMaps};
+use crate::transfer::receive::lists::{FileLists, RecvList};
 use crate::transfer::receive::prune::prune_empty_dirs;
 use crate::transfer::receive::setup::{ReceiveError, ReceiveSetup, ReceiveStats, ToGenerator};
 use crate::transfer::receive::shared::Shared;
-use crate::transfer::receive::{alt_dest, backup, dest, generator, owners, receiver, relative, requested, staging};
+use crate::transfer::receive::{alt_dest, backup, dest, generator, receiver, relative, staging};
 
 /// Run the push on this thread (the receiver) and a generator thread.
 /// `stop_reading` wakes this thread from a read of the client's stream;
@@ -46,29 +43,32 @@ pub(crate) fn run<R: Read, W: Write + Send>(
     idle: Option<IdlePolicy>,
     stop_reading: Option<&(dyn Fn() + Send + Sync)>,
 ) -> Result<ReceiveStats, ReceiveError> {
-    let mut input = DemuxReader::new(Counted::new(IdleReader::new(reader, idle)), setup.protocol >= 30);
+    // The client's word that a file will not come (MSG_NO_SEND) is kept
+    // for the receiver, each charged like a kept MSG_SUCCESS.
+    let mut input =
+        DemuxReader::new(Counted::new(IdleReader::new(reader, idle)), setup.protocol >= 30).keeping_no_sends(Some(budget::charge_success));
     let list = receive_list(setup, &mut input, &mut writer)?;
-    let shared = prepare(setup, list, writer)?;
-    let mut stats = run_threads(&shared, &mut input, stop_reading)?;
+    let (shared, mut reader) = prepare(setup, list, writer)?;
+    let mut stats = run_threads(&shared, &mut input, &mut reader, stop_reading)?;
     stats.total_read = input.inner_ref().count;
     stats.total_written = shared.out.lock().unwrap_or_else(|e| e.into_inner()).total_written;
-    stats.total_size = shared
-        .files
-        .iter()
-        .filter(|f| f.entry.is_reg() || f.entry.is_symlink())
-        .map(|f| f.entry.size)
-        .sum();
+    stats.total_size = shared.lists.total_size();
     Ok(stats)
 }
 
-/// The client's list, received and ready for the generator.
+/// The client's first list, received and ready for the generator.
 pub(crate) struct ReceivedList {
-    /// The sorted list (indexes are positions), duplicates cleared.
-    pub files: Vec<SortedEntry>,
+    /// The first list (the whole list without incremental recursion),
+    /// sorted, duplicates cleared.
+    pub first: RecvList,
+    /// What reads the lists that follow with incremental recursion.
+    pub reader: ListReader,
+    /// Whether the lists come incrementally (CF_INC_RECURSE).
+    pub inc_recurse: bool,
     /// `-H`: each entry's hard-link role, by its position as sent.
     pub roles: Vec<HlinkRole>,
-    /// The list's end: the sender's I/O errors and its owner names.
-    pub trailer: FlistTrailer,
+    /// The sender's I/O errors at the list's end.
+    pub io_error: i32,
     /// The client's rules for the receiving side (and the daemon's `-M`
     /// rules before them): what they protect is never deleted.
     pub client_filters: FilterList,
@@ -86,47 +86,44 @@ pub(crate) fn receive_list<R: Read, W: Write + Send>(
     writer: &mut W,
 ) -> Result<ReceivedList, ReceiveError> {
     let (protocol, opts) = (setup.protocol, setup.options);
+    let inc_recurse = setup.has_compat(compat::INC_RECURSE);
     let client_filters = read_client_filters(setup, input)?;
     // Upstream's daemon log line (FLOG) as the list starts.
     tracing::info!("receiving file list");
     let kind = ChecksumKind::from_negotiated(&setup.negotiated.checksum, protocol)
         .ok_or_else(|| ReceiveError::Protocol(format!("unsupported checksum {}", setup.negotiated.checksum)))?;
-    let mut decoder = FlistDecoder::new(flist_options(setup, kind));
-    let mut entries = decode_entries(setup, &mut decoder, input, writer)?;
+    let mut decoder = FlistDecoder::new(flist_options(setup, kind, inc_recurse));
+    if inc_recurse {
+        // Incremental lists number their entries from 1 (hard links name
+        // their group's first entry by that number).
+        decoder.start_list(1);
+    }
+    let mut held = budget::reserve(0, "the file list")?;
+    let mut entries = decode_entries(setup, &mut decoder, input, writer, &mut held)?;
     if protocol < 30 {
         relative::mark_content_dirs_before_30(&mut entries, opts.recursive, opts.relative);
     }
-    if setup.sanitize_paths && !setup.munge_symlinks {
-        sanitize_link_targets(&mut entries);
-    }
-    let roles = decoder.hlink_roles().to_vec();
     let trailer = decoder.finish(input).map_err(list_error)?;
-    let map_notices = map_owners(setup, &trailer, &mut entries)?;
-    let mut files = sort_and_mark_duplicates(entries, protocol);
-    relative::check_parents_listed(&files)?;
-    if opts.prune_empty_dirs {
-        prune_empty_dirs(&mut files, &client_filters);
+    let (owners, map_notices) = OwnerMaps::parse(setup)?;
+    let mut reader = ListReader::new(decoder, setup, owners, inc_recurse);
+    let roles = reader.hlink_roles().to_vec();
+    let mut first = reader.first(entries, trailer.io_error, held)?;
+    if !inc_recurse {
+        relative::check_parents_listed(&first.files)?;
+        if opts.prune_empty_dirs {
+            prune_empty_dirs(&mut first.files, &client_filters);
+        }
     }
     Ok(ReceivedList {
-        files,
+        first,
+        reader,
+        inc_recurse,
         roles,
-        trailer,
+        io_error: trailer.io_error,
         client_filters,
         map_notices,
         kind,
     })
-}
-
-/// A module that is not chrooted keeps received symlink targets inside
-/// itself when it does not munge them, as upstream's `recv_file_entry`
-/// sanitises each against the depth of the link's directory.
-fn sanitize_link_targets(entries: &mut [FileEntry]) {
-    for e in entries.iter_mut() {
-        let depth = dir_depth(e.name.rsplit_once_str("/").map_or(&b""[..], |(dir, _)| dir));
-        if let Some(target) = e.link_target.as_mut().filter(|t| !t.is_empty()) {
-            *target = sanitize_link_target(target, depth);
-        }
-    }
 }
 
 /// Upstream's `receiver_wants_list`: the client sends its filter rules
@@ -157,24 +154,16 @@ fn read_client_filters<R: Read>(setup: &ReceiveSetup<'_>, input: &mut DemuxReade
     })
 }
 
-/// How the client's list is decoded: no incremental recursion on a push,
+/// How the client's list is decoded: in parts with incremental recursion,
 /// absolute names only with `-R`, entries for missing arguments with
 /// `--delete-missing-args`.
-fn flist_options(setup: &ReceiveSetup<'_>, kind: ChecksumKind) -> FlistOptions {
+fn flist_options(setup: &ReceiveSetup<'_>, kind: ChecksumKind, inc_recurse: bool) -> FlistOptions {
     let opts = setup.options;
     FlistOptions {
-        inc_recurse: false,
+        inc_recurse,
         allow_absolute: opts.relative,
         missing_entries: opts.missing_args == MissingArgs::Delete,
         ..setup.module.flist_options(kind)
-    }
-}
-
-/// A list decoding error as the push reports it.
-fn list_error(e: FlistError) -> ReceiveError {
-    match e {
-        FlistError::UnsafeName { name } => ReceiveError::UnsafeName(name),
-        other => ReceiveError::Protocol(other.to_string()),
     }
 }
 
@@ -186,6 +175,7 @@ fn decode_entries<R: Read, W: Write + Send>(
     decoder: &mut FlistDecoder,
     input: &mut DemuxReader<R>,
     writer: &mut W,
+    held: &mut Reservation,
 ) -> Result<Vec<FileEntry>, ReceiveError> {
     let (protocol, from0) = (setup.protocol, setup.options.from0);
     let mut entries = Vec::new();
@@ -197,7 +187,7 @@ fn decode_entries<R: Read, W: Write + Send>(
         let listed = (|| {
             while let Some(e) = decoder.next(input).map_err(list_error)? {
                 // Kept twice: as received and sorted.
-                budget::charge(2 * e.memory_cost(), "the file list")?;
+                held.grow(2 * e.memory_cost(), "the file list")?;
                 entries.push(e);
             }
             Ok(())
@@ -216,33 +206,13 @@ fn decode_entries<R: Read, W: Write + Send>(
     Ok(entries)
 }
 
-/// Owners by name (unless numeric) and through `--usermap`/`--groupmap`;
-/// returns the maps' notices for the client.
-fn map_owners(setup: &ReceiveSetup<'_>, trailer: &FlistTrailer, entries: &mut [FileEntry]) -> Result<Vec<String>, ReceiveError> {
-    let opts = setup.options;
-    let mut notices = Vec::new();
-    let mut parse_map = |text: Option<&String>, users: bool| -> Result<Option<owners::NameMap>, ReceiveError> {
-        let Some(text) = text else { return Ok(None) };
-        let (map, map_notices) = owners::NameMap::parse(text, users).map_err(|e| ReceiveError::Usage(format!("{e}\n")))?;
-        notices.extend(map_notices);
-        Ok(Some(map))
-    };
-    let usermap = parse_map(opts.usermap.as_ref(), true)?;
-    let groupmap = parse_map(opts.groupmap.as_ref(), false)?;
-    owners::Owners {
-        uid_names: &trailer.uid_names,
-        gid_names: &trailer.gid_names,
-        usermap: usermap.as_ref(),
-        groupmap: groupmap.as_ref(),
-        by_name: !opts.numeric_ids && !setup.module_numeric_ids,
-    }
-    .apply(entries);
-    Ok(notices)
-}
-
 /// Step 2: the destination and the places a push writes, checked, and
 /// the state both threads share; the client hears the notices.
-pub(crate) fn prepare<'a, W: Write>(setup: &'a ReceiveSetup<'a>, list: ReceivedList, writer: W) -> Result<Shared<'a, W>, ReceiveError> {
+pub(crate) fn prepare<'a, W: Write>(
+    setup: &'a ReceiveSetup<'a>,
+    list: ReceivedList,
+    writer: W,
+) -> Result<(Shared<'a, W>, ListReader), ReceiveError> {
     let opts = setup.options;
     let root = match setup.opened_root {
         Some(root) => root.try_clone()?,
@@ -250,11 +220,11 @@ pub(crate) fn prepare<'a, W: Write>(setup: &'a ReceiveSetup<'a>, list: ReceivedL
     }
     .for_dry_run(opts.dry_run)
     .with_noatime(setup.open_noatime);
-    let files = list.files;
-    let dest = dest::resolve(&root, setup, &files)?;
-    let hard_links = if opts.preserve_hard_links {
+    let files = &list.first.files;
+    let dest = dest::resolve(&root, setup, files)?;
+    let hard_links = if opts.preserve_hard_links && !list.inc_recurse {
         let is_file_here = |i: usize| root.lstat(&dest.path_of(&files[i].entry.name)).is_ok_and(|m| m.is_file());
-        hard_link_followers(&files, &list.roles, is_file_here)
+        hard_link_followers(files, &list.roles, is_file_here)
     } else {
         Vec::new()
     };
@@ -272,12 +242,13 @@ pub(crate) fn prepare<'a, W: Write>(setup: &'a ReceiveSetup<'a>, list: ReceivedL
             .ok_or_else(|| ReceiveError::Protocol(format!("unsupported compression {name}")))?,
         None => Compression::None,
     };
-    let files_len = files.len();
+    let lists = FileLists::new(list.inc_recurse);
+    lists.add(Arc::new(list.first));
     let shared = Shared {
         out: Mutex::new(MuxOut::new(writer)),
         setup,
         root,
-        files,
+        lists,
         dest,
         params: ChecksumParams {
             kind: list.kind,
@@ -286,15 +257,14 @@ pub(crate) fn prepare<'a, W: Write>(setup: &'a ReceiveSetup<'a>, list: ReceivedL
         },
         compression,
         client_filters: list.client_filters,
-        sender_io_error: list.trailer.io_error,
+        sender_io_error: list.io_error,
         hard_links,
         backups,
         staging,
         alt_dests,
-        requested: requested::Requested::new(files_len),
     };
     announce(&shared, &list.map_notices)?;
-    Ok(shared)
+    Ok((shared, list.reader))
 }
 
 /// Upstream's check: no directory the client names for its own use may
@@ -343,14 +313,17 @@ fn announce<W: Write>(shared: &Shared<'_, W>, map_notices: &[String]) -> Result<
 pub(crate) fn run_threads<R: Read, W: Write + Send>(
     shared: &Shared<'_, W>,
     input: &mut DemuxReader<R>,
+    reader: &mut ListReader,
     stop_reading: Option<&(dyn Fn() + Send + Sync)>,
 ) -> Result<ReceiveStats, ReceiveError> {
     let (to_gen, from_recv) = mpsc::channel();
+    // Taken now: a client may release it before the generator starts.
+    let first = shared.lists.first().ok_or_else(|| ReceiveError::Protocol("no file list".into()))?;
     let stats = std::thread::scope(|scope| -> Result<ReceiveStats, ReceiveError> {
         let session_budget = budget::current();
         let generator = std::thread::Builder::new().name("generator".into()).spawn_scoped(scope, move || {
             budget::install(session_budget);
-            let generated = generator::run(shared, from_recv);
+            let generated = generator::run(shared, first, from_recv);
             if generated.is_err() {
                 if let Some(stop) = stop_reading {
                     stop();
@@ -358,7 +331,7 @@ pub(crate) fn run_threads<R: Read, W: Write + Send>(
             }
             generated
         })?;
-        let received = receiver::run(shared, input, &to_gen);
+        let received = receiver::run(shared, input, reader, &to_gen);
         if received.is_err() {
             let _ = to_gen.send(ToGenerator::Abort);
         }

@@ -6,6 +6,7 @@
 //! (once); the target is never left half-written, and a temporary file is
 //! removed whatever happens.
 
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -13,12 +14,14 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 
 use crate::transfer::delta::apply::{apply_tokens, verify_file_sum};
 use crate::transfer::delta::{apply_delta, read_sum_head, DeltaError, FileSum, SumHead, TokenReader};
-use crate::transfer::flist::FileEntry;
+use crate::transfer::flist::{FileEntry, SortedEntry};
 use crate::transfer::fs::module_dir::ModuleDir;
 use crate::transfer::receive::attrs;
+use crate::transfer::receive::list_reader::ListReader;
 use crate::transfer::receive::output::{FileWriter, InPlace};
 use crate::transfer::receive::setup::{ReceiveError, ReceiveStats, ToGenerator};
 use crate::transfer::receive::shared::Shared;
@@ -27,7 +30,7 @@ use oxrsyncd_protocol::item::{self, basis, ItemAttrs};
 use oxrsyncd_protocol::message::{cat, fname_in, syserr};
 use oxrsyncd_protocol::mux::DemuxReader;
 use oxrsyncd_protocol::mux::MsgTag;
-use oxrsyncd_protocol::ndx::{NdxCodec, NDX_DONE};
+use oxrsyncd_protocol::ndx::{NdxCodec, NDX_DONE, NDX_FLIST_EOF, NDX_FLIST_OFFSET};
 use oxrsyncd_protocol::IoError;
 
 /// A temporary file that is removed unless it was renamed into place.
@@ -45,26 +48,38 @@ impl Drop for TempFile<'_> {
 }
 
 /// Run the receiver until the client's last phase end (and, from protocol
-/// 31, its answer to our goodbye).
+/// 31, its answer to our goodbye). With incremental recursion it also
+/// reads the lists that follow the first (handing each to the generator)
+/// and frees each list as the client confirms its release.
 pub(crate) fn run<R: Read, W: Write>(
     shared: &Shared<'_, W>,
     input: &mut DemuxReader<R>,
+    lists: &mut ListReader,
     to_gen: &Sender<ToGenerator>,
 ) -> Result<ReceiveStats, ReceiveError> {
     let protocol = shared.setup.protocol;
+    let inc_recurse = shared.lists.inc_recurse;
     let max_phase = if protocol >= 29 { 2 } else { 1 };
     let mut ndx_in = NdxCodec::new(protocol);
     let mut phase = 0;
     let mut stats = ReceiveStats::default();
     // --delay-updates: (index, target, partial-dir file) waiting for phase 2.
     let mut delayed: Vec<Delayed> = Vec::new();
+    // Files asked for a second time: a second failure is final.
+    let mut redone: HashSet<i32> = HashSet::new();
     // One token decoder for the whole session: compressed streams run on
     // across files, as the client's encoder does.
     let mut tokens = TokenReader::with_protocol(shared.compression, protocol).map_err(|e| ReceiveError::Protocol(e.to_string()))?;
     let tell = |m: ToGenerator| to_gen.send(m).map_err(|_| ReceiveError::Protocol("the generator stopped".into()));
     loop {
         let ndx = ndx_in.read(input)?;
+        settle_no_sends(shared, input, &tell)?;
         if ndx == NDX_DONE {
+            // With incremental recursion each list's release comes back
+            // first; the one that frees the last list ends the phase.
+            if inc_recurse && !shared.lists.is_empty() && shared.lists.release_first() > 0 {
+                continue;
+            }
             phase += 1;
             if phase == 2 {
                 // --delay-updates: everything takes its name now.
@@ -77,31 +92,49 @@ pub(crate) fn run<R: Read, W: Write>(
             tell(ToGenerator::PhaseDone)?;
             continue;
         }
-        if ndx < 0 || ndx as usize >= shared.files.len() {
-            return Err(ReceiveError::Protocol(format!(
-                "Invalid file index: {ndx} (0 - {})",
-                shared.files.len() as i64 - 1
-            )));
+        if ndx < 0 {
+            if inc_recurse && ndx == NDX_FLIST_EOF {
+                tell(ToGenerator::ListsEnd)?;
+                continue;
+            }
+            if inc_recurse && ndx <= NDX_FLIST_OFFSET {
+                let list = lists.sublist(ndx, input, &shared.lists)?;
+                shared.lists.add(Arc::clone(&list));
+                tell(ToGenerator::NewList(list))?;
+                continue;
+            }
+            return Err(invalid_index(shared, ndx));
         }
+        let Some(list) = shared.lists.find(ndx) else {
+            return Err(invalid_index(shared, ndx));
+        };
         let ItemAttrs {
             iflags,
             basis: basis_type,
             xname,
         } = ItemAttrs::read(input, protocol)?;
-        admissible(shared, ndx as usize)?;
+        let Some(f) = list.get(ndx as usize) else {
+            // A list's parent directory (its gap index), which the client
+            // echoes when it was itemized: it never carries data.
+            if iflags & item::TRANSFER != 0 && !shared.setup.options.dry_run {
+                return Err(ReceiveError::Protocol(format!("received data for non-regular file {ndx}")));
+            }
+            continue;
+        };
+        admissible(shared, f, ndx as usize)?;
         if iflags & item::TRANSFER == 0 || shared.setup.options.dry_run {
             // The client echoing an itemized entry back (for its log), or
             // a dry run's transfer, which carries no data: nothing to do.
             continue;
         }
-        let e = &shared.files[ndx as usize].entry;
+        let e = &f.entry;
         if !e.is_reg() {
             return Err(ReceiveError::Protocol(format!("received data for non-regular file {ndx}")));
         }
         if protocol >= 29 && phase == 2 {
             return Err(ReceiveError::Violation("got transfer request in phase 2 [receiver]\n".into()));
         }
-        if !shared.requested.take(ndx as usize) {
+        if !list.take_requested(ndx as usize) {
             return Err(ReceiveError::Violation(format!(
                 "ERROR: rejecting data for file index {ndx}, which was not requested [receiver]\n"
             )));
@@ -109,7 +142,7 @@ pub(crate) fn run<R: Read, W: Write>(
         let incoming = Incoming::read(shared, input, ndx as usize, e)?;
         let in_place = shared.setup.options.inplace || shared.setup.options.append_mode > 0;
         let outcome = if in_place {
-            receive_in_place(shared, input, &mut tokens, incoming, phase)?
+            receive_in_place(shared, input, &mut tokens, incoming, redone.contains(&ndx))?
         } else {
             let basis = basis_path(shared, &incoming.rel, basis_type, xname.as_deref());
             receive_file(shared, input, &mut tokens, incoming, basis, &mut delayed)?
@@ -127,13 +160,19 @@ pub(crate) fn run<R: Read, W: Write>(
                     shared.confirm(ndx as usize, true)?;
                 }
             }
-            Received::Failed if phase == 0 => tell(ToGenerator::Redo(ndx))?,
+            Received::Failed if phase == 0 && redone.insert(ndx) => {
+                tell(ToGenerator::Redo(ndx))?;
+                continue;
+            }
             Received::Failed => {
                 stats.io_error |= IoError::General.bit();
                 let text = cat(&[b"ERROR: ", &e.name, b" failed verification -- update discarded.\n"]);
                 shared.message(MsgTag::ErrorXfer, text)?;
             }
             Received::Refused => stats.io_error |= IoError::General.bit(),
+        }
+        if inc_recurse {
+            tell(ToGenerator::Finished(ndx))?;
         }
     }
     // Below protocol 29 there is no phase 2: delayed files go in now.
@@ -148,12 +187,32 @@ pub(crate) fn run<R: Read, W: Write>(
     Ok(stats)
 }
 
+/// Upstream's words for an index that names nothing alive.
+fn invalid_index<W: Write>(shared: &Shared<'_, W>, ndx: i32) -> ReceiveError {
+    ReceiveError::Protocol(format!("Invalid file index: {ndx} ({NDX_DONE} - {})", shared.lists.last_ndx()))
+}
+
+/// Files the client's sender could not open after all (MSG_NO_SEND): a
+/// requested one is done with, so its list can be released.
+fn settle_no_sends<R: Read, W: Write>(
+    shared: &Shared<'_, W>,
+    input: &mut DemuxReader<R>,
+    tell: &impl Fn(ToGenerator) -> Result<(), ReceiveError>,
+) -> Result<(), ReceiveError> {
+    for ndx in std::mem::take(&mut input.no_sends) {
+        let asked = ndx >= 0 && shared.lists.find(ndx).is_some_and(|l| l.take_requested(ndx as usize));
+        if asked && shared.lists.inc_recurse {
+            tell(ToGenerator::Finished(ndx))?;
+        }
+    }
+    Ok(())
+}
+
 /// Whatever the client says of entry `ndx`, it must be one the session
 /// kept and the module's filters allow (upstream's checks in `recv_files`,
 /// with its words): a duplicate cleared from the list or a daemon-excluded
 /// name ends the session.
-fn admissible<W: Write>(shared: &Shared<'_, W>, ndx: usize) -> Result<(), ReceiveError> {
-    let f = &shared.files[ndx];
+fn admissible<W: Write>(shared: &Shared<'_, W>, f: &SortedEntry, ndx: usize) -> Result<(), ReceiveError> {
     if !f.active {
         return Err(ReceiveError::Violation(format!(
             "rsync: refusing transfer of cleared file index {ndx}\n"
@@ -493,7 +552,7 @@ fn finish_delayed<W: Write>(s: &Shared<'_, W>, delayed: &mut Vec<Delayed>, stats
 }
 
 /// Read one file's data straight into the target (`--inplace`, and
-/// `--append` on the first pass: the data we have up to the length our
+/// `--append` on the first pass (a `redo` is the second, in full): the data we have up to the length our
 /// sum head announced stays, the rest is appended; `--append-verify`
 /// checks the whole file). The old content is the basis, so a block the
 /// sender matched at its own offset is not rewritten. A checksum failure
@@ -503,7 +562,7 @@ fn receive_in_place<R: Read, W: Write>(
     input: &mut DemuxReader<R>,
     tokens: &mut TokenReader,
     incoming: Incoming<'_>,
-    phase: u32,
+    redo: bool,
 ) -> Result<Received, ReceiveError> {
     let s = shared;
     let Incoming {
@@ -541,7 +600,7 @@ fn receive_in_place<R: Read, W: Write>(
     let mut fsum = FileSum::new(&s.params);
     // --append keeps what the sum head covers; the redo pass is a plain
     // in-place update (upstream negates append_mode for it).
-    let appending = s.setup.options.append_mode > 0 && phase == 0;
+    let appending = s.setup.options.append_mode > 0 && !redo;
     let kept = if appending { head.covered_len() } else { 0 };
     if appending && s.setup.options.append_mode == 2 {
         let mut kept_part = (&file).take(kept);

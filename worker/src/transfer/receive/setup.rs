@@ -85,6 +85,10 @@ pub enum ReceiveError {
     /// have (upstream's generator check; exit 2).
     #[error("ABORTING due to invalid path from sender: {0}")]
     InvalidPath(String),
+    /// With incremental recursion, an entry of a list outside the
+    /// directory the list is for (upstream's receiver check; exit 4).
+    #[error("ABORTING due to invalid path from sender: {0}")]
+    OutsideListDir(String),
     /// Writing a file failed (disk full...): upstream's RERR_FILEIO (exit 11).
     #[error("{0}")]
     FileIo(String),
@@ -108,6 +112,14 @@ pub enum ReceiveError {
 pub(crate) enum ToGenerator {
     /// A file failed verification in phase 0: ask for it again.
     Redo(i32),
+    /// Incremental recursion: a requested file is done with (received,
+    /// refused, or the client said it will not come), so its list may be
+    /// released once all of its files are.
+    Finished(i32),
+    /// Incremental recursion: the next list arrived.
+    NewList(std::sync::Arc<crate::transfer::receive::lists::RecvList>),
+    /// Incremental recursion: the client sent its last list.
+    ListsEnd,
     /// The client ended a phase (the receiver read its NDX_DONE).
     PhaseDone,
     /// The receiver read everything the client sends before the goodbye.

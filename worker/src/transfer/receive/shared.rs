@@ -10,10 +10,10 @@ use oxrsyncd_protocol::mux::{MsgTag, MuxOut};
 
 use crate::transfer::delta::{ChecksumParams, Compression};
 use crate::transfer::filter::rules::FilterList;
-use crate::transfer::flist::SortedEntry;
 use crate::transfer::fs::module_root::ModuleRoot;
+use crate::transfer::receive::lists::FileLists;
 use crate::transfer::receive::setup::ReceiveSetup;
-use crate::transfer::receive::{alt_dest, backup, dest, requested, staging};
+use crate::transfer::receive::{alt_dest, backup, dest, staging};
 
 /// The state both threads share.
 pub(crate) struct Shared<'a, W: Write> {
@@ -22,8 +22,8 @@ pub(crate) struct Shared<'a, W: Write> {
     pub out: Mutex<MuxOut<W>>,
     pub setup: &'a ReceiveSetup<'a>,
     pub root: ModuleRoot,
-    /// The sorted file list (indexes are positions).
-    pub files: Vec<SortedEntry>,
+    /// The file lists alive (one without incremental recursion).
+    pub lists: FileLists,
     /// Where the list lands, module-relative ("" is the module root).
     pub dest: dest::Destination,
     pub params: ChecksumParams,
@@ -41,8 +41,6 @@ pub(crate) struct Shared<'a, W: Write> {
     pub staging: staging::Staging,
     /// `--compare-dest` / `--copy-dest` / `--link-dest`.
     pub alt_dests: Option<alt_dest::AltDests>,
-    /// The files the generator asked for: the only data the receiver takes.
-    pub requested: requested::Requested,
 }
 
 impl<W: Write> Shared<'_, W> {

@@ -98,7 +98,7 @@ fn received(dir: &Path, options: &TransferOptions, entries: &[FileEntry]) -> Res
     with_setup(dir, options, &FilterList::default(), |setup| {
         let mut input = DemuxReader::new(&input[..], true);
         let list = receive_list(setup, &mut input, &mut Vec::new())?;
-        Ok(list.files.into_iter().map(|f| (f.entry.name, f.active)).collect())
+        Ok(list.first.files.into_iter().map(|f| (f.entry.name, f.active)).collect())
     })
 }
 

@@ -164,10 +164,14 @@ impl<'s, W: Write> Generator<'s, '_, W> {
     /// looks afresh.
     pub(super) fn request(&mut self, i: usize, redo: bool, looked: Option<Option<Seen>>) -> Result<(), ReceiveError> {
         let s = self.shared;
+        let list = self.list_for(i)?;
+        let e = &list
+            .get(i)
+            .ok_or_else(|| ReceiveError::Protocol(format!("no file {i} to ask for")))?
+            .entry;
         // Before the request can reach the client: its data is admitted.
-        s.requested.mark(i);
+        list.mark_requested(i);
         let protocol = s.setup.protocol;
-        let e = &s.files[i].entry;
         let rel = s.dest.path_of(&e.name);
         let target = looked.unwrap_or_else(|| s.look(&rel).filter(|m| m.is_file()));
         // A partial file kept by an interrupted push is the better basis,
@@ -235,6 +239,8 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             let mut out = s.out.lock().unwrap_or_else(|e| e.into_inner());
             write_ndx_and_attrs(&mut *out, &mut self.ndx_out, i as i32, iflags, basis_type, xname, protocol)?;
             write_sum_head(&mut *out, &head, protocol)?;
+            drop(out);
+            self.on_its_way(i);
             return Ok(());
         }
         let sums = match existing {
@@ -250,6 +256,8 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             Some(sums) => write_block_sums(&mut *out, &sums, protocol)?,
             None => write_sum_head(&mut *out, &SumHead::default(), protocol)?,
         }
+        drop(out);
+        self.on_its_way(i);
         Ok(())
     }
 }

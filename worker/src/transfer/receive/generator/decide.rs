@@ -21,14 +21,24 @@ use crate::transfer::receive::generator::state::{Generator, Verdict};
 use crate::transfer::receive::setup::ReceiveError;
 
 impl<'s, W: Write> Generator<'s, '_, W> {
-    /// One entry of the list.
+    /// Entry `i` of the lists. With incremental recursion a directory is
+    /// only made sure of here: it is handled in full when its own list
+    /// comes (see [`Generator::generate_entry`]).
     pub(super) fn generate(&mut self, i: usize) -> Result<(), ReceiveError> {
-        let s = self.shared;
-        let f = &s.files[i];
+        let list = self.list_for(i)?;
+        let Some(f) = list.get(i) else { return Ok(()) };
         if !f.active {
             return Ok(());
         }
-        let e = &f.entry;
+        let early_dir = self.shared.lists.inc_recurse && f.entry.is_dir();
+        self.generate_entry(i, &f.entry, early_dir, list.group_of(i))
+    }
+
+    /// One entry, itemized as index `i` (upstream's `recv_generator`).
+    /// `early_dir`: a directory in its parent's list; `group`: its `-H`
+    /// group with incremental recursion.
+    pub(super) fn generate_entry(&mut self, i: usize, e: &FileEntry, early_dir: bool, group: Option<i32>) -> Result<(), ReceiveError> {
+        let s = self.shared;
         let o = s.setup.options;
         if let Some(dir) = &self.failed_dir {
             if e.name.len() > dir.len() && e.name.starts_with(dir) && e.name[dir.len()] == b'/' {
@@ -50,6 +60,9 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 let what = cat(&[b"recv_generator: mkdir ", &fname_in(parent, s.setup.module_name), b" failed"]);
                 return Ok(self.report(syserr("generator", &what, &err))?);
             }
+        }
+        if early_dir {
+            return self.early_directory(e, &rel);
         }
         if s.setup.daemon_filters.excludes(rel.as_os_str().as_bytes(), e.is_dir()) {
             let text = cat(&[
@@ -80,7 +93,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             return Ok(());
         }
         if e.is_dir() {
-            return self.directory(i, &rel, existing.as_ref());
+            return self.directory(i, e, &rel, existing.as_ref());
         }
         if e.is_symlink() {
             return self.symlink(i, e, &rel, existing.as_ref());
@@ -95,6 +108,26 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             // Linked to its leader once the leader is in place.
             return Ok(());
         }
+        match group {
+            Some(gnum) => {
+                if self.follow_group(i, e, gnum)? {
+                    return Ok(());
+                }
+                self.last_requested = None;
+                self.regular_file(i, e, &rel, existing)?;
+                self.lead_group(i, e, gnum);
+                Ok(())
+            }
+            None => self.regular_file(i, e, &rel, existing),
+        }
+    }
+
+    /// A regular file: asked for unless it is up to date (or settled from
+    /// a `--*-dest` directory, or left alone on purpose).
+    fn regular_file(&mut self, i: usize, e: &FileEntry, rel: &Path, existing: Option<Seen>) -> Result<(), ReceiveError> {
+        let s = self.shared;
+        let o = s.setup.options;
+        let rel = rel.to_path_buf();
         let existing = match existing {
             Some(m) if !m.is_file() => {
                 if !self.clear_the_way(e, &rel, &m, "regular file")? {

@@ -12,8 +12,8 @@ impl<'s, W: Write> Generator<'s, '_, W> {
     /// the list, in list order.
     pub(super) fn delete_pass(&mut self) -> Result<(), ReceiveError> {
         let s = self.shared;
-        for i in 0..s.files.len() {
-            let f = &s.files[i];
+        let Some(list) = s.lists.first() else { return Ok(()) };
+        for f in &list.files {
             if f.active && f.entry.is_dir() && self.is_content_dir(&f.entry) {
                 let rel = s.dest.path_of(&f.entry.name);
                 if let Some(d) = self.deleter.as_mut() {

@@ -92,10 +92,46 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         e.is_dir() && !e.no_content_dir
     }
 
-    pub(super) fn directory(&mut self, i: usize, rel: &Path, existing: Option<&Seen>) -> Result<(), ReceiveError> {
+    /// Incremental recursion: a directory met in its parent's list is only
+    /// made sure of (made, when times are kept, so the parent's time can
+    /// be set at once), as upstream's generator does; the rest waits for
+    /// its own list. Errors show then.
+    pub(super) fn early_directory(&mut self, e: &FileEntry, rel: &Path) -> Result<(), ReceiveError> {
         let s = self.shared;
-        let e = &s.files[i].entry;
-        let old = existing.filter(|m| m.is_dir());
+        let o = s.setup.options;
+        if !o.preserve_times
+            || o.omit_dir_times
+            || o.dry_run
+            || o.existing_only
+            || s.setup.daemon_filters.excludes(rel.as_os_str().as_bytes(), true)
+        {
+            return Ok(());
+        }
+        match s.look(rel) {
+            Some(m) if m.is_dir() => return Ok(()),
+            Some(_) if self.link_stands_for_dir(rel) && s.root.stat(rel).is_ok_and(|m| m.is_dir()) => return Ok(()),
+            Some(_) => {
+                let (dir, name) = s.root.parent_of(rel)?;
+                if dir.unlink(&name).is_err() {
+                    return Ok(());
+                }
+            }
+            None => {}
+        }
+        let (dir, name) = s.root.parent_of(rel)?;
+        if dir.mkdir(&name, 0o700).is_ok() {
+            self.early_created.insert(e.name.clone());
+        }
+        Ok(())
+    }
+
+    /// A directory in full: itemized as index `i`, made or given its mode,
+    /// its time kept for the end, and with `--delete` swept of what the
+    /// list does not hold.
+    pub(super) fn directory(&mut self, i: usize, e: &FileEntry, rel: &Path, existing: Option<&Seen>) -> Result<(), ReceiveError> {
+        let s = self.shared;
+        let made_early = self.early_created.remove(&e.name);
+        let old = existing.filter(|m| m.is_dir() && !made_early);
         // The destination the push created counts as new (upstream's
         // FLAG_DIR_CREATED); a new directory is compared with its namesake
         // in a --*-dest directory, if there is one (try_dests_non).
@@ -115,6 +151,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         };
         self.send_item(i, flags)?;
         let created = match existing {
+            Some(_) if made_early => true,
             Some(m) if m.is_dir() => {
                 // An existing directory takes its mode now, as upstream's
                 // generator does (what is backed up from it mirrors it);
@@ -146,7 +183,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             // Not made: nothing to finish (upstream's FLAG_MISSING_DIR).
             return Ok(());
         }
-        self.dirs.push((i, created));
+        self.dirs.push((e.clone(), created));
         if s.setup.options.delete_timing == DeleteTiming::During && self.is_content_dir(e) {
             if let Some(d) = self.deleter.as_mut() {
                 d.delete_in_dir(s, &e.name, rel)?;
@@ -341,8 +378,8 @@ impl<'s, W: Write> Generator<'s, '_, W> {
     /// written into them (deepest first, so parents' times stay put).
     pub(super) fn finish_dirs(&mut self) -> Result<(), ReceiveError> {
         let s = self.shared;
-        for (i, created) in std::mem::take(&mut self.dirs).into_iter().rev() {
-            let e = &s.files[i].entry;
+        for (e, created) in std::mem::take(&mut self.dirs).into_iter().rev() {
+            let e = &e;
             let rel = s.dest.path_of(&e.name);
             // A new directory gets the sender's mode (masked without -p);
             // an existing one keeps its own unless -p.

@@ -16,33 +16,43 @@ mod decide;
 mod deletions;
 mod flags;
 mod followers;
+mod incremental;
 mod make;
 mod output;
 mod state;
 
+use std::collections::VecDeque;
 use std::io::Write;
-
 use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 
 use crate::transfer::options::client::DeleteTiming;
 use crate::transfer::receive::delete::Deleter;
+use crate::transfer::receive::lists::RecvList;
 use crate::transfer::receive::setup::{ReceiveError, ToGenerator};
 use crate::transfer::receive::shared::Shared;
 use oxrsyncd_protocol::mux::MsgTag;
 use oxrsyncd_protocol::ndx::NdxCodec;
 use oxrsyncd_protocol::IoError;
 
-use self::state::Generator;
+use self::state::{Generator, LiveList};
 
-/// Run the generator; returns the io_error bits it collected.
-pub(crate) fn run<W: Write>(shared: &Shared<'_, W>, from_receiver: Receiver<ToGenerator>) -> Result<i32, ReceiveError> {
+/// Run the generator from the `first` list; returns the io_error bits it
+/// collected.
+pub(crate) fn run<W: Write>(
+    shared: &Shared<'_, W>,
+    first: Arc<RecvList>,
+    from_receiver: Receiver<ToGenerator>,
+) -> Result<i32, ReceiveError> {
     if let Some(id) = shared.setup.identity {
         crate::identity::assume_on_this_thread(id)?;
     }
     let protocol = shared.setup.protocol;
     let o = shared.setup.options;
+    let inc_recurse = shared.lists.inc_recurse;
     let deleter = o.delete_mode.then(|| {
-        let listed = shared.files.iter().filter(|f| f.active).map(|f| f.entry.name.clone()).collect();
+        // With incremental recursion each list's names, as it comes.
+        let listed = if inc_recurse { Default::default() } else { first.names() };
         let io_error = shared.sender_io_error & IoError::General.bit() != 0 && !o.ignore_errors;
         Deleter::new(
             listed,
@@ -63,19 +73,36 @@ pub(crate) fn run<W: Write>(shared: &Shared<'_, W>, from_receiver: Receiver<ToGe
         failed_dir: None,
         hlink_followers: shared.hard_links.iter().map(|&(follower, _)| follower).collect(),
         redone: Default::default(),
+        live: VecDeque::from([LiveList {
+            list: Arc::clone(&first),
+            in_progress: 0,
+        }]),
+        early_created: Default::default(),
+        link_groups: Default::default(),
+        pending_leaders: Default::default(),
+        last_requested: None,
     };
     if o.delete_timing == DeleteTiming::Before {
         g.delete_pass()?;
     }
-    for i in 0..shared.files.len() {
-        if let Ok(ToGenerator::Abort) = from_receiver.try_recv() {
+    if inc_recurse {
+        // The lists as they come; releasing the last ends phase 0.
+        if g.run_lists(&from_receiver)? == incremental::Flow::Stop {
             return Ok(g.io_error);
         }
-        g.generate(i)?;
+    } else {
+        for i in 0..first.files.len() {
+            if let Ok(ToGenerator::Abort) = from_receiver.try_recv() {
+                return Ok(g.io_error);
+            }
+            g.generate(i)?;
+        }
+        // Phase 0 ends.
+        g.write_done(1)?;
     }
-    // Phase 0 ends; redo what failed verification until the client's
-    // phase-end comes back.
-    g.write_done(1)?;
+    drop(first);
+    // Redo what failed verification until the client's phase-end comes
+    // back.
     loop {
         match from_receiver.recv() {
             Ok(ToGenerator::Redo(ndx)) => {

@@ -27,11 +27,16 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 Ok(ToGenerator::PhaseDone | ToGenerator::ReceiverDone | ToGenerator::GoodbyeAnswered) => count -= 1,
                 Ok(ToGenerator::Redo(ndx)) => {
                     self.io_error |= IoError::General.bit();
-                    let name = &self.shared.files[ndx as usize].entry.name;
+                    let list = self.shared.lists.find(ndx);
+                    let name = list
+                        .as_ref()
+                        .and_then(|l| l.get(ndx as usize))
+                        .map_or(&b"?"[..], |f| &f.entry.name[..]);
                     let text = cat(&[b"ERROR: ", name, b" failed verification -- update discarded.\n"]);
                     self.shared.message(MsgTag::ErrorXfer, text)?;
                 }
                 Ok(ToGenerator::Abort) | Err(_) => return Err(ReceiveError::Protocol("the receiver stopped".into())),
+                Ok(other) => return Err(ReceiveError::Protocol(format!("unexpected {other:?} at the end"))),
             }
         }
         Ok(())

@@ -1,6 +1,11 @@
 //! The generator's per-session state, and its verdict on an existing file.
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
+use std::sync::Arc;
+
+use crate::transfer::flist::FileEntry;
+use crate::transfer::receive::lists::RecvList;
 
 use crate::transfer::receive::delete::Deleter;
 use crate::transfer::receive::fuzzy::Candidate;
@@ -27,8 +32,9 @@ pub(super) struct Generator<'s, 'a, W: Write> {
     /// I/O-error bits the generator collected (exit 23 at the end).
     pub(super) io_error: i32,
     /// Directories to give their final mode and time once everything is
-    /// in, and whether we created them.
-    pub(super) dirs: Vec<(usize, bool)>,
+    /// in, and whether we created them (kept whole: with incremental
+    /// recursion their lists are gone by then).
+    pub(super) dirs: Vec<(FileEntry, bool)>,
     /// `--delete`: what removes extraneous files.
     pub(super) deleter: Option<Deleter<'s>>,
     /// `--fuzzy`: each directory's files, listed once when first needed
@@ -43,4 +49,35 @@ pub(super) struct Generator<'s, 'a, W: Write> {
     /// Files asked for again (the redo phase): their followers wait for
     /// the end.
     pub(super) redone: std::collections::HashSet<usize>,
+    /// The lists the generator has not released yet, oldest first; the
+    /// last is the one it works in.
+    pub(super) live: VecDeque<LiveList>,
+    /// Incremental recursion: directories made early, while their parent's
+    /// list was handled (they count as new when their own list comes).
+    pub(super) early_created: HashSet<Vec<u8>>,
+    /// `-H` with incremental recursion: each group met so far.
+    pub(super) link_groups: HashMap<i32, LinkGroup>,
+    /// `-H` with incremental recursion: requested leaders whose followers
+    /// wait for them, by index, with their group.
+    pub(super) pending_leaders: HashMap<usize, i32>,
+    /// The index the last request was for (a leader's request makes its
+    /// group wait for the file).
+    pub(super) last_requested: Option<usize>,
+}
+
+/// A list the generator works in or waits to release.
+pub(super) struct LiveList {
+    pub(super) list: Arc<RecvList>,
+    /// Files asked for and not done with yet (upstream's `in_progress`):
+    /// the list is released only when none is left, since the client
+    /// frees its copy then.
+    pub(super) in_progress: usize,
+}
+
+/// `-H` with incremental recursion: a hard-linked group across lists.
+pub(super) struct LinkGroup {
+    /// The name of the group's file that is transferred (its first).
+    pub(super) leader_name: Vec<u8>,
+    /// Followers waiting for the leader's data, while it is on its way.
+    pub(super) waiting: Option<Vec<usize>>,
 }
