@@ -1081,3 +1081,42 @@ fn open_noatime_like_stock() {
     }
     assert_eq!(seen.len(), 2, "both outcomes were seen (the file system updates access times)");
 }
+
+/// `-k` / `-L` over a link that leads out of a module that is not
+/// chrooted: stock stats where the link leads (a directory there is
+/// listed as one, with that directory's attributes) but its confined open
+/// fails (ELOOP, exit 23), so nothing outside is listed; so do we. We used
+/// to send the link itself, which the client could then follow on its own
+/// side (upstream's daemon-scan-dir-escape).
+#[test]
+fn links_leading_out_of_the_module_are_not_listed_like_stock() {
+    let outside = tempfile::tempdir().unwrap();
+    TreeBuilder::new(outside.path())
+        .file("secret", "outside the module\n")
+        .symlink("xfil_link", "MARKER")
+        .mtimes(["secret", "."], 1_600_000_000, 0);
+    let target = outside.path().to_path_buf();
+    let p = start_pair(
+        move |root| {
+            TreeBuilder::new(root)
+                .file("real/in.txt", "in\n")
+                .symlink("escape", &target)
+                .symlink("inside", "real")
+                .mtimes(["real/in.txt", "real", "."], 1_600_000_000, 0);
+        },
+        |root| format!("[mod]\n path = {}\n uid = root\n gid = root\n", root.display()),
+    );
+    for opts in [vec!["-ai", "-k"], vec!["-ai", "-L"], vec!["-ai", "-k", "--no-inc-recursive"]] {
+        let (_, ours, _, dest) = compare(&p, &opts, "mod/", None);
+        assert_eq!(ours.code, 23, "{opts:?}: {ours:?}");
+        assert!(
+            ours.stderr
+                .contains("opendir \"escape\" (in mod) failed: Too many levels of symbolic links"),
+            "{ours:?}"
+        );
+        assert!(dest.path().join("escape").is_dir() && !dest.path().join("escape").is_symlink());
+        assert!(!dest.path().join("escape/secret").exists() && !dest.path().join("escape/xfil_link").exists());
+        // A link to a directory inside the module is followed as before.
+        assert!(dest.path().join("inside/in.txt").is_file(), "{opts:?}");
+    }
+}

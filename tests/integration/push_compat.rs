@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::harness::client::{clients, rsync_bin};
 use crate::harness::push_pair::start_push_pair;
-use crate::harness::tree::TreeBuilder;
+use crate::harness::tree::{snapshot, TreeBuilder};
 
 /// An entry's modification time, to the nanosecond.
 fn mtime_ns(path: &Path) -> (i64, i64) {
@@ -282,5 +282,59 @@ fn a_pushed_directory_the_module_excludes_is_refused_like_stock() {
         );
         assert!(!p.ours_dst.path().join("secret").exists());
         assert!(p.ours_dst.path().join("pub/c").exists());
+    }
+}
+
+/// A client's `--partial-dir` that is a symlink in the module (here to a
+/// directory outside it holding a file of the pushed name): where the
+/// in-place partial update was agreed (protocol 30 and later), stock
+/// ends the push with exit 2 rather than use it, and leaves the
+/// destination and the outside alone; so do we. At protocol 29 both
+/// complete without touching the outside (upstream's
+/// operator-path-partial-dir-daemon).
+#[test]
+fn a_partial_dir_leading_out_of_the_module_is_refused_like_stock() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("f0"), "PROTECTED-OUTSIDE-MODULE\n").unwrap();
+    let build = |root: &Path| {
+        TreeBuilder::new(root).file("f0", "NEW\n").mtimes(["f0"], 1_600_000_000, 0);
+    };
+    let p = start_push_pair(build, "");
+    let target = outside.path().to_path_buf();
+    let seed = move |dst: &Path| {
+        TreeBuilder::new(dst)
+            .file("f0", "OLD-DESTINATION-FILE-CONTENT\n")
+            .symlink("blink", &target)
+            .mtimes(["f0"], 1_500_000_000, 0);
+    };
+    // Stock's two processes each print the error line; ours prints it once.
+    let said = |r: &crate::harness::client::ClientRun| {
+        let mut lines = r.normalized_stderr();
+        lines.dedup();
+        lines
+    };
+    for (label, bin) in clients() {
+        for (protocol, code, f0) in [(None, 2, "OLD-DESTINATION-FILE-CONTENT\n"), (Some("--protocol=29"), 0, "NEW\n")] {
+            let mut options = vec!["-a", "--delay-updates", "--partial-dir=/blink"];
+            options.extend(protocol);
+            p.reset(Some(&seed));
+            let (stock, ours) = p.push_with(&bin, &options, "", "w/");
+            assert_eq!(
+                (stock.code, said(&stock)),
+                (ours.code, said(&ours)),
+                "{label} {options:?}: {stock:?} {ours:?}"
+            );
+            assert_eq!(ours.code, code, "{label} {options:?}: {ours:?}");
+            assert_eq!(snapshot(p.stock_dst.path()), snapshot(p.ours_dst.path()), "{label} {options:?}");
+            assert_eq!(
+                std::fs::read_to_string(p.ours_dst.path().join("f0")).unwrap(),
+                f0,
+                "{label} {options:?}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(outside.path().join("f0")).unwrap(),
+                "PROTECTED-OUTSIDE-MODULE\n"
+            );
+        }
     }
 }

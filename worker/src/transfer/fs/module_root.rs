@@ -155,6 +155,27 @@ impl ModuleRoot {
         File::from(self.resolve(rel, libc::O_PATH)?).metadata()
     }
 
+    /// stat of `rel` by its path, followed wherever its links lead, also
+    /// out of the module: what upstream's daemon sees for a link it follows
+    /// (`-k`, `-L`) in a module that is not chrooted. Metadata only: what
+    /// is opened is still resolved inside the root, and
+    /// [`ModuleRoot::is_where_it_leads`] tells whether the two agree.
+    pub fn stat_where_it_leads(&self, rel: &Path) -> io::Result<Metadata> {
+        std::fs::metadata(self.path.join(rel))
+    }
+
+    /// Whether the directory `dir`, opened inside the root as `rel`, is
+    /// the one `rel` leads to by its path (no link on the way leaves the
+    /// module, or resolves in it otherwise than it does outside it).
+    pub fn is_where_it_leads(&self, dir: &DirNames, rel: &Path) -> bool {
+        let Ok(opened) = nix::sys::stat::fstat(dir.raw_fd()) else {
+            return false;
+        };
+        self.stat_where_it_leads(rel).is_ok_and(|m| {
+            std::os::unix::fs::MetadataExt::dev(&m) == opened.st_dev as u64 && std::os::unix::fs::MetadataExt::ino(&m) == opened.st_ino
+        })
+    }
+
     /// The target of the symlink `rel` (its final component is not followed).
     pub fn read_link(&self, rel: &Path) -> io::Result<PathBuf> {
         let link = self.resolve(rel, libc::O_PATH | libc::O_NOFOLLOW)?;

@@ -102,6 +102,14 @@ impl Staging {
         root.lstat(&p).ok().filter(|m| m.is_file()).map(|_| p)
     }
 
+    /// Whether the partial dir that `rel` would use is a symlink in the
+    /// module: the client's path would lead wherever the link does.
+    pub(crate) fn partial_dir_is_link(&self, root: &ModuleRoot, rel: &Path) -> bool {
+        let Some(p) = self.partial_path(rel) else { return false };
+        let dir = p.parent().unwrap_or(Path::new(""));
+        !dir.as_os_str().is_empty() && root.lstat(dir).is_ok_and(|m| m.file_type().is_symlink())
+    }
+
     /// The directory temporary files go in when it is not the target's
     /// own (`--temp-dir`, the module's `temp dir`), opened; `None`: beside
     /// the target.

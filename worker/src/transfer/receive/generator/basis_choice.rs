@@ -10,6 +10,7 @@ use std::path::Path;
 
 use oxrsyncd_protocol::item::{self, basis, write_ndx_and_attrs};
 use oxrsyncd_protocol::message::{cat, syserr};
+use oxrsyncd_protocol::setup::compat;
 
 use crate::transfer::delta::sums::SUM_LENGTH;
 use crate::transfer::delta::{sum_sizes_sqroot, write_block_sums, write_sum_head, SumHead, SumSizing};
@@ -177,6 +178,16 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         // A partial file kept by an interrupted push is the better basis,
         // as upstream's.
         let partial = s.staging.existing_partial(&s.root, &rel);
+        if partial.is_none() && s.setup.has_compat(compat::INPLACE_PARTIAL_DIR) && s.staging.partial_dir_is_link(&s.root, &rel) {
+            // The client's partial dir is a link (out of the module, as
+            // far as we know): where an in-place partial update was agreed,
+            // upstream's daemon ends the session rather than follow it or
+            // stage elsewhere.
+            return Err(ReceiveError::Violation(format!(
+                "rsync: refusing unconfined partial basis for {}\n",
+                String::from_utf8_lossy(&e.name)
+            )));
+        }
         // Without a target, a file in a --*-dest directory is the basis.
         let alt = if partial.is_none() && target.is_none() {
             self.alt_basis(&rel)

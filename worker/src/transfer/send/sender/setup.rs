@@ -158,6 +158,7 @@ pub(crate) fn walker<'w>(setup: &'w SenderSetup<'_>, root: &'w ModuleRoot, filte
         ignore_nonreadable: setup.ignore_nonreadable,
         merge: crate::transfer::filter::merge::MergeStack::new(filters.merges.clone(), setup.daemon_filters.clone()),
         fake_super: setup.fake_super,
+        unconfined_links: setup.sanitize_paths && !setup.module_root.as_os_str().as_bytes().windows(3).any(|w| w == b"/./"),
     }
 }
 

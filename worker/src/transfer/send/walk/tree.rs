@@ -113,6 +113,19 @@ impl Walker<'_> {
         // `dir` is module-relative: its module path, in bytes.
         let dir_bytes = dir.as_os_str().as_bytes();
         let read = match self.root.read_dir(dir) {
+            // Reached through a link that leads elsewhere than inside the
+            // module (or nowhere there): upstream's confined open fails so.
+            Ok(r) if self.unconfined_links && !self.root.is_where_it_leads(&r, dir) => Err(std::io::Error::from_raw_os_error(libc::ELOOP)),
+            Err(e)
+                if self.unconfined_links
+                    && e.kind() == std::io::ErrorKind::NotFound
+                    && self.root.stat_where_it_leads(dir).is_ok_and(|m| m.is_dir()) =>
+            {
+                Err(std::io::Error::from_raw_os_error(libc::ELOOP))
+            }
+            other => other,
+        };
+        let read = match read {
             Ok(r) => r,
             Err(e) => {
                 out.io_error |= IoError::General.bit();
@@ -222,10 +235,12 @@ impl Walker<'_> {
             return Ok(meta);
         }
         if self.options.copy_links {
-            return self.root.stat_entry(dir, child, path).map(EntryStat::from);
+            return self
+                .followed_dir_or(path, || self.root.stat_entry(dir, child, path))
+                .map(EntryStat::from);
         }
         if self.options.copy_dirlinks {
-            if let Ok(target) = self.root.stat_entry(dir, child, path) {
+            if let Ok(target) = self.followed_dir_or(path, || self.root.stat_entry(dir, child, path)) {
                 if target.is_dir() {
                     return Ok(EntryStat::from(target));
                 }
@@ -269,7 +284,25 @@ impl Walker<'_> {
         }
         // Followed links resolve inside the module, as in a chroot: a
         // target missing there (ENOENT) has no referent, a loop is ELOOP.
-        self.root.stat(path).map(EntryStat::from)
+        self.followed_dir_or(path, || self.root.stat(path)).map(EntryStat::from)
+    }
+
+    /// What a followed link at `path` is: in a module that is not chrooted,
+    /// a directory where it really leads is listed as that directory (its
+    /// listing is refused later if it is not the same one inside the
+    /// module, see [`Walker::walk_dir`]); anything else is what `inside`
+    /// (the stat resolved in the module) says.
+    fn followed_dir_or(
+        &self,
+        path: &Path,
+        inside: impl FnOnce() -> std::io::Result<std::fs::Metadata>,
+    ) -> std::io::Result<std::fs::Metadata> {
+        if self.unconfined_links {
+            if let Some(real) = self.root.stat_where_it_leads(path).ok().filter(|m| m.is_dir()) {
+                return Ok(real);
+            }
+        }
+        inside()
     }
 
     pub(crate) fn entry(&self, name: Vec<u8>, local: &Path, meta: &EntryStat) -> FileEntry {

@@ -64,6 +64,12 @@ pub(crate) struct Walker<'a> {
     /// `fake super`: files are listed as their `user.rsync.%stat`
     /// attribute describes them (see `fake_super.rs`).
     pub fake_super: bool,
+    /// The module is not chrooted: a link followed to a directory (`-k`,
+    /// `-L`, a `dir/` argument) is stat'ed where it really leads, as
+    /// upstream's daemon does, and such a directory is listed only if it
+    /// is the same directory inside the module (else its opening fails
+    /// with ELOOP, as upstream's confined open does).
+    pub unconfined_links: bool,
 }
 
 impl Walker<'_> {
