@@ -172,7 +172,7 @@ impl ModuleRoot {
             return false;
         };
         self.stat_where_it_leads(rel).is_ok_and(|m| {
-            std::os::unix::fs::MetadataExt::dev(&m) == opened.st_dev as u64 && std::os::unix::fs::MetadataExt::ino(&m) == opened.st_ino
+            std::os::unix::fs::MetadataExt::dev(&m) == opened.st_dev && std::os::unix::fs::MetadataExt::ino(&m) == opened.st_ino
         })
     }
 
