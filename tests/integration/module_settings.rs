@@ -851,3 +851,67 @@ fn hook_command_variables_refuse_shell_syntax_like_stock() {
         }
     }
 }
+
+/// `insecure links = yes` (3.5's per-module opt-out, not chrooted): a
+/// link to a directory outside the module is followed as stock follows
+/// it, by a pull with `-k` and by a push with `-K` (into the directory
+/// it leads to); without it the same pull lists nothing outside (exit 23).
+#[test]
+fn insecure_links_follow_links_out_of_the_module_like_stock() {
+    use crate::harness::pair::start_pair;
+    use crate::harness::push_pair::start_push_pair;
+    use crate::harness::tree::{snapshot, TreeBuilder};
+    let outside = tempfile::tempdir().unwrap();
+    TreeBuilder::new(outside.path())
+        .file("secret.txt", "OUT-OF-MODULE\n")
+        .mtimes(["secret.txt", "."], 1_600_000_000, 0);
+    let target = outside.path().to_path_buf();
+    let p = start_pair(
+        |root| {
+            TreeBuilder::new(root)
+                .file("intree.txt", "in-module\n")
+                .symlink("sub", &target)
+                .mtimes(["intree.txt", "."], 1_600_000_000, 0);
+        },
+        |root| {
+            format!(
+                "[secure]\n path = {0}\n uid = root\n gid = root\n[insecure]\n path = {0}\n uid = root\n gid = root\n insecure links = yes\n",
+                root.display()
+            )
+        },
+    );
+    for (label, bin) in clients() {
+        for (module, served) in [("secure", false), ("insecure", true)] {
+            let (s_dst, o_dst) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+            let pull = |addr: std::net::SocketAddr, dst: &Path| {
+                rsync_bin(
+                    &bin,
+                    &["-rtk", &format!("rsync://{addr}/{module}/"), &format!("{}/", dst.display())],
+                    &[],
+                )
+            };
+            let (stock, ours) = (pull(p.stock.addr, s_dst.path()), pull(p.ours.addr, o_dst.path()));
+            assert_eq!(stock.code, ours.code, "{label} {module}: {stock:?} {ours:?}");
+            assert_eq!(snapshot(s_dst.path()), snapshot(o_dst.path()), "{label} {module}");
+            assert_eq!(o_dst.path().join("sub/secret.txt").is_file(), served, "{label} {module}: {ours:?}");
+        }
+    }
+    // A push with -K writes through such a link, as stock's does.
+    let push = start_push_pair(
+        |root| {
+            TreeBuilder::new(root)
+                .file("sub/new.txt", "pushed\n")
+                .mtimes(["sub/new.txt", "sub"], 1_600_000_000, 0);
+        },
+        " insecure links = yes\n use chroot = no\n",
+    );
+    let (stock_out, ours_out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (so, oo) = (stock_out.path().to_path_buf(), ours_out.path().to_path_buf());
+    push.reset(None);
+    std::os::unix::fs::symlink(&so, push.stock_dst.path().join("sub")).unwrap();
+    std::os::unix::fs::symlink(&oo, push.ours_dst.path().join("sub")).unwrap();
+    let (stock, ours) = push.push_with(Path::new("rsync"), &["-rtK"], "", "w/");
+    assert_eq!((stock.code, ours.code), (0, 0), "{stock:?} {ours:?}");
+    assert_eq!(snapshot(&so), snapshot(&oo));
+    assert!(oo.join("new.txt").is_file(), "{ours:?}");
+}

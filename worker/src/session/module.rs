@@ -47,7 +47,10 @@ pub(crate) fn prepare_module(request: &SessionRequest, options: &TransferOptions
         .as_deref()
         .map(|p| request.expand(&p.to_string_lossy()))
         .unwrap_or_default();
-    let opened_root = ModuleRoot::open(std::path::Path::new(&root_text)).ok();
+    let insecure_links = follows_any_link(&request.module().settings, &root_text);
+    let opened_root = ModuleRoot::open(std::path::Path::new(&root_text))
+        .ok()
+        .map(|root| root.with_insecure_links(insecure_links));
     if let Some(identity) = &request.identity {
         if let Err(e) = crate::identity::assume_on_this_thread(identity) {
             let message = format!("ERROR: cannot take the module's identity (uid {}): {e}\n", identity.uid);
@@ -117,6 +120,7 @@ impl PreparedModule {
             munge_symlinks: munge_symlinks(m, &self.root_text),
             sanitize_paths: !m.use_chroot.unwrap_or(!self.root_text.contains("/./")) || self.root_text.contains("/./"),
             fake_super: m.fake_super,
+            insecure_links: follows_any_link(m, &self.root_text),
             opened_root: self.opened_root.as_ref(),
             module_numeric_ids: daemon_numeric_ids(m, &self.root_text),
             open_noatime: m.open_noatime.unwrap_or(options.open_noatime),
@@ -132,6 +136,13 @@ fn munge_symlinks(settings: &ModuleSettings, path: &str) -> bool {
     settings
         .munge_symlinks
         .unwrap_or(!settings.use_chroot.unwrap_or(!path.contains("/./")) || path.contains("/./"))
+}
+
+/// `insecure links = yes` in a module that is not chrooted: links are
+/// followed wherever they lead. A chrooted module's links resolve inside
+/// the chroot whatever the setting says, as upstream's do.
+fn follows_any_link(settings: &ModuleSettings, path: &str) -> bool {
+    settings.insecure_links && settings.use_chroot == Some(false) && !path.contains("/./")
 }
 
 /// Whether the daemon sends ids without names, as upstream decides it:

@@ -39,6 +39,9 @@ pub(crate) struct ModuleContext<'a> {
     /// `fake super = yes`: owners, special bits, devices and symlinks live
     /// in the `user.rsync.%stat` attribute (see `fs/fake_super.rs`).
     pub fake_super: bool,
+    /// `insecure links = yes`: the module's links are followed wherever
+    /// they lead (see `ModuleRoot::with_insecure_links`).
+    pub insecure_links: bool,
     /// The module directory, opened while the session was still
     /// privileged (see `session`); `None`: opened by path.
     pub opened_root: Option<&'a ModuleRoot>,
@@ -112,6 +115,7 @@ impl<'a> ModuleContext<'a> {
             munge_symlinks: false,
             sanitize_paths: false,
             fake_super: false,
+            insecure_links: false,
             opened_root: None,
             module_numeric_ids: true,
             open_noatime: false,

@@ -48,7 +48,8 @@ struct OpenHow {
 pub struct ModuleRoot {
     /// `O_PATH | O_DIRECTORY` descriptor of the module's directory.
     fd: OwnedFd,
-    /// Where the module is, for messages only: never opened again.
+    /// Where the module is, for messages and for the metadata-only stat
+    /// by name of [`ModuleRoot::stat_where_it_leads`]: never opened again.
     path: PathBuf,
     /// The module directory's physical path as the kernel names it (no
     /// symlinks), to turn a directory descriptor back into a path inside
@@ -60,6 +61,8 @@ pub struct ModuleRoot {
     /// Files are read with O_NOATIME (`--open-noatime`, the module's
     /// `open noatime`), so reading them leaves their access time alone.
     noatime: bool,
+    /// `insecure links = yes`: links are followed wherever they lead.
+    follow_any_link: bool,
 }
 
 /// The first symlink on the way to a module's configured `path` (its last
@@ -97,6 +100,7 @@ impl ModuleRoot {
             real,
             dry_run: false,
             noatime: false,
+            follow_any_link: false,
         };
         // The probe: ENOSYS here means a kernel older than 5.6.
         root.resolve(Path::new(""), libc::O_PATH | libc::O_DIRECTORY).map_err(|e| {
@@ -120,7 +124,17 @@ impl ModuleRoot {
             real: self.real.clone(),
             dry_run: self.dry_run,
             noatime: self.noatime,
+            follow_any_link: self.follow_any_link,
         })
+    }
+
+    /// The module's `insecure links = yes`: paths resolve as they would
+    /// by name, symlinks followed wherever they lead, out of the module
+    /// too (upstream 3.5's per-module opt-out, for a trusted host only).
+    /// Magic links (`/proc/*/fd`) stay refused.
+    pub fn with_insecure_links(mut self, on: bool) -> ModuleRoot {
+        self.follow_any_link = on;
+        self
     }
 
     /// This root for a dry run (`-n`): changes through it are pretended.
@@ -313,7 +327,11 @@ impl ModuleRoot {
         let how = OpenHow {
             flags: (flags | libc::O_CLOEXEC) as u64,
             mode: 0,
-            resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+            resolve: if self.follow_any_link {
+                libc::RESOLVE_NO_MAGICLINKS
+            } else {
+                libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS
+            },
         };
         let mut tries = 0;
         loop {

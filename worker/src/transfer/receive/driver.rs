@@ -216,7 +216,7 @@ pub(crate) fn prepare<'a, W: Write>(
     let opts = setup.options;
     let root = match setup.opened_root {
         Some(root) => root.try_clone()?,
-        None => ModuleRoot::open(&setup.module_root)?,
+        None => ModuleRoot::open(&setup.module_root)?.with_insecure_links(setup.insecure_links),
     }
     .for_dry_run(opts.dry_run)
     .with_noatime(setup.open_noatime);

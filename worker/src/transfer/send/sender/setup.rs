@@ -132,7 +132,7 @@ pub(crate) fn read_filters<R: Read>(setup: &SenderSetup<'_>, input: &mut DemuxRe
 pub(crate) fn open_root(setup: &SenderSetup<'_>) -> Result<ModuleRoot, SenderError> {
     let opened = match setup.opened_root {
         Some(root) => root.try_clone(),
-        None => ModuleRoot::open(&setup.module_root),
+        None => ModuleRoot::open(&setup.module_root).map(|root| root.with_insecure_links(setup.insecure_links)),
     }
     .map(|root| root.with_noatime(setup.open_noatime));
     opened.map_err(|e| {
@@ -158,7 +158,9 @@ pub(crate) fn walker<'w>(setup: &'w SenderSetup<'_>, root: &'w ModuleRoot, filte
         ignore_nonreadable: setup.ignore_nonreadable,
         merge: crate::transfer::filter::merge::MergeStack::new(filters.merges.clone(), setup.daemon_filters.clone()),
         fake_super: setup.fake_super,
-        unconfined_links: setup.sanitize_paths && !setup.module_root.as_os_str().as_bytes().windows(3).any(|w| w == b"/./"),
+        unconfined_links: setup.sanitize_paths
+            && !setup.insecure_links
+            && !setup.module_root.as_os_str().as_bytes().windows(3).any(|w| w == b"/./"),
     }
 }
 
