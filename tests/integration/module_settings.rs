@@ -915,3 +915,78 @@ fn insecure_links_follow_links_out_of_the_module_like_stock() {
     assert_eq!(snapshot(&so), snapshot(&oo));
     assert!(oo.join("new.txt").is_file(), "{ours:?}");
 }
+
+/// `name converter`: owners' names and ids go through the module's
+/// program instead of the system's databases, as stock's do. A push with
+/// `-og` (files owned by `daemon`) lands with the ids the converter gives
+/// for the names; a pull sends the converter's names for the module's
+/// ids, which the client maps to its own (`daemon` is uid 1 here).
+#[test]
+fn a_name_converter_maps_owners_like_stock() {
+    use crate::harness::pair::start_pair;
+    use crate::harness::push_pair::start_push_pair;
+    use crate::harness::tree::{snapshot, TreeBuilder};
+    let scripts = tempfile::tempdir().unwrap();
+    let script = scripts.path().join("nameconvert");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nwhile read req arg; do case \"$req $arg\" in\n\
+         'usr daemon') echo 4242;; 'grp daemon') echo 4343;; usr*|grp*) echo;;\n\
+         'uid 4242') echo daemon;; 'gid 4343') echo daemon;; *) echo;; esac; done\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let extra = format!(" name converter = {}\n numeric ids = no\n", script.display());
+    let push = start_push_pair(
+        |root| {
+            TreeBuilder::new(root)
+                .file("d/f", "data\n")
+                .file("g", "more\n")
+                .owner("d/f", 1, 1)
+                .owner("d", 1, 1)
+                .owner("g", 2, 2)
+                .mtimes(["d/f", "g", "d"], 1_600_000_000, 0);
+        },
+        &extra,
+    );
+    for (label, bin) in clients() {
+        push.reset(None);
+        let (stock, ours) = push.push_with(&bin, &["-rtog"], "", "w/");
+        assert_eq!((stock.code, ours.code), (0, 0), "{label}: {stock:?} {ours:?}");
+        assert_eq!(snapshot(push.stock_dst.path()), snapshot(push.ours_dst.path()), "{label}");
+        let owner = |rel: &str| {
+            let m = std::fs::metadata(push.ours_dst.path().join(rel)).unwrap();
+            (std::os::unix::fs::MetadataExt::uid(&m), std::os::unix::fs::MetadataExt::gid(&m))
+        };
+        assert_eq!(owner("d/f"), (4242, 4343), "{label}: the converter's ids");
+        assert_eq!(owner("g"), (2, 2), "{label}: a name it does not know keeps its id");
+    }
+    let pull = start_pair(
+        |root| {
+            TreeBuilder::new(root)
+                .file("f", "data\n")
+                .owner("f", 4242, 4343)
+                .mtimes(["f", "."], 1_600_000_000, 0);
+        },
+        |root| format!("[mod]\n path = {}\n uid = root\n gid = root\n{extra}", root.display()),
+    );
+    for (label, bin) in clients() {
+        let (s_dst, o_dst) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let run = |addr: std::net::SocketAddr, dst: &Path| {
+            rsync_bin(
+                &bin,
+                &["-rtog", &format!("rsync://{addr}/mod/"), &format!("{}/", dst.display())],
+                &[],
+            )
+        };
+        let (stock, ours) = (run(pull.stock.addr, s_dst.path()), run(pull.ours.addr, o_dst.path()));
+        assert_eq!((stock.code, ours.code), (0, 0), "{label}: {stock:?} {ours:?}");
+        assert_eq!(snapshot(s_dst.path()), snapshot(o_dst.path()), "{label}");
+        let m = std::fs::metadata(o_dst.path().join("f")).unwrap();
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::uid(&m),
+            1,
+            "{label}: named by the converter, mapped by the client"
+        );
+    }
+}

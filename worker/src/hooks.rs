@@ -131,7 +131,7 @@ pub(crate) fn expand_command(cmd: &str, env: &[(String, String)]) -> Result<Stri
 /// It runs with at most the capabilities `keep` (a mask from
 /// [`crate::least_privilege::mask`]: the module's session set) and
 /// no_new_privs, whether or not the session thread has shed its own yet.
-fn shell(cmd: &str, env: &[(String, String)], keep: u64) -> Command {
+pub(crate) fn shell_command(cmd: &str, env: &[(String, String)], keep: u64) -> Command {
     use std::os::unix::process::CommandExt;
     let mut c = Command::new("/bin/sh");
     c.arg("-c").arg(cmd).envs(env.iter().map(|(k, v)| (k, v)));
@@ -156,7 +156,7 @@ pub(crate) fn pre_xfer(cmd: &str, env: &[(String, String)], keep: u64) -> Result
         tracing::info!("{e}");
         format!("{e}\n")
     })?;
-    let child = shell(&cmd, env, keep)
+    let child = shell_command(&cmd, env, keep)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -193,7 +193,7 @@ pub(crate) fn early(cmd: &str, env: &[(String, String)], input: &[u8], keep: u64
             return false;
         }
     };
-    let child = shell(&cmd, env, keep)
+    let child = shell_command(&cmd, env, keep)
         .env("RSYNC_REQUEST", "(NONE)")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -213,7 +213,7 @@ pub(crate) fn post_xfer(cmd: &str, env: &[(String, String)], exit_code: i32, kee
         Ok(cmd) => cmd,
         Err(e) => return tracing::info!("{e}"),
     };
-    let mut c = shell(&cmd, env, keep);
+    let mut c = shell_command(&cmd, env, keep);
     c.env("RSYNC_EXIT_STATUS", exit_code.to_string())
         .env("RSYNC_RAW_STATUS", (exit_code << 8).to_string())
         .stdin(Stdio::null())

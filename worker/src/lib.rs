@@ -25,6 +25,7 @@ pub(crate) mod identity;
 pub(crate) mod least_privilege;
 pub(crate) mod listener;
 pub(crate) mod module_lock;
+pub(crate) mod name_converter;
 pub(crate) mod process;
 #[cfg(feature = "async")]
 pub(crate) mod runtime;

@@ -34,6 +34,8 @@ pub(crate) struct PreparedModule {
     /// module below a directory its uid may not enter is still served.
     /// None if it could not be opened: the transfer reports why.
     pub(crate) opened_root: Option<ModuleRoot>,
+    /// The module's `name converter`, running for this session.
+    pub(crate) name_converter: Option<std::sync::Arc<crate::name_converter::NameConverter>>,
 }
 
 /// Take the module's identity and privileges, and read its filter and
@@ -51,6 +53,7 @@ pub(crate) fn prepare_module(request: &SessionRequest, options: &TransferOptions
     let opened_root = ModuleRoot::open(std::path::Path::new(&root_text))
         .ok()
         .map(|root| root.with_insecure_links(insecure_links));
+    let name_converter = start_name_converter(request, &root_text)?;
     if let Some(identity) = &request.identity {
         if let Err(e) = crate::identity::assume_on_this_thread(identity) {
             let message = format!("ERROR: cannot take the module's identity (uid {}): {e}\n", identity.uid);
@@ -95,7 +98,29 @@ pub(crate) fn prepare_module(request: &SessionRequest, options: &TransferOptions
         chmod,
         root_text,
         opened_root,
+        name_converter,
     })
+}
+
+/// The module's `name converter`, started as upstream starts it: after
+/// authentication, as the daemon's user with the module's capability set
+/// and the `pre-xfer exec` environment.
+fn start_name_converter(
+    request: &SessionRequest,
+    module_path: &str,
+) -> Result<Option<std::sync::Arc<crate::name_converter::NameConverter>>, (String, ExitCode)> {
+    let Some(cmd) = request.module().settings.name_converter.as_deref() else {
+        return Ok(None);
+    };
+    let env = super::hook_env::pre_xfer(request, module_path);
+    let keep = crate::least_privilege::mask(&crate::least_privilege::kept(request.identity.as_ref(), false));
+    match crate::name_converter::NameConverter::start(cmd, &env, keep) {
+        Ok(c) => Ok(Some(std::sync::Arc::new(c))),
+        Err(e) => {
+            info!("name-converter exec preparation failed: {e}");
+            Err(("@ERROR: name-converter exec preparation failed\n".to_string(), ExitCode::Syntax))
+        }
+    }
 }
 
 impl PreparedModule {
@@ -121,6 +146,7 @@ impl PreparedModule {
             sanitize_paths: !m.use_chroot.unwrap_or(!self.root_text.contains("/./")) || self.root_text.contains("/./"),
             fake_super: m.fake_super,
             insecure_links: follows_any_link(m, &self.root_text),
+            name_converter: self.name_converter.as_ref(),
             opened_root: self.opened_root.as_ref(),
             module_numeric_ids: daemon_numeric_ids(m, &self.root_text),
             open_noatime: m.open_noatime.unwrap_or(options.open_noatime),

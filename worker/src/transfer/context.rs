@@ -42,6 +42,9 @@ pub(crate) struct ModuleContext<'a> {
     /// `insecure links = yes`: the module's links are followed wherever
     /// they lead (see `ModuleRoot::with_insecure_links`).
     pub insecure_links: bool,
+    /// The module's `name converter`: owners' names and ids go through it
+    /// instead of the system's databases.
+    pub name_converter: Option<&'a std::sync::Arc<crate::name_converter::NameConverter>>,
     /// The module directory, opened while the session was still
     /// privileged (see `session`); `None`: opened by path.
     pub opened_root: Option<&'a ModuleRoot>,
@@ -116,6 +119,7 @@ impl<'a> ModuleContext<'a> {
             sanitize_paths: false,
             fake_super: false,
             insecure_links: false,
+            name_converter: None,
             opened_root: None,
             module_numeric_ids: true,
             open_noatime: false,

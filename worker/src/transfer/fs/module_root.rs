@@ -173,20 +173,22 @@ impl ModuleRoot {
     /// out of the module: what upstream's daemon sees for a link it follows
     /// (`-k`, `-L`) in a module that is not chrooted. Metadata only: what
     /// is opened is still resolved inside the root, and
-    /// [`ModuleRoot::is_where_it_leads`] tells whether the two agree.
+    /// [`ModuleRoot::leads_elsewhere`] tells whether the two disagree.
     pub fn stat_where_it_leads(&self, rel: &Path) -> io::Result<Metadata> {
         std::fs::metadata(self.path.join(rel))
     }
 
-    /// Whether the directory `dir`, opened inside the root as `rel`, is
-    /// the one `rel` leads to by its path (no link on the way leaves the
-    /// module, or resolves in it otherwise than it does outside it).
-    pub fn is_where_it_leads(&self, dir: &DirNames, rel: &Path) -> bool {
+    /// Whether `rel` by its path leads to another directory than `dir`,
+    /// which was opened inside the root as `rel` (a link on the way leaves
+    /// the module, or resolves in it otherwise than it does outside it).
+    /// A path this identity may not stat by name (a private parent of the
+    /// module) tells nothing: false.
+    pub fn leads_elsewhere(&self, dir: &DirNames, rel: &Path) -> bool {
         let Ok(opened) = nix::sys::stat::fstat(dir.raw_fd()) else {
             return false;
         };
         self.stat_where_it_leads(rel).is_ok_and(|m| {
-            std::os::unix::fs::MetadataExt::dev(&m) == opened.st_dev && std::os::unix::fs::MetadataExt::ino(&m) == opened.st_ino
+            std::os::unix::fs::MetadataExt::dev(&m) != opened.st_dev || std::os::unix::fs::MetadataExt::ino(&m) != opened.st_ino
         })
     }
 

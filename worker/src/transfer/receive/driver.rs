@@ -98,13 +98,13 @@ pub(crate) fn receive_list<R: Read, W: Write + Send>(
         // their group's first entry by that number).
         decoder.start_list(1);
     }
+    let (mut owners, map_notices) = OwnerMaps::parse(setup)?;
     let mut held = budget::reserve(0, "the file list")?;
-    let mut entries = decode_entries(setup, &mut decoder, input, writer, &mut held)?;
+    let mut entries = decode_entries(setup, &mut decoder, input, writer, &mut held, &mut owners)?;
     if protocol < 30 {
         relative::mark_content_dirs_before_30(&mut entries, opts.recursive, opts.relative);
     }
     let trailer = decoder.finish(input).map_err(list_error)?;
-    let (owners, map_notices) = OwnerMaps::parse(setup)?;
     let mut reader = ListReader::new(decoder, setup, owners, inc_recurse);
     let roles = reader.hlink_roles().to_vec();
     let mut first = reader.first(entries, trailer.io_error, held)?;
@@ -176,6 +176,7 @@ fn decode_entries<R: Read, W: Write + Send>(
     input: &mut DemuxReader<R>,
     writer: &mut W,
     held: &mut Reservation,
+    owners: &mut OwnerMaps,
 ) -> Result<Vec<FileEntry>, ReceiveError> {
     let (protocol, from0) = (setup.protocol, setup.options.from0);
     let mut entries = Vec::new();
@@ -189,6 +190,7 @@ fn decode_entries<R: Read, W: Write + Send>(
                 // Kept twice: as received and sorted.
                 held.grow(2 * e.memory_cost(), "the file list")?;
                 entries.push(e);
+                owners.screen(decoder.trailer());
             }
             Ok(())
         })();

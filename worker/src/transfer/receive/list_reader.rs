@@ -34,6 +34,10 @@ pub(crate) struct OwnerMaps {
     groupmap: Option<owners::NameMap>,
     /// Names are looked up here (no `--numeric-ids`, no module `numeric ids`).
     by_name: bool,
+    /// The module's `name converter`, which names go through if it has one.
+    converter: Option<std::sync::Arc<crate::name_converter::NameConverter>>,
+    /// Inline user and group names already screened by [`OwnerMaps::screen`].
+    screened: (usize, usize),
 }
 
 impl OwnerMaps {
@@ -41,9 +45,12 @@ impl OwnerMaps {
     pub(crate) fn parse(setup: &ReceiveSetup<'_>) -> Result<(OwnerMaps, Vec<String>), ReceiveError> {
         let opts = setup.options;
         let mut notices = Vec::new();
+        let ids = owners::LocalIds {
+            converter: setup.name_converter.map(|c| &**c),
+        };
         let mut parse_map = |text: Option<&String>, users: bool| -> Result<Option<owners::NameMap>, ReceiveError> {
             let Some(text) = text else { return Ok(None) };
-            let (map, map_notices) = owners::NameMap::parse(text, users).map_err(|e| ReceiveError::Usage(format!("{e}\n")))?;
+            let (map, map_notices) = owners::NameMap::parse_with(text, users, ids).map_err(|e| ReceiveError::Usage(format!("{e}\n")))?;
             notices.extend(map_notices);
             Ok(Some(map))
         };
@@ -53,24 +60,45 @@ impl OwnerMaps {
             usermap,
             groupmap,
             by_name: !opts.numeric_ids && !setup.module_numeric_ids,
+            converter: setup.name_converter.cloned(),
+            screened: (0, 0),
         };
         Ok((maps, notices))
     }
 
-    /// Give `entries` our ids, by the names the client sent (in the lists'
-    /// ends, or inline with incremental recursion).
-    fn apply(&self, trailer: &FlistTrailer, inline: bool, entries: &mut [FileEntry]) {
-        let (uid_names, gid_names) = if inline {
-            (&trailer.inline_uid_names, &trailer.inline_gid_names)
-        } else {
-            (&trailer.uid_names, &trailer.gid_names)
+    /// Names the client sent with its entries (inline, as it does with
+    /// incremental recursion) go to the name converter as they arrive, as
+    /// upstream's receiver looks each up when it reads it: one it may not
+    /// see is reported then, whatever comes after.
+    pub(crate) fn screen(&mut self, trailer: &FlistTrailer) {
+        let Some(c) = &self.converter else { return };
+        let (users, groups) = (&trailer.inline_uid_names, &trailer.inline_gid_names);
+        for (names, users, seen) in [(users, true, &mut self.screened.0), (groups, false, &mut self.screened.1)] {
+            for (_, name) in names.iter().skip(*seen) {
+                let _ = c.id_of(&String::from_utf8_lossy(name), users);
+            }
+            *seen = names.len();
+        }
+    }
+
+    /// Give `entries` our ids, by the names the client sent (inline, and
+    /// in the list's end without incremental recursion).
+    fn apply(&self, trailer: &FlistTrailer, inline_only: bool, entries: &mut [FileEntry]) {
+        let names = |inline: &[(u32, Vec<u8>)], listed: &[(u32, Vec<u8>)]| -> Vec<(u32, Vec<u8>)> {
+            let listed = if inline_only { &[][..] } else { listed };
+            inline.iter().chain(listed).cloned().collect()
         };
+        let uid_names = names(&trailer.inline_uid_names, &trailer.uid_names);
+        let gid_names = names(&trailer.inline_gid_names, &trailer.gid_names);
         owners::Owners {
-            uid_names,
-            gid_names,
+            uid_names: &uid_names,
+            gid_names: &gid_names,
             usermap: self.usermap.as_ref(),
             groupmap: self.groupmap.as_ref(),
             by_name: self.by_name,
+            ids: owners::LocalIds {
+                converter: self.converter.as_deref(),
+            },
         }
         .apply(entries);
     }
@@ -180,6 +208,7 @@ impl ListReader {
             // Kept twice: as received and sorted.
             held.grow(2 * e.memory_cost(), "the file list")?;
             entries.push(e);
+            self.owners.screen(self.decoder.trailer());
         }
         let io_error = self.decoder.trailer().io_error;
         let list = self.build(entries, io_error, Some(dir_ndx as usize), held)?;

@@ -45,6 +45,11 @@ impl NameMap {
     /// error with upstream's words; a `TO` unknown here is left out, with
     /// upstream's notice returned beside the map.
     pub fn parse(text: &str, users: bool) -> Result<(NameMap, Vec<String>), String> {
+        Self::parse_with(text, users, LocalIds::default())
+    }
+
+    /// [`NameMap::parse`] with names turned into our ids by `ids`.
+    pub(crate) fn parse_with(text: &str, users: bool, ids: LocalIds<'_>) -> Result<(NameMap, Vec<String>), String> {
         let which = if users { "user" } else { "group" };
         let mut rules = Vec::new();
         let mut notices = Vec::new();
@@ -72,7 +77,7 @@ impl NameMap {
             } else {
                 From::Name(from.to_string())
             };
-            let local = if users { local_user(to) } else { local_group(to) };
+            let local = ids.id(to, users);
             match local {
                 Some(to) => rules.push(Rule { from, to }),
                 None => notices.push(format!("Unknown --{which}map name on receiver: {to}\n")),
@@ -101,7 +106,10 @@ struct Mapping<'a> {
     map: Option<&'a NameMap>,
     /// Look names up here (not with `--numeric-ids`).
     by_name: bool,
-    lookup: fn(&str) -> Option<u32>,
+    /// Where names become our ids.
+    ids: LocalIds<'a>,
+    /// User names (else group names).
+    users: bool,
     /// Answers so far, by the sender's id.
     seen: HashMap<u32, u32>,
 }
@@ -121,7 +129,7 @@ impl Mapping<'_> {
             .and_then(|m| m.lookup(id, &name))
             .or_else(|| {
                 (self.by_name && id != 0 && !name.is_empty())
-                    .then(|| (self.lookup)(&name))
+                    .then(|| self.ids.id(&name, self.users))
                     .flatten()
             })
             .unwrap_or(id);
@@ -138,6 +146,8 @@ pub(crate) struct Owners<'a> {
     pub groupmap: Option<&'a NameMap>,
     /// Names are looked up here (no `--numeric-ids`, no module `numeric ids`).
     pub by_name: bool,
+    /// Where names become our ids.
+    pub ids: LocalIds<'a>,
 }
 
 impl Owners<'_> {
@@ -150,14 +160,16 @@ impl Owners<'_> {
             names: names_by_id(self.uid_names),
             map: self.usermap,
             by_name: self.by_name,
-            lookup: local_user,
+            ids: self.ids,
+            users: true,
             seen: HashMap::new(),
         };
         let mut groups = Mapping {
             names: names_by_id(self.gid_names),
             map: self.groupmap,
             by_name: self.by_name,
-            lookup: local_group,
+            ids: self.ids,
+            users: false,
             seen: HashMap::new(),
         };
         for e in entries {
@@ -172,18 +184,26 @@ fn names_by_id(list: &[(u32, Vec<u8>)]) -> HashMap<u32, &[u8]> {
     list.iter().map(|(id, n)| (*id, n.as_slice())).collect()
 }
 
-/// Our uid for a user name or number.
-fn local_user(name: &str) -> Option<u32> {
-    name.parse()
-        .ok()
-        .or_else(|| nix::unistd::User::from_name(name).ok().flatten().map(|u| u.uid.as_raw()))
+/// Where owner names become our ids: the module's `name converter` when
+/// it has one, else the system's user and group databases. A number is
+/// that number either way (upstream's `user_to_uid` with `num_ok`).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct LocalIds<'a> {
+    pub converter: Option<&'a crate::name_converter::NameConverter>,
 }
 
-/// Our gid for a group name or number.
-fn local_group(name: &str) -> Option<u32> {
-    name.parse()
-        .ok()
-        .or_else(|| nix::unistd::Group::from_name(name).ok().flatten().map(|g| g.gid.as_raw()))
+impl LocalIds<'_> {
+    /// Our id for user (with `users`) or group `name`.
+    pub(crate) fn id(&self, name: &str, users: bool) -> Option<u32> {
+        if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
+            return name.parse().ok();
+        }
+        match (self.converter, users) {
+            (Some(c), _) => c.id_of(name, users),
+            (None, true) => nix::unistd::User::from_name(name).ok().flatten().map(|u| u.uid.as_raw()),
+            (None, false) => nix::unistd::Group::from_name(name).ok().flatten().map(|g| g.gid.as_raw()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -215,6 +235,7 @@ mod tests {
             usermap: None,
             groupmap: None,
             by_name: true,
+            ids: LocalIds::default(),
         };
         let mut e = entries(&[(4242, 4343), (777, 0)]);
         owners.apply(&mut e);
@@ -232,6 +253,7 @@ mod tests {
             usermap: Some(&users),
             groupmap: None,
             by_name: false,
+            ids: LocalIds::default(),
         };
         let mut e = entries(&[(5, 7), (1000, 7), (1001, 7), (2000, 7)]);
         owners.apply(&mut e);

@@ -196,12 +196,14 @@ pub(crate) fn list_sender<'w>(
 ) -> Result<ListSender<'w>, SenderError> {
     let (opts, protocol) = (setup.options, setup.protocol);
     let kind = params.kind;
-    let mut lists = ListSender::new(
-        walker,
-        FlistEncoder::new(flist_options(setup, kind)),
-        opts.ignore_errors,
-        opts.always_checksum.then_some(kind),
-    );
+    let encoder = match setup.name_converter {
+        Some(c) => FlistEncoder::with_namer(
+            flist_options(setup, kind),
+            Box::new(crate::name_converter::ConverterNamer(std::sync::Arc::clone(c))),
+        ),
+        None => FlistEncoder::new(flist_options(setup, kind)),
+    };
+    let mut lists = ListSender::new(walker, encoder, opts.ignore_errors, opts.always_checksum.then_some(kind));
     if opts.preserve_xattrs > 0 {
         if protocol < 30 {
             return Err(SenderError::Protocol(format!(

@@ -115,7 +115,7 @@ impl Walker<'_> {
         let read = match self.root.read_dir(dir) {
             // Reached through a link that leads elsewhere than inside the
             // module (or nowhere there): upstream's confined open fails so.
-            Ok(r) if self.unconfined_links && !self.root.is_where_it_leads(&r, dir) => Err(std::io::Error::from_raw_os_error(libc::ELOOP)),
+            Ok(r) if self.unconfined_links && self.root.leads_elsewhere(&r, dir) => Err(std::io::Error::from_raw_os_error(libc::ELOOP)),
             Err(e)
                 if self.unconfined_links
                     && e.kind() == std::io::ErrorKind::NotFound
