@@ -241,11 +241,15 @@ impl ListReader {
         };
         let mut parent = dir_ndx.map(|d| self.dirs[d].entry.clone());
         if self.inc_recurse {
-            self.dirs.extend(files.iter().filter(|f| f.entry.is_dir()).map(|f| DirSlot {
-                entry: f.entry.clone(),
-                active: f.active,
-                got_list: false,
-            }));
+            for f in files.iter().filter(|f| f.entry.is_dir()) {
+                // Kept for the session, past its list: charged for good.
+                budget::charge(f.entry.memory_cost(), "the directory tree")?;
+                self.dirs.push(DirSlot {
+                    entry: f.entry.clone(),
+                    active: f.active,
+                    got_list: false,
+                });
+            }
             // The first list's parent is its "." (the transfer root), when
             // it has one; upstream trusts nothing else there.
             if dir_ndx.is_none() && files.iter().find(|f| f.active).is_some_and(|f| f.entry.name == b".") {

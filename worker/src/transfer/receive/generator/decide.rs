@@ -115,8 +115,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 }
                 self.last_requested = None;
                 self.regular_file(i, e, &rel, existing)?;
-                self.lead_group(i, e, gnum);
-                Ok(())
+                self.lead_group(i, e, gnum)
             }
             None => self.regular_file(i, e, &rel, existing),
         }

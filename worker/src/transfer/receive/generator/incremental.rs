@@ -227,7 +227,9 @@ impl<W: Write> Generator<'_, '_, W> {
 
     /// `-H` with incremental recursion: file `i` leads group `gnum`; its
     /// followers wait if its data is on its way.
-    pub(super) fn lead_group(&mut self, i: usize, e: &FileEntry, gnum: i32) {
+    pub(super) fn lead_group(&mut self, i: usize, e: &FileEntry, gnum: i32) -> Result<(), ReceiveError> {
+        // Kept for the session (later lists may link to it): charged.
+        crate::transfer::limits::budget::charge(e.name.len() + 64, "hard-link groups")?;
         let on_its_way = self.last_requested == Some(i) && !self.shared.setup.options.dry_run;
         if on_its_way {
             self.pending_leaders.insert(i, gnum);
@@ -239,5 +241,6 @@ impl<W: Write> Generator<'_, '_, W> {
                 waiting: on_its_way.then(Vec::new),
             },
         );
+        Ok(())
     }
 }

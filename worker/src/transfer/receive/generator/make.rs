@@ -183,6 +183,8 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             // Not made: nothing to finish (upstream's FLAG_MISSING_DIR).
             return Ok(());
         }
+        // Kept until the end, past the directory's list: charged for good.
+        crate::transfer::limits::budget::charge(e.memory_cost(), "the directory tree")?;
         self.dirs.push((e.clone(), created));
         if s.setup.options.delete_timing == DeleteTiming::During && self.is_content_dir(e) {
             if let Some(d) = self.deleter.as_mut() {
