@@ -7,6 +7,11 @@
 //! 2. journald, when started by systemd (`JOURNAL_STREAM`/`INVOCATION_ID`)
 //!    and the journal socket exists.
 //! 3. stderr, in the same upstream line shape.
+//!
+//! A module with a `log file` of its own gets its sessions' lines there
+//! instead (upstream's daemon reopens its log for the module): the session
+//! thread, and the threads it starts, are routed to the module's file with
+//! [`route_this_thread`]. With journald the lines go to both.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -66,6 +71,95 @@ impl LogHandle {
     }
 }
 
+/// A module's own `log file`, open for its sessions.
+pub struct ModuleLog {
+    /// The file, appended to one whole line at a time.
+    file: Arc<Mutex<File>>,
+}
+
+impl ModuleLog {
+    /// Open (create, append to) `path`, as the daemon's user.
+    pub fn open(path: &Path) -> Result<Arc<ModuleLog>, LoggingError> {
+        Ok(Arc::new(ModuleLog {
+            file: Arc::new(Mutex::new(ReopenableFile::open_append(path)?)),
+        }))
+    }
+}
+
+thread_local! {
+    /// Where this thread's lines go instead of the daemon's log.
+    static ROUTE: std::cell::RefCell<Option<Arc<ModuleLog>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Send this thread's log lines to `log` (None: the daemon's log again);
+/// returns the route it had.
+pub fn route_this_thread(log: Option<Arc<ModuleLog>>) -> Option<Arc<ModuleLog>> {
+    ROUTE.with(|r| std::mem::replace(&mut *r.borrow_mut(), log))
+}
+
+/// This thread's route, to give to a thread it starts.
+pub fn this_threads_route() -> Option<Arc<ModuleLog>> {
+    ROUTE.with(|r| r.borrow().clone())
+}
+
+/// The writer of one line: the thread's module log when it has one.
+fn routed_line() -> Option<LineWriter> {
+    this_threads_route().map(|log| LineWriter {
+        file: log.file.clone(),
+        buf: Vec::with_capacity(160),
+    })
+}
+
+/// A writer for the daemon's log that a routed thread's lines bypass.
+#[derive(Clone)]
+struct Routed<M>(M);
+
+/// One line to the module's log or to the daemon's.
+enum EitherLine<W> {
+    Module(LineWriter),
+    Daemon(W),
+}
+
+impl<W: Write> Write for EitherLine<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            EitherLine::Module(w) => w.write(data),
+            EitherLine::Daemon(w) => w.write(data),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            EitherLine::Module(w) => w.flush(),
+            EitherLine::Daemon(w) => w.flush(),
+        }
+    }
+}
+
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for Routed<M> {
+    type Writer = EitherLine<M::Writer>;
+    fn make_writer(&'a self) -> Self::Writer {
+        match routed_line() {
+            Some(line) => EitherLine::Module(line),
+            None => EitherLine::Daemon(self.0.make_writer()),
+        }
+    }
+}
+
+/// For journald, which has its own layer: a routed thread's lines also
+/// go to the module's log; other threads' lines go nowhere from here.
+#[derive(Clone, Copy)]
+struct ModuleOnly;
+
+impl<'a> MakeWriter<'a> for ModuleOnly {
+    type Writer = EitherLine<io::Sink>;
+    fn make_writer(&'a self) -> Self::Writer {
+        match routed_line() {
+            Some(line) => EitherLine::Module(line),
+            None => EitherLine::Daemon(io::sink()),
+        }
+    }
+}
+
 /// Install the global subscriber. `RUST_LOG`-style filtering comes from
 /// `OXRSYNCD_LOG` (default `info`).
 pub fn init(target: &LogTarget) -> Result<LogHandle, LoggingError> {
@@ -81,18 +175,23 @@ pub fn init(target: &LogTarget) -> Result<LogHandle, LoggingError> {
             let layer = tracing_journald::layer()
                 .map_err(LoggingError::Journald)?
                 .with_syslog_identifier("oxrsyncd".into());
-            let _ = registry.with(layer).try_init();
+            let module = tracing_subscriber::fmt::layer()
+                .event_format(UpstreamLineFormat)
+                .with_writer(ModuleOnly);
+            let _ = registry.with(layer).with(module).try_init();
         }
         LogTarget::File(path) => {
             let file = ReopenableFile::open(path)?;
             handle.file = Some(file.clone());
-            let layer = tracing_subscriber::fmt::layer().event_format(UpstreamLineFormat).with_writer(file);
+            let layer = tracing_subscriber::fmt::layer()
+                .event_format(UpstreamLineFormat)
+                .with_writer(Routed(file));
             let _ = registry.with(layer).try_init();
         }
         LogTarget::Stderr => {
             let layer = tracing_subscriber::fmt::layer()
                 .event_format(UpstreamLineFormat)
-                .with_writer(io::stderr);
+                .with_writer(Routed(io::stderr));
             let _ = registry.with(layer).try_init();
         }
     }
@@ -231,6 +330,32 @@ mod tests {
         }
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "two\n");
         assert_eq!(std::fs::read_to_string(dir.path().join("d.log.1")).unwrap(), "one\n");
+    }
+
+    #[test]
+    fn a_routed_thread_writes_to_its_module_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = ReopenableFile::open(&dir.path().join("daemon.log")).unwrap();
+        let routed = Routed(daemon.clone());
+        let module = ModuleLog::open(&dir.path().join("module.log")).unwrap();
+        drop(routed.make_writer().write_all(b"before\n"));
+        let previous = route_this_thread(Some(module));
+        assert!(previous.is_none());
+        drop(routed.make_writer().write_all(b"session\n"));
+        let route = this_threads_route();
+        std::thread::spawn(move || {
+            route_this_thread(route);
+            drop(Routed(io::sink).make_writer().write_all(b"its thread\n"));
+        })
+        .join()
+        .unwrap();
+        route_this_thread(None);
+        drop(routed.make_writer().write_all(b"after\n"));
+        assert_eq!(std::fs::read_to_string(dir.path().join("daemon.log")).unwrap(), "before\nafter\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("module.log")).unwrap(),
+            "session\nits thread\n"
+        );
     }
 
     #[test]

@@ -990,3 +990,52 @@ fn a_name_converter_maps_owners_like_stock() {
         );
     }
 }
+
+/// A module's own `log file` gets its sessions' lines, as stock's daemon
+/// reopens its log for the module: the transfer's lines (here a push
+/// with `transfer logging`) are there, not in the daemon's log; a module
+/// log path through a symlink someone else owns is refused.
+#[test]
+fn a_modules_log_file_gets_its_sessions_lines_like_stock() {
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("f"), "data\n").unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    for who in ["stock", "ours"] {
+        let dst = tempfile::tempdir().unwrap();
+        let module_log = logs.path().join(format!("{who}-module.log"));
+        let config = format!(
+            "use chroot = no\n[w]\n path = {}\n read only = no\n uid = root\n gid = root\n transfer logging = yes\n log file = {}\n",
+            dst.path().display(),
+            module_log.display()
+        );
+        let (stock, ours) = if who == "stock" {
+            (Some(StockDaemon::start(&config)), None)
+        } else {
+            (None, Some(Daemon::start(&config, &["--workers=1"])))
+        };
+        let addr = stock.as_ref().map(|d| d.addr).or(ours.as_ref().map(|d| d.addr)).unwrap();
+        let daemon_log = || ours.as_ref().map(|d| d.log()).unwrap_or_default();
+        let run = rsync_bin(
+            Path::new("rsync"),
+            &["-a", &format!("{}/", src.path().display()), &format!("rsync://{addr}/w/")],
+            &[],
+        );
+        assert_eq!(run.code, 0, "{who}: {run:?}");
+        let mut text = String::new();
+        for _ in 0..50 {
+            text = std::fs::read_to_string(&module_log).unwrap_or_default();
+            if text.contains("recv ") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(text.contains("rsync to w/ from"), "{who}: {text}");
+        assert!(text.contains("recv ") && text.contains(" f "), "{who}: {text}");
+        if who == "ours" {
+            assert!(
+                !daemon_log().contains("rsync to w/ from"),
+                "ours: the daemon log has the session's lines"
+            );
+        }
+    }
+}

@@ -47,6 +47,9 @@ pub(crate) fn run<R: BufRead, W: Write + Send>(request: SessionRequest, reader: 
         .as_ref()
         .map(|_| hook_env::post_xfer(&request, &module_path))
         .unwrap_or_default();
+    // A module with a log file of its own gets the session's lines there,
+    // opened as the daemon's user (upstream reopens its log for it).
+    let previous_log = module_log(&request).map(|log| oxrsyncd_shared::logging::route_this_thread(Some(log)));
     // What the client makes this session hold is charged to one budget,
     // for this thread and the threads it starts (see transfer/budget.rs).
     let mib = usize::try_from(settings.max_session_memory).unwrap_or(usize::MAX >> 20);
@@ -60,5 +63,36 @@ pub(crate) fn run<R: BufRead, W: Write + Send>(request: SessionRequest, reader: 
         hooks::post_xfer(cmd, &post_env, code, keep);
     }
     crate::transfer::limits::budget::install(previous);
+    if let Some(previous) = previous_log {
+        oxrsyncd_shared::logging::route_this_thread(previous);
+    }
     code
+}
+
+/// The module's own `log file`, when it has one other than the daemon's,
+/// opened; a file that cannot be opened leaves the lines in the daemon's
+/// log (with a line saying why).
+fn module_log(request: &SessionRequest) -> Option<std::sync::Arc<oxrsyncd_shared::logging::ModuleLog>> {
+    let path = request.module().settings.log_file.as_deref()?;
+    if request.config.daemon_log_file() == Some(path) {
+        return None;
+    }
+    // A link on the way that someone else owns could point the daemon's
+    // appends anywhere (CVE-2026-53803): refused, as upstream refuses it.
+    if let Some((link, uid)) = crate::transfer::fs::module_root::untrusted_link_in(path) {
+        tracing::info!(
+            "module {}: not logging to {}: {} is a symlink owned by uid {uid}",
+            request.module().name,
+            path.display(),
+            link.display()
+        );
+        return None;
+    }
+    match oxrsyncd_shared::logging::ModuleLog::open(path) {
+        Ok(log) => Some(log),
+        Err(e) => {
+            tracing::info!("module {}: {e}", request.module().name);
+            None
+        }
+    }
 }

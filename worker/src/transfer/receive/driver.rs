@@ -323,8 +323,10 @@ pub(crate) fn run_threads<R: Read, W: Write + Send>(
     let first = shared.lists.first().ok_or_else(|| ReceiveError::Protocol("no file list".into()))?;
     let stats = std::thread::scope(|scope| -> Result<ReceiveStats, ReceiveError> {
         let session_budget = budget::current();
+        let session_log = oxrsyncd_shared::logging::this_threads_route();
         let generator = std::thread::Builder::new().name("generator".into()).spawn_scoped(scope, move || {
             budget::install(session_budget);
+            oxrsyncd_shared::logging::route_this_thread(session_log);
             let generated = generator::run(shared, first, from_recv);
             if generated.is_err() {
                 if let Some(stop) = stop_reading {
