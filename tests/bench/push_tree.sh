@@ -80,13 +80,15 @@ for mode in incremental no-inc-recursive; do
   declare -A times=() firsts=() cpus=() peaks=()
   for n in $(seq 0 "$runs"); do
     for who in stock ours; do
-      dst=$work/$who/run$n
-      rm -rf "$dst"; mkdir -p "$dst"; sync
+      # A fresh directory per run; trees are removed only between modes
+      # (deleting 200,000 files just before a run slows that run several
+      # times over, whichever daemon it is).
+      dst=$work/$who/$mode-run$n
+      mkdir -p "$dst"; sync
       first_file "$dst" "$work/first"
       poller=$!
-      read -r t r c _ < <(timed_run "$(daemon_pid "$who")" rsync -a "${extra[@]}" "$data/" "rsync://127.0.0.1:$(daemon_port "$who")/bench/run$n/")
+      read -r t r c _ < <(timed_run "$(daemon_pid "$who")" rsync -a "${extra[@]}" "$data/" "rsync://127.0.0.1:$(daemon_port "$who")/bench/$mode-run$n/")
       wait "$poller" || true
-      rm -rf "$dst"
       # Run 0 is the warm-up.
       [ "$n" = 0 ] && continue
       times[$who]="${times[$who]:-} $t"; firsts[$who]="${firsts[$who]:-} $(cat "$work/first")"
@@ -99,5 +101,6 @@ for mode in incremental no-inc-recursive; do
     "$(echo "scale=2; $s_t / $o_t" | bc)" "$(echo "${cpus[stock]}" | median)" "$(echo "${cpus[ours]}" | median)" \
     $((peaks[stock] / 1024)) $((peaks[ours] / 1024)) >> "$report"
   unset times firsts cpus peaks
+  rm -rf "$work"/stock/* "$work"/ours/*; sync; sleep 5
 done
 cat "$report"

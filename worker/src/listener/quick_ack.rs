@@ -34,6 +34,33 @@ impl QuickAckReader {
     }
 }
 
+/// A socket writer that re-arms quick acknowledgements after each write.
+/// A push reads on one thread while another writes: a reply leaves the
+/// delayed-ACK mode the reader armed away from, and the client's next
+/// small write (its next file list, a phase end) would then wait up to
+/// 40 ms for our acknowledgement, once per list of an incremental push.
+pub(crate) struct QuickAckWriter {
+    /// The connection (a clone of the session's socket).
+    stream: TcpStream,
+}
+
+impl QuickAckWriter {
+    pub(crate) fn new(stream: TcpStream) -> Self {
+        QuickAckWriter { stream }
+    }
+}
+
+impl io::Write for QuickAckWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.stream.write(buf)?;
+        rearm(&self.stream);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
 impl Read for QuickAckReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         rearm(&self.stream);

@@ -43,6 +43,6 @@ pub(crate) fn run_on_this_thread(request: SessionRequest, stream: TcpStream, lef
         64 * 1024,
         Cursor::new(leftover).chain(super::quick_ack::QuickAckReader::new(read_half)),
     );
-    let mut writer = BufWriter::with_capacity(64 * 1024, write_half);
+    let mut writer = BufWriter::with_capacity(64 * 1024, super::quick_ack::QuickAckWriter::new(write_half));
     session::run(request, &mut reader, &mut writer, &stream);
 }

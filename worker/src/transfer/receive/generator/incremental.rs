@@ -147,6 +147,9 @@ impl<W: Write> Generator<'_, '_, W> {
             }
             self.generate(list.ndx_start as usize + pos)?;
         }
+        // The list's requests go out now: the client's sender, and with it
+        // the data the receiver waits for, may be idle until they come.
+        self.shared.out.lock().unwrap_or_else(|e| e.into_inner()).flush()?;
         Ok(Flow::Go)
     }
 
