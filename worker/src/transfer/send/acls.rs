@@ -15,7 +15,8 @@
 //!   go inline with incremental recursion, else in the id lists after the
 //!   file list (which then travel even without `-o`/`-g`).
 //!
-//! Pushes (`-A` into a module) are not handled here yet: refused by name.
+//! Pushes (`-A` into a module) receive them in `receive/meta/`, which
+//! shares [`RsyncAcl`] and the constants above.
 
 use std::collections::HashMap;
 use std::io;
@@ -26,49 +27,50 @@ use crate::transfer::fs::fake_super::proc_path;
 use crate::transfer::fs::module_root::ModuleRoot;
 
 /// An entry not present (upstream's NO_ENTRY).
-const NO_ENTRY: u8 = 0x80;
+pub(crate) const NO_ENTRY: u8 = 0x80;
 /// On a named entry's access bits: the name is a user's.
-const NAME_IS_USER: u32 = 1 << 31;
+pub(crate) const NAME_IS_USER: u32 = 1 << 31;
 /// Which parts of an ACL follow on the wire.
-const XMIT_USER_OBJ: u8 = 1 << 0;
-const XMIT_GROUP_OBJ: u8 = 1 << 1;
-const XMIT_MASK_OBJ: u8 = 1 << 2;
-const XMIT_OTHER_OBJ: u8 = 1 << 3;
-const XMIT_NAME_LIST: u8 = 1 << 4;
+pub(crate) const XMIT_USER_OBJ: u8 = 1 << 0;
+pub(crate) const XMIT_GROUP_OBJ: u8 = 1 << 1;
+pub(crate) const XMIT_MASK_OBJ: u8 = 1 << 2;
+pub(crate) const XMIT_OTHER_OBJ: u8 = 1 << 3;
+pub(crate) const XMIT_NAME_LIST: u8 = 1 << 4;
 /// Low bits of a named entry's shifted access value.
-const XFLAG_NAME_FOLLOWS: u32 = 1;
-const XFLAG_NAME_IS_USER: u32 = 2;
+pub(crate) const XFLAG_NAME_FOLLOWS: u32 = 1;
+pub(crate) const XFLAG_NAME_IS_USER: u32 = 2;
 
 /// The kernel's attribute names and entry tags (linux/posix_acl_xattr.h).
-const ACCESS_XATTR: &str = "system.posix_acl_access";
-const DEFAULT_XATTR: &str = "system.posix_acl_default";
-const XATTR_VERSION: u32 = 2;
-const TAG_USER_OBJ: u16 = 0x01;
-const TAG_USER: u16 = 0x02;
-const TAG_GROUP_OBJ: u16 = 0x04;
-const TAG_GROUP: u16 = 0x08;
-const TAG_MASK: u16 = 0x10;
-const TAG_OTHER: u16 = 0x20;
+pub(crate) const ACCESS_XATTR: &str = "system.posix_acl_access";
+pub(crate) const DEFAULT_XATTR: &str = "system.posix_acl_default";
+pub(crate) const XATTR_VERSION: u32 = 2;
+pub(crate) const TAG_USER_OBJ: u16 = 0x01;
+pub(crate) const TAG_USER: u16 = 0x02;
+pub(crate) const TAG_GROUP_OBJ: u16 = 0x04;
+pub(crate) const TAG_GROUP: u16 = 0x08;
+pub(crate) const TAG_MASK: u16 = 0x10;
+pub(crate) const TAG_OTHER: u16 = 0x20;
 
 /// rsync's own stand-ins in a `fake super` module (upstream's
 /// XACC_ACL_ATTR / XDEF_ACL_ATTR).
-const FAKE_ACCESS_XATTR: &str = "user.rsync.%aacl";
-const FAKE_DEFAULT_XATTR: &str = "user.rsync.%dacl";
+pub(crate) const FAKE_ACCESS_XATTR: &str = "user.rsync.%aacl";
+pub(crate) const FAKE_DEFAULT_XATTR: &str = "user.rsync.%dacl";
 
 /// One ACL as rsync carries it (upstream's `rsync_acl`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct RsyncAcl {
     /// Named users and groups: (id, access bits | NAME_IS_USER for users),
     /// users first, each by id.
-    names: Vec<(u32, u32)>,
-    user_obj: u8,
-    group_obj: u8,
-    mask_obj: u8,
-    other_obj: u8,
+    pub(crate) names: Vec<(u32, u32)>,
+    /// Owner, owning group, mask and other bits (NO_ENTRY: absent).
+    pub(crate) user_obj: u8,
+    pub(crate) group_obj: u8,
+    pub(crate) mask_obj: u8,
+    pub(crate) other_obj: u8,
 }
 
 impl RsyncAcl {
-    fn empty() -> RsyncAcl {
+    pub(crate) fn empty() -> RsyncAcl {
         RsyncAcl {
             names: Vec::new(),
             user_obj: NO_ENTRY,
@@ -79,7 +81,7 @@ impl RsyncAcl {
     }
 
     /// The ACL a mode implies (upstream's rsync_acl_fake_perms).
-    fn from_mode(mode: u32) -> RsyncAcl {
+    pub(crate) fn from_mode(mode: u32) -> RsyncAcl {
         RsyncAcl {
             user_obj: ((mode >> 6) & 7) as u8,
             group_obj: ((mode >> 3) & 7) as u8,
@@ -89,7 +91,7 @@ impl RsyncAcl {
     }
 
     /// From the kernel's attribute value; `None` if it is malformed.
-    fn from_xattr(value: &[u8]) -> Option<RsyncAcl> {
+    pub(crate) fn from_xattr(value: &[u8]) -> Option<RsyncAcl> {
         let (header, entries) = value.split_first_chunk::<4>()?;
         if u32::from_le_bytes(*header) != XATTR_VERSION || !entries.len().is_multiple_of(8) {
             return None;
@@ -126,7 +128,7 @@ impl RsyncAcl {
     /// From a `fake super` module's stand-in attribute: four 32-bit entries
     /// (NO_ENTRY where absent; owner, group and other then come from the
     /// mode), then (id, access) pairs. `None` if malformed.
-    fn from_fake_super(value: &[u8], mode: u32) -> Option<RsyncAcl> {
+    pub(crate) fn from_fake_super(value: &[u8], mode: u32) -> Option<RsyncAcl> {
         if value.len() < 16 || !(value.len() - 16).is_multiple_of(8) {
             return None;
         }
@@ -152,7 +154,7 @@ impl RsyncAcl {
     }
 
     /// Users before groups, each by id (upstream's id_access_sorter).
-    fn sort_names(&mut self) {
+    pub(crate) fn sort_names(&mut self) {
         self.names.sort_by_key(|&(id, access)| (access & NAME_IS_USER == 0, id));
     }
 
