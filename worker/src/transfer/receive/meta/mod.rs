@@ -38,7 +38,7 @@ pub(crate) fn xattr_rules(setup: &ReceiveSetup<'_>, params: &ChecksumParams) -> 
         fake_super: setup.fake_super,
         sum: ChecksumParams {
             kind: ChecksumKind::implied(setup.protocol),
-            ..params.clone()
+            ..*params
         },
     }
 }

@@ -28,6 +28,9 @@ pub(crate) enum ValueState {
     Done,
 }
 
+/// Ids with the names the client sent for them.
+pub(crate) type IdNames = Vec<(u32, Vec<u8>)>;
+
 /// What both threads share of `-A` and `-X`.
 #[derive(Default)]
 pub(crate) struct MetaStore {
@@ -71,7 +74,7 @@ impl MetaStore {
 
     /// Names the ACLs carried inline (incremental recursion), users then
     /// groups, for the id mapping.
-    pub(crate) fn inline_names(&self) -> (Vec<(u32, Vec<u8>)>, Vec<(u32, Vec<u8>)>) {
+    pub(crate) fn inline_names(&self) -> (IdNames, IdNames) {
         let acls = self.acls.read().unwrap_or_else(|e| e.into_inner());
         (acls.inline_users.clone(), acls.inline_groups.clone())
     }
