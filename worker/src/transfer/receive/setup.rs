@@ -34,7 +34,7 @@ pub(crate) struct ReceiveSetup<'a> {
     pub transfer_log: Option<crate::transfer::log_format::TransferLog<'a>>,
     /// `-A` / `-X`: the ACLs and attribute sets the client's lists carry,
     /// shared by the list decoder, the generator and the receiver.
-    pub meta: std::sync::Arc<crate::transfer::receive::meta::MetaStore>,
+    pub meta: std::sync::Arc<crate::transfer::receive::meta::store::MetaStore>,
 }
 
 /// A receiver's setup reads as its module context too (`setup.options`,

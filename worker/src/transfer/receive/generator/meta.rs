@@ -15,7 +15,8 @@ use crate::transfer::fs::fake_super::proc_path;
 use crate::transfer::fs::fake_super::Seen;
 use crate::transfer::receive::generator::state::Generator;
 use crate::transfer::receive::meta::acl_apply::AclChange;
-use crate::transfer::receive::meta::{xattr_optim, xattr_request, xattr_rules};
+use crate::transfer::receive::meta::on_receive::{xattr_optim, xattr_rules};
+use crate::transfer::receive::meta::xattr_request;
 
 impl<W: Write> Generator<'_, '_, W> {
     /// `iflags` with the ACL and attribute flags of `e` added.

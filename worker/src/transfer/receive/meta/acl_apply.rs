@@ -9,7 +9,7 @@
 
 use std::io;
 
-use crate::transfer::send::acls::{
+use crate::transfer::flist::acl::{
     RsyncAcl, ACCESS_XATTR, DEFAULT_XATTR, FAKE_ACCESS_XATTR, FAKE_DEFAULT_XATTR, NAME_IS_USER, NO_ENTRY, TAG_GROUP, TAG_GROUP_OBJ,
     TAG_MASK, TAG_OTHER, TAG_USER, TAG_USER_OBJ, XATTR_VERSION,
 };

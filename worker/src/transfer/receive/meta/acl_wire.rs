@@ -10,12 +10,12 @@ use std::io::Read;
 
 use oxrsyncd_protocol::wire::read_varint;
 
-use crate::transfer::flist::error::FlistError;
-use crate::transfer::limits::budget;
-use crate::transfer::send::acls::{
+use crate::transfer::flist::acl::{
     RsyncAcl, NAME_IS_USER, NO_ENTRY, XFLAG_NAME_FOLLOWS, XFLAG_NAME_IS_USER, XMIT_GROUP_OBJ, XMIT_MASK_OBJ, XMIT_NAME_LIST,
     XMIT_OTHER_OBJ, XMIT_USER_OBJ,
 };
+use crate::transfer::flist::error::FlistError;
+use crate::transfer::limits::budget;
 
 /// Most named entries one ACL may carry (upstream MAX_WIRE_ACL_COUNT).
 pub(crate) const MAX_NAMES: i32 = 65536;

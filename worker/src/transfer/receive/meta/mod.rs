@@ -26,25 +26,3 @@ pub(crate) mod xattr_wire;
 mod tests;
 
 pub(crate) use store::{MetaStore, MetaTail};
-
-use crate::transfer::delta::{ChecksumKind, ChecksumParams};
-use crate::transfer::receive::setup::ReceiveSetup;
-
-/// How this push reads, compares and writes attributes (`params`: the
-/// session's checksum agreement, whose seed long values are summed with).
-pub(crate) fn xattr_rules(setup: &ReceiveSetup<'_>, params: &ChecksumParams) -> xattr_apply::XattrRules {
-    xattr_apply::XattrRules {
-        user_only: !setup.may_chown && !setup.fake_super,
-        fake_super: setup.fake_super,
-        sum: ChecksumParams {
-            kind: ChecksumKind::implied(setup.protocol),
-            ..*params
-        },
-    }
-}
-
-/// Whether the protocol 31 attribute optimisation is on (no request for
-/// a hard link's local change; upstream's `want_xattr_optim`).
-pub(crate) fn xattr_optim(setup: &ReceiveSetup<'_>) -> bool {
-    setup.protocol >= 31 && !setup.has_compat(oxrsyncd_protocol::setup::compat::AVOID_XATTR_OPTIM)
-}

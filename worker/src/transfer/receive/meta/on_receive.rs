@@ -14,10 +14,12 @@ use oxrsyncd_protocol::message::fname_in;
 use oxrsyncd_protocol::mux::MsgTag;
 use oxrsyncd_protocol::IoError;
 
+use crate::transfer::delta::{ChecksumKind, ChecksumParams};
 use crate::transfer::flist::FileEntry;
 use crate::transfer::fs::fake_super::proc_path;
-use crate::transfer::receive::meta::{xattr_optim, xattr_request, xattr_rules};
+use crate::transfer::receive::meta::{xattr_apply, xattr_request};
 use crate::transfer::receive::setup::ReceiveError;
+use crate::transfer::receive::setup::ReceiveSetup;
 use crate::transfer::receive::shared::Shared;
 
 /// After the client's echo of an item with `iflags` for `entry`: read the
@@ -86,4 +88,23 @@ pub(crate) fn write_set_open<W: Write>(
     let basis_fd = s.root.resolve_fd(basis_rel, libc::O_PATH | libc::O_NOFOLLOW).ok();
     let basis = basis_fd.as_ref().map(proc_path);
     write_set(s, e, &target, basis.as_deref(), rel)
+}
+
+/// How this push reads, compares and writes attributes (`params`: the
+/// session's checksum agreement, whose seed long values are summed with).
+pub(crate) fn xattr_rules(setup: &ReceiveSetup<'_>, params: &ChecksumParams) -> xattr_apply::XattrRules {
+    xattr_apply::XattrRules {
+        user_only: !setup.may_chown && !setup.fake_super,
+        fake_super: setup.fake_super,
+        sum: ChecksumParams {
+            kind: ChecksumKind::implied(setup.protocol),
+            ..*params
+        },
+    }
+}
+
+/// Whether the protocol 31 attribute optimisation is on (no request for
+/// a hard link's local change; upstream's `want_xattr_optim`).
+pub(crate) fn xattr_optim(setup: &ReceiveSetup<'_>) -> bool {
+    setup.protocol >= 31 && !setup.has_compat(oxrsyncd_protocol::setup::compat::AVOID_XATTR_OPTIM)
 }

@@ -9,12 +9,12 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::sync::{Arc, Mutex, RwLock};
 
+use crate::transfer::flist::acl::RsyncAcl;
 use crate::transfer::flist::decode::EntryTail;
 use crate::transfer::flist::error::FlistError;
 use crate::transfer::flist::FileEntry;
 use crate::transfer::receive::meta::acl_wire::{self, AclLists};
 use crate::transfer::receive::meta::xattr_wire::{self, XattrSet, XattrWire};
-use crate::transfer::send::acls::RsyncAcl;
 
 /// Where the generator stands with a long (abbreviated) value of a set
 /// (upstream's XSTATE_*): absent from the map means only its checksum is

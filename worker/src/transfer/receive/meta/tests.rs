@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
+use crate::transfer::flist::acl::{NAME_IS_USER, NO_ENTRY, XFLAG_NAME_IS_USER, XMIT_NAME_LIST, XMIT_USER_OBJ};
 use crate::transfer::flist::error::FlistError;
 use crate::transfer::flist::wire30::put_varint;
 use crate::transfer::receive::meta::acl_wire::{self, AclLists};
 use crate::transfer::receive::meta::xattr_wire::{self, XattrSet, XattrWire};
-use crate::transfer::send::acls::{NAME_IS_USER, NO_ENTRY, XFLAG_NAME_IS_USER, XMIT_NAME_LIST, XMIT_USER_OBJ};
 
 fn varints(values: &[i32]) -> Vec<u8> {
     let mut out = Vec::new();

@@ -12,9 +12,9 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 
 use crate::transfer::delta::{ChecksumParams, FileSum};
+use crate::transfer::flist::MAX_FULL_DATUM;
 use crate::transfer::receive::meta::store::ValueState;
 use crate::transfer::receive::meta::xattr_wire::{XattrSet, FAKE_SUPER_OWN};
-use crate::transfer::send::xattrs::MAX_FULL_DATUM;
 
 const USER_PREFIX: &[u8] = b"user.";
 const SYSTEM_PREFIX: &[u8] = b"system.";

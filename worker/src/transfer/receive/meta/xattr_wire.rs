@@ -18,8 +18,8 @@ use std::sync::Arc;
 use oxrsyncd_protocol::wire::read_varint;
 
 use crate::transfer::flist::error::{show, FlistError};
+use crate::transfer::flist::MAX_FULL_DATUM;
 use crate::transfer::limits::budget;
-use crate::transfer::send::xattrs::MAX_FULL_DATUM;
 
 /// Most attributes in one set (upstream MAX_WIRE_XATTR_COUNT).
 pub(crate) const MAX_COUNT: i32 = 65536;
