@@ -14,6 +14,8 @@ pub const REPORT_TIME: u16 = 1 << 3;
 pub const REPORT_PERMS: u16 = 1 << 4;
 pub const REPORT_OWNER: u16 = 1 << 5;
 pub const REPORT_GROUP: u16 = 1 << 6;
+/// The ACLs differ (`-A`).
+pub const REPORT_ACL: u16 = 1 << 7;
 /// The extended attributes differ (the client's generator may follow
 /// with a request for abbreviated values).
 pub const REPORT_XATTR: u16 = 1 << 8;

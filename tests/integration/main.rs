@@ -23,6 +23,7 @@ mod notify;
 mod pull;
 mod pull_incremental;
 mod push;
+mod push_acls_xattrs;
 mod push_compat;
 mod push_incremental;
 mod remote_shell;

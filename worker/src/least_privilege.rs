@@ -11,8 +11,9 @@
 //!   capability): none at all;
 //! - a module running as uid 0: [`ROOT_MODULE`] (owners and groups on a
 //!   push, devices, modes and times of any file, reading and writing any
-//!   file, `O_NOATIME` on others' files), plus `CAP_SYS_ADMIN` on a pull
-//!   with `-X`, without which the kernel hides `trusted.` attributes.
+//!   file, `O_NOATIME` on others' files), plus `CAP_SYS_ADMIN` with `-X`,
+//!   without which the kernel hides `trusted.` attributes (and refuses
+//!   to write them on a push).
 //!
 //! The effective, permitted and inheritable sets are set to that; the
 //! bounding set is cut to it and the ambient set cleared, so a hook the
@@ -62,7 +63,8 @@ pub(crate) enum ConfineError {
 }
 
 /// The capabilities a session keeps: none unless it acts as uid 0.
-/// `reads_xattrs`: a pull with `-X` (a push with `-X` is refused).
+/// `reads_xattrs`: a transfer with `-X` (a pull reads `trusted.`
+/// attributes, a push writes them).
 pub(crate) fn kept(identity: Option<&ModuleIdentity>, reads_xattrs: bool) -> CapsHashSet {
     let mut keep = CapsHashSet::new();
     if identity.is_some_and(|id| id.uid == 0) {

@@ -183,13 +183,15 @@ fn enforced_flags() {
         "early exec",
         "open noatime",
         "max session memory",
+        "name converter",
+        "insecure links",
     ] {
         assert!(enforced.contains(&name), "{name}");
     }
     for name in ["use chroot", "syslog facility", "syslog tag"] {
         assert!(!enforced.contains(&name), "{name}");
     }
-    assert_eq!(enforced.len(), 36 + 22);
+    assert_eq!(enforced.len(), 36 + 24);
 }
 
 #[test]

@@ -62,7 +62,9 @@ pub(crate) fn prepare_module(request: &SessionRequest, options: &TransferOptions
     }
     // Only the capabilities the module needs, from here on (this thread,
     // what it starts and what it execs); see least_privilege.rs.
-    let reads_xattrs = !incoming && options.preserve_xattrs > 0;
+    // `-X` either way: a pull reads `trusted.` attributes, a push into a
+    // root module writes them, as upstream's root daemon does.
+    let reads_xattrs = options.preserve_xattrs > 0;
     let keep = crate::least_privilege::kept(request.identity.as_ref(), reads_xattrs);
     if let Err(e) = crate::least_privilege::confine_this_thread(&keep) {
         info!("module {}: {}", request.module().name, e);

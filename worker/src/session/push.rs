@@ -1,5 +1,5 @@
 //! A push: the daemon receives into a writable module. What a push cannot
-//! do yet is refused by name; then the module is prepared, the module's
+//! do is refused by name; then the module is prepared, the module's
 //! `--files-from` list opened, the receiver run, and its outcome turned
 //! into the session's exit code and the client's last words.
 
@@ -70,6 +70,7 @@ pub(crate) fn serve<R: BufRead, W: Write + Send>(
             addr: &addr,
             user: &user,
         }),
+        meta: Default::default(),
     };
     let idle = transfer_timeout(&options, m.timeout, conn.stream);
     let stop_reading = conn.stream.read_stopper();
@@ -89,12 +90,6 @@ fn not_supported(options: &TransferOptions, protocol: u32) -> Vec<String> {
         missing.push("--atimes (-U) below protocol 28".into());
     }
     missing.extend(options.receiver_options.iter().cloned());
-    if options.preserve_acls {
-        missing.push("--acls (-A)".into());
-    }
-    if options.preserve_xattrs > 0 {
-        missing.push("--xattrs (-X)".into());
-    }
     missing
 }
 

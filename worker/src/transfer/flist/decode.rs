@@ -44,8 +44,17 @@ pub enum HlinkRole {
     DevIno,
 }
 
+/// What follows each entry on the wire besides the entry itself (`-A`'s
+/// ACLs, then `-X`'s attribute set, as upstream's `recv_file_entry` reads
+/// them), read by whoever keeps it; it notes what it kept in the entry.
+pub(crate) trait EntryTail: Send {
+    fn read(&mut self, r: &mut dyn Read, e: &mut FileEntry) -> Result<(), FlistError>;
+}
+
 /// Decodes entries in the order they arrive (sending order).
 pub struct FlistDecoder {
+    /// Reads what follows each entry (`-A`, `-X`), when the list has it.
+    tail: Option<Box<dyn EntryTail>>,
     opts: FlistOptions,
     last_name: Vec<u8>,
     mode: u32,
@@ -78,6 +87,7 @@ impl FlistDecoder {
     /// A decoder for one list; `opts` must match the sender's.
     pub fn new(opts: FlistOptions) -> Self {
         FlistDecoder {
+            tail: None,
             opts,
             last_name: Vec::new(),
             mode: 0,
@@ -95,6 +105,11 @@ impl FlistDecoder {
             ended: false,
             finished: false,
         }
+    }
+
+    /// Have `tail` read what follows each entry (ACLs, attribute sets).
+    pub(crate) fn set_tail(&mut self, tail: Box<dyn EntryTail>) {
+        self.tail = Some(tail);
     }
 
     /// Incremental recursion: the next list starts at index `ndx_start`.
@@ -229,6 +244,8 @@ impl FlistDecoder {
                 leader_elsewhere = Some(ndx as u32);
             } else {
                 self.copy_leader(&mut e, ndx as usize - self.ndx_start);
+                // Its ACLs and attributes travel all the same.
+                self.read_tail(r, &mut e)?;
                 self.set_dir_flags(&mut e, flags, p)?;
                 self.roles.push(HlinkRole::Follower(ndx as u32));
                 return Ok(e);
@@ -386,9 +403,18 @@ impl FlistDecoder {
             }
         }
 
+        self.read_tail(r, &mut e)?;
         self.set_dir_flags(&mut e, flags, p)?;
         self.roles.push(role);
         Ok(e)
+    }
+
+    /// What follows the entry, if anything does.
+    fn read_tail(&mut self, r: &mut impl Read, e: &mut FileEntry) -> Result<(), FlistError> {
+        match self.tail.as_mut() {
+            Some(tail) => tail.read(r, e),
+            None => Ok(()),
+        }
     }
 
     /// A follower in the same list as its leader (at `pos`) takes the
@@ -452,10 +478,11 @@ impl FlistDecoder {
         self.finished = true;
         let o = &self.opts;
         if !o.inc_recurse && !o.numeric_ids {
-            if o.preserve_uid {
+            // -A's named entries make both lists travel.
+            if o.preserve_uid || o.preserve_acls {
                 self.trailer.uid_names = recv_id_list(r, o)?;
             }
-            if o.preserve_gid {
+            if o.preserve_gid || o.preserve_acls {
                 self.trailer.gid_names = recv_id_list(r, o)?;
             }
         }

@@ -49,6 +49,10 @@ pub struct FileEntry {
     /// `-X` (sender): the index of the attribute set sent after this entry
     /// (`xattrs.rs`), which the client's requests refer to.
     pub xattr_set: Option<u32>,
+    /// `-A` (receiver): the indexes of the entry's access ACL and, for a
+    /// directory, its default ACL in the session's received ACL lists.
+    pub acl_access: Option<u32>,
+    pub acl_default: Option<u32>,
 }
 
 impl FileEntry {

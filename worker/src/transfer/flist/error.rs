@@ -39,6 +39,14 @@ pub enum FlistError {
     /// The caller asked to encode something the wire cannot carry.
     #[error("file list: cannot encode {name:?}: {why}")]
     Unencodable { name: String, why: &'static str },
+    /// An entry's ACLs or extended attributes are malformed or out of
+    /// range (upstream's words in `message`).
+    #[error("{message}")]
+    BadTail { message: String },
+    /// What the entry's ACLs or attributes would keep passes the
+    /// session's memory budget.
+    #[error("{0}")]
+    OverBudget(#[from] crate::transfer::limits::budget::OverBudget),
     /// `next` or `finish` called out of order.
     #[error("file list: {0}")]
     Sequence(&'static str),

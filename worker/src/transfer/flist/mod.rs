@@ -2,6 +2,7 @@
 //! decoded from the peer, sorted so both sides agree on indexes, and how the
 //! uid/gid name lists that follow the list are built and read.
 
+pub(crate) mod acl;
 pub(crate) mod decode;
 pub(crate) mod encode;
 pub(crate) mod entry;
@@ -26,3 +27,7 @@ pub use sort::{f_name_cmp, sort_and_mark_duplicates, SortedEntry};
 /// Longest path (including the terminating NUL upstream keeps) a Linux rsync
 /// accepts in a file list: upstream uses the platform's MAXPATHLEN (4096).
 pub const MAXPATHLEN: usize = 4096;
+
+/// `-X`: the longest attribute value sent whole in the list; longer ones
+/// go as a checksum (upstream MAX_FULL_DATUM).
+pub(crate) const MAX_FULL_DATUM: usize = 32;

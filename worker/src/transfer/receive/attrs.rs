@@ -2,13 +2,14 @@
 //! `dest_mode`: permissions (the sender's with `-p`, else the sender's
 //! masked by the umask for new files, the existing ones kept), the
 //! module's `incoming chmod`, modification times with nanoseconds (`-t`),
-//! and owners when the session may (`-o`/`-g` as root).
+//! owners when the session may (`-o`/`-g` as root), and with `-A` the
+//! received ACLs (`meta::acl_apply`), just before the mode, as upstream.
 
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 use crate::transfer::flist::FileEntry;
 use crate::transfer::fs::module_dir::ModuleDir;
@@ -52,6 +53,8 @@ pub enum AttrOp {
     Chgrp,
     FakeSuper,
     Times,
+    /// `-A`: the ACL of this kind (upstream's name for it).
+    Acl(&'static str),
     Perms,
 }
 
@@ -74,6 +77,7 @@ impl AttrError {
             AttrOp::FakeSuper => cat(&[xattr.as_bytes(), shown]),
             AttrOp::Times => cat(&[b"failed to set times on ", shown]),
             AttrOp::Perms => cat(&[b"failed to set permissions on ", shown]),
+            AttrOp::Acl(kind) => cat(&[b"set_acl: xacl_set(", shown, b", ", kind.as_bytes(), b")"]),
         };
         syserr(role, &what, &self.err)
     }
@@ -166,6 +170,45 @@ impl Target<'_> {
         }
     }
 
+    /// `-A`: the entry's received ACLs, for the file about to get `mode`
+    /// (its own mode kept when None).
+    fn set_acls(&self, setup: &ReceiveSetup<'_>, entry: &FileEntry, mode: Option<u32>) -> Result<(), AttrError> {
+        let store = &setup.meta;
+        let access = entry.acl_access.and_then(|n| store.access_acl(n));
+        let default = entry.acl_default.and_then(|n| store.default_acl(n));
+        if access.is_none() && default.is_none() {
+            return Ok(());
+        }
+        let failed = |err: io::Error| AttrError {
+            op: AttrOp::Acl("ACL_TYPE_ACCESS"),
+            err,
+        };
+        // A descriptor of the file itself: the one open, or an O_PATH one.
+        let held;
+        let (path, old_mode) = match self.open {
+            Some(f) => (format!("/proc/self/fd/{}", f.as_raw_fd()), f.metadata().map_err(failed)?.mode()),
+            None => {
+                held = self.dir.open_path(self.name).map_err(failed)?;
+                let meta = File::from(held.try_clone().map_err(failed)?).metadata().map_err(failed)?;
+                (crate::transfer::fs::fake_super::proc_path(&held), meta.mode())
+            }
+        };
+        let change = crate::transfer::receive::meta::acl_apply::AclChange {
+            path: &path,
+            old_mode,
+            new_mode: (entry.mode & libc::S_IFMT) | mode.unwrap_or(old_mode & CHMOD_BITS),
+            is_dir: entry.is_dir(),
+            fake_super: setup.fake_super,
+        };
+        change
+            .apply(access.as_ref(), default.as_ref(), true)
+            .map(|_| ())
+            .map_err(|e| AttrError {
+                op: AttrOp::Acl(e.kind),
+                err: e.err,
+            })
+    }
+
     fn chmod(&self, mode: u32) -> io::Result<()> {
         match self.open {
             Some(f) => f.set_permissions(std::fs::Permissions::from_mode(mode & CHMOD_BITS)),
@@ -205,6 +248,9 @@ fn apply_to(setup: &ReceiveSetup<'_>, target: Target<'_>, entry: &FileEntry, mod
         target
             .set_times(atime, (entry.mtime, i64::from(entry.mtime_nsec)))
             .map_err(fail(AttrOp::Times))?;
+    }
+    if o.preserve_acls && !entry.is_symlink() && !dir.is_dry_run() {
+        target.set_acls(setup, entry, mode)?;
     }
     if let Some(mode) = mode.filter(|_| !setup.fake_super) {
         target.chmod(mode).map_err(fail(AttrOp::Perms))?;

@@ -27,6 +27,8 @@ use crate::transfer::options::client::{MissingArgs, TransferOptions};
 use crate::transfer::receive::hard_links::hard_link_followers;
 use crate::transfer::receive::list_reader::{list_error, ListReader, OwnerMaps};
 use crate::transfer::receive::lists::{FileLists, RecvList};
+use crate::transfer::receive::meta::xattr_wire::XattrWire;
+use crate::transfer::receive::meta::MetaTail;
 use crate::transfer::receive::prune::prune_empty_dirs;
 use crate::transfer::receive::setup::{ReceiveError, ReceiveSetup, ReceiveStats, ToGenerator};
 use crate::transfer::receive::shared::Shared;
@@ -93,6 +95,9 @@ pub(crate) fn receive_list<R: Read, W: Write + Send>(
     let kind = ChecksumKind::from_negotiated(&setup.negotiated.checksum, protocol)
         .ok_or_else(|| ReceiveError::Protocol(format!("unsupported checksum {}", setup.negotiated.checksum)))?;
     let mut decoder = FlistDecoder::new(flist_options(setup, kind, inc_recurse));
+    if let Some(tail) = meta_tail(setup)? {
+        decoder.set_tail(Box::new(tail));
+    }
     if inc_recurse {
         // Incremental lists number their entries from 1 (hard links name
         // their group's first entry by that number).
@@ -124,6 +129,33 @@ pub(crate) fn receive_list<R: Read, W: Write + Send>(
         map_notices,
         kind,
     })
+}
+
+/// `-A` / `-X`: what reads each entry's ACLs and attribute set into the
+/// session's store (both need protocol 30, as upstream says).
+fn meta_tail(setup: &ReceiveSetup<'_>) -> Result<Option<MetaTail>, ReceiveError> {
+    let (protocol, opts) = (setup.protocol, setup.options);
+    if !opts.preserve_acls && opts.preserve_xattrs == 0 {
+        return Ok(None);
+    }
+    for (on, name) in [(opts.preserve_acls, "--acls"), (opts.preserve_xattrs > 0, "--xattrs")] {
+        if on && protocol < 30 {
+            return Err(ReceiveError::Violation(format!(
+                "{name} requires protocol 30 or higher (negotiated {protocol}).\n"
+            )));
+        }
+    }
+    let xattrs = (opts.preserve_xattrs > 0).then(|| XattrWire {
+        level: opts.preserve_xattrs,
+        fake_super: setup.fake_super,
+        privileged: setup.may_chown && !setup.fake_super,
+        sum_len: ChecksumKind::implied(protocol).digest_len(),
+    });
+    Ok(Some(MetaTail {
+        store: Arc::clone(&setup.meta),
+        acls: opts.preserve_acls,
+        xattrs,
+    }))
 }
 
 /// Upstream's `receiver_wants_list`: the client sends its filter rules
@@ -163,6 +195,7 @@ fn flist_options(setup: &ReceiveSetup<'_>, kind: ChecksumKind, inc_recurse: bool
         inc_recurse,
         allow_absolute: opts.relative,
         missing_entries: opts.missing_args == MissingArgs::Delete,
+        preserve_acls: opts.preserve_acls,
         ..setup.module.flist_options(kind)
     }
 }

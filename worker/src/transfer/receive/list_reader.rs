@@ -24,6 +24,7 @@ use crate::transfer::flist::{FileEntry, FlistDecoder, FlistTrailer, HlinkRole};
 use crate::transfer::fs::paths::{dir_depth, sanitize_link_target};
 use crate::transfer::limits::budget::{self, Reservation};
 use crate::transfer::receive::lists::{FileLists, RecvList};
+use crate::transfer::receive::meta::MetaStore;
 use crate::transfer::receive::owners;
 use crate::transfer::receive::setup::{ReceiveError, ReceiveSetup};
 
@@ -82,15 +83,16 @@ impl OwnerMaps {
     }
 
     /// Give `entries` our ids, by the names the client sent (inline, and
-    /// in the list's end without incremental recursion).
-    fn apply(&self, trailer: &FlistTrailer, inline_only: bool, entries: &mut [FileEntry]) {
+    /// in the list's end without incremental recursion), and the ACLs
+    /// received with them too (`-A`, whose inline names are the store's).
+    fn apply(&self, trailer: &FlistTrailer, inline_only: bool, entries: &mut [FileEntry], meta: Option<&MetaStore>) {
         let names = |inline: &[(u32, Vec<u8>)], listed: &[(u32, Vec<u8>)]| -> Vec<(u32, Vec<u8>)> {
             let listed = if inline_only { &[][..] } else { listed };
             inline.iter().chain(listed).cloned().collect()
         };
         let uid_names = names(&trailer.inline_uid_names, &trailer.uid_names);
         let gid_names = names(&trailer.inline_gid_names, &trailer.gid_names);
-        owners::Owners {
+        let owners = owners::Owners {
             uid_names: &uid_names,
             gid_names: &gid_names,
             usermap: self.usermap.as_ref(),
@@ -99,8 +101,22 @@ impl OwnerMaps {
             ids: owners::LocalIds {
                 converter: self.converter.as_deref(),
             },
+        };
+        owners.apply(entries);
+        let Some(meta) = meta else { return };
+        if !inline_only {
+            owners.apply_to_acls(meta);
+            return;
         }
-        .apply(entries);
+        let (acl_users, acl_groups) = meta.inline_names();
+        let uid_names: Vec<_> = uid_names.iter().cloned().chain(acl_users).collect();
+        let gid_names: Vec<_> = gid_names.iter().cloned().chain(acl_groups).collect();
+        owners::Owners {
+            uid_names: &uid_names,
+            gid_names: &gid_names,
+            ..owners
+        }
+        .apply_to_acls(meta);
     }
 }
 
@@ -134,12 +150,15 @@ pub(crate) struct ListReader {
     known_groups: HashSet<i32>,
     /// Where the next list starts.
     next_ndx_start: i32,
+    /// `-A`: the session's received ACLs, whose ids are mapped list by list.
+    acls: Option<Arc<MetaStore>>,
 }
 
 /// A list decoding error as the push reports it.
 pub(crate) fn list_error(e: FlistError) -> ReceiveError {
     match e {
         FlistError::UnsafeName { name } => ReceiveError::UnsafeName(name),
+        FlistError::OverBudget(over) => ReceiveError::OutOfMemory(over),
         other => ReceiveError::Protocol(other.to_string()),
     }
 }
@@ -160,6 +179,7 @@ impl ListReader {
             dirs: Vec::new(),
             known_groups: HashSet::new(),
             next_ndx_start: i32::from(inc_recurse),
+            acls: opts.preserve_acls.then(|| Arc::clone(&setup.meta)),
         }
     }
 
@@ -231,7 +251,8 @@ impl ListReader {
         if self.sanitize_links {
             sanitize_link_targets(&mut entries);
         }
-        self.owners.apply(self.decoder.trailer(), self.inc_recurse, &mut entries);
+        self.owners
+            .apply(self.decoder.trailer(), self.inc_recurse, &mut entries, self.acls.as_deref());
         let files = sort_and_mark_duplicates(entries, self.protocol);
         let ndx_start = self.next_ndx_start;
         let groups = if self.hard_link_groups {

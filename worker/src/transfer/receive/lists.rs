@@ -84,6 +84,16 @@ impl RecvList {
         (pos < self.files.len()).then_some(pos)
     }
 
+    /// Entry `ndx`, or with incremental recursion the list's parent
+    /// directory for its gap index (`ndx_start - 1`).
+    pub(crate) fn entry_or_parent(&self, ndx: usize) -> Option<&FileEntry> {
+        match self.get(ndx) {
+            Some(f) => Some(&f.entry),
+            None if ndx as i64 == i64::from(self.ndx_start) - 1 => self.parent.as_ref(),
+            None => None,
+        }
+    }
+
     /// Entry `ndx` (a global index), if this list holds it.
     pub(crate) fn get(&self, ndx: usize) -> Option<&SortedEntry> {
         self.position(ndx).map(|pos| &self.files[pos])

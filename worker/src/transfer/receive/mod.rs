@@ -36,6 +36,7 @@ pub(crate) mod generator;
 pub(crate) mod hard_links;
 pub(crate) mod list_reader;
 pub(crate) mod lists;
+pub(crate) mod meta;
 pub(crate) mod output;
 pub(crate) mod owners;
 pub(crate) mod prune;

@@ -179,6 +179,30 @@ impl Owners<'_> {
     }
 }
 
+impl Owners<'_> {
+    /// Give the named entries of the ACLs received since the last call
+    /// our ids, by the same names and maps as the entries' owners.
+    pub(crate) fn apply_to_acls(&self, store: &crate::transfer::receive::meta::MetaStore) {
+        let mut users = Mapping {
+            names: names_by_id(self.uid_names),
+            map: self.usermap,
+            by_name: self.by_name,
+            ids: self.ids,
+            users: true,
+            seen: HashMap::new(),
+        };
+        let mut groups = Mapping {
+            names: names_by_id(self.gid_names),
+            map: self.groupmap,
+            by_name: self.by_name,
+            ids: self.ids,
+            users: false,
+            seen: HashMap::new(),
+        };
+        store.map_new_acl_ids(&mut |id| users.ours(id), &mut |id| groups.ours(id));
+    }
+}
+
 /// The sender's names, by the sender's id.
 fn names_by_id(list: &[(u32, Vec<u8>)]) -> HashMap<u32, &[u8]> {
     list.iter().map(|(id, n)| (*id, n.as_slice())).collect()

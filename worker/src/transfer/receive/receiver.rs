@@ -22,6 +22,7 @@ use crate::transfer::flist::{FileEntry, SortedEntry};
 use crate::transfer::fs::module_dir::ModuleDir;
 use crate::transfer::receive::attrs;
 use crate::transfer::receive::list_reader::ListReader;
+use crate::transfer::receive::meta;
 use crate::transfer::receive::output::{FileWriter, InPlace};
 use crate::transfer::receive::setup::{ReceiveError, ReceiveStats, ToGenerator};
 use crate::transfer::receive::shared::Shared;
@@ -113,6 +114,9 @@ pub(crate) fn run<R: Read, W: Write>(
             basis: basis_type,
             xname,
         } = ItemAttrs::read(input, protocol)?;
+        // -X: the long values the client sends with its echo, and the set
+        // written when no data follows.
+        stats.io_error |= meta::on_receive::after_item(shared, input, list.entry_or_parent(ndx as usize), iflags)?;
         let Some(f) = list.get(ndx as usize) else {
             // A list's parent directory (its gap index), which the client
             // echoes when it was itemized: it never carries data.
@@ -422,6 +426,10 @@ fn receive_file<R: Read, W: Write>(
         return Ok(Received::Refused);
     }
     let mode = attrs::dest_mode(s.setup, e, Existing::file_mode(&existing));
+    // -X first, as upstream's set_file_attrs: long values we have match
+    // in the basis.
+    // (A failure is reported; the file goes in all the same, as upstream's.)
+    meta::on_receive::write_set_open(s, e, &file, &basis_rel, &rel)?;
     if let Err(err) = attrs::apply_open(s.setup, &file, temp_dir, &temp_name, e, Some(mode)) {
         let text = err.text("receiver", &shown);
         s.message(MsgTag::ErrorXfer, &text)?;
@@ -635,6 +643,7 @@ fn receive_in_place<R: Read, W: Write>(
         let text = syserr("receiver", &cat(&[b"ftruncate failed on ", &shown]), &err);
         s.message(MsgTag::ErrorXfer, &text)?;
     }
+    meta::on_receive::write_set_open(s, e, &file, &rel, &rel)?;
     drop(file);
     let mode = attrs::dest_mode(s.setup, e, Existing::file_mode(&existing));
     if let Err(err) = attrs::apply(s.setup, &dir, &name, e, Some(mode)) {

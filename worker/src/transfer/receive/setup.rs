@@ -32,6 +32,9 @@ pub(crate) struct ReceiveSetup<'a> {
     /// `transfer logging`: a `recv` line per file received, in the
     /// module's `log format`.
     pub transfer_log: Option<crate::transfer::log_format::TransferLog<'a>>,
+    /// `-A` / `-X`: the ACLs and attribute sets the client's lists carry,
+    /// shared by the list decoder, the generator and the receiver.
+    pub meta: std::sync::Arc<crate::transfer::receive::meta::store::MetaStore>,
 }
 
 /// A receiver's setup reads as its module context too (`setup.options`,

@@ -53,6 +53,7 @@ fn with_setup<T>(dir: &Path, options: &TransferOptions, daemon_filters: &FilterL
         temp_dir: None,
         files_from: None,
         transfer_log: None,
+        meta: Default::default(),
     };
     f(&setup)
 }

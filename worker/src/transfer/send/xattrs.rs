@@ -31,7 +31,7 @@ use crate::transfer::fs::module_root::ModuleRoot;
 use oxrsyncd_protocol::wire::{read_varint, write_varint};
 
 /// Longest value sent whole in the list (upstream MAX_FULL_DATUM).
-pub(crate) const MAX_FULL_DATUM: usize = 32;
+pub(crate) use crate::transfer::flist::MAX_FULL_DATUM;
 /// Names in this namespace are not `-X`'s (upstream skips them).
 const SYSTEM_PREFIX: &[u8] = b"system.";
 /// Only root may see this namespace.

@@ -215,7 +215,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         // Itemized against the real target (upstream's real_sx), or, when a
         // --*-dest file is the basis, against that file (it becomes real_sx).
         let against = if alt.is_some() { existing.as_ref() } else { target.as_ref() };
-        let mut iflags = item_flags(s.setup, e, against, base);
+        let mut iflags = self.with_meta_flags(e, item_flags(s.setup, e, against, base));
         if basis_type.is_some() {
             iflags |= item::BASIS_TYPE_FOLLOWS;
         }
@@ -236,6 +236,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
             // client sends no data.
             let mut out = s.out.lock().unwrap_or_else(|e| e.into_inner());
             write_ndx_and_attrs(&mut *out, &mut self.ndx_out, i as i32, iflags, basis_type, xname, protocol)?;
+            self.xattr_request(&mut *out, e, iflags)?;
             return Ok(());
         }
         // --append (first pass): the head alone says how much we keep; the
@@ -249,6 +250,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                 .unwrap_or_default();
             let mut out = s.out.lock().unwrap_or_else(|e| e.into_inner());
             write_ndx_and_attrs(&mut *out, &mut self.ndx_out, i as i32, iflags, basis_type, xname, protocol)?;
+            self.xattr_request(&mut *out, e, iflags)?;
             write_sum_head(&mut *out, &head, protocol)?;
             drop(out);
             self.on_its_way(i);
@@ -263,6 +265,7 @@ impl<'s, W: Write> Generator<'s, '_, W> {
         };
         let mut out = s.out.lock().unwrap_or_else(|e| e.into_inner());
         write_ndx_and_attrs(&mut *out, &mut self.ndx_out, i as i32, iflags, basis_type, xname, protocol)?;
+        self.xattr_request(&mut *out, e, iflags)?;
         match sums {
             Some(sums) => write_block_sums(&mut *out, &sums, protocol)?,
             None => write_sum_head(&mut *out, &SumHead::default(), protocol)?,

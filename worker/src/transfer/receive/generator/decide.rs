@@ -149,7 +149,8 @@ impl<'s, W: Write> Generator<'s, '_, W> {
                     s.staging.discard_partial(&s.root, &p);
                 }
                 // The content is there; bring its metadata in line.
-                self.send_item(i, item_flags(s.setup, e, existing.as_ref(), 0))?;
+                let iflags = self.perms_after_acl(e, existing.as_ref(), item_flags(s.setup, e, existing.as_ref(), 0));
+                self.send_item(i, iflags)?;
                 let (dir, name) = s.root.parent_of(&rel)?;
                 let mode = attrs::dest_mode(s.setup, e, existing.as_ref().map(|m| m.mode()));
                 let old_mtime = existing.as_ref().map_or(i64::MIN, |m| m.mtime());

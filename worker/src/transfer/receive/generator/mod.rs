@@ -18,6 +18,7 @@ mod flags;
 mod followers;
 mod incremental;
 mod make;
+mod meta;
 mod output;
 mod state;
 

@@ -87,11 +87,21 @@ impl<'s, W: Write> Generator<'s, '_, W> {
     /// hard link's leader): such an item always goes out.
     pub(super) fn send_item_named(&mut self, ndx: usize, iflags: u16, xname: Option<&[u8]>) -> io::Result<()> {
         let protocol = self.shared.setup.protocol;
+        let list = self.shared.lists.find(ndx as i32);
+        let entry = list.as_ref().and_then(|l| l.entry_or_parent(ndx));
+        let iflags = match entry {
+            Some(e) => self.with_meta_flags(e, iflags),
+            None => iflags,
+        };
         if protocol < 29 || !(significant(iflags) || xname.is_some_and(|x| !x.is_empty())) {
             return Ok(());
         }
         let mut out = self.shared.out.lock().unwrap_or_else(|e| e.into_inner());
-        write_ndx_and_attrs(&mut *out, &mut self.ndx_out, ndx as i32, iflags, None, xname, protocol)
+        write_ndx_and_attrs(&mut *out, &mut self.ndx_out, ndx as i32, iflags, None, xname, protocol)?;
+        match entry {
+            Some(e) => self.xattr_request(&mut *out, e, iflags),
+            None => Ok(()),
+        }
     }
 
     /// Upstream's `full_fname` of module-relative `rel` (`"."` for the

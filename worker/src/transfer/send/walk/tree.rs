@@ -349,6 +349,8 @@ impl Walker<'_> {
             top_dir: false,
             no_content_dir: false,
             xattr_set: None,
+            acl_access: None,
+            acl_default: None,
         };
         if self.fake_super && (meta.is_file() || meta.is_dir()) {
             self.fold_fake_super(&mut entry, local);
