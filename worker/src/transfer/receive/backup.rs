@@ -99,7 +99,8 @@ impl Backups {
     }
 
     /// Keep `rel` before it is replaced (`move_it`: false, a hard link) or
-    /// deleted (`move_it`: true, a rename). A directory is never kept.
+    /// deleted (`move_it`: true, a rename); a symlink is kept as a new link
+    /// to its target. A directory is never kept.
     pub(crate) fn keep(&self, root: &ModuleRoot, rel: &Path, move_it: bool) -> io::Result<Kept> {
         let Ok(meta) = root.lstat(rel) else { return Ok(Kept::Nothing) };
         if meta.is_dir() {
@@ -110,6 +111,18 @@ impl Backups {
         let (from_dir, from) = root.parent_of(rel)?;
         let (to_dir, to) = root.parent_of(&backup)?;
         let attempt = |to_dir: &ModuleDir| {
+            if meta.file_type().is_symlink() {
+                // As upstream's `keep_backup`: a new link to the same
+                // target, made by the receiving user; moving removes the
+                // old one.
+                let target = root.read_link(rel)?;
+                to_dir.symlink(target.as_os_str().as_bytes(), &to)?;
+                if !move_it {
+                    return Ok(Kept::Duplicated);
+                }
+                from_dir.unlink(&from)?;
+                return Ok(Kept::Moved);
+            }
             if move_it {
                 from_dir.rename_to(&from, to_dir, &to).map(|()| Kept::Moved)
             } else {
@@ -253,5 +266,23 @@ mod tests {
         assert_eq!(b.copy(&root, Path::new("d/g")).unwrap(), Kept::Duplicated);
         assert_eq!(std::fs::read(top.path().join("bak/d/g")).unwrap(), b"three");
         assert_eq!(std::fs::metadata(top.path().join("d/g")).unwrap().nlink(), 1);
+    }
+
+    /// A symlink is kept as upstream keeps it: a new link to the same
+    /// target, made by the receiving user, not the old link moved (whose
+    /// owner may be anyone's).
+    #[test]
+    fn a_symlink_is_kept_as_a_new_link_by_the_receiving_user() {
+        let top = tempfile::tempdir().unwrap();
+        std::fs::create_dir(top.path().join("d")).unwrap();
+        std::os::unix::fs::symlink("/elsewhere", top.path().join("d/l")).unwrap();
+        let old_ino = std::fs::symlink_metadata(top.path().join("d/l")).unwrap().ino();
+        let root = ModuleRoot::open(top.path()).unwrap();
+        let b = Backups::new(&options(Some("bak"), None), Path::new("")).unwrap();
+        assert_eq!(b.keep(&root, Path::new("d/l"), true).unwrap(), Kept::Moved);
+        let kept = top.path().join("bak/d/l");
+        assert_eq!(std::fs::read_link(&kept).unwrap(), Path::new("/elsewhere"));
+        assert_ne!(std::fs::symlink_metadata(&kept).unwrap().ino(), old_ino, "a new link");
+        assert!(std::fs::symlink_metadata(top.path().join("d/l")).is_err(), "the old one is gone");
     }
 }
