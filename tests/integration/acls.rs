@@ -21,7 +21,7 @@ const NO_ID: u32 = u32::MAX;
 
 /// Set `path`'s access (or default) ACL to `entries` (tag, perms, id),
 /// written as the kernel's attribute, as setfacl would.
-fn set_acl(path: &Path, default: bool, entries: &[(u16, u16, u32)]) {
+pub(crate) fn set_acl(path: &Path, default: bool, entries: &[(u16, u16, u32)]) {
     let mut value = 2u32.to_le_bytes().to_vec();
     for &(tag, perm, id) in entries {
         value.extend_from_slice(&tag.to_le_bytes());

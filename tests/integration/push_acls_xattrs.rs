@@ -26,20 +26,7 @@ const NO_ID: u32 = u32::MAX;
 /// the list, so the daemon has to ask for it.
 const LONG: &[u8] = b"a value well past the thirty-two bytes sent in the list itself";
 
-fn set_acl(path: &Path, default: bool, entries: &[(u16, u16, u32)]) {
-    let mut value = 2u32.to_le_bytes().to_vec();
-    for &(tag, perm, id) in entries {
-        value.extend_from_slice(&tag.to_le_bytes());
-        value.extend_from_slice(&perm.to_le_bytes());
-        value.extend_from_slice(&id.to_le_bytes());
-    }
-    let name = if default {
-        "system.posix_acl_default"
-    } else {
-        "system.posix_acl_access"
-    };
-    xattr::set(path, name, &value).unwrap_or_else(|e| panic!("setting {name} on {}: {e}", path.display()));
-}
+use crate::acls::set_acl;
 
 /// Named entries for the user `daemon` and the group `bin`.
 fn named() -> [(u16, u16, u32); 6] {

@@ -151,54 +151,38 @@ pub(crate) struct Owners<'a> {
 }
 
 impl Owners<'_> {
+    /// The user and group mappings, each with its own cache of answers.
+    fn mappings(&self) -> (Mapping<'_>, Mapping<'_>) {
+        let mapping = |list, map, users| Mapping {
+            names: names_by_id(list),
+            map,
+            by_name: self.by_name,
+            ids: self.ids,
+            users,
+            seen: HashMap::new(),
+        };
+        (
+            mapping(self.uid_names, self.usermap, true),
+            mapping(self.gid_names, self.groupmap, false),
+        )
+    }
+
     /// Give every entry our ids.
     pub(crate) fn apply(&self, entries: &mut [FileEntry]) {
         if !self.by_name && self.usermap.is_none() && self.groupmap.is_none() {
             return;
         }
-        let mut users = Mapping {
-            names: names_by_id(self.uid_names),
-            map: self.usermap,
-            by_name: self.by_name,
-            ids: self.ids,
-            users: true,
-            seen: HashMap::new(),
-        };
-        let mut groups = Mapping {
-            names: names_by_id(self.gid_names),
-            map: self.groupmap,
-            by_name: self.by_name,
-            ids: self.ids,
-            users: false,
-            seen: HashMap::new(),
-        };
+        let (mut users, mut groups) = self.mappings();
         for e in entries {
             e.uid = users.ours(e.uid);
             e.gid = groups.ours(e.gid);
         }
     }
-}
 
-impl Owners<'_> {
     /// Give the named entries of the ACLs received since the last call
     /// our ids, by the same names and maps as the entries' owners.
     pub(crate) fn apply_to_acls(&self, store: &crate::transfer::receive::meta::MetaStore) {
-        let mut users = Mapping {
-            names: names_by_id(self.uid_names),
-            map: self.usermap,
-            by_name: self.by_name,
-            ids: self.ids,
-            users: true,
-            seen: HashMap::new(),
-        };
-        let mut groups = Mapping {
-            names: names_by_id(self.gid_names),
-            map: self.groupmap,
-            by_name: self.by_name,
-            ids: self.ids,
-            users: false,
-            seen: HashMap::new(),
-        };
+        let (mut users, mut groups) = self.mappings();
         store.map_new_acl_ids(&mut |id| users.ours(id), &mut |id| groups.ours(id));
     }
 }
