@@ -6,5 +6,6 @@
 pub mod config;
 pub mod control;
 pub mod logging;
+pub mod scoreboard;
 pub mod session_table;
 pub mod socket_options;
