@@ -11,6 +11,7 @@
 //! | 4  | this worker's end of a `SOCK_SEQPACKET` control socketpair |
 //! | 5  | a sealed-by-convention memfd holding the validated config as JSON |
 //! | 6  | the memfd of the daemon-wide [`crate::session_table::SessionTable`] |
+//! | 7  | the memfd of the [`crate::scoreboard::Scoreboard`] (metrics, status, per-host counts) |
 //!
 //! Every control message is one JSON document in one datagram, so framing
 //! never needs to be reassembled.
@@ -28,6 +29,8 @@ pub const CONTROL_FD: i32 = 4;
 pub const CONFIG_FD: i32 = 5;
 /// The memfd backing the shared session counters.
 pub const SESSION_TABLE_FD: i32 = 6;
+/// The memfd backing the scoreboard.
+pub const SCOREBOARD_FD: i32 = 7;
 
 /// Largest control datagram either side reads; messages are far smaller.
 pub const MAX_MESSAGE: usize = 4096;

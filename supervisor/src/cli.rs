@@ -80,6 +80,20 @@ pub struct Cli {
     #[arg(long)]
     pub check_config: bool,
 
+    /// Print the live connections of a running daemon (one line each) and
+    /// exit: its supervisor is found by `--pid` or the config's `pid file`.
+    /// Needs the daemon's user or root.
+    #[arg(long)]
+    pub status: bool,
+
+    /// With `--status`: one JSON document instead of the table.
+    #[arg(long, requires = "status")]
+    pub json: bool,
+
+    /// With `--status`: the supervisor's process id (default: the config's `pid file`).
+    #[arg(long, value_name = "PID", requires = "status")]
+    pub pid: Option<i32>,
+
     /// With `--daemon`: started by a client over a remote shell (`rsync -e
     /// ssh host::module`, upstream's daemon over rsh): serve that one
     /// client on standard input and output, then exit.

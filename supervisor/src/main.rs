@@ -14,9 +14,11 @@ mod exit_status;
 mod fd_limit;
 mod lifecycle;
 mod listener;
+mod metrics;
 mod notify;
 mod pidfile;
 mod signals;
+mod status;
 
 use std::path::{Path, PathBuf};
 
@@ -102,6 +104,9 @@ fn run(cli: Cli) -> i32 {
         print!("{}", config.report());
         return exit_status::OK;
     }
+    if cli.status {
+        return status::print(&config, cli.pid, cli.json);
+    }
 
     if cli.server && cli.daemon {
         // Standard error is the client's: log to the config's file only.
@@ -178,6 +183,17 @@ fn run(cli: Cli) -> i32 {
         eprintln!("oxrsyncd: try: rsync rsync://127.0.0.1:{port}/   or   rsync -av rsync://127.0.0.1:{port}/demo/ ./copy/");
     }
 
+    // Bound now, so a wrong address stops the start with a message on the
+    // terminal; served from its thread once the process has its final pid.
+    let metrics = match config.global.metrics_address.as_deref().map(metrics::MetricsServer::bind).transpose() {
+        Ok(m) => m,
+        Err(e) => {
+            error!("{}", e);
+            eprintln!("oxrsyncd: {e}");
+            return exit_status::CONFIG_OR_STARTUP;
+        }
+    };
+
     if should_detach(&cli) {
         if let Err(e) = daemonize::detach() {
             error!("{}", e);
@@ -193,9 +209,25 @@ fn run(cli: Cli) -> i32 {
         }
     };
 
+    let board = match oxrsyncd_shared::scoreboard::Scoreboard::create() {
+        Ok(b) => std::sync::Arc::new(b),
+        Err(e) => {
+            error!("cannot create the scoreboard: {}", e);
+            return exit_status::CONFIG_OR_STARTUP;
+        }
+    };
+    if let Some(server) = metrics {
+        let queue = listener.try_clone().ok().map(std::os::fd::OwnedFd::from);
+        let collector = std::sync::Arc::new(metrics::collect::ScoreboardCollector::new(board.clone(), queue));
+        if let Err(e) = server.spawn(collector) {
+            error!("{}", e);
+            return exit_status::CONFIG_OR_STARTUP;
+        }
+    }
+
     let reload_cli = cli;
     let loader: lifecycle::ConfigLoader = Box::new(move || load_config(&reload_cli));
-    match lifecycle::Supervisor::new(listener, config, loader, log) {
+    match lifecycle::Supervisor::new(listener, config, loader, log, board) {
         Ok(supervisor) => supervisor.run(),
         Err(e) => {
             error!("cannot start the supervisor: {}", e);

@@ -31,6 +31,7 @@ pub(crate) mod process;
 pub(crate) mod runtime;
 pub(crate) mod session;
 pub(crate) mod stdio;
+pub(crate) mod telemetry;
 pub(crate) mod transfer;
 pub(crate) mod wildmatch;
 

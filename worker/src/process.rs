@@ -12,7 +12,10 @@ use std::time::{Duration, Instant};
 use oxrsyncd_shared::config::Config;
 use oxrsyncd_shared::control::{self, ToSupervisor, WorkerIdentity};
 use oxrsyncd_shared::logging;
+use oxrsyncd_shared::scoreboard::Scoreboard;
 use oxrsyncd_shared::session_table::SessionTable;
+
+use crate::telemetry::Telemetry;
 use tracing::{error, info};
 
 use crate::control::ControlChannel;
@@ -41,6 +44,8 @@ pub(crate) enum WorkerStartError {
     #[cfg(feature = "async")]
     #[error("cannot build the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("cannot map the scoreboard: {0}")]
+    Scoreboard(std::io::Error),
     #[error("accept loop failed: {0}")]
     Accept(std::io::Error),
 }
@@ -51,10 +56,11 @@ struct Inherited {
     control: OwnedFd,
     config: File,
     table: OwnedFd,
+    scoreboard: OwnedFd,
 }
 
 impl Inherited {
-    /// Take ownership of fds 3..=6.
+    /// Take ownership of fds 3..=7.
     ///
     /// # Safety
     /// Only call once, in a process started by the supervisor with those
@@ -67,6 +73,7 @@ impl Inherited {
                 control: OwnedFd::from_raw_fd(control::CONTROL_FD),
                 config: File::from_raw_fd(control::CONFIG_FD),
                 table: OwnedFd::from_raw_fd(control::SESSION_TABLE_FD),
+                scoreboard: OwnedFd::from_raw_fd(control::SCOREBOARD_FD),
             }
         }
     }
@@ -74,7 +81,7 @@ impl Inherited {
 
 /// Entry point of `oxrsyncd --internal-worker GEN:SLOT:ROW`. Returns the exit status.
 pub fn worker_main(identity: WorkerIdentity) -> i32 {
-    // SAFETY: we are the re-executed worker; the supervisor set up fds 3..=6.
+    // SAFETY: we are the re-executed worker; the supervisor set up fds 3..=7.
     let inherited = unsafe { Inherited::adopt() };
     match run(identity, inherited) {
         Ok(()) => 0,
@@ -99,6 +106,8 @@ fn run(identity: WorkerIdentity, inherited: Inherited) -> Result<(), WorkerStart
     let config = Arc::new(read_config(inherited.config)?);
     logging::init(&logging::choose_target(config.module_defaults.log_file.as_deref()))?;
     let table = Arc::new(SessionTable::from_fd(inherited.table).map_err(WorkerStartError::SessionTable)?);
+    let board = Arc::new(Scoreboard::from_fd(inherited.scoreboard).map_err(WorkerStartError::Scoreboard)?);
+    let telemetry = Arc::new(Telemetry::new(board, identity.table_index, identity.generation, &config));
     let drain = DrainSignal::new().map_err(WorkerStartError::Drain)?;
     let control = ControlChannel::new(inherited.control);
     control.spawn_reader(drain.clone()).map_err(WorkerStartError::Control)?;
@@ -111,6 +120,7 @@ fn run(identity: WorkerIdentity, inherited: Inherited) -> Result<(), WorkerStart
         config: config.clone(),
         table,
         table_row: identity.table_index,
+        telemetry,
         active: ActiveSessions::default(),
         drain: drain.clone(),
         socket_options,

@@ -164,6 +164,14 @@ settings_struct! {
         /// Most `-c` whole-file digests each worker remembers for its
         /// later sessions (0: none kept).
         "checksum cache entries" => checksum_cache_entries: u32,
+        /// Where the supervisor serves `/metrics` (`host:port`); unset = off.
+        "metrics address" => metrics_address: Option<String>,
+        /// Connections from one client address (an IPv6 client's /64)
+        /// across all workers and modules (0 = unlimited).
+        "max sessions per host" => max_sessions_per_host: u32,
+        /// Unfinished handshakes from one client address: the pre-auth
+        /// budget (0 = unlimited).
+        "max handshakes per host" => max_handshakes_per_host: u32,
     }
 }
 
@@ -241,6 +249,9 @@ settings_struct! {
         "temp dir" => temp_dir: Option<PathBuf>,
         /// Concurrent connections allowed (0 = unlimited).
         "max connections" => max_connections: u32,
+        /// This module's sessions from one client address, across all
+        /// workers (0 = unlimited).
+        "max connections per host" => max_connections_per_host: u32,
         /// Highest verbosity a client may request.
         "max verbosity" => max_verbosity: i32,
         /// I/O timeout in seconds (0 = none).

@@ -156,6 +156,9 @@ pub static PARAMS: &[ParamDef] = &[
     p("max sessions per worker", &[], G, int(1, U32_MAX), Some("16384"), true),
     p("bwlimit", &[], G, int(0, U32_MAX), Some("0"), true),
     p("checksum cache entries", &[], G, int(0, U32_MAX), Some("100000"), true),
+    p("metrics address", &[], G, Str, None, true),
+    p("max sessions per host", &[], G, int(0, U32_MAX), Some("0"), true),
+    p("max handshakes per host", &[], G, int(0, U32_MAX), Some("64"), true),
     // ---- upstream module parameters ----
     p("auth digest", &[], M, Str, None, true),
     p("auth users", &[], M, Kind::List(ListStyle::ConfStrtok), None, true),
@@ -187,6 +190,7 @@ pub static PARAMS: &[ParamDef] = &[
     p("path", &[], M, Path, None, true),
     p("temp dir", &[], M, Path, None, true),
     p("max connections", &[], M, int(0, U32_MAX), Some("0"), true),
+    p("max connections per host", &[], M, int(0, U32_MAX), Some("0"), true),
     p("max verbosity", &[], M, int(I32_MIN, I32_MAX), Some("1"), true),
     p("timeout", &[], M, int(0, U32_MAX), Some("0"), true),
     p("syslog facility", &[], M, Kind::Enum(SYSLOG_FACILITIES), Some("daemon"), false),

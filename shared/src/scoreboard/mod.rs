@@ -271,6 +271,12 @@ impl Scoreboard {
     }
 }
 
+impl std::fmt::Debug for Scoreboard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scoreboard").field("fd", &self.fd).finish_non_exhaustive()
+    }
+}
+
 impl Drop for Scoreboard {
     fn drop(&mut self) {
         // SAFETY: unmapping the region mapped in `map`; no reference outlives self.

@@ -30,7 +30,9 @@ use nix::unistd::Pid;
 use oxrsyncd_shared::config::Config;
 use oxrsyncd_shared::control::{decode, encode, ToSupervisor, ToWorker, WorkerIdentity, MAX_MESSAGE};
 use oxrsyncd_shared::logging::LogHandle;
+use oxrsyncd_shared::scoreboard::{RestartCause, Scoreboard};
 use oxrsyncd_shared::session_table::SessionTable;
+use std::sync::atomic::Ordering;
 use tracing::{error, info, warn};
 
 use self::backoff::AfterDeath;
@@ -73,6 +75,9 @@ pub struct Supervisor {
     listener: TcpListener,
     /// Daemon-wide session counters shared with the workers.
     table: SessionTable,
+    /// What every worker publishes (metrics, status, per-host counts);
+    /// shared with the metrics thread.
+    board: Arc<Scoreboard>,
     rows: RowAllocator,
     workers: HashMap<Pid, WorkerProc>,
     current: Generation,
@@ -92,11 +97,19 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// Prepare the first generation for `config` (no worker started yet).
-    pub fn new(listener: TcpListener, config: Config, load_config: ConfigLoader, log: LogHandle) -> std::io::Result<Supervisor> {
+    pub fn new(
+        listener: TcpListener,
+        config: Config,
+        load_config: ConfigLoader,
+        log: LogHandle,
+        board: Arc<Scoreboard>,
+    ) -> std::io::Result<Supervisor> {
         let workers = Generation::worker_count(&config);
+        board.header().generation.store(1, Ordering::Release);
         Ok(Supervisor {
             listener,
             table: SessionTable::create()?,
+            board,
             rows: RowAllocator::default(),
             workers: HashMap::new(),
             current: Generation::new(1, Arc::new(config), workers)?,
@@ -263,6 +276,7 @@ impl Supervisor {
             Err(e) => {
                 error!("reload failed, still serving generation {}: {}", self.current.number, e);
                 notify::status(&format!("reload failed; serving generation {}", self.current.number));
+                self.board.header().reloads_failed.fetch_add(1, Ordering::Relaxed);
                 return;
             }
         };
@@ -309,6 +323,9 @@ impl Supervisor {
             self.tell_drain(pid, drain);
         }
         info!("generation {} serving; generation {} draining", self.current.number, old.number);
+        let header = self.board.header();
+        header.generation.store(self.current.number, Ordering::Release);
+        header.reloads_ok.fetch_add(1, Ordering::Relaxed);
         notify::ready(&format!("serving generation {}", self.current.number));
         if std::mem::take(&mut self.reload_again) {
             self.begin_reload();
@@ -317,6 +334,7 @@ impl Supervisor {
 
     /// Give up on a pending generation: kill its workers, keep the current one.
     fn abandon(&mut self, pending: PendingReload, why: &str) {
+        self.board.header().reloads_failed.fetch_add(1, Ordering::Relaxed);
         warn!(
             "abandoning generation {}: {}; still serving generation {}",
             pending.generation.number, why, self.current.number
@@ -363,6 +381,7 @@ impl Supervisor {
     fn on_exit(&mut self, pid: Pid, how: String, clean: bool) {
         let Some(worker) = self.workers.remove(&pid) else { return };
         self.table.reset(worker.identity.table_index);
+        self.board.retire_row(worker.identity.table_index);
         self.rows.give_back(worker.identity.table_index);
         let id = worker.identity;
         if worker.drain_deadline.is_some() {
@@ -385,6 +404,14 @@ impl Supervisor {
         } else {
             warn!("worker {} (pid {}) {}", id, pid, how);
         }
+        let cause = if how.starts_with("killed") {
+            RestartCause::Signal
+        } else if clean {
+            RestartCause::CleanExit
+        } else {
+            RestartCause::ErrorExit
+        };
+        self.board.header().worker_restarts[cause as usize].fetch_add(1, Ordering::Relaxed);
         let slot = &mut self.current.slots[id.slot];
         slot.pid = None;
         match slot.backoff.on_death(Instant::now(), worker.ready, worker.started.elapsed()) {
@@ -470,6 +497,7 @@ impl Supervisor {
     fn spawn_slot(&mut self, generation: u64, slot: usize, config_fd: &OwnedFd) -> std::io::Result<Pid> {
         let row = self.rows.take().ok_or_else(|| std::io::Error::other("too many worker processes"))?;
         self.table.reset(row);
+        self.board.open_row(row);
         let identity = WorkerIdentity {
             generation,
             slot,
@@ -479,6 +507,7 @@ impl Supervisor {
             listener: self.listener.as_fd(),
             config: config_fd.as_fd(),
             session_table: self.table.fd(),
+            scoreboard: self.board.fd(),
         };
         match spawn_worker(identity, &fds) {
             Ok(spawned) => {
@@ -495,6 +524,7 @@ impl Supervisor {
                 Ok(spawned.pid)
             }
             Err(e) => {
+                self.board.retire_row(row);
                 self.rows.give_back(row);
                 Err(e)
             }

@@ -1,5 +1,5 @@
 //! Starting one worker process: fork + exec of our own binary with
-//! `--internal-worker`, the four inherited descriptors moved to 3..=6 (see
+//! `--internal-worker`, the five inherited descriptors moved to 3..=7 (see
 //! `oxrsyncd_shared::control`), and PR_SET_PDEATHSIG so a worker never
 //! outlives its supervisor. Exec gives every worker a clean address space
 //! (no supervisor state, no half-initialised locks) and is the path to
@@ -26,22 +26,25 @@ pub struct WorkerFds<'a> {
     pub listener: BorrowedFd<'a>,
     pub config: BorrowedFd<'a>,
     pub session_table: BorrowedFd<'a>,
+    pub scoreboard: BorrowedFd<'a>,
 }
 
 /// Start the worker `identity`.
 pub fn spawn_worker(identity: WorkerIdentity, fds: &WorkerFds<'_>) -> io::Result<Spawned> {
     let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)?;
-    let sources: [RawFd; 4] = [
+    let sources: [RawFd; 5] = [
         fds.listener.as_raw_fd(),
         theirs.as_raw_fd(),
         fds.config.as_raw_fd(),
         fds.session_table.as_raw_fd(),
+        fds.scoreboard.as_raw_fd(),
     ];
-    let targets: [RawFd; 4] = [
+    let targets: [RawFd; 5] = [
         control::LISTENER_FD,
         control::CONTROL_FD,
         control::CONFIG_FD,
         control::SESSION_TABLE_FD,
+        control::SCOREBOARD_FD,
     ];
     let parent = std::process::id() as libc::pid_t;
 
@@ -62,9 +65,9 @@ pub fn spawn_worker(identity: WorkerIdentity, fds: &WorkerFds<'_>) -> io::Result
             if libc::getppid() != parent {
                 return Err(io::Error::other("supervisor exited during worker start"));
             }
-            // Move sources out of the 3..=6 range first so no dup2 clobbers
+            // Move sources out of the 3..=7 range first so no dup2 clobbers
             // a source that has not been moved yet.
-            let mut high = [0 as RawFd; 4];
+            let mut high = [0 as RawFd; 5];
             for (i, &fd) in sources.iter().enumerate() {
                 high[i] = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 64);
                 if high[i] < 0 {

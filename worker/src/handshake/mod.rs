@@ -38,6 +38,8 @@ use self::digest::AuthDigest;
 use self::greeting::{negotiate_protocol, parse_client_greeting, server_greeting};
 use self::host_access::{allow_access, HostAcl, PeerName};
 use crate::module_lock::{self, ClaimError, ModuleSlot};
+use crate::telemetry::ConnectionRecord;
+use oxrsyncd_shared::scoreboard::Refusal;
 
 /// Longest handshake text line we accept (module names, auth replies).
 pub const MAX_LINE: usize = 4096;
@@ -100,6 +102,8 @@ pub struct SessionRequest {
     /// the session refuses such a request with a message, since option
     /// values are handled as text here.
     pub not_utf8: Option<String>,
+    /// The connection's scoreboard entry (none in inetd mode).
+    pub(crate) record: Option<Arc<ConnectionRecord>>,
 }
 
 impl SessionRequest {
@@ -175,6 +179,10 @@ pub struct Handshake {
     identity: Option<crate::identity::ModuleIdentity>,
     first_block: ArgBlock,
     secluded_block: ArgBlock,
+    /// The connection's scoreboard entry: module choice, per-host limit, user.
+    record: Option<Arc<ConnectionRecord>>,
+    /// Why the handshake turned the client away, for the metrics.
+    refusal: Option<Refusal>,
 }
 
 impl Handshake {
@@ -200,7 +208,25 @@ impl Handshake {
             identity: None,
             first_block: ArgBlock::default(),
             secluded_block: ArgBlock::default(),
+            record: None,
+            refusal: None,
         }
+    }
+
+    /// Report to (and limit by) this connection's scoreboard entry.
+    pub(crate) fn with_record(mut self, record: Option<Arc<ConnectionRecord>>) -> Self {
+        self.record = record;
+        self
+    }
+
+    /// Why the client was turned away, when it was.
+    pub(crate) fn refusal(&self) -> Option<Refusal> {
+        self.refusal
+    }
+
+    fn refuse(&mut self, why: Refusal, text: &str) -> Progress {
+        self.refusal = Some(why);
+        self.error(text)
     }
 
     /// Log the connection and queue our greeting and the motd. May block
@@ -286,7 +312,7 @@ impl Handshake {
                 self.state = State::Command;
                 Progress::Need(Want::Line)
             }
-            Err(e) => self.error(&e.to_string()),
+            Err(e) => self.refuse(Refusal::BadHandshake, &e.to_string()),
         }
     }
 
@@ -298,7 +324,7 @@ impl Handshake {
                     self.state = State::EarlyInput(len);
                     Progress::Need(Want::Bytes(len))
                 }
-                _ => self.error("invalid early_input length"),
+                _ => self.refuse(Refusal::BadHandshake, "invalid early_input length"),
             };
         }
         if line.is_empty() || line == "#list" {
@@ -309,11 +335,11 @@ impl Handshake {
             return Progress::Close;
         }
         if line.starts_with('#') {
-            return self.error(&format!("Unknown command '{line}'"));
+            return self.refuse(Refusal::BadHandshake, &format!("Unknown command '{line}'"));
         }
         let Some(index) = self.config.modules.iter().position(|m| m.name == line) else {
             info!("unknown module '{}' tried from {} ({})", line, self.host, self.addr);
-            return self.error(&format!("Unknown module '{line}'"));
+            return self.refuse(Refusal::BadHandshake, &format!("Unknown module '{line}'"));
         };
         self.module_index = Some(index);
         self.select_module(index)
@@ -336,9 +362,9 @@ impl Handshake {
             info!("rsync denied on module {} from {} ({})", name, self.host, self.addr);
             return if settings.list {
                 let text = format!("access denied to {} from {} ({})", name, self.host, self.addr);
-                self.error(&text)
+                self.refuse(Refusal::HostsDeny, &text)
             } else {
-                self.error(&format!("Unknown module '{name}'"))
+                self.refuse(Refusal::HostsDeny, &format!("Unknown module '{name}'"))
             };
         }
         info!("rsync allowed access on module {} from {} ({})", name, self.host, self.addr);
@@ -347,11 +373,23 @@ impl Handshake {
             Ok(slot) => self.slot = Some(slot),
             Err(ClaimError::Full(max)) => {
                 info!("max connections ({}) reached", max);
-                return self.error(&format!("max connections ({max}) reached -- try again later"));
+                return self.refuse(Refusal::MaxConnections, &format!("max connections ({max}) reached -- try again later"));
             }
             Err(e @ ClaimError::LockFile { .. }) => {
                 info!("{}", e);
                 return self.error("failed to open lock file");
+            }
+        }
+        if let Some(record) = &self.record {
+            let per_host = settings.max_connections_per_host;
+            if let Err(e) = record.choose_module(index, name, self.addr, per_host) {
+                info!(
+                    "max connections per host ({}) reached on module {} from {} ({})",
+                    e.limit, name, self.host, self.addr
+                );
+                self.slot = None;
+                self.refusal = Some(Refusal::PerHostLimit);
+                return self.error(&format!("max connections ({}) reached -- try again later", e.limit));
             }
         }
         self.read_only = settings.read_only;
@@ -366,7 +404,7 @@ impl Handshake {
                     "your client does not support one of our daemon-auth checksums: {}",
                     AuthDigest::ADVERTISED
                 );
-                return self.error(&text);
+                return self.refuse(Refusal::AuthFailed, &text);
             }
         };
         if let Err(failure) = auth::check_digest_floor(&self.auth_policy(index), digest) {
@@ -374,7 +412,7 @@ impl Handshake {
                 "auth failed on module {} from {} ({}): {}",
                 name, self.host, self.addr, failure.reason
             );
-            return self.error(&format!("auth failed on module {name}"));
+            return self.refuse(Refusal::AuthFailed, &format!("auth failed on module {name}"));
         }
         let challenge = digest::new_challenge(digest, &self.addr.to_string());
         self.out.extend_from_slice(format!("@RSYNCD: AUTHREQD {challenge}\n").as_bytes());
@@ -407,6 +445,9 @@ impl Handshake {
                     AccessOverride::ReadWrite => self.read_only = false,
                     AccessOverride::None => {}
                 }
+                if let Some(record) = &self.record {
+                    record.set_user(&authorized.user);
+                }
                 self.user = Some(authorized.user);
                 self.admit()
             }
@@ -421,7 +462,7 @@ impl Handshake {
                         name, self.host, self.addr, failure.reason
                     ),
                 }
-                self.error(&format!("auth failed on module {name}"))
+                self.refuse(Refusal::AuthFailed, &format!("auth failed on module {name}"))
             }
         }
     }
@@ -505,6 +546,7 @@ impl Handshake {
             Ok(true) => self.finish(),
             Err(e) => {
                 info!("refusing arguments from {} ({}): {}", self.host, self.addr, e);
+                self.refusal = Some(Refusal::BadHandshake);
                 self.state = State::Finished;
                 Progress::Close
             }
@@ -547,6 +589,7 @@ impl Handshake {
             connection_slot: self.slot.take().expect("slot claimed before admission"),
             identity: self.identity.take(),
             not_utf8,
+            record: self.record.clone(),
         }))
     }
 }

@@ -11,8 +11,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, info, warn};
 
-use super::capacity::{ActiveGuard, TableClaim};
-use super::{over_capacity_reply, session_thread, WorkerContext};
+use oxrsyncd_shared::scoreboard::Refusal;
+
+use super::admission::Admission;
+use super::capacity::ActiveGuard;
+use super::{session_thread, WorkerContext};
 use crate::handshake::host_access::UNDETERMINED_HOST;
 use crate::handshake::{drive_async, proxy_header, Handshake, Progress};
 
@@ -56,13 +59,15 @@ pub(crate) async fn accept_loop(listener: std::net::TcpListener, ctx: Arc<Worker
 }
 
 async fn serve_connection(stream: TcpStream, peer: SocketAddr, permit: OwnedSemaphorePermit, active: ActiveGuard, ctx: Arc<WorkerContext>) {
-    let max_total = ctx.config.global.max_sessions;
-    let Some(claim) = TableClaim::try_new(&ctx.table, ctx.table_row, max_total) else {
-        info!("max sessions ({}) reached, refusing {}", max_total, peer.ip());
-        let mut stream = stream;
-        let _ = stream.write_all(&over_capacity_reply(max_total)).await;
-        close_gracefully(stream).await;
-        return;
+    let admission = Admission::new(&ctx, peer);
+    let (claim, record) = match admission.claim() {
+        Ok(held) => held,
+        Err(reply) => {
+            let mut stream = stream;
+            let _ = stream.write_all(&reply).await;
+            close_gracefully(stream).await;
+            return;
+        }
     };
     for (opt, e) in oxrsyncd_shared::socket_options::apply(socket2::SockRef::from(&stream), &ctx.socket_options) {
         warn!("socket option {:?} failed: {}", opt, e);
@@ -74,18 +79,27 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, permit: OwnedSema
     let client = if ctx.config.global.proxy_protocol {
         if !proxy_header::trusted(ctx.config.global.proxy_protocol_hosts.as_deref(), peer.ip()) {
             info!("proxy protocol rejected from untrusted peer {} ({})", UNDETERMINED_HOST, peer.ip());
+            record.refuse(Refusal::UntrustedProxy);
             return;
         }
         match tokio::time::timeout_at(deadline, proxy_header::read_async(&mut reader, peer.ip())).await {
             Ok(Ok(Some(client))) => client,
-            _ => return,
+            Ok(_) => return record.refuse(Refusal::BadHandshake),
+            Err(_) => return record.refuse(Refusal::HandshakeTimeout),
         }
     } else {
         peer.ip()
     };
-    let handshake = Handshake::new(ctx.config.clone(), client);
+    if let Err(reply) = admission.limit_host(&record, client) {
+        let mut stream = reader.into_inner();
+        let _ = stream.write_all(&reply).await;
+        close_gracefully(stream).await;
+        return;
+    }
+    let handshake = Handshake::new(ctx.config.clone(), client).with_record(Some(record.clone()));
     match tokio::time::timeout_at(deadline, drive_async::run(handshake, &mut reader)).await {
         Ok(Ok((_, Progress::Session(request)))) => {
+            record.admitted();
             let leftover = reader.buffer().to_vec();
             let stream = reader.into_inner();
             match stream.into_std().and_then(|s| s.set_nonblocking(false).map(|_| s)) {
@@ -93,14 +107,21 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, permit: OwnedSema
                 Err(e) => warn!("cannot hand {} to a session thread: {}", peer.ip(), e),
             }
         }
-        Ok(Ok((_, _))) => close_gracefully(reader.into_inner()).await,
+        Ok(Ok((handshake, _))) => {
+            if let Some(why) = handshake.refusal() {
+                record.refuse(why);
+            }
+            close_gracefully(reader.into_inner()).await
+        }
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
             info!("{} from {}", e, peer.ip());
+            record.refuse(Refusal::HandshakeTimeout);
             close_gracefully(reader.into_inner()).await;
         }
         Ok(Err(e)) => debug!("handshake with {} ended: {}", peer.ip(), e),
         Err(_) => {
             info!("handshake timeout ({}s) from {}", timeout.as_secs(), peer.ip());
+            record.refuse(Refusal::HandshakeTimeout);
             close_gracefully(reader.into_inner()).await;
         }
     }

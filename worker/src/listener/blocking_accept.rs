@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use tracing::{debug, info, warn};
 
-use super::capacity::TableClaim;
-use super::{over_capacity_reply, session_thread, WorkerContext};
+use oxrsyncd_shared::scoreboard::Refusal;
+
+use super::admission::Admission;
+use super::{session_thread, WorkerContext};
 use crate::handshake::drive_blocking::{self, ReadTimeout};
 use crate::handshake::host_access::UNDETERMINED_HOST;
 use crate::handshake::{proxy_header, Handshake, Progress};
@@ -72,13 +74,15 @@ fn spawn_connection(stream: TcpStream, ctx: Arc<WorkerContext>) {
 pub(crate) fn serve_connection(stream: TcpStream, ctx: &WorkerContext) {
     let Ok(peer) = stream.peer_addr() else { return };
     let _ = stream.set_nonblocking(false);
-    let max_total = ctx.config.global.max_sessions;
-    let Some(claim) = TableClaim::try_new(&ctx.table, ctx.table_row, max_total) else {
-        info!("max sessions ({}) reached, refusing {}", max_total, peer.ip());
-        let mut s = &stream;
-        let _ = s.write_all(&over_capacity_reply(max_total));
-        close_gracefully(&stream);
-        return;
+    let admission = Admission::new(ctx, peer);
+    let (claim, record) = match admission.claim() {
+        Ok(held) => held,
+        Err(reply) => {
+            let mut s = &stream;
+            let _ = s.write_all(&reply);
+            close_gracefully(&stream);
+            return;
+        }
     };
     for (opt, e) in oxrsyncd_shared::socket_options::apply(socket2::SockRef::from(&stream), &ctx.socket_options) {
         warn!("socket option {:?} failed: {}", opt, e);
@@ -90,6 +94,7 @@ pub(crate) fn serve_connection(stream: TcpStream, ctx: &WorkerContext) {
     let client = if ctx.config.global.proxy_protocol {
         if !proxy_header::trusted(ctx.config.global.proxy_protocol_hosts.as_deref(), peer.ip()) {
             info!("proxy protocol rejected from untrusted peer {} ({})", UNDETERMINED_HOST, peer.ip());
+            record.refuse(Refusal::UntrustedProxy);
             return;
         }
         // The header counts against the handshake's one deadline.
@@ -97,21 +102,37 @@ pub(crate) fn serve_connection(stream: TcpStream, ctx: &WorkerContext) {
         let read_exact = |out: &mut [u8]| drive_blocking::read_exact(&mut reader, out, &stream, &clock);
         match proxy_header::read_with(read_exact, peer.ip()) {
             Ok(Some(client)) => client,
-            _ => return,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut || e.kind() == std::io::ErrorKind::WouldBlock => {
+                return record.refuse(Refusal::HandshakeTimeout)
+            }
+            _ => return record.refuse(Refusal::BadHandshake),
         }
     } else {
         peer.ip()
     };
-    let mut handshake = Handshake::new(ctx.config.clone(), client);
+    if let Err(reply) = admission.limit_host(&record, client) {
+        let _ = writer.write_all(&reply);
+        close_gracefully(&stream);
+        return;
+    }
+    let mut handshake = Handshake::new(ctx.config.clone(), client).with_record(Some(record.clone()));
     match drive_blocking::run(&mut handshake, &mut reader, &mut writer, &stream as &dyn ReadTimeout, deadline) {
         Ok(Progress::Session(request)) => {
+            record.admitted();
+            drop(handshake);
             let _ = stream.set_read_timeout(None);
             let leftover = reader.buffer().to_vec();
             session_thread::run_on_this_thread(*request, stream, leftover);
             drop(claim);
         }
-        Ok(_) => close_gracefully(&stream),
+        Ok(_) => {
+            if let Some(why) = handshake.refusal() {
+                record.refuse(why);
+            }
+            close_gracefully(&stream)
+        }
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut || e.kind() == std::io::ErrorKind::WouldBlock => {
+            record.refuse(Refusal::HandshakeTimeout);
             if e.to_string() == "handshake timeout" {
                 info!(
                     "handshake timeout ({}s) from {}",

@@ -11,6 +11,7 @@
 #[cfg(feature = "async")]
 pub(crate) mod async_accept;
 pub(crate) mod blocking_accept;
+pub(crate) mod admission;
 pub(crate) mod capacity;
 pub(crate) mod drain;
 pub(crate) mod quick_ack;
@@ -23,6 +24,7 @@ use oxrsyncd_shared::session_table::SessionTable;
 use oxrsyncd_shared::socket_options::SocketOption;
 
 use self::capacity::ActiveSessions;
+use crate::telemetry::Telemetry;
 use self::drain::DrainSignal;
 
 /// What every connection handler of one worker shares.
@@ -32,6 +34,8 @@ pub(crate) struct WorkerContext {
     /// Daemon-wide session counters and our row in them.
     pub table: Arc<SessionTable>,
     pub table_row: usize,
+    /// This worker's row of the scoreboard: metrics, status, per-host counts.
+    pub telemetry: Arc<Telemetry>,
     /// Sessions and handshakes in flight in this worker, for draining.
     pub active: ActiveSessions,
     /// Set when the supervisor asks us to drain.
@@ -44,7 +48,13 @@ pub(crate) struct WorkerContext {
 /// our greeting first (clients read one before anything else), then the
 /// refusal in upstream's wording.
 pub(crate) fn over_capacity_reply(max: u32) -> Vec<u8> {
+    refusal_reply(&format!("max connections ({max}) reached -- try again later"))
+}
+
+/// Our greeting, then `@ERROR: {text}`: what a client refused before its
+/// handshake gets.
+pub(crate) fn refusal_reply(text: &str) -> Vec<u8> {
     let mut out = crate::handshake::greeting::server_greeting(crate::handshake::digest::AuthDigest::ADVERTISED).into_bytes();
-    out.extend_from_slice(format!("@ERROR: max connections ({max}) reached -- try again later\n").as_bytes());
+    out.extend_from_slice(format!("@ERROR: {text}\n").as_bytes());
     out
 }

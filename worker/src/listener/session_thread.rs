@@ -6,6 +6,8 @@ use std::net::TcpStream;
 use tracing::warn;
 
 use crate::handshake::SessionRequest;
+use crate::telemetry::counting::{CountingReader, CountingWriter};
+use crate::telemetry::meter;
 use crate::session;
 
 /// Stack size for session threads: the transfer engine keeps big buffers
@@ -39,10 +41,23 @@ pub(crate) fn run_on_this_thread(request: SessionRequest, stream: TcpStream, lef
     // The protocol is request/response per file; we already batch writes,
     // so Nagle's algorithm would only add delayed-ACK stalls.
     let _ = stream.set_nodelay(true);
+    // Bytes are counted where they cross the socket (the leftover was
+    // read by the handshake, before the session).
+    let record = request.record.clone();
+    let _metered = meter::install(record.clone());
     let mut reader = BufReader::with_capacity(
         64 * 1024,
-        Cursor::new(leftover).chain(super::quick_ack::QuickAckReader::new(read_half)),
+        Cursor::new(leftover).chain(CountingReader::new(
+            super::quick_ack::QuickAckReader::new(read_half),
+            record.clone(),
+        )),
     );
-    let mut writer = BufWriter::with_capacity(64 * 1024, super::quick_ack::QuickAckWriter::new(write_half));
-    session::run(request, &mut reader, &mut writer, &stream);
+    let mut writer = BufWriter::with_capacity(
+        64 * 1024,
+        CountingWriter::new(super::quick_ack::QuickAckWriter::new(write_half), record.clone()),
+    );
+    let code = session::run(request, &mut reader, &mut writer, &stream);
+    if let Some(record) = record {
+        record.session_ended(code);
+    }
 }

@@ -9,6 +9,7 @@ use std::io::{BufRead, Write};
 use oxrsyncd_protocol::mux::{MsgTag, MuxWriter};
 use oxrsyncd_protocol::setup::{setup_protocol_with, SetupError};
 use oxrsyncd_protocol::ExitCode;
+use oxrsyncd_shared::scoreboard::Direction;
 use tracing::info;
 
 use crate::handshake::SessionRequest;
@@ -87,6 +88,8 @@ pub(crate) fn run_session<R: BufRead, W: Write + Send>(
     if let Some((message, code)) = module_refusal(request, &options) {
         return conn.refuse(&message, code);
     }
+    let direction = if options.we_send { Direction::Pull } else { Direction::Push };
+    crate::telemetry::meter::session_started(direction);
     if options.we_send {
         pull::serve(&mut conn, &negotiated, options)
     } else {

@@ -158,6 +158,7 @@ pub(crate) fn run<R: Read, W: Write>(
                     log.file("recv", shared.setup.module, e, &shared.dest.path_of(&e.name), e.size, literal);
                 }
                 stats.files_received += 1;
+                crate::telemetry::meter::file_done();
                 stats.literal_bytes += literal;
                 stats.matched_bytes += matched;
                 if matches!(outcome, Received::Done(..)) {

@@ -393,6 +393,7 @@ impl<'a> Sender<'a> {
         }
         let stats = &mut self.stats;
         stats.files_sent += 1;
+        crate::telemetry::meter::file_done();
         stats.literal_bytes += outcome.stats.literal_bytes;
         stats.matched_bytes += outcome.stats.matched_bytes;
         stats.matched_blocks += outcome.stats.matched_blocks;
