@@ -185,7 +185,13 @@ fn run(cli: Cli) -> i32 {
 
     // Bound now, so a wrong address stops the start with a message on the
     // terminal; served from its thread once the process has its final pid.
-    let metrics = match config.global.metrics_address.as_deref().map(metrics::MetricsServer::bind).transpose() {
+    let metrics = match config
+        .global
+        .metrics_address
+        .as_deref()
+        .map(metrics::MetricsServer::bind)
+        .transpose()
+    {
         Ok(m) => m,
         Err(e) => {
             error!("{}", e);

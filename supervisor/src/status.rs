@@ -168,4 +168,3 @@ fn table(status: &Status) -> String {
     }
     out
 }
-

@@ -11,6 +11,7 @@ mod checksum_cache;
 mod containment;
 mod differential;
 mod fake_super;
+mod fleet;
 mod handshake_deadline;
 mod host_dns;
 mod hostile;

@@ -148,7 +148,9 @@ impl Scoreboard {
         h.magic.store(MAGIC, Ordering::Release);
         h.host_seed.store(random_seed(), Ordering::Release);
         h.supervisor_pid.store(std::process::id(), Ordering::Release);
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
         h.started_unix.store(now, Ordering::Release);
         Ok(board)
     }
@@ -165,7 +167,10 @@ impl Scoreboard {
         }
         let board = Self::map(fd)?;
         if board.header().magic.load(Ordering::Acquire) != MAGIC {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "not an oxrsyncd scoreboard of this version"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not an oxrsyncd scoreboard of this version",
+            ));
         }
         Ok(board)
     }

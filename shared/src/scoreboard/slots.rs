@@ -203,8 +203,7 @@ impl Scoreboard {
         let mut index = None;
         for i in 0..(high.load(Ordering::Acquire) as usize).min(SLOTS) {
             let slot = self.slot(i);
-            if slot.owner.load(Ordering::Relaxed) == 0
-                && slot.owner.compare_exchange(0, owner, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+            if slot.owner.load(Ordering::Relaxed) == 0 && slot.owner.compare_exchange(0, owner, Ordering::AcqRel, Ordering::Relaxed).is_ok()
             {
                 index = Some(i);
                 break;

@@ -16,7 +16,10 @@ fn a_second_mapping_sees_the_same_board() {
     let other = Scoreboard::from_fd(board.fd().try_clone_to_owned().unwrap()).unwrap();
     board.open_row(3);
     board.row(3).counters.accepted.fetch_add(2, Ordering::Relaxed);
-    assert_eq!(other.live_rows().map(|r| r.counters.accepted.load(Ordering::Relaxed)).sum::<u64>(), 2);
+    assert_eq!(
+        other.live_rows().map(|r| r.counters.accepted.load(Ordering::Relaxed)).sum::<u64>(),
+        2
+    );
     assert_eq!(other.header().supervisor_pid.load(Ordering::Relaxed), std::process::id());
 }
 
@@ -81,8 +84,14 @@ fn host_limits_count_across_claims_and_per_key() {
     let _e2 = board.host_claim(ka, 2).unwrap().unwrap();
     assert_eq!(board.host_claim(ka, 2), Err(HostLimitExceeded { limit: 2 }));
     assert_eq!(board.host_count(ka), 2, "a refused claim is not counted");
-    assert!(board.host_claim(board.connections_key(b), 2).is_ok(), "another host has its own count");
-    assert!(board.host_claim(board.module_key("m", a), 1).is_ok(), "another kind has its own count");
+    assert!(
+        board.host_claim(board.connections_key(b), 2).is_ok(),
+        "another host has its own count"
+    );
+    assert!(
+        board.host_claim(board.module_key("m", a), 1).is_ok(),
+        "another kind has its own count"
+    );
     board.host_release(e1);
     assert!(board.host_claim(ka, 2).is_ok());
 }

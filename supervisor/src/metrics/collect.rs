@@ -10,9 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use oxrsyncd_shared::scoreboard::stats::{EXIT_CODES, HANDSHAKE_BOUNDS, SESSION_BOUNDS};
-use oxrsyncd_shared::scoreboard::{
-    Direction, Histogram, ModuleIndex, Refusal, RestartCause, Scoreboard, WorkerRow, MODULES,
-};
+use oxrsyncd_shared::scoreboard::{Direction, Histogram, ModuleIndex, Refusal, RestartCause, Scoreboard, WorkerRow, MODULES};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
@@ -122,29 +120,96 @@ impl Collector for ScoreboardCollector {
         let header = board.header();
 
         let version = vec![("version", env!("CARGO_PKG_VERSION").to_string())];
-        family(&mut e, "oxrsyncd_build_info", "The running build (value 1).", Gauge, vec![(version, 1)])?;
+        family(
+            &mut e,
+            "oxrsyncd_build_info",
+            "The running build (value 1).",
+            Gauge,
+            vec![(version, 1)],
+        )?;
         let started = header.started_unix.load(Ordering::Relaxed);
-        family(&mut e, "oxrsyncd_start_time_seconds", "When the supervisor started (Unix time).", Gauge, vec![(vec![], started)])?;
-        family(&mut e, "oxrsyncd_generation", "The config generation serving new connections.", Gauge, vec![(vec![], header.generation.load(Ordering::Relaxed))])?;
+        family(
+            &mut e,
+            "oxrsyncd_start_time_seconds",
+            "When the supervisor started (Unix time).",
+            Gauge,
+            vec![(vec![], started)],
+        )?;
+        family(
+            &mut e,
+            "oxrsyncd_generation",
+            "The config generation serving new connections.",
+            Gauge,
+            vec![(vec![], header.generation.load(Ordering::Relaxed))],
+        )?;
         let reloads = vec![
             (vec![("result", "ok".to_string())], header.reloads_ok.load(Ordering::Relaxed)),
-            (vec![("result", "failed".to_string())], header.reloads_failed.load(Ordering::Relaxed)),
+            (
+                vec![("result", "failed".to_string())],
+                header.reloads_failed.load(Ordering::Relaxed),
+            ),
         ];
-        family(&mut e, "oxrsyncd_reloads", "Reloads (SIGHUP): a new generation serving, or refused/abandoned.", Counter, reloads)?;
-        family(&mut e, "oxrsyncd_workers", "Live worker processes, draining generations included.", Gauge, vec![(vec![], live.len() as u64)])?;
+        family(
+            &mut e,
+            "oxrsyncd_reloads",
+            "Reloads (SIGHUP): a new generation serving, or refused/abandoned.",
+            Counter,
+            reloads,
+        )?;
+        family(
+            &mut e,
+            "oxrsyncd_workers",
+            "Live worker processes, draining generations included.",
+            Gauge,
+            vec![(vec![], live.len() as u64)],
+        )?;
         let restarts = RestartCause::ALL
             .iter()
-            .map(|c| (vec![("cause", c.label().to_string())], header.worker_restarts[*c as usize].load(Ordering::Relaxed)))
+            .map(|c| {
+                (
+                    vec![("cause", c.label().to_string())],
+                    header.worker_restarts[*c as usize].load(Ordering::Relaxed),
+                )
+            })
             .collect();
-        family(&mut e, "oxrsyncd_worker_restarts", "Workers of the serving generation that died and were replaced.", Counter, restarts)?;
+        family(
+            &mut e,
+            "oxrsyncd_worker_restarts",
+            "Workers of the serving generation that died and were replaced.",
+            Counter,
+            restarts,
+        )?;
 
-        family(&mut e, "oxrsyncd_connections_accepted", "Connections taken off the listening socket.", Counter, vec![(vec![], sum(&all, |r| &r.counters.accepted))])?;
+        family(
+            &mut e,
+            "oxrsyncd_connections_accepted",
+            "Connections taken off the listening socket.",
+            Counter,
+            vec![(vec![], sum(&all, |r| &r.counters.accepted))],
+        )?;
         let refused = Refusal::ALL
             .iter()
-            .map(|why| (vec![("reason", why.label().to_string())], sum(&all, |r| &r.counters.refused[*why as usize])))
+            .map(|why| {
+                (
+                    vec![("reason", why.label().to_string())],
+                    sum(&all, |r| &r.counters.refused[*why as usize]),
+                )
+            })
             .collect();
-        family(&mut e, "oxrsyncd_connections_refused", "Connections turned away, by reason.", Counter, refused)?;
-        family(&mut e, "oxrsyncd_handshakes_in_progress", "Connections still in their handshake.", Gauge, vec![(vec![], sum(&live, |r| &r.gauges.handshakes))])?;
+        family(
+            &mut e,
+            "oxrsyncd_connections_refused",
+            "Connections turned away, by reason.",
+            Counter,
+            refused,
+        )?;
+        family(
+            &mut e,
+            "oxrsyncd_handshakes_in_progress",
+            "Connections still in their handshake.",
+            Gauge,
+            vec![(vec![], sum(&live, |r| &r.gauges.handshakes))],
+        )?;
 
         let mut active = Vec::new();
         let mut sessions = Vec::new();
@@ -168,22 +233,90 @@ impl Collector for ScoreboardCollector {
                 }
             }
         }
-        family(&mut e, "oxrsyncd_sessions_active", "Sessions transferring now, by module and direction.", Gauge, active)?;
-        family(&mut e, "oxrsyncd_sessions", "Sessions admitted, by module and direction.", Counter, sessions)?;
+        family(
+            &mut e,
+            "oxrsyncd_sessions_active",
+            "Sessions transferring now, by module and direction.",
+            Gauge,
+            active,
+        )?;
+        family(
+            &mut e,
+            "oxrsyncd_sessions",
+            "Sessions admitted, by module and direction.",
+            Counter,
+            sessions,
+        )?;
         family(&mut e, "oxrsyncd_sent_bytes", "Bytes written to clients, by module.", Counter, sent)?;
-        family(&mut e, "oxrsyncd_received_bytes", "Bytes read from clients, by module.", Counter, received)?;
-        family(&mut e, "oxrsyncd_files_transferred", "Files whose data travelled (either way), by module.", Counter, files)?;
-        family(&mut e, "oxrsyncd_session_exits", "Sessions ended, by module and exit code.", Counter, exits)?;
-        histogram(&mut e, "oxrsyncd_handshake_duration_seconds", "From accept to admission.", &HANDSHAKE_BOUNDS, &all, |r| &r.counters.handshake)?;
-        histogram(&mut e, "oxrsyncd_session_duration_seconds", "From admission to the session's end.", &SESSION_BOUNDS, &all, |r| &r.counters.session)?;
+        family(
+            &mut e,
+            "oxrsyncd_received_bytes",
+            "Bytes read from clients, by module.",
+            Counter,
+            received,
+        )?;
+        family(
+            &mut e,
+            "oxrsyncd_files_transferred",
+            "Files whose data travelled (either way), by module.",
+            Counter,
+            files,
+        )?;
+        family(
+            &mut e,
+            "oxrsyncd_session_exits",
+            "Sessions ended, by module and exit code.",
+            Counter,
+            exits,
+        )?;
+        histogram(
+            &mut e,
+            "oxrsyncd_handshake_duration_seconds",
+            "From accept to admission.",
+            &HANDSHAKE_BOUNDS,
+            &all,
+            |r| &r.counters.handshake,
+        )?;
+        histogram(
+            &mut e,
+            "oxrsyncd_session_duration_seconds",
+            "From admission to the session's end.",
+            &SESSION_BOUNDS,
+            &all,
+            |r| &r.counters.session,
+        )?;
 
         if let Some(q) = self.listener.as_ref().and_then(|l| listen_queue::depth(l.as_fd())) {
-            family(&mut e, "oxrsyncd_listen_queue_length", "Connections waiting in the listening socket's accept queue.", Gauge, vec![(vec![], u64::from(q.waiting))])?;
-            family(&mut e, "oxrsyncd_listen_queue_limit", "The accept queue's limit (effective listen backlog).", Gauge, vec![(vec![], u64::from(q.limit))])?;
+            family(
+                &mut e,
+                "oxrsyncd_listen_queue_length",
+                "Connections waiting in the listening socket's accept queue.",
+                Gauge,
+                vec![(vec![], u64::from(q.waiting))],
+            )?;
+            family(
+                &mut e,
+                "oxrsyncd_listen_queue_limit",
+                "The accept queue's limit (effective listen backlog).",
+                Gauge,
+                vec![(vec![], u64::from(q.limit))],
+            )?;
         }
         if let Some((overflows, drops)) = listen_queue::host_drops() {
-            family(&mut e, "oxrsyncd_host_listen_overflows", "Host-wide: connections dropped because an accept queue was full (TcpExt ListenOverflows).", Counter, vec![(vec![], overflows)])?;
-            family(&mut e, "oxrsyncd_host_listen_drops", "Host-wide: connections dropped at a listening socket for any reason (TcpExt ListenDrops).", Counter, vec![(vec![], drops)])?;
+            family(
+                &mut e,
+                "oxrsyncd_host_listen_overflows",
+                "Host-wide: connections dropped because an accept queue was full (TcpExt ListenOverflows).",
+                Counter,
+                vec![(vec![], overflows)],
+            )?;
+            family(
+                &mut e,
+                "oxrsyncd_host_listen_drops",
+                "Host-wide: connections dropped at a listening socket for any reason (TcpExt ListenDrops).",
+                Counter,
+                vec![(vec![], drops)],
+            )?;
         }
         Ok(())
     }

@@ -31,7 +31,7 @@ pub fn depth(listener: BorrowedFd<'_>) -> Option<QueueDepth> {
             &mut len,
         )
     };
-    (rc == 0 && info.tcpi_state == 10 /* TCP_LISTEN */).then_some(QueueDepth {
+    (rc == 0 && info.tcpi_state == 10/* TCP_LISTEN */).then_some(QueueDepth {
         waiting: info.tcpi_unacked,
         limit: info.tcpi_sacked,
     })
@@ -65,7 +65,10 @@ mod tests {
     fn a_listening_socket_reports_its_queue() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        let _waiting = [std::net::TcpStream::connect(addr).unwrap(), std::net::TcpStream::connect(addr).unwrap()];
+        let _waiting = [
+            std::net::TcpStream::connect(addr).unwrap(),
+            std::net::TcpStream::connect(addr).unwrap(),
+        ];
         let d = depth(l.as_fd()).expect("TCP_INFO on a listener");
         assert_eq!(d.waiting, 2);
         assert!(d.limit >= 1);

@@ -99,10 +99,7 @@ fn read_request(stream: &TcpStream) -> io::Result<(String, String)> {
         }
     }
     let mut parts = first.split(' ');
-    Ok((
-        parts.next().unwrap_or("").to_string(),
-        parts.next().unwrap_or("").to_string(),
-    ))
+    Ok((parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string()))
 }
 
 fn answer(stream: TcpStream, collector: &Arc<ScoreboardCollector>) -> io::Result<()> {

@@ -373,7 +373,10 @@ impl Handshake {
             Ok(slot) => self.slot = Some(slot),
             Err(ClaimError::Full(max)) => {
                 info!("max connections ({}) reached", max);
-                return self.refuse(Refusal::MaxConnections, &format!("max connections ({max}) reached -- try again later"));
+                return self.refuse(
+                    Refusal::MaxConnections,
+                    &format!("max connections ({max}) reached -- try again later"),
+                );
             }
             Err(e @ ClaimError::LockFile { .. }) => {
                 info!("{}", e);

@@ -84,8 +84,18 @@ async fn serve_connection(stream: TcpStream, peer: SocketAddr, permit: OwnedSema
         }
         match tokio::time::timeout_at(deadline, proxy_header::read_async(&mut reader, peer.ip())).await {
             Ok(Ok(Some(client))) => client,
-            Ok(_) => return record.refuse(Refusal::BadHandshake),
-            Err(_) => return record.refuse(Refusal::HandshakeTimeout),
+            Ok(_) => {
+                info!("no valid proxy protocol header from {}", peer.ip());
+                return record.refuse(Refusal::BadHandshake);
+            }
+            Err(_) => {
+                info!(
+                    "handshake timeout ({}s) waiting for a proxy protocol header from {}",
+                    timeout.as_secs(),
+                    peer.ip()
+                );
+                return record.refuse(Refusal::HandshakeTimeout);
+            }
         }
     } else {
         peer.ip()

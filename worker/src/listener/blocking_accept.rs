@@ -103,9 +103,17 @@ pub(crate) fn serve_connection(stream: TcpStream, ctx: &WorkerContext) {
         match proxy_header::read_with(read_exact, peer.ip()) {
             Ok(Some(client)) => client,
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut || e.kind() == std::io::ErrorKind::WouldBlock => {
-                return record.refuse(Refusal::HandshakeTimeout)
+                info!(
+                    "handshake timeout ({}s) waiting for a proxy protocol header from {}",
+                    ctx.config.global.handshake_timeout.as_secs(),
+                    peer.ip()
+                );
+                return record.refuse(Refusal::HandshakeTimeout);
             }
-            _ => return record.refuse(Refusal::BadHandshake),
+            _ => {
+                info!("no valid proxy protocol header from {}", peer.ip());
+                return record.refuse(Refusal::BadHandshake);
+            }
         }
     } else {
         peer.ip()

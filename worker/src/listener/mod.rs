@@ -8,10 +8,10 @@
 //!   no tokio at all (`use async listener = no`, or a build without the
 //!   `async` feature).
 
+pub(crate) mod admission;
 #[cfg(feature = "async")]
 pub(crate) mod async_accept;
 pub(crate) mod blocking_accept;
-pub(crate) mod admission;
 pub(crate) mod capacity;
 pub(crate) mod drain;
 pub(crate) mod quick_ack;
@@ -24,8 +24,8 @@ use oxrsyncd_shared::session_table::SessionTable;
 use oxrsyncd_shared::socket_options::SocketOption;
 
 use self::capacity::ActiveSessions;
-use crate::telemetry::Telemetry;
 use self::drain::DrainSignal;
+use crate::telemetry::Telemetry;
 
 /// What every connection handler of one worker shares.
 pub(crate) struct WorkerContext {

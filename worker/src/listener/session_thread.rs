@@ -6,9 +6,9 @@ use std::net::TcpStream;
 use tracing::warn;
 
 use crate::handshake::SessionRequest;
+use crate::session;
 use crate::telemetry::counting::{CountingReader, CountingWriter};
 use crate::telemetry::meter;
-use crate::session;
 
 /// Stack size for session threads: the transfer engine keeps big buffers
 /// on the heap, so a modest stack lets thousands of sessions coexist.

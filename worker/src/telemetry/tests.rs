@@ -66,7 +66,10 @@ fn per_host_limits_refuse_the_connection_over_them() {
     );
     third.choose_module(0, "demo", client, 1).unwrap();
     first.choose_module(0, "demo", client, 1).unwrap_err();
-    assert_eq!(board.row(1).counters.refused[Refusal::PerHostLimit as usize].load(Ordering::Relaxed), 1);
+    assert_eq!(
+        board.row(1).counters.refused[Refusal::PerHostLimit as usize].load(Ordering::Relaxed),
+        1
+    );
 }
 
 #[test]
