@@ -12,6 +12,7 @@ mod containment;
 mod differential;
 mod fake_super;
 mod handshake_deadline;
+mod haproxy;
 mod host_dns;
 mod hostile;
 mod least_privilege;
