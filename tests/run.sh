@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what the tests need
-# (the stock rsync client and daemon, systemd's tools) when missing, then
-# runs every unit and integration test, for both the default build and the
-# tokio-free build (--no-default-features).
+# (the stock rsync client and daemon, systemd's tools, HAProxy) when
+# missing, then runs every unit and integration test, for both the default
+# build and the tokio-free build (--no-default-features).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +16,9 @@ if command -v rsync >/dev/null && ! rsync --version | sed -n 1p | grep -qE 'vers
 fi
 command -v systemd-socket-activate >/dev/null || need+=(systemd)
 command -v systemd-analyze >/dev/null || need+=(systemd)
+# The load balancer in front of two daemons (tests/integration/haproxy.rs);
+# Debian puts it in /usr/sbin, which a non-root PATH may lack.
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

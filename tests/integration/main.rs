@@ -13,6 +13,7 @@ mod differential;
 mod fake_super;
 mod fleet;
 mod handshake_deadline;
+mod haproxy;
 mod host_dns;
 mod hostile;
 mod least_privilege;

@@ -38,11 +38,20 @@ impl Daemon {
 
     /// Start with extra environment variables.
     pub fn start_with_env(config: &str, extra_args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Self::start_with_listener(TcpListener::bind("127.0.0.1:0").unwrap(), config, extra_args, env)
+    }
+
+    /// Start on a given address, e.g. the port of one that was killed (the
+    /// listener sets SO_REUSEADDR, so its old connections do not block it).
+    pub fn start_on(addr: SocketAddr, config: &str, extra_args: &[&str]) -> Daemon {
+        Self::start_with_listener(TcpListener::bind(addr).unwrap(), config, extra_args, &[])
+    }
+
+    fn start_with_listener(listener: TcpListener, config: &str, extra_args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let log_path = dir.path().join("oxrsyncd.log");
         let config_path = dir.path().join("rsyncd.conf");
         std::fs::write(&config_path, format!("log file = {}\n{config}", log_path.display())).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let child = spawn_with_listener_env(&listener, &config_path, extra_args, env);
         drop(listener);
