@@ -97,7 +97,10 @@ fn read_config(file: File) -> Result<Config, WorkerStartError> {
 
 fn run(identity: WorkerIdentity, inherited: Inherited) -> Result<(), WorkerStartError> {
     let config = Arc::new(read_config(inherited.config)?);
-    logging::init(&logging::choose_target(config.module_defaults.log_file.as_deref()))?;
+    logging::init(
+        &logging::choose_target(config.module_defaults.log_file.as_deref()),
+        logging::LogStyle::from_name(&config.module_defaults.log_style),
+    )?;
     let table = Arc::new(SessionTable::from_fd(inherited.table).map_err(WorkerStartError::SessionTable)?);
     let drain = DrainSignal::new().map_err(WorkerStartError::Drain)?;
     let control = ControlChannel::new(inherited.control);
