@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod control;
+pub mod json_log;
 pub mod logging;
 pub mod scoreboard;
 pub mod session_table;

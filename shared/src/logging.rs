@@ -12,6 +12,10 @@
 //! instead (upstream's daemon reopens its log for the module): the session
 //! thread, and the threads it starts, are routed to the module's file with
 //! [`route_this_thread`]. With journald the lines go to both.
+//!
+//! `log style = json` writes each event as one JSON object instead (see
+//! [`crate::json_log`]); a module's own log file follows the module's
+//! `log style`, the daemon's log the global one.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -54,6 +58,37 @@ pub fn choose_target(log_file: Option<&Path>) -> LogTarget {
     LogTarget::Stderr
 }
 
+/// How lines are written: upstream's text lines or one JSON object each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogStyle {
+    /// `YYYY/MM/DD HH:MM:SS [PID] message`, as upstream.
+    #[default]
+    Text,
+    /// One JSON object per line (docs/operations.md, "Machine-readable logs").
+    Json,
+}
+
+impl LogStyle {
+    /// From the `log style` parameter's value (validated by the config
+    /// layer: anything but `json` is text).
+    pub fn from_name(name: &str) -> LogStyle {
+        if name.trim().eq_ignore_ascii_case("json") {
+            LogStyle::Json
+        } else {
+            LogStyle::Text
+        }
+    }
+}
+
+/// What a session's lines say about it in JSON (`module`, `host`, `addr`),
+/// for this thread and the threads it starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogContext {
+    pub module: Option<String>,
+    pub host: Option<String>,
+    pub addr: Option<String>,
+}
+
 /// Handle to reopen the log file (after logrotate moved it).
 #[derive(Clone, Default)]
 pub struct LogHandle {
@@ -75,13 +110,17 @@ impl LogHandle {
 pub struct ModuleLog {
     /// The file, appended to one whole line at a time.
     file: Arc<Mutex<File>>,
+    /// The module's `log style`.
+    style: LogStyle,
 }
 
 impl ModuleLog {
-    /// Open (create, append to) `path`, as the daemon's user.
-    pub fn open(path: &Path) -> Result<Arc<ModuleLog>, LoggingError> {
+    /// Open (create, append to) `path`, as the daemon's user, for lines
+    /// in `style`.
+    pub fn open(path: &Path, style: LogStyle) -> Result<Arc<ModuleLog>, LoggingError> {
         Ok(Arc::new(ModuleLog {
             file: Arc::new(Mutex::new(ReopenableFile::open_append(path)?)),
+            style,
         }))
     }
 }
@@ -89,6 +128,19 @@ impl ModuleLog {
 thread_local! {
     /// Where this thread's lines go instead of the daemon's log.
     static ROUTE: std::cell::RefCell<Option<Arc<ModuleLog>>> = const { std::cell::RefCell::new(None) };
+    /// The session this thread works for, as JSON lines name it.
+    static CONTEXT: std::cell::RefCell<Option<Arc<LogContext>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Name this thread's session in its JSON lines (None: no session);
+/// returns the context it had.
+pub fn set_this_threads_context(context: Option<Arc<LogContext>>) -> Option<Arc<LogContext>> {
+    CONTEXT.with(|c| std::mem::replace(&mut *c.borrow_mut(), context))
+}
+
+/// This thread's session context, to give to a thread it starts.
+pub fn this_threads_context() -> Option<Arc<LogContext>> {
+    CONTEXT.with(|c| c.borrow().clone())
 }
 
 /// Send this thread's log lines to `log` (None: the daemon's log again);
@@ -160,9 +212,9 @@ impl<'a> MakeWriter<'a> for ModuleOnly {
     }
 }
 
-/// Install the global subscriber. `RUST_LOG`-style filtering comes from
-/// `OXRSYNCD_LOG` (default `info`).
-pub fn init(target: &LogTarget) -> Result<LogHandle, LoggingError> {
+/// Install the global subscriber, writing lines in `style`.
+/// `RUST_LOG`-style filtering comes from `OXRSYNCD_LOG` (default `info`).
+pub fn init(target: &LogTarget, style: LogStyle) -> Result<LogHandle, LoggingError> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::EnvFilter;
@@ -176,7 +228,7 @@ pub fn init(target: &LogTarget) -> Result<LogHandle, LoggingError> {
                 .map_err(LoggingError::Journald)?
                 .with_syslog_identifier("oxrsyncd".into());
             let module = tracing_subscriber::fmt::layer()
-                .event_format(UpstreamLineFormat)
+                .event_format(LineFormat { style })
                 .with_writer(ModuleOnly);
             let _ = registry.with(layer).with(module).try_init();
         }
@@ -184,13 +236,13 @@ pub fn init(target: &LogTarget) -> Result<LogHandle, LoggingError> {
             let file = ReopenableFile::open(path)?;
             handle.file = Some(file.clone());
             let layer = tracing_subscriber::fmt::layer()
-                .event_format(UpstreamLineFormat)
+                .event_format(LineFormat { style })
                 .with_writer(Routed(file));
             let _ = registry.with(layer).try_init();
         }
         LogTarget::Stderr => {
             let layer = tracing_subscriber::fmt::layer()
-                .event_format(UpstreamLineFormat)
+                .event_format(LineFormat { style })
                 .with_writer(Routed(io::stderr));
             let _ = registry.with(layer).try_init();
         }
@@ -198,22 +250,64 @@ pub fn init(target: &LogTarget) -> Result<LogHandle, LoggingError> {
     Ok(handle)
 }
 
-/// `2026/01/31 12:00:00 [1234] message`, as upstream's daemon log file.
-pub struct UpstreamLineFormat;
+/// Each event as a line in the daemon's style, or in the module's when the
+/// thread is routed to a module's log: `2026/01/31 12:00:00 [1234]
+/// message` as upstream's daemon log file, or one JSON object.
+pub struct LineFormat {
+    /// The daemon log's style.
+    pub style: LogStyle,
+}
 
-impl<S, N> FormatEvent<S, N> for UpstreamLineFormat
+impl<S, N> FormatEvent<S, N> for LineFormat
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
     fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &tracing::Event<'_>) -> std::fmt::Result {
+        let style = this_threads_route().map_or(self.style, |log| log.style);
+        if style == LogStyle::Json {
+            let line = crate::json_log::event_line(event, this_threads_context().as_deref());
+            return writeln!(writer, "{line}");
+        }
         let now = chrono::Local::now();
         write!(writer, "{} [{}] ", now.format("%Y/%m/%d %H:%M:%S"), std::process::id())?;
         let mut text = String::new();
-        ctx.field_format().format_fields(Writer::new(&mut text), event)?;
+        if crate::json_log::is_structured(event) {
+            // Its fields are for JSON; the message says it all.
+            text = crate::json_log::message_of(event);
+        } else {
+            ctx.field_format().format_fields(Writer::new(&mut text), event)?;
+        }
         writer.write_str(&one_line(&text))?;
         writeln!(writer)
     }
+}
+
+/// `t` (seconds since the epoch) in local time as upstream's
+/// `timestring()`: `YYYY/MM/DD HH:MM:SS`, with `sep` between date and time
+/// (`%M` in a `log format` uses `-`).
+pub fn local_time(t: i64, sep: char) -> String {
+    use chrono::TimeZone;
+    match chrono::Local.timestamp_opt(t, 0).earliest() {
+        Some(time) => format!("{}{sep}{}", time.format("%Y/%m/%d"), time.format("%H:%M:%S")),
+        None => t.to_string(),
+    }
+}
+
+/// A file name as text for a log: valid UTF-8 as it is, every other byte
+/// as upstream's `\#ooo` (three octal digits).
+pub fn escaped_name(name: &[u8]) -> std::borrow::Cow<'_, str> {
+    if let Ok(text) = std::str::from_utf8(name) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(name.len() + 8);
+    for chunk in name.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\#{b:03o}"));
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// A message as one log line: its own line end dropped, and every other
@@ -337,7 +431,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let daemon = ReopenableFile::open(&dir.path().join("daemon.log")).unwrap();
         let routed = Routed(daemon.clone());
-        let module = ModuleLog::open(&dir.path().join("module.log")).unwrap();
+        let module = ModuleLog::open(&dir.path().join("module.log"), LogStyle::Text).unwrap();
         drop(routed.make_writer().write_all(b"before\n"));
         let previous = route_this_thread(Some(module));
         assert!(previous.is_none());
@@ -356,6 +450,13 @@ mod tests {
             std::fs::read_to_string(dir.path().join("module.log")).unwrap(),
             "session\nits thread\n"
         );
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_are_escaped() {
+        assert_eq!(escaped_name(b"plain \"q\"\n"), "plain \"q\"\n");
+        assert_eq!(escaped_name(b"caf\xe9/\xff\xfe"), "caf\\#351/\\#377\\#376");
+        assert_eq!(local_time(0, '-').len(), 19);
     }
 
     #[test]

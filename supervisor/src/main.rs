@@ -108,22 +108,23 @@ fn run(cli: Cli) -> i32 {
         return status::print(&config, cli.pid, cli.json);
     }
 
+    let style = logging::LogStyle::from_name(&config.module_defaults.log_style);
     if cli.server && cli.daemon {
         // Standard error is the client's: log to the config's file only.
         if let Some(file) = config.module_defaults.log_file.as_deref() {
-            let _ = logging::init(&LogTarget::File(file.to_path_buf()));
+            let _ = logging::init(&LogTarget::File(file.to_path_buf()), style);
         }
         return oxrsyncd_worker::serve_remote_shell(config);
     }
     if oxrsyncd_worker::stdin_is_connected_socket() {
         let target = logging::choose_target(config.module_defaults.log_file.as_deref());
         if target != LogTarget::Stderr {
-            let _ = logging::init(&target);
+            let _ = logging::init(&target, style);
         }
         return oxrsyncd_worker::serve_stdio(config);
     }
 
-    let log = match logging::init(&logging::choose_target(config.module_defaults.log_file.as_deref())) {
+    let log = match logging::init(&logging::choose_target(config.module_defaults.log_file.as_deref()), style) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("oxrsyncd: {e}");

@@ -20,6 +20,7 @@ mod least_privilege;
 mod lifecycle;
 mod limits;
 mod load_smoke;
+mod log_styles;
 mod module_settings;
 mod notify;
 mod pull;

@@ -104,7 +104,10 @@ fn read_config(file: File) -> Result<Config, WorkerStartError> {
 
 fn run(identity: WorkerIdentity, inherited: Inherited) -> Result<(), WorkerStartError> {
     let config = Arc::new(read_config(inherited.config)?);
-    logging::init(&logging::choose_target(config.module_defaults.log_file.as_deref()))?;
+    logging::init(
+        &logging::choose_target(config.module_defaults.log_file.as_deref()),
+        logging::LogStyle::from_name(&config.module_defaults.log_style),
+    )?;
     let table = Arc::new(SessionTable::from_fd(inherited.table).map_err(WorkerStartError::SessionTable)?);
     let board = Arc::new(Scoreboard::from_fd(inherited.scoreboard).map_err(WorkerStartError::Scoreboard)?);
     let telemetry = Arc::new(Telemetry::new(board, identity.table_index, identity.generation, &config));

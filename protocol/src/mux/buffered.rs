@@ -15,6 +15,9 @@ pub struct MuxOut<W: Write> {
     buf: Vec<u8>,
     /// Bytes written to the socket, headers included (upstream's total_written).
     pub total_written: u64,
+    /// Protocol data written so far, frame headers and messages not
+    /// counted (upstream's `total_data_written`, for `%b`/`%c`).
+    pub data_written: u64,
     /// Transfer errors reported to the client (upstream's got_xfer_error:
     /// any makes the session's exit status 23).
     pub xfer_errors: u32,
@@ -26,6 +29,7 @@ impl<W: Write> MuxOut<W> {
             mux: MuxWriter::new(inner),
             buf: Vec::with_capacity(FRAME_DATA),
             total_written: 0,
+            data_written: 0,
             xfer_errors: 0,
         }
     }
@@ -66,6 +70,7 @@ impl<W: Write> MuxOut<W> {
 impl<W: Write> Write for MuxOut<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.buf.extend_from_slice(data);
+        self.data_written += data.len() as u64;
         if self.buf.len() >= FRAME_DATA {
             self.flush_data()?;
         }

@@ -39,6 +39,9 @@ pub struct DemuxReader<R: Read> {
     /// file as done), and what each kept index is charged to; elsewhere
     /// it is an unexpected message.
     keep_no_sends: Option<SuccessCharge>,
+    /// Data bytes handed to the reader so far, frame headers and messages
+    /// not counted (upstream's `total_data_read`, for `%b`/`%c`).
+    pub data_read: u64,
 }
 
 /// The client ended the session with MSG_ERROR_EXIT.
@@ -57,6 +60,7 @@ impl<R: Read> DemuxReader<R> {
             keep_successes: None,
             no_sends: Vec::new(),
             keep_no_sends: None,
+            data_read: 0,
         }
     }
 
@@ -172,7 +176,9 @@ impl<R: Read> Read for DemuxReader<R> {
             return Ok(0);
         }
         if !self.multiplexed {
-            return self.inner.read(buf);
+            let n = self.inner.read(buf)?;
+            self.data_read += n as u64;
+            return Ok(n);
         }
         self.next_data_frame()?;
         let want = buf.len().min(self.data_left);
@@ -181,6 +187,7 @@ impl<R: Read> Read for DemuxReader<R> {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed mid-frame"));
         }
         self.data_left -= n;
+        self.data_read += n as u64;
         Ok(n)
     }
 }

@@ -291,6 +291,9 @@ settings_struct! {
         /// MiB one session may hold in what the client makes the daemon
         /// keep (its file list, names, filter rules, block sums).
         "max session memory" => max_session_memory: u32,
+        /// `text` (upstream's lines) or `json` (one object per line); the
+        /// global value is the daemon log's, a module's its `log file`'s.
+        "log style" => log_style: String,
     }
 }
 

@@ -211,6 +211,7 @@ pub static PARAMS: &[ParamDef] = &[
     p("use chroot", &[], M, Bool3, Some("unset"), false),
     // ---- oxrsyncd module parameters ----
     p("max session memory", &[], M, int(1, 1 << 20), Some("128"), true),
+    p("log style", &[], M, Kind::Enum(&["text", "json"]), Some("text"), true),
 ];
 
 /// Folds a parameter name to its lookup key: case-insensitive, with

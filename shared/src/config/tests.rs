@@ -48,7 +48,7 @@ fn sample(def: &ParamDef) -> (String, Value) {
             (text.into(), Value::Bool(!default_yes))
         }
         Kind::Bool3 => ("1".into(), Value::Bool3(Some(true))),
-        Kind::Enum(_) => ("LOCAL3".into(), Value::Text("local3".into())),
+        Kind::Enum(names) => (names[names.len() - 1].to_uppercase(), Value::Text(names[names.len() - 1].into())),
         Kind::List(_) => ("a, b c".into(), Value::List(vec!["a".into(), "b".into(), "c".into()])),
     }
 }
@@ -153,8 +153,8 @@ fn table_and_model_agree() {
     for name in ModuleSettings::PARAM_NAMES {
         assert_eq!(lookup(name).map(|d| d.scope), Some(Scope::Module), "{name}");
     }
-    // Upstream's full table (daemon-parm.txt) has 59 entries; we add 10.
-    assert_eq!(PARAMS.len(), UPSTREAM.len() + 10);
+    // Upstream's full table (daemon-parm.txt) has 59 entries; we add 15.
+    assert_eq!(PARAMS.len(), UPSTREAM.len() + 15);
     for (name, scope) in UPSTREAM {
         assert_eq!(lookup(name).map(|d| d.scope), Some(*scope), "upstream parameter {name}");
     }
@@ -191,7 +191,7 @@ fn enforced_flags() {
     for name in ["use chroot", "syslog facility", "syslog tag"] {
         assert!(!enforced.contains(&name), "{name}");
     }
-    assert_eq!(enforced.len(), 36 + 24);
+    assert_eq!(enforced.len(), 36 + 29);
 }
 
 #[test]

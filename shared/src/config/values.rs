@@ -153,7 +153,7 @@ pub fn parse_value(kind: Kind, raw: RawValue) -> Result<Value, ValueError> {
             }
             // Upstream also accepts a raw positive facility number.
             match t.parse::<i64>() {
-                Ok(n) if n > 0 => Ok(Value::Text(n.to_string())),
+                Ok(n) if n > 0 && names == super::params::SYSLOG_FACILITIES => Ok(Value::Text(n.to_string())),
                 _ => Err(ValueError::BadEnum {
                     value: text,
                     allowed: names,

@@ -235,7 +235,7 @@ impl Handshake {
         if self.config.module_defaults.reverse_lookup {
             self.host = self.peer_host_name();
         }
-        info!("connect from {} ({})", self.host, self.addr);
+        info!(event = "connect", host = %self.host, addr = %self.addr, "connect from {} ({})", self.host, self.addr);
         self.out.extend_from_slice(server_greeting(AuthDigest::ADVERTISED).as_bytes());
         self.out
             .extend_from_slice(&motd::motd_bytes(self.config.global.motd_file.as_deref()));
@@ -338,7 +338,16 @@ impl Handshake {
             return self.refuse(Refusal::BadHandshake, &format!("Unknown command '{line}'"));
         }
         let Some(index) = self.config.modules.iter().position(|m| m.name == line) else {
-            info!("unknown module '{}' tried from {} ({})", line, self.host, self.addr);
+            info!(
+                event = "unknown_module",
+                module = %line,
+                host = %self.host,
+                addr = %self.addr,
+                "unknown module '{}' tried from {} ({})",
+                line,
+                self.host,
+                self.addr
+            );
             return self.refuse(Refusal::BadHandshake, &format!("Unknown module '{line}'"));
         };
         self.module_index = Some(index);
@@ -359,7 +368,16 @@ impl Handshake {
             forward_lookup: settings.forward_lookup,
         };
         if !allow_access(&acl, self.addr, &mut self.peer) {
-            info!("rsync denied on module {} from {} ({})", name, self.host, self.addr);
+            info!(
+                event = "denied",
+                module = %name,
+                host = %self.host,
+                addr = %self.addr,
+                "rsync denied on module {} from {} ({})",
+                name,
+                self.host,
+                self.addr
+            );
             return if settings.list {
                 let text = format!("access denied to {} from {} ({})", name, self.host, self.addr);
                 self.refuse(Refusal::HostsDeny, &text)

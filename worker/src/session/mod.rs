@@ -50,6 +50,13 @@ pub(crate) fn run<R: BufRead, W: Write + Send>(request: SessionRequest, reader: 
     // A module with a log file of its own gets the session's lines there,
     // opened as the daemon's user (upstream reopens its log for it).
     let previous_log = module_log(&request).map(|log| oxrsyncd_shared::logging::route_this_thread(Some(log)));
+    // JSON lines name the session's module and client.
+    let previous_context =
+        oxrsyncd_shared::logging::set_this_threads_context(Some(std::sync::Arc::new(oxrsyncd_shared::logging::LogContext {
+            module: Some(request.module().name.clone()),
+            host: Some(request.peer_host.clone()),
+            addr: Some(request.peer_addr.to_string()),
+        })));
     // What the client makes this session hold is charged to one budget,
     // for this thread and the threads it starts (see transfer/budget.rs).
     let mib = usize::try_from(settings.max_session_memory).unwrap_or(usize::MAX >> 20);
@@ -66,6 +73,7 @@ pub(crate) fn run<R: BufRead, W: Write + Send>(request: SessionRequest, reader: 
     if let Some(previous) = previous_log {
         oxrsyncd_shared::logging::route_this_thread(previous);
     }
+    oxrsyncd_shared::logging::set_this_threads_context(previous_context);
     code
 }
 
@@ -88,7 +96,8 @@ fn module_log(request: &SessionRequest) -> Option<std::sync::Arc<oxrsyncd_shared
         );
         return None;
     }
-    match oxrsyncd_shared::logging::ModuleLog::open(path) {
+    let style = oxrsyncd_shared::logging::LogStyle::from_name(&request.module().settings.log_style);
+    match oxrsyncd_shared::logging::ModuleLog::open(path, style) {
         Ok(log) => Some(log),
         Err(e) => {
             tracing::info!("module {}: {e}", request.module().name);

@@ -75,8 +75,14 @@ fn finish<R: BufRead, W: Write>(conn: &mut Connection<'_, R, W>, outcome: Result
     match outcome {
         Ok(stats) => {
             info!(
+                event = "session_end",
+                sent = stats.total_written,
+                received = stats.total_read,
+                total_size = stats.total_size,
                 "sent {} bytes  received {} bytes  total size {}",
-                stats.total_written, stats.total_read, stats.total_size
+                stats.total_written,
+                stats.total_read,
+                stats.total_size
             );
             conn.close();
             // Upstream's exit status: 23 after any transfer error, 24 when

@@ -111,8 +111,14 @@ fn finish<R: BufRead, W: Write>(conn: &mut Connection<'_, R, W>, outcome: Result
     let (message, code) = match outcome {
         Ok(stats) => {
             info!(
+                event = "session_end",
+                sent = stats.total_written,
+                received = stats.total_read,
+                total_size = stats.total_size,
                 "sent {} bytes  received {} bytes  total size {}",
-                stats.total_written, stats.total_read, stats.total_size
+                stats.total_written,
+                stats.total_read,
+                stats.total_size
             );
             conn.close();
             return if stats.io_error != 0 { ExitCode::PartialTransfer as i32 } else { 0 };

@@ -23,6 +23,30 @@ pub struct ApplyStats {
     pub matched_bytes: u64,
     /// Total bytes written to `out`.
     pub total_bytes: u64,
+    /// The whole-file sum the sender sent (and ours matched).
+    pub file_sum: FileDigest,
+}
+
+/// A whole-file sum, kept without allocating (the longest is SHA1's 20 bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileDigest {
+    bytes: [u8; 32],
+    len: u8,
+}
+
+impl FileDigest {
+    fn new(sum: &[u8]) -> Self {
+        let mut d = FileDigest::default();
+        let len = sum.len().min(d.bytes.len());
+        d.bytes[..len].copy_from_slice(&sum[..len]);
+        d.len = len as u8;
+        d
+    }
+
+    /// The sum's bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
 }
 
 /// Where the rebuilt file's bytes go, in order.
@@ -57,8 +81,8 @@ pub fn apply_delta<B: Read + Seek>(
     out: &mut impl RebuildSink,
 ) -> Result<ApplyStats, DeltaError> {
     let mut fsum = FileSum::new(p);
-    let stats = apply_tokens(tokens, r, basis, head, &mut fsum, out)?;
-    verify_file_sum(r, fsum, p)?;
+    let mut stats = apply_tokens(tokens, r, basis, head, &mut fsum, out)?;
+    stats.file_sum = verify_file_sum(r, fsum, p)?;
     Ok(stats)
 }
 
@@ -116,7 +140,7 @@ pub(crate) fn apply_tokens<B: Read + Seek>(
 }
 
 /// Read the sender's whole-file checksum and compare it with ours.
-pub(crate) fn verify_file_sum(r: &mut impl Read, fsum: FileSum, p: &ChecksumParams) -> Result<(), DeltaError> {
+pub(crate) fn verify_file_sum(r: &mut impl Read, fsum: FileSum, p: &ChecksumParams) -> Result<FileDigest, DeltaError> {
     let ours = fsum.finish();
     let mut sender = vec![0u8; p.kind.digest_len()];
     r.read_exact(&mut sender).map_err(DeltaError::io("reading whole-file checksum"))?;
@@ -126,5 +150,5 @@ pub(crate) fn verify_file_sum(r: &mut impl Read, fsum: FileSum, p: &ChecksumPara
             ours: hex(&ours),
         });
     }
-    Ok(())
+    Ok(FileDigest::new(&sender))
 }

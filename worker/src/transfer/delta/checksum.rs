@@ -50,6 +50,19 @@ impl ChecksumKind {
         }
     }
 
+    /// The name upstream negotiates it by (`md4` for both MD4s).
+    pub fn name(self) -> &'static str {
+        match self {
+            ChecksumKind::Md4Old | ChecksumKind::Md4 => "md4",
+            ChecksumKind::Md5 => "md5",
+            ChecksumKind::Sha1 => "sha1",
+            ChecksumKind::Xxh64 => "xxh64",
+            ChecksumKind::Xxh3 => "xxh3",
+            ChecksumKind::Xxh128 => "xxh128",
+            ChecksumKind::None => "none",
+        }
+    }
+
     /// Digest length in bytes (upstream `csum_len_for_type(.., 0)`); this is
     /// also the length of the whole-file sum sent after each file.
     pub fn digest_len(self) -> usize {

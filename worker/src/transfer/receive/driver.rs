@@ -357,9 +357,11 @@ pub(crate) fn run_threads<R: Read, W: Write + Send>(
     let stats = std::thread::scope(|scope| -> Result<ReceiveStats, ReceiveError> {
         let session_budget = budget::current();
         let session_log = oxrsyncd_shared::logging::this_threads_route();
+        let session_context = oxrsyncd_shared::logging::this_threads_context();
         let generator = std::thread::Builder::new().name("generator".into()).spawn_scoped(scope, move || {
             budget::install(session_budget);
             oxrsyncd_shared::logging::route_this_thread(session_log);
+            oxrsyncd_shared::logging::set_this_threads_context(session_context);
             let generated = generator::run(shared, first, from_recv);
             if generated.is_err() {
                 if let Some(stop) = stop_reading {

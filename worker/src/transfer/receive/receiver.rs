@@ -16,10 +16,11 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
-use crate::transfer::delta::apply::{apply_tokens, verify_file_sum};
+use crate::transfer::delta::apply::{apply_tokens, verify_file_sum, ApplyStats};
 use crate::transfer::delta::{apply_delta, read_sum_head, DeltaError, FileSum, SumHead, TokenReader};
 use crate::transfer::flist::{FileEntry, SortedEntry};
 use crate::transfer::fs::module_dir::ModuleDir;
+use crate::transfer::log_format::Transferred;
 use crate::transfer::receive::attrs;
 use crate::transfer::receive::list_reader::ListReader;
 use crate::transfer::receive::meta;
@@ -143,6 +144,8 @@ pub(crate) fn run<R: Read, W: Write>(
                 "ERROR: rejecting data for file index {ndx}, which was not requested [receiver]\n"
             )));
         }
+        // Upstream's remember_initial_stats: `%b` counts from here.
+        let read_before = input.data_read;
         let incoming = Incoming::read(shared, input, ndx as usize, e)?;
         let in_place = shared.setup.options.inplace || shared.setup.options.append_mode > 0;
         let outcome = if in_place {
@@ -152,15 +155,25 @@ pub(crate) fn run<R: Read, W: Write>(
             receive_file(shared, input, &mut tokens, incoming, basis, &mut delayed)?
         };
         match outcome {
-            Received::Done(literal, matched) | Received::Delayed(literal, matched) => {
+            Received::Done(applied) | Received::Delayed(applied) => {
                 if let Some(log) = &shared.setup.transfer_log {
-                    // `%f` is the file's path in the module.
-                    log.file("recv", shared.setup.module, e, &shared.dest.path_of(&e.name), e.size, literal);
+                    let transferred = Transferred {
+                        operation: "recv",
+                        entry: e,
+                        // `%f` is the file's path in the module.
+                        path: &shared.dest.path_of(&e.name),
+                        length: e.size,
+                        bytes: input.data_read - read_before,
+                        checksum_bytes: 0,
+                        file_sum: applied.file_sum.as_slice(),
+                        iflags,
+                    };
+                    log.file(shared.setup.module, &transferred);
                 }
                 stats.files_received += 1;
                 crate::telemetry::meter::file_done();
-                stats.literal_bytes += literal;
-                stats.matched_bytes += matched;
+                stats.literal_bytes += applied.literal_bytes;
+                stats.matched_bytes += applied.matched_bytes;
                 if matches!(outcome, Received::Done(..)) {
                     shared.confirm(ndx as usize, true)?;
                 }
@@ -244,10 +257,10 @@ type Delayed = (usize, PathBuf, PathBuf);
 
 /// How one file went.
 enum Received {
-    /// In place: literal and matched byte counts.
-    Done(u64, u64),
+    /// In place: what it was made of, and its sum.
+    Done(ApplyStats),
     /// Received, waiting in the partial dir (`--delay-updates`).
-    Delayed(u64, u64),
+    Delayed(ApplyStats),
     /// The checksum did not match (the data was consumed).
     Failed,
     /// We could not write it (reported; the data was consumed).
@@ -444,7 +457,7 @@ fn receive_file<R: Read, W: Write>(
                 Ok(()) => {
                     guard.name = None;
                     delayed.push((ndx, rel, p.clone()));
-                    Ok(Received::Delayed(stats.literal_bytes, stats.matched_bytes))
+                    Ok(Received::Delayed(stats))
                 }
                 Err(_) => {
                     let text = cat(&[b"Unable to create partial-dir for ", &e.name, b" -- discarding completed file.\n"]);
@@ -469,7 +482,7 @@ fn receive_file<R: Read, W: Write>(
                 // The partial file served as the basis: it is used up.
                 s.staging.discard_partial(&s.root, &basis_rel);
             }
-            Ok(Received::Done(stats.literal_bytes, stats.matched_bytes))
+            Ok(Received::Done(stats))
         }
         Err(err) => {
             let text = syserr("receiver", &cat(&[b"rename \"", &e.name, b"\" failed"]), &err);
@@ -625,7 +638,7 @@ fn receive_in_place<R: Read, W: Write>(
     let mut sink = InPlace::new(&file, kept);
     let mut basis: &File = &file;
     let applied = apply_tokens(tokens, input, (head.count > 0).then_some(&mut basis), &head, &mut fsum, &mut sink);
-    let stats = match applied {
+    let mut stats = match applied {
         Ok(stats) => stats,
         Err(DeltaError::Io { source, context }) if context.starts_with("writing") => {
             let text = syserr("receiver", &cat(&[b"write failed on ", &shown]), &source);
@@ -635,7 +648,10 @@ fn receive_in_place<R: Read, W: Write>(
         Err(other) => return Err(ReceiveError::Protocol(other.to_string())),
     };
     let verified = match verify_file_sum(input, fsum, &s.params) {
-        Ok(()) => true,
+        Ok(sum) => {
+            stats.file_sum = sum;
+            true
+        }
         Err(DeltaError::ChecksumMismatch { .. }) => false,
         Err(DeltaError::Io { source, .. }) => return Err(ReceiveError::Io(source)),
         Err(other) => return Err(ReceiveError::Protocol(other.to_string())),
@@ -654,7 +670,7 @@ fn receive_in_place<R: Read, W: Write>(
     if !verified {
         return Ok(Received::Failed);
     }
-    Ok(Received::Done(stats.literal_bytes, stats.matched_bytes))
+    Ok(Received::Done(stats))
 }
 
 /// A basis that reads as zeros: what draining a file we cannot write

@@ -22,6 +22,7 @@ use crate::transfer::delta::{self, ChecksumParams, SearchMode, TokenWriter};
 use crate::transfer::flist::FileEntry;
 use crate::transfer::fs::module_root::ModuleRoot;
 use crate::transfer::limits::io_timeout::KeepaliveGate;
+use crate::transfer::log_format::Transferred;
 use crate::transfer::options::client::TransferOptions;
 use crate::transfer::send::incremental::{Item, ListSender, MIN_FILECNT_LOOKAHEAD};
 use crate::transfer::send::sender::setup::{SenderError, SenderSetup, SenderStats};
@@ -305,6 +306,8 @@ impl<'a> Sender<'a> {
     ) -> Result<(), SenderError> {
         let (setup, protocol, opts) = (self.setup, self.setup.protocol, self.setup.options);
         // Upstream's FLAG_FILE_SENT: the redo pass sends normally.
+        // Upstream's remember_initial_stats: `%b`/`%c` count from here.
+        let (read_before, written_before) = (input.data_read, out.data_written);
         let first_pass = !(opts.append_mode > 0 || opts.make_backups) || self.sent_once.insert(ndx);
         let appending = opts.append_mode > 0 && first_pass;
         let head = delta::read_sum_head(input, protocol, self.params.kind.digest_len())?;
@@ -389,7 +392,17 @@ impl<'a> Sender<'a> {
             out.message(MsgTag::ErrorXfer, &syserr("sender", &cat(&[b"read errors mapping ", &shown()]), &e))?;
         }
         if let Some(log) = &setup.transfer_log {
-            log.file("send", setup.module, entry, local, len, outcome.stats.literal_bytes);
+            let transferred = Transferred {
+                operation: "send",
+                entry,
+                path: local,
+                length: len,
+                bytes: out.data_written - written_before,
+                checksum_bytes: input.data_read - read_before,
+                file_sum: &outcome.file_sum,
+                iflags: attrs.iflags,
+            };
+            log.file(setup.module, &transferred);
         }
         let stats = &mut self.stats;
         stats.files_sent += 1;
