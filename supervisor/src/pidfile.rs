@@ -54,6 +54,11 @@ impl PidFile {
         oldbin_of(&self.path)
     }
 
+    /// The pid written in `<path>.oldbin`, if that file exists and holds one.
+    pub fn oldbin_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.oldbin_path()).ok()?.trim().parse().ok()
+    }
+
     /// The configured path.
     pub fn path(&self) -> &Path {
         &self.path

@@ -236,8 +236,22 @@ fn upgrade_under_churn_and_long_pulls_loses_nothing() {
 
     d.replace_binary(&std::fs::read(binary()).unwrap(), 0o755);
     let signalled = Instant::now();
-    let new = d.upgrade(old);
+    kill(old, Signal::SIGUSR2).unwrap();
+    assert!(d.wait_log("binary upgrade handed over", 1), "{}", d.log());
+    let new = d.pid().unwrap();
+    assert_ne!(new, old);
+    // The old one drains the pulls for a few seconds more: the new one
+    // refuses to be upgraded meanwhile (.oldbin names a live process).
+    assert!(alive(old) && d.oldbin().exists(), "the old supervisor drains the pulls");
+    kill(new, Signal::SIGUSR2).unwrap();
+    assert!(d.wait_log("is still draining", 1), "{}", d.log());
+    assert!(
+        eventually(Duration::from_secs(25), || !alive(old)),
+        "the old supervisor exits; log:\n{}",
+        d.log()
+    );
     let switched = signalled.elapsed();
+    assert_eq!(d.pid(), Some(new));
 
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
@@ -326,12 +340,16 @@ fn a_failed_upgrade_keeps_the_old_supervisor_serving() {
     );
     still_serving("broken config");
 
-    // A later SIGUSR2 may try again.
+    // A later SIGUSR2 may try again; and the new supervisor can be upgraded in turn.
     d.write_config("");
     let new = d.upgrade(old);
     assert!(!d.oldbin().exists());
     assert_eq!(list_modules(d.addr, Duration::from_secs(5)).unwrap(), ["pub"]);
-    assert!(alive(new));
+    d.replace_binary(&good, 0o755);
+    let newer = d.upgrade(new);
+    assert!(!d.oldbin().exists());
+    assert_eq!(list_modules(d.addr, Duration::from_secs(5)).unwrap(), ["pub"]);
+    assert!(alive(newer));
 }
 
 /// The log's "new supervisor is pid N" for the `nth` upgrade attempt.

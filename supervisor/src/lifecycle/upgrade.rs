@@ -6,7 +6,9 @@
 //! drain exactly as on SIGTERM, exit (removing `.oldbin`). End of file,
 //! `failed`, an early exit or no `ready` within [`UPGRADE_DEADLINE`] ->
 //! log why, put the pid file back, stop what was started, keep serving; a
-//! later SIGUSR2 may try again. One upgrade at a time.
+//! later SIGUSR2 may try again. One upgrade at a time: refused while one
+//! is under way, before this supervisor has itself taken over, or while the
+//! previous one (named in `.oldbin`) still drains.
 //!
 //! New side: when every worker of the first generation is ready, write
 //! `ready PID` to the inherited pipe, then speak for the service to systemd.
@@ -104,6 +106,18 @@ impl Supervisor {
         }
         if let Some(f) = &self.upgrades.in_flight {
             warn!("binary upgrade (SIGUSR2) ignored: one is under way (new supervisor pid {})", f.pid);
+            return;
+        }
+        if self.upgrades.reporter.is_some() {
+            warn!("binary upgrade (SIGUSR2) ignored: this supervisor has not taken over from the old one yet");
+            return;
+        }
+        let predecessor = self.upgrades.pid_file.as_ref().and_then(PidFile::oldbin_pid);
+        if let Some(pid) = predecessor.filter(|p| *p != std::process::id() as i32 && kill(Pid::from_raw(*p), None).is_ok()) {
+            warn!(
+                "binary upgrade (SIGUSR2) ignored: the previous supervisor (pid {}, in .oldbin) is still draining",
+                pid
+            );
             return;
         }
         let path = self.upgrades.plan.exe.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
