@@ -54,8 +54,9 @@ pub struct Upgrades {
     pid_file: Option<PidFile>,
     /// The upgrade under way, if any (one at a time).
     in_flight: Option<InFlight>,
-    /// New supervisors of failed upgrades, told to stop, and when to kill them.
-    abandoned: HashMap<Pid, Instant>,
+    /// New supervisors of failed upgrades, told to stop: when to kill each
+    /// (`None` once killed: only its reap is awaited).
+    abandoned: HashMap<Pid, Option<Instant>>,
     /// The new supervisor we handed over to (we drain, it serves).
     successor: Option<Pid>,
     /// Set when *we* were started by an upgrade: the pipe to report ready on.
@@ -81,7 +82,10 @@ impl Upgrades {
 
     /// Timers: the in-flight deadline and the kill times of abandoned ones.
     pub fn timers(&self) -> impl Iterator<Item = Instant> + '_ {
-        self.in_flight.iter().map(|f| f.deadline).chain(self.abandoned.values().copied())
+        self.in_flight
+            .iter()
+            .map(|f| f.deadline)
+            .chain(self.abandoned.values().flatten().copied())
     }
 
     /// Whether failed new supervisors are still stopping (we wait for them before exiting).
@@ -204,7 +208,7 @@ impl Supervisor {
         let Some(f) = self.upgrades.in_flight.take() else { return };
         let _ = kill(f.pid, Signal::SIGTERM);
         let drain = self.current.config.global.drain_timeout;
-        self.upgrades.abandoned.insert(f.pid, Instant::now() + drain + KILL_GRACE);
+        self.upgrades.abandoned.insert(f.pid, Some(Instant::now() + drain + KILL_GRACE));
         let said = f.reason.map(|r| format!(" (it said: {r})")).unwrap_or_default();
         self.upgrade_failed(&format!("new supervisor pid {}: {why}{said}; told it to stop", f.pid));
     }
@@ -240,18 +244,13 @@ impl Supervisor {
             };
             self.abandon_upgrade(&why);
         }
-        let overdue: Vec<Pid> = self
-            .upgrades
-            .abandoned
-            .iter()
-            .filter(|(_, t)| now >= **t)
-            .map(|(p, _)| *p)
-            .collect();
-        for pid in overdue {
-            warn!("abandoned new supervisor (pid {}) is still running; killing it", pid);
-            let _ = kill(pid, Signal::SIGKILL);
-            // Reaped (and forgotten) when it is gone; not killed twice.
-            self.upgrades.abandoned.insert(pid, now + Duration::from_secs(3600));
+        for (pid, kill_at) in &mut self.upgrades.abandoned {
+            if kill_at.is_some_and(|t| now >= t) {
+                warn!("abandoned new supervisor (pid {}) is still running; killing it", pid);
+                let _ = kill(*pid, Signal::SIGKILL);
+                // Forgotten when reaped; never killed twice.
+                *kill_at = None;
+            }
         }
     }
 
