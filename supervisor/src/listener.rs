@@ -39,9 +39,7 @@ pub enum ListenError {
 pub fn from_systemd() -> Option<Result<TcpListener, ListenError>> {
     let pid_matches = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
     let count = std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse::<usize>().ok());
-    std::env::remove_var("LISTEN_PID");
-    std::env::remove_var("LISTEN_FDS");
-    std::env::remove_var("LISTEN_FDNAMES");
+    forget_systemd();
     if !pid_matches {
         return None;
     }
@@ -50,6 +48,14 @@ pub fn from_systemd() -> Option<Result<TcpListener, ListenError>> {
         Some(n) => Err(ListenError::SystemdCount(n)),
         None => Err(ListenError::SystemdCount(0)),
     })
+}
+
+/// Remove systemd's socket-passing variables (also when a listener came
+/// from elsewhere), so no child ever takes them as its own.
+pub fn forget_systemd() {
+    std::env::remove_var("LISTEN_PID");
+    std::env::remove_var("LISTEN_FDS");
+    std::env::remove_var("LISTEN_FDNAMES");
 }
 
 fn adopt(fd: RawFd) -> Result<TcpListener, ListenError> {

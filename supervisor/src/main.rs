@@ -5,13 +5,19 @@
 //! 2. load and validate the config (a bad one exits 1 with file:line);
 //!    `--check-config` prints it and exits;
 //! 3. stdin is a connected socket: inetd/stdio mode, serve one client;
-//! 4. logging, listener (systemd's or our own), `--detach`, pid file;
+//! 4. logging, listener (inherited from an old supervisor on a binary
+//!    upgrade, systemd's, or our own), `--detach`, pid file;
 //! 5. the supervisor event loop until stopped.
+//!
+//! The path and command line are captured first of all, for SIGUSR2 (see
+//! `handover`): after the binary file is replaced they cannot be re-read.
 
 mod cli;
 mod daemonize;
 mod exit_status;
 mod fd_limit;
+mod handover;
+mod inherited;
 mod lifecycle;
 mod listener;
 mod metrics;
@@ -28,6 +34,8 @@ use oxrsyncd_shared::logging::{self, LogTarget};
 use tracing::{error, info};
 
 use crate::cli::Cli;
+use crate::handover::{ExecPlan, Reporter};
+use crate::inherited::Inherited;
 use crate::listener::Family;
 
 /// Config files tried, in order, when `--config` is not given.
@@ -38,7 +46,8 @@ fn main() {
     if let Some(identity) = cli.internal_worker {
         std::process::exit(oxrsyncd_worker::worker_main(identity));
     }
-    std::process::exit(run(cli));
+    let plan = ExecPlan::capture();
+    std::process::exit(run(cli, plan));
 }
 
 /// Which config to load.
@@ -86,18 +95,42 @@ fn load_config(cli: &Cli) -> Result<Config, String> {
 
 /// Whether to go to the background: with `--detach`, or, as upstream's
 /// `rsync --daemon` does, with `--daemon` unless `--no-detach` is given or
-/// systemd runs us (it expects its service in the foreground).
-fn should_detach(cli: &Cli) -> bool {
+/// systemd runs us (it expects its service in the foreground). Never when
+/// started by a binary upgrade: the old supervisor already detached, and
+/// waits for *this* process to report.
+fn should_detach(cli: &Cli, upgrade: bool) -> bool {
     let under_systemd = std::env::var_os("NOTIFY_SOCKET").is_some() || std::env::var_os("LISTEN_FDS").is_some();
-    cli.detach || (cli.daemon && !cli.no_detach && !under_systemd)
+    !upgrade && (cli.detach || (cli.daemon && !cli.no_detach && !under_systemd))
 }
 
-fn run(cli: Cli) -> i32 {
+/// A start-up failure of a supervisor started by a binary upgrade: tell the
+/// old one why (it logs it), then exit with `status`.
+fn fail_upgrade(reporter: &mut Option<Reporter>, why: &str, status: i32) -> i32 {
+    if let Some(r) = reporter.take() {
+        r.failed(why);
+    }
+    status
+}
+
+fn run(cli: Cli, plan: ExecPlan) -> i32 {
+    let mut inherited = match Inherited::take_from_env() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("oxrsyncd: {e}");
+            return exit_status::CONFIG_OR_STARTUP;
+        }
+    };
+    let upgrade = inherited.is_upgrade();
+    let mut reporter = inherited.status_pipe.take().map(Reporter::new);
+    if upgrade {
+        // Until we take over, the old supervisor speaks for the service.
+        notify::mute();
+    }
     let config = match load_config(&cli) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("oxrsyncd: {e}");
-            return exit_status::CONFIG_OR_STARTUP;
+            return fail_upgrade(&mut reporter, &e, exit_status::CONFIG_OR_STARTUP);
         }
     };
     if cli.check_config {
@@ -128,7 +161,7 @@ fn run(cli: Cli) -> i32 {
         Ok(h) => h,
         Err(e) => {
             eprintln!("oxrsyncd: {e}");
-            return exit_status::CONFIG_OR_STARTUP;
+            return fail_upgrade(&mut reporter, &e.to_string(), exit_status::CONFIG_OR_STARTUP);
         }
     };
     for warning in &config.warnings {
@@ -140,31 +173,49 @@ fn run(cli: Cli) -> i32 {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     fd_limit::raise_for(workers, config.global.max_sessions_per_worker);
 
-    let listener = match listener::from_systemd() {
-        Some(adopted) => adopted,
-        None => {
-            let family = if cli.ipv4 {
-                Family::V4
-            } else if cli.ipv6 {
-                Family::V6
-            } else {
-                Family::Dual
-            };
-            let g = &config.global;
-            listener::bind(g.address.as_deref(), g.port, family, g.listen_backlog)
+    let inherited_listener = inherited.take_listener(inherited::RSYNC_LISTENER);
+    let inherited_metrics = inherited.take_listener(inherited::METRICS_LISTENER);
+    for name in inherited.close_unclaimed() {
+        tracing::warn!("closing inherited socket {:?}: this binary has no use for it", name);
+    }
+    let listener = match inherited_listener {
+        Some(adopted) => {
+            listener::forget_systemd();
+            adopted.map_err(|e| e.to_string())
         }
+        None => match listener::from_systemd() {
+            Some(adopted) => adopted.map_err(|e| e.to_string()),
+            None => {
+                let family = if cli.ipv4 {
+                    Family::V4
+                } else if cli.ipv6 {
+                    Family::V6
+                } else {
+                    Family::Dual
+                };
+                let g = &config.global;
+                listener::bind(g.address.as_deref(), g.port, family, g.listen_backlog).map_err(|e| e.to_string())
+            }
+        },
     };
     let listener = match listener {
         Ok(l) => l,
         Err(e) => {
             error!("{}", e);
             eprintln!("oxrsyncd: {e}");
-            return exit_status::CONFIG_OR_STARTUP;
+            return fail_upgrade(&mut reporter, &e, exit_status::CONFIG_OR_STARTUP);
         }
     };
     // Upstream's line, word for word but the name (log watchers match it);
     // the address follows on the "ready" line.
     let port = listener.local_addr().map(|a| a.port()).unwrap_or(config.global.port);
+    if upgrade {
+        info!(
+            "binary upgrade: new supervisor (pid {}) inherited the listening socket on port {}",
+            std::process::id(),
+            port
+        );
+    }
     info!(
         "oxrsyncd version {} starting, listening on port {}",
         env!("CARGO_PKG_VERSION"),
@@ -186,13 +237,12 @@ fn run(cli: Cli) -> i32 {
 
     // Bound now, so a wrong address stops the start with a message on the
     // terminal; served from its thread once the process has its final pid.
-    let metrics = match config
-        .global
-        .metrics_address
-        .as_deref()
-        .map(metrics::MetricsServer::bind)
-        .transpose()
-    {
+    let metrics = match (config.global.metrics_address.as_deref(), inherited_metrics) {
+        (Some(_), Some(Ok(adopted))) => Ok(Some(metrics::MetricsServer::from_listener(adopted))),
+        (Some(address), _) => metrics::MetricsServer::bind(address).map(Some),
+        (None, _) => Ok(None),
+    };
+    let metrics = match metrics {
         Ok(m) => m,
         Err(e) => {
             error!("{}", e);
@@ -201,18 +251,20 @@ fn run(cli: Cli) -> i32 {
         }
     };
 
-    if should_detach(&cli) {
+    if should_detach(&cli, upgrade) {
         if let Err(e) = daemonize::detach() {
             error!("{}", e);
             return exit_status::CONFIG_OR_STARTUP;
         }
     }
-    let _pid_file = match config.global.pid_file.as_deref().map(pidfile::PidFile::create).transpose() {
+    // On an upgrade the old supervisor moved its file to `.oldbin`: this
+    // writes ours at the configured path.
+    let pid_file = match config.global.pid_file.as_deref().map(pidfile::PidFile::create).transpose() {
         Ok(p) => p,
         Err(e) => {
             error!("{}", e);
             eprintln!("oxrsyncd: {e}");
-            return exit_status::CONFIG_OR_STARTUP;
+            return fail_upgrade(&mut reporter, &e.to_string(), exit_status::CONFIG_OR_STARTUP);
         }
     };
 
@@ -223,6 +275,10 @@ fn run(cli: Cli) -> i32 {
             return exit_status::CONFIG_OR_STARTUP;
         }
     };
+    let metrics_fd = metrics
+        .as_ref()
+        .and_then(|m| m.listener().try_clone().ok())
+        .map(std::os::fd::OwnedFd::from);
     if let Some(server) = metrics {
         let queue = listener.try_clone().ok().map(std::os::fd::OwnedFd::from);
         let collector = std::sync::Arc::new(metrics::collect::ScoreboardCollector::new(board.clone(), queue));
@@ -234,10 +290,13 @@ fn run(cli: Cli) -> i32 {
 
     let reload_cli = cli;
     let loader: lifecycle::ConfigLoader = Box::new(move || load_config(&reload_cli));
-    match lifecycle::Supervisor::new(listener, config, loader, log, board) {
+    let upgrades = lifecycle::Upgrades::new(plan, pid_file, reporter).with_metrics_listener(metrics_fd);
+    match lifecycle::Supervisor::new(listener, config, loader, log, board, upgrades) {
         Ok(supervisor) => supervisor.run(),
         Err(e) => {
             error!("cannot start the supervisor: {}", e);
+            // The reporter went down with the supervisor: the old one sees
+            // end of file and our exit status.
             exit_status::CONFIG_OR_STARTUP
         }
     }

@@ -8,13 +8,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use nix::fcntl::OFlag;
-use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGUSR2};
 
 /// Flags for the signals the supervisor acts on.
 pub struct Signals {
     pub child: Arc<AtomicBool>,
     pub hangup: Arc<AtomicBool>,
     pub terminate: Arc<AtomicBool>,
+    /// SIGUSR2: start the binary now at our path as the next supervisor.
+    pub upgrade: Arc<AtomicBool>,
     /// Read end of the self-pipe; readable after any of the signals.
     wake_read: OwnedFd,
     /// Kept so the registered handlers' pipe stays open.
@@ -22,13 +24,20 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Register handlers for SIGCHLD, SIGHUP, SIGTERM and SIGINT.
+    /// Register handlers for SIGCHLD, SIGHUP, SIGTERM, SIGINT and SIGUSR2.
     pub fn register() -> io::Result<Signals> {
         let (wake_read, wake_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
         let child = Arc::new(AtomicBool::new(false));
         let hangup = Arc::new(AtomicBool::new(false));
         let terminate = Arc::new(AtomicBool::new(false));
-        for (signal, flag) in [(SIGCHLD, &child), (SIGHUP, &hangup), (SIGTERM, &terminate), (SIGINT, &terminate)] {
+        let upgrade = Arc::new(AtomicBool::new(false));
+        for (signal, flag) in [
+            (SIGCHLD, &child),
+            (SIGHUP, &hangup),
+            (SIGTERM, &terminate),
+            (SIGINT, &terminate),
+            (SIGUSR2, &upgrade),
+        ] {
             signal_hook::flag::register(signal, flag.clone())?;
             signal_hook::low_level::pipe::register_raw(signal, std::os::fd::AsRawFd::as_raw_fd(&wake_write))?;
         }
@@ -36,6 +45,7 @@ impl Signals {
             child,
             hangup,
             terminate,
+            upgrade,
             wake_read,
             _wake_write: wake_write,
         })

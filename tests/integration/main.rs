@@ -32,3 +32,4 @@ mod push_incremental;
 mod remote_shell;
 mod systemd_units;
 mod timeouts;
+mod upgrade;

@@ -10,11 +10,14 @@
 //! - SIGTERM/SIGINT: tell every worker to drain, exit 0 when all are gone
 //!   or at the drain deadline (killing what is left); a second SIGTERM
 //!   stops at once.
+//! - SIGUSR2: binary upgrade, see [`upgrade`]; once the new supervisor is
+//!   ready this one drains as on SIGTERM.
 
 mod backoff;
 mod generation;
 mod rows;
 mod spawn;
+mod upgrade;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -39,6 +42,7 @@ use self::backoff::AfterDeath;
 use self::generation::Generation;
 use self::rows::RowAllocator;
 use self::spawn::{spawn_worker, WorkerFds};
+pub use self::upgrade::Upgrades;
 use crate::exit_status;
 use crate::notify;
 use crate::signals::Signals;
@@ -93,6 +97,8 @@ pub struct Supervisor {
     log: LogHandle,
     /// Set when the service must end with this status.
     exit_with: Option<i32>,
+    /// Binary upgrades: ours to start (SIGUSR2), or the one we are.
+    upgrades: Upgrades,
 }
 
 impl Supervisor {
@@ -103,6 +109,7 @@ impl Supervisor {
         load_config: ConfigLoader,
         log: LogHandle,
         board: Arc<Scoreboard>,
+        upgrades: Upgrades,
     ) -> std::io::Result<Supervisor> {
         let workers = Generation::worker_count(&config);
         board.header().generation.store(1, Ordering::Release);
@@ -121,6 +128,7 @@ impl Supervisor {
             load_config,
             log,
             exit_with: None,
+            upgrades,
         })
     }
 
@@ -135,7 +143,7 @@ impl Supervisor {
             if let Some(status) = self.exit_with {
                 return status;
             }
-            if self.stop_deadline.is_some() && self.workers.is_empty() {
+            if self.stop_deadline.is_some() && self.workers.is_empty() && !self.upgrades.waiting_for_abandoned() {
                 info!("all workers gone; exiting");
                 return exit_status::OK;
             }
@@ -153,6 +161,11 @@ impl Supervisor {
         for pid in &pids {
             fds.push(PollFd::new(self.workers[pid].control.as_fd(), PollFlags::POLLIN));
         }
+        // Last: an upgrade's status pipe (readable on its line and at end of file).
+        let upgrade_at = self.upgrades.status_fd().map(|fd| {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+            fds.len() - 1
+        });
         let poll_timeout = match timeout {
             Some(d) => PollTimeout::try_from(d.as_millis().min(60_000) as i32 + 1).unwrap_or(PollTimeout::MAX),
             None => PollTimeout::from(60_000u16),
@@ -166,10 +179,14 @@ impl Supervisor {
                 .collect(),
             _ => Vec::new(),
         };
+        let upgrade_ready = upgrade_at.is_some_and(|i| fds[i].revents().is_some_and(|r| !r.is_empty()));
         drop(fds);
         self.signals.drain_wakeups();
         for (pid, _) in ready {
             self.read_control(pid);
+        }
+        if upgrade_ready {
+            self.read_upgrade_status();
         }
     }
 
@@ -209,6 +226,8 @@ impl Supervisor {
     fn on_worker_ready(&mut self) {
         if !self.announced_ready && self.generation_ready(self.current.number, self.current.slots.len()) {
             self.announced_ready = true;
+            // Started by a binary upgrade: the old supervisor may drain now.
+            self.report_upgrade_ready();
             let addr = self.listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
             info!(
                 "oxrsyncd {} ready: generation {} with {} workers on {}",
@@ -231,10 +250,11 @@ impl Supervisor {
             if self.stop_deadline.is_some() {
                 warn!("second stop signal: stopping now");
                 self.kill_all(Signal::SIGKILL);
+                self.upgrades.signal_abandoned(Signal::SIGKILL);
                 self.exit_with = Some(exit_status::OK);
                 return;
             }
-            self.begin_stop();
+            self.begin_stop("stop requested");
         }
         if Signals::take(&self.signals.hangup) && self.stop_deadline.is_none() {
             if let Err(e) = self.log.reopen() {
@@ -246,20 +266,22 @@ impl Supervisor {
                 self.begin_reload();
             }
         }
+        if Signals::take(&self.signals.upgrade) {
+            self.begin_upgrade();
+        }
         Signals::take(&self.signals.child);
     }
 
-    fn begin_stop(&mut self) {
+    /// Stop accepting, drain every worker, exit when they are gone. `why`
+    /// starts the log line (a stop signal, or a binary upgrade handed over).
+    fn begin_stop(&mut self, why: &str) {
         let drain = self.current.config.global.drain_timeout;
-        info!(
-            "stop requested: draining {} workers (up to {}s)",
-            self.workers.len(),
-            drain.as_secs()
-        );
+        info!("{}: draining {} workers (up to {}s)", why, self.workers.len(), drain.as_secs());
         notify::stopping("draining");
         if let Some(p) = self.pending.take() {
             self.abandon(p, "stopping");
         }
+        self.abandon_upgrade("this supervisor is stopping");
         self.stop_deadline = Some(Instant::now() + drain + KILL_GRACE);
         let pids: Vec<Pid> = self.workers.keys().copied().collect();
         for pid in pids {
@@ -379,6 +401,10 @@ impl Supervisor {
     }
 
     fn on_exit(&mut self, pid: Pid, how: String, clean: bool) {
+        // A binary upgrade's new supervisor is our child too, never a worker.
+        if self.upgrade_child_exited(pid, &how) {
+            return;
+        }
         let Some(worker) = self.workers.remove(&pid) else { return };
         self.table.reset(worker.identity.table_index);
         self.board.retire_row(worker.identity.table_index);
@@ -434,6 +460,7 @@ impl Supervisor {
             if now >= deadline {
                 warn!("drain deadline passed; killing {} workers", self.workers.len());
                 self.kill_all(Signal::SIGKILL);
+                self.upgrades.signal_abandoned(Signal::SIGKILL);
                 self.exit_with = Some(exit_status::OK);
             }
             return;
@@ -442,6 +469,7 @@ impl Supervisor {
             let p = self.pending.take().expect("pending");
             self.abandon(p, "its workers did not report ready in time");
         }
+        self.upgrade_timers(now);
         for (pid, w) in &self.workers {
             if w.drain_deadline.is_some_and(|d| now >= d) {
                 warn!("worker {} (pid {}) overran its drain deadline; killing it", w.identity, pid);
@@ -465,6 +493,7 @@ impl Supervisor {
         timers.extend(self.pending.as_ref().map(|p| p.deadline));
         timers.extend(self.stop_deadline);
         timers.extend(self.workers.values().filter_map(|w| w.drain_deadline));
+        timers.extend(self.upgrades.timers());
         timers.into_iter().min()
     }
 

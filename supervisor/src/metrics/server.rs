@@ -47,6 +47,18 @@ impl MetricsServer {
         Ok(MetricsServer { listener })
     }
 
+    /// Adopt an already listening socket (inherited on a binary upgrade).
+    pub fn from_listener(listener: TcpListener) -> MetricsServer {
+        // The thread accepts blocking, whatever the giver's setting.
+        let _ = listener.set_nonblocking(false);
+        MetricsServer { listener }
+    }
+
+    /// The listening socket, to hand over on a binary upgrade.
+    pub fn listener(&self) -> &TcpListener {
+        &self.listener
+    }
+
     /// Serve on a thread of its own for the rest of the process.
     pub fn spawn(self, collector: Arc<ScoreboardCollector>) -> Result<(), MetricsError> {
         if let Ok(addr) = self.listener.local_addr() {
