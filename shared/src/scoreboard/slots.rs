@@ -247,7 +247,9 @@ impl Scoreboard {
     /// Give back every host count `slot` holds.
     pub(crate) fn release_slot_hosts(&self, slot: &Slot) {
         for which in [HeldHost::Connections, HeldHost::Handshakes, HeldHost::Module] {
-            if let Some(entry) = slot.take_host(which) {
+            // Bounds-checked: the supervisor must not trust a worker's
+            // writes enough to panic on them.
+            if let Some(entry) = slot.take_host(which).filter(|&e| e < super::HOST_ENTRIES) {
                 self.host_release(entry);
             }
         }

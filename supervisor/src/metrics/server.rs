@@ -1,13 +1,13 @@
 //! The `/metrics` endpoint: one thread, blocking accept, one request per
 //! connection (HTTP/1.0 or 1.1 with `Connection: close`). A scraper gets 2
-//! seconds to send its request head; anything but `GET /metrics` (or `/`)
+//! seconds in all to send its request head; anything but `GET /metrics` (or `/`)
 //! gets 404 or 405. The listener is bound before the workers start, so a
 //! wrong `metrics address` stops the start with a clear error.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
@@ -90,28 +90,43 @@ fn serve(listener: TcpListener, collector: Arc<ScoreboardCollector>) {
     }
 }
 
-/// The request line's method and path, after reading the whole head.
+/// The request line's method and path, after reading the whole head
+/// within one deadline (a client trickling bytes cannot hold the thread
+/// past it).
 fn read_request(stream: &TcpStream) -> io::Result<(String, String)> {
-    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+    let deadline = Instant::now() + REQUEST_TIMEOUT;
     stream.set_write_timeout(Some(REQUEST_TIMEOUT))?;
-    let mut reader = BufReader::new(stream);
-    let mut head = 0usize;
-    let mut first = String::new();
-    loop {
-        let mut line = String::new();
-        let n = std::io::Read::take(&mut reader, (MAX_HEAD - head) as u64 + 1).read_line(&mut line)?;
-        head += n;
-        if n == 0 || head > MAX_HEAD {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "request head too long or cut"));
+    let mut head = Vec::with_capacity(512);
+    let mut chunk = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && !head.windows(2).any(|w| w == b"\n\n") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "request head too slow"));
         }
-        if first.is_empty() {
-            first = line.trim_end().to_string();
-        } else if line.trim_end().is_empty() {
-            break;
+        stream.set_read_timeout(Some(left))?;
+        let n = match (&*stream).read(&mut chunk) {
+            Ok(n) => n,
+            // A socket read timeout is reported as WouldBlock on Linux.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "request head too slow"));
+            }
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "request head cut"));
+        }
+        head.extend_from_slice(&chunk[..n]);
+        if head.len() > MAX_HEAD {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "request head too long"));
         }
     }
-    let mut parts = first.split(' ');
-    Ok((parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string()))
+    let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let first = String::from_utf8_lossy(first);
+    let mut parts = first.trim_end().split(' ');
+    Ok((
+        parts.next().unwrap_or("").to_string(),
+        parts.next().unwrap_or("").to_string(),
+    ))
 }
 
 fn answer(stream: TcpStream, collector: &Arc<ScoreboardCollector>) -> io::Result<()> {
@@ -133,4 +148,52 @@ fn answer(stream: TcpStream, collector: &Arc<ScoreboardCollector>) -> io::Result
     let mut stream = stream;
     stream.write_all(&out)?;
     stream.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A connected pair: (client, server side).
+    fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        (c, l.accept().unwrap().0)
+    }
+
+    #[test]
+    fn a_request_head_is_read_to_its_end() {
+        let (mut c, s) = pair();
+        c.write_all(b"GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        assert_eq!(read_request(&s).unwrap(), ("GET".into(), "/metrics?x=1".into()));
+    }
+
+    #[test]
+    fn an_endless_head_is_refused() {
+        let (mut c, s) = pair();
+        let writer = std::thread::spawn(move || {
+            let _ = c.write_all(&[b'a'; MAX_HEAD + 2048]);
+            c
+        });
+        assert_eq!(read_request(&s).unwrap_err().kind(), io::ErrorKind::InvalidData);
+        drop(writer.join());
+    }
+
+    #[test]
+    fn a_trickling_client_is_cut_at_the_deadline() {
+        let (mut c, s) = pair();
+        let trickle = std::thread::spawn(move || {
+            for _ in 0..40 {
+                if c.write_all(b"G").is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let started = Instant::now();
+        assert_eq!(read_request(&s).unwrap_err().kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() < REQUEST_TIMEOUT + Duration::from_secs(1));
+        drop(s);
+        trickle.join().unwrap();
+    }
 }
