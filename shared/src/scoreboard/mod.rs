@@ -44,7 +44,7 @@ pub const ROWS: usize = crate::session_table::TABLE_ROWS;
 pub const HOST_ENTRIES: usize = 1 << 16;
 
 /// Identifies a mapping as ours and of this layout (bumped on any change).
-const MAGIC: u64 = 0x6f78_7273_7962_0003;
+const MAGIC: u64 = 0x6f78_7273_7962_0004;
 /// The name the memfd shows in `/proc/PID/fd`, which `--status` looks for.
 pub const MEMFD_NAME: &str = "oxrsyncd-scoreboard";
 
@@ -69,6 +69,9 @@ pub struct Header {
     pub worker_restarts: [AtomicU64; RestartCause::COUNT],
     /// When the supervisor started (Unix seconds).
     pub started_unix: AtomicU64,
+    /// One bit per row owned by a live worker, so readers find the live
+    /// rows without touching the page of every row (each row spans pages).
+    live: [AtomicU64; ROWS / 64],
 }
 
 /// Why a worker had to be replaced.
@@ -248,6 +251,7 @@ impl Scoreboard {
         r.counters.zero();
         r.gauges.zero();
         r.live.store(1, Ordering::Release);
+        self.header().live[row / 64].fetch_or(1 << (row % 64), Ordering::AcqRel);
     }
 
     /// A worker is gone (supervisor, after reaping it): fold its counters
@@ -255,6 +259,7 @@ impl Scoreboard {
     /// host count it held.
     pub fn retire_row(&self, row: usize) {
         let r = self.row(row);
+        self.header().live[row / 64].fetch_and(!(1 << (row % 64)), Ordering::AcqRel);
         r.live.store(0, Ordering::Release);
         self.retired().counters.add(&r.counters);
         r.counters.zero();
@@ -272,7 +277,10 @@ impl Scoreboard {
 
     /// Rows of live workers.
     pub fn live_rows(&self) -> impl Iterator<Item = &WorkerRow> {
-        (0..ROWS).map(|i| self.row(i)).filter(|r| r.live.load(Ordering::Acquire) != 0)
+        let live = &self.header().live;
+        (0..ROWS)
+            .filter(move |&i| live[i / 64].load(Ordering::Acquire) & (1 << (i % 64)) != 0)
+            .map(|i| self.row(i))
     }
 }
 
