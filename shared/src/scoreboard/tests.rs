@@ -156,3 +156,10 @@ fn histograms_bucket_by_upper_bound() {
     s.observe(&SESSION_BOUNDS, Duration::from_millis(10));
     assert_eq!(s.buckets[0].load(Ordering::Relaxed), 1, "a bound is inclusive");
 }
+
+#[test]
+fn sizes_stay_as_documented() {
+    // docs/benchmarks.md and docs/architecture.md quote these.
+    assert_eq!(std::mem::size_of::<Slot>(), 128);
+    assert!(std::mem::size_of::<WorkerRow>() < 16 * 1024);
+}
