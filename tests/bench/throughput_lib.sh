@@ -61,7 +61,10 @@ start_daemons() {
   fi
   stock_pid=$!
   ours_port=$(free_port)
-  "$bin" --config="$2" --address=127.0.0.1 --port="$ours_port" --workers=2 2>"$work/ours.log" &
+  # OURS_DPARAMS: extra `-M name=value` overrides for oxrsyncd only, one per line.
+  local extra=()
+  while IFS= read -r m; do [ -n "$m" ] && extra+=(-M "$m"); done <<< "${OURS_DPARAMS:-}"
+  "$bin" --config="$2" --address=127.0.0.1 --port="$ours_port" --workers=2 "${extra[@]}" 2>"$work/ours.log" &
   ours_pid=$!
   sleep 1
 }
