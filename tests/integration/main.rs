@@ -32,4 +32,5 @@ mod push_incremental;
 mod remote_shell;
 mod systemd_units;
 mod timeouts;
+mod tree_changes;
 mod upgrade;

@@ -123,10 +123,7 @@ fn read_request(stream: &TcpStream) -> io::Result<(String, String)> {
     let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
     let first = String::from_utf8_lossy(first);
     let mut parts = first.trim_end().split(' ');
-    Ok((
-        parts.next().unwrap_or("").to_string(),
-        parts.next().unwrap_or("").to_string(),
-    ))
+    Ok((parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string()))
 }
 
 fn answer(stream: TcpStream, collector: &Arc<ScoreboardCollector>) -> io::Result<()> {
