@@ -155,7 +155,7 @@ pub static PARAMS: &[ParamDef] = &[
     p("max sessions", &[], G, int(0, U32_MAX), Some("0"), true),
     p("max sessions per worker", &[], G, int(1, U32_MAX), Some("16384"), true),
     p("bwlimit", &[], G, int(0, U32_MAX), Some("0"), true),
-    p("checksum cache entries", &[], G, int(0, U32_MAX), Some("100000"), true),
+    p("checksum cache entries", &[], G, int(0, U32_MAX), Some("1000000"), true),
     p("metrics address", &[], G, Str, None, true),
     p("max sessions per host", &[], G, int(0, U32_MAX), Some("0"), true),
     p("max handshakes per host", &[], G, int(0, U32_MAX), Some("64"), true),

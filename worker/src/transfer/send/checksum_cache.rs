@@ -23,8 +23,12 @@
 //! - **Bounded.** At most `checksum cache entries` digests (an oxrsyncd
 //!   global parameter, 0: off), in two generations: when the newer one is
 //!   full the older one is dropped, so what is still used survives and
-//!   memory stays flat (100 to 200 bytes an entry, with the tables'
-//!   growth).
+//!   memory stays flat.
+//! - **Compact, for mirrors of millions of files.** A table entry is the
+//!   key's 128-bit fingerprint (a hash keyed by this process's random
+//!   seed: a collision, which would hand one file's digest to another, is
+//!   a 1 in 2^128 event per pair, and nobody can aim at one) and the
+//!   digest: 40 bytes, about 60 with the tables' load and growth.
 //!
 //! The cache lives for one worker process: a reload starts new workers
 //! with empty caches, and inetd or remote-shell sessions (one process
@@ -115,6 +119,36 @@ struct Digest {
     bytes: [u8; MAX_DIGEST],
 }
 
+/// A key as the tables hold it: its keyed 128-bit fingerprint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Fingerprint([u64; 2]);
+
+impl CacheKey {
+    fn fingerprint(&self) -> Fingerprint {
+        static SEED: OnceLock<u64> = OnceLock::new();
+        let seed = *SEED.get_or_init(|| std::collections::hash_map::RandomState::new().hash_one(0u8));
+        let mut bytes = [0u8; 61];
+        let fields: [&[u8]; 9] = [
+            &self.dev.to_le_bytes(),
+            &self.ino.to_le_bytes(),
+            &self.size.to_le_bytes(),
+            &self.mtime.to_le_bytes(),
+            &self.ctime.to_le_bytes(),
+            &self.mtime_nsec.to_le_bytes(),
+            &self.ctime_nsec.to_le_bytes(),
+            &[self.kind as u8],
+            &self.reader.to_le_bytes(),
+        ];
+        let mut at = 0;
+        for f in fields {
+            bytes[at..at + f.len()].copy_from_slice(f);
+            at += f.len();
+        }
+        let h = xxhash_rust::xxh3::xxh3_128_with_seed(&bytes[..at], seed);
+        Fingerprint([h as u64, (h >> 64) as u64])
+    }
+}
+
 /// Digests by key, in two generations (see the module docs).
 pub(crate) struct ChecksumCache {
     /// Most entries one generation holds (half the configured size).
@@ -125,9 +159,9 @@ pub(crate) struct ChecksumCache {
 #[derive(Default)]
 struct Generations {
     /// Where new and recently used digests go.
-    current: HashMap<CacheKey, Digest>,
+    current: HashMap<Fingerprint, Digest>,
     /// The generation before: dropped when `current` fills.
-    previous: HashMap<CacheKey, Digest>,
+    previous: HashMap<Fingerprint, Digest>,
 }
 
 impl ChecksumCache {
@@ -141,13 +175,14 @@ impl ChecksumCache {
 
     /// The digest remembered for `key`, if any.
     pub(crate) fn lookup(&self, key: &CacheKey) -> Option<Vec<u8>> {
+        let key = key.fingerprint();
         let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(d) = g.current.get(key) {
+        if let Some(d) = g.current.get(&key) {
             return Some(d.bytes[..usize::from(d.len)].to_vec());
         }
-        let d = g.previous.remove(key)?;
+        let d = g.previous.remove(&key)?;
         // Still in use: it moves to the newer generation.
-        self.insert(&mut g, *key, d);
+        self.insert(&mut g, key, d);
         Some(d.bytes[..usize::from(d.len)].to_vec())
     }
 
@@ -163,6 +198,7 @@ impl ChecksumCache {
             len: digest.len() as u8,
             bytes,
         };
+        let key = key.fingerprint();
         let mut g = self.generations.lock().unwrap_or_else(|p| p.into_inner());
         self.insert(&mut g, key, d);
         true
@@ -180,7 +216,7 @@ impl ChecksumCache {
         self.len() == 0
     }
 
-    fn insert(&self, g: &mut Generations, key: CacheKey, d: Digest) {
+    fn insert(&self, g: &mut Generations, key: Fingerprint, d: Digest) {
         if g.current.len() >= self.per_generation && !g.current.contains_key(&key) {
             g.previous = std::mem::take(&mut g.current);
         }
@@ -261,6 +297,26 @@ mod tests {
         }
         assert_eq!(cache.lookup(&key(50)), None);
         assert_eq!(cache.lookup(&key(99)), Some(vec![99]));
+    }
+
+    /// What a million entries cost, for the default's documentation
+    /// (docs/configuration.md): run with `--ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn memory_per_entry() {
+        let rss = || {
+            let s = std::fs::read_to_string("/proc/self/statm").unwrap();
+            s.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 4096
+        };
+        let n = 1_000_000u64;
+        let before = rss();
+        let cache = ChecksumCache::new(n as usize * 2);
+        for i in 0..n {
+            cache.remember(CacheKey::of(&entry(i, 1000), ChecksumKind::Xxh128, 0).unwrap(), &[7; 16], at(5000));
+        }
+        let per = (rss() - before) / n;
+        eprintln!("{per} bytes per entry");
+        assert!(per < 100, "{per}");
     }
 
     /// The tag follows the thread's credentials.
