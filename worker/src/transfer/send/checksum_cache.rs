@@ -20,10 +20,14 @@
 //!   session that walked to the file has searched its directories; with
 //!   the same credentials and an unchanged ctime (permissions and owner
 //!   included), it could open the file too.
-//! - **Bounded.** At most `checksum cache entries` digests (an oxrsyncd
-//!   global parameter, 0: off), in two generations: when the newer one is
-//!   full the older one is dropped, so what is still used survives and
-//!   memory stays flat.
+//! - **Bounded, and a whole tree's worth.** Two generations of at most
+//!   `checksum cache entries` digests each (an oxrsyncd global parameter,
+//!   0: off): when the newer one is full the older one is dropped, so what
+//!   is still used survives and memory stays flat. A `-c` list walks the
+//!   whole tree in the same order every time, the pattern that defeats a
+//!   cache smaller than the walk: each generation holds a whole tree of up
+//!   to that many files, so such a tree's repeated walks always hit (with
+//!   half-size generations a walk of more than half the size hit nothing).
 //! - **Compact, for mirrors of millions of files.** A table entry is the
 //!   key's 128-bit fingerprint (a hash keyed by this process's random
 //!   seed: a collision, which would hand one file's digest to another, is
@@ -151,7 +155,7 @@ impl CacheKey {
 
 /// Digests by key, in two generations (see the module docs).
 pub(crate) struct ChecksumCache {
-    /// Most entries one generation holds (half the configured size).
+    /// Most entries one generation holds (the configured size).
     per_generation: usize,
     generations: Mutex<Generations>,
 }
@@ -165,10 +169,10 @@ struct Generations {
 }
 
 impl ChecksumCache {
-    /// A cache of at most `entries` digests.
+    /// A cache whose generations hold `entries` digests each.
     pub(crate) fn new(entries: usize) -> ChecksumCache {
         ChecksumCache {
-            per_generation: (entries / 2).max(1),
+            per_generation: entries.max(1),
             generations: Mutex::new(Generations::default()),
         }
     }
@@ -287,7 +291,7 @@ mod tests {
     /// change.
     #[test]
     fn bounded_with_recently_used_kept() {
-        let cache = ChecksumCache::new(4);
+        let cache = ChecksumCache::new(2);
         let key = |i| CacheKey::of(&entry(i, 1000), ChecksumKind::Md5, 0).unwrap();
         for i in 0..100 {
             cache.remember(key(i), &[i as u8], at(2000));
@@ -297,6 +301,22 @@ mod tests {
         }
         assert_eq!(cache.lookup(&key(50)), None);
         assert_eq!(cache.lookup(&key(99)), Some(vec![99]));
+    }
+
+    /// A walk of as many files as the size, repeated, hits every time
+    /// (it hit nothing when generations were half the size).
+    #[test]
+    fn a_whole_tree_walked_again_hits() {
+        let n = 1000;
+        let cache = ChecksumCache::new(n);
+        let key = |i| CacheKey::of(&entry(i, 1000), ChecksumKind::Md5, 0).unwrap();
+        for i in 0..n as u64 {
+            assert!(cache.remember(key(i), &[1], at(2000)));
+        }
+        for walk in 0..3 {
+            let hits = (0..n as u64).filter(|&i| cache.lookup(&key(i)).is_some()).count();
+            assert_eq!(hits, n, "walk {walk}");
+        }
     }
 
     /// What a million entries cost, for the default's documentation
