@@ -279,19 +279,23 @@ fn run(cli: Cli, plan: ExecPlan) -> i32 {
         .as_ref()
         .and_then(|m| m.listener().try_clone().ok())
         .map(std::os::fd::OwnedFd::from);
+    let mut metrics_thread = None;
     if let Some(server) = metrics {
         let queue = listener.try_clone().ok().map(std::os::fd::OwnedFd::from);
         let collector = std::sync::Arc::new(metrics::collect::ScoreboardCollector::new(board.clone(), queue));
-        if let Err(e) = server.spawn(collector) {
-            error!("{}", e);
-            return exit_status::CONFIG_OR_STARTUP;
+        match server.spawn(collector) {
+            Ok(handle) => metrics_thread = Some(handle),
+            Err(e) => {
+                error!("{}", e);
+                return exit_status::CONFIG_OR_STARTUP;
+            }
         }
     }
 
     let reload_cli = cli;
     let loader: lifecycle::ConfigLoader = Box::new(move || load_config(&reload_cli));
     let upgrades = lifecycle::Upgrades::new(plan, pid_file, reporter).with_metrics_listener(metrics_fd);
-    match lifecycle::Supervisor::new(listener, config, loader, log, board, upgrades) {
+    let status = match lifecycle::Supervisor::new(listener, config, loader, log, board, upgrades) {
         Ok(supervisor) => supervisor.run(),
         Err(e) => {
             error!("cannot start the supervisor: {}", e);
@@ -299,5 +303,11 @@ fn run(cli: Cli, plan: ExecPlan) -> i32 {
             // end of file and our exit status.
             exit_status::CONFIG_OR_STARTUP
         }
+    };
+    // Finish the scrape in progress, and take no other: after a binary
+    // upgrade the next supervisor serves the same socket.
+    if let Some(thread) = metrics_thread {
+        thread.stop();
     }
+    status
 }

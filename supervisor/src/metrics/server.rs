@@ -6,8 +6,12 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use tracing::{info, warn};
 
@@ -49,8 +53,6 @@ impl MetricsServer {
 
     /// Adopt an already listening socket (inherited on a binary upgrade).
     pub fn from_listener(listener: TcpListener) -> MetricsServer {
-        // The thread accepts blocking, whatever the giver's setting.
-        let _ = listener.set_nonblocking(false);
         MetricsServer { listener }
     }
 
@@ -60,31 +62,75 @@ impl MetricsServer {
     }
 
     /// Serve on a thread of its own for the rest of the process.
-    pub fn spawn(self, collector: Arc<ScoreboardCollector>) -> Result<(), MetricsError> {
+    pub fn spawn(self, collector: Arc<ScoreboardCollector>) -> Result<MetricsThread, MetricsError> {
         if let Ok(addr) = self.listener.local_addr() {
             info!("metrics on http://{}/metrics", addr);
         }
+        // Polled, then accepted without blocking: after a binary upgrade two
+        // supervisors share this socket, and the one leaving must be able
+        // to stop between connections rather than inside accept().
+        self.listener.set_nonblocking(true).map_err(MetricsError::Thread)?;
         let listener = self.listener.try_clone().map_err(MetricsError::Thread)?;
-        std::thread::Builder::new()
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
             .name("metrics".into())
             .stack_size(256 * 1024)
-            .spawn(move || serve(listener, collector))
+            .spawn(move || serve(listener, collector, &flag))
             .map_err(MetricsError::Thread)?;
-        Ok(())
+        Ok(MetricsThread { stop, thread })
     }
 }
 
-fn serve(listener: TcpListener, collector: Arc<ScoreboardCollector>) {
-    loop {
+/// The running endpoint.
+pub struct MetricsThread {
+    /// Set to make the thread return after its current request.
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl MetricsThread {
+    /// Answer the request in progress (bounded by the request timeouts),
+    /// accept no other, and end.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.thread.join();
+    }
+}
+
+/// How often a waiting thread looks at its stop flag.
+const STOP_CHECK: Duration = Duration::from_millis(100);
+
+fn serve(listener: TcpListener, collector: Arc<ScoreboardCollector>, stop: &AtomicBool) {
+    while !stop.load(Ordering::Acquire) {
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(STOP_CHECK.as_millis() as u16)) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                warn!("metrics poll failed: {}", e);
+                std::thread::sleep(STOP_CHECK);
+                continue;
+            }
+        }
+        if stop.load(Ordering::Acquire) {
+            break;
+        }
         match listener.accept() {
             Ok((stream, _)) => {
+                // The accepted socket is ours alone: plain blocking I/O
+                // with the request deadlines.
+                let _ = stream.set_nonblocking(false);
                 if let Err(e) = answer(stream, &collector) {
                     tracing::debug!("metrics request: {}", e);
                 }
             }
+            // The other supervisor (during an upgrade) took it.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => {
                 warn!("metrics accept failed: {}", e);
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::sleep(STOP_CHECK);
             }
         }
     }
