@@ -283,7 +283,9 @@ fn run(cli: Cli, plan: ExecPlan) -> i32 {
     if let Some(server) = metrics {
         let queue = listener.try_clone().ok().map(std::os::fd::OwnedFd::from);
         let collector = std::sync::Arc::new(metrics::collect::ScoreboardCollector::new(board.clone(), queue));
-        match server.spawn(collector) {
+        // Started by a binary upgrade: the old supervisor answers until
+        // this one is ready and takes over.
+        match server.spawn(collector, upgrade) {
             Ok(handle) => metrics_thread = Some(handle),
             Err(e) => {
                 error!("{}", e);
@@ -294,7 +296,8 @@ fn run(cli: Cli, plan: ExecPlan) -> i32 {
 
     let reload_cli = cli;
     let loader: lifecycle::ConfigLoader = Box::new(move || load_config(&reload_cli));
-    let upgrades = lifecycle::Upgrades::new(plan, pid_file, reporter).with_metrics_listener(metrics_fd);
+    let metrics_flags = metrics_thread.as_ref().map(|t| (t.stop_flag(), t.pause_flag()));
+    let upgrades = lifecycle::Upgrades::new(plan, pid_file, reporter).with_metrics(metrics_fd, metrics_flags);
     let status = match lifecycle::Supervisor::new(listener, config, loader, log, board, upgrades) {
         Ok(supervisor) => supervisor.run(),
         Err(e) => {

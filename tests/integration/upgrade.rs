@@ -239,15 +239,23 @@ fn upgrade_under_churn_and_long_pulls_loses_nothing() {
     let scrapes = {
         let stop = stop.clone();
         std::thread::spawn(move || {
-            let (mut ok, mut failed) = (0, Vec::new());
+            let (mut ok, mut failed, mut accepted) = (0, Vec::new(), Vec::new());
             while !stop.load(Ordering::Relaxed) && started.elapsed() < Duration::from_secs(30) {
                 match scrape(metrics) {
-                    Ok(body) if body.contains("oxrsyncd_connections_accepted_total") => ok += 1,
+                    Ok(body) if body.contains("oxrsyncd_connections_accepted_total") => {
+                        ok += 1;
+                        let value = body
+                            .lines()
+                            .find_map(|l| l.strip_prefix("oxrsyncd_connections_accepted_total "))
+                            .and_then(|v| v.trim().parse::<f64>().ok())
+                            .unwrap();
+                        accepted.push(value);
+                    }
                     other => failed.push(format!("{other:?}")),
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
-            (ok, failed)
+            (ok, failed, accepted)
         })
     };
 
@@ -294,11 +302,15 @@ fn upgrade_under_churn_and_long_pulls_loses_nothing() {
         c.join().unwrap();
     }
     let results: Vec<(ClientRun, PathBuf, Instant)> = pulls.into_iter().map(|p| p.join().unwrap()).collect();
-    let (scraped, scrape_failures) = scrapes.join().unwrap();
+    let (scraped, scrape_failures, accepted) = scrapes.join().unwrap();
     assert!(
         scrape_failures.is_empty() && scraped > 20,
         "{scraped} scrapes, failed: {scrape_failures:?}"
     );
+    // One supervisor answers at a time: the counter starts again once, at
+    // the hand-over, and never jumps back and forth between two of them.
+    let resets = accepted.windows(2).filter(|w| w[1] < w[0]).count();
+    assert_eq!(resets, 1, "accepted_total as scraped: {accepted:?}");
     assert_eq!(listeners_on(metrics.port()), 1, "the metrics socket was inherited, not bound again");
     assert!(
         scrape(metrics).unwrap().contains("oxrsyncd_generation 1"),

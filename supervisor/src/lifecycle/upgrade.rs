@@ -18,6 +18,8 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -64,12 +66,18 @@ pub struct Upgrades {
     /// The `/metrics` listening socket, handed over with the rsync one so
     /// the new supervisor serves the same address without a gap.
     metrics_listener: Option<OwnedFd>,
+    /// The metrics thread's stop and pause flags. The old supervisor sets
+    /// stop at the hand-over, the new one clears pause when it reports
+    /// ready: one supervisor answers scrapes at a time, so counters never
+    /// jump between two scoreboards.
+    metrics_flags: Option<(Arc<AtomicBool>, Arc<AtomicBool>)>,
 }
 
 impl Upgrades {
     /// Hand `listener` (the `/metrics` socket) over too.
-    pub fn with_metrics_listener(mut self, listener: Option<OwnedFd>) -> Upgrades {
+    pub fn with_metrics(mut self, listener: Option<OwnedFd>, flags: Option<(Arc<AtomicBool>, Arc<AtomicBool>)>) -> Upgrades {
         self.metrics_listener = listener;
+        self.metrics_flags = flags;
         self
     }
 
@@ -82,6 +90,7 @@ impl Upgrades {
             successor: None,
             reporter,
             metrics_listener: None,
+            metrics_flags: None,
         }
     }
 
@@ -201,6 +210,9 @@ impl Supervisor {
         // The new one is systemd's main process now: our drain says nothing.
         notify::mute();
         self.upgrades.successor = Some(f.pid);
+        if let Some((stop, _)) = &self.upgrades.metrics_flags {
+            stop.store(true, std::sync::atomic::Ordering::Release);
+        }
         self.begin_stop("binary upgrade handed over");
     }
 
@@ -272,6 +284,9 @@ impl Supervisor {
     /// then speak for the service to systemd.
     pub(super) fn report_upgrade_ready(&mut self) {
         let Some(reporter) = self.upgrades.reporter.take() else { return };
+        if let Some((_, pause)) = &self.upgrades.metrics_flags {
+            pause.store(false, std::sync::atomic::Ordering::Release);
+        }
         match reporter.ready() {
             Ok(()) => info!(
                 "binary upgrade: told the old supervisor this one (pid {}) is ready",

@@ -62,7 +62,9 @@ impl MetricsServer {
     }
 
     /// Serve on a thread of its own for the rest of the process.
-    pub fn spawn(self, collector: Arc<ScoreboardCollector>) -> Result<MetricsThread, MetricsError> {
+    /// `paused`: take no request until [`MetricsThread::pause_flag`] is
+    /// cleared (a supervisor started by a binary upgrade, until it serves).
+    pub fn spawn(self, collector: Arc<ScoreboardCollector>, paused: bool) -> Result<MetricsThread, MetricsError> {
         if let Ok(addr) = self.listener.local_addr() {
             info!("metrics on http://{}/metrics", addr);
         }
@@ -72,13 +74,14 @@ impl MetricsServer {
         self.listener.set_nonblocking(true).map_err(MetricsError::Thread)?;
         let listener = self.listener.try_clone().map_err(MetricsError::Thread)?;
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let pause = Arc::new(AtomicBool::new(paused));
+        let (stop_seen, pause_seen) = (stop.clone(), pause.clone());
         let thread = std::thread::Builder::new()
             .name("metrics".into())
             .stack_size(256 * 1024)
-            .spawn(move || serve(listener, collector, &flag))
+            .spawn(move || serve(listener, collector, &stop_seen, &pause_seen))
             .map_err(MetricsError::Thread)?;
-        Ok(MetricsThread { stop, thread })
+        Ok(MetricsThread { stop, pause, thread })
     }
 }
 
@@ -86,10 +89,23 @@ impl MetricsServer {
 pub struct MetricsThread {
     /// Set to make the thread return after its current request.
     stop: Arc<AtomicBool>,
+    /// While set, the thread takes no request (they wait in the queue).
+    pause: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl MetricsThread {
+    /// The flag that makes the thread take no further request (for the
+    /// hand-over of a binary upgrade, without waiting for it).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// The flag that holds the thread back until the supervisor serves.
+    pub fn pause_flag(&self) -> Arc<AtomicBool> {
+        self.pause.clone()
+    }
+
     /// Answer the request in progress (bounded by the request timeouts),
     /// accept no other, and end.
     pub fn stop(self) {
@@ -101,8 +117,12 @@ impl MetricsThread {
 /// How often a waiting thread looks at its stop flag.
 const STOP_CHECK: Duration = Duration::from_millis(100);
 
-fn serve(listener: TcpListener, collector: Arc<ScoreboardCollector>, stop: &AtomicBool) {
+fn serve(listener: TcpListener, collector: Arc<ScoreboardCollector>, stop: &AtomicBool, pause: &AtomicBool) {
     while !stop.load(Ordering::Acquire) {
+        if pause.load(Ordering::Acquire) {
+            std::thread::sleep(STOP_CHECK / 4);
+            continue;
+        }
         let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::from(STOP_CHECK.as_millis() as u16)) {
             Ok(0) => continue,
