@@ -9,4 +9,5 @@ pub mod json_log;
 pub mod logging;
 pub mod scoreboard;
 pub mod session_table;
+pub mod shm;
 pub mod socket_options;

@@ -11,13 +11,10 @@
 //! never exceeded.
 
 use std::io;
-use std::num::NonZeroUsize;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::ptr::NonNull;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
-use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
+use crate::shm::SharedMemory;
 
 /// Rows in the table: an upper bound on live worker processes, counting
 /// draining generations.
@@ -27,58 +24,35 @@ const TABLE_BYTES: usize = TABLE_ROWS * std::mem::size_of::<u32>();
 
 /// A mapping of the shared counters.
 pub struct SessionTable {
-    /// The memfd, kept so the supervisor can pass it on to new workers.
-    fd: OwnedFd,
-    /// Start of the shared mapping of `TABLE_ROWS` counters.
-    base: NonNull<AtomicU32>,
+    /// `TABLE_ROWS` counters.
+    memory: SharedMemory,
 }
-
-// SAFETY: the mapping is only accessed through atomics.
-unsafe impl Send for SessionTable {}
-unsafe impl Sync for SessionTable {}
 
 impl SessionTable {
     /// Create a fresh, zeroed table (supervisor).
     pub fn create() -> io::Result<Self> {
-        let fd = memfd_create(c"oxrsyncd-sessions", MemFdCreateFlag::MFD_CLOEXEC)?;
-        nix::unistd::ftruncate(&fd, TABLE_BYTES as i64)?;
-        Self::map(fd)
+        Ok(SessionTable {
+            memory: SharedMemory::create(c"oxrsyncd-sessions", TABLE_BYTES)?,
+        })
     }
 
     /// Map a table received from the supervisor (worker).
     pub fn from_fd(fd: OwnedFd) -> io::Result<Self> {
-        let len = nix::sys::stat::fstat(fd.as_raw_fd())?.st_size as usize;
-        if len != TABLE_BYTES {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, "session table has the wrong size"));
-        }
-        Self::map(fd)
-    }
-
-    fn map(fd: OwnedFd) -> io::Result<Self> {
-        // SAFETY: a fresh shared mapping of a memfd we own, sized above; it
-        // is unmapped in Drop and only accessed as AtomicU32s.
-        let ptr = unsafe {
-            mmap(
-                None,
-                NonZeroUsize::new(TABLE_BYTES).expect("non-zero"),
-                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-                MapFlags::MAP_SHARED,
-                &fd,
-                0,
-            )?
-        };
-        Ok(SessionTable { fd, base: ptr.cast() })
+        Ok(SessionTable {
+            memory: SharedMemory::from_fd(fd, TABLE_BYTES, "session table")?,
+        })
     }
 
     /// The memfd, to pass to a worker.
     pub fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.memory.fd()
     }
 
     fn row(&self, index: usize) -> &AtomicU32 {
         assert!(index < TABLE_ROWS, "session table row out of range");
-        // SAFETY: index is in bounds of the mapping, which lives as long as self.
-        unsafe { &*self.base.as_ptr().add(index) }
+        // SAFETY: index is in bounds of the mapping, which lives as long as
+        // self and holds only AtomicU32s (any bit pattern is valid).
+        unsafe { &*self.memory.base().as_ptr().cast::<AtomicU32>().add(index) }
     }
 
     /// Sessions open across all workers.
@@ -107,13 +81,6 @@ impl SessionTable {
     /// Forget every session of a dead worker's row (supervisor).
     pub fn reset(&self, index: usize) {
         self.row(index).store(0, Ordering::Release);
-    }
-}
-
-impl Drop for SessionTable {
-    fn drop(&mut self) {
-        // SAFETY: unmapping the region mapped in `map`; no references outlive self.
-        let _ = unsafe { munmap(self.base.cast(), TABLE_BYTES) };
     }
 }
 

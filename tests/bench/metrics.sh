@@ -8,6 +8,7 @@
 # Loopback only; every step bounded by `timeout`. Not part of CI.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/throughput_lib.sh # free_port, wait_port
 sessions=${1:-10000}
 rounds=${2:-2}
 cargo build --release -q -p oxrsyncd -p oxrsyncd-load
@@ -25,8 +26,6 @@ listen backlog = 4096
 [bench]
  path = $work/src
 CONF
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 
 scrape_loop() { # PORT OUT: 100 scrapes 50 ms apart, once everything is held
   # The all-at-once arrival is over in a few seconds; scraping (or even

@@ -21,21 +21,7 @@ runs=${2:-3}
 cargo build --release -q -p oxrsyncd
 bin=$PWD/target/release/oxrsyncd
 data=$PWD/target/bench-data/tree-$files
-if [ ! -f "$data.done" ]; then
-  echo "making $files files in $data (kept for later runs)" >&2
-  rm -rf "$data"
-  python3 - "$data" "$files" <<'PY'
-import os, sys
-root, n = sys.argv[1], int(sys.argv[2])
-for i in range(n):
-    d = os.path.join(root, "d%02d" % (i // 10000), "e%03d" % ((i // 100) % 100))
-    if i % 100 == 0:
-        os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "f%07d" % i), "wb") as f:
-        f.write(b"x" * ((i * 7919) % 301))
-PY
-  touch "$data.done"
-fi
+kept_tree "$data" "$files" 10000
 
 work=$(mktemp -d /tmp/oxrsyncd-pushtree.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT

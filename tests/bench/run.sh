@@ -12,6 +12,7 @@
 # the stock daemon to read the data as configured, like the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. tests/bench/throughput_lib.sh # free_port, wait_port
 
 full=${FULL:-0}
 quick=${QUICK:-0}
@@ -41,8 +42,6 @@ max connections = 0
  path = $work/src
 CONF
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 # start_stock / start_ours set $pid and $port.
 start_stock() {
   port=$(free_port)

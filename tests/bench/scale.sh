@@ -25,22 +25,8 @@ concurrency=("${@:-16 64}")
 cargo build --release -q -p oxrsyncd
 bin=$PWD/target/release/oxrsyncd
 data=$PWD/target/bench-data/scale-$files
-if [ ! -f "$data.done" ]; then
-  echo "making $files files in $data (kept for later runs)" >&2
-  rm -rf "$data"
-  python3 - "$data" "$files" <<'PY'
-import os, sys
-root, n = sys.argv[1], int(sys.argv[2])
-tenth = max(1, n // 10)
-for i in range(n):
-    d = os.path.join(root, "t%d" % min(9, i // tenth), "d%05d" % (i // 100))
-    if i % 100 == 0:
-        os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "f%07d" % i), "wb") as f:
-        f.write(b"x" * ((i * 7919) % 301))
-PY
-  touch "$data.done"
-fi
+# Ten top directories: the tenth the last scenario copies is t0/.
+kept_tree "$data" "$files" $(( (files + 9) / 10 ))
 copy=$data.copy
 if [ ! -f "$copy.done" ]; then
   echo "copying it once: the unchanged destination of the re-syncs" >&2

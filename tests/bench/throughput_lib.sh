@@ -47,6 +47,28 @@ daemon_config() {
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# wait_port PORT: until something accepts on 127.0.0.1:PORT (10 s at most).
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+
+# kept_tree DIR FILES PER_TOP: a tree of FILES small files (0 to 300
+# bytes) in directories of 100, PER_TOP files under each top directory
+# (DIR/tN/dNNNNN/fNNNNNNN), made once: DIR.done marks it complete.
+kept_tree() {
+  [ -f "$1.done" ] && return 0
+  echo "making $2 files in $1 (kept for later runs)" >&2
+  rm -rf "$1"
+  python3 - "$1" "$2" "$3" <<'PY'
+import os, sys
+root, n, per_top = sys.argv[1], int(sys.argv[2]), max(1, int(sys.argv[3]))
+for i in range(n):
+    d = os.path.join(root, "t%d" % (i // per_top), "d%05d" % (i // 100))
+    if i % 100 == 0:
+        os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "f%07d" % i), "wb") as f:
+        f.write(b"x" * ((i * 7919) % 301))
+PY
+  touch "$1.done"
+}
 
 # start_daemons STOCK_CONF OURS_CONF: sets $stock_pid $stock_port $ours_pid $ours_port.
 # With BASELINE_BIN set, that oxrsyncd binary (an earlier build) takes

@@ -15,26 +15,13 @@ use nix::sys::signal::{kill, Signal};
 
 use crate::harness::client::{rsync, rsync_env};
 use crate::harness::daemon::{binary, Daemon};
+use crate::harness::metrics::{self, samples};
 use crate::harness::raw::Greeted;
 use crate::harness::{eventually, free_port};
 
 /// Scrape `/metrics`: each sample line as `name{labels}` -> value.
 fn scrape(addr: &str) -> HashMap<String, f64> {
-    let mut s = TcpStream::connect(addr).expect("metrics listener");
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP answer");
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
-    body.lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .map(|l| {
-            let (k, v) = l.rsplit_once(' ').unwrap();
-            (k.to_string(), v.parse().unwrap())
-        })
-        .collect()
+    samples(&metrics::scrape(addr.parse().unwrap()).expect("a /metrics page"))
 }
 
 fn get(m: &HashMap<String, f64>, key: &str) -> f64 {

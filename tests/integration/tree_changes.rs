@@ -15,6 +15,9 @@ use crate::harness::daemon::Daemon;
 use crate::harness::stock::StockDaemon;
 use crate::harness::tree::{set_mtime, snapshot, TreeBuilder};
 
+/// A kind of change: its name, how to make it, the client's extra options.
+type Change<'a> = (&'a str, Box<dyn Fn() + 'a>, &'a [&'a str]);
+
 fn build(root: &Path) {
     let t = TreeBuilder::new(root);
     for d in 0..4 {
@@ -30,7 +33,6 @@ fn resync(args: &[&str], stock: &StockDaemon, ours: &Daemon, dst: &Path) -> (Vec
     let run = |url: String, to: &Path| {
         let mut all = vec!["-ai", "--delete"];
         all.extend_from_slice(args);
-        let url = url;
         all.push(&url);
         let to = format!("{}/", to.display());
         all.push(&to);
@@ -71,7 +73,7 @@ fn every_change_between_two_resyncs_is_seen_like_stock() {
     }
 
     let root = src.path();
-    let changes: Vec<(&str, Box<dyn Fn()>, &[&str])> = vec![
+    let changes: Vec<Change> = vec![
         (
             "content and mtime",
             Box::new(|| {

@@ -18,6 +18,7 @@ use nix::unistd::Pid;
 
 use crate::harness::client::{rsync, ClientRun};
 use crate::harness::daemon::{binary, Daemon};
+use crate::harness::metrics::scrape;
 use crate::harness::raw::list_modules;
 use crate::harness::{eventually, free_port};
 
@@ -174,20 +175,6 @@ fn listeners_on(port: u16) -> usize {
 }
 
 /// Bytes that do not compress, so `--bwlimit` paces every one of them.
-/// One `GET /metrics`: the body.
-fn scrape(addr: SocketAddr) -> std::io::Result<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(2)))?;
-    s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")?;
-    let mut text = String::new();
-    s.read_to_string(&mut text)?;
-    match text.split_once("\r\n\r\n") {
-        Some((head, body)) if head.starts_with("HTTP/1.1 200") => Ok(body.to_string()),
-        _ => Err(std::io::Error::other(text)),
-    }
-}
-
 fn noise(len: usize) -> Vec<u8> {
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     (0..len)

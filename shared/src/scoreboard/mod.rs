@@ -23,15 +23,13 @@ pub mod hosts;
 pub mod modules;
 pub mod slots;
 pub mod stats;
+mod text;
 
 use std::io;
-use std::num::NonZeroUsize;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
-use nix::sys::memfd::{memfd_create, MemFdCreateFlag};
-use nix::sys::mman::{mmap, munmap, MapFlags, ProtFlags};
+use crate::shm::SharedMemory;
 
 pub use self::hosts::{HostKey, HostLimitExceeded};
 pub use self::modules::{ModuleIndex, MODULES};
@@ -44,7 +42,7 @@ pub const ROWS: usize = crate::session_table::TABLE_ROWS;
 pub const HOST_ENTRIES: usize = 1 << 16;
 
 /// Identifies a mapping as ours and of this layout (bumped on any change).
-const MAGIC: u64 = 0x6f78_7273_7962_0004;
+const MAGIC: u64 = 0x6f78_7273_7962_0005;
 /// The name the memfd shows in `/proc/PID/fd`, which `--status` looks for.
 pub const MEMFD_NAME: &str = "oxrsyncd-scoreboard";
 
@@ -130,23 +128,21 @@ const LAYOUT: Layout = {
 
 /// A mapping of the scoreboard.
 pub struct Scoreboard {
-    /// The memfd, kept so the supervisor can hand it to new workers.
-    fd: OwnedFd,
-    /// Start of the shared mapping, `LAYOUT.total` bytes.
-    base: NonNull<u8>,
+    /// `LAYOUT.total` bytes of shared memory.
+    memory: SharedMemory,
+    /// This process's idea of where a free slot is (the lowest it freed
+    /// or past the last it claimed): where a claim starts looking.
+    free_hint: AtomicUsize,
 }
-
-// SAFETY: the mapping is only ever accessed through atomics.
-unsafe impl Send for Scoreboard {}
-unsafe impl Sync for Scoreboard {}
 
 impl Scoreboard {
     /// Create a fresh, zeroed scoreboard (supervisor).
     pub fn create() -> io::Result<Scoreboard> {
         let name = std::ffi::CString::new(MEMFD_NAME).expect("no NUL");
-        let fd = memfd_create(&name, MemFdCreateFlag::MFD_CLOEXEC)?;
-        nix::unistd::ftruncate(&fd, LAYOUT.total as i64)?;
-        let board = Self::map(fd)?;
+        let board = Scoreboard {
+            memory: SharedMemory::create(&name, LAYOUT.total)?,
+            free_hint: AtomicUsize::new(0),
+        };
         let h = board.header();
         h.magic.store(MAGIC, Ordering::Release);
         h.host_seed.store(random_seed(), Ordering::Release);
@@ -161,14 +157,10 @@ impl Scoreboard {
     /// Map a scoreboard created by a supervisor (a worker's inherited
     /// descriptor, or one `--status` opened through `/proc`).
     pub fn from_fd(fd: OwnedFd) -> io::Result<Scoreboard> {
-        let len = nix::sys::stat::fstat(fd.as_raw_fd())?.st_size as usize;
-        if len != LAYOUT.total {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "scoreboard has the wrong size (a different oxrsyncd version?)",
-            ));
-        }
-        let board = Self::map(fd)?;
+        let board = Scoreboard {
+            memory: SharedMemory::from_fd(fd, LAYOUT.total, "scoreboard")?,
+            free_hint: AtomicUsize::new(0),
+        };
         if board.header().magic.load(Ordering::Acquire) != MAGIC {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -178,31 +170,15 @@ impl Scoreboard {
         Ok(board)
     }
 
-    fn map(fd: OwnedFd) -> io::Result<Scoreboard> {
-        // SAFETY: a fresh shared mapping of a memfd of exactly LAYOUT.total
-        // bytes; unmapped in Drop and only accessed as atomics.
-        let ptr = unsafe {
-            mmap(
-                None,
-                NonZeroUsize::new(LAYOUT.total).expect("non-zero"),
-                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-                MapFlags::MAP_SHARED,
-                &fd,
-                0,
-            )?
-        };
-        Ok(Scoreboard { fd, base: ptr.cast() })
-    }
-
     /// The memfd, to pass to a worker.
     pub fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.memory.fd()
     }
 
     /// The daemon-wide values.
     pub fn header(&self) -> &Header {
         // SAFETY: offset 0 holds a Header (all atomics, zero is valid).
-        unsafe { &*self.base.as_ptr().cast::<Header>() }
+        unsafe { &*self.memory.base().as_ptr().cast::<Header>() }
     }
 
     /// SAFETY contract of the region accessors: `offset` plus `index` items
@@ -210,7 +186,12 @@ impl Scoreboard {
     /// is made only of atomics (any bit pattern, including zero, is valid),
     /// and the mapping lives as long as `self`.
     unsafe fn item<T>(&self, offset: usize, index: usize) -> &T {
-        &*self.base.as_ptr().add(offset + index * std::mem::size_of::<T>()).cast::<T>()
+        &*self
+            .memory
+            .base()
+            .as_ptr()
+            .add(offset + index * std::mem::size_of::<T>())
+            .cast::<T>()
     }
 
     pub(crate) fn module_name(&self, index: usize) -> &modules::ModuleName {
@@ -250,7 +231,6 @@ impl Scoreboard {
         let r = self.row(row);
         r.counters.zero();
         r.gauges.zero();
-        r.live.store(1, Ordering::Release);
         self.header().live[row / 64].fetch_or(1 << (row % 64), Ordering::AcqRel);
     }
 
@@ -260,7 +240,6 @@ impl Scoreboard {
     pub fn retire_row(&self, row: usize) {
         let r = self.row(row);
         self.header().live[row / 64].fetch_and(!(1 << (row % 64)), Ordering::AcqRel);
-        r.live.store(0, Ordering::Release);
         self.retired().counters.add(&r.counters);
         r.counters.zero();
         r.gauges.zero();
@@ -286,14 +265,7 @@ impl Scoreboard {
 
 impl std::fmt::Debug for Scoreboard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scoreboard").field("fd", &self.fd).finish_non_exhaustive()
-    }
-}
-
-impl Drop for Scoreboard {
-    fn drop(&mut self) {
-        // SAFETY: unmapping the region mapped in `map`; no reference outlives self.
-        let _ = unsafe { munmap(self.base.cast(), LAYOUT.total) };
+        f.debug_struct("Scoreboard").field("memory", &self.memory).finish()
     }
 }
 

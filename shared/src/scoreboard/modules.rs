@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use super::Scoreboard;
+use super::{text, Scoreboard};
 
 /// Distinct module names the scoreboard tells apart.
 pub const MODULES: usize = 64;
@@ -45,24 +45,12 @@ impl ModuleName {
         if self.state.load(Ordering::Acquire) != READY {
             return None;
         }
-        let len = (self.len.load(Ordering::Acquire) as usize).min(NAME_BYTES);
-        let mut out = Vec::with_capacity(NAME_BYTES);
-        for w in &self.bytes {
-            out.extend_from_slice(&w.load(Ordering::Acquire).to_ne_bytes());
-        }
-        out.truncate(len);
-        Some(out)
+        Some(text::load(&self.bytes, self.len.load(Ordering::Acquire) as usize))
     }
 
     fn write(&self, name: &[u8]) {
-        for (i, w) in self.bytes.iter().enumerate() {
-            let mut word = [0u8; 8];
-            for (j, b) in word.iter_mut().enumerate() {
-                *b = name.get(i * 8 + j).copied().unwrap_or(0);
-            }
-            w.store(u64::from_ne_bytes(word), Ordering::Release);
-        }
-        self.len.store(name.len() as u32, Ordering::Release);
+        let stored = text::store(&self.bytes, name);
+        self.len.store(stored as u32, Ordering::Release);
     }
 }
 

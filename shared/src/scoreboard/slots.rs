@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::modules::ModuleIndex;
-use super::Scoreboard;
+use super::{text, Scoreboard};
 
 /// Connections the scoreboard can show at once (past it, connections are
 /// served but refused a slot: see the worker's listener).
@@ -141,15 +141,8 @@ impl Slot {
 
     /// Record the authenticated user (cut to 32 bytes).
     pub fn set_user(&self, user: &str) {
-        let bytes = &user.as_bytes()[..user.len().min(USER_BYTES)];
-        for (i, w) in self.user.iter().enumerate() {
-            let mut word = [0u8; 8];
-            for (j, b) in word.iter_mut().enumerate() {
-                *b = bytes.get(i * 8 + j).copied().unwrap_or(0);
-            }
-            w.store(u64::from_ne_bytes(word), Ordering::Release);
-        }
-        self.user_len.store(bytes.len() as u32, Ordering::Release);
+        let stored = text::store(&self.user, user.as_bytes());
+        self.user_len.store(stored as u32, Ordering::Release);
     }
 
     /// Remember that this connection holds host counter `entry`.
@@ -171,12 +164,7 @@ impl Slot {
         octets[8..].copy_from_slice(&lo);
         let v6 = Ipv6Addr::from(octets);
         let ip = v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4);
-        let user_len = (self.user_len.load(Ordering::Acquire) as usize).min(USER_BYTES);
-        let mut user = Vec::with_capacity(USER_BYTES);
-        for w in &self.user {
-            user.extend_from_slice(&w.load(Ordering::Acquire).to_ne_bytes());
-        }
-        user.truncate(user_len);
+        let user = text::load(&self.user, self.user_len.load(Ordering::Acquire) as usize);
         let module = self.module.load(Ordering::Acquire);
         SlotView {
             index,
@@ -185,7 +173,7 @@ impl Slot {
             phase: Phase::from_u32(self.phase.load(Ordering::Acquire)),
             module: (module != 0).then(|| ModuleIndex((module - 1) as u16)),
             client: SocketAddr::new(ip, self.port.load(Ordering::Acquire) as u16),
-            user: (user_len > 0).then(|| String::from_utf8_lossy(&user).into_owned()),
+            user: (!user.is_empty()).then(|| String::from_utf8_lossy(&user).into_owned()),
             started_ms: self.started_ms.load(Ordering::Acquire),
             bytes_sent: self.bytes_sent.load(Ordering::Relaxed),
             bytes_received: self.bytes_received.load(Ordering::Relaxed),
@@ -200,8 +188,12 @@ impl Scoreboard {
     pub fn claim_slot(&self, row: usize, generation: u64, client: SocketAddr) -> Option<usize> {
         let owner = owner_of_row(row);
         let high = &self.header().slot_high_water;
+        // From this process's lowest freed slot on, so an accept does not
+        // look at every held slot below it (thousands, at W10k).
+        let top = (high.load(Ordering::Acquire) as usize).min(SLOTS);
+        let from = self.free_hint.load(Ordering::Relaxed).min(top);
         let mut index = None;
-        for i in 0..(high.load(Ordering::Acquire) as usize).min(SLOTS) {
+        for i in (from..top).chain(0..from) {
             let slot = self.slot(i);
             if slot.owner.load(Ordering::Relaxed) == 0 && slot.owner.compare_exchange(0, owner, Ordering::AcqRel, Ordering::Relaxed).is_ok()
             {
@@ -227,6 +219,7 @@ impl Scoreboard {
                 }
             },
         };
+        self.free_hint.store(index + 1, Ordering::Relaxed);
         let slot = self.slot(index);
         slot.phase.store(Phase::Handshake as u32, Ordering::Release);
         slot.module.store(0, Ordering::Release);
@@ -260,6 +253,7 @@ impl Scoreboard {
         let slot = self.slot(index);
         self.release_slot_hosts(slot);
         slot.owner.store(0, Ordering::Release);
+        self.free_hint.fetch_min(index, Ordering::Relaxed);
     }
 
     /// Every held slot, as it is now.

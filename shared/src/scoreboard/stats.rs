@@ -2,7 +2,7 @@
 //! sums. Bounded by construction: per module (at most [`MODULE_BUCKETS`]),
 //! per direction, per exit code bucket, never per client.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::modules::MODULE_BUCKETS;
@@ -203,8 +203,6 @@ impl RowGauges {
 /// One worker process's row.
 #[repr(C)]
 pub struct WorkerRow {
-    /// Non-zero while a live worker owns the row (the supervisor sets it).
-    pub live: AtomicU32,
     pub gauges: RowGauges,
     pub counters: RowCounters,
 }

@@ -387,8 +387,15 @@ impl Supervisor {
     fn reap(&mut self) {
         loop {
             match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => self.on_exit(pid, format!("exited with status {code}"), code == 0),
-                Ok(WaitStatus::Signaled(pid, sig, _)) => self.on_exit(pid, format!("killed by {sig:?}"), false),
+                Ok(WaitStatus::Exited(pid, code)) => {
+                    let cause = if code == 0 {
+                        RestartCause::CleanExit
+                    } else {
+                        RestartCause::ErrorExit
+                    };
+                    self.on_exit(pid, format!("exited with status {code}"), cause)
+                }
+                Ok(WaitStatus::Signaled(pid, sig, _)) => self.on_exit(pid, format!("killed by {sig:?}"), RestartCause::Signal),
                 Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::ECHILD) => return,
                 Ok(_) => continue,
                 Err(nix::errno::Errno::EINTR) => continue,
@@ -400,7 +407,8 @@ impl Supervisor {
         }
     }
 
-    fn on_exit(&mut self, pid: Pid, how: String, clean: bool) {
+    fn on_exit(&mut self, pid: Pid, how: String, cause: RestartCause) {
+        let clean = cause == RestartCause::CleanExit;
         // A binary upgrade's new supervisor is our child too, never a worker.
         if self.upgrade_child_exited(pid, &how) {
             return;
@@ -430,13 +438,6 @@ impl Supervisor {
         } else {
             warn!("worker {} (pid {}) {}", id, pid, how);
         }
-        let cause = if how.starts_with("killed") {
-            RestartCause::Signal
-        } else if clean {
-            RestartCause::CleanExit
-        } else {
-            RestartCause::ErrorExit
-        };
         self.board.header().worker_restarts[cause as usize].fetch_add(1, Ordering::Relaxed);
         let slot = &mut self.current.slots[id.slot];
         slot.pid = None;

@@ -6,6 +6,7 @@
 pub mod client;
 pub mod daemon;
 pub mod hostile;
+pub mod metrics;
 pub mod pair;
 pub mod procfs;
 pub mod push_pair;

@@ -409,8 +409,10 @@ impl Handshake {
                     e.limit, name, self.host, self.addr
                 );
                 self.slot = None;
-                self.refusal = Some(Refusal::PerHostLimit);
-                return self.error(&format!("max connections ({}) reached -- try again later", e.limit));
+                return self.refuse(
+                    Refusal::PerHostLimit,
+                    &format!("max connections ({}) reached -- try again later", e.limit),
+                );
             }
         }
         self.read_only = settings.read_only;
